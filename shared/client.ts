@@ -1,0 +1,285 @@
+/**
+ * The page's side of the protocol, independent of where it runs: the browser tab (web/connection.ts) and the
+ * Node tools and tests (tools/client.ts) drive the same code, so what the tests prove is what the page does.
+ * It owns the page's keys and sequence numbers; nothing else touches them.
+ *
+ * It does not open sockets: it is handed a `send` function and fed each incoming text frame through
+ * `receive`, and it reports through `ClientEvents`.
+ */
+import { WirechatError, isWirechatError } from './errors.ts';
+import { fromBase64Url, randomBytes, toBase64Url } from './bytes.ts';
+import { webCryptoBackend, type CryptoBackend } from './crypto-backend.ts';
+import {
+  exportSpki,
+  fingerprint,
+  NONCE_BYTES,
+  sessionCode,
+  SESSION_ID_BYTES,
+  transcript,
+  unwrapSessionSecret,
+  verifyTranscript,
+} from './handshake.ts';
+import {
+  checkLine,
+  parseServerBody,
+  parseServerFrame,
+  PROTOCOL_VERSION,
+  type ClientBody,
+  type HelloFrame,
+  type Mode,
+  type PlainFrame,
+  type ServerBody,
+  type ServerFrame,
+  type WelcomeFrame,
+} from './protocol.ts';
+import { RecordChannel } from './record.ts';
+
+export type HandshakeStep = 'keypair' | 'hello' | 'welcome' | 'verified' | 'trusted' | 'unwrapped' | 'ready';
+
+/** What the person is shown about the server before anything is sent: its key and how it compares. */
+export interface ServerIdentity {
+  serverKey: Uint8Array;
+  fingerprint: string;
+  sessionCode: string;
+  mode: Mode;
+  name: string;
+}
+
+export interface ClientEvents {
+  /** A step of the handshake finished, `ms` after the session began. */
+  step?(step: HandshakeStep, ms: number): void;
+  /** Every frame as it crossed the wire, for the inspector and for tests. */
+  wire?(direction: 'out' | 'in', data: string, frame: ServerFrame | undefined): void;
+  /** A body arrived, verified and decrypted (or plain). */
+  body?(body: ServerBody): void;
+}
+
+export interface ClientOptions {
+  keyPair: CryptoKeyPair | Promise<CryptoKeyPair>;
+  name: string;
+  acceptPlain: boolean;
+  send(data: string): void;
+  /**
+   * Decides whether to go on with this server, after its signature has verified and before any key is used or
+   * anything else is sent. The page compares the fingerprint with the one it pinned; it may wait for a person.
+   */
+  trust(identity: ServerIdentity): Promise<boolean>;
+  events?: ClientEvents;
+  backend?: CryptoBackend;
+}
+
+type State =
+  | { phase: 'new' }
+  | { phase: 'hello'; hello: HelloFrame; clientPublicKey: Uint8Array; privateKey: CryptoKey }
+  | { phase: 'verifying' }
+  | { phase: 'secure'; channel: RecordChannel }
+  | { phase: 'plain'; sendSeq: number; receiveSeq: number }
+  | { phase: 'ended' };
+
+export class ClientSession {
+  readonly #options: ClientOptions;
+  readonly #started = Date.now();
+  #state: State = { phase: 'new' };
+  #nextLineId = 0;
+  #offsetMs = 0;
+  #identity: ServerIdentity | undefined;
+
+  constructor(options: ClientOptions) {
+    this.#options = options;
+  }
+
+  get phase(): State['phase'] {
+    return this.#state.phase;
+  }
+
+  get identity(): ServerIdentity | undefined {
+    return this.#identity;
+  }
+
+  /** Milliseconds the server's clock is ahead of this one, from the welcome. */
+  get clockOffsetMs(): number {
+    return this.#offsetMs;
+  }
+
+  #step(step: HandshakeStep): void {
+    this.#options.events?.step?.(step, Date.now() - this.#started);
+  }
+
+  #send(data: string): void {
+    this.#options.events?.wire?.('out', data, undefined);
+    this.#options.send(data);
+  }
+
+  /** Sends `hello` once the key pair is ready (it may still be generating when the socket opens). */
+  async begin(): Promise<void> {
+    if (this.#state.phase !== 'new') throw new WirechatError('PROTO_UNEXPECTED', 'the handshake has already begun');
+    const keyPair = await this.#options.keyPair;
+    this.#step('keypair');
+    const clientPublicKey = await exportSpki(keyPair.publicKey);
+    const hello = {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      name: this.#options.name,
+      publicKey: toBase64Url(clientPublicKey),
+      nonce: toBase64Url(randomBytes(NONCE_BYTES)),
+      acceptPlain: this.#options.acceptPlain,
+    } satisfies HelloFrame;
+    this.#state = { phase: 'hello', hello, clientPublicKey, privateKey: keyPair.privateKey };
+    this.#send(JSON.stringify(hello));
+    this.#step('hello');
+  }
+
+  /**
+   * Feeds one incoming text frame. Frames are processed strictly in arrival order. Rejects with a
+   * WirechatError whose `closeCode` the caller closes the socket with; the session is then ended.
+   */
+  receive(data: string): Promise<void> {
+    this.#receiving = this.#receiving.then(() => this.#receive(data));
+    return this.#receiving;
+  }
+  #receiving: Promise<void> = Promise.resolve();
+
+  async #receive(data: string): Promise<void> {
+    if (this.#state.phase === 'ended') return;
+    let frame: ServerFrame;
+    try {
+      frame = parseServerFrame(data);
+    } catch (error) {
+      this.#options.events?.wire?.('in', data, undefined);
+      throw this.#end(error);
+    }
+    this.#options.events?.wire?.('in', data, frame);
+    try {
+      await this.#handle(frame);
+    } catch (error) {
+      throw this.#end(error);
+    }
+  }
+
+  #end(error: unknown): unknown {
+    this.#state = { phase: 'ended' };
+    return error;
+  }
+
+  async #handle(frame: ServerFrame): Promise<void> {
+    const state = this.#state;
+    switch (frame.type) {
+      case 'welcome':
+        if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second welcome');
+        return this.#welcome(state, frame);
+      case 'record': {
+        if (state.phase !== 'secure') throw new WirechatError('PROTO_UNEXPECTED', 'a record outside a secure chat');
+        const body = parseServerBody(await state.channel.open(frame));
+        this.#options.events?.body?.(body);
+        return;
+      }
+      case 'plain': {
+        if (state.phase !== 'plain') throw new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat');
+        if (frame.seq !== state.receiveSeq) {
+          throw new WirechatError('RECORD_BAD_SEQUENCE', `plain frame ${frame.seq}: expected ${state.receiveSeq}`);
+        }
+        state.receiveSeq++;
+        this.#options.events?.body?.(frame.body);
+        return;
+      }
+      default: {
+        const unreachable: never = frame;
+        throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame ${String(unreachable)}`);
+      }
+    }
+  }
+
+  async #welcome(state: Extract<State, { phase: 'hello' }>, welcome: WelcomeFrame): Promise<void> {
+    this.#step('welcome');
+    this.#state = { phase: 'verifying' };
+    const serverKey = fromBase64Url(welcome.serverKey);
+    const wrappedKeys = fromBase64Url(welcome.wrappedKeys);
+    const sessionId = fromBase64Url(welcome.sessionId);
+    const serverNonce = fromBase64Url(welcome.nonce);
+    if (sessionId.length !== SESSION_ID_BYTES || serverNonce.length !== NONCE_BYTES) {
+      throw new WirechatError('PROTO_BAD_SHAPE', 'welcome.sessionId or welcome.nonce has the wrong length');
+    }
+    const signed = transcript({
+      mode: welcome.mode,
+      clientPublicKey: state.clientPublicKey,
+      clientNonce: fromBase64Url(state.hello.nonce),
+      name: welcome.name,
+      serverKey,
+      serverNonce,
+      sessionId,
+      time: welcome.time,
+      wrappedKeys,
+    });
+    const signature = fromBase64Url(welcome.signature);
+    // The signature is checked before anything in the welcome is used: until then it is an anonymous claim.
+    await verifyTranscript(serverKey, signed, signature);
+    this.#step('verified');
+    if (welcome.mode === 'plain' && !this.#options.acceptPlain) {
+      throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', 'the server asked for plain mode, which this page did not allow');
+    }
+    if (welcome.mode === 'secure' && wrappedKeys.length === 0) {
+      throw new WirechatError('PROTO_BAD_SHAPE', 'a secure welcome without wrapped keys');
+    }
+    this.#identity = {
+      serverKey,
+      fingerprint: await fingerprint(serverKey),
+      sessionCode: await sessionCode(signed, signature),
+      mode: welcome.mode,
+      name: welcome.name,
+    };
+    this.#offsetMs = welcome.time - Date.now();
+    if (!(await this.#options.trust(this.#identity))) {
+      throw new WirechatError('HANDSHAKE_BAD_KEY', 'the server key was not trusted');
+    }
+    this.#step('trusted');
+    if (welcome.mode === 'plain') {
+      this.#state = { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
+      this.#step('ready');
+      return;
+    }
+    const { fernetKey, macKey } = await unwrapSessionSecret(state.privateKey, wrappedKeys);
+    const backend = this.#options.backend ?? webCryptoBackend;
+    const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
+    this.#step('unwrapped');
+    const offset = this.#offsetMs;
+    this.#state = {
+      phase: 'secure',
+      channel: new RecordChannel(keys, sessionId, 'c2s', { now: () => (Date.now() + offset) / 1000 }),
+    };
+    this.#step('ready');
+  }
+
+  /** Sends one chat line and returns its id, which the server's receipt will name. */
+  async sendLine(text: string): Promise<number> {
+    const problem = checkLine(text);
+    if (problem !== undefined) throw new WirechatError('PROTO_BAD_SHAPE', problem);
+    const id = this.#nextLineId++;
+    await this.#sendBody({ kind: 'line', id, text });
+    return id;
+  }
+
+  /** Says goodbye inside the authenticated channel, so the server knows the tab left on purpose. */
+  async bye(word: string): Promise<void> {
+    await this.#sendBody({ kind: 'bye', word });
+    this.#state = { phase: 'ended' };
+  }
+
+  async #sendBody(body: ClientBody): Promise<void> {
+    const state = this.#state;
+    if (state.phase === 'secure') {
+      const frame = await state.channel.seal(body);
+      this.#send(JSON.stringify(frame));
+    } else if (state.phase === 'plain') {
+      const frame = { type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ClientBody>;
+      this.#send(JSON.stringify(frame));
+    } else {
+      throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${state.phase}`);
+    }
+  }
+
+  close(): void {
+    this.#state = { phase: 'ended' };
+  }
+}
+
+export { isWirechatError };

@@ -1,0 +1,363 @@
+/**
+ * The wire protocol: what each side may send, as one discriminated union per direction, and the parsers that
+ * turn an incoming frame (`unknown` until proven) into one of them or a typed error. docs/protocol.md is the
+ * prose version of this file; keep the two in step.
+ *
+ * Two layers:
+ * - frames: the JSON text of each WebSocket message (`hello`, `welcome`, `record`, `plain`);
+ * - bodies: what a `record` carries inside its Fernet token (or a `plain` frame carries in the clear):
+ *   chat lines, receipts, joins, leaves, and the end of the chat.
+ */
+import { WirechatError } from './errors.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Limits that both sides enforce, so that neither trusts the other to. */
+export const LIMITS = {
+  /** A chat line, counted in UTF-8 bytes (what the wire carries), not in UTF-16 units. */
+  maxLineBytes: 4096,
+  maxNameChars: 24,
+  /** Fits the largest line's token with room to spare, and well under the 64 KiB maxPayload. */
+  maxTokenChars: 16384,
+  maxSeq: Number.MAX_SAFE_INTEGER,
+} as const;
+
+export type Mode = 'secure' | 'plain';
+
+// ---- frames, page -> server -------------------------------------------------------------------------------
+
+/** First frame of every connection: the page's RSA-OAEP public key and a fresh nonce. */
+export interface HelloFrame {
+  type: 'hello';
+  version: typeof PROTOCOL_VERSION;
+  /** The name the person asked for; the server may add a suffix to keep names unique. */
+  name: string;
+  /** base64url of the SPKI DER of an RSA-OAEP (SHA-256) public key. */
+  publicKey: string;
+  /** base64url of 32 random bytes. */
+  nonce: string;
+  /** Set only when the person ticked the plain-mode opt-in on the page. */
+  acceptPlain: boolean;
+}
+
+/** One authenticated, encrypted body: a Fernet token and the HMAC-SHA256 that binds it to its place. */
+export interface RecordFrame {
+  type: 'record';
+  seq: number;
+  /** The Fernet token, padded base64url as the Fernet spec writes it. */
+  token: string;
+  /** base64url of HMAC-SHA256(macKey, record MAC input), 32 bytes; see shared/record.ts. */
+  mac: string;
+}
+
+/** Plain mode's stand-in for a record: the body in the clear, for the Wireshark comparison. */
+export interface PlainFrame<B> {
+  type: 'plain';
+  seq: number;
+  body: B;
+}
+
+export type ClientFrame = HelloFrame | RecordFrame | PlainFrame<ClientBody>;
+
+// ---- frames, server -> page -------------------------------------------------------------------------------
+
+/** The server's answer to `hello`, signed with its long-term identity key. */
+export interface WelcomeFrame {
+  type: 'welcome';
+  version: typeof PROTOCOL_VERSION;
+  mode: Mode;
+  /** The name the server gave this participant (the asked-for one, made unique). */
+  name: string;
+  /** base64url of 16 random bytes naming this session; every record MAC covers it. */
+  sessionId: string;
+  /** base64url of 32 random bytes. */
+  nonce: string;
+  /** The server's clock in milliseconds since the epoch, so the page can stamp tokens in the server's time. */
+  time: number;
+  /** base64url of the SPKI DER of the server's ECDSA P-256 identity key. */
+  serverKey: string;
+  /** Secure mode only: base64url of RSA-OAEP(page's public key, fernetKey || macKey). Empty in plain mode. */
+  wrappedKeys: string;
+  /** base64url of the ECDSA P-256 / SHA-256 signature (IEEE P1363, 64 bytes) over the handshake transcript. */
+  signature: string;
+}
+
+export type ServerFrame = WelcomeFrame | RecordFrame | PlainFrame<ServerBody>;
+
+// ---- bodies ----------------------------------------------------------------------------------------------
+
+/** A chat line from the page. `id` numbers the page's own lines so that receipts can name them. */
+export interface ClientLine {
+  kind: 'line';
+  id: number;
+  text: string;
+}
+
+/** The page leaves (EXIT or END typed in the tab). Authenticated, so nobody can forge or drop it unseen. */
+export interface ClientBye {
+  kind: 'bye';
+  word: string;
+}
+
+export type ClientBody = ClientLine | ClientBye;
+
+export interface ServerLine {
+  kind: 'line';
+  from: string;
+  text: string;
+  /** Milliseconds since the epoch, when the server accepted the line. */
+  at: number;
+  /** Set on a `/msg` from the console: only this participant received it. */
+  direct: boolean;
+}
+
+export interface ServerReceipt {
+  kind: 'receipt';
+  id: number;
+  status: 'delivered' | 'failed';
+  /** Why a line failed, for the person who typed it. Empty when delivered. */
+  reason: string;
+}
+
+export interface ServerJoin {
+  kind: 'join';
+  name: string;
+  at: number;
+}
+
+export interface ServerLeave {
+  kind: 'leave';
+  name: string;
+  at: number;
+  reason: string;
+}
+
+/** The chat is over for this participant: the console typed END, kicked them, or the server is stopping. */
+export interface ServerEnd {
+  kind: 'end';
+  reason: string;
+}
+
+export type ServerBody = ServerLine | ServerReceipt | ServerJoin | ServerLeave | ServerEnd;
+
+// ---- parsing ---------------------------------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+
+function fail(message: string): never {
+  throw new WirechatError('PROTO_BAD_SHAPE', message);
+}
+
+function object(value: unknown, what: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${what} must be a JSON object`);
+  return value as Obj;
+}
+
+/** Extra fields are refused: a frame means exactly what its type says, nothing smuggled beside it. */
+function exactKeys(obj: Obj, keys: readonly string[], what: string): void {
+  for (const key of Object.keys(obj)) if (!keys.includes(key)) fail(`${what} has an unknown field "${key}"`);
+  for (const key of keys) if (!(key in obj)) fail(`${what} lacks the field "${key}"`);
+}
+
+function str(obj: Obj, key: string, what: string, max: number): string {
+  const value = obj[key];
+  if (typeof value !== 'string') fail(`${what}.${key} must be a string`);
+  if (value.length > max) fail(`${what}.${key} is longer than ${max} characters`);
+  return value;
+}
+
+const B64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+
+function b64(obj: Obj, key: string, what: string, max: number): string {
+  const value = str(obj, key, what, max);
+  if (!B64URL.test(value)) throw new WirechatError('BAD_BASE64', `${what}.${key} is not base64url`);
+  return value;
+}
+
+function uint(obj: Obj, key: string, what: string): number {
+  const value = obj[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    fail(`${what}.${key} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function bool(obj: Obj, key: string, what: string): boolean {
+  const value = obj[key];
+  if (typeof value !== 'boolean') fail(`${what}.${key} must be true or false`);
+  return value;
+}
+
+// Control characters would let a name or line rewrite the console's screen (ANSI escapes) or hide text.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+export function checkName(name: string): string | undefined {
+  const trimmed = name.trim();
+  if (trimmed.length === 0) return 'a name cannot be empty';
+  if ([...trimmed].length > LIMITS.maxNameChars) return `a name has at most ${LIMITS.maxNameChars} characters`;
+  if (CONTROL.test(trimmed)) return 'a name cannot contain control characters';
+  return undefined;
+}
+
+/** Why a chat line cannot be sent, or undefined when it can. Tabs and newlines are refused like other controls. */
+export function checkLine(text: string): string | undefined {
+  if (text.length === 0) return 'an empty line is not sent';
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
+  if (CONTROL.test(text)) return 'a line cannot contain control characters';
+  return undefined;
+}
+
+function text(obj: Obj, key: string, what: string, check: (value: string) => string | undefined, max: number): string {
+  const value = str(obj, key, what, max);
+  const problem = check(value);
+  if (problem !== undefined) fail(`${what}.${key}: ${problem}`);
+  return value;
+}
+
+/** Parses a WebSocket text frame's JSON. Anything but an object with a known `type` is an error. */
+function frameObject(data: string): Obj {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    throw new WirechatError('PROTO_BAD_JSON', 'the frame is not JSON');
+  }
+  return object(value, 'a frame');
+}
+
+function seqFrame(obj: Obj): { seq: number } {
+  return { seq: uint(obj, 'seq', obj.type as string) };
+}
+
+function recordFrame(obj: Obj): RecordFrame {
+  exactKeys(obj, ['type', 'seq', 'token', 'mac'], 'record');
+  return {
+    type: 'record',
+    ...seqFrame(obj),
+    token: b64(obj, 'token', 'record', LIMITS.maxTokenChars),
+    mac: b64(obj, 'mac', 'record', 64),
+  };
+}
+
+function version(obj: Obj, what: string): typeof PROTOCOL_VERSION {
+  const value = obj.version;
+  if (value !== PROTOCOL_VERSION) {
+    throw new WirechatError('HANDSHAKE_VERSION', `${what} speaks version ${String(value)}, this side speaks ${PROTOCOL_VERSION}`);
+  }
+  return PROTOCOL_VERSION;
+}
+
+export function parseClientFrame(data: string): ClientFrame {
+  const obj = frameObject(data);
+  switch (obj.type) {
+    case 'hello':
+      exactKeys(obj, ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain'], 'hello');
+      return {
+        type: 'hello',
+        version: version(obj, 'hello'),
+        name: text(obj, 'name', 'hello', checkName, 64),
+        publicKey: b64(obj, 'publicKey', 'hello', 4096),
+        nonce: b64(obj, 'nonce', 'hello', 64),
+        acceptPlain: bool(obj, 'acceptPlain', 'hello'),
+      };
+    case 'record':
+      return recordFrame(obj);
+    case 'plain':
+      exactKeys(obj, ['type', 'seq', 'body'], 'plain');
+      return { type: 'plain', ...seqFrame(obj), body: parseClientBody(obj.body) };
+    default:
+      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(obj.type) ?? 'undefined'}`);
+  }
+}
+
+export function parseServerFrame(data: string): ServerFrame {
+  const obj = frameObject(data);
+  switch (obj.type) {
+    case 'welcome': {
+      exactKeys(
+        obj,
+        ['type', 'version', 'mode', 'name', 'sessionId', 'nonce', 'time', 'serverKey', 'wrappedKeys', 'signature'],
+        'welcome',
+      );
+      const mode = obj.mode;
+      if (mode !== 'secure' && mode !== 'plain') fail('welcome.mode must be "secure" or "plain"');
+      return {
+        type: 'welcome',
+        version: version(obj, 'welcome'),
+        mode,
+        name: text(obj, 'name', 'welcome', checkName, 64),
+        sessionId: b64(obj, 'sessionId', 'welcome', 64),
+        nonce: b64(obj, 'nonce', 'welcome', 64),
+        time: uint(obj, 'time', 'welcome'),
+        serverKey: b64(obj, 'serverKey', 'welcome', 1024),
+        wrappedKeys: b64(obj, 'wrappedKeys', 'welcome', 4096),
+        signature: b64(obj, 'signature', 'welcome', 256),
+      };
+    }
+    case 'record':
+      return recordFrame(obj);
+    case 'plain':
+      exactKeys(obj, ['type', 'seq', 'body'], 'plain');
+      return { type: 'plain', ...seqFrame(obj), body: parseServerBody(obj.body) };
+    default:
+      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(obj.type) ?? 'undefined'}`);
+  }
+}
+
+export function parseClientBody(value: unknown): ClientBody {
+  const obj = object(value, 'a body');
+  switch (obj.kind) {
+    case 'line':
+      exactKeys(obj, ['kind', 'id', 'text'], 'line');
+      return { kind: 'line', id: uint(obj, 'id', 'line'), text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes) };
+    case 'bye':
+      exactKeys(obj, ['kind', 'word'], 'bye');
+      return { kind: 'bye', word: str(obj, 'word', 'bye', 16) };
+    default:
+      return fail(`unknown body kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
+  }
+}
+
+export function parseServerBody(value: unknown): ServerBody {
+  const obj = object(value, 'a body');
+  switch (obj.kind) {
+    case 'line':
+      exactKeys(obj, ['kind', 'from', 'text', 'at', 'direct'], 'line');
+      return {
+        kind: 'line',
+        from: text(obj, 'from', 'line', checkName, 64),
+        text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes),
+        at: uint(obj, 'at', 'line'),
+        direct: bool(obj, 'direct', 'line'),
+      };
+    case 'receipt': {
+      exactKeys(obj, ['kind', 'id', 'status', 'reason'], 'receipt');
+      const status = obj.status;
+      if (status !== 'delivered' && status !== 'failed') fail('receipt.status must be "delivered" or "failed"');
+      return { kind: 'receipt', id: uint(obj, 'id', 'receipt'), status, reason: str(obj, 'reason', 'receipt', 256) };
+    }
+    case 'join':
+      exactKeys(obj, ['kind', 'name', 'at'], 'join');
+      return { kind: 'join', name: text(obj, 'name', 'join', checkName, 64), at: uint(obj, 'at', 'join') };
+    case 'leave':
+      exactKeys(obj, ['kind', 'name', 'at', 'reason'], 'leave');
+      return {
+        kind: 'leave',
+        name: text(obj, 'name', 'leave', checkName, 64),
+        at: uint(obj, 'at', 'leave'),
+        reason: str(obj, 'reason', 'leave', 256),
+      };
+    case 'end':
+      exactKeys(obj, ['kind', 'reason'], 'end');
+      return { kind: 'end', reason: str(obj, 'reason', 'end', 256) };
+    default:
+      return fail(`unknown body kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
+  }
+}
+
+/** EXIT or END as a whole line, any letter case, spaces around ignored. */
+export function isEndWord(line: string): boolean {
+  const word = line.trim().toUpperCase();
+  return word === 'EXIT' || word === 'END';
+}
