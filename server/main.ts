@@ -1,0 +1,133 @@
+/**
+ * `npm run server`: builds the page if needed, loads (or makes) the server's identity, serves the page and the
+ * chat on one port, and hands the terminal to the operator.
+ */
+import { fileURLToPath } from 'node:url';
+import { Close } from '../shared/errors.ts';
+import { buildPage, pageIsStale } from './build.ts';
+import { Console } from './console.ts';
+import { loadIdentity } from './identity.ts';
+import { nodeCryptoBackend } from './node-crypto.ts';
+import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
+import { startServer, type RunningServer } from './server.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const RED = '\x1b[41m\x1b[97m\x1b[1m';
+const RESET = '\x1b[0m';
+
+function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string): string {
+  const paint = (text: string) => (options.color ? `${RED}${text}${RESET}` : text);
+  const mode = options.plain
+    ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
+    : 'secure: RSA-OAEP key exchange signed by this server, every line a Fernet token + HMAC-SHA256';
+  const lines = [
+    'wirechat server',
+    `  open        ${server.url}`,
+    `  mode        ${mode}`,
+    `  fingerprint ${fingerprint}`,
+    `              ${identityNote}`,
+    '  type a line and Enter to send it to every tab; /help lists commands',
+    '  EXIT or END ends the chat for everyone and stops the server',
+  ];
+  if (!['localhost', '127.0.0.1', '::1'].includes(options.host)) {
+    lines.push(
+      '  note        pages opened as http://<this machine\'s address> have no Web Crypto (not a secure context);',
+      '              open http://localhost:PORT on this machine, or put the server behind https',
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  let options: ServerOptions | 'help';
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`wirechat: ${error.message}\n(npm run server -- --help lists the options)\n`);
+    return 2;
+  }
+  if (options === 'help') {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+
+  if (options.build && (await pageIsStale(root))) {
+    process.stdout.write('building the page with Vite (only when its sources changed)...\n');
+    await buildPage(root);
+  }
+  const identity = await loadIdentity(options.identity);
+  const identityNote = identity.created ? `a new identity key, saved in ${identity.path}` : `identity key ${identity.path}`;
+
+  let consoleRef: Console | undefined;
+  const say = {
+    line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
+    joined: (s: { name: string; code: string; phase: string }) =>
+      consoleRef?.notice(`${s.name} joined (${s.phase}, session code ${s.code})`),
+    left: (name: string, reason: string, code: number) => {
+      if (code === Close.NORMAL || code === Close.GOING_AWAY) consoleRef?.notice(`${name} ${reason}`);
+      else consoleRef?.alert(`${name} ${reason}`);
+    },
+  };
+
+  let server: RunningServer;
+  try {
+    server = await startServer({ options, identity, backend: nodeCryptoBackend, events: say, dist: `${root}dist` });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      process.stderr.write(
+        `wirechat: port ${options.port} is already in use (another wirechat?). Stop it, or pick another port: npm run server -- --port 8081\n`,
+      );
+      return 1;
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      process.stderr.write(`wirechat: cannot listen on ${options.host}: no such interface on this machine\n`);
+      return 1;
+    }
+    throw error;
+  }
+
+  process.stdout.write(banner(options, server, identity.fingerprint, identityNote) + '\n');
+
+  let stopping = false;
+  const stop = (reason: string, code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    consoleRef?.notice(`ending the chat: ${reason}`);
+    server.relay.endAll(reason, code);
+    // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
+    const deadline = Date.now() + 2000;
+    const wait = setInterval(() => {
+      if (server.relay.size === 0 || Date.now() > deadline) {
+        clearInterval(wait);
+        consoleRef?.close();
+        void server.close().then(() => process.exit(0));
+      }
+    }, 25);
+  };
+
+  consoleRef = new Console({
+    input: process.stdin,
+    output: process.stdout,
+    relay: server.relay,
+    plain: options.plain,
+    color: options.color,
+    onEnd: (word) => stop(`The server operator ended the chat (${word})`, Close.NORMAL),
+    onInterrupt: () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY),
+  });
+  process.on('SIGINT', () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY));
+  process.on('SIGTERM', () => stop('The server is shutting down (SIGTERM)', Close.GOING_AWAY));
+  consoleRef.start();
+  return -1;
+}
+
+main().then(
+  (status) => {
+    if (status >= 0) process.exit(status);
+  },
+  (error: unknown) => {
+    process.stderr.write(`wirechat: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,139 @@
+/**
+ * The server's command line. Every limit the relay enforces has a flag and a default here, so that a reader of
+ * `--help` sees the whole attack surface's settings in one place.
+ */
+import { parseArgs } from 'node:util';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServerOptions {
+  port: number;
+  host: string;
+  plain: boolean;
+  /** The console operator's name on every line they send. */
+  name: string;
+  identity: string;
+  allowOrigins: string[];
+  maxConnections: number;
+  maxPayload: number;
+  handshakeTimeoutMs: number;
+  /** Chat lines a connection may send per second, on average, and in one burst. */
+  rate: number;
+  burst: number;
+  heartbeatMs: number;
+  /** Bytes queued to one slow reader before it is dropped. */
+  maxBuffered: number;
+  build: boolean;
+  color: boolean;
+}
+
+export const DEFAULTS: ServerOptions = {
+  port: 8080,
+  host: 'localhost',
+  plain: false,
+  name: 'console',
+  identity: join(homedir(), '.wirechat', 'identity.jwk'),
+  allowOrigins: [],
+  maxConnections: 1000,
+  maxPayload: 64 * 1024,
+  handshakeTimeoutMs: 10_000,
+  rate: 20,
+  burst: 40,
+  heartbeatMs: 30_000,
+  maxBuffered: 1024 * 1024,
+  build: true,
+  color: true,
+};
+
+export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
+
+usage: npm run server -- [options]
+
+  --port N               HTTP and WebSocket port (default ${DEFAULTS.port}, or $PORT)
+  --host NAME            interface to listen on (default ${DEFAULTS.host}: this machine only)
+  --plain                send chat lines unencrypted, to compare captures in Wireshark (pages must opt in)
+  --name NAME            your name on the lines you type (default "${DEFAULTS.name}")
+  --identity PATH        the server's signing key, made on first run (default ~/.wirechat/identity.jwk)
+  --allow-origin ORIGIN  also accept pages from ORIGIN (repeatable; same origin is always accepted)
+  --max-connections N    connections at once; beyond it new ones close with 1013 (default ${DEFAULTS.maxConnections})
+  --max-payload BYTES    largest WebSocket message accepted; larger closes with 1009 (default ${DEFAULTS.maxPayload})
+  --handshake-timeout MS time a connection has to finish the handshake (default ${DEFAULTS.handshakeTimeoutMs})
+  --rate N               chat lines per second per connection, on average (default ${DEFAULTS.rate})
+  --burst N              chat lines a connection may send at once (default ${DEFAULTS.burst})
+  --heartbeat MS         ping interval; a peer silent for two intervals is dropped (default ${DEFAULTS.heartbeatMs})
+  --max-buffered BYTES   bytes queued to a slow reader before it is dropped (default ${DEFAULTS.maxBuffered})
+  --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
+  --no-color             no ANSI colours on the console (also when NO_COLOR is set)
+  -h, --help             this text
+
+In the console: type a line and Enter to send it to every tab. /help lists commands.
+EXIT or END ends the chat for everyone and stops the server.`;
+
+export class UsageError extends Error {}
+
+function integer(value: string | undefined, flag: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} takes a whole number, not "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, not ${n}`);
+  return n;
+}
+
+/** Returns the options, or 'help' when help was asked for. Throws UsageError with a message for a person. */
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        plain: { type: 'boolean' },
+        name: { type: 'string' },
+        identity: { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true },
+        'max-connections': { type: 'string' },
+        'max-payload': { type: 'string' },
+        'handshake-timeout': { type: 'string' },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
+        heartbeat: { type: 'string' },
+        'max-buffered': { type: 'string' },
+        'no-build': { type: 'boolean' },
+        'no-color': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const origins = values['allow-origin'] ?? [];
+  for (const origin of origins) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new UsageError(`--allow-origin takes an origin like https://example.org, not "${origin}"`);
+    }
+    if (parsed.origin !== origin) throw new UsageError(`--allow-origin takes an origin (${parsed.origin}), not "${origin}"`);
+  }
+  return {
+    port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
+    host: values.host ?? DEFAULTS.host,
+    plain: values.plain ?? false,
+    name: values.name ?? DEFAULTS.name,
+    identity: values.identity ?? env.WIRECHAT_IDENTITY ?? DEFAULTS.identity,
+    allowOrigins: origins,
+    maxConnections: integer(values['max-connections'], '--max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
+    maxPayload: integer(values['max-payload'], '--max-payload', DEFAULTS.maxPayload, 1024, 16 * 1024 * 1024),
+    handshakeTimeoutMs: integer(values['handshake-timeout'], '--handshake-timeout', DEFAULTS.handshakeTimeoutMs, 100, 600_000),
+    rate: integer(values.rate, '--rate', DEFAULTS.rate, 1, 1_000_000),
+    burst: integer(values.burst, '--burst', DEFAULTS.burst, 1, 1_000_000),
+    heartbeatMs: integer(values.heartbeat, '--heartbeat', DEFAULTS.heartbeatMs, 100, 3_600_000),
+    maxBuffered: integer(values['max-buffered'], '--max-buffered', DEFAULTS.maxBuffered, 1024, 1024 * 1024 * 1024),
+    build: !values['no-build'],
+    color: !values['no-color'] && env.NO_COLOR === undefined,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The relay: one console and any number of tabs sharing one chat. It decides who receives what and names
+ * everyone; each recipient's own session seals the line anew with that recipient's keys, so the relay never
+ * handles a key, a token or a sequence number.
+ */
+import { Close } from '../shared/errors.ts';
+import type { ServerBody } from '../shared/protocol.ts';
+import type { ServerSession, SessionHost } from './session.ts';
+
+/** What the console (or a test) hears from the relay. */
+export interface RelayEvents {
+  line(from: string, text: string, at: number): void;
+  joined(session: ServerSession): void;
+  left(name: string, reason: string, code: number): void;
+}
+
+export interface Participant {
+  name: string;
+  code: string;
+  mode: string;
+  connectedMs: number;
+}
+
+export class Relay implements SessionHost {
+  readonly #events: RelayEvents;
+  readonly #consoleName: string;
+  /** Every open connection, joined or still in its handshake. */
+  readonly #connections = new Set<ServerSession>();
+  /** Names in use, lower-cased, and the session that holds each. */
+  readonly #names = new Map<string, ServerSession>();
+  readonly #joined = new Set<ServerSession>();
+
+  constructor(consoleName: string, events: RelayEvents) {
+    this.#consoleName = consoleName;
+    this.#events = events;
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  add(session: ServerSession): void {
+    this.#connections.add(session);
+  }
+
+  claimName(session: ServerSession, requested: string): string {
+    const base = requested.trim();
+    let name = base;
+    for (let n = 2; this.#taken(name); n++) name = `${base.slice(0, 20)}-${n}`;
+    this.#names.set(name.toLowerCase(), session);
+    return name;
+  }
+
+  #taken(name: string): boolean {
+    const key = name.toLowerCase();
+    return key === this.#consoleName.toLowerCase() || this.#names.has(key);
+  }
+
+  joined(session: ServerSession): void {
+    this.#joined.add(session);
+    this.#toOthers(session, { kind: 'join', name: session.name, at: Date.now() });
+    this.#events.joined(session);
+  }
+
+  line(session: ServerSession, id: number, text: string): void {
+    const at = Date.now();
+    this.#toOthers(session, { kind: 'line', from: session.name, text, at, direct: false });
+    this.#events.line(session.name, text, at);
+    void session.send({ kind: 'receipt', id, status: 'delivered', reason: '' });
+  }
+
+  left(session: ServerSession, reason: string, code: number): void {
+    this.#connections.delete(session);
+    if (this.#names.get(session.name.toLowerCase()) === session) this.#names.delete(session.name.toLowerCase());
+    for (const [key, holder] of this.#names) if (holder === session) this.#names.delete(key);
+    if (!this.#joined.delete(session)) return;
+    this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason });
+    this.#events.left(session.name, reason, code);
+  }
+
+  /** A line typed at the console, to every tab. */
+  say(text: string): void {
+    const at = Date.now();
+    for (const session of this.#joined) {
+      void session.send({ kind: 'line', from: this.#consoleName, text, at, direct: false });
+    }
+  }
+
+  /** A line from the console to one tab only. Returns false when nobody has that name. */
+  direct(name: string, text: string): boolean {
+    const session = this.find(name);
+    if (!session) return false;
+    void session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
+    return true;
+  }
+
+  kick(name: string): boolean {
+    const session = this.find(name);
+    if (!session) return false;
+    session.end(`${this.#consoleName} removed you from the chat`, Close.POLICY_VIOLATION);
+    return true;
+  }
+
+  find(name: string): ServerSession | undefined {
+    const session = this.#names.get(name.trim().toLowerCase());
+    return session && this.#joined.has(session) ? session : undefined;
+  }
+
+  names(): string[] {
+    return [...this.#joined].map((session) => session.name);
+  }
+
+  participants(now: number = Date.now()): Participant[] {
+    return [...this.#joined].map((s) => ({ name: s.name, code: s.code, mode: s.phase, connectedMs: now - s.connectedAt }));
+  }
+
+  /** Ends the chat for everyone: joined tabs hear why, connections still in their handshake are just closed. */
+  endAll(reason: string, code: number): void {
+    for (const session of [...this.#connections]) {
+      if (this.#joined.has(session)) session.end(reason, code);
+      else session.close(code, reason, reason);
+    }
+  }
+
+  /** Heartbeat: a peer that did not answer the last ping is dropped; the others are pinged again. */
+  heartbeat(): void {
+    for (const session of [...this.#connections]) {
+      if (!session.alive) {
+        session.terminate();
+        continue;
+      }
+      session.alive = false;
+      session.ping();
+    }
+  }
+
+  #toOthers(sender: ServerSession, body: ServerBody): void {
+    for (const session of this.#joined) if (session !== sender) void session.send(body);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * One connection's state machine: awaiting `hello`, then secure (or plain), then ended. It is the only place on
+ * the server that holds a session's keys and sequence numbers. Everything from the wire is parsed and checked
+ * here before the relay sees it; any failure ends this session alone, with the close code its error maps to.
+ */
+import type { WebSocket, RawData } from 'ws';
+import { Close, WirechatError, closeReason, isWirechatError } from '../shared/errors.ts';
+import { fromBase64Url, randomBytes, toBase64Url } from '../shared/bytes.ts';
+import type { CryptoBackend } from '../shared/crypto-backend.ts';
+import {
+  importClientPublicKey,
+  NONCE_BYTES,
+  sessionCode,
+  SESSION_ID_BYTES,
+  signTranscript,
+  transcript,
+  wrapSessionSecret,
+} from '../shared/handshake.ts';
+import {
+  parseClientBody,
+  parseClientFrame,
+  PROTOCOL_VERSION,
+  type ClientBody,
+  type ClientFrame,
+  type HelloFrame,
+  type PlainFrame,
+  type ServerBody,
+  type WelcomeFrame,
+} from '../shared/protocol.ts';
+import { RecordChannel } from '../shared/record.ts';
+import type { Identity } from './identity.ts';
+import { TokenBucket } from './limits.ts';
+import type { ServerOptions } from './options.ts';
+
+export type SessionPhase = 'hello' | 'handshaking' | 'secure' | 'plain' | 'ended';
+
+/** What a session tells the relay. The relay never sees keys, tokens or sequence numbers. */
+export interface SessionHost {
+  /** A unique name for a newcomer, derived from the one asked for. */
+  claimName(session: ServerSession, requested: string): string;
+  joined(session: ServerSession): void;
+  line(session: ServerSession, id: number, text: string): void;
+  /** The session is over; `reason` says why, for the console and the other tabs. */
+  left(session: ServerSession, reason: string, code: number): void;
+}
+
+export interface SessionContext {
+  identity: Identity;
+  options: ServerOptions;
+  backend: CryptoBackend;
+  host: SessionHost;
+}
+
+type State =
+  | { phase: 'hello' }
+  | { phase: 'handshaking' }
+  | { phase: 'secure'; channel: RecordChannel }
+  | { phase: 'plain'; sendSeq: number; receiveSeq: number }
+  | { phase: 'ended' };
+
+let nextSessionNumber = 1;
+
+export class ServerSession {
+  /** A small number for logs, before the session has a name. */
+  readonly number = nextSessionNumber++;
+  readonly connectedAt = Date.now();
+  name = '';
+  code = '';
+  readonly #ws: WebSocket;
+  readonly #ctx: SessionContext;
+  #state: State = { phase: 'hello' };
+  #processing: Promise<void> = Promise.resolve();
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  readonly #bucket: TokenBucket;
+  /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
+  #excess = 0;
+  alive = true;
+
+  constructor(ws: WebSocket, ctx: SessionContext) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+    this.#bucket = new TokenBucket(ctx.options.rate, ctx.options.burst);
+    this.#handshakeTimer = setTimeout(() => {
+      this.fail(new WirechatError('HANDSHAKE_TIMEOUT', `no handshake within ${ctx.options.handshakeTimeoutMs} ms`));
+    }, ctx.options.handshakeTimeoutMs);
+    this.#handshakeTimer.unref();
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('close', (code, reason) => {
+      this.#ended(reasonForClose(code, reason.toString()), code);
+    });
+    ws.on('error', () => {
+      // ws reports protocol violations (invalid UTF-8, oversize frames) here and then closes with the right
+      // code itself (1007, 1009); the 'close' handler tells the relay.
+    });
+  }
+
+  get phase(): SessionPhase {
+    return this.#state.phase;
+  }
+
+  get ended(): boolean {
+    return this.#state.phase === 'ended';
+  }
+
+  get label(): string {
+    return this.name || `connection #${this.number}`;
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#state.phase === 'ended') return;
+    if (isBinary) {
+      this.fail(new WirechatError('PROTO_BINARY', 'binary frames are not part of the protocol'));
+      return;
+    }
+    const text = data.toString();
+    // One frame at a time, in arrival order: sequence numbers and receipts depend on it.
+    this.#processing = this.#processing.then(() => this.#handle(text)).catch((error: unknown) => this.fail(error));
+  }
+
+  async #handle(text: string): Promise<void> {
+    if (this.#state.phase === 'ended') return;
+    const frame: ClientFrame = parseClientFrame(text);
+    const state = this.#state;
+    switch (frame.type) {
+      case 'hello':
+        if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
+        return this.#hello(frame);
+      case 'record': {
+        if (state.phase !== 'secure') {
+          throw new WirechatError('PROTO_UNEXPECTED', `a record while the session is ${state.phase}`);
+        }
+        return this.#body(parseClientBody(await state.channel.open(frame)));
+      }
+      case 'plain': {
+        if (state.phase !== 'plain') {
+          throw new WirechatError('PROTO_UNEXPECTED', `a plain frame while the session is ${state.phase}`);
+        }
+        if (frame.seq !== state.receiveSeq) {
+          throw new WirechatError('RECORD_BAD_SEQUENCE', `plain frame ${frame.seq}: expected ${state.receiveSeq}`);
+        }
+        state.receiveSeq++;
+        return this.#body(frame.body);
+      }
+      default: {
+        const unreachable: never = frame;
+        throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame ${String(unreachable)}`);
+      }
+    }
+  }
+
+  async #hello(hello: HelloFrame): Promise<void> {
+    const { options, identity, backend, host } = this.#ctx;
+    this.#state = { phase: 'handshaking' };
+    const mode = options.plain ? 'plain' : 'secure';
+    if (mode === 'plain' && !hello.acceptPlain) {
+      throw new WirechatError(
+        'HANDSHAKE_PLAIN_REFUSED',
+        'this server runs in plain mode: tick "Allow plain mode" on the page to join',
+      );
+    }
+    const clientPublicKey = fromBase64Url(hello.publicKey);
+    const clientNonce = fromBase64Url(hello.nonce);
+    if (clientNonce.length !== NONCE_BYTES) {
+      throw new WirechatError('PROTO_BAD_SHAPE', `hello.nonce must be ${NONCE_BYTES} bytes`);
+    }
+    // Imported and checked even in plain mode: the signed transcript names it either way.
+    const publicKey = await importClientPublicKey(clientPublicKey);
+    const sessionId = randomBytes(SESSION_ID_BYTES);
+    const serverNonce = randomBytes(NONCE_BYTES);
+    let wrappedKeys: Uint8Array = new Uint8Array(0);
+    let channel: RecordChannel | undefined;
+    if (mode === 'secure') {
+      const fernetKey = randomBytes(32);
+      const macKey = randomBytes(32);
+      const secret = new Uint8Array(64);
+      secret.set(fernetKey);
+      secret.set(macKey, 32);
+      wrappedKeys = await wrapSessionSecret(publicKey, secret);
+      secret.fill(0);
+      // createFernet and createMac zero the raw bytes once imported.
+      const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
+      channel = new RecordChannel(keys, sessionId, 's2c');
+    }
+    const name = host.claimName(this, hello.name);
+    const time = Date.now();
+    const signed = transcript({
+      mode,
+      clientPublicKey,
+      clientNonce,
+      name,
+      serverKey: identity.publicKey,
+      serverNonce,
+      sessionId,
+      time,
+      wrappedKeys,
+    });
+    const signature = await signTranscript(identity.signingKey, signed);
+    if (this.ended) return;
+    const welcome = {
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      mode,
+      name,
+      sessionId: toBase64Url(sessionId),
+      nonce: toBase64Url(serverNonce),
+      time,
+      serverKey: toBase64Url(identity.publicKey),
+      wrappedKeys: toBase64Url(wrappedKeys),
+      signature: toBase64Url(signature),
+    } satisfies WelcomeFrame;
+    this.name = name;
+    this.code = await sessionCode(signed, signature);
+    this.#state = channel ? { phase: 'secure', channel } : { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
+    clearTimeout(this.#handshakeTimer);
+    this.#sendFrame(JSON.stringify(welcome));
+    host.joined(this);
+  }
+
+  #body(body: ClientBody): void {
+    switch (body.kind) {
+      case 'line': {
+        if (!this.#bucket.take()) {
+          this.#excess++;
+          if (this.#excess > this.#ctx.options.burst) {
+            throw new WirechatError('LIMIT_RATE', `more than ${this.#ctx.options.rate} lines a second, for too long`);
+          }
+          this.send({
+            kind: 'receipt',
+            id: body.id,
+            status: 'failed',
+            reason: `not sent: at most ${this.#ctx.options.rate} lines a second`,
+          });
+          return;
+        }
+        this.#excess = 0;
+        this.#ctx.host.line(this, body.id, body.text);
+        return;
+      }
+      case 'bye':
+        this.close(Close.NORMAL, `${this.label} left (${body.word.toUpperCase()})`, `left (${body.word.toUpperCase()})`);
+        return;
+      default: {
+        const unreachable: never = body;
+        throw new WirechatError('PROTO_BAD_SHAPE', `unknown body ${String(unreachable)}`);
+      }
+    }
+  }
+
+  /**
+   * Sends one body: sealed in secure mode, in the clear in plain mode. Resolves once the frame is handed to the
+   * socket (or dropped because the session ended), so a caller can close right after its last word.
+   */
+  send(body: ServerBody): Promise<void> {
+    const state = this.#state;
+    if (state.phase === 'secure') {
+      return state.channel.seal(body).then(
+        (frame) => this.#sendFrame(JSON.stringify(frame)),
+        (error: unknown) => this.fail(error),
+      );
+    }
+    if (state.phase === 'plain') {
+      this.#sendFrame(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ServerBody>));
+    }
+    return Promise.resolve();
+  }
+
+  #sendFrame(data: string): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    // A reader that does not keep up must not make the server hold unbounded memory for it.
+    if (this.#ws.bufferedAmount + data.length > this.#ctx.options.maxBuffered) {
+      this.fail(new WirechatError('LIMIT_SLOW_READER', `more than ${this.#ctx.options.maxBuffered} bytes waiting to be read`));
+      return;
+    }
+    this.#ws.send(data);
+  }
+
+  /** Ends the session because of an error from the wire (or a limit): a close code and a reason the peer sees. */
+  fail(error: unknown): void {
+    if (this.#state.phase === 'ended') return;
+    const wire = isWirechatError(error)
+      ? error
+      : new WirechatError('PROTO_BAD_SHAPE', 'internal error', { cause: error });
+    const internal = !isWirechatError(error);
+    const code = internal ? Close.INTERNAL_ERROR : wire.closeCode;
+    const message = internal ? `internal error: ${(error as Error)?.message ?? String(error)}` : `${wire.code}: ${wire.message}`;
+    this.close(code, message, `dropped: ${message}`);
+  }
+
+  /**
+   * Ends the chat for this participant from the server's side: an `end` body first (authenticated, so the page
+   * can tell a real end from a cut cable), then the close frame.
+   */
+  end(reason: string, code: number = Close.NORMAL): void {
+    void this.send({ kind: 'end', reason }).then(() => this.close(code, reason, reason));
+  }
+
+  close(code: number, reason: string, why: string): void {
+    if (this.#state.phase === 'ended') return;
+    this.#ended(why, code);
+    const ws = this.#ws;
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+      ws.close(code, closeReason(reason));
+      // A peer that never answers the close frame is not allowed to hold the socket open.
+      setTimeout(() => ws.terminate(), 2000).unref();
+    }
+  }
+
+  ping(): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.ping();
+  }
+
+  terminate(): void {
+    this.#ended('vanished (no answer to heartbeats)', 1006);
+    this.#ws.terminate();
+  }
+
+  #ended(why: string, code: number): void {
+    if (this.#state.phase === 'ended') return;
+    const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    this.#state = { phase: 'ended' };
+    clearTimeout(this.#handshakeTimer);
+    this.#ctx.host.left(this, wasJoined ? why : `${why} (before the handshake finished)`, code);
+  }
+}
+
+function reasonForClose(code: number, reason: string): string {
+  if (code === 1000 || code === 1001) return reason ? `left (${reason})` : 'left';
+  return `disconnected (${code}${reason ? `: ${reason}` : ''})`;
+}

@@ -1,0 +1,94 @@
+/**
+ * An in-process wirechat server on a free loopback port, with a fresh identity in a temp folder, recording
+ * what the console would print. Integration tests talk to it through real sockets.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadIdentity, type Identity } from '../../server/identity.ts';
+import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
+import { startServer, type RunningServer } from '../../server/server.ts';
+import { ScriptedClient, type ScriptedClientOptions } from '../../tools/client.ts';
+
+export interface ConsoleEvent {
+  kind: 'line' | 'joined' | 'left';
+  name: string;
+  text: string;
+  code?: number;
+}
+
+export interface TestServer extends RunningServer {
+  identity: Identity;
+  wsUrl: string;
+  events: ConsoleEvent[];
+  waitForEvent(match: (e: ConsoleEvent) => boolean, timeoutMs?: number): Promise<ConsoleEvent>;
+  connect(options?: Partial<ScriptedClientOptions>): Promise<ScriptedClient>;
+  stop(): Promise<void>;
+}
+
+/** 2048-bit keys keep tests quick; the page's 3072 bits are exercised by the browser tests. */
+let sharedKeyPair: Promise<CryptoKeyPair> | undefined;
+export function testKeyPair(): Promise<CryptoKeyPair> {
+  sharedKeyPair ??= globalThis.crypto.subtle.generateKey(
+    { name: 'RSA-OAEP', hash: 'SHA-256', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) },
+    false,
+    ['encrypt', 'decrypt'],
+  );
+  return sharedKeyPair;
+}
+
+export async function startTestServer(overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'wirechat-test-'));
+  const identity = await loadIdentity(join(dir, 'identity.jwk'));
+  const events: ConsoleEvent[] = [];
+  let waiters: Array<() => void> = [];
+  const push = (event: ConsoleEvent) => {
+    events.push(event);
+    const w = waiters;
+    waiters = [];
+    for (const wake of w) wake();
+  };
+  const options: ServerOptions = { ...DEFAULTS, port: 0, host: '127.0.0.1', identity: dir, build: false, ...overrides };
+  const server = await startServer({
+    options,
+    identity,
+    backend: nodeCryptoBackend,
+    events: {
+      line: (name, text) => push({ kind: 'line', name, text }),
+      joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
+      left: (name, text, code) => push({ kind: 'left', name, text, code }),
+    },
+  });
+  const wsUrl = `ws://127.0.0.1:${server.port}/ws`;
+  return {
+    ...server,
+    identity,
+    wsUrl,
+    events,
+    async waitForEvent(match, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = events.find(match);
+        if (found) return found;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out waiting for a console event; saw ${JSON.stringify(events)}`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          waiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    },
+    connect(clientOptions = {}) {
+      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...clientOptions });
+    },
+    async stop() {
+      server.relay.endAll('test over', 1001);
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * A scripted wirechat client for Node: the page's own protocol engine (shared/client.ts) over the `ws`
+ * package. Tests, `npm run load`, `npm run capture` and the benchmarks speak the protocol through it, so they
+ * exercise exactly what the browser runs.
+ */
+import WebSocket from 'ws';
+import { WirechatError, isWirechatError } from '../shared/errors.ts';
+import { generateClientKeyPair } from '../shared/handshake.ts';
+import { ClientSession, type ServerIdentity } from '../shared/client.ts';
+import type { CryptoBackend } from '../shared/crypto-backend.ts';
+import type { ServerBody } from '../shared/protocol.ts';
+
+export interface ScriptedClientOptions {
+  url: string;
+  name?: string;
+  acceptPlain?: boolean;
+  keyPair?: CryptoKeyPair | Promise<CryptoKeyPair>;
+  /** Decides on the server's identity; trusts every key by default (tests pin where it matters). */
+  trust?: (identity: ServerIdentity) => Promise<boolean>;
+  origin?: string;
+  backend?: CryptoBackend;
+  /** RSA modulus for a fresh key pair (3072 as the page uses, unless a test wants speed). */
+  modulusLength?: number;
+}
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+/** A connected, handshaken client with a queue of what it received. */
+export class ScriptedClient {
+  readonly ws: WebSocket;
+  readonly session: ClientSession;
+  readonly bodies: ServerBody[] = [];
+  readonly errors: unknown[] = [];
+  readonly closed: Promise<Closed>;
+  #waiters: Array<() => void> = [];
+
+  private constructor(ws: WebSocket, session: ClientSession, closed: Promise<Closed>) {
+    this.ws = ws;
+    this.session = session;
+    this.closed = closed;
+  }
+
+  static async connect(options: ScriptedClientOptions): Promise<ScriptedClient> {
+    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false });
+    const closed = new Promise<Closed>((resolve) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    });
+    let client!: ScriptedClient;
+    let ready!: () => void;
+    let failed!: (error: unknown) => void;
+    const readyPromise = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    const session = new ClientSession({
+      keyPair: options.keyPair ?? generateClientKeyPair(options.modulusLength),
+      name: options.name ?? 'bot',
+      acceptPlain: options.acceptPlain ?? false,
+      send: (data) => ws.send(data),
+      trust: options.trust ?? (async () => true),
+      backend: options.backend,
+      events: {
+        step: (step) => {
+          if (step === 'ready') ready();
+        },
+        body: (body) => client.#push(body),
+      },
+    });
+    client = new ScriptedClient(ws, session, closed);
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      session.receive(data.toString()).catch((error: unknown) => {
+        client.errors.push(error);
+        failed(error);
+        const code = isWirechatError(error) ? error.closeCode : 1011;
+        if (ws.readyState === ws.OPEN) ws.close(code, isWirechatError(error) ? error.code : 'error');
+      });
+    });
+    ws.on('error', (error) => failed(error));
+    void closed.then((c) => failed(new Error(`closed ${c.code} ${c.reason}`)));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    await session.begin();
+    await readyPromise;
+    return client;
+  }
+
+  #push(body: ServerBody): void {
+    this.bodies.push(body);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Waits (bounded) until `match` finds a body received so far, and returns it. */
+  async waitFor<T extends ServerBody>(match: (body: ServerBody) => body is T, timeoutMs?: number): Promise<T>;
+  async waitFor(match: (body: ServerBody) => boolean, timeoutMs?: number): Promise<ServerBody>;
+  async waitFor(match: (body: ServerBody) => boolean, timeoutMs = 5000): Promise<ServerBody> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.bodies.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; received ${JSON.stringify(this.bodies)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(text: string): Promise<number> {
+    return this.session.sendLine(text);
+  }
+
+  async bye(word = 'EXIT'): Promise<Closed> {
+    await this.session.bye(word);
+    this.ws.close(1000, word);
+    return this.closed;
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+export { WirechatError };
