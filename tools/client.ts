@@ -21,6 +21,8 @@ export interface ScriptedClientOptions {
   backend?: CryptoBackend;
   /** RSA modulus for a fresh key pair (3072 as the page uses, unless a test wants speed). */
   modulusLength?: number;
+  /** Called with each body as it arrives, before it is queued. */
+  onBody?: (body: ServerBody) => void;
 }
 
 export interface Closed {
@@ -66,7 +68,10 @@ export class ScriptedClient {
         step: (step) => {
           if (step === 'ready') ready();
         },
-        body: (body) => client.#push(body),
+        body: (body) => {
+          options.onBody?.(body);
+          client.#push(body);
+        },
       },
     });
     client = new ScriptedClient(ws, session, closed);

@@ -1,0 +1,109 @@
+/**
+ * `npm run server` as a child process, the way a person runs it: its stdout read line by line (the console),
+ * its stdin written to (the operator typing). Each server gets its own identity file in a temp folder.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServerProcess {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  port: number;
+  fingerprint: string;
+  identityDir: string;
+  /** Everything the console printed so far, one entry per line, ANSI colours stripped. */
+  lines: string[];
+  type(line: string): void;
+  waitForLine(match: RegExp | string, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+export async function startServerProcess(
+  args: string[] = [],
+  options: { identityDir?: string; port?: number } = {},
+): Promise<ServerProcess> {
+  const identityDir = options.identityDir ?? (await mkdtemp(join(tmpdir(), 'wirechat-e2e-')));
+  const child = spawn(
+    'npm',
+    ['run', '--silent', 'server', '--', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--no-build',
+      '--identity', join(identityDir, 'identity.jwk'), ...args],
+    { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: 'pipe' },
+  );
+  const lines: string[] = [];
+  let waiters: Array<() => void> = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    partial += chunk;
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    for (const part of parts) lines.push(part.replace(ANSI, '').replace(/\r/g, ''));
+    const w = waiters;
+    waiters = [];
+    for (const wake of w) wake();
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      const w = waiters;
+      waiters = [];
+      for (const wake of w) wake();
+      resolve({ code, signal });
+    });
+  });
+  let exitedFlag = false;
+  void exited.then(() => (exitedFlag = true));
+
+  async function waitForLine(match: RegExp | string, timeoutMs = 15_000): Promise<string> {
+    const test = (line: string) => (typeof match === 'string' ? line.includes(match) : match.test(line));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = lines.find(test);
+      if (found !== undefined) return found;
+      if (exitedFlag) throw new Error(`the server exited before printing ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  const open = await waitForLine(/^\s+open\s+http:\/\//, 60_000);
+  const url = open.trim().split(/\s+/)[1]!;
+  const fingerprint = (await waitForLine(/^\s+fingerprint\s/)).trim().replace(/^fingerprint\s+/, '');
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    fingerprint,
+    identityDir,
+    lines,
+    type: (line) => child.stdin.write(line + '\n'),
+    waitForLine,
+    exited,
+    async stop() {
+      if (!exitedFlag) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (!options.identityDir) await rm(identityDir, { recursive: true, force: true });
+    },
+  };
+}
