@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ChatLog, DROPPED_REASON, type ChatLine } from '../../web/chat-log.ts';
+
+function own(log: ChatLog, key: number): ChatLine {
+  const entry = log.entries.find((e) => e.key === key);
+  assert.ok(entry?.kind === 'line' && entry.own, `no own line ${key}`);
+  return entry;
+}
+
+test('an own line goes queued -> sending -> delivered by the receipt that names its id', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'hi', 1);
+  assert.equal(own(log, key).status, 'queued');
+  assert.deepEqual(log.queued.map((l) => l.key), [key]);
+  log.sending(key);
+  assert.equal(own(log, key).status, 'sending');
+  assert.deepEqual(log.queued, []);
+  log.sent(key, 7);
+  log.receipt(7, 'delivered', '');
+  assert.equal(own(log, key).status, 'delivered');
+});
+
+test('a failed receipt keeps its reason; receipts for other ids do not touch the line', () => {
+  const log = new ChatLog();
+  const a = log.own('alice', 'a', 1);
+  const b = log.own('alice', 'b', 2);
+  log.sending(a);
+  log.sending(b);
+  log.sent(a, 0);
+  log.sent(b, 1);
+  log.receipt(1, 'failed', 'rate limit: slow down');
+  assert.equal(own(log, a).status, 'sending');
+  assert.deepEqual([own(log, b).status, own(log, b).reason], ['failed', 'rate limit: slow down']);
+});
+
+test('a receipt that arrives before the id is known is applied once it is', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'hi', 1);
+  log.sending(key);
+  log.receipt(0, 'delivered', '');
+  log.sent(key, 0);
+  assert.equal(own(log, key).status, 'delivered');
+});
+
+test('a drop marks lines waiting for a receipt not-delivered and resendable; queued lines stay queued', () => {
+  const log = new ChatLog();
+  const sent = log.own('alice', 'sent', 1);
+  const waiting = log.own('alice', 'typed while down', 2);
+  log.sending(sent);
+  log.sent(sent, 0);
+  log.dropped();
+  assert.deepEqual(
+    [own(log, sent).status, own(log, sent).reason, own(log, sent).resendable],
+    ['not-delivered', DROPPED_REASON, true],
+  );
+  assert.equal(own(log, waiting).status, 'queued');
+  // Ids restart with the next session: its receipt 0 must not land on the old line.
+  log.receipt(0, 'delivered', '');
+  assert.equal(own(log, sent).status, 'not-delivered');
+});
+
+test('a send that resolves after the drop does not bring the line back to sending', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'racing', 1);
+  log.sending(key);
+  log.dropped();
+  log.sent(key, 3);
+  log.receipt(3, 'delivered', '');
+  assert.equal(own(log, key).status, 'not-delivered');
+});
+
+test('resend queues a copy at the end once, and the original stops offering it', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'again', 1);
+  log.line('console', 'meanwhile', 2, false);
+  log.sending(key);
+  log.dropped();
+  const copy = log.resend(key, 3);
+  assert.ok(copy !== undefined);
+  assert.equal(log.entries.at(-1)?.key, copy);
+  assert.deepEqual([own(log, copy).text, own(log, copy).status], ['again', 'queued']);
+  assert.equal(own(log, key).resendable, false);
+  assert.equal(log.resend(key, 4), undefined);
+});
+
+test('delivered lines cannot be resent', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'fine', 1);
+  log.sending(key);
+  log.sent(key, 0);
+  log.receipt(0, 'delivered', '');
+  assert.equal(log.resend(key, 2), undefined);
+});
+
+test('when the chat ends, queued and sending lines become not-delivered with the reason, not resendable', () => {
+  const log = new ChatLog();
+  const q = log.own('alice', 'queued', 1);
+  const s = log.own('alice', 'sending', 2);
+  const d = log.own('alice', 'done', 3);
+  log.sending(s);
+  log.sending(d);
+  log.sent(d, 0);
+  log.receipt(0, 'delivered', '');
+  log.ended('the chat ended before it was sent');
+  for (const key of [q, s]) {
+    assert.deepEqual(
+      [own(log, key).status, own(log, key).reason, own(log, key).resendable],
+      ['not-delivered', 'the chat ended before it was sent', false],
+    );
+  }
+  assert.equal(own(log, d).status, 'delivered');
+});
+
+test('a session refusing a line marks it not-delivered with its reason', () => {
+  const log = new ChatLog();
+  const key = log.own('alice', 'late', 1);
+  log.sending(key);
+  log.notSent(key, 'the chat is disconnected');
+  assert.deepEqual([own(log, key).status, own(log, key).reason], ['not-delivered', 'the chat is disconnected']);
+});
+
+test('every change gives a new entries array; no change keeps the old one', () => {
+  const log = new ChatLog();
+  const before = log.entries;
+  log.system('console joined.', 1);
+  const after = log.entries;
+  assert.notEqual(before, after);
+  log.receipt(99, 'delivered', '');
+  log.dropped();
+  assert.equal(log.entries, after);
+});
+
+test('incoming and system lines keep their order and fields', () => {
+  const log = new ChatLog();
+  log.system('bob joined.', 1);
+  log.line('bob', '<img src=x onerror=alert(1)>', 2, true);
+  assert.deepEqual(
+    log.entries.map((e) => (e.kind === 'line' ? [e.kind, e.from, e.text, e.direct, e.own] : [e.kind, e.text])),
+    [
+      ['system', 'bob joined.'],
+      ['line', 'bob', '<img src=x onerror=alert(1)>', true, false],
+    ],
+  );
+});

@@ -1,0 +1,216 @@
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import type { AppView } from '../controller.ts';
+import { controls, tokens } from './styles.ts';
+import './wc-chat.ts';
+import './wc-ended.ts';
+import './wc-handshake.ts';
+import './wc-identity.ts';
+import './wc-join.ts';
+import './wc-plain-banner.ts';
+import './wc-status.ts';
+import './wc-trust-warning.ts';
+import type { WcChat } from './wc-chat.ts';
+import type { WcJoin } from './wc-join.ts';
+
+/**
+ * The page: header with the status, the plain-mode banner, then either the reason the page cannot work here,
+ * the name form, or the chat beside the handshake and the server's identity. It renders `view` and nothing
+ * else; the events of the components below bubble out of it to web/main.ts.
+ *
+ * Test hooks: `#insecure-context` (shown instead of everything when Web Crypto is unavailable), and those of
+ * the components (see each file).
+ */
+export class WcApp extends LitElement {
+  static override styles = [
+    tokens,
+    controls,
+    css`
+      :host {
+        display: flex;
+        flex-direction: column;
+        min-height: 100vh;
+        min-height: 100dvh;
+        background: var(--wc-page);
+      }
+      header {
+        display: flex;
+        align-items: center;
+        justify-content: space-between;
+        flex-wrap: wrap;
+        gap: 0.5rem 1rem;
+        padding: 0.6rem 1.25rem;
+        background: var(--wc-surface);
+        border-bottom: 1px solid var(--wc-border);
+      }
+      .brand {
+        display: flex;
+        align-items: baseline;
+        gap: 0.6rem;
+      }
+      .brand strong {
+        font-family: var(--wc-mono);
+        font-size: 1.2rem;
+        letter-spacing: -0.01em;
+      }
+      .brand span {
+        color: var(--wc-muted);
+        font-size: 0.875rem;
+      }
+      main {
+        flex: 1;
+        display: flex;
+        flex-direction: column;
+        width: 100%;
+        max-width: 78rem;
+        margin: 0 auto;
+        padding: 1.25rem;
+        min-height: 0;
+      }
+      .center {
+        margin-top: 6vh;
+      }
+      .layout {
+        flex: 1;
+        display: grid;
+        grid-template-columns: minmax(0, 1fr) 22.5rem;
+        gap: 1.25rem;
+        min-height: 0;
+      }
+      .chat {
+        display: flex;
+        flex-direction: column;
+        min-height: 0;
+        height: calc(100dvh - 7.5rem);
+        overflow: hidden;
+      }
+      .plain .chat {
+        height: calc(100dvh - 11rem);
+      }
+      wc-chat {
+        flex: 1;
+      }
+      aside {
+        display: flex;
+        flex-direction: column;
+        gap: 1.25rem;
+      }
+      .insecure {
+        max-width: 40rem;
+        padding: 1.25rem 1.5rem;
+        border: 2px solid var(--wc-danger);
+        line-height: 1.5;
+      }
+      .insecure h1 {
+        font-size: 1.25rem;
+        margin: 0 0 0.5rem;
+        color: var(--wc-danger);
+      }
+      .insecure p {
+        margin: 0;
+      }
+      @media (max-width: 820px) {
+        main {
+          padding: 0.75rem;
+        }
+        .layout {
+          grid-template-columns: minmax(0, 1fr);
+          gap: 0.75rem;
+        }
+        .chat,
+        .plain .chat {
+          height: auto;
+          min-height: 70dvh;
+        }
+        header {
+          padding: 0.5rem 0.75rem;
+        }
+        .brand span {
+          display: none;
+        }
+        .center {
+          margin-top: 0.5rem;
+        }
+      }
+    `,
+  ];
+
+  static override properties = {
+    view: { attribute: false },
+  };
+
+  /** Everything the page shows, from web/controller.ts. */
+  declare view: AppView | undefined;
+
+  constructor() {
+    super();
+    this.view = undefined;
+  }
+
+  override render() {
+    const view = this.view;
+    if (view === undefined) return nothing;
+    const phase = view.state.phase;
+    const plain = phase === 'plain' || (view.identity?.mode === 'plain' && phase !== 'ended' && phase !== 'idle');
+    return html`<header>
+        <div class="brand"><strong>wirechat</strong><span>encrypted chat with the server console</span></div>
+        <wc-status .state=${view.state}></wc-status>
+      </header>
+      ${plain ? html`<wc-plain-banner></wc-plain-banner>` : nothing}
+      <main class=${plain ? 'plain' : ''}>${this.#stage(view)}</main>
+      ${view.trustPrompt === undefined ? nothing : html`<wc-trust-warning .prompt=${view.trustPrompt}></wc-trust-warning>`}`;
+  }
+
+  override updated(changed: PropertyValues<this>): void {
+    const before = changed.get('view');
+    const view = this.view;
+    if (view === undefined || !changed.has('view')) return;
+    const ready = (v: AppView | undefined) => v?.state.phase === 'secure' || v?.state.phase === 'plain';
+    if (ready(view) && !ready(before) && view.trustPrompt === undefined) {
+      void this.#child<WcChat>('wc-chat')?.updateComplete.then(() => this.#child<WcChat>('wc-chat')?.focusInput());
+    }
+    if (view.stage === 'join' && before !== undefined && before.stage !== 'join') {
+      void this.#child<WcJoin>('wc-join')?.updateComplete.then(() => this.#child<WcJoin>('wc-join')?.focusName());
+    }
+  }
+
+  #stage(view: AppView) {
+    switch (view.stage) {
+      case 'insecure':
+        return html`<section class="card insecure center" id="insecure-context" role="alert">
+          <h1>This page cannot encrypt here</h1>
+          <p>${view.insecureReason}</p>
+        </section>`;
+      case 'join':
+        return html`<wc-join class="center" .name=${view.name} .keyPair=${view.keyPair}></wc-join>`;
+      case 'chat': {
+        const state = view.state;
+        return html`<div class="layout">
+          <section class="card chat" aria-label="Chat">
+            <wc-chat
+              .entries=${view.entries}
+              ?ready=${state.phase === 'secure' || state.phase === 'plain'}
+              ?open=${state.phase !== 'ended'}
+            ></wc-chat>
+            ${state.phase === 'ended' ? html`<wc-ended .end=${state.end}></wc-ended>` : nothing}
+          </section>
+          <aside aria-label="Connection details">
+            <wc-identity .identity=${view.identity} .host=${view.host}></wc-identity>
+            <wc-handshake .steps=${view.steps} .mode=${view.identity?.mode} .connection=${view.connection}></wc-handshake>
+          </aside>
+        </div>`;
+      }
+    }
+  }
+
+  #child<T extends Element>(selector: string): T | null {
+    return this.renderRoot.querySelector<T>(selector);
+  }
+}
+
+customElements.define('wc-app', WcApp);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'wc-app': WcApp;
+  }
+}

@@ -1,0 +1,134 @@
+import { LitElement, css, html, nothing } from 'lit';
+import type { ConnectionState } from '../connection.ts';
+import { closeText, reconnectText, statusText } from '../status-text.ts';
+import { controls, fire } from './styles.ts';
+
+/**
+ * The connection's state, always visible. The words are announced politely; the reconnect countdown ticks
+ * beside them, hidden from screen readers so that they are not told every second.
+ *
+ * Test hooks: `#status[data-state]` is the phase (idle, connecting, securing, secure, plain, disconnected,
+ * ended); `#retry-now` skips the backoff wait.
+ *
+ * @fires wc-retry-now - the person asked to reconnect without waiting
+ */
+export class WcStatus extends LitElement {
+  static override styles = [
+    controls,
+    css`
+      :host {
+        min-width: 0;
+      }
+      .status {
+        display: flex;
+        align-items: center;
+        gap: 0.5rem;
+        flex-wrap: wrap;
+        font-size: 0.9rem;
+        font-weight: 600;
+        padding: 0.3rem 0.75rem;
+        border-radius: 999px;
+        color: var(--tone, var(--wc-text));
+        border: 1px solid var(--tone, var(--wc-border));
+        background: var(--tone-bg, var(--wc-surface));
+      }
+      .dot {
+        width: 0.65rem;
+        height: 0.65rem;
+        border-radius: 50%;
+        background: var(--tone, var(--wc-muted));
+        flex: none;
+      }
+      /* One tone per state: text, border and dot in the tone, on its light background. */
+      [data-state='secure'] {
+        --tone: var(--wc-secure);
+        --tone-bg: var(--wc-secure-bg);
+      }
+      [data-state='plain'],
+      [data-state='ended'] {
+        --tone: var(--wc-danger);
+        --tone-bg: var(--wc-danger-bg);
+      }
+      [data-state='disconnected'] {
+        --tone: var(--wc-warn);
+        --tone-bg: var(--wc-warn-bg);
+      }
+      [data-state='connecting'] .dot,
+      [data-state='securing'] .dot {
+        background: var(--wc-accent);
+        animation: pulse 1s ease-in-out infinite alternate;
+      }
+      @keyframes pulse {
+        to {
+          opacity: 0.25;
+        }
+      }
+      @media (prefers-reduced-motion: reduce) {
+        .dot {
+          animation: none !important;
+        }
+      }
+    `,
+  ];
+
+  static override properties = {
+    state: { attribute: false },
+    now: { state: true },
+  };
+
+  /** The connection's state, from web/connection.ts. */
+  declare state: ConnectionState;
+  declare now: number;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+
+  constructor() {
+    super();
+    this.state = { phase: 'idle' };
+    this.now = Date.now();
+  }
+
+  override render() {
+    const state = this.state;
+    return html`<div class="status" id="status" data-state=${state.phase}>
+      <span class="dot" aria-hidden="true"></span>
+      <span role="status" aria-live="polite" id="status-text">${this.#spoken(state)}</span>
+      ${state.phase === 'disconnected'
+        ? html`<span aria-hidden="true" id="status-countdown">${reconnectText(state, this.now)}</span>
+            <button class="small" id="retry-now" @click=${this.#retryNow}>Reconnect now</button>`
+        : nothing}
+    </div>`;
+  }
+
+  override updated(): void {
+    const ticking = this.state.phase === 'disconnected';
+    if (ticking && this.#ticker === undefined) {
+      this.#ticker = setInterval(() => (this.now = Date.now()), 250);
+    } else if (!ticking && this.#ticker !== undefined) {
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+    }
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
+  }
+
+  #spoken(state: ConnectionState): string {
+    if (state.phase !== 'disconnected') return statusText(state, this.now);
+    return `Disconnected (${closeText(state.code, state.reason)}):`;
+  }
+
+  #retryNow(): void {
+    fire(this, 'wc-retry-now', undefined);
+  }
+}
+
+customElements.define('wc-status', WcStatus);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'wc-status': WcStatus;
+  }
+}

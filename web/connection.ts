@@ -1,0 +1,395 @@
+/**
+ * The page's connection: one WebSocket at a time around one ClientSession (shared/client.ts), and what happens
+ * between them. A small state machine:
+ *
+ *   idle -> connecting -> securing -> secure | plain
+ *   connecting | securing | secure | plain -> disconnected (dropped: retry with backoff) -> connecting ...
+ *   any -> ended (you typed EXIT/END, the server ended the chat, a frame failed its checks, or you refused a
+ *          changed server key): never retried
+ *
+ * Each attempt makes a fresh key pair and a fresh handshake; nothing of a dropped session is reused. Only this
+ * module opens sockets; components get its state through events and hold no keys.
+ */
+import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
+import { Close, closeReason, isWirechatError, WirechatError, type ErrorCode } from '../shared/errors.ts';
+import type { ServerBody, ServerFrame } from '../shared/protocol.ts';
+import { backoffDelay } from './backoff.ts';
+
+/** The part of the browser's WebSocket this module uses, so that tests can hand it a stand-in. */
+export interface SocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: Event) => void) | null;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onclose: ((event: CloseEvent) => void) | null;
+  onerror: ((event: Event) => void) | null;
+}
+
+export type EndReason =
+  /** The person typed EXIT or END. */
+  | { by: 'you'; word: string }
+  /** The server sent an `end` body (the console typed END, kicked this page, or is stopping). */
+  | { by: 'server'; reason: string }
+  /** The server closed the connection normally without saying why. */
+  | { by: 'closed'; code: number; reason: string }
+  /** A frame failed a check: the session was closed with `closeCode` and the frame was never shown. */
+  | { by: 'integrity'; code: ErrorCode; message: string; closeCode: number; sentCode: number }
+  /** The server presented a changed key and the person chose to disconnect. */
+  | { by: 'trust'; fingerprint: string }
+  /** Something this page did not expect (a bug, or Web Crypto failing). */
+  | { by: 'error'; message: string };
+
+export type ConnectionState =
+  | { phase: 'idle' }
+  | { phase: 'connecting'; attempt: number }
+  | { phase: 'securing'; attempt: number }
+  | { phase: 'secure' | 'plain'; attempt: number; identity: ServerIdentity; clockOffsetMs: number }
+  /** Dropped; `attempt` (1 for the first retry) starts at `retryAt` (ms since the epoch). */
+  | { phase: 'disconnected'; code: number; reason: string; attempt: number; delayMs: number; retryAt: number }
+  | { phase: 'ended'; end: EndReason };
+
+export type Phase = ConnectionState['phase'];
+
+/** One frame as it crossed the wire, for the inspector. */
+export interface WireEvent {
+  direction: 'out' | 'in';
+  data: string;
+  /** Milliseconds since the epoch, this machine's clock. */
+  at: number;
+  /** UTF-8 bytes of `data`: the WebSocket payload length. */
+  size: number;
+  /** The parsed frame (incoming ones that parsed); the raw data is what matters. */
+  frame: ServerFrame | undefined;
+  /** Which connection of this chat carried it: 0 for the first, then one more per reconnect. */
+  connection: number;
+}
+
+export interface StepEvent {
+  step: HandshakeStep;
+  /** Milliseconds since this attempt's handshake began. */
+  ms: number;
+  connection: number;
+}
+
+export interface ConnectionEvents {
+  state: ConnectionState;
+  step: StepEvent;
+  /** A verified body, in order; `end` bodies too (the state then moves to ended). */
+  body: ServerBody;
+  wire: WireEvent;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  name: string;
+  acceptPlain: boolean;
+  /** Decides on the server's identity; may wait for the person. Nothing is sent until it resolves. */
+  trust(identity: ServerIdentity): Promise<boolean>;
+  /** The first attempt's key pair, already being made (the page starts it as it loads). */
+  keyPair: Promise<CryptoKeyPair>;
+  /** Makes a fresh key pair for every later attempt. */
+  generateKeyPair(): Promise<CryptoKeyPair>;
+  createSocket?(url: string): SocketLike;
+  /** Timers and randomness, replaceable in tests. */
+  setTimer?(run: () => void, ms: number): unknown;
+  clearTimer?(timer: unknown): void;
+  now?(): number;
+  random?(): number;
+  /** How many wire events to keep (oldest dropped first). */
+  wireLimit?: number;
+  /** How long the server has to answer hello before the attempt counts as dropped. */
+  handshakeTimeoutMs?: number;
+}
+
+export const WIRE_LIMIT = 500;
+export const HANDSHAKE_TIMEOUT_MS = 15_000;
+
+/**
+ * Browsers let a page close a WebSocket only with 1000 or 3000..4999 (WHATWG WebSockets, close() step 1). The
+ * RFC 6455 code a failure maps to (1002, 1008, ...) is sent as 4000 + its last three digits, 1008 as 4008, and
+ * the reason names the RFC code, so the server and Wireshark still see which it was.
+ */
+export function browserCloseCode(code: number): number {
+  if (code === Close.NORMAL || (code >= 3000 && code <= 4999)) return code;
+  return 4000 + (code % 1000);
+}
+
+/** The wire event log: newest last, at most `limit` entries. */
+export function pushBounded<T>(list: T[], item: T, limit: number): void {
+  list.push(item);
+  if (list.length > limit) list.splice(0, list.length - limit);
+}
+
+const encoder = new TextEncoder();
+
+export class Connection extends EventTarget {
+  readonly #options: ConnectionOptions;
+  #state: ConnectionState = { phase: 'idle' };
+  #socket: SocketLike | undefined;
+  #session: ClientSession | undefined;
+  /** Bumped whenever a socket is let go of, so that late callbacks from it are recognised and ignored. */
+  #generation = 0;
+  /** Connections opened so far in this chat. */
+  #connections = 0;
+  /** Drops since the last secure (or plain) session; sets the backoff. */
+  #failures = 0;
+  #keyPair: Promise<CryptoKeyPair>;
+  #retryTimer: unknown;
+  #handshakeTimer: unknown;
+  #refusedFingerprint: string | undefined;
+  readonly #wire: WireEvent[] = [];
+
+  constructor(options: ConnectionOptions) {
+    super();
+    this.#options = options;
+    this.#keyPair = options.keyPair;
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The last wire events, oldest first (see WIRE_LIMIT). */
+  get wireLog(): readonly WireEvent[] {
+    return this.#wire;
+  }
+
+  on<K extends keyof ConnectionEvents>(type: K, listener: (detail: ConnectionEvents[K]) => void): () => void {
+    const handler = (event: Event) => listener((event as CustomEvent<ConnectionEvents[K]>).detail);
+    this.addEventListener(type, handler);
+    return () => this.removeEventListener(type, handler);
+  }
+
+  connect(): void {
+    if (this.#state.phase !== 'idle') throw new Error(`connect() while ${this.#state.phase}`);
+    this.#open();
+  }
+
+  /** Skips the rest of the backoff wait. */
+  retryNow(): void {
+    if (this.#state.phase !== 'disconnected') return;
+    this.#clearTimer('retry');
+    this.#open();
+  }
+
+  /** Sends one chat line; resolves with the id its receipt will name. Rejects unless the chat is ready. */
+  sendLine(text: string): Promise<number> {
+    const phase = this.#state.phase;
+    if ((phase !== 'secure' && phase !== 'plain') || this.#session === undefined) {
+      return Promise.reject(new Error(`the chat is ${phase}`));
+    }
+    return this.#session.sendLine(text);
+  }
+
+  /** The person typed EXIT or END: say bye inside the channel if there is one, close with 1000, never retry. */
+  async end(word: string): Promise<void> {
+    if (this.#state.phase === 'ended') return;
+    const ready = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    const session = this.#session;
+    const socket = this.#socket;
+    this.#release();
+    this.#setState({ phase: 'ended', end: { by: 'you', word } });
+    if (ready && session !== undefined) {
+      try {
+        await session.bye(word);
+      } catch {
+        // the chat is over either way; the close below tells the server
+      }
+    }
+    socket?.close(Close.NORMAL, closeReason(`${word} typed in the page`));
+  }
+
+  #open(): void {
+    this.#clearTimer('retry');
+    const generation = ++this.#generation;
+    const connection = this.#connections++;
+    const attempt = this.#failures;
+    const create = this.#options.createSocket ?? ((url: string) => new WebSocket(url));
+    let socket: SocketLike;
+    try {
+      socket = create(this.#options.url);
+    } catch (error) {
+      // A malformed URL throws synchronously; retrying would throw again.
+      this.#setState({ phase: 'ended', end: { by: 'error', message: describe(error) } });
+      return;
+    }
+    const live = () => generation === this.#generation;
+    const session = new ClientSession({
+      keyPair: this.#keyPair,
+      name: this.#options.name,
+      acceptPlain: this.#options.acceptPlain,
+      send: (data) => socket.send(data),
+      trust: (identity) => this.#trust(live, identity),
+      events: {
+        step: (step, ms) => {
+          if (!live()) return;
+          if (step === 'welcome') this.#clearTimer('handshake');
+          this.#emit('step', { step, ms, connection });
+          if (step === 'ready') this.#ready(session, attempt);
+        },
+        wire: (direction, data, frame) => {
+          if (!live()) return;
+          const event = { direction, data, at: this.#now(), size: encoder.encode(data).length, frame, connection };
+          pushBounded(this.#wire, event, this.#options.wireLimit ?? WIRE_LIMIT);
+          this.#emit('wire', event);
+        },
+        body: (body) => {
+          if (!live()) return;
+          this.#emit('body', body);
+          if (body.kind === 'end') this.#serverEnded(body.reason);
+        },
+      },
+    });
+    this.#socket = socket;
+    this.#session = session;
+    this.#setState({ phase: 'connecting', attempt });
+    socket.onopen = () => {
+      if (!live()) return;
+      this.#setState({ phase: 'securing', attempt });
+      this.#handshakeTimer = this.#setTimer(() => {
+        if (live()) this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', true);
+      }, this.#options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+      session.begin().catch((error: unknown) => {
+        if (live()) this.#failed(error);
+      });
+    };
+    socket.onmessage = (event) => {
+      if (!live()) return;
+      if (typeof event.data !== 'string') {
+        this.#failed(new WirechatError('PROTO_BINARY', 'the server sent a binary frame; wirechat frames are text'));
+        return;
+      }
+      session.receive(event.data).catch((error: unknown) => {
+        if (live()) this.#failed(error);
+      });
+    };
+    socket.onclose = (event) => {
+      if (live()) this.#closed(event.code, event.reason);
+    };
+    socket.onerror = () => {
+      // A close event always follows with the code; nothing to do until then.
+    };
+  }
+
+  async #trust(live: () => boolean, identity: ServerIdentity): Promise<boolean> {
+    // While a person decides, the handshake timer does not run: the server has its own, and says so by closing.
+    const ok = await this.#options.trust(identity);
+    if (!ok && live()) this.#refusedFingerprint = identity.fingerprint;
+    return ok && live();
+  }
+
+  #ready(session: ClientSession, attempt: number): void {
+    const identity = session.identity;
+    if (identity === undefined) return;
+    this.#failures = 0;
+    this.#setState({
+      phase: identity.mode === 'plain' ? 'plain' : 'secure',
+      attempt,
+      identity,
+      clockOffsetMs: session.clockOffsetMs,
+    });
+  }
+
+  #serverEnded(reason: string): void {
+    const socket = this.#socket;
+    this.#release();
+    this.#setState({ phase: 'ended', end: { by: 'server', reason } });
+    socket?.close(Close.NORMAL, 'the server ended the chat');
+  }
+
+  /** The session refused a frame (or could not go on): close with the mapped code and never retry. */
+  #failed(error: unknown): void {
+    const socket = this.#socket;
+    this.#release();
+    let end: EndReason;
+    let code: number = Close.INTERNAL_ERROR;
+    let reason: string;
+    if (this.#refusedFingerprint !== undefined) {
+      end = { by: 'trust', fingerprint: this.#refusedFingerprint };
+      code = Close.POLICY_VIOLATION;
+      reason = 'the person did not trust the changed server key';
+    } else if (isWirechatError(error)) {
+      code = error.closeCode;
+      end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: browserCloseCode(code) };
+      reason = `${code} ${error.code}: ${error.message}`;
+    } else {
+      end = { by: 'error', message: describe(error) };
+      reason = `${code} page error: ${describe(error)}`;
+    }
+    this.#setState({ phase: 'ended', end });
+    socket?.close(browserCloseCode(code), closeReason(reason));
+  }
+
+  /** The socket closed without either side meaning to end the chat. */
+  #closed(code: number, reason: string): void {
+    if (code === Close.NORMAL) {
+      // The server closed on purpose without an `end` body: over, not dropped.
+      this.#release();
+      this.#setState({ phase: 'ended', end: { by: 'closed', code, reason } });
+      return;
+    }
+    this.#dropped(code, reason, false);
+  }
+
+  #dropped(code: number, reason: string, closeIt: boolean): void {
+    const socket = this.#socket;
+    this.#release();
+    if (closeIt) socket?.close(browserCloseCode(code), closeReason(reason));
+    this.#failures++;
+    // The next attempt's key pair is made while the backoff runs.
+    this.#keyPair = this.#options.generateKeyPair();
+    this.#keyPair.catch(() => undefined);
+    const delayMs = backoffDelay(this.#failures, this.#options.random);
+    this.#setState({
+      phase: 'disconnected',
+      code,
+      reason,
+      attempt: this.#failures,
+      delayMs,
+      retryAt: this.#now() + delayMs,
+    });
+    this.#retryTimer = this.#setTimer(() => this.#open(), delayMs);
+  }
+
+  /** Lets go of the current socket and session: their late callbacks are ignored from here on. */
+  #release(): void {
+    this.#generation++;
+    this.#clearTimer('retry');
+    this.#clearTimer('handshake');
+    this.#session?.close();
+    this.#session = undefined;
+    if (this.#socket !== undefined) {
+      this.#socket.onopen = this.#socket.onmessage = this.#socket.onclose = this.#socket.onerror = null;
+    }
+    this.#socket = undefined;
+  }
+
+  #setState(state: ConnectionState): void {
+    this.#state = state;
+    this.#emit('state', state);
+  }
+
+  #emit<K extends keyof ConnectionEvents>(type: K, detail: ConnectionEvents[K]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
+  #setTimer(run: () => void, ms: number): unknown {
+    return (this.#options.setTimer ?? ((f: () => void, t: number) => setTimeout(f, t)))(run, ms);
+  }
+
+  #clearTimer(which: 'retry' | 'handshake'): void {
+    const timer = which === 'retry' ? this.#retryTimer : this.#handshakeTimer;
+    if (timer === undefined) return;
+    (this.#options.clearTimer ?? ((t: unknown) => clearTimeout(t as number)))(timer);
+    if (which === 'retry') this.#retryTimer = undefined;
+    else this.#handshakeTimer = undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,329 @@
+/**
+ * Between the connection and the components: turns connection events into one view (`AppView`) and the
+ * components' events into calls. It keeps the chat log and its outbox, the handshake steps, and the trust
+ * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
+ */
+import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
+import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
+import { ChatLog, type ChatEntry } from './chat-log.ts';
+import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
+import { endText } from './status-text.ts';
+import type { TrustStore } from './trust-store.ts';
+
+export interface StepView {
+  step: HandshakeStep;
+  ms: number;
+}
+
+/** How the fingerprint compared with the one remembered for this host. */
+export type TrustNote = 'first' | 'same' | 'replaced';
+
+export interface IdentityView {
+  fingerprint: string;
+  sessionCode: string;
+  mode: Mode;
+  /** The name the server gave this page. */
+  name: string;
+  trust: TrustNote;
+}
+
+export interface TrustPrompt {
+  host: string;
+  pinned: string;
+  presented: string;
+}
+
+export interface KeyPairView {
+  state: 'generating' | 'ready' | 'failed';
+  /** How long it took, once ready. */
+  ms: number;
+}
+
+export interface AppView {
+  stage: 'insecure' | 'join' | 'chat';
+  insecureReason: string;
+  /** The name offered in the name field. */
+  name: string;
+  host: string;
+  keyPair: KeyPairView;
+  state: ConnectionState;
+  /** The steps of the current connection's handshake, in order. */
+  steps: readonly StepView[];
+  /** Which connection of this chat the steps belong to (0 first, +1 per reconnect). */
+  connection: number;
+  identity: IdentityView | undefined;
+  trustPrompt: TrustPrompt | undefined;
+  entries: readonly ChatEntry[];
+}
+
+export interface ControllerOptions {
+  host: string;
+  url: string;
+  /** Undefined when the page can do its cryptography here; else why not. */
+  insecureReason: string | undefined;
+  defaultName: string;
+  trustStore: TrustStore;
+  generateKeyPair(): Promise<CryptoKeyPair>;
+  render(view: AppView): void;
+  now?(): number;
+  /** Passed through to the connection (tests hand in a socket stand-in and timers). */
+  connection?: Partial<ConnectionOptions>;
+}
+
+/** The parts of the view that belong to one chat, as they are before it starts. */
+function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries'> {
+  return { stage: 'join', state: { phase: 'idle' }, steps: [], connection: 0, identity: undefined, trustPrompt: undefined, entries: [] };
+}
+
+export class Controller {
+  readonly #options: ControllerOptions;
+  #view: AppView;
+  #log = new ChatLog();
+  #connection: Connection | undefined;
+  #keyPair: Promise<CryptoKeyPair> | undefined;
+  #pendingTrust: ((ok: boolean) => void) | undefined;
+  #everReady = false;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#view = {
+      ...freshChat(),
+      stage: options.insecureReason === undefined ? 'join' : 'insecure',
+      insecureReason: options.insecureReason ?? '',
+      name: options.defaultName,
+      host: options.host,
+      keyPair: { state: 'generating', ms: 0 },
+    };
+    if (options.insecureReason === undefined) this.#makeKeyPair();
+  }
+
+  get view(): AppView {
+    return this.#view;
+  }
+
+  /** The live connection, for the wire inspector; undefined before Connect. */
+  get connection(): Connection | undefined {
+    return this.#connection;
+  }
+
+  /** The person picked a name (and maybe allowed plain mode): open the connection. */
+  connect(name: string, acceptPlain: boolean): void {
+    if (this.#view.stage !== 'join' || this.#keyPair === undefined) return;
+    const connection = new Connection({
+      url: this.#options.url,
+      name: name.trim(),
+      acceptPlain,
+      keyPair: this.#keyPair,
+      generateKeyPair: () => this.#options.generateKeyPair(),
+      trust: (identity) => this.#trust(identity),
+      ...this.#options.connection,
+    });
+    this.#connection = connection;
+    this.#everReady = false;
+    connection.on('state', (state) => this.#onState(connection, state));
+    connection.on('step', ({ step, ms, connection: n }) => {
+      const steps = n === this.#view.connection ? this.#view.steps : [];
+      this.#set({ steps: [...steps, { step, ms }], connection: n });
+    });
+    connection.on('body', (body) => this.#onBody(connection, body));
+    this.#set({ stage: 'chat', name: name.trim() });
+    connection.connect();
+  }
+
+  /**
+   * A line from the input. EXIT or END ends the chat; anything else is checked, queued, and sent as soon as
+   * the chat is ready. Returns why the line was refused, or undefined when it was taken.
+   */
+  send(text: string): string | undefined {
+    if (this.#connection === undefined || this.#view.state.phase === 'ended') return 'the chat has ended';
+    if (isEndWord(text)) {
+      void this.#connection.end(text.trim().toUpperCase());
+      return undefined;
+    }
+    if (text.trim() === '') return 'an empty line is not sent';
+    const problem = checkLine(text);
+    if (problem !== undefined) return problem;
+    this.#log.own(this.#ownName(), text, this.#now());
+    this.#flush();
+    return undefined;
+  }
+
+  /** Sends a not-delivered line again, as a new line at the end of the log. */
+  resend(key: number): void {
+    if (this.#view.state.phase === 'ended') return;
+    if (this.#log.resend(key, this.#now()) !== undefined) this.#flush();
+  }
+
+  /** The person's answer to the changed-key warning. */
+  decideTrust(trust: boolean): void {
+    const prompt = this.#view.trustPrompt;
+    const resolve = this.#pendingTrust;
+    if (prompt === undefined || resolve === undefined) return;
+    if (trust) this.#options.trustStore.pin(prompt.host, prompt.presented);
+    this.#pendingTrust = undefined;
+    this.#set({ trustPrompt: undefined });
+    resolve(trust);
+  }
+
+  retryNow(): void {
+    this.#connection?.retryNow();
+  }
+
+  /** Back to the name form with a fresh key pair, once the chat has ended. */
+  newChat(): void {
+    if (this.#view.state.phase !== 'ended') return;
+    this.#connection = undefined;
+    this.#log = new ChatLog();
+    this.#makeKeyPair();
+    this.#set(freshChat());
+  }
+
+  #makeKeyPair(): void {
+    const started = this.#now();
+    const keyPair = this.#options.generateKeyPair();
+    this.#keyPair = keyPair;
+    this.#set({ keyPair: { state: 'generating', ms: 0 } });
+    keyPair.then(
+      () => {
+        if (this.#keyPair === keyPair) this.#set({ keyPair: { state: 'ready', ms: this.#now() - started } });
+      },
+      () => {
+        if (this.#keyPair === keyPair) this.#set({ keyPair: { state: 'failed', ms: this.#now() - started } });
+      },
+    );
+  }
+
+  /** Trust on first use; a changed key waits for the person (ClientSession sends nothing until this resolves). */
+  #trust(identity: ServerIdentity): Promise<boolean> {
+    const store = this.#options.trustStore;
+    const host = this.#options.host;
+    const check = store.check(host, identity.fingerprint);
+    if (check.kind !== 'changed') {
+      if (check.kind === 'unknown') store.pin(host, identity.fingerprint);
+      this.#setIdentity(identity, check.kind === 'unknown' ? 'first' : 'same');
+      return Promise.resolve(true);
+    }
+    this.#cancelTrustPrompt();
+    return new Promise<boolean>((resolve) => {
+      this.#pendingTrust = (ok) => {
+        if (ok) this.#setIdentity(identity, 'replaced');
+        resolve(ok);
+      };
+      this.#set({ trustPrompt: { host, pinned: check.pinned, presented: identity.fingerprint } });
+    });
+  }
+
+  #setIdentity(identity: ServerIdentity, trust: TrustNote): void {
+    const { fingerprint, sessionCode, mode, name } = identity;
+    this.#set({ identity: { fingerprint, sessionCode, mode, name, trust } });
+  }
+
+  /** A prompt whose connection went away is answered "no" for it; a new attempt asks again. */
+  #cancelTrustPrompt(): void {
+    const resolve = this.#pendingTrust;
+    this.#pendingTrust = undefined;
+    if (this.#view.trustPrompt !== undefined) this.#set({ trustPrompt: undefined });
+    resolve?.(false);
+  }
+
+  #onState(connection: Connection, state: ConnectionState): void {
+    if (connection !== this.#connection) return;
+    const previous = this.#view.state.phase;
+    const at = this.#now();
+    switch (state.phase) {
+      case 'secure':
+      case 'plain':
+        if (this.#everReady) {
+          this.#log.system(`Reconnected: ${state.phase === 'secure' ? 'secure' : 'PLAIN MODE'} again, session ${state.identity.sessionCode}.`, at);
+        }
+        this.#everReady = true;
+        break;
+      case 'disconnected':
+        this.#cancelTrustPrompt();
+        this.#log.dropped();
+        if (previous === 'secure' || previous === 'plain') {
+          this.#log.system('Connection lost. Lines sent but not confirmed are marked "not delivered".', at);
+        }
+        break;
+      case 'ended':
+        this.#cancelTrustPrompt();
+        this.#log.ended('the chat ended before it was sent');
+        this.#log.system(`Chat ended. ${endText(state.end)}`, at);
+        break;
+      default:
+        break;
+    }
+    this.#set({ state, entries: this.#log.entries });
+    if (state.phase === 'secure' || state.phase === 'plain') this.#flush();
+  }
+
+  #onBody(connection: Connection, body: ServerBody): void {
+    if (connection !== this.#connection) return;
+    const state = this.#view.state;
+    const offset = state.phase === 'secure' || state.phase === 'plain' ? state.clockOffsetMs : 0;
+    switch (body.kind) {
+      case 'line':
+        this.#log.line(body.from, body.text, body.at - offset, body.direct);
+        break;
+      case 'receipt':
+        this.#log.receipt(body.id, body.status, body.reason);
+        break;
+      case 'join':
+        this.#log.system(`${body.name} joined.`, body.at - offset);
+        break;
+      case 'leave':
+        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${body.reason.trim()})`}.`, body.at - offset);
+        break;
+      case 'end':
+        // The connection moves to ended and says why; #onState logs it.
+        break;
+      default: {
+        const unreachable: never = body;
+        return unreachable;
+      }
+    }
+    this.#set({ entries: this.#log.entries });
+  }
+
+  /** Hands every queued line to the session, oldest first, once the chat is ready. */
+  #flush(): void {
+    const connection = this.#connection;
+    const phase = this.#view.state.phase;
+    if (connection === undefined || (phase !== 'secure' && phase !== 'plain')) {
+      this.#set({ entries: this.#log.entries });
+      return;
+    }
+    const log = this.#log;
+    for (const line of log.queued) {
+      log.sending(line.key);
+      // After "Start a new chat" the old log is gone from view; its late results must not come back into it.
+      const show = () => {
+        if (log === this.#log) this.#set({ entries: log.entries });
+      };
+      connection.sendLine(line.text).then(
+        (id) => {
+          log.sent(line.key, id);
+          show();
+        },
+        (error: unknown) => {
+          log.notSent(line.key, error instanceof Error ? error.message : String(error));
+          show();
+        },
+      );
+    }
+    this.#set({ entries: log.entries });
+  }
+
+  #ownName(): string {
+    return this.#view.identity?.name ?? this.#view.name;
+  }
+
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
+  #set(change: Partial<AppView>): void {
+    this.#view = { ...this.#view, ...change };
+    this.#options.render(this.#view);
+  }
+}
