@@ -1,0 +1,280 @@
+/**
+ * Fernet v0x80 (test/vectors/fernet/Spec.md) on Web Crypto, so the page and the server run the same file.
+ *
+ * The token format and every check live here once, in spec order; a backend supplies only HMAC-SHA256,
+ * AES-128-CBC and optionally a faster base64url (FernetPrimitives). The Web Crypto backend is below;
+ * server/node-crypto.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
+ * tokens with the same codes.
+ */
+import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, u64be } from './bytes.ts';
+import { WirechatError } from './errors.ts';
+import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
+
+export interface Fernet {
+  /** time in seconds since epoch (default now), iv 16 bytes (default random). Returns the padded base64url token string. */
+  encrypt(plaintext: Uint8Array, options?: { time?: number; iv?: Uint8Array }): Promise<string>;
+  /** ttl seconds (optional, none = no expiry check), now seconds (default Date.now()/1000), maxClockSkew seconds (default 60). Returns plaintext bytes or throws WirechatError. */
+  decrypt(token: string, options?: { ttl?: number; now?: number; maxClockSkew?: number }): Promise<Uint8Array>;
+}
+
+export const FERNET_VERSION = 0x80;
+export const FERNET_KEY_LENGTH = 32;
+const HALF_KEY = 16;
+const TIMESTAMP_LENGTH = 8;
+const IV_LENGTH = 16;
+const BLOCK_LENGTH = 16;
+const HMAC_LENGTH = 32;
+/** Version ‖ Timestamp ‖ IV */
+const HEADER_LENGTH = 1 + TIMESTAMP_LENGTH + IV_LENGTH;
+/** Spec: Token Format. PKCS #7 always adds at least one byte, so the ciphertext is at least one block. */
+export const FERNET_MIN_TOKEN_LENGTH = HEADER_LENGTH + BLOCK_LENGTH + HMAC_LENGTH;
+export const DEFAULT_MAX_CLOCK_SKEW = 60;
+
+/** AES-128-CBC with PKCS #7 padding under the encryption key. decrypt throws FERNET_BAD_PADDING when unpadding fails. */
+export interface CbcCipher {
+  encrypt(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
+  decrypt(iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * Padded base64url (RFC 4648 §5). decode must accept exactly the canonical padded spelling of some bytes and throw
+ * on anything else, as fromBase64Url does for a text whose length is a multiple of 4.
+ */
+export interface Base64Codec {
+  encode(bytes: Uint8Array): string;
+  decode(text: string): Uint8Array;
+}
+
+/** shared/bytes.ts's strict codec, the one the page uses. */
+export const strictBase64Url: Base64Codec = {
+  encode: (bytes) => toBase64Url(bytes, true),
+  decode: fromBase64Url,
+};
+
+/**
+ * What a backend must supply: HMAC-SHA256 under the signing key, AES-128-CBC under the encryption key, and
+ * optionally a faster base64url than bytes.ts's pure JS one (at 64 KiB base64 costs ten times the crypto).
+ */
+export interface FernetPrimitives {
+  mac: Mac;
+  cipher: CbcCipher;
+  base64?: Base64Codec;
+}
+
+/** A token taken apart. `signed` is Version ‖ Timestamp ‖ IV ‖ Ciphertext, the bytes the HMAC covers. */
+export interface ParsedToken {
+  version: number;
+  timestamp: number;
+  iv: Uint8Array;
+  ciphertext: Uint8Array;
+  hmac: Uint8Array;
+  signed: Uint8Array;
+}
+
+/**
+ * Spec: Verifying, step 1. Strict: padding is required (Fernet implementations emit padded tokens) and the codec
+ * refuses stray bits and foreign characters, so every token has exactly one spelling and no changed character is
+ * silently ignored.
+ */
+function decodeToken(token: string, base64: Base64Codec): Uint8Array {
+  if (typeof token !== 'string') throw new WirechatError('FERNET_BAD_BASE64', 'a Fernet token is a string');
+  if (token.length % 4 !== 0) throw new WirechatError('FERNET_BAD_BASE64', 'a Fernet token is padded base64url');
+  try {
+    return base64.decode(token);
+  } catch (error) {
+    throw new WirechatError('FERNET_BAD_BASE64', 'a Fernet token is base64url', { cause: error });
+  }
+}
+
+/**
+ * Takes a token apart and checks its structure: Spec: Verifying, steps 1 and 2, with the lengths checked before
+ * the version byte is read, because a field that is not there cannot be checked. Throws WirechatError
+ * FERNET_BAD_BASE64, FERNET_TOO_SHORT, FERNET_BAD_LENGTH or FERNET_BAD_VERSION. Says nothing about the MAC or the
+ * time: the fields are untrusted until Fernet.decrypt has verified them.
+ */
+export function parseToken(token: string): ParsedToken {
+  return parseTokenBytes(decodeToken(token, strictBase64Url));
+}
+
+function parseTokenBytes(data: Uint8Array): ParsedToken {
+  // A token too short to hold the header and the HMAC has no ciphertext field at all.
+  if (data.length < HEADER_LENGTH + HMAC_LENGTH) {
+    throw new WirechatError('FERNET_TOO_SHORT', `a Fernet token is at least ${FERNET_MIN_TOKEN_LENGTH} bytes`);
+  }
+  const ciphertextLength = data.length - HEADER_LENGTH - HMAC_LENGTH;
+  // Spec: Token Format, "Ciphertext, variable length, multiple of 128 bits". Checked before the one-block minimum
+  // so a token with a ragged ciphertext is reported as such (the spec's "payload size not multiple of block size"
+  // vector is 72 bytes, one short of the minimum).
+  if (ciphertextLength % BLOCK_LENGTH !== 0) {
+    throw new WirechatError('FERNET_BAD_LENGTH', 'a Fernet ciphertext is whole 16-byte blocks');
+  }
+  if (ciphertextLength === 0) {
+    throw new WirechatError('FERNET_TOO_SHORT', `a Fernet token is at least ${FERNET_MIN_TOKEN_LENGTH} bytes`);
+  }
+  // Spec: Verifying, step 2: 0x80 is the only version; anything else is a format we cannot read.
+  if (data[0] !== FERNET_VERSION) throw new WirechatError('FERNET_BAD_VERSION', 'not a Fernet v0x80 token');
+  const hmacOffset = data.length - HMAC_LENGTH;
+  return {
+    version: data[0],
+    // Above 2^53 the number is inexact, but such a timestamp is centuries in the future and fails the time check.
+    timestamp: readU64be(data, 1),
+    iv: data.subarray(1 + TIMESTAMP_LENGTH, HEADER_LENGTH),
+    ciphertext: data.subarray(HEADER_LENGTH, hmacOffset),
+    hmac: data.subarray(hmacOffset),
+    signed: data.subarray(0, hmacOffset),
+  };
+}
+
+/** A NaN or negative bound would make a comparison silently pass, so an expiry check would never fire. */
+function checkSeconds(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${name} must be a finite number of seconds >= 0, not ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Spec: Verifying, step 3, plus the far-future bound every Fernet implementation applies. Done before the HMAC as
+ * the spec orders it: an expired token is refused without spending a MAC on it. The timestamp is not yet
+ * authenticated here, so a forger can choose which of EXPIRED, FUTURE or BAD_MAC they get, but never plaintext.
+ */
+function checkTimestamp(timestamp: number, options: { ttl?: number; now?: number; maxClockSkew?: number }): void {
+  const now = checkSeconds('now', options.now ?? Date.now() / 1000);
+  const maxClockSkew = checkSeconds('maxClockSkew', options.maxClockSkew ?? DEFAULT_MAX_CLOCK_SKEW);
+  if (options.ttl !== undefined && now > timestamp + checkSeconds('ttl', options.ttl)) {
+    throw new WirechatError('FERNET_EXPIRED', 'the Fernet token is older than its time to live');
+  }
+  if (timestamp > now + maxClockSkew) {
+    throw new WirechatError('FERNET_FUTURE', 'the Fernet token is from too far in the future');
+  }
+}
+
+/** The token format and the checks, over whatever HMAC and AES the backend gives. */
+export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: FernetPrimitives): Fernet {
+  return {
+    async encrypt(plaintext, options = {}) {
+      // Spec: Generating, step 1. Seconds, whole: the field is an integer.
+      const time = options.time ?? Math.floor(Date.now() / 1000);
+      // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
+      const iv = options.iv ?? randomBytes(IV_LENGTH);
+      if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
+      const timestamp = u64be(time); // throws RangeError for a time that is not a u64
+      // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher.
+      const ciphertext = await cipher.encrypt(iv, plaintext);
+      // Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim.
+      const token = new Uint8Array(HEADER_LENGTH + ciphertext.length + HMAC_LENGTH);
+      token[0] = FERNET_VERSION;
+      token.set(timestamp, 1);
+      token.set(iv, 1 + TIMESTAMP_LENGTH);
+      token.set(ciphertext, HEADER_LENGTH);
+      const hmacOffset = HEADER_LENGTH + ciphertext.length;
+      token.set(await mac.sign(token.subarray(0, hmacOffset)), hmacOffset);
+      // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
+      return base64.encode(token);
+    },
+
+    async decrypt(token, options = {}) {
+      const parsed = parseTokenBytes(decodeToken(token, base64)); // steps 1-2 and the length checks
+      checkTimestamp(parsed.timestamp, options); // step 3
+      // Spec: Verifying, steps 4-5: constant-time verify (the backend's), and nothing is decrypted before it
+      // passes, so a forged token never reaches the padding check (no padding oracle).
+      if (!(await mac.verify(parsed.signed, parsed.hmac))) {
+        throw new WirechatError('FERNET_BAD_MAC', 'the Fernet token HMAC does not match');
+      }
+      // Spec: Verifying, steps 6-7. With a good MAC a padding failure means the sender was broken, not forged.
+      return cipher.decrypt(parsed.iv, parsed.ciphertext);
+    },
+  };
+}
+
+/**
+ * Spec: Key Format. A key is 32 raw bytes or their 44-character padded base64url spelling; anything else throws
+ * FERNET_BAD_KEY. Returns the raw bytes: the caller's own array, or a fresh one decoded from the string.
+ */
+export function fernetKeyBytes(key: Uint8Array | string): Uint8Array {
+  let raw: Uint8Array;
+  if (typeof key === 'string') {
+    if (key.length !== 44) throw new WirechatError('FERNET_BAD_KEY', 'a Fernet key is 44 base64url characters');
+    try {
+      raw = fromBase64Url(key);
+    } catch (error) {
+      throw new WirechatError('FERNET_BAD_KEY', 'a Fernet key is base64url', { cause: error });
+    }
+  } else if (key instanceof Uint8Array) {
+    raw = key;
+  } else {
+    throw new WirechatError('FERNET_BAD_KEY', 'a Fernet key is bytes or a base64url string');
+  }
+  if (raw.length !== FERNET_KEY_LENGTH) {
+    throw new WirechatError('FERNET_BAD_KEY', `a Fernet key is ${FERNET_KEY_LENGTH} bytes, not ${raw.length}`);
+  }
+  return raw;
+}
+
+/** Spec: Key Format: Signing-key ‖ Encryption-key, 16 bytes each. Views, not copies, so zeroing `raw` reaches them. */
+export function splitFernetKey(raw: Uint8Array): { signing: Uint8Array; encryption: Uint8Array } {
+  return { signing: raw.subarray(0, HALF_KEY), encryption: raw.subarray(HALF_KEY, FERNET_KEY_LENGTH) };
+}
+
+/**
+ * Imports a 32-byte Fernet key as two non-extractable CryptoKeys with only the usages Fernet needs (HMAC-SHA256:
+ * sign+verify; AES-CBC: encrypt+decrypt), then zeroes `raw`: after import a heap dump or an injected script can
+ * find no raw key bytes, and the CryptoKeys cannot be exported. Exported so a test can try to export them.
+ */
+export async function importFernetKeys(raw: Uint8Array): Promise<{ signing: CryptoKey; encryption: CryptoKey }> {
+  const { signing, encryption } = splitFernetKey(fernetKeyBytes(raw));
+  const encryptionCopy = exact(encryption);
+  try {
+    return {
+      signing: await importHmacKey(signing),
+      encryption: await globalThis.crypto.subtle.importKey('raw', encryptionCopy, 'AES-CBC', false, [
+        'encrypt',
+        'decrypt',
+      ]),
+    };
+  } finally {
+    encryptionCopy.fill(0);
+    raw.fill(0);
+  }
+}
+
+function webCryptoCbc(key: CryptoKey): CbcCipher {
+  return {
+    async encrypt(iv, plaintext) {
+      // Web Crypto's AES-CBC applies PKCS #7 (Spec: Generating, step 3.1) itself.
+      return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(plaintext)));
+    },
+    async decrypt(iv, ciphertext) {
+      try {
+        return new Uint8Array(
+          await globalThis.crypto.subtle.decrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(ciphertext)),
+        );
+      } catch (error) {
+        // Spec: Verifying, step 7. Web Crypto reports bad PKCS #7 padding as an OperationError; the key and the
+        // block-aligned length are already known good, so that is the only OperationError left.
+        if ((error as { name?: unknown } | null)?.name === 'OperationError') {
+          throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong', { cause: error });
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * A Fernet codec on Web Crypto. `key` is 32 raw bytes (zeroed once imported, see importFernetKeys) or the 44-char
+ * base64url key (a string cannot be zeroed; the bytes decoded from it are).
+ */
+export async function createFernet(key: Uint8Array | string): Promise<Fernet> {
+  const { signing, encryption } = await importFernetKeys(fernetKeyBytes(key));
+  return fernetFromPrimitives({ mac: macFromCryptoKey(signing), cipher: webCryptoCbc(encryption) });
+}
+
+export function generateFernetKey(): Uint8Array {
+  return randomBytes(FERNET_KEY_LENGTH);
+}
+
+/** The 44-character padded base64url spelling of a raw key (Spec: Key Format), as other implementations take it. */
+export function encodeFernetKey(raw: Uint8Array): string {
+  return toBase64Url(fernetKeyBytes(raw), true);
+}
