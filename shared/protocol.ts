@@ -195,7 +195,9 @@ export function checkName(name: string): string | undefined {
   const trimmed = name.trim();
   if (trimmed.length === 0) return 'a name cannot be empty';
   if ([...trimmed].length > LIMITS.maxNameChars) return `a name has at most ${LIMITS.maxNameChars} characters`;
-  if (CONTROL.test(trimmed)) return 'a name cannot contain control characters';
+  // The whole name, not the trimmed one: trim() removes \t, \n, \r, U+2028 and U+2029 at the ends, which are
+  // control characters all the same.
+  if (CONTROL.test(name)) return 'a name cannot contain control characters';
   return undefined;
 }
 
@@ -206,6 +208,10 @@ export function checkLine(text: string): string | undefined {
   if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
+}
+
+function checkWord(word: string): string | undefined {
+  return CONTROL.test(word) ? 'a word cannot contain control characters' : undefined;
 }
 
 function text(obj: Obj, key: string, what: string, check: (value: string) => string | undefined, max: number): string {
@@ -313,7 +319,8 @@ export function parseClientBody(value: unknown): ClientBody {
       return { kind: 'line', id: uint(obj, 'id', 'line'), text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes) };
     case 'bye':
       exactKeys(obj, ['kind', 'word'], 'bye');
-      return { kind: 'bye', word: str(obj, 'word', 'bye', 16) };
+      // The server prints the word on its console and relays it to the other tabs: no control characters.
+      return { kind: 'bye', word: text(obj, 'word', 'bye', checkWord, 16) };
     default:
       return fail(`unknown body kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
   }
