@@ -39,6 +39,8 @@ export interface SystemLine {
 export type ChatEntry = ChatLine | SystemLine;
 
 export const DROPPED_REASON = 'the connection dropped before the server confirmed it';
+export const ENDED_UNSENT = 'the chat ended before it was sent';
+export const ENDED_UNCONFIRMED = 'the chat ended before the server confirmed it';
 
 export class ChatLog {
   #entries: readonly ChatEntry[] = [];
@@ -118,13 +120,18 @@ export class ChatLog {
     );
   }
 
-  /** The chat is over: lines still queued or sending will never go out. */
-  ended(reason: string): void {
+  /** The chat is over: queued lines never went out, and lines still sending will never be confirmed. */
+  ended(): void {
     this.#byId.clear();
     this.#early.clear();
     this.#replaceWhere(
       (line) => line.status === 'queued' || line.status === 'sending',
-      (line) => ({ ...line, status: 'not-delivered', reason, resendable: false }),
+      (line) => ({
+        ...line,
+        status: 'not-delivered',
+        reason: line.status === 'queued' ? ENDED_UNSENT : ENDED_UNCONFIRMED,
+        resendable: false,
+      }),
     );
   }
 

@@ -196,6 +196,7 @@ export class Connection extends EventTarget {
         // the chat is over either way; the close below tells the server
       }
     }
+    session?.close();
     socket?.close(Close.NORMAL, closeReason(`${word} typed in the page`));
   }
 
@@ -292,6 +293,7 @@ export class Connection extends EventTarget {
 
   #serverEnded(reason: string): void {
     const socket = this.#socket;
+    this.#session?.close();
     this.#release();
     this.#setState({ phase: 'ended', end: { by: 'server', reason } });
     socket?.close(Close.NORMAL, 'the server ended the chat');
@@ -300,6 +302,7 @@ export class Connection extends EventTarget {
   /** The session refused a frame (or could not go on): close with the mapped code and never retry. */
   #failed(error: unknown): void {
     const socket = this.#socket;
+    this.#session?.close();
     this.#release();
     let end: EndReason;
     let code: number = Close.INTERNAL_ERROR;
@@ -324,6 +327,7 @@ export class Connection extends EventTarget {
   #closed(code: number, reason: string): void {
     if (code === Close.NORMAL) {
       // The server closed on purpose without an `end` body: over, not dropped.
+      this.#session?.close();
       this.#release();
       this.#setState({ phase: 'ended', end: { by: 'closed', code, reason } });
       return;
@@ -333,6 +337,7 @@ export class Connection extends EventTarget {
 
   #dropped(code: number, reason: string, closeIt: boolean): void {
     const socket = this.#socket;
+    this.#session?.close();
     this.#release();
     if (closeIt) socket?.close(browserCloseCode(code), closeReason(reason));
     this.#failures++;
@@ -351,12 +356,14 @@ export class Connection extends EventTarget {
     this.#retryTimer = this.#setTimer(() => this.#open(), delayMs);
   }
 
-  /** Lets go of the current socket and session: their late callbacks are ignored from here on. */
+  /**
+   * Lets go of the current socket and session: their late callbacks are ignored from here on. The session is
+   * not closed here, so that end() can still say bye through it; every other path closes it.
+   */
   #release(): void {
     this.#generation++;
     this.#clearTimer('retry');
     this.#clearTimer('handshake');
-    this.#session?.close();
     this.#session = undefined;
     if (this.#socket !== undefined) {
       this.#socket.onopen = this.#socket.onmessage = this.#socket.onclose = this.#socket.onerror = null;

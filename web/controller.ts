@@ -7,7 +7,7 @@ import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { ChatLog, type ChatEntry } from './chat-log.ts';
 import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
-import { endText } from './status-text.ts';
+import { endShort } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
 
 export interface StepView {
@@ -247,8 +247,8 @@ export class Controller {
         break;
       case 'ended':
         this.#cancelTrustPrompt();
-        this.#log.ended('the chat ended before it was sent');
-        this.#log.system(`Chat ended. ${endText(state.end)}`, at);
+        this.#log.ended();
+        this.#log.system(`Chat ended: ${endShort(state.end)}.`, at);
         break;
       default:
         break;

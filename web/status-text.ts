@@ -30,9 +30,14 @@ export function endText(end: EndReason): string {
   }
 }
 
+/** What the status line shows: the connection's state, or that the page cannot connect from here at all. */
+export type StatusState = ConnectionState | { phase: 'unavailable' };
+
 /** The status line. `now` is used for the reconnect countdown. */
-export function statusText(state: ConnectionState, now: number): string {
+export function statusText(state: StatusState, now: number): string {
   switch (state.phase) {
+    case 'unavailable':
+      return 'Unavailable: no Web Crypto on this page';
     case 'idle':
       return 'Not connected';
     case 'connecting':
@@ -40,7 +45,7 @@ export function statusText(state: ConnectionState, now: number): string {
     case 'securing':
       return 'Securing: handshake in progress…';
     case 'secure':
-      return 'Secure: end-to-end encrypted with the server';
+      return 'Secure: encrypted between this tab and the server';
     case 'plain':
       return 'PLAIN MODE: not encrypted';
     case 'disconnected':

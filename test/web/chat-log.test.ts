@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChatLog, DROPPED_REASON, type ChatLine } from '../../web/chat-log.ts';
+import { ChatLog, DROPPED_REASON, ENDED_UNCONFIRMED, ENDED_UNSENT, type ChatLine } from '../../web/chat-log.ts';
 
 function own(log: ChatLog, key: number): ChatLine {
   const entry = log.entries.find((e) => e.key === key);
@@ -93,7 +93,7 @@ test('delivered lines cannot be resent', () => {
   assert.equal(log.resend(key, 2), undefined);
 });
 
-test('when the chat ends, queued and sending lines become not-delivered with the reason, not resendable', () => {
+test('when the chat ends, queued lines were never sent and sending ones never confirmed: both not-delivered, not resendable', () => {
   const log = new ChatLog();
   const q = log.own('alice', 'queued', 1);
   const s = log.own('alice', 'sending', 2);
@@ -102,11 +102,11 @@ test('when the chat ends, queued and sending lines become not-delivered with the
   log.sending(d);
   log.sent(d, 0);
   log.receipt(0, 'delivered', '');
-  log.ended('the chat ended before it was sent');
+  log.ended();
   for (const key of [q, s]) {
     assert.deepEqual(
       [own(log, key).status, own(log, key).reason, own(log, key).resendable],
-      ['not-delivered', 'the chat ended before it was sent', false],
+      ['not-delivered', key === q ? ENDED_UNSENT : ENDED_UNCONFIRMED, false],
     );
   }
   assert.equal(own(log, d).status, 'delivered');

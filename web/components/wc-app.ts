@@ -31,6 +31,8 @@ export class WcApp extends LitElement {
         min-height: 100vh;
         min-height: 100dvh;
         background: var(--wc-page);
+        font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Liberation Sans', Arial, sans-serif;
+        line-height: 1.35;
       }
       header {
         display: flex;
@@ -153,7 +155,7 @@ export class WcApp extends LitElement {
     const plain = phase === 'plain' || (view.identity?.mode === 'plain' && phase !== 'ended' && phase !== 'idle');
     return html`<header>
         <div class="brand"><strong>wirechat</strong><span>encrypted chat with the server console</span></div>
-        <wc-status .state=${view.state}></wc-status>
+        <wc-status .state=${view.stage === 'insecure' ? { phase: 'unavailable' } : view.state}></wc-status>
       </header>
       ${plain ? html`<wc-plain-banner></wc-plain-banner>` : nothing}
       <main class=${plain ? 'plain' : ''}>${this.#stage(view)}</main>

@@ -1,6 +1,5 @@
-import { LitElement, css, html, nothing } from 'lit';
-import type { ConnectionState } from '../connection.ts';
-import { closeText, reconnectText, statusText } from '../status-text.ts';
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { closeText, reconnectText, statusText, type StatusState } from '../status-text.ts';
 import { controls, fire } from './styles.ts';
 
 /**
@@ -8,7 +7,7 @@ import { controls, fire } from './styles.ts';
  * beside them, hidden from screen readers so that they are not told every second.
  *
  * Test hooks: `#status[data-state]` is the phase (idle, connecting, securing, secure, plain, disconnected,
- * ended); `#retry-now` skips the backoff wait.
+ * ended, unavailable), and `data-end` says who ended it (see EndReason); `#retry-now` skips the backoff wait.
  *
  * @fires wc-retry-now - the person asked to reconnect without waiting
  */
@@ -45,7 +44,10 @@ export class WcStatus extends LitElement {
         --tone-bg: var(--wc-secure-bg);
       }
       [data-state='plain'],
-      [data-state='ended'] {
+      [data-state='unavailable'],
+      [data-end='integrity'],
+      [data-end='trust'],
+      [data-end='error'] {
         --tone: var(--wc-danger);
         --tone-bg: var(--wc-danger-bg);
       }
@@ -76,8 +78,8 @@ export class WcStatus extends LitElement {
     now: { state: true },
   };
 
-  /** The connection's state, from web/connection.ts. */
-  declare state: ConnectionState;
+  /** The connection's state (web/connection.ts), or unavailable when the page cannot encrypt here. */
+  declare state: StatusState;
   declare now: number;
   #ticker: ReturnType<typeof setInterval> | undefined;
 
@@ -89,7 +91,7 @@ export class WcStatus extends LitElement {
 
   override render() {
     const state = this.state;
-    return html`<div class="status" id="status" data-state=${state.phase}>
+    return html`<div class="status" id="status" data-state=${state.phase} data-end=${state.phase === 'ended' ? state.end.by : nothing}>
       <span class="dot" aria-hidden="true"></span>
       <span role="status" aria-live="polite" id="status-text">${this.#spoken(state)}</span>
       ${state.phase === 'disconnected'
@@ -97,6 +99,11 @@ export class WcStatus extends LitElement {
             <button class="small" id="retry-now" @click=${this.#retryNow}>Reconnect now</button>`
         : nothing}
     </div>`;
+  }
+
+  override willUpdate(changed: PropertyValues<this>): void {
+    // The countdown starts from the moment the state arrived, not from the last tick.
+    if (changed.has('state')) this.now = Date.now();
   }
 
   override updated(): void {
@@ -115,7 +122,7 @@ export class WcStatus extends LitElement {
     this.#ticker = undefined;
   }
 
-  #spoken(state: ConnectionState): string {
+  #spoken(state: StatusState): string {
     if (state.phase !== 'disconnected') return statusText(state, this.now);
     return `Disconnected (${closeText(state.code, state.reason)}):`;
   }

@@ -1,0 +1,426 @@
+/**
+ * web/connection.ts's state machine, driven in Node through a socket stand-in and a minimal server made of the
+ * shared handshake and record code, with hand-run timers: when it retries, when it never does, what it closes
+ * with, and what it keeps for the inspector.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { randomBytes, toBase64Url, fromBase64Url } from '../../shared/bytes.ts';
+import { webCryptoBackend } from '../../shared/crypto-backend.ts';
+import {
+  exportSpki,
+  generateClientKeyPair,
+  importClientPublicKey,
+  signTranscript,
+  transcript,
+  wrapSessionSecret,
+} from '../../shared/handshake.ts';
+import { parseClientBody, parseClientFrame, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
+import { RecordChannel } from '../../shared/record.ts';
+import {
+  browserCloseCode,
+  Connection,
+  pushBounded,
+  type ConnectionOptions,
+  type ConnectionState,
+  type SocketLike,
+} from '../../web/connection.ts';
+
+const identity = crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+// 2048 bits is the smallest the protocol accepts, and keeps these tests fast.
+const makeKeyPair = () => generateClientKeyPair(2048);
+
+/** One server-side session: answers hello with a signed welcome, receipts every line, and can speak first. */
+class FakeServer {
+  channel: RecordChannel | undefined;
+  received: unknown[] = [];
+  constructor(
+    readonly socket: FakeSocket,
+    readonly options: { answer: boolean; mode: 'secure' | 'plain' },
+  ) {}
+
+  async handle(data: string): Promise<void> {
+    const frame = parseClientFrame(data);
+    if (frame.type === 'hello') {
+      if (this.options.answer) await this.#welcome(frame.publicKey, frame.nonce, frame.name);
+      return;
+    }
+    if (frame.type !== 'record' || this.channel === undefined) return;
+    const body = parseClientBody(await this.channel.open(frame));
+    this.received.push(body);
+    if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '' });
+  }
+
+  async say(body: ServerBody, tamper = false): Promise<void> {
+    assert.ok(this.channel, 'no session yet');
+    const frame = await this.channel.seal(body);
+    if (tamper) frame.mac = toBase64Url(randomBytes(32));
+    this.socket.message(JSON.stringify(frame));
+  }
+
+  async #welcome(publicKey: string, clientNonce: string, name: string): Promise<void> {
+    const key = await identity;
+    const clientPublicKey = fromBase64Url(publicKey);
+    const secret = randomBytes(64);
+    const fields = {
+      mode: this.options.mode,
+      clientPublicKey,
+      clientNonce: fromBase64Url(clientNonce),
+      name,
+      serverKey: await exportSpki(key.publicKey),
+      serverNonce: randomBytes(32),
+      sessionId: randomBytes(16),
+      time: Date.now(),
+      wrappedKeys: await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret),
+    };
+    const signature = await signTranscript(key.privateKey, transcript(fields));
+    const keys = {
+      fernet: await webCryptoBackend.createFernet(secret.slice(0, 32)),
+      mac: await webCryptoBackend.createMac(secret.slice(32)),
+    };
+    this.channel = new RecordChannel(keys, fields.sessionId, 's2c');
+    this.socket.message(
+      JSON.stringify({
+        type: 'welcome',
+        version: 1,
+        mode: fields.mode,
+        name,
+        sessionId: toBase64Url(fields.sessionId),
+        nonce: toBase64Url(fields.serverNonce),
+        time: fields.time,
+        serverKey: toBase64Url(fields.serverKey),
+        wrappedKeys: toBase64Url(fields.wrappedKeys),
+        signature: toBase64Url(signature),
+      } satisfies WelcomeFrame),
+    );
+  }
+}
+
+class FakeSocket implements SocketLike {
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  sent: string[] = [];
+  closed: { code: number | undefined; reason: string | undefined } | undefined;
+  readonly server: FakeServer;
+  #handling: Promise<void> = Promise.resolve();
+
+  constructor(options: FakeServer['options']) {
+    this.server = new FakeServer(this, options);
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+    this.#handling = this.#handling.then(() => this.server.handle(data));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closed = { code, reason };
+  }
+
+  open(): void {
+    this.onopen?.(new Event('open'));
+  }
+
+  message(data: unknown): void {
+    this.onmessage?.({ data } as MessageEvent);
+  }
+
+  drop(code: number, reason = ''): void {
+    this.onclose?.({ code, reason } as CloseEvent);
+  }
+}
+
+interface Harness {
+  connection: Connection;
+  sockets: FakeSocket[];
+  states: ConnectionState[];
+  timers: { run: () => void; ms: number; cleared: boolean }[];
+  keyPairsMade: () => number;
+  /** Fires the one pending timer. */
+  fire(): void;
+  until(phase: ConnectionState['phase']): Promise<ConnectionState>;
+}
+
+function harness(options: Partial<ConnectionOptions> & { answer?: boolean; mode?: 'secure' | 'plain' } = {}): Harness {
+  const sockets: FakeSocket[] = [];
+  const states: ConnectionState[] = [];
+  const timers: Harness['timers'] = [];
+  let made = 0;
+  const connection = new Connection({
+    url: 'ws://localhost:8080/ws',
+    name: 'alice',
+    acceptPlain: options.mode === 'plain',
+    trust: async () => true,
+    keyPair: makeKeyPair(),
+    generateKeyPair: () => {
+      made++;
+      return makeKeyPair();
+    },
+    createSocket: () => {
+      const socket = new FakeSocket({ answer: options.answer ?? true, mode: options.mode ?? 'secure' });
+      sockets.push(socket);
+      queueMicrotask(() => socket.open());
+      return socket;
+    },
+    setTimer: (run, ms) => {
+      const timer = { run, ms, cleared: false };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimer: (timer) => {
+      (timer as Harness['timers'][number]).cleared = true;
+    },
+    random: () => 0.5,
+    ...options,
+  });
+  connection.on('state', (state) => states.push(state));
+  return {
+    connection,
+    sockets,
+    states,
+    timers,
+    keyPairsMade: () => made,
+    fire() {
+      const pending = timers.filter((t) => !t.cleared);
+      const retry = pending.filter((t) => t.ms < 15_000);
+      assert.equal(retry.length, 1, `expected one retry timer, found ${retry.length}`);
+      retry[0]!.cleared = true;
+      retry[0]!.run();
+    },
+    until(phase) {
+      if (connection.state.phase === phase) return Promise.resolve(connection.state);
+      return new Promise((resolve) => {
+        const off = connection.on('state', (state) => {
+          if (state.phase === phase) {
+            off();
+            resolve(state);
+          }
+        });
+      });
+    },
+  };
+}
+
+/** A harness already through the handshake. */
+async function secured(options: Parameters<typeof harness>[0] = {}): Promise<Harness> {
+  const h = harness(options);
+  h.connection.connect();
+  await h.until('secure');
+  return h;
+}
+
+/** Waits for what arrives through a chain of promises (server handling, then the page's own receive). */
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+const pendingRetries = (h: Harness) => h.timers.filter((t) => !t.cleared && t.ms < 15_000);
+
+/** Ended as `end`, and nothing later (a close, a drop) brings a retry. */
+function assertEndedForGood(h: Harness, end: unknown): void {
+  h.sockets.at(-1)!.drop(1006);
+  assert.deepEqual(h.connection.state, { phase: 'ended', end });
+  assert.deepEqual(pendingRetries(h), []);
+}
+
+test('connect: connecting, securing, then secure, with every handshake step and the wire in the log', async () => {
+  const h = harness();
+  const steps: string[] = [];
+  h.connection.on('step', ({ step }) => steps.push(step));
+  h.connection.connect();
+  const state = await h.until('secure');
+  assert.deepEqual(h.states.map((s) => s.phase), ['connecting', 'securing', 'secure']);
+  assert.deepEqual(steps, ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  assert.ok(state.phase === 'secure' && /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/.test(state.identity.fingerprint));
+  const wire = h.connection.wireLog.map((w) => [w.direction, JSON.parse(w.data).type, w.connection]);
+  assert.deepEqual(wire, [
+    ['out', 'hello', 0],
+    ['in', 'welcome', 0],
+  ]);
+  assert.equal(h.connection.wireLog[0]!.size, new TextEncoder().encode(h.connection.wireLog[0]!.data).length);
+});
+
+test('a line goes out as a record and its receipt comes back naming the id sendLine returned', async () => {
+  const h = harness();
+  const bodies: ServerBody[] = [];
+  h.connection.on('body', (body) => bodies.push(body));
+  h.connection.connect();
+  await h.until('secure');
+  const id = await h.connection.sendLine('hello <b>there</b>');
+  await eventually(() => bodies.length > 0, 'the receipt');
+  assert.deepEqual(h.sockets[0]!.server.received, [{ kind: 'line', id, text: 'hello <b>there</b>' }]);
+  assert.deepEqual(bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '' }]);
+});
+
+test('sendLine refuses while the chat is not ready, instead of losing the line', async () => {
+  const h = harness({ answer: false });
+  h.connection.connect();
+  await h.until('securing');
+  await assert.rejects(h.connection.sendLine('too early'), /securing/);
+});
+
+test('an unexpected drop retries after the backoff with a fresh key pair and a new handshake', async () => {
+  const h = await secured();
+  h.sockets[0]!.drop(1006);
+  const down = h.connection.state;
+  assert.ok(down.phase === 'disconnected');
+  assert.deepEqual([down.code, down.attempt, down.delayMs], [1006, 1, 500]);
+  assert.equal(h.keyPairsMade(), 1, 'the next key pair is made during the wait');
+  h.fire();
+  await h.until('secure');
+  assert.equal(h.sockets.length, 2);
+  const hellos = h.sockets.map((s) => JSON.parse(s.sent[0]!).publicKey);
+  assert.notEqual(hellos[0], hellos[1], 'a reconnect must not reuse the key pair');
+  // Secure again resets the schedule: the next drop waits 0.5 s again.
+  h.sockets[1]!.drop(1001, 'going away');
+  const again = h.connection.state;
+  assert.ok(again.phase === 'disconnected' && again.delayMs === 500 && again.attempt === 1 && again.reason === 'going away');
+});
+
+test('drops in a row back off 0.5 s, 1 s, 2 s, 4 s', async () => {
+  const h = harness({
+    createSocket: () => {
+      const socket = new FakeSocket({ answer: true, mode: 'secure' });
+      queueMicrotask(() => socket.drop(1006)); // the server is down: every attempt fails at once
+      return socket;
+    },
+  });
+  h.connection.connect();
+  const delays: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const state = await h.until('disconnected');
+    assert.ok(state.phase === 'disconnected');
+    delays.push(state.delayMs);
+    h.fire();
+  }
+  assert.deepEqual(delays, [500, 1000, 2000, 4000]);
+});
+
+test('EXIT says bye inside the channel, closes with 1000 and never retries', async () => {
+  const h = await secured();
+  await h.connection.end('EXIT');
+  await eventually(() => h.sockets[0]!.server.received.length > 0, 'the bye');
+  assert.deepEqual(h.sockets[0]!.server.received, [{ kind: 'bye', word: 'EXIT' }]);
+  assert.deepEqual(h.sockets[0]!.closed, { code: 1000, reason: 'EXIT typed in the page' });
+  assertEndedForGood(h, { by: 'you', word: 'EXIT' });
+});
+
+test('END while waiting to reconnect cancels the retry', async () => {
+  const h = await secured();
+  h.sockets[0]!.drop(1006);
+  await h.connection.end('END');
+  assertEndedForGood(h, { by: 'you', word: 'END' });
+});
+
+test("the server's end body ends the chat with its reason and the close that follows is not a drop", async () => {
+  const h = await secured();
+  await h.sockets[0]!.server.say({ kind: 'end', reason: 'The server operator ended the chat' });
+  await h.until('ended');
+  assert.equal(h.sockets[0]!.closed?.code, 1000);
+  assertEndedForGood(h, { by: 'server', reason: 'The server operator ended the chat' });
+});
+
+test('a tampered record ends the chat as an integrity failure, closed with 1008 sent as 4008, never retried', async () => {
+  const h = harness();
+  const bodies: ServerBody[] = [];
+  h.connection.on('body', (body) => bodies.push(body));
+  h.connection.connect();
+  await h.until('secure');
+  await h.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false }, true);
+  const state = await h.until('ended');
+  assert.ok(state.phase === 'ended' && state.end.by === 'integrity');
+  assert.deepEqual([state.end.code, state.end.closeCode, state.end.sentCode], ['RECORD_BAD_MAC', 1008, 4008]);
+  assert.equal(h.sockets[0]!.closed?.code, 4008);
+  assert.match(h.sockets[0]!.closed?.reason ?? '', /^1008 RECORD_BAD_MAC: /);
+  assert.ok(new TextEncoder().encode(h.sockets[0]!.closed?.reason).length <= 123);
+  assert.deepEqual(bodies, [], 'the forged line is never shown');
+  h.sockets[0]!.drop(4008);
+  assert.deepEqual(pendingRetries(h), []);
+});
+
+test('a binary frame is refused as unsupported data (1003, sent as 4003)', async () => {
+  const h = await secured();
+  h.sockets[0]!.message(new ArrayBuffer(4));
+  const state = h.connection.state;
+  assert.ok(state.phase === 'ended' && state.end.by === 'integrity' && state.end.code === 'PROTO_BINARY');
+  assert.equal(h.sockets[0]!.closed?.code, 4003);
+});
+
+test('a refused server key ends the chat as a trust decision; nothing but hello was sent', async () => {
+  const h = harness({ trust: async () => false });
+  h.connection.connect();
+  const state = await h.until('ended');
+  assert.ok(state.phase === 'ended' && state.end.by === 'trust');
+  assert.equal(h.sockets[0]!.sent.length, 1);
+  assert.equal(JSON.parse(h.sockets[0]!.sent[0]!).type, 'hello');
+  assert.equal(h.sockets[0]!.closed?.code, 4008);
+  assert.deepEqual(pendingRetries(h), []);
+});
+
+test('a trust decision that comes after its connection dropped counts for nothing', async () => {
+  let decide: (ok: boolean) => void = () => undefined;
+  let asked: () => void = () => undefined;
+  const waiting = new Promise<void>((resolve) => (asked = resolve));
+  const h = harness({
+    trust: () =>
+      new Promise((resolve) => {
+        decide = resolve;
+        asked();
+      }),
+  });
+  h.connection.connect();
+  await waiting; // the welcome verified and the page waits for a person
+  h.sockets[0]!.drop(1008, 'handshake timeout');
+  decide(false);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(h.connection.state.phase, 'disconnected', 'a stale "no" must not end the chat');
+});
+
+test('the server closing normally without an end body ends the chat; other codes are drops', async () => {
+  const h = await secured();
+  h.sockets[0]!.drop(1000, 'bye');
+  assertEndedForGood(h, { by: 'closed', code: 1000, reason: 'bye' });
+});
+
+test('a server that never answers hello is dropped after the handshake timeout and retried', async () => {
+  const h = harness({ answer: false });
+  h.connection.connect();
+  await h.until('securing');
+  const timeout = h.timers.find((t) => t.ms === 15_000 && !t.cleared);
+  assert.ok(timeout, 'a handshake timer runs while securing');
+  timeout.run();
+  const state = h.connection.state;
+  assert.ok(state.phase === 'disconnected' && state.code === 1008);
+  assert.equal(h.sockets[0]!.closed?.code, 4008);
+  assert.equal(pendingRetries(h).length, 1);
+});
+
+test('plain mode is reported as plain, never as secure', async () => {
+  const h = harness({ mode: 'plain' });
+  h.connection.connect();
+  const state = await h.until('plain');
+  assert.ok(state.phase === 'plain' && state.identity.mode === 'plain');
+  assert.ok(!h.states.some((s) => s.phase === 'secure'));
+});
+
+test('the wire log keeps only the newest events', async () => {
+  const h = await secured({ wireLimit: 3 });
+  let receipts = 0;
+  h.connection.on('body', () => receipts++);
+  for (const text of ['a', 'b', 'c']) await h.connection.sendLine(text);
+  await eventually(() => receipts === 3, 'three receipts');
+  const log = h.connection.wireLog;
+  assert.equal(log.length, 3);
+  assert.ok(log.every((w) => JSON.parse(w.data).type === 'record'), 'hello and welcome, the oldest, are gone');
+  assert.equal(log.at(-1)!.direction, 'in', "the newest is the last line's receipt");
+  const list = [1, 2, 3, 4, 5];
+  pushBounded(list, 6, 5);
+  assert.deepEqual(list, [2, 3, 4, 5, 6]);
+});
+
+test('close codes a browser may not send are mapped into 4000-4999, keeping the last three digits', () => {
+  assert.deepEqual([1000, 1002, 1003, 1008, 1011, 3000, 4008].map(browserCloseCode), [1000, 4002, 4003, 4008, 4011, 3000, 4008]);
+});
