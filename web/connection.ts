@@ -32,6 +32,8 @@ export type EndReason =
   | { by: 'server'; reason: string }
   /** The server closed the connection normally without saying why. */
   | { by: 'closed'; code: number; reason: string }
+  /** The server refused this connection (a policy or protocol close): retrying would get the same answer. */
+  | { by: 'refused'; code: number; reason: string }
   /** A frame failed a check: the session was closed with `closeCode` and the frame was never shown. */
   | { by: 'integrity'; code: ErrorCode; message: string; closeCode: number; sentCode: number }
   /** The server presented a changed key and the person chose to disconnect. */
@@ -102,6 +104,19 @@ export interface ConnectionOptions {
 }
 
 export const WIRE_LIMIT = 500;
+
+/**
+ * Closes from the server that say "not like this" rather than "not now": a frame it refused, a policy (plain
+ * mode not allowed, a rate limit, a handshake that took too long), data it cannot take. The page shows them
+ * and stops; every other unexpected close (1001 going away, 1006 cut, 1011, 1012, 1013 full) is retried.
+ */
+export const REFUSAL_CODES: ReadonlySet<number> = new Set([
+  Close.PROTOCOL_ERROR,
+  Close.UNSUPPORTED_DATA,
+  Close.INVALID_PAYLOAD,
+  Close.POLICY_VIOLATION,
+  Close.MESSAGE_TOO_BIG,
+]);
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 
 /**
@@ -323,16 +338,16 @@ export class Connection extends EventTarget {
     socket?.close(browserCloseCode(code), closeReason(reason));
   }
 
-  /** The socket closed without either side meaning to end the chat. */
+  /** The socket closed while this page still meant to chat. */
   #closed(code: number, reason: string): void {
-    if (code === Close.NORMAL) {
-      // The server closed on purpose without an `end` body: over, not dropped.
-      this.#session?.close();
-      this.#release();
-      this.#setState({ phase: 'ended', end: { by: 'closed', code, reason } });
+    if (code !== Close.NORMAL && !REFUSAL_CODES.has(code)) {
+      this.#dropped(code, reason, false);
       return;
     }
-    this.#dropped(code, reason, false);
+    // The server closed on purpose, without an `end` body: the chat is over, and the page says why.
+    this.#session?.close();
+    this.#release();
+    this.#setState({ phase: 'ended', end: { by: code === Close.NORMAL ? 'closed' : 'refused', code, reason } });
   }
 
   #dropped(code: number, reason: string, closeIt: boolean): void {

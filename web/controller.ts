@@ -7,7 +7,7 @@ import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { ChatLog, type ChatEntry } from './chat-log.ts';
 import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
-import { endShort } from './status-text.ts';
+import { endSummary } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
 
 export interface StepView {
@@ -248,7 +248,7 @@ export class Controller {
       case 'ended':
         this.#cancelTrustPrompt();
         this.#log.ended();
-        this.#log.system(`Chat ended: ${endShort(state.end)}.`, at);
+        this.#log.system(`${endSummary(state.end)}.`, at);
         break;
       default:
         break;

@@ -13,6 +13,8 @@ export function endText(end: EndReason): string {
       return end.reason.trim() === '' ? 'The server ended the chat.' : withStop(end.reason.trim());
     case 'closed':
       return `The server closed the connection (${closeText(end.code, end.reason)}).`;
+    case 'refused':
+      return `The server refused this connection (${closeText(end.code, end.reason)}). Trying again would get the same answer, so the page stopped.`;
     case 'integrity':
       return (
         `Integrity check failed (${end.code}): ${withStop(end.message)} The frame was not shown. ` +
@@ -51,7 +53,7 @@ export function statusText(state: StatusState, now: number): string {
     case 'disconnected':
       return `Disconnected (${closeText(state.code, state.reason)}): ${reconnectText(state, now)}`;
     case 'ended':
-      return `Ended: ${endShort(state.end)}`;
+      return endSummary(state.end);
     default: {
       const unreachable: never = state;
       return String(unreachable);
@@ -67,21 +69,23 @@ export function reconnectText(state: Disconnected, now: number): string {
   return `reconnecting in ${seconds} s (attempt ${state.attempt})`;
 }
 
-/** Why the chat ended, short enough for the status line; the ended panel shows `endText`. */
-export function endShort(end: EndReason): string {
+/** That the chat ended and why, short enough for the status line and the log; the ended panel shows `endText`. */
+export function endSummary(end: EndReason): string {
   switch (end.by) {
     case 'you':
-      return `you typed ${end.word}`;
+      return `Ended: you typed ${end.word}`;
     case 'server':
-      return 'by the server';
+      return 'Ended by the server';
     case 'closed':
-      return `the server closed the connection (${end.code})`;
+      return `Ended: the server closed the connection (${end.code})`;
+    case 'refused':
+      return `Ended: refused by the server (${end.code})`;
     case 'integrity':
-      return `integrity check failed (${end.code}, closed ${end.closeCode})`;
+      return `Ended: integrity check failed (${end.code}, closed ${end.closeCode})`;
     case 'trust':
-      return 'server key not trusted';
+      return 'Ended: server key not trusted';
     case 'error':
-      return 'page error';
+      return 'Ended: page error';
     default: {
       const unreachable: never = end;
       return String(unreachable);

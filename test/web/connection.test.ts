@@ -373,7 +373,7 @@ test('a trust decision that comes after its connection dropped counts for nothin
   });
   h.connection.connect();
   await waiting; // the welcome verified and the page waits for a person
-  h.sockets[0]!.drop(1008, 'handshake timeout');
+  h.sockets[0]!.drop(1006);
   decide(false);
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(h.connection.state.phase, 'disconnected', 'a stale "no" must not end the chat');
@@ -383,6 +383,23 @@ test('the server closing normally without an end body ends the chat; other codes
   const h = await secured();
   h.sockets[0]!.drop(1000, 'bye');
   assertEndedForGood(h, { by: 'closed', code: 1000, reason: 'bye' });
+});
+
+test('a server refusing the connection (1002, 1003, 1007, 1008, 1009) ends the chat: retrying gets the same answer', async () => {
+  for (const code of [1002, 1003, 1007, 1008, 1009]) {
+    const h = await secured();
+    h.sockets[0]!.drop(code, 'HANDSHAKE_PLAIN_REFUSED: no');
+    assertEndedForGood(h, { by: 'refused', code, reason: 'HANDSHAKE_PLAIN_REFUSED: no' });
+  }
+});
+
+test('going away, a cut, a server error, a restart or a full server are retried', async () => {
+  for (const code of [1001, 1005, 1006, 1011, 1012, 1013]) {
+    const h = await secured();
+    h.sockets[0]!.drop(code);
+    assert.equal(h.connection.state.phase, 'disconnected', `code ${code}`);
+    assert.equal(pendingRetries(h).length, 1);
+  }
 });
 
 test('a server that never answers hello is dropped after the handshake timeout and retried', async () => {

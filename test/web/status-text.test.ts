@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EndReason } from '../../web/connection.ts';
-import { closeText, endShort, endText, statusText } from '../../web/status-text.ts';
+import { closeText, endSummary, endText, statusText } from '../../web/status-text.ts';
 
 test('every kind of end says why', () => {
   const ends: [EndReason, RegExp][] = [
@@ -9,6 +9,10 @@ test('every kind of end says why', () => {
     [{ by: 'server', reason: 'The server operator ended the chat' }, /^The server operator ended the chat\.$/],
     [{ by: 'server', reason: '' }, /^The server ended the chat\.$/],
     [{ by: 'closed', code: 1000, reason: '' }, /closed the connection \(1000, normal closure\)/],
+    [
+      { by: 'refused', code: 1008, reason: 'HANDSHAKE_PLAIN_REFUSED: tick "Allow plain mode"' },
+      /^The server refused this connection \(1008, HANDSHAKE_PLAIN_REFUSED: tick "Allow plain mode"\)\. .*stopped\.$/,
+    ],
     [
       { by: 'integrity', code: 'RECORD_BAD_MAC', message: 'record 3 failed its HMAC check', closeCode: 1008, sentCode: 4008 },
       /^Integrity check failed \(RECORD_BAD_MAC\): record 3 failed its HMAC check\. The frame was not shown\. .*1008 \(sent as 4008/,
@@ -18,7 +22,7 @@ test('every kind of end says why', () => {
   ];
   for (const [end, pattern] of ends) {
     assert.match(endText(end), pattern);
-    assert.notEqual(endShort(end), '');
+    assert.match(endSummary(end), /^Ended/);
   }
 });
 

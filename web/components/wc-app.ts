@@ -125,6 +125,11 @@ export class WcApp extends LitElement {
         }
         header {
           padding: 0.5rem 0.75rem;
+          flex-wrap: nowrap;
+        }
+        wc-status {
+          flex: 0 1 auto;
+          font-size: 0.85em;
         }
         .brand span {
           display: none;

@@ -46,6 +46,7 @@ export class WcStatus extends LitElement {
       [data-state='plain'],
       [data-state='unavailable'],
       [data-end='integrity'],
+      [data-end='refused'],
       [data-end='trust'],
       [data-end='error'] {
         --tone: var(--wc-danger);
