@@ -9,7 +9,7 @@ import { constants, createHash, createHmac, createPrivateKey, privateDecrypt, ve
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { concat, fromBase64Url, toBase64Url, toHex, u64be, utf8 } from '../../shared/bytes.ts';
-import { ERROR_CLOSE, WirechatError, type ErrorCode } from '../../shared/errors.ts';
+import { ERROR_CLOSE } from '../../shared/errors.ts';
 import { createFernet, encodeFernetKey } from '../../shared/fernet.ts';
 import {
   fingerprint,
@@ -34,6 +34,7 @@ import {
   serverPublicSpki,
   type ExampleRecord,
 } from '../../tools/protocol-example.ts';
+import { rejectsWith } from '../helpers/expect-error.ts';
 
 const example = readExample();
 const doc = readFileSync(DOC_PATH, 'utf8');
@@ -65,10 +66,6 @@ function hexOf(block: string): string {
 /** Fresh keys for each use: createFernet and createMac zero the bytes they are given. */
 async function sessionKeys(): Promise<SessionKeys> {
   return { fernet: await createFernet(fromHex(example.inputs.fernetKey)), mac: await createMac(fromHex(example.inputs.macKey)) };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => error instanceof WirechatError && error.code === code);
 }
 
 const sessionId = fromBase64Url(example.welcome.sessionId);

@@ -1,0 +1,193 @@
+/**
+ * shared/bytes.ts: base64url (RFC 4648 §5) against the RFC's §10 vectors and Node's own codec, its strictness
+ * (one spelling per byte string), constantTimeEqual, u64be and strict UTF-8.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  concat,
+  constantTimeEqual,
+  fromBase64Url,
+  fromUtf8,
+  readU64be,
+  toBase64Url,
+  toHex,
+  u64be,
+  utf8,
+} from '../../shared/bytes.ts';
+import { WirechatError } from '../../shared/errors.ts';
+
+const RUNS = { numRuns: 300 };
+const isBadBase64 = (error: unknown) => error instanceof WirechatError && error.code === 'BAD_BASE64';
+
+describe('base64url', () => {
+  // RFC 4648 §10. None of these uses characters 62 or 63, so base64 and base64url spell them alike.
+  const RFC_VECTORS: [string, string][] = [
+    ['', ''],
+    ['f', 'Zg=='],
+    ['fo', 'Zm8='],
+    ['foo', 'Zm9v'],
+    ['foob', 'Zm9vYg=='],
+    ['fooba', 'Zm9vYmE='],
+    ['foobar', 'Zm9vYmFy'],
+  ];
+
+  for (const [plain, encoded] of RFC_VECTORS) {
+    test(`RFC 4648 §10: "${plain}" is "${encoded}" padded, "${encoded.replace(/=/g, '')}" unpadded`, () => {
+      assert.equal(toBase64Url(utf8(plain), true), encoded);
+      assert.equal(toBase64Url(utf8(plain)), encoded.replace(/=/g, ''));
+      assert.equal(fromUtf8(fromBase64Url(encoded)), plain);
+      assert.equal(fromUtf8(fromBase64Url(encoded.replace(/=/g, ''))), plain);
+    });
+  }
+
+  test('characters 62 and 63 are "-" and "_" (base64\'s "+" and "/" are refused)', () => {
+    // Standard base64: fb ff bf = "+/+/" would be refused; fb ef be = "++++", ff ff ff = "////".
+    assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xef, 0xbe)), '----');
+    assert.equal(toBase64Url(Uint8Array.of(0xff, 0xff, 0xff)), '____');
+    assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xff), true), '-_8=');
+    assert.deepEqual(fromBase64Url('-_8='), Uint8Array.of(0xfb, 0xff));
+    assert.deepEqual(fromBase64Url('-_8'), Uint8Array.of(0xfb, 0xff));
+    assert.throws(() => fromBase64Url('+/8='), isBadBase64);
+    assert.throws(() => fromBase64Url('++++'), isBadBase64);
+    assert.throws(() => fromBase64Url('////'), isBadBase64);
+  });
+
+  test('encodes as Node\'s base64url does, padded only on request, and decodes back (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+        const unpadded = toBase64Url(bytes);
+        const padded = toBase64Url(bytes, true);
+        assert.equal(unpadded, Buffer.from(bytes).toString('base64url'));
+        assert.ok(!unpadded.includes('='));
+        assert.equal(padded.length % 4, 0);
+        assert.equal(padded.replace(/=+$/, ''), unpadded);
+        assert.deepEqual(fromBase64Url(unpadded), bytes);
+        assert.deepEqual(fromBase64Url(padded), bytes);
+      }),
+      RUNS,
+    );
+  });
+
+  test('refuses characters outside the URL-safe alphabet', () => {
+    for (const bad of ['Zm9v!', 'Zm 9v', 'Zm9v\n', 'Zm.v', 'Zm9vYé==', 'Zm\u00009v', 'Zm9v\uff21', 'Zm9+', 'Zm9/']) {
+      assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
+    }
+  });
+
+  test('refuses wrong padding: inside, too much, or on a length that is not a multiple of 4', () => {
+    for (const bad of ['Zg==Zg==', 'Z=g=', 'Zg===', 'Zg=', 'Zm8==', 'Zm9v=', '=', '==', '====', 'Zm9vYg=']) {
+      assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
+    }
+  });
+
+  test('refuses an impossible length (one character over a multiple of 4)', () => {
+    for (const bad of ['Z', 'Zm9vY', 'Zm9vYmFyZ']) assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
+  });
+
+  test('refuses stray bits in the last character, so one byte string has one spelling', () => {
+    // "f" is Zg: Z = 011001, g = 10|0000. Zh, Zi, ..., Zv set one of the four spare bits.
+    assert.deepEqual(fromBase64Url('Zg'), utf8('f'));
+    for (const bad of ['Zh', 'Zp', 'Zv', 'Zh==', 'Zm9', 'Zm-', 'Zm9=']) {
+      assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
+    }
+  });
+
+  test('whatever it accepts is the canonical spelling of what it returns (property)', () => {
+    const alphabet = fc.constantFrom(...'AZaz09-_=+/ g!Q'.split(''));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 12 }), fc.string({ maxLength: 12 })), (text) => {
+        let bytes: Uint8Array;
+        try {
+          bytes = fromBase64Url(text);
+        } catch (error) {
+          assert.ok(isBadBase64(error), `not BAD_BASE64: ${String(error)}`);
+          return;
+        }
+        assert.equal(toBase64Url(bytes, text.includes('=')), text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('constantTimeEqual', () => {
+  test('equal bytes are equal, including empty ones', () => {
+    assert.equal(constantTimeEqual(new Uint8Array(0), new Uint8Array(0)), true);
+    assert.equal(constantTimeEqual(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 2, 3)), true);
+  });
+
+  test('a difference in any position, or in length, is unequal', () => {
+    const a = Uint8Array.from({ length: 32 }, (_, i) => i);
+    for (let i = 0; i < a.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const b = a.slice();
+        b[i]! ^= bit;
+        assert.equal(constantTimeEqual(a, b), false, `byte ${i} bit ${bit}`);
+      }
+    }
+    assert.equal(constantTimeEqual(a, a.subarray(0, 31)), false);
+    assert.equal(constantTimeEqual(a.subarray(0, 31), a), false);
+    assert.equal(constantTimeEqual(a, concat(a, Uint8Array.of(0))), false);
+  });
+
+  test('agrees with a plain comparison (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ maxLength: 8 }), (a, b) => {
+        assert.equal(constantTimeEqual(a, b), toHex(a) === toHex(b) && a.length === b.length);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('u64be', () => {
+  const cases: [number, string][] = [
+    [0, '0000000000000000'],
+    [1, '0000000000000001'],
+    [0xff, '00000000000000ff'],
+    [2 ** 32 - 1, '00000000ffffffff'],
+    [2 ** 32, '0000000100000000'],
+    [1767268803, '00000000695661c3'],
+    [Number.MAX_SAFE_INTEGER, '001fffffffffffff'],
+  ];
+  for (const [value, hex] of cases) {
+    test(`${value} is ${hex}, and reads back`, () => {
+      assert.equal(toHex(u64be(value)), hex);
+      assert.equal(readU64be(u64be(value), 0), value);
+      assert.equal(readU64be(concat(Uint8Array.of(9, 9), u64be(value)), 2), value);
+    });
+  }
+
+  test('refuses what is not a u64 it can write exactly', () => {
+    for (const bad of [-1, 1.5, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY, -0.5]) {
+      assert.throws(() => u64be(bad), RangeError, String(bad));
+    }
+  });
+
+  test('agrees with BigInt (property)', () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), (n) => {
+        const view = new DataView(new ArrayBuffer(8));
+        view.setBigUint64(0, BigInt(n));
+        assert.equal(toHex(u64be(n)), toHex(new Uint8Array(view.buffer)));
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('UTF-8', () => {
+  test('encodes and decodes, and refuses invalid UTF-8 as BAD_UTF8 instead of inserting U+FFFD', () => {
+    assert.equal(toHex(utf8('gr\u00fc\u00dfe \u2713')), '6772c3bcc39f6520e29c93');
+    assert.equal(fromUtf8(utf8('gr\u00fc\u00dfe \u2713')), 'gr\u00fc\u00dfe \u2713');
+    for (const bad of [[0xff], [0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x9c]]) {
+      assert.throws(
+        () => fromUtf8(Uint8Array.from(bad)),
+        (error: unknown) => error instanceof WirechatError && error.code === 'BAD_UTF8',
+        toHex(Uint8Array.from(bad)),
+      );
+    }
+  });
+});

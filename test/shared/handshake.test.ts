@@ -1,0 +1,358 @@
+/**
+ * shared/handshake.ts: the page's key pair, the server's checks on it, key wrapping, the transcript (no two
+ * handshakes share one), the signature over it, and the fingerprint and session code people compare.
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { concat, randomBytes, toHex, utf8 } from '../../shared/bytes.ts';
+import {
+  exportSpki,
+  fingerprint,
+  generateClientKeyPair,
+  importClientPublicKey,
+  importServerKey,
+  NONCE_BYTES,
+  RSA_MODULUS_BITS,
+  SESSION_ID_BYTES,
+  SESSION_SECRET_BYTES,
+  sessionCode,
+  signTranscript,
+  transcript,
+  unwrapSessionSecret,
+  verifyTranscript,
+  wrapSessionSecret,
+  type TranscriptFields,
+} from '../../shared/handshake.ts';
+import { rejectsWith } from '../helpers/expect-error.ts';
+
+const subtle = globalThis.crypto.subtle;
+
+// ---- a minimal DER writer, to build RSA keys of any size and exponent without generating them --------------
+
+function derLength(n: number): Uint8Array {
+  if (n < 0x80) return Uint8Array.of(n);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+}
+const der = (tag: number, body: Uint8Array) => concat(Uint8Array.of(tag), derLength(body.length), body);
+const derInteger = (unsigned: Uint8Array) => der(0x02, unsigned[0]! & 0x80 ? concat(Uint8Array.of(0), unsigned) : unsigned);
+const RSA_ENCRYPTION = Uint8Array.of(0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00);
+
+/** SPKI DER of an RSA public key with a `bits`-bit odd modulus (not a real product of primes) and exponent e. */
+function rsaSpki(bits: number, e: Uint8Array): Uint8Array {
+  const n = randomBytes(bits / 8);
+  n[0]! |= 0x80;
+  n[n.length - 1]! |= 1;
+  const rsaPublicKey = der(0x30, concat(derInteger(n), derInteger(e)));
+  return der(0x30, concat(der(0x30, RSA_ENCRYPTION), der(0x03, concat(Uint8Array.of(0), rsaPublicKey))));
+}
+
+const E_65537 = Uint8Array.of(1, 0, 1);
+
+let pagePair: CryptoKeyPair;
+let pageSpki: Uint8Array;
+let identity: CryptoKeyPair;
+let identitySpki: Uint8Array;
+before(async () => {
+  pagePair = await generateClientKeyPair(2048);
+  pageSpki = await exportSpki(pagePair.publicKey);
+  identity = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+  identitySpki = new Uint8Array(await subtle.exportKey('spki', identity.publicKey));
+});
+
+describe('the page\'s key pair', () => {
+  test('RSA-OAEP SHA-256 with e = 65537; 3072 bits unless asked otherwise', async () => {
+    assert.equal(RSA_MODULUS_BITS, 3072);
+    const algorithm = pagePair.publicKey.algorithm as RsaHashedKeyAlgorithm;
+    assert.equal(algorithm.name, 'RSA-OAEP');
+    assert.equal(algorithm.hash.name, 'SHA-256');
+    assert.equal(algorithm.modulusLength, 2048);
+    assert.deepEqual([...algorithm.publicExponent], [1, 0, 1]);
+  });
+
+  test('the private key is non-extractable and can only decrypt', async () => {
+    assert.equal(pagePair.privateKey.extractable, false);
+    assert.deepEqual(pagePair.privateKey.usages, ['decrypt']);
+    for (const format of ['pkcs8', 'jwk'] as const) {
+      await assert.rejects(subtle.exportKey(format, pagePair.privateKey));
+    }
+    await assert.rejects(subtle.encrypt({ name: 'RSA-OAEP' }, pagePair.privateKey, new Uint8Array(1)));
+  });
+
+  test('the public key exports as SPKI and the server accepts it', async () => {
+    const key = await importClientPublicKey(pageSpki);
+    assert.equal((key.algorithm as RsaHashedKeyAlgorithm).modulusLength, 2048);
+    assert.deepEqual(key.usages, ['encrypt']);
+  });
+});
+
+describe('importClientPublicKey refuses what a careful server should (HANDSHAKE_BAD_KEY)', () => {
+  test('bytes that are not an SPKI', async () => {
+    for (const bytes of [new Uint8Array(0), randomBytes(300), utf8('MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'), pageSpki.subarray(0, 100)]) {
+      await rejectsWith(importClientPublicKey(bytes), 'HANDSHAKE_BAD_KEY');
+    }
+  });
+
+  test('a private key (PKCS #8) where the public key belongs', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await rejectsWith(importClientPublicKey(privateKey.export({ format: 'der', type: 'pkcs8' })), 'HANDSHAKE_BAD_KEY');
+  });
+
+  test('an EC key', async () => {
+    await rejectsWith(importClientPublicKey(identitySpki), 'HANDSHAKE_BAD_KEY');
+  });
+
+  test('a 1024-bit key (too weak), real or built', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    await rejectsWith(importClientPublicKey(publicKey.export({ format: 'der', type: 'spki' })), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(importClientPublicKey(rsaSpki(1024, E_65537)), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(importClientPublicKey(rsaSpki(2040, E_65537)), 'HANDSHAKE_BAD_KEY');
+  });
+
+  test('an 8192-bit key (a CPU sink for the server)', async () => {
+    await rejectsWith(importClientPublicKey(rsaSpki(8192, E_65537)), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(importClientPublicKey(rsaSpki(4104, E_65537)), 'HANDSHAKE_BAD_KEY');
+  });
+
+  test('the bounds themselves are accepted: 2048 and 4096 bits', async () => {
+    await importClientPublicKey(rsaSpki(2048, E_65537));
+    await importClientPublicKey(rsaSpki(4096, E_65537));
+  });
+
+  test('exponents other than 65537: 3, 1, 17, 2^32 + 1', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 });
+    await rejectsWith(importClientPublicKey(publicKey.export({ format: 'der', type: 'spki' })), 'HANDSHAKE_BAD_KEY');
+    for (const e of [Uint8Array.of(3), Uint8Array.of(1), Uint8Array.of(17), Uint8Array.of(1, 0, 0, 0, 1)]) {
+      await rejectsWith(importClientPublicKey(rsaSpki(2048, e)), 'HANDSHAKE_BAD_KEY');
+    }
+  });
+});
+
+describe('wrapping the session secret', () => {
+  test('wrap and unwrap round-trip: fernetKey is bytes 0..31, macKey bytes 32..63', async () => {
+    const secret = randomBytes(SESSION_SECRET_BYTES);
+    const wrapped = await wrapSessionSecret(await importClientPublicKey(pageSpki), secret);
+    assert.equal(wrapped.length, 256);
+    const { fernetKey, macKey } = await unwrapSessionSecret(pagePair.privateKey, wrapped);
+    assert.deepEqual(fernetKey, secret.subarray(0, 32));
+    assert.deepEqual(macKey, secret.subarray(32));
+  });
+
+  test('RSA-OAEP is randomized: the same secret wraps differently each time', async () => {
+    const key = await importClientPublicKey(pageSpki);
+    const secret = randomBytes(64);
+    assert.notEqual(toHex(await wrapSessionSecret(key, secret)), toHex(await wrapSessionSecret(key, secret)));
+  });
+
+  test('another page\'s private key cannot unwrap (HANDSHAKE_UNWRAP_FAILED)', async () => {
+    const other = await generateClientKeyPair(2048);
+    const wrapped = await wrapSessionSecret(await importClientPublicKey(pageSpki), randomBytes(64));
+    await rejectsWith(unwrapSessionSecret(other.privateKey, wrapped), 'HANDSHAKE_UNWRAP_FAILED');
+  });
+
+  test('a ciphertext made with another label, or none, does not unwrap (HANDSHAKE_UNWRAP_FAILED)', async () => {
+    const key = await importClientPublicKey(pageSpki);
+    for (const label of [utf8('wirechat-session-keys-v2'), new Uint8Array(0), undefined]) {
+      const params = label === undefined ? { name: 'RSA-OAEP' } : { name: 'RSA-OAEP', label: new Uint8Array(label) };
+      const wrapped = new Uint8Array(await subtle.encrypt(params, key, new Uint8Array(randomBytes(64))));
+      await rejectsWith(unwrapSessionSecret(pagePair.privateKey, wrapped), 'HANDSHAKE_UNWRAP_FAILED');
+    }
+  });
+
+  test('a damaged ciphertext, or a secret of the wrong size, does not unwrap (HANDSHAKE_UNWRAP_FAILED)', async () => {
+    const key = await importClientPublicKey(pageSpki);
+    const wrapped = await wrapSessionSecret(key, randomBytes(64));
+    const damaged = wrapped.slice();
+    damaged[100]! ^= 1;
+    await rejectsWith(unwrapSessionSecret(pagePair.privateKey, damaged), 'HANDSHAKE_UNWRAP_FAILED');
+    await rejectsWith(unwrapSessionSecret(pagePair.privateKey, wrapped.subarray(1)), 'HANDSHAKE_UNWRAP_FAILED');
+    await rejectsWith(unwrapSessionSecret(pagePair.privateKey, new Uint8Array(0)), 'HANDSHAKE_UNWRAP_FAILED');
+    for (const size of [32, 63, 65]) {
+      await rejectsWith(unwrapSessionSecret(pagePair.privateKey, await wrapSessionSecret(key, randomBytes(size))), 'HANDSHAKE_UNWRAP_FAILED');
+    }
+  });
+});
+
+// ---- the transcript ---------------------------------------------------------------------------------------
+
+function sampleFields(): TranscriptFields {
+  return {
+    mode: 'secure',
+    clientPublicKey: pageSpki,
+    clientNonce: randomBytes(NONCE_BYTES),
+    name: 'alice',
+    serverKey: identitySpki,
+    serverNonce: randomBytes(NONCE_BYTES),
+    sessionId: randomBytes(SESSION_ID_BYTES),
+    time: 1767268800123,
+    wrappedKeys: randomBytes(256),
+  };
+}
+
+/** Every way to change one field of a transcript, each named. */
+function oneFieldChanged(f: TranscriptFields): [string, TranscriptFields][] {
+  const bumped = (b: Uint8Array) => {
+    const c = b.slice();
+    c[c.length - 1]! ^= 1;
+    return c;
+  };
+  return [
+    ['mode', { ...f, mode: f.mode === 'secure' ? 'plain' : 'secure' }],
+    ['clientPublicKey', { ...f, clientPublicKey: bumped(f.clientPublicKey) }],
+    ['clientNonce', { ...f, clientNonce: bumped(f.clientNonce) }],
+    ['name', { ...f, name: f.name + '2' }],
+    ['name (case)', { ...f, name: f.name.toUpperCase() }],
+    ['serverKey', { ...f, serverKey: bumped(f.serverKey) }],
+    ['serverNonce', { ...f, serverNonce: bumped(f.serverNonce) }],
+    ['sessionId', { ...f, sessionId: bumped(f.sessionId) }],
+    ['time', { ...f, time: f.time + 1 }],
+    ['wrappedKeys', { ...f, wrappedKeys: bumped(f.wrappedKeys) }],
+    ['wrappedKeys (empty)', { ...f, wrappedKeys: new Uint8Array(0) }],
+  ];
+}
+
+describe('the transcript', () => {
+  test('starts with the label and version, and length-prefixes every variable field', () => {
+    const f = sampleFields();
+    const t = transcript(f);
+    assert.deepEqual(t.subarray(0, 18), utf8('wirechat-handshake'));
+    assert.deepEqual([...t.subarray(18, 26)], [0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.deepEqual([...t.subarray(26, 30)], [0, 0, 0, 6]);
+    assert.deepEqual(t.subarray(30, 36), utf8('secure'));
+    const fixed = 18 + 8 + 8; // label, version, time
+    const variable = [utf8(f.mode), f.clientPublicKey, f.clientNonce, utf8(f.name), f.serverKey, f.serverNonce, f.sessionId, f.wrappedKeys];
+    assert.equal(t.length, fixed + variable.reduce((n, b) => n + 4 + b.length, 0));
+  });
+
+  test('changes when any one field changes', () => {
+    const f = sampleFields();
+    const base = toHex(transcript(f));
+    for (const [what, changed] of oneFieldChanged(f)) assert.notEqual(toHex(transcript(changed)), base, what);
+  });
+
+  test('moving bytes across a field boundary changes it (the length prefixes)', () => {
+    const f = sampleFields();
+    const a = transcript({ ...f, clientNonce: Uint8Array.of(1, 2), name: '\u0003' });
+    const b = transcript({ ...f, clientNonce: Uint8Array.of(1), name: '\u0002\u0003' });
+    assert.notEqual(toHex(a), toHex(b));
+    const c = transcript({ ...f, serverNonce: new Uint8Array(0), sessionId: Uint8Array.of(7) });
+    const d = transcript({ ...f, serverNonce: Uint8Array.of(7), sessionId: new Uint8Array(0) });
+    assert.notEqual(toHex(c), toHex(d));
+  });
+
+  test('no two distinct field sets give the same bytes (property, on tiny fields where collisions would show)', () => {
+    // Fields of 0-3 bytes from {0, 1, 6} (6 is the length byte of "secure") and names from {"", "a", "\u0001"}:
+    // without the length prefixes, field sets that concatenate alike would be common here.
+    const bytes = fc.uint8Array({ maxLength: 3 }).map((b) => b.map((x) => [0, 1, 6][x % 3]!));
+    const fields: fc.Arbitrary<TranscriptFields> = fc.record({
+      mode: fc.constantFrom('secure' as const, 'plain' as const),
+      clientPublicKey: bytes,
+      clientNonce: bytes,
+      name: fc.string({ unit: fc.constantFrom('a', '\u0001', '\u0000'), maxLength: 2 }),
+      serverKey: bytes,
+      serverNonce: bytes,
+      sessionId: bytes,
+      time: fc.constantFrom(0, 1, 6, 2 ** 32, Number.MAX_SAFE_INTEGER),
+      wrappedKeys: bytes,
+    });
+    const key = (f: TranscriptFields) =>
+      JSON.stringify(Object.entries(f).map(([k, v]) => [k, v instanceof Uint8Array ? toHex(v) : v]));
+    fc.assert(
+      fc.property(fc.array(fields, { minLength: 2, maxLength: 40 }), (sets) => {
+        const seen = new Map<string, string>();
+        for (const f of sets) {
+          const bytesHex = toHex(transcript(f));
+          const previous = seen.get(bytesHex);
+          if (previous !== undefined) assert.equal(previous, key(f), 'two field sets share a transcript');
+          seen.set(bytesHex, key(f));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('the signature', () => {
+  test('verifies with the identity key: 64 bytes, r || s', async () => {
+    const data = transcript(sampleFields());
+    const signature = await signTranscript(identity.privateKey, data);
+    assert.equal(signature.length, 64);
+    await verifyTranscript(identitySpki, data, signature);
+  });
+
+  test('fails when any field of the transcript changes (HANDSHAKE_BAD_SIGNATURE)', async () => {
+    const f = sampleFields();
+    const signature = await signTranscript(identity.privateKey, transcript(f));
+    for (const [, changed] of oneFieldChanged(f)) {
+      await rejectsWith(verifyTranscript(identitySpki, transcript(changed), signature), 'HANDSHAKE_BAD_SIGNATURE');
+    }
+  });
+
+  test('fails when any bit of the transcript or the signature flips (property)', async () => {
+    const data = transcript(sampleFields());
+    const signature = await signTranscript(identity.privateKey, data);
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 7 }), async (inSignature, at, bit) => {
+        const d = data.slice();
+        const s = signature.slice();
+        const target = inSignature ? s : d;
+        target[at % target.length]! ^= 1 << bit;
+        await rejectsWith(verifyTranscript(identitySpki, d, s), 'HANDSHAKE_BAD_SIGNATURE');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('fails with another identity key, or in DER form, or truncated (HANDSHAKE_BAD_SIGNATURE)', async () => {
+    const data = transcript(sampleFields());
+    const signature = await signTranscript(identity.privateKey, data);
+    const other = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const otherSpki = new Uint8Array(await subtle.exportKey('spki', other.publicKey));
+    await rejectsWith(verifyTranscript(otherSpki, data, signature), 'HANDSHAKE_BAD_SIGNATURE');
+    const int = (b: Uint8Array) => derInteger(b[0] === 0 ? b.subarray(1) : b);
+    const derSignature = der(0x30, concat(int(signature.subarray(0, 32)), int(signature.subarray(32))));
+    await rejectsWith(verifyTranscript(identitySpki, data, derSignature), 'HANDSHAKE_BAD_SIGNATURE');
+    await rejectsWith(verifyTranscript(identitySpki, data, signature.subarray(0, 63)), 'HANDSHAKE_BAD_SIGNATURE');
+    await rejectsWith(verifyTranscript(identitySpki, data, new Uint8Array(0)), 'HANDSHAKE_BAD_SIGNATURE');
+  });
+
+  test('a server key that is not ECDSA P-256 is refused (HANDSHAKE_BAD_KEY)', async () => {
+    const data = transcript(sampleFields());
+    const signature = await signTranscript(identity.privateKey, data);
+    await rejectsWith(verifyTranscript(pageSpki, data, signature), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(verifyTranscript(randomBytes(91), data, signature), 'HANDSHAKE_BAD_KEY');
+    const p384 = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify']);
+    await rejectsWith(importServerKey(new Uint8Array(await subtle.exportKey('spki', p384.publicKey))), 'HANDSHAKE_BAD_KEY');
+  });
+});
+
+describe('what people compare', () => {
+  test('the fingerprint is SHA-256 of the SPKI in 16 upper-case groups of four hex digits', async () => {
+    const shown = await fingerprint(identitySpki);
+    assert.match(shown, /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/);
+    const hex = createHash('sha256').update(identitySpki).digest('hex').toUpperCase();
+    assert.equal(shown.replace(/ /g, ''), hex);
+    assert.notEqual(await fingerprint(pageSpki), shown);
+  });
+
+  test('the session code is XXXX-XXXX from the unambiguous alphabet, derived as the doc says', async () => {
+    const data = transcript(sampleFields());
+    const signature = await signTranscript(identity.privateKey, data);
+    const code = await sessionCode(data, signature);
+    assert.match(code, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/);
+    const digest = createHash('sha256').update(concat(utf8('wirechat-session-code'), data, signature)).digest();
+    const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+    const chars = [...digest.subarray(0, 8)].map((b) => alphabet[b % 31]).join('');
+    assert.equal(code, `${chars.slice(0, 4)}-${chars.slice(4)}`);
+    assert.equal(await sessionCode(data, signature), code, 'deterministic');
+  });
+
+  test('the session code differs between sessions (50 random transcripts)', async () => {
+    const codes = new Set<string>();
+    for (let i = 0; i < 50; i++) codes.add(await sessionCode(randomBytes(100), randomBytes(64)));
+    assert.ok(codes.size >= 49, `only ${codes.size} distinct codes in 50`);
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * shared/record.ts: a record verifies in exactly one place (its session, its direction, its sequence number) and
+ * everywhere else is refused with its own code; and concurrent seals and opens keep their order.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../../shared/bytes.ts';
+import { createFernet, type Fernet } from '../../shared/fernet.ts';
+import { createMac } from '../../shared/mac.ts';
+import type { RecordFrame } from '../../shared/protocol.ts';
+import { RECORD_TTL_SECONDS, RecordChannel, recordMacInput, type Direction, type SessionKeys } from '../../shared/record.ts';
+import { rejectsWith } from '../helpers/expect-error.ts';
+
+const fernetKey = randomBytes(32);
+const macKey = randomBytes(32);
+const sessionId = randomBytes(16);
+const NOW = 1767268800;
+
+/** Keys from the session's secret; each call imports fresh copies (createFernet and createMac zero their input). */
+async function keys(fk: Uint8Array = fernetKey, mk: Uint8Array = macKey): Promise<SessionKeys> {
+  return { fernet: await createFernet(fk.slice()), mac: await createMac(mk.slice()) };
+}
+
+async function pair(id: Uint8Array = sessionId, now = NOW): Promise<{ page: RecordChannel; server: RecordChannel }> {
+  return {
+    page: new RecordChannel(await keys(), id, 'c2s', { now: () => now }),
+    server: new RecordChannel(await keys(), id, 's2c', { now: () => now }),
+  };
+}
+
+/** Flips one base64url character of `text` at `index` to another valid one. */
+function flip(text: string, index: number): string {
+  const c = text[index]!;
+  return text.slice(0, index) + (c === 'A' ? 'B' : 'A') + text.slice(index + 1);
+}
+
+/** What an attacker with the MAC key but not the Fernet key could send: any token, correctly MACed in place. */
+async function macced(direction: Direction, seq: number, token: string): Promise<RecordFrame> {
+  const mac = await createMac(macKey.slice());
+  return { type: 'record', seq, token, mac: toBase64Url(await mac.sign(recordMacInput(direction, seq, sessionId, token))) };
+}
+
+describe('records', () => {
+  test('seal and open round-trip both ways, with sequence numbers from 0 in each direction', async () => {
+    const { page, server } = await pair();
+    const bodies = [{ kind: 'line', id: 0, text: 'hi' }, { kind: 'line', id: 1, text: 'gr\u00fc\u00dfe \u2713' }, { kind: 'bye', word: 'EXIT' }];
+    for (const [i, body] of bodies.entries()) {
+      const frame = await page.seal(body);
+      assert.equal(frame.type, 'record');
+      assert.equal(frame.seq, i);
+      assert.equal(frame.token.length % 4, 0, 'the token is padded');
+      assert.equal(fromBase64Url(frame.mac).length, 32);
+      assert.ok(!frame.mac.includes('='), 'the mac is unpadded');
+      assert.deepEqual(await server.open(frame), body);
+    }
+    const back = await server.seal({ kind: 'end', reason: 'bye' });
+    assert.equal(back.seq, 0);
+    assert.deepEqual(await page.open(back), { kind: 'end', reason: 'bye' });
+    assert.equal(page.nextSendSeq, 3);
+    assert.equal(page.nextReceiveSeq, 1);
+    assert.equal(server.nextSendSeq, 1);
+    assert.equal(server.nextReceiveSeq, 3);
+  });
+
+  test('the MAC is HMAC-SHA256 over label, direction, u64be seq, sessionId and the token text', async () => {
+    const { page } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
+    const input = recordMacInput('c2s', 0, sessionId, frame.token);
+    assert.deepEqual(input.subarray(0, 18), utf8('wirechat-record-v1'));
+    assert.deepEqual([...input.subarray(18, 27)], [1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(input.subarray(27, 43), sessionId);
+    assert.deepEqual(input.subarray(43), utf8(frame.token));
+    assert.equal(recordMacInput('s2c', 258, sessionId, 'T')[18], 2);
+    assert.deepEqual([...recordMacInput('s2c', 258, sessionId, 'T').subarray(19, 27)], [0, 0, 0, 0, 0, 0, 1, 2]);
+    const mac = await createMac(macKey.slice());
+    assert.equal(toBase64Url(await mac.sign(input)), frame.mac);
+  });
+
+  test('a replayed record is refused (RECORD_BAD_SEQUENCE)', async () => {
+    const { page, server } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'once' });
+    await server.open(frame);
+    await rejectsWith(server.open(frame), 'RECORD_BAD_SEQUENCE');
+  });
+
+  test('records out of order, or after a dropped one, are refused (RECORD_BAD_SEQUENCE)', async () => {
+    const { page, server } = await pair();
+    await page.seal({ kind: 'line', id: 0, text: 'one' });
+    const second = await page.seal({ kind: 'line', id: 1, text: 'two' });
+    await rejectsWith(server.open(second), 'RECORD_BAD_SEQUENCE');
+    const fresh = await pair();
+    await fresh.page.seal({ kind: 'line', id: 0, text: 'a' }); // dropped on the way
+    await fresh.page.seal({ kind: 'line', id: 1, text: 'b' });
+    const c = await fresh.page.seal({ kind: 'line', id: 2, text: 'c' });
+    await rejectsWith(fresh.server.open(c), 'RECORD_BAD_SEQUENCE');
+  });
+
+  test('a record reflected to its sender is refused (RECORD_BAD_MAC): the direction byte differs', async () => {
+    const { page, server } = await pair();
+    const up = await page.seal({ kind: 'line', id: 0, text: 'mine' });
+    await rejectsWith(page.open(up), 'RECORD_BAD_MAC');
+    const down = await server.seal({ kind: 'end', reason: 'x' });
+    await rejectsWith(server.open(down), 'RECORD_BAD_MAC');
+  });
+
+  test('a record moved into another session with the same keys is refused (RECORD_BAD_MAC)', async () => {
+    const one = await pair(sessionId);
+    const other = await pair(randomBytes(16));
+    const frame = await one.page.seal({ kind: 'line', id: 0, text: 'elsewhere' });
+    await rejectsWith(other.server.open(frame), 'RECORD_BAD_MAC');
+  });
+
+  test('a record under other keys is refused (RECORD_BAD_MAC)', async () => {
+    const { page } = await pair();
+    const server = new RecordChannel(await keys(randomBytes(32), randomBytes(32)), sessionId, 's2c', { now: () => NOW });
+    await rejectsWith(server.open(await page.seal({ kind: 'line', id: 0, text: 'x' })), 'RECORD_BAD_MAC');
+  });
+
+  test('a tampered token is refused by the outer MAC, before Fernet sees it (RECORD_BAD_MAC)', async () => {
+    const { page } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'tamper with me' });
+    for (const index of [0, 10, 30, frame.token.length - 5]) {
+      const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+      await rejectsWith(server.open({ ...frame, token: flip(frame.token, index) }), 'RECORD_BAD_MAC');
+    }
+  });
+
+  test('a tampered token with a valid outer MAC is still refused, by Fernet\'s own HMAC (FERNET_BAD_MAC)', async () => {
+    const { page } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'defence in depth' });
+    const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+    await rejectsWith(server.open(await macced('c2s', 0, flip(frame.token, 40))), 'FERNET_BAD_MAC');
+  });
+
+  test('a tampered, truncated or malformed mac is refused (RECORD_BAD_MAC)', async () => {
+    const { page } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
+    for (const mac of [flip(frame.mac, 0), flip(frame.mac, 41), frame.mac.slice(0, 42), frame.mac + 'AA', '', '!!!!', 'A', frame.mac.slice(0, 42) + 'F']) {
+      const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+      await rejectsWith(server.open({ ...frame, mac }), 'RECORD_BAD_MAC');
+    }
+  });
+
+  test('a tampered seq is refused: the MAC covers it (RECORD_BAD_MAC when the number is the expected one)', async () => {
+    const { page, server } = await pair();
+    const f0 = await page.seal({ kind: 'line', id: 0, text: 'zero' });
+    await page.seal({ kind: 'line', id: 1, text: 'one' });
+    const f2 = await page.seal({ kind: 'line', id: 2, text: 'two' });
+    await server.open(f0);
+    // The server expects 1; frame 2 relabelled as 1 passes the sequence check and fails the MAC.
+    await rejectsWith(server.open({ ...f2, seq: 1 }), 'RECORD_BAD_MAC');
+  });
+
+  test('a token older than the TTL or too far in the future is refused, on the channel\'s clock', async () => {
+    const { page } = await pair(sessionId, NOW);
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
+    const open = async (now: number) =>
+      new RecordChannel(await keys(), sessionId, 's2c', { now: () => now }).open(frame);
+    assert.deepEqual(await open(NOW + RECORD_TTL_SECONDS), { kind: 'line', id: 0, text: 'x' });
+    await rejectsWith(open(NOW + RECORD_TTL_SECONDS + 1), 'FERNET_EXPIRED');
+    assert.deepEqual(await open(NOW - 60), { kind: 'line', id: 0, text: 'x' });
+    await rejectsWith(open(NOW - 61), 'FERNET_FUTURE');
+    assert.equal(RECORD_TTL_SECONDS, 120);
+  });
+
+  test('a plaintext that is not UTF-8 JSON is refused (PROTO_BAD_JSON)', async () => {
+    for (const plaintext of [utf8('not json'), utf8('{"kind":'), Uint8Array.of(0xff, 0xfe), new Uint8Array(0)]) {
+      const fernet = await createFernet(fernetKey.slice());
+      const token = await fernet.encrypt(plaintext, { time: NOW });
+      const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+      await rejectsWith(server.open(await macced('c2s', 0, token)), 'PROTO_BAD_JSON');
+    }
+  });
+
+  test('a replay is caught at once, even while the first copy is still being decrypted', async () => {
+    const { page, server } = await pair();
+    const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
+    const first = server.open(frame);
+    const second = server.open(frame);
+    await rejectsWith(second, 'RECORD_BAD_SEQUENCE');
+    assert.deepEqual(await first, { kind: 'line', id: 0, text: 'x' });
+  });
+
+  test('concurrent seals come out in order, even when the crypto finishes out of order', async () => {
+    const real = await keys();
+    // A Fernet whose encryptions take random times: a later call often finishes first.
+    const slow: Fernet = {
+      encrypt: async (plaintext, options) => {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+        return real.fernet.encrypt(plaintext, options);
+      },
+      decrypt: async (token, options) => {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 8));
+        return real.fernet.decrypt(token, options);
+      },
+    };
+    const page = new RecordChannel({ fernet: slow, mac: real.mac }, sessionId, 'c2s', { now: () => NOW });
+    const server = new RecordChannel({ fernet: slow, mac: (await keys()).mac }, sessionId, 's2c', { now: () => NOW });
+    const resolved: number[] = [];
+    const sealing = Array.from({ length: 40 }, (_, id) =>
+      page.seal({ kind: 'line', id, text: `line ${id}` }).then((frame) => {
+        resolved.push(frame.seq);
+        return frame;
+      }),
+    );
+    const frames = await Promise.all(sealing);
+    assert.deepEqual(resolved, Array.from({ length: 40 }, (_, i) => i), 'resolved in sequence order');
+    assert.deepEqual(frames.map((f) => f.seq), resolved);
+    const opened: number[] = [];
+    const opening = frames.map((frame) =>
+      server.open(frame).then((body) => {
+        opened.push((body as { id: number }).id);
+        return body;
+      }),
+    );
+    const bodies = await Promise.all(opening);
+    assert.deepEqual(opened, resolved, 'opened in sequence order');
+    assert.deepEqual(bodies, frames.map((_, id) => ({ kind: 'line', id, text: `line ${id}` })));
+  });
+
+  test('a seal that fails does not stop the ones after it', async () => {
+    const real = await keys();
+    let failNext = true;
+    const flaky: Fernet = {
+      encrypt: (plaintext, options) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('backend failure'));
+        }
+        return real.fernet.encrypt(plaintext, options);
+      },
+      decrypt: real.fernet.decrypt,
+    };
+    const page = new RecordChannel({ fernet: flaky, mac: real.mac }, sessionId, 'c2s', { now: () => NOW });
+    await assert.rejects(page.seal({ kind: 'line', id: 0, text: 'lost' }), /backend failure/);
+    const next = await page.seal({ kind: 'line', id: 1, text: 'kept' });
+    assert.equal(next.seq, 1);
+  });
+});
