@@ -1,0 +1,222 @@
+/**
+ * web/controller.ts: what the person sees and what happens to their lines, through real handshakes with the
+ * minimal server of fake-server.ts: trust on first use and the changed-key decision, the outbox across a
+ * reconnect, receipts, EXIT, and refusing lines the protocol would refuse.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ChatLine } from '../../web/chat-log.ts';
+import type { ConnectionState } from '../../web/connection.ts';
+import { Controller, type AppView } from '../../web/controller.ts';
+import { MemoryStorage, TrustStore } from '../../web/trust-store.ts';
+import { eventually, FakeSocket, makeKeyPair } from './fake-server.ts';
+
+const HOST = 'localhost:8080';
+
+function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemoryStorage } = {}) {
+  const sockets: FakeSocket[] = [];
+  const timers: { run: () => void; ms: number; cleared: boolean }[] = [];
+  const storage = options.storage ?? new MemoryStorage();
+  let view: AppView | undefined;
+  const controller = new Controller({
+    host: HOST,
+    url: `ws://${HOST}/ws`,
+    insecureReason: undefined,
+    defaultName: 'guest-abcd',
+    trustStore: new TrustStore(storage),
+    generateKeyPair: makeKeyPair,
+    render: (next) => (view = next),
+    connection: {
+      createSocket: () => {
+        const socket = new FakeSocket({ answer: true, mode: 'secure', identity: options.identity });
+        sockets.push(socket);
+        queueMicrotask(() => socket.open());
+        return socket;
+      },
+      setTimer: (run, ms) => {
+        const timer = { run, ms, cleared: false };
+        timers.push(timer);
+        return timer;
+      },
+      clearTimer: (timer) => ((timer as (typeof timers)[number]).cleared = true),
+      random: () => 0.5,
+    },
+  });
+  const current = () => view ?? controller.view;
+  return {
+    controller,
+    sockets,
+    storage,
+    view: current,
+    own: () => current().entries.filter((e): e is ChatLine => e.kind === 'line' && e.own),
+    async phase(phase: ConnectionState['phase']) {
+      await eventually(() => current().state.phase === phase, `the ${phase} state`);
+    },
+    retry() {
+      const timer = timers.find((t) => !t.cleared && t.ms < 15_000);
+      assert.ok(timer, 'a retry is scheduled');
+      timer.cleared = true;
+      timer.run();
+    },
+  };
+}
+
+const statuses = (lines: ChatLine[]) => lines.map((l) => [l.text, l.status]);
+
+test('first contact pins the fingerprint and says so; the next visit finds it the same', async () => {
+  const storage = new MemoryStorage();
+  const first = setup({ storage });
+  assert.equal(first.view().stage, 'join');
+  first.controller.connect('  alice  ', false);
+  await first.phase('secure');
+  const identity = first.view().identity;
+  assert.ok(identity);
+  assert.equal(identity.trust, 'first');
+  assert.equal(new TrustStore(storage).pinned(HOST), identity.fingerprint);
+  assert.equal(identity.name, 'alice');
+  assert.deepEqual(first.view().steps.map((s) => s.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+
+  const again = setup({ storage });
+  again.controller.connect('alice', false);
+  await again.phase('secure');
+  assert.equal(again.view().identity?.trust, 'same');
+});
+
+test('a line is shown at once as sending and becomes delivered by its receipt', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  assert.equal(s.controller.send('<img src=x onerror=alert(1)>'), undefined);
+  assert.deepEqual(statuses(s.own()), [['<img src=x onerror=alert(1)>', 'sending']]);
+  await eventually(() => s.own()[0]?.status === 'delivered', 'the receipt');
+  assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'line', id: 0, text: '<img src=x onerror=alert(1)>' }]);
+});
+
+test('lines typed before the chat is secure wait in the outbox and go out in order once it is', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  s.controller.send('one');
+  s.controller.send('two');
+  assert.deepEqual(statuses(s.own()), [
+    ['one', 'queued'],
+    ['two', 'queued'],
+  ]);
+  await eventually(() => s.own().every((l) => l.status === 'delivered'), 'both delivered');
+  assert.deepEqual(s.sockets[0]!.server.received.map((b) => (b as { text: string }).text), ['one', 'two']);
+});
+
+test('across a drop: unconfirmed lines are marked not delivered, lines typed meanwhile go out after the reconnect', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  s.sockets[0]!.server.handle = async () => undefined; // the server stops answering: no receipt will come
+  s.controller.send('lost');
+  await eventually(() => s.sockets[0]!.sent.length === 2, 'the line on the wire');
+  s.sockets[0]!.drop(1006);
+  assert.equal(s.view().state.phase, 'disconnected');
+  s.controller.send('typed while down');
+  assert.deepEqual(statuses(s.own()), [
+    ['lost', 'not-delivered'],
+    ['typed while down', 'queued'],
+  ]);
+  assert.ok(s.view().entries.some((e) => e.kind === 'system' && /Connection lost/.test(e.text)));
+  s.retry();
+  await s.phase('secure');
+  await eventually(() => s.own()[1]?.status === 'delivered', 'the queued line delivered');
+  assert.equal(s.own()[0]!.status, 'not-delivered', 'never silently changed');
+  assert.equal(s.view().connection, 1, 'the handshake shown is the new one');
+  s.controller.resend(s.own()[0]!.key);
+  await eventually(() => s.own()[2]?.status === 'delivered', 'the resent copy delivered');
+  assert.deepEqual(statuses(s.own()), [
+    ['lost', 'not-delivered'],
+    ['typed while down', 'delivered'],
+    ['lost', 'delivered'],
+  ]);
+});
+
+test('a changed server key stops the handshake until the person decides; Disconnect ends it and keeps the pin', async () => {
+  const storage = new MemoryStorage();
+  new TrustStore(storage).pin(HOST, '0000 '.repeat(16).trim());
+  const s = setup({ storage });
+  s.controller.connect('alice', false);
+  await eventually(() => s.view().trustPrompt !== undefined, 'the warning');
+  const prompt = s.view().trustPrompt!;
+  assert.equal(prompt.pinned, '0000 '.repeat(16).trim());
+  assert.match(prompt.presented, /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(s.sockets[0]!.sent.length, 1, 'only hello was sent while the warning is up');
+  s.controller.send('typed during the warning');
+  s.controller.decideTrust(false);
+  await s.phase('ended');
+  const state = s.view().state;
+  assert.ok(state.phase === 'ended' && state.end.by === 'trust');
+  assert.equal(s.view().trustPrompt, undefined);
+  assert.equal(new TrustStore(storage).pinned(HOST), prompt.pinned);
+  assert.deepEqual(statuses(s.own()), [['typed during the warning', 'not-delivered']]);
+});
+
+test('Trust the new key goes on, replaces the pin and says the key changed', async () => {
+  const storage = new MemoryStorage();
+  new TrustStore(storage).pin(HOST, '0000 '.repeat(16).trim());
+  const s = setup({ storage });
+  s.controller.connect('alice', false);
+  await eventually(() => s.view().trustPrompt !== undefined, 'the warning');
+  const presented = s.view().trustPrompt!.presented;
+  s.controller.decideTrust(true);
+  await s.phase('secure');
+  assert.equal(s.view().identity?.trust, 'replaced');
+  assert.equal(new TrustStore(storage).pinned(HOST), presented);
+});
+
+test('EXIT in any case with spaces ends the chat, says bye, and the page says who ended it', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  assert.equal(s.controller.send('  exit '), undefined);
+  await s.phase('ended');
+  const state = s.view().state;
+  assert.deepEqual(state.phase === 'ended' && state.end, { by: 'you', word: 'EXIT' });
+  await eventually(() => s.sockets[0]!.server.received.length === 1, 'the bye');
+  assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'bye', word: 'EXIT' }]);
+  assert.deepEqual(s.own(), [], 'EXIT is a command, not a chat line');
+  assert.equal(s.controller.send('hello?'), 'the chat has ended');
+});
+
+test('lines the protocol would refuse are refused here, with the reason, and never queued', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  assert.equal(s.controller.send('   '), 'an empty line is not sent');
+  assert.match(s.controller.send('tab\there') ?? '', /control characters/);
+  assert.match(s.controller.send('x'.repeat(4097)) ?? '', /at most 4096 bytes/);
+  assert.deepEqual(s.own(), []);
+});
+
+test('incoming lines, joins and leaves are logged; the server end shows its reason', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  const server = s.sockets[0]!.server;
+  const at = Date.now();
+  await server.say({ kind: 'join', name: 'bob', at });
+  await server.say({ kind: 'line', from: 'console', text: 'only for you', at, direct: true });
+  await server.say({ kind: 'leave', name: 'bob', at, reason: 'EXIT' });
+  await server.say({ kind: 'end', reason: 'The server operator ended the chat' });
+  await s.phase('ended');
+  const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
+  assert.deepEqual(log, ['bob joined.', 'console (direct): only for you', 'bob left (EXIT).', 'Ended by the server.']);
+  const state = s.view().state;
+  assert.deepEqual(state.phase === 'ended' && state.end, { by: 'server', reason: 'The server operator ended the chat' });
+});
+
+test('Start a new chat goes back to the name form with a fresh key pair and an empty log', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  s.controller.send('EXIT');
+  await s.phase('ended');
+  s.controller.newChat();
+  const view = s.view();
+  assert.deepEqual([view.stage, view.state.phase, view.entries.length, view.identity, view.name], ['join', 'idle', 0, undefined, 'alice']);
+  assert.equal(view.keyPair.state, 'generating');
+  await eventually(() => s.view().keyPair.state === 'ready', 'the new key pair');
+});

@@ -1,0 +1,131 @@
+/**
+ * Test support for test/web: a WebSocket stand-in wired to a minimal wirechat server made of the shared
+ * handshake and record code, so that the page's connection and controller run real handshakes in Node.
+ */
+import assert from 'node:assert/strict';
+import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
+import { webCryptoBackend } from '../../shared/crypto-backend.ts';
+import {
+  exportSpki,
+  generateClientKeyPair,
+  importClientPublicKey,
+  signTranscript,
+  transcript,
+  wrapSessionSecret,
+} from '../../shared/handshake.ts';
+import { parseClientBody, parseClientFrame, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
+import { RecordChannel } from '../../shared/record.ts';
+import type { SocketLike } from '../../web/connection.ts';
+
+/** The server's identity key, one for the whole test run. */
+export const identity = crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+// 2048 bits is the smallest the protocol accepts, and keeps these tests fast.
+export const makeKeyPair = () => generateClientKeyPair(2048);
+
+/** One server-side session: answers hello with a signed welcome, receipts every line, and can speak first. */
+export class FakeServer {
+  channel: RecordChannel | undefined;
+  received: unknown[] = [];
+  constructor(
+    readonly socket: FakeSocket,
+    readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> },
+  ) {}
+
+  async handle(data: string): Promise<void> {
+    const frame = parseClientFrame(data);
+    if (frame.type === 'hello') {
+      if (this.options.answer) await this.#welcome(frame.publicKey, frame.nonce, frame.name);
+      return;
+    }
+    if (frame.type !== 'record' || this.channel === undefined) return;
+    const body = parseClientBody(await this.channel.open(frame));
+    this.received.push(body);
+    if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '' });
+  }
+
+  async say(body: ServerBody, tamper = false): Promise<void> {
+    assert.ok(this.channel, 'no session yet');
+    const frame = await this.channel.seal(body);
+    if (tamper) frame.mac = toBase64Url(randomBytes(32));
+    this.socket.message(JSON.stringify(frame));
+  }
+
+  async #welcome(publicKey: string, clientNonce: string, name: string): Promise<void> {
+    const key = await (this.options.identity ?? identity);
+    const clientPublicKey = fromBase64Url(publicKey);
+    const secret = randomBytes(64);
+    const fields = {
+      mode: this.options.mode,
+      clientPublicKey,
+      clientNonce: fromBase64Url(clientNonce),
+      name,
+      serverKey: await exportSpki(key.publicKey),
+      serverNonce: randomBytes(32),
+      sessionId: randomBytes(16),
+      time: Date.now(),
+      wrappedKeys: await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret),
+    };
+    const signature = await signTranscript(key.privateKey, transcript(fields));
+    const keys = {
+      fernet: await webCryptoBackend.createFernet(secret.slice(0, 32)),
+      mac: await webCryptoBackend.createMac(secret.slice(32)),
+    };
+    this.channel = new RecordChannel(keys, fields.sessionId, 's2c');
+    this.socket.message(
+      JSON.stringify({
+        type: 'welcome',
+        version: 1,
+        mode: fields.mode,
+        name,
+        sessionId: toBase64Url(fields.sessionId),
+        nonce: toBase64Url(fields.serverNonce),
+        time: fields.time,
+        serverKey: toBase64Url(fields.serverKey),
+        wrappedKeys: toBase64Url(fields.wrappedKeys),
+        signature: toBase64Url(signature),
+      } satisfies WelcomeFrame),
+    );
+  }
+}
+
+export class FakeSocket implements SocketLike {
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  sent: string[] = [];
+  closed: { code: number | undefined; reason: string | undefined } | undefined;
+  readonly server: FakeServer;
+  #handling: Promise<void> = Promise.resolve();
+
+  constructor(options: FakeServer['options']) {
+    this.server = new FakeServer(this, options);
+  }
+
+  send(data: string): void {
+    this.sent.push(data);
+    this.#handling = this.#handling.then(() => this.server.handle(data));
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closed = { code, reason };
+  }
+
+  open(): void {
+    this.onopen?.(new Event('open'));
+  }
+
+  message(data: unknown): void {
+    this.onmessage?.({ data } as MessageEvent);
+  }
+
+  drop(code: number, reason = ''): void {
+    this.onclose?.({ code, reason } as CloseEvent);
+  }
+}
+
+/** Waits for what arrives through a chain of promises (server handling, then the page's own receive). */
+export async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(check(), `timed out waiting for ${what}`);
+}
