@@ -13,65 +13,42 @@ import {
   type ConnectionOptions,
   type ConnectionState,
 } from '../../web/connection.ts';
-import { eventually, FakeSocket, makeKeyPair } from './fake-server.ts';
+import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 interface Harness {
   connection: Connection;
+  network: ReturnType<typeof fakeNetwork>;
   sockets: FakeSocket[];
   states: ConnectionState[];
-  timers: { run: () => void; ms: number; cleared: boolean }[];
   keyPairsMade: () => number;
-  /** Fires the one pending timer. */
-  fire(): void;
   until(phase: ConnectionState['phase']): Promise<ConnectionState>;
 }
 
 function harness(options: Partial<ConnectionOptions> & { answer?: boolean; mode?: 'secure' | 'plain' } = {}): Harness {
-  const sockets: FakeSocket[] = [];
+  const { answer = true, mode = 'secure', ...overrides } = options;
+  const network = fakeNetwork({ answer, mode });
   const states: ConnectionState[] = [];
-  const timers: Harness['timers'] = [];
   let made = 0;
   const connection = new Connection({
     url: 'ws://localhost:8080/ws',
     name: 'alice',
-    acceptPlain: options.mode === 'plain',
+    acceptPlain: mode === 'plain',
     trust: async () => true,
     keyPair: makeKeyPair(),
     generateKeyPair: () => {
       made++;
       return makeKeyPair();
     },
-    createSocket: () => {
-      const socket = new FakeSocket({ answer: options.answer ?? true, mode: options.mode ?? 'secure' });
-      sockets.push(socket);
-      queueMicrotask(() => socket.open());
-      return socket;
-    },
-    setTimer: (run, ms) => {
-      const timer = { run, ms, cleared: false };
-      timers.push(timer);
-      return timer;
-    },
-    clearTimer: (timer) => {
-      (timer as Harness['timers'][number]).cleared = true;
-    },
-    random: () => 0.5,
-    ...options,
+    ...network.options,
+    ...overrides,
   });
   connection.on('state', (state) => states.push(state));
   return {
     connection,
-    sockets,
+    network,
+    sockets: network.sockets,
     states,
-    timers,
     keyPairsMade: () => made,
-    fire() {
-      const pending = timers.filter((t) => !t.cleared);
-      const retry = pending.filter((t) => t.ms < 15_000);
-      assert.equal(retry.length, 1, `expected one retry timer, found ${retry.length}`);
-      retry[0]!.cleared = true;
-      retry[0]!.run();
-    },
     until(phase) {
       if (connection.state.phase === phase) return Promise.resolve(connection.state);
       return new Promise((resolve) => {
@@ -94,7 +71,7 @@ async function secured(options: Parameters<typeof harness>[0] = {}): Promise<Har
   return h;
 }
 
-const pendingRetries = (h: Harness) => h.timers.filter((t) => !t.cleared && t.ms < 15_000);
+const pendingRetries = (h: Harness) => h.network.pendingRetries();
 
 /** Ended as `end`, and nothing later (a close, a drop) brings a retry. */
 function assertEndedForGood(h: Harness, end: unknown): void {
@@ -146,7 +123,7 @@ test('an unexpected drop retries after the backoff with a fresh key pair and a n
   assert.ok(down.phase === 'disconnected');
   assert.deepEqual([down.code, down.attempt, down.delayMs], [1006, 1, 500]);
   assert.equal(h.keyPairsMade(), 1, 'the next key pair is made during the wait');
-  h.fire();
+  h.network.retry();
   await h.until('secure');
   assert.equal(h.sockets.length, 2);
   const hellos = h.sockets.map((s) => JSON.parse(s.sent[0]!).publicKey);
@@ -171,7 +148,7 @@ test('drops in a row back off 0.5 s, 1 s, 2 s, 4 s', async () => {
     const state = await h.until('disconnected');
     assert.ok(state.phase === 'disconnected');
     delays.push(state.delayMs);
-    h.fire();
+    h.network.retry();
   }
   assert.deepEqual(delays, [500, 1000, 2000, 4000]);
 });
@@ -283,7 +260,7 @@ test('a server that never answers hello is dropped after the handshake timeout a
   const h = harness({ answer: false });
   h.connection.connect();
   await h.until('securing');
-  const timeout = h.timers.find((t) => t.ms === 15_000 && !t.cleared);
+  const timeout = h.network.timers.find((t) => t.ms === 15_000 && !t.cleared);
   assert.ok(timeout, 'a handshake timer runs while securing');
   timeout.run();
   const state = h.connection.state;

@@ -9,13 +9,12 @@ import type { ChatLine } from '../../web/chat-log.ts';
 import type { ConnectionState } from '../../web/connection.ts';
 import { Controller, type AppView } from '../../web/controller.ts';
 import { MemoryStorage, TrustStore } from '../../web/trust-store.ts';
-import { eventually, FakeSocket, makeKeyPair } from './fake-server.ts';
+import { eventually, fakeNetwork, makeKeyPair } from './fake-server.ts';
 
 const HOST = 'localhost:8080';
 
 function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemoryStorage } = {}) {
-  const sockets: FakeSocket[] = [];
-  const timers: { run: () => void; ms: number; cleared: boolean }[] = [];
+  const network = fakeNetwork({ identity: options.identity });
   const storage = options.storage ?? new MemoryStorage();
   let view: AppView | undefined;
   const controller = new Controller({
@@ -26,42 +25,35 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
     trustStore: new TrustStore(storage),
     generateKeyPair: makeKeyPair,
     render: (next) => (view = next),
-    connection: {
-      createSocket: () => {
-        const socket = new FakeSocket({ answer: true, mode: 'secure', identity: options.identity });
-        sockets.push(socket);
-        queueMicrotask(() => socket.open());
-        return socket;
-      },
-      setTimer: (run, ms) => {
-        const timer = { run, ms, cleared: false };
-        timers.push(timer);
-        return timer;
-      },
-      clearTimer: (timer) => ((timer as (typeof timers)[number]).cleared = true),
-      random: () => 0.5,
-    },
+    connection: network.options,
   });
   const current = () => view ?? controller.view;
   return {
     controller,
-    sockets,
+    sockets: network.sockets,
+    retry: network.retry,
     storage,
     view: current,
     own: () => current().entries.filter((e): e is ChatLine => e.kind === 'line' && e.own),
     async phase(phase: ConnectionState['phase']) {
       await eventually(() => current().state.phase === phase, `the ${phase} state`);
     },
-    retry() {
-      const timer = timers.find((t) => !t.cleared && t.ms < 15_000);
-      assert.ok(timer, 'a retry is scheduled');
-      timer.cleared = true;
-      timer.run();
-    },
   };
 }
 
 const statuses = (lines: ChatLine[]) => lines.map((l) => [l.text, l.status]);
+
+const OLD_PIN = '0000 '.repeat(16).trim();
+
+/** A page that remembers another key for this host, connected and showing the warning. */
+async function warned() {
+  const storage = new MemoryStorage();
+  new TrustStore(storage).pin(HOST, OLD_PIN);
+  const s = setup({ storage });
+  s.controller.connect('alice', false);
+  await eventually(() => s.view().trustPrompt !== undefined, 'the warning');
+  return s;
+}
 
 test('first contact pins the fingerprint and says so; the next visit finds it the same', async () => {
   const storage = new MemoryStorage();
@@ -135,13 +127,9 @@ test('across a drop: unconfirmed lines are marked not delivered, lines typed mea
 });
 
 test('a changed server key stops the handshake until the person decides; Disconnect ends it and keeps the pin', async () => {
-  const storage = new MemoryStorage();
-  new TrustStore(storage).pin(HOST, '0000 '.repeat(16).trim());
-  const s = setup({ storage });
-  s.controller.connect('alice', false);
-  await eventually(() => s.view().trustPrompt !== undefined, 'the warning');
+  const s = await warned();
   const prompt = s.view().trustPrompt!;
-  assert.equal(prompt.pinned, '0000 '.repeat(16).trim());
+  assert.equal(prompt.pinned, OLD_PIN);
   assert.match(prompt.presented, /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/);
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(s.sockets[0]!.sent.length, 1, 'only hello was sent while the warning is up');
@@ -151,21 +139,17 @@ test('a changed server key stops the handshake until the person decides; Disconn
   const state = s.view().state;
   assert.ok(state.phase === 'ended' && state.end.by === 'trust');
   assert.equal(s.view().trustPrompt, undefined);
-  assert.equal(new TrustStore(storage).pinned(HOST), prompt.pinned);
+  assert.equal(new TrustStore(s.storage).pinned(HOST), OLD_PIN);
   assert.deepEqual(statuses(s.own()), [['typed during the warning', 'not-delivered']]);
 });
 
 test('Trust the new key goes on, replaces the pin and says the key changed', async () => {
-  const storage = new MemoryStorage();
-  new TrustStore(storage).pin(HOST, '0000 '.repeat(16).trim());
-  const s = setup({ storage });
-  s.controller.connect('alice', false);
-  await eventually(() => s.view().trustPrompt !== undefined, 'the warning');
+  const s = await warned();
   const presented = s.view().trustPrompt!.presented;
   s.controller.decideTrust(true);
   await s.phase('secure');
   assert.equal(s.view().identity?.trust, 'replaced');
-  assert.equal(new TrustStore(storage).pinned(HOST), presented);
+  assert.equal(new TrustStore(s.storage).pinned(HOST), presented);
 });
 
 test('EXIT in any case with spaces ends the chat, says bye, and the page says who ended it', async () => {

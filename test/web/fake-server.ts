@@ -15,7 +15,7 @@ import {
 } from '../../shared/handshake.ts';
 import { parseClientBody, parseClientFrame, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
 import { RecordChannel } from '../../shared/record.ts';
-import type { SocketLike } from '../../web/connection.ts';
+import type { ConnectionOptions, SocketLike } from '../../web/connection.ts';
 
 /** The server's identity key, one for the whole test run. */
 export const identity = crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
@@ -128,4 +128,52 @@ export class FakeSocket implements SocketLike {
 export async function eventually(check: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.ok(check(), `timed out waiting for ${what}`);
+}
+
+export interface ManualTimer {
+  run: () => void;
+  ms: number;
+  cleared: boolean;
+}
+
+/** Retries are scheduled in milliseconds below this; the handshake timeout is at it. */
+const RETRY_BELOW_MS = 15_000;
+
+/**
+ * The network as Connection options: sockets that open by themselves onto a FakeServer, timers that run only
+ * when the test says, and jitter fixed at the middle so backoff delays are the nominal ones.
+ */
+export function fakeNetwork(server: Partial<FakeServer['options']> = {}) {
+  const sockets: FakeSocket[] = [];
+  const timers: ManualTimer[] = [];
+  const pendingRetries = () => timers.filter((t) => !t.cleared && t.ms < RETRY_BELOW_MS);
+  return {
+    sockets,
+    timers,
+    pendingRetries,
+    /** Runs the one scheduled retry. */
+    retry(): void {
+      const pending = pendingRetries();
+      assert.equal(pending.length, 1, `expected one retry timer, found ${pending.length}`);
+      pending[0]!.cleared = true;
+      pending[0]!.run();
+    },
+    options: {
+      createSocket: () => {
+        const socket = new FakeSocket({ answer: true, mode: 'secure', ...server });
+        sockets.push(socket);
+        queueMicrotask(() => socket.open());
+        return socket;
+      },
+      setTimer: (run: () => void, ms: number) => {
+        const timer = { run, ms, cleared: false };
+        timers.push(timer);
+        return timer;
+      },
+      clearTimer: (timer: unknown) => {
+        (timer as ManualTimer).cleared = true;
+      },
+      random: () => 0.5,
+    } satisfies Partial<ConnectionOptions>,
+  };
 }
