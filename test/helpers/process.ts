@@ -2,7 +2,7 @@
  * `npm run server` as a child process, the way a person runs it: its stdout read line by line (the console),
  * its stdin written to (the operator typing). Each server gets its own identity file in a temp folder.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,10 @@ export interface ServerProcess {
   type(line: string): void;
   waitForLine(match: RegExp | string, timeoutMs?: number): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends a signal to the whole process group (npm, tsx and the server). */
+  signal(name: NodeJS.Signals): void;
+  /** Sends a signal to the server's own Node process only, as `kill PID` or a service manager would. */
+  signalServer(name: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -35,7 +39,9 @@ export async function startServerProcess(
     'npm',
     ['run', '--silent', 'server', '--', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--no-build',
       '--identity', join(identityDir, 'identity.jwk'), ...args],
-    { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: 'pipe' },
+    // Its own process group, as a terminal gives a command: signals go to npm, tsx and the server alike, the
+    // way Ctrl-C reaches every process of a terminal's foreground job.
+    { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: 'pipe', detached: true },
   );
   const lines: string[] = [];
   let waiters: Array<() => void> = [];
@@ -83,6 +89,14 @@ export async function startServerProcess(
     }
   }
 
+  function signal(name: NodeJS.Signals): void {
+    try {
+      process.kill(-child.pid!, name);
+    } catch {
+      // the group is gone already
+    }
+  }
+
   const open = await waitForLine(/^\s+open\s+http:\/\//, 60_000);
   const url = open.trim().split(/\s+/)[1]!;
   const fingerprint = (await waitForLine(/^\s+fingerprint\s/)).trim().replace(/^fingerprint\s+/, '');
@@ -96,10 +110,18 @@ export async function startServerProcess(
     type: (line) => child.stdin.write(line + '\n'),
     waitForLine,
     exited,
+    signal,
+    signalServer(name) {
+      // npm -> sh -> tsx -> node: the last is the one that runs server/main.ts under tsx's loader.
+      const ps = spawnSync('ps', ['-o', 'pid=,args=', '-g', String(child.pid)], { encoding: 'utf8' }).stdout;
+      const line = ps.split('\n').find((l) => l.includes('loader.mjs') && l.includes('server/main.ts'));
+      if (!line) throw new Error(`no server process in the group:\n${ps}`);
+      process.kill(Number(line.trim().split(/\s+/)[0]), name);
+    },
     async stop() {
       if (!exitedFlag) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        signal('SIGTERM');
+        const timer = setTimeout(() => signal('SIGKILL'), 5000);
         await exited;
         clearTimeout(timer);
       }

@@ -1,0 +1,81 @@
+/**
+ * The secure chat as a person has it: `npm run server` in a terminal (its real console on stdin and stdout) and
+ * the page in Debian's Chromium, chatting both ways, then ending from either side.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../helpers/browser.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+
+let browser: Browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(() => browser.close());
+
+describe('secure chat between a tab and the console', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess();
+  });
+  after(() => server.stop());
+
+  it('chats both ways, shows the same fingerprint and session code as the console, and ends with EXIT', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await join(page, server.url, { name: 'alice' });
+    await waitForState(page, 'secure');
+
+    const shown = (await page.locator('#fingerprint').innerText()).replace(/\s+/g, ' ').trim();
+    assert.equal(shown, server.fingerprint, 'the page shows the fingerprint the console printed');
+    const code = (await page.locator('#session-code').innerText()).trim();
+    await server.waitForLine(`alice joined (secure, session code ${code})`);
+    for (const step of ['Key pair made', 'Public key sent', 'Signature verified', 'Keys unwrapped', 'Secure']) {
+      assert.match(await page.locator('#handshake-steps').innerText(), new RegExp(step));
+    }
+
+    await say(page, 'hello from the page');
+    await server.waitForLine(/^\[\d\d:\d\d:\d\d\] alice: hello from the page$/);
+    await page.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'hello from the page' }).waitFor();
+
+    server.type('hello from the console');
+    await chatLine(page, 'hello from the console').waitFor();
+    assert.equal(await chatLine(page, 'hello from the console').getAttribute('data-from'), 'console');
+
+    // Text is text: markup typed in the console is shown as typed and runs nothing.
+    let dialogs = 0;
+    page.on('dialog', (dialog) => {
+      dialogs++;
+      void dialog.dismiss();
+    });
+    server.type('<img src=x onerror=alert(1)>');
+    await chatLine(page, '<img src=x onerror=alert(1)>').waitFor();
+    assert.equal(await page.locator('li[data-testid="chat-line"] img').count(), 0);
+    assert.equal(dialogs, 0);
+
+    await page.screenshot({ path: 'docs/img/chat.png' });
+
+    await say(page, 'exit');
+    await server.waitForLine('alice left (EXIT)');
+    await waitForState(page, 'ended');
+    assert.match(await page.locator('#end-reason').innerText(), /EXIT/);
+    await page.locator('#new-chat').waitFor();
+    await page.close();
+  });
+
+  it('keeps the fingerprint pinned across visits and starts a new chat from the button', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await join(page, server.url, { name: 'bob' });
+    await waitForState(page, 'secure');
+    await say(page, 'END');
+    await waitForState(page, 'ended');
+    await page.locator('#new-chat').click();
+    await page.locator('#name-input').press('Enter');
+    await waitForState(page, 'secure');
+    assert.doesNotMatch(await page.locator('#trust-note').innerText(), /First time/i);
+    await context.close();
+  });
+});
+
