@@ -1,0 +1,36 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { percentile, runLoad } from '../../tools/load.ts';
+import { ROOT } from '../helpers/process.ts';
+
+describe('npm run load', () => {
+  it('delivers every line of 6 tabs x 8 lines to every other tab exactly once, in order', async () => {
+    const result = await runLoad({ clients: 6, lines: 8 });
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.expected, 6 * 8 * 5);
+    assert.equal(result.deliveries, result.expected);
+    assert.ok(result.p50Ms <= result.p99Ms);
+  });
+
+  it('does the same in plain mode', async () => {
+    const result = await runLoad({ clients: 3, lines: 5, plain: true });
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.deliveries, 3 * 5 * 2);
+  });
+
+  it('answers --help and refuses nonsense sizes from the command line', () => {
+    const help = spawnSync('npx', ['tsx', 'tools/load.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--clients N/);
+    const bad = spawnSync('npx', ['tsx', 'tools/load.ts', '--clients', '1'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--clients must be 2 or more/);
+  });
+
+  it('computes percentiles by rank', () => {
+    assert.equal(percentile([1, 2, 3, 4], 50), 3);
+    assert.equal(percentile([1, 2, 3, 4], 99), 4);
+    assert.ok(Number.isNaN(percentile([], 50)));
+  });
+});
