@@ -1,0 +1,136 @@
+/**
+ * `npm run capture` on this machine's loopback with the real tshark: the plain capture shows every chat line
+ * and the secure one shows none. The facts are checked here against tshark's own decoding of the files (run
+ * again by the test, not taken from the tool's report) and against the files' raw bytes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseClientFrame, parseServerFrame } from '../../shared/protocol.ts';
+import { CaptureSetupError, formatReport, runCapture, SCRIPT, type CaptureResult } from '../../tools/capture.ts';
+import { ROOT } from '../helpers/process.ts';
+
+const haveTshark = spawnSync('tshark', ['--version']).error === undefined;
+const skip = haveTshark ? false : 'tshark is not installed (sudo apt-get install tshark)';
+
+/** Every WebSocket text payload in a capture, as tshark decodes (and unmasks) it. */
+function tsharkTexts(file: string, port: number): Array<{ frame: number; fromServer: boolean; text: string }> {
+  const result = spawnSync(
+    'tshark',
+    ['-r', file, '-d', `tcp.port==${port},http`, '-Y', 'websocket', '-T', 'json',
+      '-e', 'frame.number', '-e', 'tcp.srcport', '-e', 'websocket.payload.text'],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  const packets = JSON.parse(result.stdout) as Array<{ _source: { layers: Record<string, string[] | undefined> } }>;
+  return packets.flatMap(({ _source: { layers } }) =>
+    (layers['websocket.payload.text'] ?? []).map((text) => ({
+      frame: Number(layers['frame.number']![0]),
+      fromServer: Number(layers['tcp.srcport']![0]) === port,
+      text,
+    })),
+  );
+}
+
+describe('npm run capture', { skip }, () => {
+  let dir: string;
+  let result: CaptureResult;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wirechat-capture-test-'));
+    result = await runCapture({ out: dir });
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('saves a plain capture in which tshark decodes every chat line', () => {
+    assert.equal(result.plain.file, join(dir, 'plain.pcapng'));
+    const texts = tsharkTexts(result.plain.file, result.plain.port);
+    for (const { text } of SCRIPT) {
+      const found = texts.filter((t) => t.text.includes(text));
+      // The sender's frame (masked on the wire, unmasked by tshark) or the console's, and the server's copy to
+      // the other tab.
+      assert.ok(found.some((t) => t.fromServer), `"${text}" from the server, readable`);
+      assert.ok(found.length >= 2, `"${text}" readable in ${found.length} frames`);
+    }
+    assert.ok(texts.some((t) => !t.fromServer && parseClientFrame(t.text).type === 'plain'), 'a page\'s plain frame, unmasked');
+    assert.equal(result.plainReadable, true);
+  });
+
+  it('saves a secure capture in which no chat line appears, decoded or raw, though tshark decodes its records', async () => {
+    assert.equal(result.secure.file, join(dir, 'secure.pcapng'));
+    const texts = tsharkTexts(result.secure.file, result.secure.port);
+    const raw = await readFile(result.secure.file);
+    for (const { text } of SCRIPT) {
+      assert.deepEqual(texts.filter((t) => t.text.includes(text)), [], `"${text}" in tshark's decoding`);
+      assert.equal(raw.includes(Buffer.from(text)), false, `"${text}" in the raw bytes`);
+    }
+    // The decoding worked: the frames are there and are wirechat records in both directions.
+    const fromPages = texts.filter((t) => !t.fromServer).map((t) => parseClientFrame(t.text).type);
+    const fromServer = texts.filter((t) => t.fromServer).map((t) => parseServerFrame(t.text).type);
+    assert.deepEqual([...new Set(fromPages)].sort(), ['hello', 'record']);
+    assert.deepEqual([...new Set(fromServer)].sort(), ['record', 'welcome']);
+    // Each line crossed as a record at least twice (from its sender, to the other tab), plus joins and receipts.
+    assert.ok(fromPages.filter((t) => t === 'record').length >= 2);
+    assert.ok(fromServer.filter((t) => t === 'record').length >= SCRIPT.length + 1);
+    assert.equal(result.secureHidden, true);
+    assert.equal(result.ok, true);
+  });
+
+  it('prints both captures side by side and both verdicts', () => {
+    const report = formatReport(result, 160);
+    assert.match(report, /PLAIN .*\| SECURE /);
+    assert.match(report, /plain seq 0: line #0: "meet me at the library at six"/);
+    assert.match(report, /record seq 0: token gAAAAA/);
+    assert.match(report, /PASS {2}plain: {2}every chat line is readable/);
+    assert.match(report, /PASS {2}secure: no chat line in tshark's decoding/);
+    assert.doesNotMatch(formatReport(result, 80), /\| SECURE/, 'stacked, not side by side, in 80 columns');
+  });
+});
+
+describe('npm run capture without tshark', () => {
+  it('says how to install it, and the command exits 2', async () => {
+    await assert.rejects(runCapture({ out: tmpdir(), tshark: '/nonexistent/tshark' }), (error: unknown) => {
+      assert.ok(error instanceof CaptureSetupError);
+      assert.match(error.message, /sudo apt-get install tshark/);
+      return true;
+    });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/capture.ts', '--tshark', '/nonexistent/tshark'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /tshark was not found .*sudo apt-get install tshark/);
+  });
+
+  it('answers --help', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/capture.ts', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 0);
+    assert.match(run.stdout, /--out DIR/);
+  });
+});
+
+const canDropRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).error === undefined;
+
+describe('npm run capture as a user who may not capture', { skip: !haveTshark || !canDropRoot ? 'needs root, setpriv and tshark' : false }, () => {
+  it('says it is a permission problem, how to fix it, and exits 2', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'wirechat-nobody-'));
+    try {
+      await chmod(home, 0o777);
+      const run = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${home}`, process.execPath, '--import', 'tsx',
+          'tools/capture.ts', '--out', join(home, 'captures')],
+        { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+      );
+      assert.equal(run.status, 2, run.stdout + run.stderr);
+      assert.match(run.stderr, /may not capture on the loopback interface as this user \(uid 65534\)/);
+      assert.match(run.stderr, /You do not have permission to capture on device "lo"/);
+      assert.match(run.stderr, /sudo dpkg-reconfigure wireshark-common/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,470 @@
+/**
+ * `npm run capture`: the Wireshark lesson, scripted. The same short chat (two tabs and the console) runs twice on
+ * loopback, once in plain mode and once secure, each time recorded by tshark into a .pcapng file. Then tshark
+ * itself decodes each file's WebSocket frames (unmasking what the pages sent), and the tool prints the two side by
+ * side and checks two facts:
+ *
+ *   plain:  every chat line is readable in tshark's decoding of the capture;
+ *   secure: no chat line appears in tshark's decoding nor anywhere in the capture's raw bytes, while the decoding
+ *           does show the record frames that carried them (so the decoding worked and the lines were there).
+ *
+ * Exits 0 when both hold, 1 when either fails, 2 when tshark is missing or may not capture.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadIdentity } from '../server/identity.ts';
+import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { DEFAULTS } from '../server/options.ts';
+import { startServer } from '../server/server.ts';
+import { generateClientKeyPair } from '../shared/handshake.ts';
+import type { Mode, ServerBody } from '../shared/protocol.ts';
+import { ScriptedClient } from './client.ts';
+import { describeFrame, DIRECTION_LABEL, preview, type Direction } from './wire-format.ts';
+
+export const CAPTURE_HELP = `npm run capture -- [options]: the same short chat, captured in plain and in secure mode.
+
+Starts a wirechat server on a free loopback port, records a scripted chat (two tabs and the console) with
+  tshark -i lo -f "tcp port PORT" -w FILE.pcapng
+first in plain mode, then secure, decodes both files with tshark's WebSocket dissector, and prints what a
+Wireshark user sees in each. Checks that every chat line is readable in the plain capture and that none
+appears in the secure one, neither in tshark's decoding nor in the raw bytes.
+
+  --out DIR       where to save plain.pcapng and secure.pcapng (default captures/)
+  --tshark PATH   the tshark to run (default: tshark on the PATH)
+  --json          print the result as JSON
+  -h, --help      this text
+
+Open the files in Wireshark with the display filter  websocket  (and Analyze > Decode As... TCP port PORT
+as HTTP, since the port is not 80). Needs tshark (sudo apt-get install tshark) and permission to capture on
+the loopback interface. Exits 0 when both checks pass, 1 when one fails, 2 when tshark cannot run.`;
+
+/** The chat, in order: who says what. Distinctive words, so that a search cannot match by chance. */
+export const SCRIPT: ReadonlyArray<{ from: 'alice' | 'bob' | 'console'; text: string }> = [
+  { from: 'alice', text: 'meet me at the library at six' },
+  { from: 'bob', text: 'the locker code is 4711, keep it quiet' },
+  { from: 'console', text: 'class starts in five minutes, bring your laptops' },
+];
+
+/** tshark is not installed, or may not capture here: the tool cannot do its job (exit 2). */
+export class CaptureSetupError extends Error {}
+
+export interface DecodedFrame {
+  /** tshark's frame (packet) number, as Wireshark's first column shows it. */
+  frame: number;
+  direction: Direction;
+  kind: 'upgrade' | 'text' | 'close' | 'other';
+  /** The unmasked text payload (text frames), or a description (upgrade, close). */
+  text: string;
+}
+
+export interface LineCheck {
+  from: string;
+  text: string;
+  /** tshark frame numbers whose decoded WebSocket text contains the line. */
+  decodedIn: number[];
+  /** Whether the line's UTF-8 bytes occur anywhere in the .pcapng file. */
+  inRawBytes: boolean;
+}
+
+export interface ModeCapture {
+  mode: Mode;
+  file: string;
+  port: number;
+  packets: number;
+  frames: DecodedFrame[];
+  lines: LineCheck[];
+  /** Text frames per wirechat frame type, as tshark decoded them. */
+  types: Record<string, number>;
+}
+
+export interface CaptureResult {
+  plain: ModeCapture;
+  secure: ModeCapture;
+  /** Every line found in tshark's decoding of the plain capture. */
+  plainReadable: boolean;
+  /** No line in the secure capture (decoded or raw), and tshark did decode its record frames. */
+  secureHidden: boolean;
+  ok: boolean;
+}
+
+export interface CaptureOptions {
+  out: string;
+  tshark?: string;
+  /** Progress for a person ("capturing plain mode..."); silent by default. */
+  progress?: (text: string) => void;
+}
+
+const TSHARK_INSTALL = 'install it with: sudo apt-get install tshark  (Debian/Ubuntu; it brings dumpcap, the capture helper)';
+
+/** tshark's words when dumpcap may not open the interface ("You do not have permission to capture on device"). */
+const NO_PERMISSION = /permission to capture|operation not permitted|couldn't run .*dumpcap/i;
+
+function permissionHelp(stderr: string): string {
+  const lines = stderr.split('\n');
+  const at = lines.findIndex((line) => NO_PERMISSION.test(line));
+  const said = lines.slice(Math.max(0, at), at + 2).map((line) => line.trim()).filter(Boolean);
+  return (
+    `tshark may not capture on the loopback interface as this user (uid ${process.getuid?.() ?? '?'}):\n  ${said.join('\n  ')}\n` +
+    'Either run the capture as root (sudo npm run capture), or let your user capture, then log out and in again:\n' +
+    '  sudo dpkg-reconfigure wireshark-common   (answer Yes: non-superusers may capture packets)\n' +
+    '  sudo usermod -aG wireshark "$USER"'
+  );
+}
+
+/** Throws CaptureSetupError when tshark cannot be run at all. */
+export function checkTshark(tshark = 'tshark'): string {
+  const result = spawnSync(tshark, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  if (result.error) {
+    const code = (result.error as NodeJS.ErrnoException).code;
+    throw new CaptureSetupError(
+      code === 'ENOENT' ? `tshark was not found (${tshark}): ${TSHARK_INSTALL}` : `tshark could not run: ${result.error.message}`,
+    );
+  }
+  return (result.stdout.split('\n')[0] ?? '').trim().replace(/\.$/, '');
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+interface RunningCapture {
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts tshark on the loopback interface for one TCP port and resolves once it is really capturing: after it
+ * printed "Capturing on 'Loopback: lo'" and half a second passed without a refusal (the capture filter settles
+ * meanwhile, before the first packet that matters).
+ */
+async function startTshark(tshark: string, port: number, file: string): Promise<RunningCapture> {
+  const child = spawn(tshark, ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const capturing = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new CaptureSetupError(`tshark did not start capturing within 15 s:\n${stderr}`)), 15_000);
+    child.stderr.on('data', (chunk: string) => {
+      stderr += chunk;
+      if (/Capturing on/.test(stderr)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new CaptureSetupError(`tshark could not run: ${error.message}; ${TSHARK_INSTALL}`));
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        NO_PERMISSION.test(stderr)
+          ? new CaptureSetupError(permissionHelp(stderr))
+          : new CaptureSetupError(`tshark stopped before capturing (exit ${code}):\n${stderr.trim()}`),
+      );
+    });
+  });
+  let exitedEarly = false;
+  void exited.then(() => (exitedEarly = true));
+  try {
+    await capturing;
+    // tshark prints "Capturing on" before dumpcap has actually opened the interface; a refusal (no permission)
+    // follows within moments and ends tshark. Wait that out before believing it.
+    await delay(500);
+    if (exitedEarly || NO_PERMISSION.test(stderr)) {
+      throw NO_PERMISSION.test(stderr)
+        ? new CaptureSetupError(permissionHelp(stderr))
+        : new CaptureSetupError(`tshark stopped as soon as it started:\n${stderr.trim()}`);
+    }
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    async stop() {
+      // Let the last close frames reach the interface, then stop tshark the way Ctrl-C does: it writes the file out.
+      await delay(300);
+      child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+function runTshark(tshark: string, args: string[]): string {
+  const result = spawnSync(tshark, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000 });
+  if (result.error) throw new CaptureSetupError(`tshark could not run: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`tshark ${args.join(' ')} failed (${result.status}):\n${result.stderr}`);
+  return result.stdout;
+}
+
+interface TsharkPacket {
+  _source: { layers: Record<string, string[] | undefined> };
+}
+
+/**
+ * Reads a capture back with tshark's own dissectors: the port is decoded as HTTP (so the upgrade, and after it
+ * WebSocket), and the WebSocket payload text is taken from `websocket.payload.text`, which tshark has already
+ * unmasked. One packet may hold several WebSocket frames; each of their texts is listed.
+ */
+export function decodeCapture(tshark: string, file: string, port: number): { packets: number; frames: DecodedFrame[] } {
+  const packets = runTshark(tshark, ['-r', file, '-T', 'fields', '-e', 'frame.number']).split('\n').filter(Boolean).length;
+  const fields = ['frame.number', 'tcp.srcport', 'http.request.method', 'http.request.uri', 'http.response.code',
+    'websocket.payload.text', 'websocket.payload.close.status_code', 'websocket.payload.close.reason'];
+  const json = runTshark(tshark, ['-r', file, '-d', `tcp.port==${port},http`, '-Y', 'websocket || http', '-T', 'json',
+    ...fields.flatMap((f) => ['-e', f])]);
+  const frames: DecodedFrame[] = [];
+  for (const packet of JSON.parse(json || '[]') as TsharkPacket[]) {
+    const layers = packet._source.layers;
+    const first = (name: string) => layers[name]?.[0];
+    const frame = Number(first('frame.number'));
+    const direction: Direction = Number(first('tcp.srcport')) === port ? 's2c' : 'c2s';
+    if (first('http.request.method') !== undefined) {
+      frames.push({ frame, direction, kind: 'upgrade', text: `HTTP ${first('http.request.method')} ${first('http.request.uri')}` });
+    }
+    if (first('http.response.code') !== undefined) {
+      frames.push({ frame, direction, kind: 'upgrade', text: `HTTP ${first('http.response.code')}` });
+    }
+    for (const text of layers['websocket.payload.text'] ?? []) frames.push({ frame, direction, kind: 'text', text });
+    const codes = layers['websocket.payload.close.status_code'] ?? [];
+    codes.forEach((code, i) => {
+      const reason = layers['websocket.payload.close.reason']?.[i];
+      frames.push({ frame, direction, kind: 'close', text: `close ${code}${reason ? ` "${reason}"` : ''}` });
+    });
+  }
+  return { packets, frames };
+}
+
+/** The scripted chat against a server at `url`: each line is awaited at its recipients before the next. */
+async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[], say: (text: string) => void): Promise<void> {
+  const options = { url, acceptPlain: mode === 'plain', backend: nodeCryptoBackend };
+  const alice = await ScriptedClient.connect({ ...options, name: 'alice', keyPair: keyPairs[0]! });
+  const bob = await ScriptedClient.connect({ ...options, name: 'bob', keyPair: keyPairs[1]! });
+  const tabs = { alice, bob };
+  try {
+    for (const { from, text } of SCRIPT) {
+      if (from === 'console') say(text);
+      else await tabs[from].send(text);
+      const heard = (body: ServerBody) => body.kind === 'line' && body.text === text;
+      await Promise.all(Object.entries(tabs).filter(([name]) => name !== from).map(([, tab]) => tab.waitFor(heard, 10_000)));
+    }
+    await alice.bye('EXIT');
+    await bob.bye('EXIT');
+  } finally {
+    alice.close();
+    bob.close();
+  }
+}
+
+async function captureMode(mode: Mode, options: Required<Pick<CaptureOptions, 'out' | 'tshark'>>, keyPairs: Promise<CryptoKeyPair>[]): Promise<ModeCapture> {
+  const dir = await mkdtemp(join(tmpdir(), 'wirechat-capture-'));
+  const file = resolve(options.out, `${mode}.pcapng`);
+  await rm(file, { force: true });
+  let port: number;
+  try {
+    const server = await startServer({
+      options: { ...DEFAULTS, port: 0, host: '127.0.0.1', plain: mode === 'plain', build: false, identity: join(dir, 'identity.jwk') },
+      identity: await loadIdentity(join(dir, 'identity.jwk')),
+      backend: nodeCryptoBackend,
+      events: { line: () => {}, joined: () => {}, left: () => {} },
+    });
+    port = server.port;
+    try {
+      const capture = await startTshark(options.tshark, port, file);
+      try {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          chat(`ws://127.0.0.1:${port}/ws`, mode, keyPairs, (text) => server.relay.say(text)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`the ${mode} chat did not finish within 30 s`)), 30_000);
+          }),
+        ]).finally(() => clearTimeout(timer));
+      } finally {
+        await capture.stop();
+      }
+    } finally {
+      server.relay.endAll('capture over', 1001);
+      await server.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const { packets, frames } = decodeCapture(options.tshark, file, port);
+  return analyse(mode, file, port, packets, frames, await readFile(file));
+}
+
+function analyse(mode: Mode, file: string, port: number, packets: number, frames: DecodedFrame[], raw: Buffer): ModeCapture {
+  const types: Record<string, number> = {};
+  for (const f of frames) {
+    if (f.kind !== 'text') continue;
+    const type = describeFrame(f.text).type;
+    types[type] = (types[type] ?? 0) + 1;
+  }
+  const lines = SCRIPT.map(({ from, text }) => ({
+    from,
+    text,
+    decodedIn: frames.filter((f) => f.kind === 'text' && f.text.includes(text)).map((f) => f.frame),
+    inRawBytes: raw.includes(Buffer.from(text, 'utf8')),
+  }));
+  return { mode, file, port, packets, frames, lines, types };
+}
+
+export async function runCapture(options: CaptureOptions): Promise<CaptureResult> {
+  const tshark = options.tshark ?? 'tshark';
+  checkTshark(tshark);
+  await mkdir(options.out, { recursive: true });
+  // Two key pairs for both runs, made once: 3072 bits as the page makes them.
+  const keyPairs = [generateClientKeyPair(), generateClientKeyPair()];
+  const results: Partial<Record<Mode, ModeCapture>> = {};
+  for (const mode of ['plain', 'secure'] as const) {
+    options.progress?.(`capturing the ${mode} chat...`);
+    results[mode] = await captureMode(mode, { out: options.out, tshark }, keyPairs);
+  }
+  const plain = results.plain!;
+  const secure = results.secure!;
+  const plainReadable = plain.lines.every((l) => l.decodedIn.length > 0);
+  const secureHidden =
+    secure.lines.every((l) => l.decodedIn.length === 0 && !l.inRawBytes) &&
+    // The decoding worked: tshark found the record frames that carried the lines (each line: at least one
+    // record from its sender, one to each recipient), and no plain frame.
+    (secure.types.record ?? 0) >= SCRIPT.length * 2 &&
+    (secure.types.plain ?? 0) === 0;
+  return { plain, secure, plainReadable, secureHidden, ok: plainReadable && secureHidden };
+}
+
+/** A file name as short as it can be said from here. */
+function shown(file: string): string {
+  const near = relative(process.cwd(), file);
+  return near.startsWith('..') || near === '' ? file : near;
+}
+
+function cut(text: string, width: number): string {
+  const chars = [...text];
+  return chars.length <= width ? text + ' '.repeat(width - chars.length) : chars.slice(0, width - 1).join('') + '…';
+}
+
+function frameRow(f: DecodedFrame | undefined): string {
+  if (f === undefined) return '';
+  const arrow = f.direction === 'c2s' ? '->' : '<-';
+  const what = f.kind === 'text' ? describeFrame(f.text, true).text : f.text;
+  return `${String(f.frame).padStart(4)} ${arrow} ${preview(what, 400)}`;
+}
+
+function where(frames: number[]): string {
+  if (frames.length === 0) return 'nowhere';
+  return `frame${frames.length > 1 ? 's' : ''} ${frames.join(', ')}`;
+}
+
+/** What a person reads: both captures side by side (one after the other below 100 columns), then the checks. */
+export function formatReport(result: CaptureResult, width = 160): string {
+  const { plain, secure } = result;
+  const out: string[] = [];
+  out.push('wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode', '');
+  out.push('The chat:');
+  for (const { from, text } of SCRIPT) out.push(`  ${(from + ':').padEnd(9)}${text}`);
+  out.push('');
+  out.push(`What tshark decodes (tshark -r FILE -d tcp.port==PORT,http -Y websocket, field websocket.payload.text):`);
+  out.push(`numbers are tshark's frame numbers; -> is ${DIRECTION_LABEL.c2s} (masked on the wire, unmasked by tshark), <- is ${DIRECTION_LABEL.s2c}`, '');
+  const title = (m: ModeCapture) => `${m.mode.toUpperCase()}  ${shown(m.file)} (${m.packets} packets, port ${m.port})`;
+  const rows = Math.max(plain.frames.length, secure.frames.length);
+  if (width >= 100) {
+    const col = Math.floor((width - 3) / 2);
+    out.push(`${cut(title(plain), col)} | ${title(secure)}`);
+    out.push(`${'-'.repeat(col)}-+-${'-'.repeat(col)}`);
+    for (let i = 0; i < rows; i++) out.push(`${cut(frameRow(plain.frames[i]), col)} | ${cut(frameRow(secure.frames[i]), col)}`.trimEnd());
+  } else {
+    for (const m of [plain, secure]) {
+      out.push(title(m));
+      for (const f of m.frames) out.push(cut(frameRow(f), width));
+      out.push('');
+    }
+  }
+  out.push('');
+  const first = plain.frames.findIndex((f) => f.kind === 'text' && f.text.includes(SCRIPT[0]!.text));
+  if (first >= 0) {
+    out.push(`Wireshark's "Text" field for ${SCRIPT[0]!.from}'s line, verbatim, and the frame in the same place of the secure chat:`);
+    out.push(`  plain  frame ${plain.frames[first]!.frame}: ${preview(plain.frames[first]!.text, 300)}`);
+    const other = secure.frames[first];
+    if (other !== undefined) out.push(`  secure frame ${other.frame}: ${preview(other.text, 300)}`);
+    out.push('');
+  }
+  out.push('Each chat line, searched for in tshark\'s decoding and in the raw bytes of each file:');
+  const w = Math.max(...SCRIPT.map((l) => l.text.length)) + 3;
+  out.push(`  ${'line'.padEnd(w)} ${'plain: decoded'.padEnd(20)} ${'plain: raw'.padEnd(11)} ${'secure: decoded'.padEnd(16)} secure: raw`);
+  SCRIPT.forEach((line, i) => {
+    const p = plain.lines[i]!;
+    const s = secure.lines[i]!;
+    out.push(
+      `  ${`"${line.text}"`.padEnd(w)} ${where(p.decodedIn).padEnd(20)} ${(p.inRawBytes ? 'found' : 'not found').padEnd(11)} ` +
+        `${where(s.decodedIn).padEnd(16)} ${s.inRawBytes ? 'FOUND' : 'not found'}`,
+    );
+  });
+  out.push('  (a page\'s frames are masked on the wire as RFC 6455 requires, so plain raw bytes show only the server\'s');
+  out.push('   copies; the masking hides nothing from tshark, which unmasks them)', '');
+  const records = secure.types.record ?? 0;
+  out.push(
+    `${result.plainReadable ? 'PASS' : 'FAIL'}  plain:  ${result.plainReadable ? 'every chat line is readable' : 'some chat line is NOT readable'} in tshark's decoding of ${shown(plain.file)}`,
+  );
+  const leaked = secure.lines.filter((l) => l.decodedIn.length > 0 || l.inRawBytes).length;
+  out.push(
+    `${result.secureHidden ? 'PASS' : 'FAIL'}  secure: ` +
+      (leaked > 0
+        ? `${leaked} chat line(s) FOUND in ${shown(secure.file)}`
+        : `no chat line in tshark's decoding of ${shown(secure.file)} nor in its raw bytes; tshark decoded ${records} record frames ` +
+          `(${Object.entries(secure.types).map(([t, n]) => `${n} ${t}`).join(', ')})`),
+  );
+  return out.join('\n');
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        out: { type: 'string', default: 'captures' },
+        tshark: { type: 'string', default: 'tshark' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    console.error(`wirechat capture: ${(error as Error).message}\n(npm run capture -- --help lists the options)`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(CAPTURE_HELP);
+    return 0;
+  }
+  let result: CaptureResult;
+  try {
+    const version = checkTshark(values.tshark);
+    if (!values.json) console.log(`using ${version}; saving to ${shown(resolve(values.out))}/`);
+    result = await runCapture({
+      out: values.out,
+      tshark: values.tshark,
+      progress: values.json ? undefined : (text) => console.log(text),
+    });
+  } catch (error) {
+    if (error instanceof CaptureSetupError) {
+      console.error(`wirechat capture: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (values.json) console.log(JSON.stringify(result, null, 2));
+  else console.log('\n' + formatReport(result, process.stdout.isTTY ? process.stdout.columns : Number(process.env.COLUMNS) || 160));
+  return result.ok ? 0 : 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
