@@ -19,6 +19,7 @@ import {
 import {
   parseClientBody,
   parseClientFrame,
+  printable,
   PROTOCOL_VERSION,
   type ClientBody,
   type ClientFrame,
@@ -326,7 +327,9 @@ export class ServerSession {
   }
 }
 
-function reasonForClose(code: number, reason: string): string {
+/** The peer's own close reason is up to 123 bytes of anything: it reaches the console only made printable. */
+function reasonForClose(code: number, peerReason: string): string {
+  const reason = printable(peerReason);
   if (code === 1000 || code === 1001) return reason ? `left (${reason})` : 'left';
   return `disconnected (${code}${reason ? `: ${reason}` : ''})`;
 }

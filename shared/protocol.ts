@@ -155,7 +155,7 @@ function object(value: unknown, what: string): Obj {
 
 /** Extra fields are refused: a frame means exactly what its type says, nothing smuggled beside it. */
 function exactKeys(obj: Obj, keys: readonly string[], what: string): void {
-  for (const key of Object.keys(obj)) if (!keys.includes(key)) fail(`${what} has an unknown field "${key}"`);
+  for (const key of Object.keys(obj)) if (!keys.includes(key)) fail(`${what} has an unknown field ${describe(key)}`);
   for (const key of keys) if (!(key in obj)) fail(`${what} lacks the field "${key}"`);
 }
 
@@ -190,6 +190,26 @@ function bool(obj: Obj, key: string, what: string): boolean {
 
 // Control characters would let a name or line rewrite the console's screen (ANSI escapes) or hide text.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const CONTROLS = new RegExp(CONTROL.source, 'g');
+
+/**
+ * Text from the wire made safe to quote in an error message or a close reason, which end up on the operator's
+ * console and in other tabs: control characters escaped (an unknown field named "\x1b[2J" must not clear the
+ * console) and at most `max` characters (a 60 KiB field name must not flood it).
+ */
+export function printable(text: string, max = 64): string {
+  const chars = [...text];
+  const cut = chars.length > max ? chars.slice(0, max).join('') + '...' : text;
+  return cut.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A value from the wire, named for an error message without trusting it (see printable). */
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `"${printable(value, 32)}"`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  // Never JSON.stringify it: a deeply nested array would overflow the stack.
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
 
 export function checkName(name: string): string | undefined {
   const trimmed = name.trim();
@@ -249,7 +269,7 @@ function recordFrame(obj: Obj): RecordFrame {
 function version(obj: Obj, what: string): typeof PROTOCOL_VERSION {
   const value = obj.version;
   if (value !== PROTOCOL_VERSION) {
-    throw new WirechatError('HANDSHAKE_VERSION', `${what} speaks version ${String(value)}, this side speaks ${PROTOCOL_VERSION}`);
+    throw new WirechatError('HANDSHAKE_VERSION', `${what} speaks version ${describe(value)}, this side speaks ${PROTOCOL_VERSION}`);
   }
   return PROTOCOL_VERSION;
 }
@@ -273,7 +293,7 @@ export function parseClientFrame(data: string): ClientFrame {
       exactKeys(obj, ['type', 'seq', 'body'], 'plain');
       return { type: 'plain', ...seqFrame(obj), body: parseClientBody(obj.body) };
     default:
-      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(obj.type) ?? 'undefined'}`);
+      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${describe(obj.type)}`);
   }
 }
 
@@ -307,7 +327,7 @@ export function parseServerFrame(data: string): ServerFrame {
       exactKeys(obj, ['type', 'seq', 'body'], 'plain');
       return { type: 'plain', ...seqFrame(obj), body: parseServerBody(obj.body) };
     default:
-      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(obj.type) ?? 'undefined'}`);
+      throw new WirechatError('PROTO_UNKNOWN_TYPE', `unknown frame type ${describe(obj.type)}`);
   }
 }
 
@@ -322,7 +342,7 @@ export function parseClientBody(value: unknown): ClientBody {
       // The server prints the word on its console and relays it to the other tabs: no control characters.
       return { kind: 'bye', word: text(obj, 'word', 'bye', checkWord, 16) };
     default:
-      return fail(`unknown body kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
+      return fail(`unknown body kind ${describe(obj.kind)}`);
   }
 }
 
@@ -359,7 +379,7 @@ export function parseServerBody(value: unknown): ServerBody {
       exactKeys(obj, ['kind', 'reason'], 'end');
       return { kind: 'end', reason: str(obj, 'reason', 'end', 256) };
     default:
-      return fail(`unknown body kind ${JSON.stringify(obj.kind) ?? 'undefined'}`);
+      return fail(`unknown body kind ${describe(obj.kind)}`);
   }
 }
 
