@@ -185,6 +185,10 @@ export class ServerSession {
       const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
       channel = new RecordChannel(keys, sessionId, 's2c');
     }
+    // Each await here may outlive the connection (the peer vanished, the handshake timed out, and the relay has
+    // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
+    // would hold both for good.
+    if (this.ended) return;
     const name = host.claimName(this, hello.name);
     const time = Date.now();
     const signed = transcript({
@@ -199,6 +203,7 @@ export class ServerSession {
       wrappedKeys,
     });
     const signature = await signTranscript(identity.signingKey, signed);
+    const code = await sessionCode(signed, signature);
     if (this.ended) return;
     const welcome = {
       type: 'welcome',
@@ -213,7 +218,7 @@ export class ServerSession {
       signature: toBase64Url(signature),
     } satisfies WelcomeFrame;
     this.name = name;
-    this.code = await sessionCode(signed, signature);
+    this.code = code;
     this.#state = channel ? { phase: 'secure', channel } : { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
     clearTimeout(this.#handshakeTimer);
     this.#sendFrame(JSON.stringify(welcome));
