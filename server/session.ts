@@ -71,6 +71,8 @@ export class ServerSession {
   readonly #ctx: SessionContext;
   #state: State = { phase: 'hello' };
   #processing: Promise<void> = Promise.resolve();
+  /** Frames received and not yet handled. */
+  #pending = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
   readonly #bucket: TokenBucket;
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
@@ -116,9 +118,20 @@ export class ServerSession {
       this.fail(new WirechatError('PROTO_BINARY', 'binary frames are not part of the protocol'));
       return;
     }
+    // Nothing may follow the hello until the welcome is out (the page has no keys before it). Refused at once
+    // rather than queued: the hello's handshake waits on the crypto thread pool, and a peer could otherwise pile
+    // up frames of up to maxPayload each in memory for as long as that wait lasts.
+    if (this.#pending > 0 && this.#state.phase !== 'secure' && this.#state.phase !== 'plain') {
+      this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
+      return;
+    }
     const text = data.toString();
+    this.#pending++;
     // One frame at a time, in arrival order: sequence numbers and receipts depend on it.
-    this.#processing = this.#processing.then(() => this.#handle(text)).catch((error: unknown) => this.fail(error));
+    this.#processing = this.#processing
+      .then(() => this.#handle(text))
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => this.#pending--);
   }
 
   async #handle(text: string): Promise<void> {
