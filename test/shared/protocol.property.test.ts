@@ -179,6 +179,31 @@ describe('frame parsers never throw anything but WirechatError', () => {
   });
 });
 
+describe('hostile nesting', () => {
+  // 10,000 levels fit in 20 KB, well inside the 64 KiB a server accepts: enough to overflow the stack of any
+  // recursive walk (JSON.stringify of the value in an error message, say), which would escape as a RangeError.
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const deepObject = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+
+  test('deeply nested values in any field give a WirechatError, never a RangeError', () => {
+    for (const nested of [deep(10_000), deepObject(10_000)]) {
+      for (const text of [
+        nested,
+        `{"type":${nested}}`,
+        `{"type":"hello","version":${nested},"name":"a","publicKey":"","nonce":"","acceptPlain":false}`,
+        `{"type":"record","seq":${nested},"token":"","mac":""}`,
+        `{"type":"plain","seq":0,"body":${nested}}`,
+        `{"type":"plain","seq":0,"body":{"kind":${nested}}}`,
+        `{"type":"plain","seq":0,"body":{"kind":"line","id":0,"text":${nested}}}`,
+        `{"type":"welcome","version":1,"mode":${nested}}`,
+      ]) {
+        holds(parseClientFrame, text);
+        holds(parseServerFrame, text);
+      }
+    }
+  });
+});
+
 describe('body parsers never throw anything but WirechatError', () => {
   test('any JSON value', () => {
     fc.assert(
