@@ -73,7 +73,13 @@ export class Relay implements SessionHost {
     this.#connections.delete(session);
     if (this.#names.get(session.name.toLowerCase()) === session) this.#names.delete(session.name.toLowerCase());
     for (const [key, holder] of this.#names) if (holder === session) this.#names.delete(key);
-    if (!this.#joined.delete(session)) return;
+    if (!this.#joined.delete(session)) {
+      // Nobody else saw it join, but the operator should see an attack fail: a connection the server dropped
+      // for a failure (a broken hello, a bad key, no handshake in time) is shown by its number. One that merely
+      // went away before its hello (a tab closed while making its keys, a port scan) is not news.
+      if (session.failed) this.#events.left(session.label, reason, code);
+      return;
+    }
     this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason });
     this.#events.left(session.name, reason, code);
   }

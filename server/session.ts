@@ -77,6 +77,7 @@ export class ServerSession {
   readonly #bucket: TokenBucket;
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
   #excess = 0;
+  #failed = false;
   alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
@@ -94,9 +95,12 @@ export class ServerSession {
     ws.on('close', (code, reason) => {
       this.#ended(reasonForClose(code, reason.toString()), code);
     });
-    ws.on('error', () => {
-      // ws reports protocol violations (invalid UTF-8, oversize frames) here and then closes with the right
-      // code itself (1007, 1009); the 'close' handler tells the relay.
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
+      // the close frame with the status RFC 6455 asks for when it reports the failure here. Ending the session
+      // now names the failure on the console at once, instead of "disconnected" whenever the peer answers.
+      const { name, status } = framingFailure(error);
+      this.#drop(status, `${name}: ${error.message}`);
     });
   }
 
@@ -110,6 +114,11 @@ export class ServerSession {
 
   get label(): string {
     return this.name || `connection #${this.number}`;
+  }
+
+  /** Whether the server dropped this connection for a failure (as opposed to the peer leaving). */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -305,6 +314,12 @@ export class ServerSession {
     const internal = !isWirechatError(error);
     const code = internal ? Close.INTERNAL_ERROR : wire.closeCode;
     const message = internal ? `internal error: ${(error as Error)?.message ?? String(error)}` : `${wire.code}: ${wire.message}`;
+    this.#drop(code, message);
+  }
+
+  #drop(code: number, message: string): void {
+    if (this.#state.phase === 'ended') return;
+    this.#failed = true;
     this.close(code, message, `dropped: ${message}`);
   }
 
@@ -320,11 +335,10 @@ export class ServerSession {
     if (this.#state.phase === 'ended') return;
     this.#ended(why, code);
     const ws = this.#ws;
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-      ws.close(code, closeReason(reason));
-      // A peer that never answers the close frame is not allowed to hold the socket open.
-      setTimeout(() => ws.terminate(), 2000).unref();
-    }
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
+    // A peer that never answers the close frame (ours, or the one ws sent for a framing error) is not allowed to
+    // hold the socket open; ws's own close timeout is 30 s.
+    if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
   }
 
   ping(): void {
@@ -350,4 +364,23 @@ function reasonForClose(code: number, peerReason: string): string {
   const reason = printable(peerReason);
   if (code === 1000 || code === 1001) return reason ? `left (${reason})` : 'left';
   return `disconnected (${code}${reason ? `: ${reason}` : ''})`;
+}
+
+/**
+ * ws's framing checks, in wirechat's words where it has them: the name the console shows and the status ws
+ * closed with (ws keeps that status on a private symbol, so it is restated here from ws's error codes).
+ */
+function framingFailure(error: Error & { code?: string }): { name: string; status: number } {
+  switch (error.code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return { name: 'PROTO_TOO_BIG', status: Close.MESSAGE_TOO_BIG };
+    case 'WS_ERR_INVALID_UTF8':
+      return { name: 'BAD_UTF8', status: Close.INVALID_PAYLOAD };
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      // ws's cap on fragments (16384) or buffered chunks: no wirechat code of its own, so ws's name.
+      return { name: error.code, status: Close.POLICY_VIOLATION };
+    default:
+      return { name: error.code ?? 'WS_ERROR', status: Close.PROTOCOL_ERROR };
+  }
 }
