@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { Close } from '../shared/errors.ts';
+import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
@@ -101,7 +101,9 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     if (!origin.ok) return refuse(socket, 403, origin.why);
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (relay.size >= options.maxConnections) {
-        ws.close(Close.TRY_AGAIN_LATER, `the server is full (${options.maxConnections} connections); try again later`);
+        const full = new WirechatError('LIMIT_CONNECTIONS', `the server is full (${options.maxConnections} connections); try again later`);
+        // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
+        ws.close(full.closeCode, closeReason(`${full.code}: ${full.message}`));
         setTimeout(() => ws.terminate(), 2000).unref();
         return;
       }
