@@ -15,8 +15,12 @@ export class TokenBucket {
   }
 
   take(now: number = performance.now()): boolean {
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
-    this.#last = now;
+    // Only time that moves forward refills. A clock that steps back (a caller's own; performance.now() never
+    // does) would otherwise take tokens away, and hand the same seconds out twice once it moved on again.
+    if (now > this.#last) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
+      this.#last = now;
+    }
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
