@@ -225,7 +225,7 @@ export class ServerSession {
       wrappedKeys,
     });
     const signature = await signTranscript(identity.signingKey, signed);
-    const code = await sessionCode(signed, signature);
+    const code = await sessionCode(signed);
     if (this.ended) return;
     const welcome = {
       type: 'welcome',

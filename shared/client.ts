@@ -223,7 +223,7 @@ export class ClientSession {
     this.#identity = {
       serverKey,
       fingerprint: await fingerprint(serverKey),
-      sessionCode: await sessionCode(signed, signature),
+      sessionCode: await sessionCode(signed),
       mode: welcome.mode,
       name: welcome.name,
     };

@@ -166,11 +166,13 @@ export async function fingerprint(serverKey: Uint8Array): Promise<string> {
 const CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'; // no 0/O, 1/I/L: read aloud without doubt
 
 /**
- * A short code for one session, from its transcript and signature: two people who see the same code are in the
- * same session. About 40 bits (8 characters of 31), shown as XXXX-XXXX.
+ * A short code for one session, from its transcript: two people who see the same code are in the same session.
+ * About 40 bits (8 characters of 31), shown as XXXX-XXXX. The signature is left out on purpose: ECDSA
+ * signatures are malleable ((r, s) and (r, n - s) both verify), so anyone on the path could change a code that
+ * depended on it without breaking anything; the transcript is unique per session (nonces, session id) and fixed.
  */
-export async function sessionCode(data: Uint8Array, signature: Uint8Array): Promise<string> {
-  const digest = await sha256(concat(utf8('wirechat-session-code'), data, signature));
+export async function sessionCode(data: Uint8Array): Promise<string> {
+  const digest = await sha256(concat(utf8('wirechat-session-code'), data));
   let out = '';
   for (let i = 0; i < 8; i++) out += CODE_ALPHABET[digest[i]! % CODE_ALPHABET.length];
   return `${out.slice(0, 4)}-${out.slice(4)}`;

@@ -321,7 +321,7 @@ export async function buildExample(keys: ProtocolExample['keys'], previous?: Pro
     transcript: toHex(signed),
     secret: toHex(secret),
     fingerprint: await fingerprint(serverKey),
-    sessionCode: await sessionCode(signed, signature),
+    sessionCode: await sessionCode(signed),
     clockOffsetMs,
     records: [line, receipt],
   };
@@ -527,7 +527,7 @@ export function renderExample(example: ProtocolExample): string {
     '',
     block('text', 'fingerprint', example.fingerprint),
     '',
-    'and the session code (from the transcript and the signature, so it changes with every signature):',
+    'and the session code (from the transcript, section 6.8):',
     '',
     block('text', 'session-code', example.sessionCode),
     '',

@@ -105,7 +105,7 @@ async function playServer(helloText: string, twist: Twist = {}) {
   // The server stamps and checks tokens on its own clock, which is `time` at the welcome.
   const skew = time - Date.now();
   const channel = new RecordChannel(keys, sessionId, 's2c', { now: () => (Date.now() + skew) / 1000 });
-  return { hello, welcome, channel, code: await sessionCode(signed, signature) };
+  return { hello, welcome, channel, code: await sessionCode(signed) };
 }
 
 interface Harness {

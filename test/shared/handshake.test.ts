@@ -341,18 +341,24 @@ describe('what people compare', () => {
   test('the session code is XXXX-XXXX from the unambiguous alphabet, derived as the doc says', async () => {
     const data = transcript(sampleFields());
     const signature = await signTranscript(identity.privateKey, data);
-    const code = await sessionCode(data, signature);
+    const code = await sessionCode(data);
     assert.match(code, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/);
-    const digest = createHash('sha256').update(concat(utf8('wirechat-session-code'), data, signature)).digest();
+    const digest = createHash('sha256').update(concat(utf8('wirechat-session-code'), data)).digest();
     const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
     const chars = [...digest.subarray(0, 8)].map((b) => alphabet[b % 31]).join('');
     assert.equal(code, `${chars.slice(0, 4)}-${chars.slice(4)}`);
-    assert.equal(await sessionCode(data, signature), code, 'deterministic');
+    assert.equal(await sessionCode(data), code, 'deterministic');
+    // ECDSA malleability: (r, n - s) verifies as well as (r, s); the code must not depend on which was sent.
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const s = BigInt('0x' + Buffer.from(signature.subarray(32)).toString('hex'));
+    const flipped = concat(signature.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'));
+    await verifyTranscript(identitySpki, data, flipped);
+    assert.equal(await sessionCode(data), code, 'the same session code whichever signature crossed the wire');
   });
 
   test('the session code differs between sessions (50 random transcripts)', async () => {
     const codes = new Set<string>();
-    for (let i = 0; i < 50; i++) codes.add(await sessionCode(randomBytes(100), randomBytes(64)));
+    for (let i = 0; i < 50; i++) codes.add(await sessionCode(randomBytes(100)));
     assert.ok(codes.size >= 49, `only ${codes.size} distinct codes in 50`);
   });
 });
