@@ -27,6 +27,8 @@ export interface ChatLine {
   readonly reason?: string;
   /** A not-delivered line the person may send again (once: the copy carries on from there). */
   readonly resendable?: boolean;
+  /** This line was sent again as a new line further down. */
+  readonly resent?: boolean;
 }
 
 export interface SystemLine {
@@ -139,7 +141,7 @@ export class ChatLog {
   resend(key: number, at: number): number | undefined {
     const line = this.#find(key);
     if (line === undefined || !line.resendable) return undefined;
-    this.#update(key, (old) => ({ ...old, resendable: false }));
+    this.#update(key, (old) => ({ ...old, resendable: false, resent: true }));
     return this.own(line.from, line.text, at);
   }
 

@@ -80,7 +80,7 @@ test('resend queues a copy at the end once, and the original stops offering it',
   assert.ok(copy !== undefined);
   assert.equal(log.entries.at(-1)?.key, copy);
   assert.deepEqual([own(log, copy).text, own(log, copy).status], ['again', 'queued']);
-  assert.equal(own(log, key).resendable, false);
+  assert.deepEqual([own(log, key).resendable, own(log, key).resent, own(log, key).status], [false, true, 'not-delivered']);
   assert.equal(log.resend(key, 4), undefined);
 });
 

@@ -125,11 +125,10 @@ export class WcApp extends LitElement {
         }
         header {
           padding: 0.5rem 0.75rem;
-          flex-wrap: nowrap;
         }
         wc-status {
-          flex: 0 1 auto;
-          font-size: 0.85em;
+          flex: 1 1 100%;
+          font-size: 0.9em;
         }
         .brand span {
           display: none;

@@ -239,7 +239,7 @@ export class WcChat extends LitElement {
       'not-delivered': `✗ not delivered: ${line.reason ?? ''}`,
     }[line.status ?? 'queued'];
     return html`<p class="fate">
-      <span class="status-text">${words}</span>
+      <span class="status-text">${words}${line.resent ? ' (sent again below)' : ''}</span>
       ${line.resendable
         ? html`<button class="small" data-testid="resend" @click=${() => fire(this, 'wc-resend', { key: line.key })}>
             Resend

@@ -26,7 +26,8 @@ export class WcStatus extends LitElement {
         font-size: 0.9rem;
         font-weight: 600;
         padding: 0.3rem 0.75rem;
-        border-radius: 999px;
+        border-radius: 8px;
+        line-height: 1.3;
         color: var(--tone, var(--wc-text));
         border: 1px solid var(--tone, var(--wc-border));
         background: var(--tone-bg, var(--wc-surface));
