@@ -11,7 +11,7 @@
  * Exits 0 when both hold, 1 when either fails, 2 when tshark is missing or may not capture.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -135,48 +135,41 @@ interface RunningCapture {
 }
 
 /**
- * Starts tshark on the loopback interface for one TCP port and resolves once it is really capturing: after it
- * printed "Capturing on 'Loopback: lo'" and half a second passed without a refusal (the capture filter settles
- * meanwhile, before the first packet that matters).
+ * Starts tshark on the loopback interface for one TCP port and resolves once it is really capturing. tshark's
+ * "Capturing on 'Loopback: lo'" comes before dumpcap has opened the interface (a refusal for want of permission
+ * follows it), so the signal is dumpcap's own: tshark's "Capture started." message, or the file's pcapng header,
+ * which dumpcap writes once the interface is open. A short grace then lets the capture filter settle.
  */
 async function startTshark(tshark: string, port: number, file: string): Promise<RunningCapture> {
   const child = spawn(tshark, ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
+  let exitCode: number | null | undefined;
+  let spawnError: Error | undefined;
   child.stderr.setEncoding('utf8');
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const capturing = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new CaptureSetupError(`tshark did not start capturing within 15 s:\n${stderr}`)), 15_000);
-    child.stderr.on('data', (chunk: string) => {
-      stderr += chunk;
-      if (/Capturing on/.test(stderr)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new CaptureSetupError(`tshark could not run: ${error.message}; ${TSHARK_INSTALL}`));
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(
-        NO_PERMISSION.test(stderr)
-          ? new CaptureSetupError(permissionHelp(stderr))
-          : new CaptureSetupError(`tshark stopped before capturing (exit ${code}):\n${stderr.trim()}`),
-      );
-    });
-  });
-  let exitedEarly = false;
-  void exited.then(() => (exitedEarly = true));
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
+  child.on('error', (error) => (spawnError = error));
+  const exited = new Promise<void>((resolve) => child.on('close', (code) => {
+    exitCode = code;
+    resolve();
+  }));
+  const started = async () => /Capture started/.test(stderr) || ((await stat(file).catch(() => undefined))?.size ?? 0) > 0;
   try {
-    await capturing;
-    // tshark prints "Capturing on" before dumpcap has actually opened the interface; a refusal (no permission)
-    // follows within moments and ends tshark. Wait that out before believing it.
-    await delay(500);
-    if (exitedEarly || NO_PERMISSION.test(stderr)) {
+    const deadline = Date.now() + 15_000;
+    while (!(await started())) {
+      if (spawnError) throw new CaptureSetupError(`tshark could not run: ${spawnError.message}; ${TSHARK_INSTALL}`);
+      if (exitCode !== undefined) {
+        throw NO_PERMISSION.test(stderr)
+          ? new CaptureSetupError(permissionHelp(stderr))
+          : new CaptureSetupError(`tshark stopped before capturing (exit ${exitCode}):\n${stderr.trim()}`);
+      }
+      if (Date.now() > deadline) throw new CaptureSetupError(`tshark did not start capturing within 15 s:\n${stderr.trim()}`);
+      await delay(50);
+    }
+    await delay(300);
+    if (exitCode !== undefined || NO_PERMISSION.test(stderr)) {
       throw NO_PERMISSION.test(stderr)
         ? new CaptureSetupError(permissionHelp(stderr))
-        : new CaptureSetupError(`tshark stopped as soon as it started:\n${stderr.trim()}`);
+        : new CaptureSetupError(`tshark stopped as soon as it started (exit ${exitCode}):\n${stderr.trim()}`);
     }
   } catch (error) {
     child.kill('SIGKILL');
