@@ -220,6 +220,9 @@ export class ClientSession {
     if (welcome.mode === 'secure' && wrappedKeys.length === 0) {
       throw new WirechatError('PROTO_BAD_SHAPE', 'a secure welcome without wrapped keys');
     }
+    if (welcome.mode === 'plain' && wrappedKeys.length !== 0) {
+      throw new WirechatError('PROTO_BAD_SHAPE', 'a plain welcome with wrapped keys');
+    }
     this.#identity = {
       serverKey,
       fingerprint: await fingerprint(serverKey),

@@ -278,10 +278,12 @@ export function parseClientFrame(data: string): ClientFrame {
   const obj = frameObject(data);
   switch (obj.type) {
     case 'hello':
+      // The version first: a later version may have other fields, and its peer deserves to hear "version".
+      version(obj, 'hello');
       exactKeys(obj, ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain'], 'hello');
       return {
         type: 'hello',
-        version: version(obj, 'hello'),
+        version: PROTOCOL_VERSION,
         name: text(obj, 'name', 'hello', checkName, 64),
         publicKey: b64(obj, 'publicKey', 'hello', 4096),
         nonce: b64(obj, 'nonce', 'hello', 64),
@@ -301,6 +303,7 @@ export function parseServerFrame(data: string): ServerFrame {
   const obj = frameObject(data);
   switch (obj.type) {
     case 'welcome': {
+      version(obj, 'welcome');
       exactKeys(
         obj,
         ['type', 'version', 'mode', 'name', 'sessionId', 'nonce', 'time', 'serverKey', 'wrappedKeys', 'signature'],
@@ -310,7 +313,7 @@ export function parseServerFrame(data: string): ServerFrame {
       if (mode !== 'secure' && mode !== 'plain') fail('welcome.mode must be "secure" or "plain"');
       return {
         type: 'welcome',
-        version: version(obj, 'welcome'),
+        version: PROTOCOL_VERSION,
         mode,
         name: text(obj, 'name', 'welcome', checkName, 64),
         sessionId: b64(obj, 'sessionId', 'welcome', 64),

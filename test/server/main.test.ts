@@ -27,6 +27,12 @@ describe('npm run server, from the command line', () => {
     assert.match(result.stderr, /--help/);
   });
 
+  it('refuses a console --name that pages would refuse, and exits 2', () => {
+    const result = server(['--name', 'te\x1b[31macher']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--name: a name cannot contain control characters/);
+  });
+
   it('says how to fix a port that is already in use, and exits 1', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -56,6 +56,8 @@ interface Twist {
   sessionIdBytes?: number;
   time?: number;
   emptyWrappedKeys?: boolean;
+  /** Wraps keys even in plain mode. */
+  plainWithKeys?: boolean;
 }
 
 /** The server's side of a handshake, as server/session.ts does it, with an optional twist. */
@@ -70,7 +72,7 @@ async function playServer(helloText: string, twist: Twist = {}) {
   const fernetKey = randomBytes(32);
   const macKey = randomBytes(32);
   let wrappedKeys: Uint8Array = new Uint8Array(0);
-  if (mode === 'secure' && !twist.emptyWrappedKeys) {
+  if ((mode === 'secure' && !twist.emptyWrappedKeys) || twist.plainWithKeys) {
     const secret = new Uint8Array(twist.secretBytes ?? 64);
     secret.set(fernetKey.subarray(0, Math.min(32, secret.length)));
     if (secret.length >= 64) secret.set(macKey, 32);
@@ -288,6 +290,10 @@ describe('ClientSession against a played server', () => {
   test('a secure welcome without wrapped keys, or with a short session id: PROTO_BAD_SHAPE', async () => {
     await refusesWelcome({ emptyWrappedKeys: true }, 'PROTO_BAD_SHAPE');
     await refusesWelcome({ sessionIdBytes: 15 }, 'PROTO_BAD_SHAPE');
+  });
+
+  test('a plain welcome that carries wrapped keys anyway: PROTO_BAD_SHAPE', async () => {
+    await refusesWelcome({ mode: 'plain', plainWithKeys: true }, 'PROTO_BAD_SHAPE', { acceptPlain: true });
   });
 
   test('a second welcome: PROTO_UNEXPECTED', async () => {

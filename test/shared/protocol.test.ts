@@ -127,8 +127,10 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
   });
 
   test('every field of every frame is required', () => {
-    for (const key of Object.keys(hello).filter((k) => k !== 'type')) clientRefuses(without(hello, key), 'PROTO_BAD_SHAPE');
-    for (const key of Object.keys(welcome).filter((k) => k !== 'type')) serverRefuses(without(welcome, key), 'PROTO_BAD_SHAPE');
+    // A missing version is a version other than 1, and the version is checked first.
+    const code = (key: string) => (key === 'version' ? 'HANDSHAKE_VERSION' : 'PROTO_BAD_SHAPE');
+    for (const key of Object.keys(hello).filter((k) => k !== 'type')) clientRefuses(without(hello, key), code(key));
+    for (const key of Object.keys(welcome).filter((k) => k !== 'type')) serverRefuses(without(welcome, key), code(key));
     for (const key of ['seq', 'token', 'mac']) {
       clientRefuses(without(record, key), 'PROTO_BAD_SHAPE');
       serverRefuses(without(record, key), 'PROTO_BAD_SHAPE');
@@ -234,6 +236,11 @@ describe('HANDSHAKE_VERSION: a version other than 1', () => {
       clientRefuses({ ...hello, version }, 'HANDSHAKE_VERSION');
       serverRefuses({ ...welcome, version }, 'HANDSHAKE_VERSION');
     }
+  });
+
+  test('is reported before the field set, so a later version with other fields hears "version"', () => {
+    clientRefuses({ type: 'hello', version: 2, key: 'x' }, 'HANDSHAKE_VERSION');
+    serverRefuses({ type: 'welcome', version: 2, other: true }, 'HANDSHAKE_VERSION');
   });
 });
 
