@@ -57,6 +57,8 @@ export class ScriptedClient {
       ready = resolve;
       failed = reject;
     });
+    // It may fail before anyone awaits it (a refused upgrade); the await below still sees the rejection.
+    readyPromise.catch(() => undefined);
     const session = new ClientSession({
       keyPair: options.keyPair ?? generateClientKeyPair(options.modulusLength),
       name: options.name ?? 'bot',
