@@ -51,11 +51,15 @@ function harness(options: Partial<ConnectionOptions> & { answer?: boolean; mode?
     keyPairsMade: () => made,
     until(phase) {
       if (connection.state.phase === phase) return Promise.resolve(connection.state);
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const off = connection.on('state', (state) => {
           if (state.phase === phase) {
             off();
             resolve(state);
+          } else if (state.phase === 'ended') {
+            // An end is final: waiting on would hang the test instead of failing it.
+            off();
+            reject(new Error(`ended (${JSON.stringify(state.end)}) while waiting for ${phase}`));
           }
         });
       });

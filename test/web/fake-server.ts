@@ -63,7 +63,11 @@ export class FakeServer {
       serverNonce: randomBytes(32),
       sessionId: randomBytes(16),
       time: Date.now(),
-      wrappedKeys: await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret),
+      // Plain mode has no keys to wrap: the welcome carries none.
+      wrappedKeys:
+        this.options.mode === 'plain'
+          ? new Uint8Array(0)
+          : await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret),
     };
     const signature = await signTranscript(key.privateKey, transcript(fields));
     const keys = {
