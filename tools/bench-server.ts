@@ -1,0 +1,208 @@
+/**
+ * The server side of `npm run bench`, run as a child process so that its CPU and resident memory are its own and
+ * the benchmark's clients (in the parent) do not share its event loop. One mode per process:
+ *
+ *   secure | plain   the real server (server/server.ts: upgrade checks, relay, sessions), node:crypto backend,
+ *                    limits raised so that the benchmark, not a limit, is what stops it
+ *   sessions         real ServerSession objects (secure) behind a host that only hands out names: no relay, so
+ *                    no join or leave announcements. Used for handshakes per second and idle memory, where the
+ *                    relay's announcements (one sealed frame to every other tab, quadratic in the tab count)
+ *                    would be measured instead of the session.
+ *   raw              the baseline relay: a bare `ws` server that forwards each message to every other
+ *                    connection, padded to a configured size, and answers the sender with a configured number
+ *                    of bytes (the size of a receipt). No parsing, no crypto.
+ *   echo             a bare `ws` server that answers each message with a configured number of bytes (the size
+ *                    of a welcome), for the handshake and idle-memory baselines.
+ *
+ * It talks to the parent over the IPC channel: it sends {ready, port} once listening and answers {id, cmd}
+ * requests (see `Request`). Started by tools/bench.ts with `--expose-gc` so that memory is measured after a
+ * full collection.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { loadIdentity } from '../server/identity.ts';
+import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { DEFAULTS, type ServerOptions } from '../server/options.ts';
+import { startServer } from '../server/server.ts';
+import { ServerSession, type SessionHost } from '../server/session.ts';
+import { fromBase64Url, randomBytes } from '../shared/bytes.ts';
+import { importClientPublicKey, signTranscript, transcript, wrapSessionSecret } from '../shared/handshake.ts';
+
+export type ServerMode = 'secure' | 'plain' | 'sessions' | 'raw' | 'echo';
+
+export type Request =
+  /** Resident set size and heap after two full collections. */
+  | { cmd: 'memory' }
+  /** Connections open now (sessions, or sockets for the bare modes). */
+  | { cmd: 'connections' }
+  /** Sizes the raw and echo modes answer with. */
+  | { cmd: 'sizes'; forwardBytes: number; replyBytes: number }
+  /** Times, in this process, the server's wrap and sign for `count` handshakes with this client key. */
+  | { cmd: 'parts'; publicKey: string; count: number }
+  | { cmd: 'stop' };
+
+export interface MemoryReport {
+  rss: number;
+  heapUsed: number;
+}
+
+export interface PartsReport {
+  /** Milliseconds per call: importing the page's key, RSA-OAEP wrap, ECDSA sign. */
+  importMs: number[];
+  wrapMs: number[];
+  signMs: number[];
+}
+
+/** Limits out of the way: the benchmark decides how much load there is, and every connection handshakes. */
+export function benchServerOptions(plain: boolean, maxConnections: number): ServerOptions {
+  return {
+    ...DEFAULTS,
+    port: 0,
+    host: '127.0.0.1',
+    plain,
+    maxConnections,
+    rate: 1_000_000,
+    burst: 1_000_000,
+    maxBuffered: 1024 * 1024 * 1024,
+    handshakeTimeoutMs: 120_000,
+    heartbeatMs: 3_600_000,
+    build: false,
+    color: false,
+  };
+}
+
+async function main(): Promise<void> {
+  const mode = process.argv[2] as ServerMode;
+  const maxConnections = Number(process.argv[3] ?? 10_000);
+  const dist = process.argv[4];
+  const dir = await mkdtemp(join(tmpdir(), 'wirechat-bench-'));
+  const identity = await loadIdentity(join(dir, 'identity.jwk'));
+  let port: number;
+  let connections: () => number;
+  let stop: () => Promise<void>;
+  let forwardPad = '';
+  let reply = '';
+  let forwardBytes = 0;
+
+  if (mode === 'secure' || mode === 'plain') {
+    const server = await startServer({
+      options: benchServerOptions(mode === 'plain', maxConnections),
+      identity,
+      backend: nodeCryptoBackend,
+      events: { line: () => {}, joined: () => {}, left: () => {} },
+      dist,
+    });
+    port = server.port;
+    connections = () => server.relay.size;
+    stop = () => server.close();
+  } else {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: DEFAULTS.maxPayload });
+    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    port = (wss.address() as { port: number }).port;
+    const open = new Set<WebSocket>();
+    connections = () => open.size;
+    stop = () => new Promise<void>((resolve) => {
+      for (const ws of open) ws.terminate();
+      wss.close(() => resolve());
+    });
+    if (mode === 'sessions') {
+      const options = benchServerOptions(false, maxConnections);
+      let names = 0;
+      const host: SessionHost = {
+        claimName: () => `tab-${++names}`,
+        joined: () => {},
+        line: () => {},
+        left: (session) => {
+          sessions.delete(session);
+        },
+      };
+      const sessions = new Set<ServerSession>();
+      connections = () => sessions.size;
+      wss.on('connection', (ws) => {
+        sessions.add(new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host }));
+      });
+    } else {
+      wss.on('connection', (ws) => {
+        open.add(ws);
+        ws.on('close', () => open.delete(ws));
+        ws.on('message', (data: Buffer) => {
+          if (mode === 'raw') {
+            const out = data.length < forwardBytes ? Buffer.concat([data, Buffer.from(forwardPad.slice(0, forwardBytes - data.length))]) : data;
+            for (const other of open) if (other !== ws) other.send(out, { binary: false });
+          }
+          ws.send(reply);
+        });
+      });
+    }
+  }
+
+  const answer = async (request: Request): Promise<unknown> => {
+    switch (request.cmd) {
+      case 'memory': {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        gc?.();
+        const { rss, heapUsed } = process.memoryUsage();
+        return { rss, heapUsed } satisfies MemoryReport;
+      }
+      case 'connections':
+        return connections();
+      case 'sizes':
+        forwardBytes = request.forwardBytes;
+        forwardPad = 'x'.repeat(request.forwardBytes);
+        reply = 'x'.repeat(request.replyBytes);
+        return true;
+      case 'parts':
+        return parts(fromBase64Url(request.publicKey), request.count, identity.signingKey, identity.publicKey);
+      case 'stop':
+        await stop();
+        await rm(dir, { recursive: true, force: true });
+        setImmediate(() => process.exit(0));
+        return true;
+    }
+  };
+  process.on('message', (message: { id: number } & Request) => {
+    answer(message).then(
+      (result) => process.send?.({ id: message.id, result }),
+      (error: unknown) => process.send?.({ id: message.id, error: String((error as Error)?.stack ?? error) }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send?.({ ready: true, port });
+}
+
+/** The server's share of a handshake, piece by piece, with the functions server/session.ts calls. */
+async function parts(spki: Uint8Array, count: number, signingKey: CryptoKey, serverKey: Uint8Array): Promise<PartsReport> {
+  const report: PartsReport = { importMs: [], wrapMs: [], signMs: [] };
+  for (let i = 0; i < count; i++) {
+    let t = performance.now();
+    const publicKey = await importClientPublicKey(spki);
+    report.importMs.push(performance.now() - t);
+    const secret = randomBytes(64);
+    t = performance.now();
+    const wrappedKeys = await wrapSessionSecret(publicKey, secret);
+    report.wrapMs.push(performance.now() - t);
+    const signed = transcript({
+      mode: 'secure',
+      clientPublicKey: spki,
+      clientNonce: randomBytes(32),
+      name: 'tab',
+      serverKey,
+      serverNonce: randomBytes(32),
+      sessionId: randomBytes(16),
+      time: Date.now(),
+      wrappedKeys,
+    });
+    t = performance.now();
+    await signTranscript(signingKey, signed);
+    report.signMs.push(performance.now() - t);
+  }
+  return report;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

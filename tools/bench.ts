@@ -1,0 +1,775 @@
+/**
+ * `npm run bench`: one table of wirechat's costs, each figure the median of several runs and each compared, in the
+ * same run, with a baseline that does the same without wirechat's security (a bare `ws` server, or the browser
+ * just making its key pair). See docs/benchmarks.md for what each row counts and the latest figures.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildPage, pageIsStale } from '../server/build.ts';
+import { generateClientKeyPair } from '../shared/handshake.ts';
+import { benchCodec } from './bench-codec.ts';
+import { browserHandshakes } from './bench-browser.ts';
+import {
+  allReceived,
+  connectTabs,
+  deadline,
+  handshakeRate,
+  helloOnly,
+  lineText,
+  median,
+  percentile,
+  publicKeyText,
+  rawTab,
+  ROOT,
+  secureFrameSizes,
+  secureTab,
+  ServerChild,
+  settle,
+  sleep,
+  timedExchange,
+  timedHandshake,
+  type CountingTab,
+  type HandshakeTiming,
+} from './bench-net.ts';
+
+export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface Target {
+  /** `min`: the value (or ratio) must be at least `bound`; `max`: at most. */
+  kind: 'min' | 'max';
+  /** Which figure the target is about. */
+  on: 'value' | 'ratio';
+  bound: number;
+  met: boolean;
+  /** How far off, for a person: e.g. "1.41x, 8% over" or "2,100/s, 58% short". */
+  miss?: string;
+}
+
+export interface Row {
+  /** Stable key, e.g. "throughput.10". */
+  id: string;
+  section: Section;
+  what: string;
+  value: number;
+  unit: string;
+  baseline?: { what: string; value: number };
+  /** Median over runs of value/baseline, each run against its own baseline. */
+  ratio?: number;
+  target?: Target;
+  /** How many runs (or samples) the figure is the median (or percentile) of. */
+  runs: number;
+}
+
+export interface Sizes {
+  runs: number;
+  handshakeSamples: number;
+  keygenSamples: number;
+  browserRuns: number;
+  rateWindowMs: number;
+  rateInFlight: number;
+  rttSamples: number;
+  /** Senders and lines per sender. */
+  throughput: Array<{ senders: number; lines: number }>;
+  fanout: number;
+  idleSessions: number;
+  memoryRuns: number;
+  codecRuns: number;
+  codecWindowMs: number;
+}
+
+export const FULL: Sizes = {
+  runs: 5,
+  handshakeSamples: 40,
+  keygenSamples: 5,
+  browserRuns: 5,
+  rateWindowMs: 1000,
+  rateInFlight: 32,
+  rttSamples: 200,
+  throughput: [
+    { senders: 1, lines: 2000 },
+    { senders: 10, lines: 200 },
+    { senders: 100, lines: 10 },
+  ],
+  fanout: 1000,
+  idleSessions: 5000,
+  memoryRuns: 3,
+  codecRuns: 5,
+  codecWindowMs: 100,
+};
+
+export const QUICK: Sizes = {
+  runs: 3,
+  handshakeSamples: 5,
+  keygenSamples: 2,
+  browserRuns: 1,
+  rateWindowMs: 200,
+  rateInFlight: 8,
+  rttSamples: 20,
+  throughput: [
+    { senders: 1, lines: 100 },
+    { senders: 10, lines: 10 },
+    { senders: 100, lines: 2 },
+  ],
+  fanout: 50,
+  idleSessions: 500,
+  memoryRuns: 1,
+  codecRuns: 3,
+  codecWindowMs: 20,
+};
+
+/** The targets of issue 7, on this machine. */
+export const TARGETS = {
+  throughputRatio: 0.5,
+  roundTripRatio: 1.3,
+  fanoutRatio: 2,
+  handshakesPerSecond: 5000,
+  idleMemoryRatio: 2,
+  browserRatio: 1.25,
+};
+
+export interface BenchOptions {
+  sizes: Sizes;
+  only?: Section[];
+  /** Progress lines go here (stderr by default); the table is returned. */
+  log?: (line: string) => void;
+  /** Write V8 CPU profiles of the server children to this folder. */
+  cpuProfDir?: string;
+}
+
+export interface BenchResult {
+  rows: Row[];
+  node: string;
+  cpus: number;
+  seconds: number;
+  quick: boolean;
+}
+
+function target(kind: 'min' | 'max', on: 'value' | 'ratio', bound: number, figure: number, unit: string): Target {
+  const met = kind === 'min' ? figure >= bound : figure <= bound;
+  if (met) return { kind, on, bound, met };
+  const show = (n: number) => (unit === 'x' ? `${n.toFixed(2)}x` : `${Math.round(n).toLocaleString('en-US')}${unit}`);
+  const miss =
+    kind === 'min'
+      ? `${show(figure)}, ${Math.round((1 - figure / bound) * 100)}% short (${(bound / figure).toFixed(2)}x to go)`
+      : `${show(figure)}, ${Math.round((figure / bound - 1) * 100)}% over`;
+  return { kind, on, bound, met, miss };
+}
+
+/** A row from per-run (value, baseline) pairs: medians of each and of the per-run ratios. */
+function compared(
+  base: Omit<Row, 'value' | 'baseline' | 'ratio' | 'runs'>,
+  runs: Array<{ value: number; baseline: number }>,
+  baselineWhat: string,
+): Row {
+  return {
+    ...base,
+    value: median(runs.map((r) => r.value)),
+    baseline: { what: baselineWhat, value: median(runs.map((r) => r.baseline)) },
+    ratio: median(runs.map((r) => r.value / r.baseline)),
+    runs: runs.length,
+  };
+}
+
+function withTarget(row: Row, kind: 'min' | 'max', on: 'value' | 'ratio', bound: number): Row {
+  const figure = on === 'ratio' ? row.ratio! : row.value;
+  return { ...row, target: target(kind, on, bound, figure, on === 'ratio' ? 'x' : row.unit === 'handshakes/s' ? '/s' : ` ${row.unit}`) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Handshake
+
+async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfDir?: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  const section = 'handshake';
+  log('handshake: making key pairs (3072-bit RSA-OAEP, Web Crypto in Node)');
+  const keygen: number[] = [];
+  let keyPair!: CryptoKeyPair;
+  for (let i = 0; i < sizes.keygenSamples; i++) {
+    const t = performance.now();
+    keyPair = await generateClientKeyPair();
+    keygen.push(performance.now() - t);
+  }
+  const publicKey = await publicKeyText(keyPair);
+
+  const secure = await ServerChild.start('secure', { cpuProfDir, dist: await pageDist(log) });
+  const echo = await ServerChild.start('echo');
+  try {
+    await echo.request({ cmd: 'sizes', forwardBytes: 0, replyBytes: await welcomeBytes(secure.wsUrl, publicKey) });
+
+    log(`handshake: ${sizes.runs} runs of ${sizes.handshakeSamples} Node handshakes, secure and bare ws in turn`);
+    await timedHandshake(secure.wsUrl, keyPair); // warm-up
+    await timedExchange(echo.wsUrl, publicKey);
+    const perRun: Array<{ timings: HandshakeTiming[]; raw: number[] }> = [];
+    for (let run = 0; run < sizes.runs; run++) {
+      const timings: HandshakeTiming[] = [];
+      const raw: number[] = [];
+      for (let i = 0; i < sizes.handshakeSamples; i++) {
+        timings.push(await timedHandshake(secure.wsUrl, keyPair));
+        raw.push(await timedExchange(echo.wsUrl, publicKey));
+      }
+      perRun.push({ timings, raw });
+    }
+    for (const p of [50, 99]) {
+      rows.push(
+        compared(
+          { id: `handshake.node.p${p}`, section, what: `Node tab, socket open -> secure, p${p} (pre-made key pair)`, unit: 'ms' },
+          perRun.map((r) => ({ value: percentile(r.timings.map((t) => t.total), p), baseline: percentile(r.raw, p) })),
+          `bare ws: open -> hello-sized message answered with a welcome-sized one, p${p}`,
+        ),
+      );
+    }
+    const total50 = median(perRun.map((r) => percentile(r.timings.map((t) => t.total), 50)));
+    const part = (id: string, what: string, pick: (t: HandshakeTiming) => number) => {
+      for (const p of [50, 99]) {
+        const value = median(perRun.map((r) => percentile(r.timings.map(pick), p)));
+        rows.push({ id: `handshake.node.${id}.p${p}`, section, what: `  ${what}, p${p}`, value, unit: 'ms', runs: perRun.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: value / total50 });
+      }
+    };
+    part('server', 'hello sent -> welcome received (server work + loopback)', (t) => t.server);
+    part('verify', 'tab: verify the signature (ECDSA P-256)', (t) => t.verify);
+    part('unwrap', 'tab: unwrap the keys (RSA-OAEP 3072 decrypt + key import)', (t) => t.unwrap);
+    rows.push({ id: 'handshake.node.keypair.p50', section, what: '  tab: make the 3072-bit key pair (before the socket), p50', value: percentile(keygen, 50), unit: 'ms', runs: keygen.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: percentile(keygen, 50) / total50 });
+
+    log('handshake: the server\'s wrap and sign, timed in the server process');
+    const parts = await secure.request({ cmd: 'parts', publicKey, count: sizes.handshakeSamples * sizes.runs });
+    for (const [id, what, ms] of [
+      ['import', "server: import and check the tab's public key", parts.importMs],
+      ['wrap', 'server: wrap the session keys (RSA-OAEP 3072 encrypt)', parts.wrapMs],
+      ['sign', 'server: sign the transcript (ECDSA P-256)', parts.signMs],
+    ] as const) {
+      for (const p of [50, 99]) {
+        const value = percentile([...ms], p);
+        rows.push({ id: `handshake.server.${id}.p${p}`, section, what: `  ${what}, p${p}`, value, unit: 'ms', runs: ms.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: value / total50 });
+      }
+    }
+
+    log(`handshake: Chromium, ${sizes.browserRuns} page loads to secure and as many key-pair-only loads`);
+    const browser = await browserHandshakes(secure.httpUrl, sizes.browserRuns);
+    for (const p of [50, 99]) {
+      const row = compared(
+        { id: `handshake.chromium.p${p}`, section, what: `Chromium page load -> secure, p${p}`, unit: 'ms' },
+        browser.map((b) => ({ value: b.loadToSecure, baseline: b.loadToKeyPair })),
+        'Chromium page load -> 3072-bit key pair made, nothing else',
+      );
+      // With one value per run, p50 is the median and p99 the worst run.
+      const pick = (values: number[]) => percentile(values, p);
+      row.value = pick(browser.map((b) => b.loadToSecure));
+      row.baseline!.value = pick(browser.map((b) => b.loadToKeyPair));
+      // p50: the median of the per-run ratios; p99: the worst page load against the worst key-pair load.
+      row.ratio = p === 50 ? median(browser.map((b) => b.loadToSecure / b.loadToKeyPair)) : row.value / row.baseline!.value;
+      rows.push(p === 50 ? withTarget(row, 'max', 'ratio', TARGETS.browserRatio) : row);
+    }
+    const secure50 = median(browser.map((b) => b.loadToSecure));
+    for (const [id, what, pick] of [
+      ['keypair', 'page: waiting for its key pair after Enter', (b) => b.keyPairWait],
+      ['socket', 'page: socket made -> secure (key pair wait included)', (b) => b.socketToSecure],
+      ['server', 'page: hello sent -> welcome received (server + loopback)', (b) => b.server],
+      ['verify', 'page: verify the signature', (b) => b.verify],
+      ['unwrap', 'page: unwrap the keys', (b) => b.unwrap],
+    ] as const satisfies ReadonlyArray<readonly [string, string, (b: (typeof browser)[number]) => number]>) {
+      // Steps the page shows in whole milliseconds can be 0; a floor of 1 ms keeps every figure positive.
+      const value = Math.max(1, median(browser.map(pick)));
+      rows.push({ id: `handshake.chromium.${id}.p50`, section, what: `  ${what}, p50`, value, unit: 'ms', runs: browser.length, baseline: { what: 'its share of page load -> secure, p50', value: secure50 }, ratio: value / secure50 });
+    }
+  } finally {
+    await secure.stop();
+    await echo.stop();
+  }
+
+  log(`handshake: server handshakes per second, ${sizes.rateInFlight} in flight, ${sizes.runs} windows of ${sizes.rateWindowMs} ms`);
+  const sessions = await ServerChild.start('sessions', { cpuProfDir });
+  const echo2 = await ServerChild.start('echo');
+  try {
+    await echo2.request({ cmd: 'sizes', forwardBytes: 0, replyBytes: await welcomeBytes(sessions.wsUrl, publicKey) });
+    await handshakeRate(sessions.port, publicKey, sizes.rateWindowMs / 2, sizes.rateInFlight); // warm-up
+    await handshakeRate(echo2.port, publicKey, sizes.rateWindowMs / 2, sizes.rateInFlight);
+    const runs: Array<{ value: number; baseline: number }> = [];
+    for (let run = 0; run < sizes.runs; run++) {
+      const value = await handshakeRate(sessions.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight);
+      const baseline = await handshakeRate(echo2.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight);
+      runs.push({ value, baseline });
+    }
+    rows.push(
+      withTarget(
+        compared(
+          { id: 'handshake.rate', section, what: `server handshakes/s (connect, hello -> welcome, close; ${sizes.rateInFlight} in flight, raw TCP client)`, unit: 'handshakes/s' },
+          runs,
+          'bare ws: connect, hello-sized message -> welcome-sized answer, close',
+        ),
+        'min',
+        'value',
+        TARGETS.handshakesPerSecond,
+      ),
+    );
+  } finally {
+    await sessions.stop();
+    await echo2.stop();
+  }
+  return rows;
+}
+
+/** The size of the server's welcome, for the bare baselines' answers. */
+async function welcomeBytes(url: string, publicKey: string): Promise<number> {
+  const { ws, bytes } = await helloOnly(url, publicKey);
+  ws.terminate();
+  return bytes;
+}
+
+let distChecked: Promise<string> | undefined;
+/** dist/, built first if its sources are newer (as `npm run server` does). */
+function pageDist(log: (line: string) => void): Promise<string> {
+  distChecked ??= (async () => {
+    if (await pageIsStale(ROOT)) {
+      log('building the page (dist/ is older than its sources)');
+      await buildPage(ROOT);
+    }
+    return join(ROOT, 'dist');
+  })();
+  return distChecked;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. Round trip
+
+async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+  const { ScriptedClient } = await import('./client.ts');
+  const { nodeCryptoBackend } = await import('../server/node-crypto.ts');
+  const frames = await secureFrameSizes();
+  const servers = {
+    secure: await ServerChild.start('secure', { cpuProfDir }),
+    plain: await ServerChild.start('plain'),
+    raw: await ServerChild.start('raw'),
+  };
+  try {
+    await servers.raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+    type Pair = { send(i: number): void; delivered(): Promise<void>; close(): void };
+    const scripted = async (url: string, plain: boolean): Promise<Pair> => {
+      let lines = 0;
+      let receipts = 0;
+      let want = 0;
+      let wake: (() => void) | undefined;
+      const check = () => {
+        if (lines >= want && receipts >= want) wake?.();
+      };
+      const common = { url, keyPair, acceptPlain: plain, backend: nodeCryptoBackend };
+      const a = await ScriptedClient.connect({
+        ...common,
+        name: 'a',
+        onBody: (body) => {
+          if (body.kind === 'receipt') receipts++;
+          check();
+        },
+      });
+      const b = await ScriptedClient.connect({
+        ...common,
+        name: 'b',
+        onBody: (body) => {
+          if (body.kind === 'line') lines++;
+          check();
+        },
+      });
+      await a.waitFor((body) => body.kind === 'join');
+      return {
+        send: (i) => void a.send(lineText(i)),
+        delivered: () =>
+          deadline(
+            new Promise<void>((resolve) => {
+              want++;
+              wake = resolve;
+              check();
+            }),
+            'a round trip',
+          ),
+        close: () => {
+          a.close();
+          b.close();
+        },
+      };
+    };
+    const raw = async (url: string): Promise<Pair> => {
+      const a = await rawTab(url, frames.sent);
+      const b = await rawTab(url, frames.sent);
+      return {
+        send: (i) => a.send(i),
+        async delivered() {
+          await allReceived([a, b], () => 1, 'a raw round trip');
+        },
+        close: () => {
+          a.close();
+          b.close();
+        },
+      };
+    };
+    const pairs = { secure: await scripted(servers.secure.wsUrl, false), plain: await scripted(servers.plain.wsUrl, true), raw: await raw(servers.raw.wsUrl) };
+    const sample = async (pair: Pair, i: number) => {
+      const t = performance.now();
+      // The raw pair counts frames from here, so arm it before sending.
+      const delivered = pair.delivered();
+      pair.send(i);
+      await delivered;
+      return performance.now() - t;
+    };
+    log(`roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure, plain and bare ws in turn`);
+    const perRun: Array<Record<'secure' | 'plain' | 'raw', number[]>> = [];
+    let n = 0;
+    for (let i = 0; i < 20; i++) for (const pair of Object.values(pairs)) await sample(pair, n++); // warm-up
+    for (let run = 0; run < sizes.runs; run++) {
+      const times = { secure: [] as number[], plain: [] as number[], raw: [] as number[] };
+      for (let i = 0; i < sizes.rttSamples; i++) {
+        for (const kind of ['secure', 'plain', 'raw'] as const) times[kind].push(await sample(pairs[kind], n++));
+      }
+      perRun.push(times);
+    }
+    for (const pair of Object.values(pairs)) pair.close();
+    const rows: Row[] = [];
+    for (const kind of ['secure', 'plain'] as const) {
+      for (const p of [50, 99]) {
+        const row = compared(
+          { id: `roundtrip.${kind}.p${p}`, section: 'roundtrip', what: `one line A -> server -> B, ${kind}, p${p}`, unit: 'ms' },
+          perRun.map((r) => ({ value: percentile(r[kind], p), baseline: percentile(r.raw, p) })),
+          `bare ws relay, same frame sizes, p${p}`,
+        );
+        rows.push(kind === 'secure' && p === 50 ? withTarget(row, 'max', 'ratio', TARGETS.roundTripRatio) : row);
+      }
+    }
+    return rows;
+  } finally {
+    for (const server of Object.values(servers)) await server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 3. Throughput and 4. fan-out
+
+/**
+ * Every sender writes all its lines at once (no window: the same full pipelining for both servers). Each line goes
+ * to every other tab (the other senders and one listening tab) and its sender gets a receipt, so every tab, the
+ * listener included, is owed senders x lines frames. Timed from the first send to the last of those frames.
+ */
+async function burst(tabs: CountingTab[], senders: number, lines: number, from: number): Promise<number> {
+  const received = allReceived(tabs, () => senders * lines, 'a throughput burst');
+  const start = performance.now();
+  for (let i = 0; i < lines; i++) for (let s = 0; s < senders; s++) tabs[s]!.send(from + i);
+  return (senders * lines) / (((await received) - start) / 1000);
+}
+
+async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+  const frames = await secureFrameSizes();
+  const rows: Row[] = [];
+  for (const { senders, lines } of sizes.throughput) {
+    const tabsCount = senders + 1;
+    const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
+    const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
+    try {
+      await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+      log(`throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure and bare ws in turn`);
+      const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
+      await settle(secureTabs, (tabsCount * (tabsCount - 1)) / 2);
+      const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
+      await raw.waitForConnections(tabsCount);
+      let next = 0;
+      await burst(secureTabs, senders, Math.ceil(lines / 4), next); // warm-up
+      await burst(rawTabs, senders, Math.ceil(lines / 4), next);
+      next += lines;
+      const runs: Array<{ value: number; baseline: number }> = [];
+      for (let run = 0; run < sizes.runs; run++) {
+        const value = await burst(secureTabs, senders, lines, next);
+        const baseline = await burst(rawTabs, senders, lines, next);
+        next += lines;
+        runs.push({ value, baseline });
+      }
+      for (const tab of [...secureTabs, ...rawTabs]) tab.close();
+      rows.push(
+        withTarget(
+          compared(
+            {
+              id: `throughput.${senders}`,
+              section: 'throughput',
+              what: `lines/s through the relay, ${senders} sender${senders > 1 ? 's' : ''} (+1 listener), each line to ${senders} tab${senders > 1 ? 's' : ''} + receipt`,
+              unit: 'lines/s',
+            },
+            runs,
+            'bare ws relay: same frames, sizes, fan-out and pipelining',
+          ),
+          'min',
+          'ratio',
+          TARGETS.throughputRatio,
+        ),
+      );
+    } finally {
+      await secure.stop();
+      await raw.stop();
+    }
+  }
+  return rows;
+}
+
+async function fanoutRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+  const frames = await secureFrameSizes();
+  const tabsCount = sizes.fanout + 1;
+  const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
+  const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
+  try {
+    await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+    log(`fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while) and ${tabsCount} bare ones`);
+    const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
+    await settle(secureTabs, (tabsCount * (tabsCount - 1)) / 2);
+    const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
+    await raw.waitForConnections(tabsCount);
+    const one = async (tabs: CountingTab[], i: number) => {
+      const received = allReceived(tabs, () => 1, 'a fan-out');
+      const start = performance.now();
+      tabs[0]!.send(i);
+      return (await received) - start;
+    };
+    await one(secureTabs, 0); // warm-up
+    await one(rawTabs, 0);
+    log(`fanout: ${sizes.runs} lines to ${sizes.fanout} tabs each way`);
+    const runs: Array<{ value: number; baseline: number }> = [];
+    for (let run = 1; run <= sizes.runs; run++) {
+      const value = await one(secureTabs, run);
+      await sleep(20);
+      const baseline = await one(rawTabs, run);
+      await sleep(20);
+      runs.push({ value, baseline });
+    }
+    for (const tab of [...secureTabs, ...rawTabs]) tab.close();
+    return [
+      withTarget(
+        compared(
+          { id: 'fanout', section: 'fanout', what: `one line to ${sizes.fanout} secure tabs: send -> last arrival`, unit: 'ms' },
+          runs,
+          `bare ws relay forwarding to ${sizes.fanout}`,
+        ),
+        'max',
+        'ratio',
+        TARGETS.fanoutRatio,
+      ),
+    ];
+  } finally {
+    await secure.stop();
+    await raw.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 5. Idle memory
+
+async function perConnection(mode: 'sessions' | 'echo', count: number, publicKey: string, answerBytes: number): Promise<number> {
+  const server = await ServerChild.start(mode, { maxConnections: count + 100 });
+  const sockets: Array<{ terminate(): void }> = [];
+  try {
+    if (mode === 'echo') await server.request({ cmd: 'sizes', forwardBytes: 0, replyBytes: answerBytes });
+    // Warm-up: the code paths run and the heap grows to its working size before the first reading.
+    for (let i = 0; i < 50; i++) (await helloOnly(server.wsUrl, publicKey)).ws.terminate();
+    await server.waitForConnections(0);
+    const before = await server.request({ cmd: 'memory' });
+    for (let i = 0; i < count; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => helloOnly(server.wsUrl, publicKey)));
+      sockets.push(...batch.map((b) => b.ws));
+    }
+    await server.waitForConnections(count);
+    const after = await server.request({ cmd: 'memory' });
+    return (after.rss - before.rss) / count;
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await server.stop();
+  }
+}
+
+async function memoryRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair): Promise<Row[]> {
+  const publicKey = await publicKeyText(keyPair);
+  const probe = await ServerChild.start('sessions');
+  let welcome: number;
+  try {
+    welcome = await welcomeBytes(probe.wsUrl, publicKey);
+  } finally {
+    await probe.stop();
+  }
+  const runs: Array<{ value: number; baseline: number }> = [];
+  for (let run = 0; run < sizes.memoryRuns; run++) {
+    log(`memory: run ${run + 1} of ${sizes.memoryRuns}: ${sizes.idleSessions} secure sessions, then ${sizes.idleSessions} bare ws connections`);
+    const value = await perConnection('sessions', sizes.idleSessions, publicKey, welcome);
+    const baseline = await perConnection('echo', sizes.idleSessions, publicKey, welcome);
+    runs.push({ value: value / 1024, baseline: baseline / 1024 });
+  }
+  return [
+    withTarget(
+      compared(
+        { id: 'memory', section: 'memory', what: `server RSS per idle secure session (${sizes.idleSessions} open)`, unit: 'KiB' },
+        runs,
+        `bare ws server, RSS per connection (${sizes.idleSessions} open, same hello/welcome traffic)`,
+      ),
+      'max',
+      'ratio',
+      TARGETS.idleMemoryRatio,
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6. Codec
+
+async function codecRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
+  log('codec: Fernet encode and decode against the fernet package (tools/bench-codec.ts)');
+  const rows: Row[] = [];
+  for (const r of await benchCodec({ runs: sizes.codecRuns, windowMs: sizes.codecWindowMs })) {
+    if (r.mode !== 'sequential' || r.implementation.startsWith('fernet')) continue;
+    const who = r.implementation.includes('node') ? 'node:crypto (server)' : 'Web Crypto (page)';
+    const size = r.bytes >= 1024 ? `${r.bytes / 1024} KiB` : `${r.bytes} B`;
+    const key = r.implementation.includes('node') ? 'node' : 'web';
+    for (const op of ['encode', 'decode'] as const) {
+      const value = op === 'encode' ? r.encodePerSecond : r.decodePerSecond;
+      const ratio = op === 'encode' ? r.encodeVsPackage : r.decodeVsPackage;
+      rows.push({
+        id: `codec.${key}.${r.bytes}.${op}`,
+        section: 'codec',
+        what: `Fernet ${op} ${size}, ${who}`,
+        value,
+        unit: `${op}s/s`,
+        baseline: { what: `fernet npm package, ${size}`, value: value / ratio },
+        ratio,
+        runs: sizes.codecRuns,
+      });
+    }
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const started = performance.now();
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const only = new Set<Section>(options.only ?? SECTIONS);
+  const { sizes, cpuProfDir } = options;
+  if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
+  const rows: Row[] = [];
+  let shared: CryptoKeyPair | undefined;
+  const keyPair = async () => (shared ??= await generateClientKeyPair());
+  const sections: Record<Section, () => Promise<Row[]>> = {
+    handshake: () => handshakeRows(sizes, log, cpuProfDir),
+    roundtrip: async () => roundTripRows(sizes, log, await keyPair(), cpuProfDir),
+    throughput: async () => throughputRows(sizes, log, await keyPair(), cpuProfDir),
+    fanout: async () => fanoutRows(sizes, log, await keyPair(), cpuProfDir),
+    memory: async () => memoryRows(sizes, log, await keyPair()),
+    codec: () => codecRows(sizes, log),
+  };
+  for (const section of SECTIONS) {
+    if (!only.has(section)) continue;
+    const t = performance.now();
+    rows.push(...(await sections[section]()));
+    log(`${section}: done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  return {
+    rows,
+    node: process.version,
+    cpus: (await import('node:os')).availableParallelism(),
+    seconds: (performance.now() - started) / 1000,
+    quick: sizes === QUICK,
+  };
+}
+
+function figure(value: number, unit: string): string {
+  if (unit === 'ms') return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ms`;
+  if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
+  return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
+}
+
+export function formatTable(result: BenchResult): string {
+  const header = ['section', 'measure', 'wirechat', 'baseline', 'ratio', 'target', 'result'];
+  const body = result.rows.map((r) => [
+    r.what.startsWith('  ') ? '' : r.section,
+    r.what,
+    figure(r.value, r.unit),
+    r.baseline ? figure(r.baseline.value, r.unit) : '',
+    r.ratio === undefined ? '' : r.baseline?.what.startsWith('its share') ? `${(r.ratio * 100).toFixed(0)}%` : `${r.ratio.toFixed(2)}x`,
+    r.target ? `${r.target.kind === 'min' ? '>=' : '<='} ${r.target.on === 'ratio' ? `${r.target.bound}x` : r.target.bound.toLocaleString('en-US')}` : '',
+    r.target ? (r.target.met ? 'met' : `MISSED: ${r.target.miss}`) : '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i >= 2 && i <= 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const baselines = new Map<string, string[]>();
+  for (const r of result.rows) {
+    if (!r.baseline || r.baseline.what.startsWith('its share')) continue;
+    const what = r.baseline.what.replace(/, p\d+$/, '');
+    baselines.set(what, [...(baselines.get(what) ?? []), r.id.replace(/\.p\d+$/, '')]);
+  }
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+    '',
+    'baselines (same run, same machine; ratio = wirechat / baseline, median of the per-run ratios):',
+    ...[...baselines].map(([what, ids]) => `  ${[...new Set(ids)].join(', ')}: ${what}`),
+    'parts (indented rows) are shown as their share of the total above them',
+    '',
+    `node ${result.node}, ${result.cpus} CPUs, ${result.seconds.toFixed(0)} s${result.quick ? ', --quick sizes' : ''}`,
+  ].join('\n');
+}
+
+export const HELP = `npm run bench -- [options]: wirechat's costs against baselines measured in the same run.
+
+  --quick        small sizes (a smoke test: the figures mean little)
+  --only NAME    one section: ${SECTIONS.join(', ')} (repeatable)
+  --json         print the result as JSON instead of the table
+  --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
+  -h, --help     this text
+
+Servers run in child processes (tools/bench-server.ts), clients in this one, all on loopback. Each figure is
+the median of several runs; each ratio is wirechat against its baseline in the same run. Progress goes to
+stderr; the table (or JSON) to stdout. The default run takes a few minutes; every wait is bounded.`;
+
+export function parseBenchArgs(argv: string[]): { help: true } | { help: false; json: boolean; options: BenchOptions } {
+  let quick = false;
+  let json = false;
+  const only: Section[] = [];
+  let cpuProfDir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { help: true };
+    else if (arg === '--quick') quick = true;
+    else if (arg === '--json') json = true;
+    else if (arg === '--only' || arg === '--cpu-prof') {
+      const value = argv[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value`);
+      if (arg === '--cpu-prof') cpuProfDir = value;
+      else if ((SECTIONS as readonly string[]).includes(value)) only.push(value as Section);
+      else throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not "${value}"`);
+    } else throw new Error(`unknown option ${arg}`);
+  }
+  return { help: false, json, options: { sizes: quick ? QUICK : FULL, only: only.length ? only : undefined, cpuProfDir } };
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseBenchArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n(npm run bench -- --help lists the options)\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const result = await runBench(parsed.options);
+  process.stdout.write((parsed.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`bench: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
