@@ -157,12 +157,14 @@ export class WcApp extends LitElement {
     if (view === undefined) return nothing;
     const phase = view.state.phase;
     const plain = phase === 'plain' || (view.identity?.mode === 'plain' && phase !== 'ended' && phase !== 'idle');
-    return html`<header>
+    // While the changed-key warning is up, nothing behind it can be reached or read out.
+    const blocked = view.trustPrompt !== undefined;
+    return html`<header ?inert=${blocked}>
         <div class="brand"><strong>wirechat</strong><span>encrypted chat with the server console</span></div>
         <wc-status .state=${view.stage === 'insecure' ? { phase: 'unavailable' } : view.state}></wc-status>
       </header>
       ${plain ? html`<wc-plain-banner></wc-plain-banner>` : nothing}
-      <main class=${plain ? 'plain' : ''}>${this.#stage(view)}</main>
+      <main class=${plain ? 'plain' : ''} ?inert=${blocked}>${this.#stage(view)}</main>
       ${view.trustPrompt === undefined ? nothing : html`<wc-trust-warning .prompt=${view.trustPrompt}></wc-trust-warning>`}`;
   }
 

@@ -170,7 +170,17 @@ export class WcChat extends LitElement {
   }
 
   override render() {
-    return html`<ol class="log" id="chat-log" role="log" aria-live="polite" aria-label="Chat" tabindex="0" @scroll=${this.#scrolled}>
+    // Only new lines are announced; a line's status changing (sending -> delivered) is shown, not spoken.
+    return html`<ol
+        class="log"
+        id="chat-log"
+        role="log"
+        aria-live="polite"
+        aria-relevant="additions"
+        aria-label="Chat"
+        tabindex="0"
+        @scroll=${this.#scrolled}
+      >
         ${this.entries.length === 0 ? html`<li class="empty">No lines yet. Say hello to the server console.</li>` : nothing}
         ${repeat(this.entries, (entry) => entry.key, (entry) => this.#entry(entry))}
       </ol>
