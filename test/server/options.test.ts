@@ -94,7 +94,7 @@ describe('parseOptions', () => {
     }
   });
 
-  it('refuses a console --name that no page would accept as a name', { todo: 'server/options.ts does not check --name yet' }, () => {
+  it('refuses a console --name that no page would accept as a name', () => {
     for (const bad of ['', '   ', 'x'.repeat(25), 'te\x1b[31macher']) {
       assert.throws(() => parseOptions(['--name', bad], {}), UsageError, JSON.stringify(bad));
     }
