@@ -19,7 +19,10 @@ export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send 
 
   --clients N     simulated tabs (default 20)
   --lines M       lines each tab sends (default 20)
-  --url URL       an already running server's WebSocket URL (default: start one on a free loopback port)
+  --interval MS   pause between one tab's lines (default 0: each tab sends as fast as it can, so the latency
+                  includes queueing behind every other line)
+  --url URL       an already running server's WebSocket URL (default: start one in this process on a free
+                  loopback port, sharing this process's one thread with the simulated tabs)
   --plain         run the relay in plain mode (only with its own server)
   --json          print the result as JSON
   -h, --help      this text
@@ -46,7 +49,15 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function runLoad(options: { clients: number; lines: number; url?: string; plain?: boolean }): Promise<LoadResult> {
+export interface LoadOptions {
+  clients: number;
+  lines: number;
+  url?: string;
+  plain?: boolean;
+  intervalMs?: number;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let server: RunningServer | undefined;
   let dir: string | undefined;
   let url = options.url;
@@ -113,12 +124,18 @@ export async function runLoad(options: { clients: number; lines: number; url?: s
         for (let i = 0; i < options.lines; i++) {
           sentAt.set(`${s}:${i}`, performance.now());
           await client.send(`load ${s} ${i}`);
+          if (options.intervalMs) await new Promise((resolve) => setTimeout(resolve, options.intervalMs));
         }
       }),
     );
-    const timeout = setTimeout(done, Math.max(10_000, expected / 200));
+    // Wait for the last delivery, but not for ever: give up once nothing has arrived for 10 s.
+    let seen = -1;
+    const watchdog = setInterval(() => {
+      if (deliveries === seen) done();
+      seen = deliveries;
+    }, 10_000);
     await finished;
-    clearTimeout(timeout);
+    clearInterval(watchdog);
     const seconds = (performance.now() - started) / 1000;
     if (deliveries !== expected) problems.push(`${deliveries} deliveries of ${expected} expected`);
     latencies.sort((a, b) => a - b);
@@ -147,6 +164,7 @@ async function main(): Promise<number> {
       clients: { type: 'string', default: '20' },
       lines: { type: 'string', default: '20' },
       url: { type: 'string' },
+      interval: { type: 'string', default: '0' },
       plain: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -158,15 +176,20 @@ async function main(): Promise<number> {
   }
   const clients = Number(values.clients);
   const lines = Number(values.lines);
+  const intervalMs = Number(values.interval);
+  if (!Number.isInteger(intervalMs) || intervalMs < 0) {
+    console.error('wirechat load: --interval takes a whole number of milliseconds');
+    return 2;
+  }
   if (!Number.isInteger(clients) || clients < 2 || !Number.isInteger(lines) || lines < 1) {
     console.error('wirechat load: --clients must be 2 or more and --lines 1 or more');
     return 2;
   }
-  const result = await runLoad({ clients, lines, url: values.url, plain: values.plain });
+  const result = await runLoad({ clients, lines, url: values.url, plain: values.plain, intervalMs });
   if (values.json) console.log(JSON.stringify(result, null, 2));
   else {
     console.log(`${result.clients} tabs x ${result.lines} lines, each line to ${result.clients - 1} others`);
-    console.log(`  sent        ${result.clients * result.lines} lines in ${result.seconds.toFixed(2)} s: ${result.linesPerSecond.toFixed(0)} lines/s`);
+    console.log(`  relayed     ${result.clients * result.lines} lines, the last delivered after ${result.seconds.toFixed(2)} s: ${result.linesPerSecond.toFixed(0)} lines/s`);
     console.log(`  delivered   ${result.deliveries} of ${result.expected}: ${result.deliveriesPerSecond.toFixed(0)} deliveries/s`);
     console.log(`  latency     p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms (send to delivery)`);
     console.log(result.problems.length === 0 ? '  check       every line reached every other tab once, in order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
