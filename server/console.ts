@@ -53,7 +53,7 @@ export class Console {
       input: options.input,
       output: options.output,
       terminal: this.#interactive,
-      completer: (line: string) => this.#complete(line),
+      completer: (line: string) => complete(line, options.relay.names()),
       historySize: 100,
     });
     this.#rl.setPrompt(this.#paint(options.plain ? 'red' : 'bold', options.plain ? 'PLAIN> ' : '> '));
@@ -160,18 +160,19 @@ export class Console {
         return this.alert(`unknown command ${command} (/help lists them)`);
     }
   }
+}
 
-  #complete(line: string): [string[], string] {
-    const match = /^\/(msg|kick)\s+(\S*)$/i.exec(line);
-    if (match) {
-      const prefix = match[2]!.toLowerCase();
-      const hits = this.#options.relay.names().filter((n) => n.toLowerCase().startsWith(prefix));
-      return [hits.map((n) => `${line.slice(0, line.length - prefix.length)}${n} `), line];
-    }
-    if (line.startsWith('/')) {
-      const commands = ['/who', '/msg ', '/kick ', '/help'];
-      return [commands.filter((c) => c.startsWith(line.toLowerCase())), line];
-    }
-    return [[], line];
+/** Tab completion: command names after "/", and participants' names after /msg and /kick. */
+export function complete(line: string, names: string[]): [string[], string] {
+  const match = /^\/(msg|kick)\s+(\S*)$/i.exec(line);
+  if (match) {
+    const prefix = match[2]!.toLowerCase();
+    const hits = names.filter((n) => n.toLowerCase().startsWith(prefix));
+    return [hits.map((n) => `${line.slice(0, line.length - prefix.length)}${n} `), line];
   }
+  if (line.startsWith('/')) {
+    const commands = ['/who', '/msg ', '/kick ', '/help'];
+    return [commands.filter((c) => c.startsWith(line.toLowerCase())), line];
+  }
+  return [[], line];
 }
