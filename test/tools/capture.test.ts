@@ -12,9 +12,11 @@ import { join } from 'node:path';
 import { parseClientFrame, parseServerFrame } from '../../shared/protocol.ts';
 import { CaptureSetupError, formatReport, runCapture, SCRIPT, type CaptureResult } from '../../tools/capture.ts';
 import { ROOT } from '../helpers/process.ts';
+import { launchBrowser } from '../helpers/browser.ts';
 
 const haveTshark = spawnSync('tshark', ['--version']).error === undefined;
-const skip = haveTshark ? false : 'tshark is not installed (sudo apt-get install tshark)';
+// Skipped only on a developer's machine without tshark; in CI (which installs it) a missing tshark fails.
+const skip = haveTshark || process.env.CI ? false : 'tshark is not installed (sudo apt-get install tshark)';
 
 /** Every WebSocket text payload in a capture, as tshark decodes (and unmasks) it. */
 function tsharkTexts(file: string, port: number): Array<{ frame: number; fromServer: boolean; text: string }> {
@@ -86,6 +88,21 @@ describe('npm run capture', { skip }, () => {
     assert.match(report, /PASS {2}plain: {2}every chat line is readable/);
     assert.match(report, /PASS {2}secure: no chat line in tshark's decoding/);
     assert.doesNotMatch(formatReport(result, 80), /\| SECURE/, 'stacked, not side by side, in 80 columns');
+  });
+
+  it('renders the report as a terminal shows it, for the README (docs/img/capture.png)', async () => {
+    const report = formatReport(result, 160);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 300 } });
+      await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
+      // textContent: the report is wire text, so it goes in as text, never as markup.
+      await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
+      await page.locator('#t').screenshot({ path: join(ROOT, 'docs/img/capture.png') });
+      assert.equal(await page.locator('#t').innerText(), report.replace(/\n$/, ''));
+    } finally {
+      await browser.close();
+    }
   });
 });
 
