@@ -5,6 +5,7 @@
  */
 import { Close } from '../shared/errors.ts';
 import type { ServerBody } from '../shared/protocol.ts';
+import { EncodedBody } from '../shared/record.ts';
 import type { ServerSession, SessionHost } from './session.ts';
 
 /** What the console (or a test) hears from the relay. */
@@ -86,10 +87,8 @@ export class Relay implements SessionHost {
 
   /** A line typed at the console, to every tab. */
   say(text: string): void {
-    const at = Date.now();
-    for (const session of this.#joined) {
-      void session.send({ kind: 'line', from: this.#consoleName, text, at, direct: false });
-    }
+    const body = new EncodedBody<ServerBody>({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: false });
+    for (const session of this.#joined) void session.send(body);
   }
 
   /** A line from the console to one tab only. Returns false when nobody has that name. */
@@ -140,7 +139,9 @@ export class Relay implements SessionHost {
     }
   }
 
+  /** One body to every joined tab but the sender, serialized once for all of them (each seals its own record). */
   #toOthers(sender: ServerSession, body: ServerBody): void {
-    for (const session of this.#joined) if (session !== sender) void session.send(body);
+    const encoded = new EncodedBody(body);
+    for (const session of this.#joined) if (session !== sender) void session.send(encoded);
   }
 }

@@ -28,7 +28,7 @@ import {
   type ServerBody,
   type WelcomeFrame,
 } from '../shared/protocol.ts';
-import { RecordChannel } from '../shared/record.ts';
+import { EncodedBody, RecordChannel } from '../shared/record.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
@@ -279,9 +279,10 @@ export class ServerSession {
 
   /**
    * Sends one body: sealed in secure mode, in the clear in plain mode. Resolves once the frame is handed to the
-   * socket (or dropped because the session ended), so a caller can close right after its last word.
+   * socket (or dropped because the session ended), so a caller can close right after its last word. A body going
+   * to many tabs comes as an EncodedBody, serialized once for all of them.
    */
-  send(body: ServerBody): Promise<void> {
+  send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
     const state = this.#state;
     if (state.phase === 'secure') {
       return state.channel.seal(body).then(
@@ -290,7 +291,8 @@ export class ServerSession {
       );
     }
     if (state.phase === 'plain') {
-      this.#sendFrame(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ServerBody>));
+      const plain = body instanceof EncodedBody ? body.body : body;
+      this.#sendFrame(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body: plain } satisfies PlainFrame<ServerBody>));
     }
     return Promise.resolve();
   }

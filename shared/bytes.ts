@@ -127,12 +127,27 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Big-endian unsigned 64-bit, for sequence numbers and Fernet timestamps (exact up to 2^53). */
 export function u64be(value: number): Uint8Array {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u64: ${value}`);
   const out = new Uint8Array(8);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, Math.floor(value / 2 ** 32));
-  view.setUint32(4, value >>> 0);
+  writeU64be(out, 0, value);
   return out;
+}
+
+/**
+ * Writes `value` as 8 big-endian bytes at `offset`: u64be without the allocation, for callers that build a
+ * message in one buffer (every record MAC input has a sequence number in it).
+ */
+export function writeU64be(out: Uint8Array, offset: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a u64: ${value}`);
+  const high = Math.floor(value / 2 ** 32);
+  const low = value >>> 0;
+  out[offset] = high >>> 24;
+  out[offset + 1] = (high >>> 16) & 0xff;
+  out[offset + 2] = (high >>> 8) & 0xff;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
 }
 
 export function readU64be(bytes: Uint8Array, offset: number): number {
@@ -142,6 +157,29 @@ export function readU64be(bytes: Uint8Array, offset: number): number {
 
 export function randomBytes(length: number): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(length));
+}
+
+const POOL_BYTES = 4096;
+let pool: Uint8Array | undefined;
+let poolOffset = POOL_BYTES;
+
+/**
+ * Random bytes for values that are public the moment they are used: Fernet IVs (in the token, in the clear),
+ * nonces, session ids. Never for keys: those come from randomBytes and go straight into a key object. Drawn from
+ * a 4 KiB buffer that one getRandomValues call fills, because in Node each call costs about as much as the AES of
+ * a chat line, and the relay seals one record, so one IV, per recipient. Every byte is handed out once and zeroed
+ * in the buffer as it goes, so no two values share bytes and none lingers after use.
+ */
+export function randomPublicBytes(length: number): Uint8Array {
+  if (length > POOL_BYTES / 16) return randomBytes(length);
+  if (pool === undefined || poolOffset + length > POOL_BYTES) {
+    pool = globalThis.crypto.getRandomValues(pool ?? new Uint8Array(POOL_BYTES));
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + length);
+  pool.fill(0, poolOffset, poolOffset + length);
+  poolOffset += length;
+  return out;
 }
 
 /** A copy whose buffer is exactly its bytes, as Web Crypto's BufferSource wants. */

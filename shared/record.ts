@@ -9,7 +9,7 @@
  * and each side keeps its own counter per direction, so every frame has exactly one place where it verifies.
  */
 import { WirechatError } from './errors.ts';
-import { concat, fromBase64Url, fromUtf8, toBase64Url, u64be, utf8 } from './bytes.ts';
+import { concat, fromBase64Url, fromUtf8, randomPublicBytes, toBase64Url, utf8, writeU64be } from './bytes.ts';
 import type { Fernet } from './fernet.ts';
 import type { Mac } from './mac.ts';
 import type { RecordFrame } from './protocol.ts';
@@ -26,8 +26,42 @@ export interface SessionKeys {
   mac: Mac;
 }
 
+const IV_BYTES = 16;
+const textEncoder = new TextEncoder();
+
+/**
+ * Built in one buffer: every record sealed or opened needs one, and five small arrays concatenated cost more than
+ * the HMAC over them. A token is base64url, so ASCII and one byte a character; a token from the wire that is not
+ * (refused later by Fernet, but MACed first) takes the general path, so the bytes MACed are always utf8(token).
+ */
 export function recordMacInput(direction: Direction, seq: number, sessionId: Uint8Array, token: string): Uint8Array {
-  return concat(LABEL, Uint8Array.of(DIRECTION_BYTE[direction]), u64be(seq), sessionId, utf8(token));
+  const head = LABEL.length + 1 + 8 + sessionId.length;
+  const out = new Uint8Array(head + token.length);
+  out.set(LABEL);
+  out[LABEL.length] = DIRECTION_BYTE[direction];
+  writeU64be(out, LABEL.length + 1, seq);
+  out.set(sessionId, LABEL.length + 9);
+  const { read, written } = textEncoder.encodeInto(token, out.subarray(head));
+  if (read === token.length && written === token.length) return out;
+  return concat(out.subarray(0, head), utf8(token));
+}
+
+/**
+ * A body to be sealed for many recipients (the relay's fan-out of one line to every tab): its JSON text and UTF-8
+ * bytes are made once, on first use, instead of once per recipient. Every recipient's record still gets its own
+ * Fernet token (own key, fresh IV) and its own MAC; only the plaintext is shared, and nothing writes to it.
+ */
+export class EncodedBody<T = unknown> {
+  readonly body: T;
+  #plaintext: Uint8Array | undefined;
+
+  constructor(body: T) {
+    this.body = body;
+  }
+
+  get plaintext(): Uint8Array {
+    return (this.#plaintext ??= utf8(JSON.stringify(this.body)));
+  }
 }
 
 export interface ChannelOptions {
@@ -73,9 +107,11 @@ export class RecordChannel {
 
   seal(body: unknown): Promise<RecordFrame> {
     const seq = this.#sendSeq++;
-    const plaintext = utf8(JSON.stringify(body));
+    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
     const sealed = this.#sealing.then(async () => {
-      const token = await this.#keys.fernet.encrypt(plaintext, { time: Math.floor(this.#now()) });
+      // A fresh IV for every token, from the pool of public random bytes (bytes.ts: one getRandomValues call per
+      // 256 IVs instead of one per token).
+      const token = await this.#keys.fernet.encrypt(plaintext, { time: Math.floor(this.#now()), iv: randomPublicBytes(IV_BYTES) });
       const mac = await this.#keys.mac.sign(recordMacInput(this.#send, seq, this.#sessionId, token));
       return { type: 'record', seq, token, mac: toBase64Url(mac) } satisfies RecordFrame;
     });
