@@ -5,17 +5,9 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import { Close, WirechatError, closeReason, isWirechatError } from '../shared/errors.ts';
-import { fromBase64Url, randomBytes, toBase64Url } from '../shared/bytes.ts';
+import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
-import {
-  importClientPublicKey,
-  NONCE_BYTES,
-  sessionCode,
-  SESSION_ID_BYTES,
-  signTranscript,
-  transcript,
-  wrapSessionSecret,
-} from '../shared/handshake.ts';
+import { NONCE_BYTES, SESSION_ID_BYTES, transcript } from '../shared/handshake.ts';
 import {
   parseClientBody,
   parseClientFrame,
@@ -29,6 +21,7 @@ import {
   type WelcomeFrame,
 } from '../shared/protocol.ts';
 import { EncodedBody, RecordChannel } from '../shared/record.ts';
+import { nodeServerHandshake, type ServerHandshake } from './handshake-node.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
@@ -50,6 +43,8 @@ export interface SessionContext {
   options: ServerOptions;
   backend: CryptoBackend;
   host: SessionHost;
+  /** Import, wrap and sign (server/handshake-node.ts); node:crypto unless a test or benchmark picks Web Crypto. */
+  handshake?: ServerHandshake;
 }
 
 type State =
@@ -176,6 +171,7 @@ export class ServerSession {
 
   async #hello(hello: HelloFrame): Promise<void> {
     const { options, identity, backend, host } = this.#ctx;
+    const handshake = this.#ctx.handshake ?? nodeServerHandshake;
     this.#state = { phase: 'handshaking' };
     const mode = options.plain ? 'plain' : 'secure';
     if (mode === 'plain' && !hello.acceptPlain) {
@@ -190,9 +186,10 @@ export class ServerSession {
       throw new WirechatError('PROTO_BAD_SHAPE', `hello.nonce must be ${NONCE_BYTES} bytes`);
     }
     // Imported and checked even in plain mode: the signed transcript names it either way.
-    const publicKey = await importClientPublicKey(clientPublicKey);
-    const sessionId = randomBytes(SESSION_ID_BYTES);
-    const serverNonce = randomBytes(NONCE_BYTES);
+    const publicKey = await handshake.importClientKey(clientPublicKey);
+    // Public the moment the welcome is sent, so from the pool of public random bytes; the keys below are not.
+    const sessionId = randomPublicBytes(SESSION_ID_BYTES);
+    const serverNonce = randomPublicBytes(NONCE_BYTES);
     let wrappedKeys: Uint8Array = new Uint8Array(0);
     let channel: RecordChannel | undefined;
     if (mode === 'secure') {
@@ -201,7 +198,7 @@ export class ServerSession {
       const secret = new Uint8Array(64);
       secret.set(fernetKey);
       secret.set(macKey, 32);
-      wrappedKeys = await wrapSessionSecret(publicKey, secret);
+      wrappedKeys = await handshake.wrap(publicKey, secret);
       secret.fill(0);
       // createFernet and createMac zero the raw bytes once imported.
       const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
@@ -224,9 +221,11 @@ export class ServerSession {
       time,
       wrappedKeys,
     });
-    const signature = await signTranscript(identity.signingKey, signed);
-    const code = await sessionCode(signed);
-    if (this.ended) return;
+    const signature = await handshake.sign(identity.signingKey, signed);
+    const code = await handshake.sessionCode(signed);
+    // Nor must one whose peer has already hung up (its close frame or end of stream came in while the signature
+    // was being made): joining it would announce a tab that is gone.
+    if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
     const welcome = {
       type: 'welcome',
       version: PROTOCOL_VERSION,
