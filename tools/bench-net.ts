@@ -66,7 +66,9 @@ export class ServerChild {
    */
   static async start(mode: ServerMode, options: { maxConnections?: number; dist?: string; cpuProfDir?: string } = {}): Promise<ServerChild> {
     const execArgv = ['--import', 'tsx', '--expose-gc'];
-    if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-name', `server-${mode}-${Date.now()}.cpuprofile`);
+    // Node names each profile after the process and thread (tsx's loader thread writes one too: the main
+    // thread's is the large one).
+    if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
     const args = [mode, String(options.maxConnections ?? 10_000), ...(options.dist ? [options.dist] : [])];
     const child = fork(fileURLToPath(new URL('bench-server.ts', import.meta.url)), args, {
       cwd: ROOT,
@@ -88,6 +90,7 @@ export class ServerChild {
 
   request(request: { cmd: 'memory' }): Promise<MemoryReport>;
   request(request: { cmd: 'connections' }): Promise<number>;
+  request(request: { cmd: 'cpu' }): Promise<number>;
   request(request: { cmd: 'parts'; publicKey: string; count: number }): Promise<PartsReport>;
   request(request: Request): Promise<unknown>;
   request(request: Request): Promise<unknown> {
@@ -99,6 +102,17 @@ export class ServerChild {
       }),
       `the server's answer to ${request.cmd}`,
     );
+  }
+
+  /**
+   * Runs `work` and returns its result with the CPU time (user + system, every thread) the server spent meanwhile,
+   * in microseconds. On a shared machine this is steadier than wall-clock rates: time the server spends waiting
+   * for a core does not count.
+   */
+  async cpuDuring<T>(work: () => Promise<T>): Promise<{ result: T; cpuUs: number }> {
+    const before = await this.request({ cmd: 'cpu' });
+    const result = await work();
+    return { result, cpuUs: (await this.request({ cmd: 'cpu' })) - before };
   }
 
   /** Waits (bounded) until the server counts `count` connections. */
@@ -231,8 +245,8 @@ function randomBytesBase64(): string {
   return Buffer.from(randomBytes(16)).toString('base64');
 }
 
-/** Handshakes per second with `inFlight` connections at a time (see rawHandshake). */
-export async function handshakeRate(port: number, publicKey: string, windowMs: number, inFlight: number): Promise<number> {
+/** Handshakes per second with `inFlight` connections at a time (see rawHandshake), and how many were done. */
+export async function handshakeRate(port: number, publicKey: string, windowMs: number, inFlight: number): Promise<{ rate: number; count: number }> {
   const start = performance.now();
   const end = start + windowMs;
   let done = 0;
@@ -243,7 +257,7 @@ export async function handshakeRate(port: number, publicKey: string, windowMs: n
     }
   };
   await deadline(Promise.all(Array.from({ length: inFlight }, loop)), 'the handshake-rate window');
-  return done / ((performance.now() - start) / 1000);
+  return { rate: done / ((performance.now() - start) / 1000), count: done };
 }
 
 export interface HandshakeTiming {

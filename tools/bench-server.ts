@@ -28,13 +28,16 @@ import { DEFAULTS, type ServerOptions } from '../server/options.ts';
 import { startServer } from '../server/server.ts';
 import { ServerSession, type SessionHost } from '../server/session.ts';
 import { fromBase64Url, randomBytes } from '../shared/bytes.ts';
-import { importClientPublicKey, signTranscript, transcript, wrapSessionSecret } from '../shared/handshake.ts';
+import { transcript } from '../shared/handshake.ts';
+import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../server/handshake-node.ts';
 
 export type ServerMode = 'secure' | 'plain' | 'sessions' | 'raw' | 'echo';
 
 export type Request =
   /** Resident set size and heap after two full collections. */
   | { cmd: 'memory' }
+  /** CPU time this process has used, user + system, in microseconds (process.cpuUsage). */
+  | { cmd: 'cpu' }
   /** Connections open now (sessions, or sockets for the bare modes). */
   | { cmd: 'connections' }
   /** Sizes the raw and echo modes answer with. */
@@ -72,6 +75,12 @@ export function benchServerOptions(plain: boolean, maxConnections: number): Serv
     color: false,
   };
 }
+
+/**
+ * The handshake the sessions use: node:crypto as the server runs it, or, with WIRECHAT_BENCH_HANDSHAKE=web, Web
+ * Crypto, to compare the two on one machine.
+ */
+const handshake: ServerHandshake = process.env.WIRECHAT_BENCH_HANDSHAKE === 'web' ? webCryptoServerHandshake : nodeServerHandshake;
 
 async function main(): Promise<void> {
   const mode = process.argv[2] as ServerMode;
@@ -121,7 +130,7 @@ async function main(): Promise<void> {
       const sessions = new Set<ServerSession>();
       connections = () => sessions.size;
       wss.on('connection', (ws) => {
-        sessions.add(new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host }));
+        sessions.add(new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host, handshake }));
       });
     } else {
       wss.on('connection', (ws) => {
@@ -149,6 +158,10 @@ async function main(): Promise<void> {
       }
       case 'connections':
         return connections();
+      case 'cpu': {
+        const { user, system } = process.cpuUsage();
+        return user + system;
+      }
       case 'sizes':
         forwardBytes = request.forwardBytes;
         forwardPad = 'x'.repeat(request.forwardBytes);
@@ -173,16 +186,16 @@ async function main(): Promise<void> {
   process.send?.({ ready: true, port });
 }
 
-/** The server's share of a handshake, piece by piece, with the functions server/session.ts calls. */
+/** The server's share of a handshake, piece by piece, with the implementation server/session.ts calls. */
 async function parts(spki: Uint8Array, count: number, signingKey: CryptoKey, serverKey: Uint8Array): Promise<PartsReport> {
   const report: PartsReport = { importMs: [], wrapMs: [], signMs: [] };
   for (let i = 0; i < count; i++) {
     let t = performance.now();
-    const publicKey = await importClientPublicKey(spki);
+    const publicKey = await handshake.importClientKey(spki);
     report.importMs.push(performance.now() - t);
     const secret = randomBytes(64);
     t = performance.now();
-    const wrappedKeys = await wrapSessionSecret(publicKey, secret);
+    const wrappedKeys = await handshake.wrap(publicKey, secret);
     report.wrapMs.push(performance.now() - t);
     const signed = transcript({
       mode: 'secure',
@@ -196,7 +209,7 @@ async function parts(spki: Uint8Array, count: number, signingKey: CryptoKey, ser
       wrappedKeys,
     });
     t = performance.now();
-    await signTranscript(signingKey, signed);
+    await handshake.sign(signingKey, signed);
     report.signMs.push(performance.now() - t);
   }
   return report;

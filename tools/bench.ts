@@ -89,8 +89,8 @@ export const FULL: Sizes = {
   rttSamples: 200,
   throughput: [
     { senders: 1, lines: 2000 },
-    { senders: 10, lines: 200 },
-    { senders: 100, lines: 10 },
+    { senders: 10, lines: 100 },
+    { senders: 100, lines: 4 },
   ],
   fanout: 1000,
   idleSessions: 5000,
@@ -286,10 +286,13 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     await handshakeRate(sessions.port, publicKey, sizes.rateWindowMs / 2, sizes.rateInFlight); // warm-up
     await handshakeRate(echo2.port, publicKey, sizes.rateWindowMs / 2, sizes.rateInFlight);
     const runs: Array<{ value: number; baseline: number }> = [];
+    const cpu: Array<{ value: number; baseline: number }> = [];
+    const window = (server: ServerChild) => server.cpuDuring(() => handshakeRate(server.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight));
     for (let run = 0; run < sizes.runs; run++) {
-      const value = await handshakeRate(sessions.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight);
-      const baseline = await handshakeRate(echo2.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight);
-      runs.push({ value, baseline });
+      const secure = await window(sessions);
+      const bare = await window(echo2);
+      runs.push({ value: secure.result.rate, baseline: bare.result.rate });
+      cpu.push({ value: secure.cpuUs / secure.result.count, baseline: bare.cpuUs / bare.result.count });
     }
     rows.push(
       withTarget(
@@ -301,6 +304,11 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
         'min',
         'value',
         TARGETS.handshakesPerSecond,
+      ),
+      compared(
+        { id: 'handshake.rate.cpu', section, what: '  server CPU time per handshake (user + system, all threads)', unit: 'us' },
+        cpu,
+        'bare ws server: CPU time per connect, exchange and close',
       ),
     );
   } finally {
@@ -448,11 +456,20 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
  * to every other tab (the other senders and one listening tab) and its sender gets a receipt, so every tab, the
  * listener included, is owed senders x lines frames. Timed from the first send to the last of those frames.
  */
-async function burst(tabs: CountingTab[], senders: number, lines: number, from: number): Promise<number> {
-  const received = allReceived(tabs, () => senders * lines, 'a throughput burst');
-  const start = performance.now();
-  for (let i = 0; i < lines; i++) for (let s = 0; s < senders; s++) tabs[s]!.send(from + i);
-  return (senders * lines) / (((await received) - start) / 1000);
+async function burst(
+  server: ServerChild,
+  tabs: CountingTab[],
+  senders: number,
+  lines: number,
+  from: number,
+): Promise<{ rate: number; cpuPerLine: number }> {
+  const { result, cpuUs } = await server.cpuDuring(async () => {
+    const received = allReceived(tabs, () => senders * lines, 'a throughput burst');
+    const start = performance.now();
+    for (let i = 0; i < lines; i++) for (let s = 0; s < senders; s++) tabs[s]!.send(from + i);
+    return (senders * lines) / (((await received) - start) / 1000);
+  });
+  return { rate: result, cpuPerLine: cpuUs / (senders * lines) };
 }
 
 async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
@@ -470,15 +487,17 @@ async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair
       const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
       await raw.waitForConnections(tabsCount);
       let next = 0;
-      await burst(secureTabs, senders, Math.ceil(lines / 4), next); // warm-up
-      await burst(rawTabs, senders, Math.ceil(lines / 4), next);
+      await burst(secure, secureTabs, senders, Math.ceil(lines / 4), next); // warm-up
+      await burst(raw, rawTabs, senders, Math.ceil(lines / 4), next);
       next += lines;
       const runs: Array<{ value: number; baseline: number }> = [];
+      const cpu: Array<{ value: number; baseline: number }> = [];
       for (let run = 0; run < sizes.runs; run++) {
-        const value = await burst(secureTabs, senders, lines, next);
-        const baseline = await burst(rawTabs, senders, lines, next);
+        const value = await burst(secure, secureTabs, senders, lines, next);
+        const baseline = await burst(raw, rawTabs, senders, lines, next);
         next += lines;
-        runs.push({ value, baseline });
+        runs.push({ value: value.rate, baseline: baseline.rate });
+        cpu.push({ value: value.cpuPerLine, baseline: baseline.cpuPerLine });
       }
       for (const tab of [...secureTabs, ...rawTabs]) tab.close();
       rows.push(
@@ -496,6 +515,11 @@ async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair
           'min',
           'ratio',
           TARGETS.throughputRatio,
+        ),
+        compared(
+          { id: `throughput.${senders}.cpu`, section: 'throughput', what: '  server CPU time per line (user + system, all threads)', unit: 'us' },
+          cpu,
+          'bare ws relay: CPU time per line',
         ),
       );
     } finally {
@@ -673,6 +697,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 }
 
 function figure(value: number, unit: string): string {
+  if (unit === 'us') return `${Math.round(value).toLocaleString('en-US')} us`;
   if (unit === 'ms') return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ms`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
   return `${Math.round(value).toLocaleString('en-US')} ${unit}`;

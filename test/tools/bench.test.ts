@@ -22,10 +22,9 @@ const ROWS = [
   'handshake.chromium.p99',
   ...['keypair', 'socket', 'server', 'verify', 'unwrap'].map((id) => `handshake.chromium.${id}.p50`),
   'handshake.rate',
+  'handshake.rate.cpu',
   ...p('roundtrip', ['secure', 'plain']),
-  'throughput.1',
-  'throughput.10',
-  'throughput.100',
+  ...['1', '10', '100'].flatMap((n) => [`throughput.${n}`, `throughput.${n}.cpu`]),
   'fanout',
   'memory',
   ...['node', 'web'].flatMap((who) =>
