@@ -48,8 +48,12 @@ export interface ServerIdentity {
 export interface ClientEvents {
   /** A step of the handshake finished, `ms` after the session began. */
   step?(step: HandshakeStep, ms: number): void;
-  /** Every frame as it crossed the wire, for the inspector and for tests. */
-  wire?(direction: 'out' | 'in', data: string, frame: ServerFrame | undefined): void;
+  /**
+   * Every frame as it crossed the wire, for the inspector and for tests. An outgoing record or plain frame comes
+   * with the `body` it carries (a record's as it was before sealing); an incoming frame's body is known only
+   * once its checks pass, and comes through `body`, before the next frame is reported here.
+   */
+  wire?(direction: 'out' | 'in', data: string, frame: ServerFrame | undefined, body?: ClientBody): void;
   /** A body arrived, verified and decrypted (or plain). */
   body?(body: ServerBody): void;
 }
@@ -105,8 +109,8 @@ export class ClientSession {
     this.#options.events?.step?.(step, Date.now() - this.#started);
   }
 
-  #send(data: string): void {
-    this.#options.events?.wire?.('out', data, undefined);
+  #send(data: string, body?: ClientBody): void {
+    this.#options.events?.wire?.('out', data, undefined, body);
     this.#options.send(data);
   }
 
@@ -271,10 +275,10 @@ export class ClientSession {
     const state = this.#state;
     if (state.phase === 'secure') {
       const frame = await state.channel.seal(body);
-      this.#send(JSON.stringify(frame));
+      this.#send(JSON.stringify(frame), body);
     } else if (state.phase === 'plain') {
       const frame = { type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ClientBody>;
-      this.#send(JSON.stringify(frame));
+      this.#send(JSON.stringify(frame), body);
     } else {
       throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${state.phase}`);
     }

@@ -12,7 +12,7 @@
  */
 import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
 import { Close, closeReason, isWirechatError, WirechatError, type ErrorCode } from '../shared/errors.ts';
-import type { ServerBody, ServerFrame } from '../shared/protocol.ts';
+import type { ClientBody, ServerBody, ServerFrame } from '../shared/protocol.ts';
 import { backoffDelay } from './backoff.ts';
 
 /** The part of the browser's WebSocket this module uses, so that tests can hand it a stand-in. */
@@ -52,8 +52,22 @@ export type ConnectionState =
 
 export type Phase = ConnectionState['phase'];
 
+/**
+ * What became of a frame. Outgoing ones were made by this page. Incoming ones are `pending` until the session
+ * accepts them (`passed`: a record's two HMACs verified and it decrypted, a welcome's signature verified, a plain
+ * frame came in sequence) or ends the chat on them (`failed`, with the check that failed). A frame still being
+ * checked when the chat ended stays pending.
+ */
+export type WireCheck =
+  | { state: 'made' }
+  | { state: 'pending' }
+  | { state: 'passed' }
+  | { state: 'failed'; code: ErrorCode; message: string };
+
 /** One frame as it crossed the wire, for the inspector. */
 export interface WireEvent {
+  /** Counts the frames of this chat from 0, across reconnects; an entry updated by `checked` keeps its index. */
+  index: number;
   direction: 'out' | 'in';
   data: string;
   /** Milliseconds since the epoch, this machine's clock. */
@@ -64,6 +78,9 @@ export interface WireEvent {
   frame: ServerFrame | undefined;
   /** Which connection of this chat carried it: 0 for the first, then one more per reconnect. */
   connection: number;
+  check: WireCheck;
+  /** Outgoing: the body the page put in the frame. Incoming: the body the page read from it, once it passed. */
+  body: ClientBody | ServerBody | undefined;
 }
 
 export interface StepEvent {
@@ -79,6 +96,8 @@ export interface ConnectionEvents {
   /** A verified body, in order; `end` bodies too (the state then moves to ended). */
   body: ServerBody;
   wire: WireEvent;
+  /** An incoming frame already reported on `wire` passed or failed: its wireLog entry is now this one. */
+  checked: WireEvent;
 }
 
 export interface ConnectionOptions {
@@ -146,6 +165,8 @@ export class Connection extends EventTarget {
   #generation = 0;
   /** Connections opened so far in this chat. */
   #connections = 0;
+  /** Frames seen so far in this chat, for WireEvent.index. */
+  #frames = 0;
   /** Drops since the last secure (or plain) session; sets the backoff. */
   #failures = 0;
   #keyPair: Promise<CryptoKeyPair>;
@@ -230,6 +251,12 @@ export class Connection extends EventTarget {
       return;
     }
     const live = () => generation === this.#generation;
+    // The session handles incoming frames one at a time: each one's body, or the error that ends the chat on
+    // it, is reported before the next frame is, so the last incoming frame is the one they belong to.
+    let lastIn: WireEvent | undefined;
+    const settle = (check: WireCheck, body?: ServerBody) => {
+      if (lastIn !== undefined) lastIn = this.#settle(lastIn, check, body);
+    };
     const session = new ClientSession({
       keyPair: this.#keyPair,
       name: this.#options.name,
@@ -240,17 +267,30 @@ export class Connection extends EventTarget {
         step: (step, ms) => {
           if (!live()) return;
           if (step === 'welcome') this.#clearTimer('handshake');
+          if (step === 'verified') settle({ state: 'passed' });
           this.#emit('step', { step, ms, connection });
           if (step === 'ready') this.#ready(session, attempt);
         },
-        wire: (direction, data, frame) => {
+        wire: (direction, data, frame, body) => {
           if (!live()) return;
-          const event = { direction, data, at: this.#now(), size: encoder.encode(data).length, frame, connection };
+          const event: WireEvent = {
+            index: this.#frames++,
+            direction,
+            data,
+            at: this.#now(),
+            size: encoder.encode(data).length,
+            frame,
+            connection,
+            check: { state: direction === 'out' ? 'made' : 'pending' },
+            body,
+          };
+          if (direction === 'in') lastIn = event;
           pushBounded(this.#wire, event, this.#options.wireLimit ?? WIRE_LIMIT);
           this.#emit('wire', event);
         },
         body: (body) => {
           if (!live()) return;
+          settle({ state: 'passed' }, body);
           this.#emit('body', body);
           if (body.kind === 'end') this.#serverEnded(body.reason);
         },
@@ -276,7 +316,7 @@ export class Connection extends EventTarget {
         return;
       }
       session.receive(event.data).catch((error: unknown) => {
-        if (live()) this.#failed(error);
+        if (live()) this.#failed(error, settle);
       });
     };
     socket.onclose = (event) => {
@@ -314,8 +354,11 @@ export class Connection extends EventTarget {
     socket?.close(Close.NORMAL, 'the server ended the chat');
   }
 
-  /** The session refused a frame (or could not go on): close with the mapped code and never retry. */
-  #failed(error: unknown): void {
+  /**
+   * The session refused a frame (or could not go on): close with the mapped code and never retry. `settle` marks
+   * the incoming frame it refused, when there is one and the failure was a check.
+   */
+  #failed(error: unknown, settle?: (check: WireCheck) => void): void {
     const socket = this.#socket;
     this.#session?.close();
     this.#release();
@@ -329,6 +372,7 @@ export class Connection extends EventTarget {
     } else if (isWirechatError(error)) {
       code = error.closeCode;
       end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: browserCloseCode(code) };
+      settle?.({ state: 'failed', code: error.code, message: error.message });
       reason = `${code} ${error.code}: ${error.message}`;
     } else {
       end = { by: 'error', message: describe(error) };
@@ -384,6 +428,15 @@ export class Connection extends EventTarget {
       this.#socket.onopen = this.#socket.onmessage = this.#socket.onclose = this.#socket.onerror = null;
     }
     this.#socket = undefined;
+  }
+
+  /** Replaces a frame's wireLog entry (if still kept) with its outcome, and says so. */
+  #settle(event: WireEvent, check: WireCheck, body: ServerBody | undefined): WireEvent {
+    const settled: WireEvent = { ...event, check, body: body ?? event.body };
+    const at = this.#wire.lastIndexOf(event);
+    if (at !== -1) this.#wire[at] = settled;
+    this.#emit('checked', settled);
+    return settled;
   }
 
   #setState(state: ConnectionState): void {

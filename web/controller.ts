@@ -6,7 +6,14 @@
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { ChatLog, type ChatEntry } from './chat-log.ts';
-import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
+import {
+  Connection,
+  pushBounded,
+  type ConnectionOptions,
+  type ConnectionState,
+  type StepEvent,
+  type WireEvent,
+} from './connection.ts';
 import { endSummary } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
 
@@ -39,6 +46,16 @@ export interface KeyPairView {
   ms: number;
 }
 
+/** For the wire inspector: the frames the connection keeps, oldest first, and the handshake steps of this chat. */
+export interface WireView {
+  frames: readonly WireEvent[];
+  /** Every connection's steps (WireEvent.connection says which a frame belongs to), oldest first. */
+  steps: readonly StepEvent[];
+}
+
+/** Handshake steps kept for the inspector: seven a connection, for the last fifty connections. */
+const WIRE_STEP_LIMIT = 7 * 50;
+
 export interface AppView {
   stage: 'insecure' | 'join' | 'chat';
   insecureReason: string;
@@ -54,6 +71,7 @@ export interface AppView {
   identity: IdentityView | undefined;
   trustPrompt: TrustPrompt | undefined;
   entries: readonly ChatEntry[];
+  wire: WireView;
 }
 
 export interface ControllerOptions {
@@ -71,8 +89,17 @@ export interface ControllerOptions {
 }
 
 /** The parts of the view that belong to one chat, as they are before it starts. */
-function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries'> {
-  return { stage: 'join', state: { phase: 'idle' }, steps: [], connection: 0, identity: undefined, trustPrompt: undefined, entries: [] };
+function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries' | 'wire'> {
+  return {
+    stage: 'join',
+    state: { phase: 'idle' },
+    steps: [],
+    connection: 0,
+    identity: undefined,
+    trustPrompt: undefined,
+    entries: [],
+    wire: { frames: [], steps: [] },
+  };
 }
 
 export class Controller {
@@ -121,10 +148,19 @@ export class Controller {
     this.#connection = connection;
     this.#everReady = false;
     connection.on('state', (state) => this.#onState(connection, state));
-    connection.on('step', ({ step, ms, connection: n }) => {
+    const wireSteps: StepEvent[] = [];
+    const wire = (): WireView => ({ frames: [...connection.wireLog], steps: [...wireSteps] });
+    connection.on('step', (event) => {
+      const { step, ms, connection: n } = event;
       const steps = n === this.#view.connection ? this.#view.steps : [];
-      this.#set({ steps: [...steps, { step, ms }], connection: n });
+      pushBounded(wireSteps, event, WIRE_STEP_LIMIT);
+      this.#set({ steps: [...steps, { step, ms }], connection: n, wire: wire() });
     });
+    const showWire = () => {
+      if (connection === this.#connection) this.#set({ wire: wire() });
+    };
+    connection.on('wire', showWire);
+    connection.on('checked', showWire);
     connection.on('body', (body) => this.#onBody(connection, body));
     this.#set({ stage: 'chat', name: name.trim() });
     connection.connect();
