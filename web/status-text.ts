@@ -2,6 +2,7 @@
  * The words the page uses for its state and for why a chat ended, kept apart from the components so that the
  * wording every end shows is tested (every end says why; no end is silent).
  */
+import type { ErrorCode } from '../shared/errors.ts';
 import type { ConnectionState, EndReason } from './connection.ts';
 
 /** Why the chat ended, in one sentence or two. */
@@ -17,7 +18,8 @@ export function endText(end: EndReason): string {
       return `The server refused this connection (${closeText(end.code, end.reason)}). Trying again would get the same answer, so the page stopped.`;
     case 'integrity':
       return (
-        `Integrity check failed (${end.code}): ${withStop(end.message)} The frame was not shown. ` +
+        `Integrity check failed (${end.code}): ${withStop(end.message)} ${INTEGRITY_HINTS[end.code] ?? ''}` +
+        `The frame was not shown. ` +
         `The page closed the connection with ${end.closeCode}` +
         (end.sentCode === end.closeCode ? '.' : ` (sent as ${end.sentCode}: browsers may only send 1000 or 3000-4999).`)
       );
@@ -31,6 +33,12 @@ export function endText(end: EndReason): string {
     }
   }
 }
+
+/** What a failed check most likely means, for the checks whose failure points at someone on the path. */
+const INTEGRITY_HINTS: Partial<Record<ErrorCode, string>> = {
+  HANDSHAKE_BAD_SIGNATURE:
+    'Someone between you and the server may have changed the handshake (for example swapped your public key). ',
+};
 
 /** What the status line shows: the connection's state, or that the page cannot connect from here at all. */
 export type StatusState = ConnectionState | { phase: 'unavailable' };

@@ -26,6 +26,21 @@ test('every kind of end says why', () => {
   }
 });
 
+test('a handshake signature that fails says someone on the path may have changed it; other failures do not', () => {
+  const end = (code: 'HANDSHAKE_BAD_SIGNATURE' | 'RECORD_BAD_MAC'): EndReason => ({
+    by: 'integrity',
+    code,
+    message: 'the check failed',
+    closeCode: 1008,
+    sentCode: 4008,
+  });
+  assert.match(
+    endText(end('HANDSHAKE_BAD_SIGNATURE')),
+    /^Integrity check failed \(HANDSHAKE_BAD_SIGNATURE\): the check failed\. Someone between you and the server may have changed the handshake \(for example swapped your public key\)\. The frame was not shown\./,
+  );
+  assert.doesNotMatch(endText(end('RECORD_BAD_MAC')), /Someone between/);
+});
+
 test('the status line shows the close code and reason and counts down to the next attempt', () => {
   const state = { phase: 'disconnected', code: 1006, reason: '', attempt: 3, delayMs: 2000, retryAt: 10_000 } as const;
   assert.equal(
