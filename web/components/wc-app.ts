@@ -5,6 +5,7 @@ import './wc-chat.ts';
 import './wc-ended.ts';
 import './wc-handshake.ts';
 import './wc-identity.ts';
+import { rememberedOpen, rememberOpen } from './wc-inspector.ts';
 import './wc-join.ts';
 import './wc-plain-banner.ts';
 import './wc-status.ts';
@@ -14,11 +15,13 @@ import type { WcJoin } from './wc-join.ts';
 
 /**
  * The page: header with the status, the plain-mode banner, then either the reason the page cannot work here,
- * the name form, or the chat beside the handshake and the server's identity. It renders `view` and nothing
- * else; the events of the components below bubble out of it to web/main.ts.
+ * the name form, or the chat beside the handshake and the server's identity, and the wire inspector when it is
+ * open (beside the chat on wide screens, below it on narrow ones). It renders `view` and nothing else;
+ * the events of the components below bubble out of it to web/main.ts.
  *
- * Test hooks: `#insecure-context` (shown instead of everything when Web Crypto is unavailable), and those of
- * the components (see each file).
+ * Test hooks: `#insecure-context` (shown instead of everything when Web Crypto is unavailable),
+ * `#inspector-toggle[aria-expanded]` (during a chat), `wc-inspector#inspector`, and those of the components
+ * (see each file).
  */
 export class WcApp extends LitElement {
   static override styles = [
@@ -58,6 +61,29 @@ export class WcApp extends LitElement {
         color: var(--wc-muted);
         font-size: 0.875rem;
       }
+      .tools {
+        display: flex;
+        align-items: center;
+        flex-wrap: wrap;
+        gap: 0.5rem 1rem;
+      }
+      #inspector-toggle {
+        display: inline-flex;
+        align-items: center;
+        gap: 0.4rem;
+        min-height: 2.25rem;
+        padding: 0.3rem 0.85rem;
+        font-size: 0.9rem;
+      }
+      #inspector-toggle[aria-expanded='true'] {
+        background: var(--wc-accent);
+        border-color: var(--wc-accent);
+        color: var(--wc-accent-text);
+      }
+      #inspector-toggle .state {
+        font-family: var(--wc-mono);
+        font-weight: 700;
+      }
       main {
         flex: 1;
         display: flex;
@@ -75,10 +101,12 @@ export class WcApp extends LitElement {
         flex: 1;
         display: grid;
         grid-template-columns: minmax(0, 1fr) 22.5rem;
+        grid-template-areas: 'chat aside' 'inspector inspector';
         gap: 1.25rem;
         min-height: 0;
       }
       .chat {
+        grid-area: chat;
         display: flex;
         flex-direction: column;
         min-height: 0;
@@ -92,9 +120,31 @@ export class WcApp extends LitElement {
         flex: 1;
       }
       aside {
+        grid-area: aside;
         display: flex;
         flex-direction: column;
         gap: 1.25rem;
+      }
+      wc-inspector {
+        grid-area: inspector;
+        height: min(44rem, 85dvh);
+      }
+      /* Wide enough for both: the chat and the inspector side by side, the identity and handshake below the chat. */
+      @media (min-width: 1100px) {
+        .layout.inspecting {
+          grid-template-columns: minmax(0, 1fr) minmax(0, 2fr);
+          grid-template-areas: 'chat inspector' 'aside inspector';
+          grid-template-rows: auto 1fr;
+        }
+        .layout.inspecting wc-inspector {
+          align-self: start;
+          position: sticky;
+          top: 1rem;
+          height: calc(100dvh - 7.5rem);
+        }
+        .plain .layout.inspecting wc-inspector {
+          height: calc(100dvh - 11rem);
+        }
       }
       .insecure {
         max-width: 40rem;
@@ -116,7 +166,11 @@ export class WcApp extends LitElement {
         }
         .layout {
           grid-template-columns: minmax(0, 1fr);
+          grid-template-areas: 'chat' 'inspector' 'aside';
           gap: 0.75rem;
+        }
+        wc-inspector {
+          height: 85dvh;
         }
         .chat,
         .plain .chat {
@@ -125,6 +179,9 @@ export class WcApp extends LitElement {
         }
         header {
           padding: 0.5rem 0.75rem;
+        }
+        .tools {
+          flex: 1 1 100%;
         }
         wc-status {
           flex: 1 1 100%;
@@ -142,14 +199,18 @@ export class WcApp extends LitElement {
 
   static override properties = {
     view: { attribute: false },
+    inspecting: { state: true },
   };
 
   /** Everything the page shows, from web/controller.ts. */
   declare view: AppView | undefined;
+  /** The wire inspector is open; remembered for this tab. */
+  declare inspecting: boolean;
 
   constructor() {
     super();
     this.view = undefined;
+    this.inspecting = rememberedOpen();
   }
 
   override render() {
@@ -161,7 +222,14 @@ export class WcApp extends LitElement {
     const blocked = view.trustPrompt !== undefined;
     return html`<header ?inert=${blocked}>
         <div class="brand"><strong>wirechat</strong><span>encrypted chat with the server console</span></div>
-        <wc-status .state=${view.stage === 'insecure' ? { phase: 'unavailable' } : view.state}></wc-status>
+        <div class="tools">
+          ${view.stage === 'chat'
+            ? html`<button id="inspector-toggle" aria-expanded=${this.inspecting ? 'true' : 'false'} aria-controls="inspector" @click=${this.#toggleInspector}>
+                <span class="state" aria-hidden="true">${this.inspecting ? '▾' : '▸'}</span>Wire inspector
+              </button>`
+            : nothing}
+          <wc-status .state=${view.stage === 'insecure' ? { phase: 'unavailable' } : view.state}></wc-status>
+        </div>
       </header>
       ${plain ? html`<wc-plain-banner></wc-plain-banner>` : nothing}
       <main class=${plain ? 'plain' : ''} ?inert=${blocked}>${this.#stage(view)}</main>
@@ -192,7 +260,7 @@ export class WcApp extends LitElement {
         return html`<wc-join class="center" .name=${view.name} .keyPair=${view.keyPair}></wc-join>`;
       case 'chat': {
         const state = view.state;
-        return html`<div class="layout">
+        return html`<div class="layout ${this.inspecting ? 'inspecting' : ''}">
           <section class="card chat" aria-label="Chat">
             <wc-chat
               .entries=${view.entries}
@@ -205,8 +273,22 @@ export class WcApp extends LitElement {
             <wc-identity .identity=${view.identity} .host=${view.host}></wc-identity>
             <wc-handshake .steps=${view.steps} .mode=${view.identity?.mode} .connection=${view.connection}></wc-handshake>
           </aside>
+          <wc-inspector id="inspector" ?open=${this.inspecting} .wire=${view.wire}></wc-inspector>
         </div>`;
       }
+    }
+  }
+
+  async #toggleInspector(): Promise<void> {
+    this.inspecting = !this.inspecting;
+    rememberOpen(this.inspecting);
+    if (!this.inspecting) return;
+    // Below the chat (narrow screens) it would open out of sight: bring its top into view.
+    await this.updateComplete;
+    const inspector = this.#child<HTMLElement>('#inspector');
+    if (inspector !== null && inspector.getBoundingClientRect().top > window.innerHeight * 0.75) {
+      const still = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+      inspector.scrollIntoView({ block: 'start', behavior: still ? 'auto' : 'smooth' });
     }
   }
 
