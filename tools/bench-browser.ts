@@ -13,8 +13,16 @@ export interface BrowserRun {
   loadToSecure: number;
   /** Milliseconds from navigation start to a key pair made, on a page that does only that. */
   loadToKeyPair: number;
+  /** On that page, how long Web Crypto took to make the key pair. */
+  keyPairOnlyMaking: number;
   /** From the socket's creation (the person pressed Enter) until the key pair was there. */
   keyPairWait: number;
+  /** From navigation start until the page asked Web Crypto for its key pair (loading and starting the page). */
+  keyPairStart: number;
+  /** How long Web Crypto took to make the page's key pair. */
+  keyPairMaking: number;
+  /** From the key pair made until secure (Enter, hello, welcome, verify, trust, unwrap, rendering). */
+  afterKeyPair: number;
   /** From the socket's creation until secure. */
   socketToSecure: number;
   /** Hello sent to welcome received: the server and loopback. */
@@ -24,13 +32,14 @@ export interface BrowserRun {
 }
 
 const KEYGEN_PAGE = `<!doctype html><meta charset="utf-8"><title>keygen</title><script>
+window.__keyPairAsked = performance.now();
 crypto.subtle.generateKey(
   { name: 'RSA-OAEP', hash: 'SHA-256', modulusLength: ${RSA_MODULUS_BITS}, publicExponent: new Uint8Array([1, 0, 1]) },
   false, ['encrypt', 'decrypt'],
 ).then(() => { window.__keyPairMade = performance.now(); });
 </script>`;
 
-async function keyPairOnly(browser: Browser, origin: string): Promise<number> {
+async function keyPairOnly(browser: Browser, origin: string): Promise<{ made: number; asked: number }> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -41,7 +50,10 @@ async function keyPairOnly(browser: Browser, origin: string): Promise<number> {
       timeout: 60_000,
       polling: 50,
     });
-    return await page.evaluate(() => (window as unknown as { __keyPairMade: number }).__keyPairMade);
+    return await page.evaluate(() => {
+      const w = window as unknown as { __keyPairMade: number; __keyPairAsked: number };
+      return { made: w.__keyPairMade, asked: w.__keyPairAsked };
+    });
   } finally {
     await context.close();
   }
@@ -54,31 +66,50 @@ async function stepMs(page: Page, step: string): Promise<number> {
   return ms;
 }
 
-async function realPage(browser: Browser, origin: string): Promise<Omit<BrowserRun, 'loadToKeyPair'>> {
+async function realPage(browser: Browser, origin: string): Promise<Omit<BrowserRun, 'loadToKeyPair' | 'keyPairOnlyMaking'>> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
     // The page's ClientSession starts its step clock when the socket is made; note that moment on the
     // navigation's clock, so that "load to secure" is socket time + the page's own "ready" step.
+    // Also when the page asks for its key pair and when it gets it, to split load -> secure into loading the
+    // page, making the key pair, and the handshake after it.
     await page.addInitScript(() => {
+      const marks = window as { __socketMade?: number; __keyPairAsked?: number; __keyPairMade?: number };
       const Native = window.WebSocket;
       window.WebSocket = class extends Native {
         constructor(url: string | URL, protocols?: string | string[]) {
           super(url, protocols);
-          (window as { __socketMade?: number }).__socketMade ??= performance.now();
+          marks.__socketMade ??= performance.now();
         }
+      };
+      const subtle = crypto.subtle;
+      const generateKey = subtle.generateKey.bind(subtle) as (...args: unknown[]) => Promise<unknown>;
+      (subtle as { generateKey: unknown }).generateKey = (...args: unknown[]) => {
+        marks.__keyPairAsked ??= performance.now();
+        return generateKey(...args).then((pair) => {
+          marks.__keyPairMade ??= performance.now();
+          return pair;
+        });
       };
     });
     await page.goto(origin);
     await page.locator('#name-input').press('Enter');
     await page.locator('#status[data-state="secure"]').waitFor({ timeout: 60_000 });
-    const socketMade = await page.evaluate(() => (window as unknown as { __socketMade: number }).__socketMade);
+    const marks = await page.evaluate(() => {
+      const w = window as unknown as { __socketMade: number; __keyPairAsked: number; __keyPairMade: number };
+      return { socketMade: w.__socketMade, asked: w.__keyPairAsked, made: w.__keyPairMade };
+    });
+    const socketMade = marks.socketMade;
     const [keypair, hello, welcome, verified, trusted, unwrapped, ready] = await Promise.all(
       ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'].map((s) => stepMs(page, s)),
     );
     return {
       loadToSecure: socketMade + ready!,
       keyPairWait: keypair!,
+      keyPairStart: marks.asked,
+      keyPairMaking: marks.made - marks.asked,
+      afterKeyPair: socketMade + ready! - marks.made,
       socketToSecure: ready!,
       server: welcome! - hello!,
       verify: verified! - welcome!,
@@ -98,8 +129,8 @@ export async function browserHandshakes(origin: string, runs: number): Promise<B
     await realPage(browser, origin);
     const out: BrowserRun[] = [];
     for (let i = 0; i < runs; i++) {
-      const loadToKeyPair = await keyPairOnly(browser, origin);
-      out.push({ loadToKeyPair, ...(await realPage(browser, origin)) });
+      const only = await keyPairOnly(browser, origin);
+      out.push({ loadToKeyPair: only.made, keyPairOnlyMaking: only.made - only.asked, ...(await realPage(browser, origin)) });
     }
     return out;
   } finally {

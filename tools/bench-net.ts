@@ -68,7 +68,7 @@ export class ServerChild {
     const execArgv = ['--import', 'tsx', '--expose-gc'];
     // Node names each profile after the process and thread (tsx's loader thread writes one too: the main
     // thread's is the large one).
-    if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir);
+    if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-interval', '100');
     const args = [mode, String(options.maxConnections ?? 10_000), ...(options.dist ? [options.dist] : [])];
     const child = fork(fileURLToPath(new URL('bench-server.ts', import.meta.url)), args, {
       cwd: ROOT,

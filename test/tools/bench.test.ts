@@ -20,7 +20,7 @@ const ROWS = [
   ...p('handshake.server', ['import', 'wrap', 'sign']),
   'handshake.chromium.p50',
   'handshake.chromium.p99',
-  ...['keypair', 'socket', 'server', 'verify', 'unwrap'].map((id) => `handshake.chromium.${id}.p50`),
+  ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map((id) => `handshake.chromium.${id}.p50`),
   'handshake.rate',
   'handshake.rate.cpu',
   ...p('roundtrip', ['secure', 'plain']),
