@@ -358,44 +358,38 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
   };
   try {
     await servers.raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
-    type Pair = { send(i: number): void; delivered(): Promise<void>; close(): void };
+    /**
+     * One line from A to B. `arm` is called before the send; it resolves with the time B had the line, and
+     * `settled` once A also has its receipt (the next line waits for that, so lines never overlap).
+     */
+    type Pair = { arm(): { atB: Promise<number>; settled: Promise<unknown> }; send(i: number): void; close(): void };
     const scripted = async (url: string, plain: boolean): Promise<Pair> => {
-      let lines = 0;
-      let receipts = 0;
-      let want = 0;
-      let wake: (() => void) | undefined;
-      const check = () => {
-        if (lines >= want && receipts >= want) wake?.();
-      };
+      let line: ((t: number) => void) | undefined;
+      let receipt: (() => void) | undefined;
       const common = { url, keyPair, acceptPlain: plain, backend: nodeCryptoBackend };
       const a = await ScriptedClient.connect({
         ...common,
         name: 'a',
         onBody: (body) => {
-          if (body.kind === 'receipt') receipts++;
-          check();
+          if (body.kind === 'receipt') receipt?.();
         },
       });
       const b = await ScriptedClient.connect({
         ...common,
         name: 'b',
         onBody: (body) => {
-          if (body.kind === 'line') lines++;
-          check();
+          // B's body arrived verified, decrypted and parsed: that is delivery.
+          if (body.kind === 'line') line?.(performance.now());
         },
       });
       await a.waitFor((body) => body.kind === 'join');
       return {
+        arm() {
+          const atB = deadline(new Promise<number>((resolve) => (line = resolve)), 'a round trip');
+          const receipted = deadline(new Promise<void>((resolve) => (receipt = resolve)), 'a receipt');
+          return { atB, settled: Promise.all([atB, receipted]) };
+        },
         send: (i) => void a.send(lineText(i)),
-        delivered: () =>
-          deadline(
-            new Promise<void>((resolve) => {
-              want++;
-              wake = resolve;
-              check();
-            }),
-            'a round trip',
-          ),
         close: () => {
           a.close();
           b.close();
@@ -406,10 +400,11 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
       const a = await rawTab(url, frames.sent);
       const b = await rawTab(url, frames.sent);
       return {
-        send: (i) => a.send(i),
-        async delivered() {
-          await allReceived([a, b], () => 1, 'a raw round trip');
+        arm() {
+          const atB = allReceived([b], () => 1, 'a raw round trip');
+          return { atB, settled: Promise.all([atB, allReceived([a], () => 1, 'a raw receipt')]) };
         },
+        send: (i) => a.send(i),
         close: () => {
           a.close();
           b.close();
@@ -418,12 +413,12 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
     };
     const pairs = { secure: await scripted(servers.secure.wsUrl, false), plain: await scripted(servers.plain.wsUrl, true), raw: await raw(servers.raw.wsUrl) };
     const sample = async (pair: Pair, i: number) => {
+      const { atB, settled } = pair.arm();
       const t = performance.now();
-      // The raw pair counts frames from here, so arm it before sending.
-      const delivered = pair.delivered();
       pair.send(i);
-      await delivered;
-      return performance.now() - t;
+      const delivered = await atB;
+      await settled;
+      return delivered - t;
     };
     log(`roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure, plain and bare ws in turn`);
     const perRun: Array<Record<'secure' | 'plain' | 'raw', number[]>> = [];
