@@ -14,7 +14,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadIdentity } from '../server/identity.ts';
 import { nodeCryptoBackend } from '../server/node-crypto.ts';
 import { DEFAULTS } from '../server/options.ts';
@@ -23,6 +22,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { Mode, ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
 import { describeFrame, DIRECTION_LABEL, preview, type Direction } from './wire-format.ts';
+import { commandLine } from './cli.ts';
 
 export const CAPTURE_HELP = `npm run capture -- [options]: the same short chat, captured in plain and in secure mode.
 
@@ -413,24 +413,13 @@ export function formatReport(result: CaptureResult, width = 160): string {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        out: { type: 'string', default: 'captures' },
-        tshark: { type: 'string', default: 'tshark' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    console.error(`wirechat capture: ${(error as Error).message}\n(npm run capture -- --help lists the options)`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(CAPTURE_HELP);
-    return 0;
-  }
+  const parsed = commandLine('capture', CAPTURE_HELP, {
+    out: { type: 'string', default: 'captures' },
+    tshark: { type: 'string', default: 'tshark' },
+    json: { type: 'boolean' },
+  });
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   let result: CaptureResult;
   try {
     const version = checkTshark(values.tshark);

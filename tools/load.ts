@@ -3,7 +3,6 @@
  * through the relay. Prints lines per second and delivery latency, and checks that every line reached every
  * other tab exactly once and in order. Runs its own server on a free loopback port unless --url is given.
  */
-import { parseArgs } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { startServer, type RunningServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
+import { commandLine } from './cli.ts';
 
 export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send M lines through the relay.
 
@@ -159,21 +159,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      clients: { type: 'string', default: '20' },
-      lines: { type: 'string', default: '20' },
-      url: { type: 'string' },
-      interval: { type: 'string', default: '0' },
-      plain: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = commandLine('load', LOAD_HELP, {
+    clients: { type: 'string', default: '20' },
+    lines: { type: 'string', default: '20' },
+    url: { type: 'string' },
+    interval: { type: 'string', default: '0' },
+    plain: { type: 'boolean' },
+    json: { type: 'boolean' },
   });
-  if (values.help) {
-    console.log(LOAD_HELP);
-    return 0;
-  }
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   const clients = Number(values.clients);
   const lines = Number(values.lines);
   const intervalMs = Number(values.interval);

@@ -16,7 +16,6 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { concat, fromBase64Url, fromUtf8, toBase64Url, toHex } from '../shared/bytes.ts';
 import { isWirechatError } from '../shared/errors.ts';
@@ -29,6 +28,7 @@ import {
   wrapSessionSecret,
 } from '../shared/handshake.ts';
 import { closeMeaning, describeFrame, DIRECTION_LABEL, preview, shortHash, type Direction } from './wire-format.ts';
+import { commandLine } from './cli.ts';
 
 export const MITM_HELP = `npm run mitm -- --target URL [options]: a man in the middle between a page and a wirechat server.
 
@@ -557,26 +557,15 @@ export async function startMitm(options: MitmOptions): Promise<MitmProxy> {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        target: { type: 'string' },
-        port: { type: 'string', default: '8081' },
-        host: { type: 'string', default: '127.0.0.1' },
-        'swap-all': { type: 'boolean' },
-        'no-color': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    console.error(`wirechat mitm: ${(error as Error).message}\n(npm run mitm -- --help lists the options)`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(MITM_HELP);
-    return 0;
-  }
+  const parsed = commandLine('mitm', MITM_HELP, {
+    target: { type: 'string' },
+    port: { type: 'string', default: '8081' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'swap-all': { type: 'boolean' },
+    'no-color': { type: 'boolean' },
+  });
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
   if (values.target === undefined) {
     console.error('wirechat mitm: --target URL is required, e.g. npm run mitm -- --target http://localhost:8080');
     return 2;

@@ -6,11 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScriptedClient } from '../../tools/client.ts';
-import { ROOT } from '../helpers/process.ts';
+import { freePort, ROOT } from '../helpers/process.ts';
 import { testKeyPair } from '../helpers/server.ts';
 
 const SOCKET = `wirechat-test-${process.pid}`;
@@ -30,10 +29,7 @@ describe('the console in a real terminal', () => {
   let port: number;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wirechat-tty-'));
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    port = (probe.address() as { port: number }).port;
-    await new Promise((resolve) => probe.close(resolve));
+    port = await freePort();
     const command = `npm run --silent server -- --port ${port} --host 127.0.0.1 --no-build --no-color --identity ${join(dir, 'id.jwk')}`;
     tmux('new-session', '-d', '-s', 'console', '-x', '120', '-y', '30', '-c', ROOT, command);
     await until('the banner', () => screen().includes('EXIT or END ends the chat'));

@@ -5,19 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
-import { ROOT, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, ROOT, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('npm run dev', () => {
   let browser: Browser;

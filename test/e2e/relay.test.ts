@@ -4,22 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 async function texts(page: Page): Promise<string[]> {
   return page.locator('li[data-testid="chat-line"]').evaluateAll((items) => items.map((li) => li.textContent ?? ''));

@@ -5,19 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { join, say, waitForState } from '../helpers/page.ts';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
 
