@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the test files with Node's own test runner, TypeScript loaded by tsx. Node 20's --test takes no glob, so
-// the files are listed here. `node test/run.mjs [unit|e2e|all] [filter]` (default: all).
+// the files are listed here. `node test/run.mjs [unit|e2e|all] [filter,filter...]` (default: all); a file runs
+// when its path contains any of the filters.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const [kind = 'all', filter = ''] = process.argv.slice(2);
 if (kind === '--help' || kind === '-h') {
-  console.log('usage: node test/run.mjs [unit|e2e|all] [substring of a test file path]');
+  console.log('usage: node test/run.mjs [unit|e2e|all] [substrings of test file paths, comma-separated]');
   process.exit(0);
 }
 
@@ -23,7 +24,7 @@ function walk(dir) {
 const files = walk(join(root, 'test'))
   .map((path) => relative(root, path))
   .filter((path) => (kind === 'all' ? true : kind === 'e2e' ? path.startsWith('test/e2e/') : !path.startsWith('test/e2e/')))
-  .filter((path) => path.includes(filter))
+  .filter((path) => filter.split(',').some((part) => path.includes(part)))
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${kind} ${filter}`);

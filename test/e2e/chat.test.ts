@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
 
@@ -54,7 +54,7 @@ describe('secure chat between a tab and the console', () => {
     assert.equal(await page.locator('li[data-testid="chat-line"] img').count(), 0);
     assert.equal(dialogs, 0);
 
-    await page.screenshot({ path: 'docs/img/chat.png' });
+    await page.screenshot({ path: screenshotPath('chat.png') });
 
     await say(page, 'exit');
     await server.waitForLine('alice left (EXIT)');

@@ -11,7 +11,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { fromBase64Url, toHex } from '../../shared/bytes.ts';
 import { parseToken } from '../../shared/fernet.ts';
 import { startMitm } from '../../tools/mitm.ts';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
@@ -179,7 +179,7 @@ describe('the wire inspector', () => {
     await record.evaluate((li) => li.scrollIntoView({ block: 'start' }));
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.mouse.move(0, 0);
-    await page.screenshot({ path: 'docs/img/inspector.png' });
+    await page.screenshot({ path: screenshotPath('inspector.png') });
     await record.locator('summary').click();
 
     // The page's own line: a record it made, and what it encrypted into it.

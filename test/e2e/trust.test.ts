@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { join, say, waitForState } from '../helpers/page.ts';
 
@@ -46,7 +46,7 @@ describe('a server whose key changed', () => {
     assert.equal(squash(await page.locator('#pinned-fingerprint').innerText()), first);
     assert.equal(squash(await page.locator('#presented-fingerprint').innerText()), second);
     assert.equal(await page.evaluate(() => document.activeElement?.shadowRoot ? 'in component' : 'page'), 'in component');
-    await page.screenshot({ path: 'docs/img/key-changed.png' });
+    await page.screenshot({ path: screenshotPath('key-changed.png') });
 
     // Disconnect: the chat ends and not one chat line of this page ever reached the server.
     await page.locator('#trust-disconnect').click();

@@ -2,7 +2,9 @@
  * Debian's Chromium driven by playwright-core: no browser download, the flags this sandboxed machine needs
  * (no sandbox as root, no background networking that the closed network would refuse).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -24,4 +26,17 @@ export function launchBrowser(): Promise<Browser> {
       '--disable-dev-shm-usage',
     ],
   });
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Where a test saves the screenshot the README shows. Every run takes it (so the page it shows is checked), but
+ * only `npm run screenshots` (WIRECHAT_SCREENSHOTS=docs) writes it into docs/img: pictures with the time and a
+ * fresh fingerprint in them would otherwise change tracked files on every test run.
+ */
+export function screenshotPath(name: string): string {
+  const dir = process.env.WIRECHAT_SCREENSHOTS === 'docs' ? join(ROOT, 'docs', 'img') : join(ROOT, 'test-results', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
 }

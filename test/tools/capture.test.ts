@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseClientFrame, parseServerFrame } from '../../shared/protocol.ts';
 import { CaptureSetupError, formatReport, runCapture, SCRIPT, type CaptureResult } from '../../tools/capture.ts';
 import { ROOT } from '../helpers/process.ts';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 
 const haveTshark = spawnSync('tshark', ['--version']).error === undefined;
 // Skipped only on a developer's machine without tshark; in CI (which installs it) a missing tshark fails.
@@ -98,7 +98,7 @@ describe('npm run capture', { skip }, () => {
       await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
       // textContent: the report is wire text, so it goes in as text, never as markup.
       await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
-      await page.locator('#t').screenshot({ path: join(ROOT, 'docs/img/capture.png') });
+      await page.locator('#t').screenshot({ path: screenshotPath('capture.png') });
       assert.equal(await page.locator('#t').innerText(), report.replace(/\n$/, ''));
     } finally {
       await browser.close();

@@ -23,7 +23,7 @@ import { parseServerFrame, type ServerBody } from '../../shared/protocol.ts';
 import { RecordChannel } from '../../shared/record.ts';
 import { startMitm, type MitmProxy } from '../../tools/mitm.ts';
 import { ScriptedClient } from '../../tools/client.ts';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { join as joinChat } from '../helpers/page.ts';
 import { ROOT, startServerProcess } from '../helpers/process.ts';
 import { startTestServer, testKeyPair, type ConsoleEvent, type TestServer } from '../helpers/server.ts';
@@ -267,7 +267,7 @@ describe('mitm: swap against the real page in Chromium', () => {
       assert.match(reason, /Integrity check failed \(HANDSHAKE_BAD_SIGNATURE\)/);
       assert.match(reason, /signature does not verify/);
       assert.equal(await page.locator('#status').getAttribute('data-state'), 'ended');
-      await page.screenshot({ path: join(ROOT, 'docs/img/mitm-caught.png') });
+      await page.screenshot({ path: screenshotPath('mitm-caught.png') });
 
       // The proxy stole the keys, and got nothing to use them on: the page sent its hello and nothing else.
       assert.equal(mitm.stolen.length, 1);
