@@ -223,8 +223,10 @@ export class ServerSession {
     });
     const signature = await handshake.sign(identity.signingKey, signed);
     const code = await handshake.sessionCode(signed);
-    // Nor must one whose peer has already hung up (its close frame or end of stream came in while the signature
-    // was being made): joining it would announce a tab that is gone.
+    // Nor must one whose peer has already hung up: joining it would announce a tab that is gone. The event loop
+    // goes through its I/O poll once first, so that an end of stream that came in behind the hello is read
+    // before the welcome goes out (the node:crypto handshake can finish before the loop has read it).
+    await afterNextPoll();
     if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
     const welcome = {
       type: 'welcome',
@@ -358,6 +360,14 @@ export class ServerSession {
     clearTimeout(this.#handshakeTimer);
     this.#ctx.host.left(this, wasJoined ? why : `${why} (before the handshake finished)`, code);
   }
+}
+
+/**
+ * Resolves once the event loop has been through a whole I/O poll phase: setImmediate callbacks run just after the
+ * poll phase, so the second one runs after the next poll has read whatever sockets had waiting.
+ */
+function afterNextPoll(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 /** The peer's own close reason is up to 123 bytes of anything: it reaches the console only made printable. */
