@@ -33,7 +33,8 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const LOOKUP = new Int16Array(128).fill(-1);
+// 65536 entries: any UTF-16 code unit indexes it directly, -1 for all but the 64 digits (no range check per char).
+const LOOKUP = new Int8Array(65536).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) LOOKUP[ALPHABET.charCodeAt(i)] = i;
 
 const ALPHABET_CODES = utf8(ALPHABET);
@@ -82,15 +83,20 @@ export function fromBase64Url(text: string): Uint8Array {
   if (end % 4 === 1) throw new WirechatError('BAD_BASE64', 'base64url length is impossible');
   const out = new Uint8Array(Math.floor((end * 3) / 4));
   const digit = (i: number): number => {
-    const code = text.charCodeAt(i);
-    const value = code < 128 ? LOOKUP[code]! : -1;
+    const value = LOOKUP[text.charCodeAt(i)]!;
     if (value < 0) throw new WirechatError('BAD_BASE64', `not a base64url character at ${i}`);
     return value;
   };
   const whole = end - (end % 4);
   let o = 0;
   for (let i = 0; i < whole; i += 4) {
-    const n = (digit(i) << 18) | (digit(i + 1) << 12) | (digit(i + 2) << 6) | digit(i + 3);
+    const a = LOOKUP[text.charCodeAt(i)]!;
+    const b = LOOKUP[text.charCodeAt(i + 1)]!;
+    const c = LOOKUP[text.charCodeAt(i + 2)]!;
+    const d = LOOKUP[text.charCodeAt(i + 3)]!;
+    // A -1 anywhere makes the OR negative: one test per group, and digit() names the bad character.
+    if ((a | b | c | d) < 0) for (let j = i; j < i + 4; j++) digit(j);
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
     out[o++] = n >> 16;
     out[o++] = (n >> 8) & 0xff;
     out[o++] = n & 0xff;
