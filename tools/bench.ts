@@ -83,7 +83,7 @@ export const FULL: Sizes = {
   runs: 5,
   handshakeSamples: 40,
   keygenSamples: 5,
-  browserRuns: 7,
+  browserRuns: 9,
   rateWindowMs: 1000,
   rateInFlight: 32,
   rttSamples: 200,
