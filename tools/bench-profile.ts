@@ -68,20 +68,23 @@ export function summarize(profile: Profile): { self: Share[]; total: Share[]; sa
 
 function main(): void {
   const args = process.argv.slice(2);
-  const file = args.find((a) => !a.startsWith('--'));
   const topAt = args.indexOf('--top');
   const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
-  if (!file || args.includes('--help')) {
-    console.log('usage: npx tsx tools/bench-profile.ts FILE.cpuprofile [--top N]');
-    process.exit(file ? 0 : 2);
+  const files = args.filter((a, i) => !a.startsWith('--') && i !== topAt + 1);
+  if (files.length === 0 || args.includes('--help')) {
+    console.log('usage: npx tsx tools/bench-profile.ts FILE.cpuprofile... [--top N]');
+    process.exit(files.length > 0 || args.includes('--help') ? 0 : 2);
   }
-  const { self, total, samples } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile);
   const pct = (s: number) => `${(s * 100).toFixed(1).padStart(5)}%`;
-  console.log(`${samples} samples\n\nself time:`);
-  for (const s of self.slice(0, top)) console.log(`  ${pct(s.share)}  ${s.name}  ${s.where}`);
-  console.log('\ntotal time, project code (shared/, server/, tools/):');
-  for (const s of total.filter((t) => /^(shared|server|tools)\//.test(t.where)).slice(0, top)) {
-    console.log(`  ${pct(s.share)}  ${s.name}  ${s.where}`);
+  for (const file of files) {
+    const { self, total, samples } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile);
+    console.log(`${file}: ${samples} samples\n\nself time:`);
+    for (const s of self.slice(0, top)) console.log(`  ${pct(s.share)}  ${s.name}  ${s.where}`);
+    console.log('\ntotal time, project code (shared/, server/, tools/):');
+    for (const s of total.filter((t) => /^(shared|server|tools)\//.test(t.where)).slice(0, top)) {
+      console.log(`  ${pct(s.share)}  ${s.name}  ${s.where}`);
+    }
+    console.log('');
   }
 }
 
