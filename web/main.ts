@@ -2,7 +2,8 @@
  * The page's entry: checks that Web Crypto is usable here, starts making the key pair at once (it overlaps
  * with the person typing a name), and wires the components' events to the controller.
  */
-import { generateClientKeyPair } from '../shared/handshake.ts';
+// First, so that the key pair starts before the rest of the page is evaluated (see early-key-pair.ts).
+import { takeKeyPair } from './early-key-pair.ts';
 import type { SendDetail } from './components/wc-chat.ts';
 import type { ConnectDetail } from './components/wc-join.ts';
 import './components/wc-app.ts';
@@ -41,7 +42,7 @@ const controller = new Controller({
   }),
   defaultName: defaultName(),
   trustStore: new TrustStore(pinStorage()),
-  generateKeyPair: () => generateClientKeyPair(),
+  generateKeyPair: takeKeyPair,
   render: (view) => {
     app.view = view;
   },
