@@ -22,7 +22,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { Mode, ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
 import { describeFrame, DIRECTION_LABEL, preview, type Direction } from './wire-format.ts';
-import { commandLine } from './cli.ts';
+import { commandLine, runAsCommand } from './cli.ts';
 
 export const CAPTURE_HELP = `npm run capture -- [options]: the same short chat, captured in plain and in secure mode.
 
@@ -441,12 +441,4 @@ async function main(): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+runAsCommand(import.meta.url, main);

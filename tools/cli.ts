@@ -27,3 +27,18 @@ export function commandLine<const O extends Options>(
     return { exit: 2 };
   }
 }
+
+/**
+ * Runs a tool's main when the file is the command itself (not when a test imports it), and exits with its
+ * status; an unexpected error is printed and exits 1.
+ */
+export function runAsCommand(moduleUrl: string, main: () => Promise<number>): void {
+  if (moduleUrl !== `file://${process.argv[1]}`) return;
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

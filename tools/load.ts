@@ -13,7 +13,7 @@ import { startServer, type RunningServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
-import { commandLine } from './cli.ts';
+import { commandLine, runAsCommand } from './cli.ts';
 
 export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send M lines through the relay.
 
@@ -192,9 +192,4 @@ async function main(): Promise<number> {
   return result.problems.length === 0 ? 0 : 1;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((code) => process.exit(code), (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
+runAsCommand(import.meta.url, main);

@@ -28,7 +28,7 @@ import {
   wrapSessionSecret,
 } from '../shared/handshake.ts';
 import { closeMeaning, describeFrame, DIRECTION_LABEL, preview, shortHash, type Direction } from './wire-format.ts';
-import { commandLine } from './cli.ts';
+import { commandLine, runAsCommand } from './cli.ts';
 
 export const MITM_HELP = `npm run mitm -- --target URL [options]: a man in the middle between a page and a wirechat server.
 
@@ -640,12 +640,4 @@ async function main(): Promise<number> {
   });
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+runAsCommand(import.meta.url, main);
