@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { checkName } from '../shared/protocol.ts';
+import { checkName, LIMITS } from '../shared/protocol.ts';
 
 export interface ServerOptions {
   port: number;
@@ -24,6 +24,8 @@ export interface ServerOptions {
   heartbeatMs: number;
   /** Bytes queued to one slow reader before it is dropped. */
   maxBuffered: number;
+  /** A chat line's length in UTF-8 bytes; at most the protocol's own limit, which pages enforce before sending. */
+  maxLine: number;
   build: boolean;
   color: boolean;
 }
@@ -42,6 +44,7 @@ export const DEFAULTS: ServerOptions = {
   burst: 40,
   heartbeatMs: 30_000,
   maxBuffered: 1024 * 1024,
+  maxLine: LIMITS.maxLineBytes,
   build: true,
   color: true,
 };
@@ -63,6 +66,8 @@ usage: npm run server -- [options]
   --burst N              chat lines a connection may send at once (default ${DEFAULTS.burst})
   --heartbeat MS         ping interval; a peer silent for two intervals is dropped (default ${DEFAULTS.heartbeatMs})
   --max-buffered BYTES   bytes queued to a slow reader before it is dropped (default ${DEFAULTS.maxBuffered})
+  --max-line BYTES       longest chat line in UTF-8 bytes; longer ones get a "not sent" receipt
+                         (default and most ${LIMITS.maxLineBytes}, the protocol's limit)
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -101,6 +106,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         burst: { type: 'string' },
         heartbeat: { type: 'string' },
         'max-buffered': { type: 'string' },
+        'max-line': { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -137,6 +143,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     burst: integer(values.burst, '--burst', DEFAULTS.burst, 1, 1_000_000),
     heartbeatMs: integer(values.heartbeat, '--heartbeat', DEFAULTS.heartbeatMs, 100, 3_600_000),
     maxBuffered: integer(values['max-buffered'], '--max-buffered', DEFAULTS.maxBuffered, 1024, 1024 * 1024 * 1024),
+    maxLine: integer(values['max-line'], '--max-line', DEFAULTS.maxLine, 1, LIMITS.maxLineBytes),
     build: !values['no-build'],
     color: !values['no-color'] && env.NO_COLOR === undefined,
   };

@@ -5,7 +5,7 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import { Close, WirechatError, closeReason, isWirechatError } from '../shared/errors.ts';
-import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url } from '../shared/bytes.ts';
+import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url, utf8 } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { NONCE_BYTES, SESSION_ID_BYTES, transcript } from '../shared/handshake.ts';
 import {
@@ -265,6 +265,17 @@ export class ServerSession {
           return;
         }
         this.#excess = 0;
+        // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
+        const bytes = utf8(body.text).length;
+        if (bytes > this.#ctx.options.maxLine) {
+          void this.send({
+            kind: 'receipt',
+            id: body.id,
+            status: 'failed',
+            reason: `not sent: this server takes lines of at most ${this.#ctx.options.maxLine} bytes (this one has ${bytes})`,
+          });
+          return;
+        }
         this.#ctx.host.line(this, body.id, body.text);
         return;
       }

@@ -50,3 +50,30 @@ describe('secure chat through the relay', () => {
     await erin.bye();
   });
 });
+
+describe('a server with a shorter line limit (--max-line)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ maxLine: 10 });
+  });
+  after(() => server.stop());
+
+  it('answers a longer line with a failed receipt that says why, relays nothing, and keeps the chat open', async () => {
+    const alice = await server.connect({ name: 'alice' });
+    const bob = await server.connect({ name: 'bob' });
+    const long = await alice.send('héllo world');
+    const receipt = await alice.waitFor((b) => b.kind === 'receipt' && b.id === long);
+    assert.deepEqual(receipt, {
+      kind: 'receipt',
+      id: long,
+      status: 'failed',
+      reason: 'not sent: this server takes lines of at most 10 bytes (this one has 12)',
+    });
+    await alice.send('short');
+    await bob.waitFor(isLine('short'));
+    assert.equal(bob.bodies.some((b) => b.kind === 'line' && b.text === 'héllo world'), false);
+    assert.equal(server.events.some((e) => e.kind === 'line' && e.text === 'héllo world'), false);
+    await alice.bye();
+    await bob.bye();
+  });
+});

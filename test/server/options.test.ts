@@ -22,7 +22,7 @@ describe('parseOptions', () => {
 
   it('lists every flag in the help text', () => {
     for (const flag of ['--port', '--host', '--plain', '--name', '--identity', '--allow-origin', '--max-connections',
-      '--max-payload', '--handshake-timeout', '--rate', '--burst', '--heartbeat', '--max-buffered', '--no-build',
+      '--max-payload', '--handshake-timeout', '--rate', '--burst', '--heartbeat', '--max-buffered', '--max-line', '--no-build',
       '--no-color', '--help']) {
       assert.ok(HELP.includes(flag), flag);
     }
@@ -37,6 +37,7 @@ describe('parseOptions', () => {
     ['--burst', 'burst', 1, 1_000_000],
     ['--heartbeat', 'heartbeatMs', 100, 3_600_000],
     ['--max-buffered', 'maxBuffered', 1024, 1024 * 1024 * 1024],
+    ['--max-line', 'maxLine', 1, 4096],
   ];
   for (const [flag, key, min, max] of numeric) {
     it(`takes ${flag} from ${min} to ${max}, and refuses anything else`, () => {
