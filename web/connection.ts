@@ -174,6 +174,8 @@ export class Connection extends EventTarget {
   #handshakeTimer: unknown;
   #refusedFingerprint: string | undefined;
   readonly #wire: WireEvent[] = [];
+  /** The session saying bye after the person typed EXIT or END: its last frame is still logged. */
+  #farewell: ClientSession | undefined;
 
   constructor(options: ConnectionOptions) {
     super();
@@ -223,6 +225,7 @@ export class Connection extends EventTarget {
     const ready = this.#state.phase === 'secure' || this.#state.phase === 'plain';
     const session = this.#session;
     const socket = this.#socket;
+    this.#farewell = session;
     this.#release();
     this.#setState({ phase: 'ended', end: { by: 'you', word } });
     if (ready && session !== undefined) {
@@ -272,7 +275,8 @@ export class Connection extends EventTarget {
           if (step === 'ready') this.#ready(session, attempt);
         },
         wire: (direction, data, frame, body) => {
-          if (!live()) return;
+          // The bye leaves after the chat has ended on this page (see end()); it crossed the wire, so it is logged.
+          if (!live() && !(direction === 'out' && this.#farewell === session)) return;
           const event: WireEvent = {
             index: this.#frames++,
             direction,

@@ -164,6 +164,10 @@ test('EXIT says bye inside the channel, closes with 1000 and never retries', asy
   assert.deepEqual(h.sockets[0]!.server.received, [{ kind: 'bye', word: 'EXIT' }]);
   assert.deepEqual(h.sockets[0]!.closed, { code: 1000, reason: 'EXIT typed in the page' });
   assertEndedForGood(h, { by: 'you', word: 'EXIT' });
+  // The bye crossed the wire after the chat ended on the page, and the wire log still shows it.
+  const last = h.connection.wireLog.at(-1)!;
+  assert.equal(last.direction, 'out');
+  assert.equal(JSON.parse(last.data).type, 'record');
 });
 
 test('END while waiting to reconnect cancels the retry', async () => {
