@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
+import { Admission } from './admission.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import { Relay, type RelayEvents } from './relay.ts';
@@ -18,6 +19,7 @@ export const WS_PATH = '/ws';
 export interface RunningServer {
   http: Server;
   relay: Relay;
+  admission: Admission;
   port: number;
   /** The URL a person opens. */
   url: string;
@@ -80,6 +82,7 @@ function refuse(socket: Duplex, status: number, text: string): void {
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
   const relay = new Relay(options.name, events);
+  const admission = new Admission(options);
   const serveStatic = parts.dist ? staticHandler(parts.dist) : undefined;
   const http = createServer((req, res) => {
     if (serveStatic) void serveStatic(req, res);
@@ -100,14 +103,18 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     const origin = originAllowed(req, options);
     if (!origin.ok) return refuse(socket, 403, origin.why);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      if (relay.size >= options.maxConnections) {
-        const full = new WirechatError('LIMIT_CONNECTIONS', `the server is full (${options.maxConnections} connections); try again later`);
+      // The server's cap and the per-address limits (server/admission.ts), counted until the socket has closed.
+      const ticket = admission.admit(req.socket.remoteAddress);
+      if (ticket instanceof WirechatError) {
         // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
-        ws.close(full.closeCode, closeReason(`${full.code}: ${full.message}`));
+        ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
         setTimeout(() => ws.terminate(), 2000).unref();
         return;
       }
-      relay.add(new ServerSession(ws, { identity, options, backend, host: relay }));
+      ws.once('close', () => ticket.release());
+      const session = new ServerSession(ws, { identity, options, backend, host: relay });
+      ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+      relay.add(session);
     });
   });
 
@@ -129,6 +136,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   return {
     http,
     relay,
+    admission,
     port,
     url,
     async close() {

@@ -66,6 +66,11 @@ export function benchServerOptions(plain: boolean, maxConnections: number): Serv
     host: '127.0.0.1',
     plain,
     maxConnections,
+    // Every simulated tab comes from 127.0.0.1.
+    maxPerAddress: maxConnections,
+    maxPendingPerAddress: maxConnections,
+    handshakeRate: 1_000_000,
+    handshakeBurst: 1_000_000,
     rate: 1_000_000,
     burst: 1_000_000,
     maxBuffered: 1024 * 1024 * 1024,

@@ -72,6 +72,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         rate: 1_000_000,
         burst: 1_000_000,
         maxConnections: options.clients + 10,
+        // Every tab comes from one address.
+        maxPerAddress: options.clients + 10,
+        maxPendingPerAddress: options.clients + 10,
+        handshakeRate: 1_000_000,
+        handshakeBurst: 1_000_000,
         maxBuffered: 64 * 1024 * 1024,
         build: false,
       },
