@@ -32,6 +32,8 @@ export interface ServerOptions {
   /** New connections a second from one address, on average, and in one burst. */
   handshakeRate: number;
   handshakeBurst: number;
+  /** Joins and leaves are announced to the tabs together, at most once per this many milliseconds. */
+  presenceIntervalMs: number;
   build: boolean;
   color: boolean;
 }
@@ -55,6 +57,7 @@ export const DEFAULTS: ServerOptions = {
   maxPendingPerAddress: 8,
   handshakeRate: 10,
   handshakeBurst: 30,
+  presenceIntervalMs: 250,
   build: true,
   color: true,
 };
@@ -86,6 +89,7 @@ usage: npm run server -- [options]
   --handshake-burst N    new connections from one address at once (default ${DEFAULTS.handshakeBurst})
                          Behind a reverse proxy every tab comes from the proxy's address: raise these four
                          (X-Forwarded-For is not trusted) and limit each client at the proxy
+  --presence-interval MS joins and leaves go to the tabs together, at most once per MS (default ${DEFAULTS.presenceIntervalMs})
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -129,6 +133,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         'max-pending-per-address': { type: 'string' },
         'handshake-rate': { type: 'string' },
         'handshake-burst': { type: 'string' },
+        'presence-interval': { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -176,6 +181,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     ),
     handshakeRate: integer(values['handshake-rate'], '--handshake-rate', DEFAULTS.handshakeRate, 1, 1_000_000),
     handshakeBurst: integer(values['handshake-burst'], '--handshake-burst', DEFAULTS.handshakeBurst, 1, 1_000_000),
+    presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
     build: !values['no-build'],
     color: !values['no-color'] && env.NO_COLOR === undefined,
   };

@@ -6,6 +6,7 @@
 import { Close } from '../shared/errors.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { EncodedBody } from '../shared/record.ts';
+import { Presence, type PresenceClock } from './presence.ts';
 import type { ServerSession, SessionHost } from './session.ts';
 
 /** What the console (or a test) hears from the relay. */
@@ -30,10 +31,13 @@ export class Relay implements SessionHost {
   /** Names in use, lower-cased, and the session that holds each. */
   readonly #names = new Map<string, ServerSession>();
   readonly #joined = new Set<ServerSession>();
+  /** Joins and leaves, announced in batches (server/presence.ts). */
+  readonly presence: Presence<ServerSession>;
 
-  constructor(consoleName: string, events: RelayEvents) {
+  constructor(consoleName: string, events: RelayEvents, presenceIntervalMs = 250, clock?: PresenceClock) {
     this.#consoleName = consoleName;
     this.#events = events;
+    this.presence = new Presence(() => this.#joined, presenceIntervalMs, clock);
   }
 
   get size(): number {
@@ -59,7 +63,7 @@ export class Relay implements SessionHost {
 
   joined(session: ServerSession): void {
     this.#joined.add(session);
-    this.#toOthers(session, { kind: 'join', name: session.name, at: Date.now() });
+    this.presence.joined(session, session.name);
     this.#events.joined(session);
   }
 
@@ -81,12 +85,13 @@ export class Relay implements SessionHost {
       if (session.failed) this.#events.left(session.label, reason, code);
       return;
     }
-    this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason });
+    this.presence.left(session.name, reason);
     this.#events.left(session.name, reason, code);
   }
 
   /** A line typed at the console, to every tab. */
   say(text: string): void {
+    this.#announcePending();
     const body = new EncodedBody<ServerBody>({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: false });
     for (const session of this.#joined) void session.send(body);
   }
@@ -95,6 +100,7 @@ export class Relay implements SessionHost {
   direct(name: string, text: string): boolean {
     const session = this.find(name);
     if (!session) return false;
+    this.#announcePending();
     void session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
     return true;
   }
@@ -139,8 +145,14 @@ export class Relay implements SessionHost {
     }
   }
 
+  /** Joins and leaves still waiting for their batch go out first: a line never arrives before its sender's join. */
+  #announcePending(): void {
+    if (this.presence.pending) this.presence.flush();
+  }
+
   /** One body to every joined tab but the sender, serialized once for all of them (each seals its own record). */
   #toOthers(sender: ServerSession, body: ServerBody): void {
+    this.#announcePending();
     const encoded = new EncodedBody(body);
     for (const session of this.#joined) if (session !== sender) void session.send(encoded);
   }

@@ -81,7 +81,7 @@ function refuse(socket: Duplex, status: number, text: string): void {
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
-  const relay = new Relay(options.name, events);
+  const relay = new Relay(options.name, events, options.presenceIntervalMs);
   const admission = new Admission(options);
   const serveStatic = parts.dist ? staticHandler(parts.dist) : undefined;
   const http = createServer((req, res) => {

@@ -8,7 +8,7 @@ import { WirechatError, isWirechatError } from '../shared/errors.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
-import type { ServerBody } from '../shared/protocol.ts';
+import type { PresenceChange, ServerBody } from '../shared/protocol.ts';
 
 export interface ScriptedClientOptions {
   url: string;
@@ -122,6 +122,18 @@ export class ScriptedClient {
         });
       });
     }
+  }
+
+  /** Waits (bounded) until a `presence` body names `name` as joined or left, and returns that change. */
+  async waitForPresence<C extends PresenceChange['change']>(
+    change: C,
+    name: string,
+    timeoutMs?: number,
+  ): Promise<Extract<PresenceChange, { change: C }>> {
+    const named = (c: PresenceChange): c is Extract<PresenceChange, { change: C }> => c.change === change && c.name === name;
+    const body = await this.waitFor((b) => b.kind === 'presence' && b.changes.some(named), timeoutMs);
+    const found = body.kind === 'presence' ? body.changes.find(named) : undefined;
+    return found!;
   }
 
   send(text: string): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
-import { ChatLog, type ChatEntry } from './chat-log.ts';
+import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
 import {
   Connection,
   pushBounded,
@@ -304,11 +304,8 @@ export class Controller {
       case 'receipt':
         this.#log.receipt(body.id, body.status, body.reason);
         break;
-      case 'join':
-        this.#log.system(`${body.name} joined.`, body.at - offset);
-        break;
-      case 'leave':
-        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${body.reason.trim()})`}.`, body.at - offset);
+      case 'presence':
+        for (const text of presenceLines(body)) this.#log.system(text, body.at - offset);
         break;
       case 'end':
         // The connection moves to ended and says why; #onState logs it.

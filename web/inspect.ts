@@ -13,6 +13,7 @@ import { fromBase64Url, toBase64Url, toHex } from '../shared/bytes.ts';
 import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
 import { parseToken, type ParsedToken } from '../shared/fernet.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
+import { presenceLines } from './chat-log.ts';
 import type { StepEvent, WireEvent } from './connection.ts';
 
 /** How a check came out, as a row or a frame shows it. */
@@ -419,10 +420,11 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
         text: body.status === 'delivered' ? `your line #${body.id} was delivered` : `your line #${body.id} failed: ${body.reason}`,
         detail: `receipt for line #${body.id}`,
       };
-    case 'join':
-      return { text: `${body.name} joined`, detail: 'join' };
-    case 'leave':
-      return { text: `${body.name} left${body.reason === '' ? '' : ` (${body.reason})`}`, detail: 'leave' };
+    case 'presence': {
+      const joined = body.changes.filter((c) => c.change === 'joined').length + body.moreJoined;
+      const left = body.changes.length + body.moreJoined + body.moreLeft - joined;
+      return { text: presenceLines(body).join(' '), detail: `presence: ${joined} joined, ${left} left` };
+    }
     case 'end':
       return { text: body.reason === '' ? 'the chat is over' : body.reason, detail: 'end of the chat' };
   }

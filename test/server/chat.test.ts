@@ -43,8 +43,8 @@ describe('secure chat through the relay', () => {
     const erin = await server.connect({ name: 'erin' });
     const closed = await dave.bye('exit');
     assert.equal(closed.code, 1000);
-    const leave = await erin.waitFor((b) => b.kind === 'leave' && b.name === 'dave');
-    assert.equal(leave.kind === 'leave' && leave.reason, 'left (EXIT)');
+    const leave = await erin.waitForPresence('left', 'dave');
+    assert.equal(leave.reason, 'left (EXIT)');
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'dave');
     assert.equal(event.code, 1000);
     await erin.bye();

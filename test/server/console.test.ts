@@ -94,7 +94,7 @@ describe('the console', () => {
     const end = await b.waitFor((body) => body.kind === 'end');
     assert.match(end.kind === 'end' ? end.reason : '', /removed you from the chat/);
     assert.equal((await b.closed).code, 1008);
-    await a.waitFor((body) => body.kind === 'leave' && body.name === 'bo');
+    await a.waitForPresence('left', 'bo');
   });
 
   it('/help lists the commands; an unknown command says so', async () => {

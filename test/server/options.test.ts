@@ -23,7 +23,8 @@ describe('parseOptions', () => {
   it('lists every flag in the help text', () => {
     for (const flag of ['--port', '--host', '--plain', '--name', '--identity', '--allow-origin', '--max-connections',
       '--max-payload', '--handshake-timeout', '--rate', '--burst', '--heartbeat', '--max-buffered', '--max-line', '--no-build',
-      '--no-color', '--help', '--max-per-address', '--max-pending-per-address', '--handshake-rate', '--handshake-burst']) {
+      '--no-color', '--help', '--max-per-address', '--max-pending-per-address', '--handshake-rate', '--handshake-burst',
+      '--presence-interval']) {
       assert.ok(HELP.includes(flag), flag);
     }
   });
@@ -42,6 +43,7 @@ describe('parseOptions', () => {
     ['--max-pending-per-address', 'maxPendingPerAddress', 1, 1_000_000],
     ['--handshake-rate', 'handshakeRate', 1, 1_000_000],
     ['--handshake-burst', 'handshakeBurst', 1, 1_000_000],
+    ['--presence-interval', 'presenceIntervalMs', 0, 60_000],
   ];
   for (const [flag, key, min, max] of numeric) {
     it(`takes ${flag} from ${min} to ${max}, and refuses anything else`, () => {
