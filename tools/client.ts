@@ -18,6 +18,8 @@ export interface ScriptedClientOptions {
   /** Decides on the server's identity; trusts every key by default (tests pin where it matters). */
   trust?: (identity: ServerIdentity) => Promise<boolean>;
   origin?: string;
+  /** The local address to connect from (a loopback address other than 127.0.0.1, to be another address). */
+  localAddress?: string;
   backend?: CryptoBackend;
   /** RSA modulus for a fresh key pair (3072 as the page uses, unless a test wants speed). */
   modulusLength?: number;
@@ -46,7 +48,7 @@ export class ScriptedClient {
   }
 
   static async connect(options: ScriptedClientOptions): Promise<ScriptedClient> {
-    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false });
+    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false, localAddress: options.localAddress });
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
