@@ -1,12 +1,18 @@
 /**
- * Who may open a connection, decided at the WebSocket upgrade: at most `maxConnections` at once, and per remote
- * address (an IPv4 address, or an IPv6 /64: see addressKey) at most `maxPerAddress` connections, of which at most
- * `maxPendingPerAddress` still in their handshake, opened at most `handshakeRate` a second (bursts of
- * `handshakeBurst`). The per-address limits are what keep one address from filling every seat: with the defaults
- * one address holds 64 of 1000, so a flood from one machine leaves the other 936 to everyone else.
+ * Who may open a connection, decided at the WebSocket upgrade, in two steps:
  *
- * A connection is counted from the upgrade until its socket has closed (not merely until its session ended), so
- * the count is of sockets the server holds, the resource the limits protect.
+ * - knock, before the upgrade: an address may ask for `handshakeRate` new connections a second (bursts of
+ *   `handshakeBurst`). Over it, the request is answered with HTTP 429 and the socket closed at once: the cheapest
+ *   refusal there is, for the one case that only a flood reaches (an honest page opens one connection at a time).
+ * - admit, once upgraded: at most `maxConnections` at once, and per remote address (an IPv4 address, or an IPv6
+ *   /64: see addressKey) at most `maxPerAddress`, of which at most `maxPendingPerAddress` still in their
+ *   handshake. Over one of these, the connection is closed with 1013 (try again later) and a reason, since a page
+ *   behind a busy NAT can meet them too and should be told why.
+ *
+ * The per-address limits are what keep one address from filling every seat: with the defaults one address holds
+ * 64 of 1000, so a flood from one machine leaves the other 936 to everyone else. A connection is counted from the
+ * upgrade until its socket has closed (not merely until its session ended): the count is of sockets the server
+ * holds, the resource the limits protect.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { WirechatError } from '../shared/errors.ts';
@@ -23,6 +29,8 @@ export interface AdmissionLimits {
 
 /** Why connections were refused, counted since the server started (the load tool and tests read these). */
 export interface AdmissionStats {
+  /** Upgrades asked for (knocks), and connections admitted. */
+  knocked: number;
   admitted: number;
   refusedFull: number;
   refusedRate: number;
@@ -108,7 +116,7 @@ export class Admission {
   readonly #refillMs: number;
   #size = 0;
   #lastSweep = 0;
-  readonly stats: AdmissionStats = { admitted: 0, refusedFull: 0, refusedRate: 0, refusedPerAddress: 0, refusedPending: 0 };
+  readonly stats: AdmissionStats = { knocked: 0, admitted: 0, refusedFull: 0, refusedRate: 0, refusedPerAddress: 0, refusedPending: 0 };
 
   constructor(limits: AdmissionLimits, now: () => number = () => performance.now()) {
     this.#limits = limits;
@@ -134,25 +142,26 @@ export class Admission {
   }
 
   /**
-   * A seat for a new connection from `remote`, or the error to close it with (1013, try again later). Every
-   * attempt takes a token from its address's bucket, refused or not: an address that keeps knocking while it
-   * is refused stays refused.
+   * Before the upgrade: undefined when `remote` may go on, else why not (for an HTTP 429). Every request takes a
+   * token from its address's bucket, refused or not, and so does one refused later by admit: an address that
+   * keeps knocking while it is refused stays refused.
    */
-  admit(remote: string | undefined): Ticket | WirechatError {
+  knock(remote: string | undefined): string | undefined {
     const now = this.#now();
     this.#sweep(now);
+    this.stats.knocked++;
+    const state = this.#state(addressKey(remote), now);
+    state.lastAttempt = now;
+    if (state.bucket.take(now)) return undefined;
+    this.stats.refusedRate++;
+    return `more than ${this.#limits.handshakeRate} new connections a second from ${addressKey(remote)}; try again later`;
+  }
+
+  /** Once upgraded (after knock let it through): a seat for the connection, or the error to close it with (1013). */
+  admit(remote: string | undefined): Ticket | WirechatError {
     const limits = this.#limits;
     const key = addressKey(remote);
-    let state = this.#addresses.get(key);
-    if (!state) {
-      state = { tickets: new Set(), bucket: new TokenBucket(limits.handshakeRate, limits.handshakeBurst, now), lastAttempt: now };
-      this.#addresses.set(key, state);
-    }
-    state.lastAttempt = now;
-    if (!state.bucket.take(now)) {
-      this.stats.refusedRate++;
-      return new WirechatError('LIMIT_ADDRESS', `more than ${limits.handshakeRate} new connections a second from ${key}; try again later`);
-    }
+    const state = this.#state(key, this.#now());
     if (this.#size >= limits.maxConnections) {
       this.stats.refusedFull++;
       return new WirechatError('LIMIT_CONNECTIONS', `the server is full (${limits.maxConnections} connections); try again later`);
@@ -177,6 +186,15 @@ export class Admission {
     this.#size++;
     this.stats.admitted++;
     return ticket;
+  }
+
+  #state(key: string, now: number): AddressState {
+    let state = this.#addresses.get(key);
+    if (!state) {
+      state = { tickets: new Set(), bucket: new TokenBucket(this.#limits.handshakeRate, this.#limits.handshakeBurst, now), lastAttempt: now };
+      this.#addresses.set(key, state);
+    }
+    return state;
   }
 
   /**

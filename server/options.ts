@@ -85,7 +85,8 @@ usage: npm run server -- [options]
                          new ones close with 1013 (default ${DEFAULTS.maxPerAddress})
   --max-pending-per-address N
                          of those, connections still in their handshake (default ${DEFAULTS.maxPendingPerAddress})
-  --handshake-rate N     new connections per second from one address, on average (default ${DEFAULTS.handshakeRate})
+  --handshake-rate N     new connections per second from one address, on average; beyond it HTTP 429
+                         (default ${DEFAULTS.handshakeRate})
   --handshake-burst N    new connections from one address at once (default ${DEFAULTS.handshakeBurst})
                          Behind a reverse proxy every tab comes from the proxy's address: raise these four
                          (X-Forwarded-For is not trusted) and limit each client at the proxy

@@ -2,7 +2,7 @@
  * The HTTP server and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
  * connection is first judged: wrong path (404), another site's page (403), too many connections (1013).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -75,7 +75,9 @@ function refuse(socket: Duplex, status: number, text: string): void {
     .join('');
   const body = text + '\n';
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    // The answer is the last word: a peer that never closes its side (a flood) must not keep the socket.
+    () => socket.destroy(),
   );
 }
 
@@ -102,8 +104,10 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     if (new URL(req.url ?? '/', 'http://x').pathname !== WS_PATH) return refuse(socket, 404, `the chat is at ${WS_PATH}`);
     const origin = originAllowed(req, options);
     if (!origin.ok) return refuse(socket, 403, origin.why);
+    // Per-address limits (server/admission.ts): the rate of new connections before the upgrade, the seats after.
+    const tooFast = admission.knock(req.socket.remoteAddress);
+    if (tooFast !== undefined) return refuse(socket, 429, tooFast);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      // The server's cap and the per-address limits (server/admission.ts), counted until the socket has closed.
       const ticket = admission.admit(req.socket.remoteAddress);
       if (ticket instanceof WirechatError) {
         // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.

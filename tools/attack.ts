@@ -43,7 +43,10 @@ export interface AttackReport {
   /** The most connections open (upgraded, not yet closed) at one time, and the most joined at one time. */
   peakOpen: number;
   peakJoined: number;
-  /** How the connections ended, by close code ("1013", "1008", "1006", ... or "error" for a refused connect). */
+  /**
+   * How the connections ended: by close code ("1013", "1008", ...) once upgraded; "http 429" (or another status) for
+   * an upgrade refused with an HTTP answer; "error" for a connection that failed otherwise.
+   */
   closes: Record<string, number>;
   seconds: number;
 }
@@ -96,6 +99,11 @@ export async function attack(options: AttackOptions, stop: Promise<void>, starte
     live.add(ws);
     let upgraded = false;
     let welcomed = false;
+    let refusedWith: number | undefined;
+    ws.on('unexpected-response', (req, res) => {
+      refusedWith = res.statusCode;
+      req.destroy();
+    });
     ws.on('open', () => {
       upgraded = true;
       report.upgraded++;
@@ -115,7 +123,7 @@ export async function attack(options: AttackOptions, stop: Promise<void>, starte
       if (upgraded) open--;
       if (welcomed) joined--;
       // The attacker's own teardown at the end is not the server's doing.
-      if (running) count(upgraded ? String(code) : 'error');
+      if (running) count(upgraded ? String(code) : refusedWith !== undefined ? `http ${refusedWith}` : 'error');
       schedule();
     });
   };

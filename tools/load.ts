@@ -52,10 +52,10 @@ Under attack: the same tabs, once alone and once while one other address floods 
   --attackers N       connections the attacker keeps going at once (default 1000, at most ${MAX_SOCKETS})
   --attack-from ADDR  the attacker's local address (default 127.0.0.2; any of 127.0.0.0/8 works on Linux)
   --warmup S          seconds the flood runs before the tabs connect (default 2)
-  --server 'FLAGS'    flags for the server started here, as npm run server takes them; e.g. the server as it was
-                      before its per-address limits and batched announcements: --server '--max-per-address 1000
-                      --max-pending-per-address 1000 --handshake-rate 1000000 --handshake-burst 1000000
-                      --presence-interval 0'
+  --server='FLAGS'    flags for the server started here, as npm run server takes them (with the = sign); e.g. the
+                      server as it was before its per-address limits and batched announcements:
+                      --server='--max-per-address 1000 --max-pending-per-address 1000 --handshake-rate 1000000
+                      --handshake-burst 1000000 --presence-interval 0'
 
 The server started here has the default limits, per address too, and one process thread shared with the
 honest tabs (the attacker has its own process). Exits 1 if an honest tab could not join or a line was lost.`;
@@ -138,7 +138,7 @@ export interface HonestRound extends LoadResult {
   joinP50Ms: number;
   joinP99Ms: number;
   joinMaxMs: number;
-  /** Connections refused (1013) before a tab got in, all tabs together. */
+  /** Connections refused (1013, or HTTP 429) before a tab got in, all tabs together. */
   refusedTries: number;
 }
 
@@ -146,7 +146,7 @@ export interface HonestRound extends LoadResult {
 const JOIN_DEADLINE_MS = 20_000;
 
 /**
- * One tab's join, as a page makes it: a failed attempt (a refusal with 1013, try again later, or any other) is
+ * One tab's join, as a page makes it: a failed attempt (a refusal, 1013 or HTTP 429, or any other) is
  * retried after a pause that doubles up to 1 s, until JOIN_DEADLINE_MS. Returns the client (or why it never got
  * in), the time it took, and the refusals.
  */
@@ -161,7 +161,7 @@ async function joinAsAPage(
       return { client: await connect(), ms: performance.now() - started, refused };
     } catch (error) {
       last = error instanceof Error ? error.message : String(error);
-      if (/closed 1013/.test(last)) refused++;
+      if (/closed 1013|Unexpected server response: 429/.test(last)) refused++;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
     }
   }
@@ -401,7 +401,7 @@ function printAttack(result: AttackLoadResult, options: AttackLoadOptions): void
   console.log(`              closed: ${closes || 'none'}`);
   if (server) {
     const a = server.admission;
-    console.log(`  server      during the honest round: admitted ${a.admitted}, refused ${a.refusedRate} (rate), ` +
+    console.log(`  server      during the honest round: ${a.knocked} upgrades asked for, ${a.admitted} admitted; refused ${a.refusedRate} (rate, HTTP 429), ` +
       `${a.refusedPerAddress} (per address), ${a.refusedPending} (handshakes), ${a.refusedFull} (full); ` +
       `attacker held ${server.attackerOpen} (${server.attackerJoined} joined)`);
     console.log(`              presence: ${server.presence.changes} joins and leaves in ${server.presence.batches} batches, ` +

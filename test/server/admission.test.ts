@@ -15,12 +15,22 @@ function admission(limits: Partial<AdmissionLimits> = {}): { admission: Admissio
   return { admission: new Admission({ ...LIMITS, ...limits }, () => clock.now), clock };
 }
 
-function admitted(result: Ticket | WirechatError): Ticket {
-  assert.ok(result instanceof Ticket, result instanceof WirechatError ? `${result.code}: ${result.message}` : 'no ticket');
+function admitted(result: Ticket | WirechatError | string): Ticket {
+  assert.ok(result instanceof Ticket, result instanceof WirechatError ? `${result.code}: ${result.message}` : String(result));
   return result;
 }
 
-function refused(result: Ticket | WirechatError, code: string, message: RegExp): void {
+/** What the server does with an upgrade request: knock (the rate), then admit (the seats). */
+function connect(a: Admission, remote: string): Ticket | WirechatError | string {
+  return a.knock(remote) ?? a.admit(remote);
+}
+
+function tooFast(result: Ticket | WirechatError | string, from: string): void {
+  assert.equal(typeof result, 'string', `not refused by the rate: ${result instanceof Ticket ? 'admitted' : String(result)}`);
+  assert.match(result as string, new RegExp(`^more than \\d+ new connections a second from ${from.replaceAll('.', '\\.')}`));
+}
+
+function refused(result: Ticket | WirechatError | string, code: string, message: RegExp): void {
   assert.ok(result instanceof WirechatError, `admitted ${result instanceof Ticket ? result.address : ''}`);
   assert.equal(result.code, code);
   assert.equal(result.closeCode, 1013);
@@ -86,27 +96,30 @@ describe('Admission', () => {
     admitted(a.admit('127.0.0.1'));
   });
 
-  it('refuses more than handshakeBurst new connections at once, then admits handshakeRate a second', () => {
+  it('refuses more than handshakeBurst new connections at once (before the upgrade), then lets handshakeRate a second through', () => {
     const { admission: a, clock } = admission({ handshakeRate: 2, handshakeBurst: 3 });
-    for (let i = 0; i < 3; i++) admitted(a.admit('127.0.0.2')).release();
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /more than 2 new connections a second from 127\.0\.0\.2/);
-    admitted(a.admit('127.0.0.1'));
+    for (let i = 0; i < 3; i++) admitted(connect(a, '127.0.0.2')).release();
+    tooFast(connect(a, '127.0.0.2'), '127.0.0.2');
+    assert.match(a.knock('127.0.0.2')!, /^more than 2 new connections a second from 127\.0\.0\.2; try again later$/);
+    admitted(connect(a, '127.0.0.1'));
     clock.now = 499;
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /new connections a second/);
+    tooFast(connect(a, '127.0.0.2'), '127.0.0.2');
     clock.now = 500;
-    admitted(a.admit('127.0.0.2')).release();
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /new connections a second/);
+    admitted(connect(a, '127.0.0.2')).release();
+    tooFast(connect(a, '127.0.0.2'), '127.0.0.2');
+    assert.equal(a.stats.knocked, 9);
+    assert.equal(a.stats.refusedRate, 4);
   });
 
-  it('counts every attempt against the rate, refused ones too: an address that keeps knocking stays refused', () => {
+  it('counts every request against the rate, refused ones too: an address that keeps knocking stays refused', () => {
     const { admission: a, clock } = admission({ maxPerAddress: 1, handshakeRate: 10, handshakeBurst: 5 });
-    admitted(a.admit('127.0.0.2'));
-    for (let i = 0; i < 4; i++) refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /already has 1 connections open/);
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /new connections a second/);
+    admitted(connect(a, '127.0.0.2'));
+    for (let i = 0; i < 4; i++) refused(connect(a, '127.0.0.2'), 'LIMIT_ADDRESS', /already has 1 connections open/);
+    tooFast(connect(a, '127.0.0.2'), '127.0.0.2');
     assert.equal(a.stats.refusedPerAddress, 4);
     assert.equal(a.stats.refusedRate, 1);
     clock.now = 100;
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /already has 1 connections open/);
+    refused(connect(a, '127.0.0.2'), 'LIMIT_ADDRESS', /already has 1 connections open/);
   });
 
   it('refuses every address with LIMIT_CONNECTIONS once the server holds maxConnections', () => {
@@ -140,14 +153,14 @@ describe('Admission', () => {
 
   it('forgets an idle address only once its bucket has refilled, so closing and reopening does not reset its rate', () => {
     const { admission: a, clock } = admission({ handshakeRate: 10, handshakeBurst: 20 });
-    for (let i = 0; i < 20; i++) admitted(a.admit('127.0.0.2')).release();
+    for (let i = 0; i < 20; i++) admitted(connect(a, '127.0.0.2')).release();
     clock.now = 1500;
-    admitted(a.admit('127.0.0.9')).release();
+    admitted(connect(a, '127.0.0.9')).release();
     assert.equal(a.addresses, 2, 'kept while its bucket refills (2 s)');
-    for (let i = 0; i < 15; i++) admitted(a.admit('127.0.0.2')).release();
-    refused(a.admit('127.0.0.2'), 'LIMIT_ADDRESS', /new connections a second/);
+    for (let i = 0; i < 15; i++) admitted(connect(a, '127.0.0.2')).release();
+    tooFast(connect(a, '127.0.0.2'), '127.0.0.2');
     clock.now = 10_000;
-    admitted(a.admit('127.0.0.3')).release();
+    admitted(connect(a, '127.0.0.3')).release();
     assert.equal(a.addresses, 1, 'the idle addresses were forgotten; the new one is kept');
   });
 
@@ -155,7 +168,7 @@ describe('Admission', () => {
     const { admission: a, clock } = admission();
     joined(a, '127.0.0.2', 1);
     clock.now = 3_600_000;
-    admitted(a.admit('127.0.0.1')).release();
+    admitted(connect(a, '127.0.0.1')).release();
     assert.deepEqual(a.count('127.0.0.2'), { open: 1, inHandshake: 0 });
   });
 });

@@ -60,7 +60,7 @@ describe('parseOptions', () => {
   it('states the per-address limits with their defaults in --help, and what a reverse proxy needs', () => {
     assert.match(HELP, new RegExp(`--max-per-address N .*\\n.*\\(default ${DEFAULTS.maxPerAddress}\\)`));
     assert.match(HELP, new RegExp(`in their handshake \\(default ${DEFAULTS.maxPendingPerAddress}\\)`));
-    assert.match(HELP, new RegExp(`--handshake-rate N .*\\(default ${DEFAULTS.handshakeRate}\\)`));
+    assert.match(HELP, new RegExp(`--handshake-rate N .*HTTP 429\\n.*\\(default ${DEFAULTS.handshakeRate}\\)`));
     assert.match(HELP, new RegExp(`--handshake-burst N .*\\(default ${DEFAULTS.handshakeBurst}\\)`));
     assert.match(HELP, /reverse proxy[\s\S]*X-Forwarded-For is not trusted/);
   });
