@@ -127,6 +127,8 @@ export class Relay implements SessionHost {
 
   /** Ends the chat for everyone: joined tabs hear why, connections still in their handshake are just closed. */
   endAll(reason: string, code: number): void {
+    // The chat is over: joins and leaves still waiting for their batch are news to nobody.
+    this.presence.stop();
     for (const session of [...this.#connections]) {
       if (this.#joined.has(session)) session.end(reason, code);
       else session.close(code, reason, reason);

@@ -56,6 +56,10 @@ class Tab {
     this.received.push(body instanceof EncodedBody ? body.body : body);
     return Promise.resolve();
   }
+  /** As ServerSession.end: the authenticated end of the chat (the close that follows is not modelled). */
+  end(reason: string): void {
+    this.received.push({ kind: 'end', reason });
+  }
   get presence(): ServerPresence[] {
     return this.received.filter((b): b is ServerPresence => b.kind === 'presence');
   }
@@ -204,6 +208,16 @@ describe('presence announcements', () => {
     const frame = await new RecordChannel(keys, randomBytes(16), 's2c').seal(new EncodedBody(body));
     const parsed = parseServerFrame(JSON.stringify(frame));
     assert.ok(parsed.type === 'record' && parsed.token.length <= LIMITS.maxTokenChars, 'the token fits maxTokenChars');
+  });
+
+  it('drops what waits for its batch when the chat ends for everyone: nothing follows the end', () => {
+    const { relay, clock } = relayWithClock();
+    const watcher = join(relay, 'watcher');
+    join(relay, 'a');
+    join(relay, 'b');
+    relay.endAll('over', 1000);
+    clock.advance(1000);
+    assert.deepEqual(watcher.received.map((body) => body.kind), ['presence', 'end']);
   });
 
   it('sends nothing after stop, and never an empty batch', () => {
