@@ -72,7 +72,11 @@ async function main(): Promise<number> {
 
   let server: RunningServer;
   try {
-    server = await startServer({ options, identity, backend: nodeCryptoBackend, events: say, dist: `${root}dist` });
+    server = await startServer({
+      options, identity, backend: nodeCryptoBackend, events: say, dist: `${root}dist`,
+      // What the server had to guard against (a request that made a handler fail) is the operator's to see.
+      log: (text) => (consoleRef ? consoleRef.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {

@@ -9,9 +9,10 @@ import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
+import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
-import { SECURITY_HEADERS, sendText, staticHandler } from './static.ts';
+import { staticHandler } from './static.ts';
 
 export const WS_PATH = '/ws';
 
@@ -31,6 +32,8 @@ export interface ServerParts {
   events: RelayEvents;
   /** Where the built page lives; nothing is served when undefined. */
   dist?: string;
+  /** Where requests the server had to guard against are reported (default: stderr). */
+  log?: Log;
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -67,24 +70,24 @@ export function originAllowed(req: IncomingMessage, options: ServerOptions): { o
   return { ok: false, why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)` };
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  const headers = Object.entries({ ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  const body = text + '\n';
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
   const relay = new Relay(options.name, events);
-  const serveStatic = parts.dist ? staticHandler(parts.dist) : undefined;
-  const http = createServer((req, res) => {
-    if (serveStatic) void serveStatic(req, res);
-    else sendText(res, 404, 'not found');
-  });
+  const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
+  const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;
+  const http = createServer(
+    // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
+    { requireHostHeader: false },
+    guardRequest(log, (req, res) => {
+      const problem = headerProblem(req);
+      if (problem) return sendText(res, 400, `bad request: ${problem}`, { Connection: 'close' });
+      if (serveStatic) return serveStatic(req, res);
+      sendText(res, 404, 'not found');
+    }),
+  );
+  http.on('clientError', answerClientError);
+  // CONNECT asks for a tunnel; without a listener Node would drop the connection without a word.
+  http.on('connect', (_req, socket: Duplex) => refuseSocket(socket, 405, 'this server is not a proxy', { Allow: 'GET, HEAD' }));
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayload,
@@ -93,23 +96,46 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     perMessageDeflate: false,
     clientTracking: false,
   });
+  // ws judges the handshake's own headers (Upgrade, Sec-WebSocket-Key, -Version, -Protocol); the answer is ours,
+  // with the headers every answer carries. Every such refusal is a 400 (the method, ws's one 405, is checked
+  // below first); RFC 6455 §4.4 asks a refusal to name the version this server speaks.
+  wss.on('wsClientError', (error: Error, socket: Duplex) =>
+    refuseSocket(socket, 400, `bad request: ${error.message}`, { 'Sec-WebSocket-Version': '13' }),
+  );
 
-  http.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== WS_PATH) return refuse(socket, 404, `the chat is at ${WS_PATH}`);
-    const origin = originAllowed(req, options);
-    if (!origin.ok) return refuse(socket, 403, origin.why);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      if (relay.size >= options.maxConnections) {
-        const full = new WirechatError('LIMIT_CONNECTIONS', `the server is full (${options.maxConnections} connections); try again later`);
-        // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
-        ws.close(full.closeCode, closeReason(`${full.code}: ${full.message}`));
-        setTimeout(() => ws.terminate(), 2000).unref();
-        return;
-      }
-      relay.add(new ServerSession(ws, { identity, options, backend, host: relay }));
-    });
-  });
+  // Each refusal tells a page from another site only that it is refused: the Origin is judged before anything
+  // about the request it chose (its path), and nothing from the request can throw out of this handler.
+  http.on(
+    'upgrade',
+    guardUpgrade(log, (req, socket, head) => {
+      const problem = headerProblem(req);
+      if (problem) return refuseSocket(socket, 400, `bad request: ${problem}`);
+      if (req.method !== 'GET') return refuseSocket(socket, 405, 'a WebSocket upgrade is a GET', { Allow: 'GET' });
+      const origin = originAllowed(req, options);
+      if (!origin.ok) return refuseSocket(socket, 403, origin.why);
+      const target = requestPath(req);
+      if ('problem' in target) return refuseSocket(socket, 400, `bad request: ${target.problem}`);
+      if (target.path !== WS_PATH) return refuseSocket(socket, 404, `the chat is at ${WS_PATH}`);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // From here the socket speaks WebSocket: a failure is a close code, never an HTTP status.
+        try {
+          if (relay.size >= options.maxConnections) {
+            // ws reports a bad frame from this peer as an 'error' event, which with no listener would be thrown.
+            ws.on('error', () => ws.terminate());
+            const full = new WirechatError('LIMIT_CONNECTIONS', `the server is full (${options.maxConnections} connections); try again later`);
+            // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
+            ws.close(full.closeCode, closeReason(`${full.code}: ${full.message}`));
+            setTimeout(() => ws.terminate(), 2000).unref();
+            return;
+          }
+          relay.add(new ServerSession(ws, { identity, options, backend, host: relay }));
+        } catch (error) {
+          log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);
+          ws.terminate();
+        }
+      });
+    }),
+  );
 
   const heartbeat = setInterval(() => relay.heartbeat(), options.heartbeatMs);
   heartbeat.unref();

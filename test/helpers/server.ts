@@ -22,6 +22,8 @@ export interface TestServer extends RunningServer {
   identity: Identity;
   wsUrl: string;
   events: ConsoleEvent[];
+  /** What the server logged about requests it had to guard against (server.ts's `log`); empty when all went well. */
+  logs: string[];
   waitForEvent(match: (e: ConsoleEvent) => boolean, timeoutMs?: number): Promise<ConsoleEvent>;
   connect(options?: Partial<ScriptedClientOptions>): Promise<ScriptedClient>;
   stop(): Promise<void>;
@@ -38,10 +40,12 @@ export function testKeyPair(): Promise<CryptoKeyPair> {
   return sharedKeyPair;
 }
 
-export async function startTestServer(overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+/** `dist`: a folder of files for the server to serve as the page (none by default). */
+export async function startTestServer(overrides: Partial<ServerOptions> = {}, parts: { dist?: string } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-test-'));
   const identity = await loadIdentity(join(dir, 'identity.jwk'));
   const events: ConsoleEvent[] = [];
+  const logs: string[] = [];
   let waiters: Array<() => void> = [];
   const push = (event: ConsoleEvent) => {
     events.push(event);
@@ -54,6 +58,8 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     options,
     identity,
     backend: nodeCryptoBackend,
+    dist: parts.dist,
+    log: (text) => logs.push(text),
     events: {
       line: (name, text) => push({ kind: 'line', name, text }),
       joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
@@ -66,6 +72,7 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     identity,
     wsUrl,
     events,
+    logs,
     async waitForEvent(match, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
