@@ -5,7 +5,7 @@
  */
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { checkLine, isEndWord } from '../shared/protocol.ts';
+import { checkLine, isEndWord, printable } from '../shared/protocol.ts';
 import type { Relay } from './relay.ts';
 
 export const CONSOLE_HELP = `commands:
@@ -57,7 +57,7 @@ export class Console {
       historySize: 100,
     });
     this.#rl.setPrompt(this.#paint(options.plain ? 'red' : 'bold', options.plain ? 'PLAIN> ' : '> '));
-    this.#rl.on('line', (line) => this.#line(line));
+    this.#rl.on('line', (line) => this.#guarded(line));
     this.#rl.on('SIGINT', () => options.onInterrupt());
     this.#rl.on('close', () => {
       if (!this.#ending) this.print('console input closed; the server keeps running (Ctrl-C or SIGTERM stops it)');
@@ -101,6 +101,19 @@ export class Console {
 
   alert(text: string, at: number = Date.now()): void {
     this.print(`[${clock(at)}] ! ${text}`, 'yellow');
+  }
+
+  /**
+   * Whatever is typed or pasted (control characters, a line of megabytes), nothing it leads to may throw out of
+   * readline's 'line' event: that would end the server, and every tab's chat with it.
+   */
+  #guarded(raw: string): void {
+    try {
+      this.#line(raw);
+    } catch (error) {
+      this.alert(`internal error handling that line: ${printable(error instanceof Error ? error.message : String(error), 200)}`);
+      this.#reprompt();
+    }
   }
 
   #line(raw: string): void {
@@ -157,7 +170,7 @@ export class Console {
         return;
       }
       default:
-        return this.alert(`unknown command ${command} (/help lists them)`);
+        return this.alert(`unknown command ${printable(command)} (/help lists them)`);
     }
   }
 }
