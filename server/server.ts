@@ -86,6 +86,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     }),
   );
   http.on('clientError', answerClientError);
+  // An Expect other than 100-continue (RFC 9110 §10.1.1): Node's own 417 would lack the headers every answer has.
+  http.on('checkExpectation', (_req, res) => sendText(res, 417, 'expectation failed: only 100-continue is understood', { Connection: 'close' }));
   // CONNECT asks for a tunnel; without a listener Node would drop the connection without a word.
   http.on('connect', (_req, socket: Duplex) => refuseSocket(socket, 405, 'this server is not a proxy', { Allow: 'GET, HEAD' }));
   const wss = new WebSocketServer({

@@ -125,6 +125,15 @@ describe('requests that once killed the server, or could', () => {
     await assertServesFreshTabs(server.wsUrl);
   });
 
+  it('answers an Expect it does not know with 417 and our headers, and 100-continue with 100 first', async () => {
+    const refused = await send(rawRequest('GET', '/', [['Host', 'localhost'], ['Expect', 'teapot']]));
+    assert.equal(refused.status, 417);
+    assert.ok(refused.headers.has('content-security-policy'));
+    const continued = await send(rawRequest('POST', '/', [['Host', 'localhost'], ['Expect', '100-continue'], ['Content-Length', '0']]));
+    assert.deepEqual(continued.interim, [100]);
+    assert.equal(continued.status, 404);
+  });
+
   it('answers CONNECT with 405 instead of dropping the connection', async () => {
     const answer = await send('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n');
     assert.equal(answer.status, 405);
