@@ -2,13 +2,14 @@
  * The HTTP server and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
  * connection is first judged: wrong path (404), another site's page (403), too many connections (1013).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
+import { originAllowed } from './origin.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
 import { SECURITY_HEADERS, sendText, staticHandler } from './static.ts';
@@ -31,40 +32,6 @@ export interface ServerParts {
   events: RelayEvents;
   /** Where the built page lives; nothing is served when undefined. */
   dist?: string;
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
-function hostname(host: string): string {
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Same origin means the page was served by this server: the Origin's host is the Host the browser asked for.
- * A server bound to loopback also insists that Host is a loopback name, which defeats DNS rebinding (a hostile
- * site whose name suddenly resolves to 127.0.0.1 would otherwise count as "same origin").
- */
-export function originAllowed(req: IncomingMessage, options: ServerOptions): { ok: boolean; why: string } {
-  const host = req.headers.host ?? '';
-  if (LOOPBACK_NAMES.has(options.host) && !LOOPBACK_NAMES.has(hostname(host))) {
-    return { ok: false, why: `Host "${host}" is not this machine (DNS rebinding protection)` };
-  }
-  const origin = req.headers.origin;
-  // Browsers always send Origin on a WebSocket upgrade; a client without one is not a browser page, and the
-  // check exists to stop other sites' pages, not programs (which could send any Origin they like).
-  if (origin === undefined) return { ok: true, why: '' };
-  if (options.allowOrigins.includes(origin)) return { ok: true, why: '' };
-  try {
-    const url = new URL(origin);
-    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.host === host) return { ok: true, why: '' };
-  } catch {
-    // fall through: an Origin that is not a URL is not ours
-  }
-  return { ok: false, why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)` };
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {
