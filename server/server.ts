@@ -1,8 +1,9 @@
 /**
- * The HTTP server and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
+ * The HTTP server (HTTPS with --tls) and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
  * connection is first judged: wrong path (404), another site's page (403), too many connections (1013).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -13,6 +14,7 @@ import { originAllowed } from './origin.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
 import { SECURITY_HEADERS, sendText, staticHandler } from './static.ts';
+import type { TlsMaterial } from './tls.ts';
 
 export const WS_PATH = '/ws';
 
@@ -32,6 +34,8 @@ export interface ServerParts {
   events: RelayEvents;
   /** Where the built page lives; nothing is served when undefined. */
   dist?: string;
+  /** HTTPS and WSS with this certificate; plain HTTP and WS when undefined. */
+  tls?: TlsMaterial;
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {
@@ -48,7 +52,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
   const relay = new Relay(options.name, events);
   const serveStatic = parts.dist ? staticHandler(parts.dist) : undefined;
-  const http = createServer((req, res) => {
+  const http = listener(parts.tls, (req, res) => {
     if (serveStatic) void serveStatic(req, res);
     else sendText(res, 404, 'not found');
   });
@@ -91,7 +95,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
+  const url = `${parts.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
 
   return {
     http,
@@ -106,4 +110,12 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       });
     },
   };
+}
+
+/** The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says. */
+function listener(tls: TlsMaterial | undefined, handle: RequestListener): Server {
+  if (tls === undefined) return createServer(handle);
+  const https = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle);
+  if (tls.keylog) https.on('keylog', tls.keylog);
+  return https;
 }

@@ -9,6 +9,7 @@ import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-crypto.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
+import type { TlsMaterial } from '../../server/tls.ts';
 import { ScriptedClient, type ScriptedClientOptions } from '../../tools/client.ts';
 
 export interface ConsoleEvent {
@@ -38,7 +39,8 @@ export function testKeyPair(): Promise<CryptoKeyPair> {
   return sharedKeyPair;
 }
 
-export async function startTestServer(overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+/** `tls`: serve HTTPS/WSS with this certificate (wsUrl is then wss://, and connect() trusts that certificate). */
+export async function startTestServer(overrides: Partial<ServerOptions> = {}, extra: { tls?: TlsMaterial } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-test-'));
   const identity = await loadIdentity(join(dir, 'identity.jwk'));
   const events: ConsoleEvent[] = [];
@@ -59,8 +61,9 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
       joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
       left: (name, text, code) => push({ kind: 'left', name, text, code }),
     },
+    ...(extra.tls ? { tls: extra.tls } : {}),
   });
-  const wsUrl = `ws://127.0.0.1:${server.port}/ws`;
+  const wsUrl = `${extra.tls ? 'wss' : 'ws'}://127.0.0.1:${server.port}/ws`;
   return {
     ...server,
     identity,
@@ -83,7 +86,7 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
       }
     },
     connect(clientOptions = {}) {
-      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...clientOptions });
+      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...(extra.tls ? { ca: extra.tls.cert } : {}), ...clientOptions });
     },
     async stop() {
       server.relay.endAll('test over', 1001);
