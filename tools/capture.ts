@@ -579,17 +579,16 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
     // Word-wrapped, continuation lines indented past the frame number and arrow.
     const parts: string[] = [];
     const indent = /^ */.exec(cell.text)![0];
-    let line = '';
+    let line = indent;
     for (const word of cell.text.slice(indent.length).split(' ')) {
-      if (line !== '' && [...line].length + 1 + [...word].length > col) {
+      if (line.trim() !== '' && [...line].length + 1 + [...word].length > col) {
         parts.push(line);
         line = ' '.repeat(8) + word;
       } else {
-        line = line === '' ? word : `${line} ${word}`;
+        line = line.trim() === '' ? line + word : `${line} ${word}`;
       }
     }
     parts.push(line);
-    parts[0] = indent + parts[0];
     return parts.map((p) => cut(p, col));
   };
   const titles = ['1 NO KEY LOG', '2 KEY LOG, SECURE', '3 KEY LOG, PLAIN'] as const;
