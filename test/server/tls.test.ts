@@ -6,7 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -319,6 +320,20 @@ describe('the server over TLS', () => {
   it('refuses a client that does not trust the certificate, and a plain ws:// to the same port', async () => {
     await assert.rejects(server.connect({ ca: undefined }).then((c) => c.close()), /self-signed certificate/);
     await assert.rejects(server.connect({ url: server.wsUrl.replace(/^wss:/, 'ws:') }).then((c) => c.close()));
+  });
+
+  it('shrugs off what is not TLS (plain HTTP, garbage, a half handshake) and keeps serving', async () => {
+    const port = Number(new URL(server.url).port);
+    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'), randomBytes(4096), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1])]) {
+      const socket = netConnect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(bytes);
+      if (bytes.length === 6) socket.end(); // a handshake record cut short, then the peer hangs up
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    }
+    const alice = await server.connect({ name: 'alice' });
+    alice.close();
   });
 
   it("refuses an http:// Origin on the https server: it is not this server's page", async () => {
