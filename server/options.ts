@@ -67,7 +67,8 @@ usage: npm run server -- [options]
   --plain                send chat lines unencrypted, to compare captures in Wireshark (pages must opt in)
   --name NAME            your name on the lines you type (default "${DEFAULTS.name}")
   --identity PATH        the server's signing key, made on first run (default ~/.wirechat/identity.jwk)
-  --allow-origin ORIGIN  also accept pages from ORIGIN (repeatable; same origin is always accepted)
+  --allow-origin ORIGIN  also accept pages from ORIGIN, and its host as a name for this server (repeatable;
+                         same origin is always accepted)
   --max-connections N    connections at once; beyond it new ones close with 1013 (default ${DEFAULTS.maxConnections})
   --max-payload BYTES    largest WebSocket message accepted; larger closes with 1009 (default ${DEFAULTS.maxPayload})
   --handshake-timeout MS time a connection has to finish the handshake (default ${DEFAULTS.handshakeTimeoutMs})
