@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { connect as netConnect } from 'node:net';
+import { isIP, connect as netConnect } from 'node:net';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -53,10 +53,10 @@ async function handshake(cert: { cert: string; key: string }, host: string): Pro
   const { port } = server.address() as { port: number };
   try {
     return await new Promise((resolve) => {
-      const socket: TLSSocket = connect({ port, host: '127.0.0.1', servername: host === '127.0.0.1' ? undefined : host, ca: cert.cert,
+      const socket: TLSSocket = connect({ port, host: '127.0.0.1', servername: isIP(host) ? undefined : host, ca: cert.cert,
         checkServerIdentity: (_name, peer) => {
           const c = new X509Certificate(peer.raw);
-          const ok = /^\d/.test(host) || host.includes(':') ? c.checkIP(host) : c.checkHost(host);
+          const ok = isIP(host) ? c.checkIP(host) : c.checkHost(host);
           return ok === undefined ? new Error(`the certificate does not name ${host}`) : undefined;
         } });
       socket.once('secureConnect', () => {
