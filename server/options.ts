@@ -28,6 +28,13 @@ export interface ServerOptions {
   maxLine: number;
   build: boolean;
   color: boolean;
+  /** HTTPS and WSS on the same port (--tls, or implied by --tls-cert and --tls-key). */
+  tls: boolean;
+  /** A certificate and key to use instead of the self-signed one kept beside the identity key. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Where to append the TLS session secrets (NSS key log format), for Wireshark. */
+  tlsKeylog?: string;
 }
 
 export const DEFAULTS: ServerOptions = {
@@ -47,6 +54,7 @@ export const DEFAULTS: ServerOptions = {
   maxLine: LIMITS.maxLineBytes,
   build: true,
   color: true,
+  tls: false,
 };
 
 export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
@@ -54,11 +62,13 @@ export const HELP = `wirechat server: an encrypted chat between browser tabs and
 usage: npm run server -- [options]
 
   --port N               HTTP and WebSocket port (default ${DEFAULTS.port}, or $PORT)
-  --host NAME            interface to listen on (default ${DEFAULTS.host}: this machine only)
+  --host NAME            interface to listen on (default ${DEFAULTS.host}: this machine only; 0.0.0.0 for every
+                         interface, with --tls so that other machines can chat)
   --plain                send chat lines unencrypted, to compare captures in Wireshark (pages must opt in)
   --name NAME            your name on the lines you type (default "${DEFAULTS.name}")
   --identity PATH        the server's signing key, made on first run (default ~/.wirechat/identity.jwk)
-  --allow-origin ORIGIN  also accept pages from ORIGIN (repeatable; same origin is always accepted)
+  --allow-origin ORIGIN  also accept pages from ORIGIN, and its host as a name for this server (repeatable;
+                         same origin is always accepted)
   --max-connections N    connections at once; beyond it new ones close with 1013 (default ${DEFAULTS.maxConnections})
   --max-payload BYTES    largest WebSocket message accepted; larger closes with 1009 (default ${DEFAULTS.maxPayload})
   --handshake-timeout MS time a connection has to finish the handshake (default ${DEFAULTS.handshakeTimeoutMs})
@@ -68,6 +78,13 @@ usage: npm run server -- [options]
   --max-buffered BYTES   bytes queued to a slow reader before it is dropped (default ${DEFAULTS.maxBuffered})
   --max-line BYTES       longest chat line in UTF-8 bytes; longer ones get a "not sent" receipt
                          (default and most ${LIMITS.maxLineBytes}, the protocol's limit)
+  --tls                  serve the page and the chat over HTTPS/WSS, so other machines get Web Crypto; with no
+                         certificate given, a self-signed one is made and kept beside the identity key
+                         (~/.wirechat/tls-cert.pem, tls-key.pem) and renewed when it expires or the names change
+  --tls-cert FILE        use this certificate (PEM, e.g. from mkcert) instead; needs --tls-key, implies --tls
+  --tls-key FILE         the certificate's private key (PEM)
+  --tls-keylog FILE      append the TLS session secrets to FILE (NSS key log format) so that Wireshark can
+                         decrypt a capture; whoever holds FILE can read the TLS layer
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -109,6 +126,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         'max-line': { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-color': { type: 'boolean' },
+        tls: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-keylog': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -129,6 +150,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     if (parsed.origin !== origin) throw new UsageError(`--allow-origin takes an origin (${parsed.origin}), not "${origin}"`);
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together: the certificate and its private key');
+  }
+  const tls = values.tls === true || values['tls-cert'] !== undefined;
+  if (values['tls-keylog'] !== undefined && !tls) throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
+  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
+  }
   return {
     port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
     host: values.host ?? DEFAULTS.host,
@@ -146,5 +175,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxLine: integer(values['max-line'], '--max-line', DEFAULTS.maxLine, 1, LIMITS.maxLineBytes),
     build: !values['no-build'],
     color: !values['no-color'] && env.NO_COLOR === undefined,
+    tls,
+    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
+    ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
   };
 }

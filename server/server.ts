@@ -1,8 +1,9 @@
 /**
- * The HTTP server and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
+ * The HTTP server (HTTPS with --tls) and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
  * connection is first judged: wrong path (404), another site's page (403), too many connections (1013).
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -10,9 +11,11 @@ import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
+import { originAllowed } from './origin.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
 import { staticHandler } from './static.ts';
+import type { TlsMaterial } from './tls.ts';
 
 export const WS_PATH = '/ws';
 
@@ -34,40 +37,8 @@ export interface ServerParts {
   dist?: string;
   /** Where requests the server had to guard against are reported (default: stderr). */
   log?: Log;
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
-function hostname(host: string): string {
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Same origin means the page was served by this server: the Origin's host is the Host the browser asked for.
- * A server bound to loopback also insists that Host is a loopback name, which defeats DNS rebinding (a hostile
- * site whose name suddenly resolves to 127.0.0.1 would otherwise count as "same origin").
- */
-export function originAllowed(req: IncomingMessage, options: ServerOptions): { ok: boolean; why: string } {
-  const host = req.headers.host ?? '';
-  if (LOOPBACK_NAMES.has(options.host) && !LOOPBACK_NAMES.has(hostname(host))) {
-    return { ok: false, why: `Host "${host}" is not this machine (DNS rebinding protection)` };
-  }
-  const origin = req.headers.origin;
-  // Browsers always send Origin on a WebSocket upgrade; a client without one is not a browser page, and the
-  // check exists to stop other sites' pages, not programs (which could send any Origin they like).
-  if (origin === undefined) return { ok: true, why: '' };
-  if (options.allowOrigins.includes(origin)) return { ok: true, why: '' };
-  try {
-    const url = new URL(origin);
-    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.host === host) return { ok: true, why: '' };
-  } catch {
-    // fall through: an Origin that is not a URL is not ours
-  }
-  return { ok: false, why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)` };
+  /** HTTPS and WSS with this certificate; plain HTTP and WS when undefined. */
+  tls?: TlsMaterial;
 }
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
@@ -75,9 +46,9 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const relay = new Relay(options.name, events);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
   const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;
-  const http = createServer(
-    // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
-    { requireHostHeader: false },
+  // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
+  const http = listener(
+    parts.tls,
     guardRequest(log, (req, res) => {
       const problem = headerProblem(req);
       if (problem) return sendText(res, 400, `bad request: ${problem}`, { Connection: 'close' });
@@ -152,7 +123,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
+  const url = `${parts.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
 
   return {
     http,
@@ -167,4 +138,12 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       });
     },
   };
+}
+
+/** The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says. */
+function listener(tls: TlsMaterial | undefined, handle: RequestListener): Server {
+  if (tls === undefined) return createServer({ requireHostHeader: false }, handle);
+  const https = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false }, handle);
+  if (tls.keylog) https.on('keylog', tls.keylog);
+  return https;
 }

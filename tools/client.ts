@@ -18,6 +18,8 @@ export interface ScriptedClientOptions {
   /** Decides on the server's identity; trusts every key by default (tests pin where it matters). */
   trust?: (identity: ServerIdentity) => Promise<boolean>;
   origin?: string;
+  /** For wss://: the certificate (PEM) to trust, e.g. a server's self-signed one; the system's CAs otherwise. */
+  ca?: string;
   backend?: CryptoBackend;
   /** RSA modulus for a fresh key pair (3072 as the page uses, unless a test wants speed). */
   modulusLength?: number;
@@ -46,7 +48,7 @@ export class ScriptedClient {
   }
 
   static async connect(options: ScriptedClientOptions): Promise<ScriptedClient> {
-    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false });
+    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false, ...(options.ca ? { ca: options.ca } : {}) });
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });

@@ -9,6 +9,7 @@ import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-crypto.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
+import type { TlsMaterial } from '../../server/tls.ts';
 import { ScriptedClient, type ScriptedClientOptions } from '../../tools/client.ts';
 
 export interface ConsoleEvent {
@@ -40,8 +41,14 @@ export function testKeyPair(): Promise<CryptoKeyPair> {
   return sharedKeyPair;
 }
 
-/** `dist`: a folder of files for the server to serve as the page (none by default). */
-export async function startTestServer(overrides: Partial<ServerOptions> = {}, parts: { dist?: string } = {}): Promise<TestServer> {
+/**
+ * `dist`: a folder of files for the server to serve as the page (none by default). `tls`: serve HTTPS/WSS with this
+ * certificate (wsUrl is then wss://, and connect() trusts that certificate).
+ */
+export async function startTestServer(
+  overrides: Partial<ServerOptions> = {},
+  extra: { dist?: string; tls?: TlsMaterial } = {},
+): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-test-'));
   const identity = await loadIdentity(join(dir, 'identity.jwk'));
   const events: ConsoleEvent[] = [];
@@ -58,15 +65,16 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}, pa
     options,
     identity,
     backend: nodeCryptoBackend,
-    dist: parts.dist,
+    dist: extra.dist,
     log: (text) => logs.push(text),
     events: {
       line: (name, text) => push({ kind: 'line', name, text }),
       joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
       left: (name, text, code) => push({ kind: 'left', name, text, code }),
     },
+    ...(extra.tls ? { tls: extra.tls } : {}),
   });
-  const wsUrl = `ws://127.0.0.1:${server.port}/ws`;
+  const wsUrl = `${extra.tls ? 'wss' : 'ws'}://127.0.0.1:${server.port}/ws`;
   return {
     ...server,
     identity,
@@ -90,7 +98,7 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}, pa
       }
     },
     connect(clientOptions = {}) {
-      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...clientOptions });
+      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...(extra.tls ? { ca: extra.tls.cert } : {}), ...clientOptions });
     },
     async stop() {
       server.relay.endAll('test over', 1001);
