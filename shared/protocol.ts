@@ -9,6 +9,7 @@
  *   chat lines, receipts, joins, leaves, and the end of the chat.
  */
 import { WirechatError } from './errors.ts';
+import { CONTROL, printable } from './text.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -188,20 +189,8 @@ function bool(obj: Obj, key: string, what: string): boolean {
   return value;
 }
 
-// Control characters would let a name or line rewrite the console's screen (ANSI escapes) or hide text.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const CONTROLS = new RegExp(CONTROL.source, 'g');
-
-/**
- * Text from the wire made safe to quote in an error message or a close reason, which end up on the operator's
- * console and in other tabs: control characters escaped (an unknown field named "\x1b[2J" must not clear the
- * console) and at most `max` characters (a 60 KiB field name must not flood it).
- */
-export function printable(text: string, max = 64): string {
-  const chars = [...text];
-  const cut = chars.length > max ? chars.slice(0, max).join('') + '...' : text;
-  return cut.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+// What lines, names and words may not contain, and how wire text is shown: one home, shared/text.ts.
+export { printable };
 
 /** A value from the wire, named for an error message without trusting it (see printable). */
 function describe(value: unknown): string {
