@@ -133,9 +133,15 @@ export interface ServerLeave {
   reason: string;
 }
 
-/** The chat is over for this participant: the console typed END, kicked them, or the server is stopping. */
+/**
+ * The chat is over for this participant: the console typed END, kicked them, the server is stopping, or the server
+ * refused something this page sent. Only an authenticated `end` ends a chat; a bare close frame is a disconnection.
+ */
 export interface ServerEnd {
   kind: 'end';
+  /** A stable code: one of shared/errors.ts's END_CLOSE or ERROR_CLOSE keys (upper case, digits, underscores). */
+  code: string;
+  /** The server's words, for the person. */
   reason: string;
 }
 
@@ -217,6 +223,11 @@ export function checkLine(text: string): string | undefined {
   if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
+}
+
+/** A stable code (`LIMIT_RATE`, `KICKED`): safe to show as it is, and a page may word known ones itself. */
+function checkCode(code: string): string | undefined {
+  return /^[A-Z][A-Z0-9_]*$/.test(code) ? undefined : 'a code is upper-case letters, digits and underscores';
 }
 
 function checkWord(word: string): string | undefined {
@@ -368,8 +379,8 @@ export function parseServerBody(value: unknown): ServerBody {
         reason: str(obj, 'reason', 'leave', 256),
       };
     case 'end':
-      exactKeys(obj, ['kind', 'reason'], 'end');
-      return { kind: 'end', reason: str(obj, 'reason', 'end', 256) };
+      exactKeys(obj, ['kind', 'code', 'reason'], 'end');
+      return { kind: 'end', code: text(obj, 'code', 'end', checkCode, 40), reason: str(obj, 'reason', 'end', 256) };
     default:
       return fail(`unknown body kind ${describe(obj.kind)}`);
   }
