@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
 import { loadIdentity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-crypto.ts';
@@ -121,6 +122,25 @@ describe('what the console shows of a peer\'s close', () => {
     client.ws.close(1000, 'done for today');
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'leaver');
     assert.equal(event.text, 'left (its close said "done for today")');
+  });
+});
+
+describe('a page key OpenSSL cannot use', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  it("an even modulus is refused before OpenSSL sees it, with fixed words, never OpenSSL's error text", async () => {
+    const n = randomBytes(256);
+    n[0]! |= 0x80;
+    n[255]! &= 0xfe;
+    const spki = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    const socket = await RawSocket.open(server);
+    socket.sendJson(await helloFrame({ publicKey: spki }));
+    const closed = await socket.waitClosed();
+    assert.deepEqual(closed, { code: 1008, reason: 'HANDSHAKE_BAD_KEY: the RSA modulus is even' });
   });
 });
 
