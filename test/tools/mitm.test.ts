@@ -111,6 +111,20 @@ describe('mitm: flip and replay against the in-process server', () => {
     await bob.bye();
   });
 
+  it('close: forges a close frame to the page (\\uXXXX read as the character) and hangs up on the server', async () => {
+    const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'forged', keyPair: testKeyPair() });
+    mitm.command('close 1008 HANDSHAKE_PLAIN_REFUSED: \\u202eevil');
+    assert.deepEqual(await tab.closed, { code: 1008, reason: 'HANDSHAKE_PLAIN_REFUSED: \u202eevil' });
+    assert.deepEqual(tab.bodies.filter((b) => b.kind === 'end'), [], 'no end record came: only a close');
+    const left = await leftEvent('forged');
+    assert.equal(left.code, 1001, 'the server saw the proxy hang up, not a refusal');
+    assert.ok(log.some((l) => l.includes('#') && l.includes('FORGED CLOSE to the page: 1008 (policy violation) "HANDSHAKE_PLAIN_REFUSED: \\u202eevil"')), log.join('\n'));
+    mitm.command('close 999');
+    assert.match(log.at(-1)!, /close takes a code a WebSocket may send .*not 999/);
+    mitm.command('close soon');
+    assert.match(log.at(-1)!, /close takes a close code first, not "soon"/);
+  });
+
   it('unknown commands and a replay with nothing to replay only say so', async () => {
     const fresh = await proxy(server.url);
     try {
