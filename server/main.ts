@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
-import { loadIdentity } from './identity.ts';
+import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-crypto.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -96,7 +96,14 @@ async function main(): Promise<number> {
     process.stdout.write('building the page with Vite (only when its sources changed)...\n');
     await buildPage(root);
   }
-  const identity = await loadIdentity(options.identity);
+  let identity: Identity;
+  try {
+    identity = await loadIdentity(options.identity);
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    process.stderr.write(`wirechat: ${error.message}\n`);
+    return 1;
+  }
   const identityNote = identity.created ? `a new identity key, saved in ${identity.path}` : `identity key ${identity.path}`;
   let tls: TlsCertificate | undefined;
   let keyLog: KeyLog | undefined;

@@ -102,7 +102,7 @@ export class Relay implements SessionHost {
   kick(name: string): boolean {
     const session = this.find(name);
     if (!session) return false;
-    session.end(`${this.#consoleName} removed you from the chat`, Close.POLICY_VIOLATION);
+    session.end('KICKED', `${this.#consoleName} removed you from the chat`);
     return true;
   }
 
@@ -119,10 +119,14 @@ export class Relay implements SessionHost {
     return [...this.#joined].map((s) => ({ name: s.name, code: s.code, mode: s.phase, connectedMs: now - s.connectedAt }));
   }
 
-  /** Ends the chat for everyone: joined tabs hear why, connections still in their handshake are just closed. */
+  /**
+   * Ends the chat for everyone: joined tabs hear why in an authenticated `end`, connections still in their handshake
+   * are just closed. `code` 1001 (RFC 6455's "going away": a server going down) says the server is stopping.
+   */
   endAll(reason: string, code: number): void {
+    const end = code === Close.GOING_AWAY ? 'SERVER_STOPPING' : 'CHAT_ENDED';
     for (const session of [...this.#connections]) {
-      if (this.#joined.has(session)) session.end(reason, code);
+      if (this.#joined.has(session)) session.end(end, reason);
       else session.close(code, reason, reason);
     }
   }

@@ -9,6 +9,7 @@
  *   chat lines, receipts, joins, leaves, and the end of the chat.
  */
 import { WirechatError } from './errors.ts';
+import { CONTROL, printable } from './text.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -132,9 +133,15 @@ export interface ServerLeave {
   reason: string;
 }
 
-/** The chat is over for this participant: the console typed END, kicked them, or the server is stopping. */
+/**
+ * The chat is over for this participant: the console typed END, kicked them, the server is stopping, or the server
+ * refused something this page sent. Only an authenticated `end` ends a chat; a bare close frame is a disconnection.
+ */
 export interface ServerEnd {
   kind: 'end';
+  /** A stable code: one of shared/errors.ts's END_CLOSE or ERROR_CLOSE keys (upper case, digits, underscores). */
+  code: string;
+  /** The server's words, for the person. */
   reason: string;
 }
 
@@ -188,20 +195,8 @@ function bool(obj: Obj, key: string, what: string): boolean {
   return value;
 }
 
-// Control characters would let a name or line rewrite the console's screen (ANSI escapes) or hide text.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const CONTROLS = new RegExp(CONTROL.source, 'g');
-
-/**
- * Text from the wire made safe to quote in an error message or a close reason, which end up on the operator's
- * console and in other tabs: control characters escaped (an unknown field named "\x1b[2J" must not clear the
- * console) and at most `max` characters (a 60 KiB field name must not flood it).
- */
-export function printable(text: string, max = 64): string {
-  const chars = [...text];
-  const cut = chars.length > max ? chars.slice(0, max).join('') + '...' : text;
-  return cut.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+// What lines, names and words may not contain, and how wire text is shown: one home, shared/text.ts.
+export { printable };
 
 /** A value from the wire, named for an error message without trusting it (see printable). */
 function describe(value: unknown): string {
@@ -228,6 +223,11 @@ export function checkLine(text: string): string | undefined {
   if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
+}
+
+/** A stable code (`LIMIT_RATE`, `KICKED`): safe to show as it is, and a page may word known ones itself. */
+function checkCode(code: string): string | undefined {
+  return /^[A-Z][A-Z0-9_]*$/.test(code) ? undefined : 'a code is upper-case letters, digits and underscores';
 }
 
 function checkWord(word: string): string | undefined {
@@ -379,8 +379,8 @@ export function parseServerBody(value: unknown): ServerBody {
         reason: str(obj, 'reason', 'leave', 256),
       };
     case 'end':
-      exactKeys(obj, ['kind', 'reason'], 'end');
-      return { kind: 'end', reason: str(obj, 'reason', 'end', 256) };
+      exactKeys(obj, ['kind', 'code', 'reason'], 'end');
+      return { kind: 'end', code: text(obj, 'code', 'end', checkCode, 40), reason: str(obj, 'reason', 'end', 256) };
     default:
       return fail(`unknown body kind ${describe(obj.kind)}`);
   }

@@ -9,6 +9,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { ServerBody } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 
 export interface ScriptedClientOptions {
   url: string;
@@ -89,7 +90,8 @@ export class ScriptedClient {
       });
     });
     ws.on('error', (error) => failed(error));
-    void closed.then((c) => failed(new Error(`closed ${c.code} ${c.reason}`)));
+    // The close reason is the peer's unauthenticated text: quoted printable, never raw, in an error that may be printed.
+    void closed.then((c) => failed(new Error(`closed ${c.code} "${printable(c.reason, 123)}"`)));
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);

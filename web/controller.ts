@@ -5,6 +5,7 @@
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 import { ChatLog, type ChatEntry } from './chat-log.ts';
 import {
   Connection,
@@ -302,13 +303,14 @@ export class Controller {
         this.#log.line(body.from, body.text, body.at - offset, body.direct);
         break;
       case 'receipt':
-        this.#log.receipt(body.id, body.status, body.reason);
+        this.#log.receipt(body.id, body.status, printable(body.reason, 256));
         break;
       case 'join':
         this.#log.system(`${body.name} joined.`, body.at - offset);
         break;
       case 'leave':
-        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${body.reason.trim()})`}.`, body.at - offset);
+        // Reasons are free text (plain mode authenticates nothing): shown printable, like every reason on the page.
+        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${printable(body.reason.trim(), 256)})`}.`, body.at - offset);
         break;
       case 'end':
         // The connection moves to ended and says why; #onState logs it.

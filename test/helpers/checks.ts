@@ -44,8 +44,9 @@ export async function expectDropped(
   return { closed, event };
 }
 
-// shared/protocol.ts's CONTROL: what must never reach the console's terminal raw (ANSI escapes, bidi overrides).
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+// What shared/text.ts's printable escapes, written out independently: what must never reach the console's terminal
+// raw in a reason (ANSI escapes, bidi controls and marks, zero-width and other format characters).
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
 /** Asserts that `text`, which reaches the operator's terminal, carries no control character and no flood. */
 export function assertPrintable(text: string, what: string): void {

@@ -33,7 +33,7 @@ describe('secure chat through the relay', () => {
     assert.equal(line.from, 'console');
     server.relay.endAll('The server operator ended the chat (END)', 1000);
     const end = await carol.waitFor((b) => b.kind === 'end');
-    assert.deepEqual(end, { kind: 'end', reason: 'The server operator ended the chat (END)' });
+    assert.deepEqual(end, { kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat (END)' });
     const closed = await carol.closed;
     assert.equal(closed.code, 1000);
   });

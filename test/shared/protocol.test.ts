@@ -59,7 +59,8 @@ const serverBodies: ServerBody[] = [
   { kind: 'receipt', id: 4, status: 'failed', reason: 'not sent: at most 20 lines a second' },
   { kind: 'join', name: 'bob', at: 1 },
   { kind: 'leave', name: 'bob', at: 2, reason: 'left (EXIT)' },
-  { kind: 'end', reason: 'The server operator ended the chat (END)' },
+  { kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat (END)' },
+  { kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' },
 ];
 
 const clientFrames: ClientFrame[] = [
@@ -204,17 +205,22 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
       { kind: 'line', from: 'a', text: 'x', at: 0 },
       { kind: 'line', from: 'a', text: 'x', at: 0, direct: 'no' },
       { kind: 'end' },
+      { kind: 'end', reason: 'no code' },
+      { kind: 'end', code: 'chat_ended', reason: 'a code is upper case' },
+      { kind: 'end', code: 'KICKED\u202e', reason: 'a code is safe to show as it is' },
+      { kind: 'end', code: '', reason: 'x' },
     ]) {
       throwsWith(() => parseServerBody(value), 'PROTO_BAD_SHAPE');
     }
   });
 
   test('free-text fields have their maximum length', () => {
-    assert.throws(() => parseServerBody({ kind: 'end', reason: 'x'.repeat(257) }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'end', code: 'KICKED', reason: 'x'.repeat(257) }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'end', code: 'K'.repeat(41), reason: '' }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'leave', name: 'a', at: 0, reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseClientBody({ kind: 'bye', word: 'x'.repeat(17) }), WirechatError);
-    parseServerBody({ kind: 'end', reason: 'x'.repeat(256) });
+    parseServerBody({ kind: 'end', code: 'K'.repeat(40), reason: 'x'.repeat(256) });
     parseClientBody({ kind: 'bye', word: 'x'.repeat(16) });
   });
 });

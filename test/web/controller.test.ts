@@ -184,12 +184,17 @@ test('incoming lines, joins and leaves are logged; the server end shows its reas
   await server.say({ kind: 'join', name: 'bob', at });
   await server.say({ kind: 'line', from: 'console', text: 'only for you', at, direct: true });
   await server.say({ kind: 'leave', name: 'bob', at, reason: 'EXIT' });
-  await server.say({ kind: 'end', reason: 'The server operator ended the chat' });
+  await server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await s.phase('ended');
   const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
   assert.deepEqual(log, ['bob joined.', 'console (direct): only for you', 'bob left (EXIT).', 'Ended by the server.']);
   const state = s.view().state;
-  assert.deepEqual(state.phase === 'ended' && state.end, { by: 'server', reason: 'The server operator ended the chat' });
+  assert.deepEqual(state.phase === 'ended' && state.end, {
+    by: 'server',
+    code: 'CHAT_ENDED',
+    reason: 'The server operator ended the chat',
+    verified: true,
+  });
 });
 
 test('Start a new chat goes back to the name form with a fresh key pair and an empty log', async () => {
