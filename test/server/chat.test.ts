@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Close } from '../../shared/errors.ts';
+import { expectDropped } from '../helpers/checks.ts';
+import { helloFrame, RawSocket } from '../helpers/raw-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import type { ServerBody, ServerLine } from '../../shared/protocol.ts';
 
@@ -48,6 +51,49 @@ describe('secure chat through the relay', () => {
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'dave');
     assert.equal(event.code, 1000);
     await erin.bye();
+  });
+});
+
+describe('names through the relay', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ name: 'teacher' });
+  });
+  after(() => server.stop());
+
+  const refused = async (name: string) => {
+    const socket = await RawSocket.open(server);
+    socket.sendJson(await helloFrame({ name }));
+    const { closed } = await expectDropped(server, socket, { code: Close.NAME_REFUSED, error: 'NAME_REFUSED' });
+    return closed.reason;
+  };
+
+  it('refuses a hello asking for console + U+200B (or any invisible or look-alike name) with NAME_REFUSED, 4100', async () => {
+    assert.match(await refused('console\u200b'), /^NAME_REFUSED: a name cannot contain an invisible character \(U\+200B\)$/);
+    assert.match(await refused('c\u043ensole'), /cannot mix scripts/);
+    assert.match(await refused('\u3164'), /invisible/);
+  });
+
+  it("refuses reserved names, the console's own --name and their look-alikes, in any letter case", async () => {
+    assert.match(await refused('teacher'), /"teacher" is reserved/);
+    assert.match(await refused('TEACHER'), /"teacher" is reserved/);
+    assert.match(await refused('system'), /"system" is reserved/);
+    assert.match(await refused('\u0455\u0435\u0433\u0475\u0435\u0433'), /looks like the reserved name "server"/);
+  });
+
+  it('keeps names unique by skeleton: a look-alike of a name in use gets a suffix, freed when its holder leaves', async () => {
+    const latin = await server.connect({ name: 'copse' });
+    const cyrillic = await server.connect({ name: '\u0441\u043e\u0440\u0455\u0435' });
+    assert.equal(cyrillic.session.identity?.name, '\u0441\u043e\u0440\u0455\u0435-2');
+    const join = await latin.waitFor((b) => b.kind === 'join');
+    assert.equal(join.kind === 'join' && join.name, '\u0441\u043e\u0440\u0455\u0435-2');
+    const spaced = await server.connect({ name: 'alice\u00a0 smith' });
+    assert.equal(spaced.session.identity?.name, 'alice smith', 'normalized: NFKC, one space');
+    await latin.bye();
+    await server.waitForEvent((e) => e.kind === 'left' && e.name === 'copse');
+    const again = await server.connect({ name: 'COPSE' });
+    assert.equal(again.session.identity?.name, 'COPSE');
+    for (const tab of [cyrillic, spaced, again]) await tab.bye();
   });
 });
 
