@@ -34,6 +34,11 @@ export type EndReason =
   | { by: 'closed'; code: number; reason: string }
   /** The server refused this connection (a policy or protocol close): retrying would get the same answer. */
   | { by: 'refused'; code: number; reason: string }
+  /**
+   * The server refused the name in the hello (close 4100, NAME_REFUSED): the person picks another. `reason` is the
+   * close frame's, unauthenticated like everything before the welcome.
+   */
+  | { by: 'name'; reason: string }
   /** A frame failed a check: the session was closed with `closeCode` and the frame was never shown. */
   | { by: 'integrity'; code: ErrorCode; message: string; closeCode: number; sentCode: number }
   /** The server presented a changed key and the person chose to disconnect. */
@@ -388,6 +393,13 @@ export class Connection extends EventTarget {
 
   /** The socket closed while this page still meant to chat. */
   #closed(code: number, reason: string): void {
+    // Only an answer to the hello: a 4100 after the welcome is nobody's word for anything.
+    if (code === Close.NAME_REFUSED && (this.#state.phase === 'connecting' || this.#state.phase === 'securing')) {
+      this.#session?.close();
+      this.#release();
+      this.#setState({ phase: 'ended', end: { by: 'name', reason: reason.replace(/^NAME_REFUSED: /, '') } });
+      return;
+    }
     if (code !== Close.NORMAL && !REFUSAL_CODES.has(code)) {
       this.#dropped(code, reason, false);
       return;

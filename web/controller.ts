@@ -4,7 +4,7 @@
  * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
-import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
+import { checkLine, isEndWord, printable, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { ChatLog, type ChatEntry } from './chat-log.ts';
 import {
   Connection,
@@ -61,6 +61,8 @@ export interface AppView {
   insecureReason: string;
   /** The name offered in the name field. */
   name: string;
+  /** Why the server refused the name last asked for, shown by the name field; empty when it did not. */
+  nameError: string;
   host: string;
   keyPair: KeyPairView;
   state: ConnectionState;
@@ -118,6 +120,7 @@ export class Controller {
       stage: options.insecureReason === undefined ? 'join' : 'insecure',
       insecureReason: options.insecureReason ?? '',
       name: options.defaultName,
+      nameError: '',
       host: options.host,
       keyPair: { state: 'generating', ms: 0 },
     };
@@ -162,7 +165,7 @@ export class Controller {
     connection.on('wire', showWire);
     connection.on('checked', showWire);
     connection.on('body', (body) => this.#onBody(connection, body));
-    this.#set({ stage: 'chat', name: name.trim() });
+    this.#set({ stage: 'chat', name: name.trim(), nameError: '' });
     connection.connect();
   }
 
@@ -212,6 +215,18 @@ export class Controller {
     this.#log = new ChatLog();
     this.#makeKeyPair();
     this.#set(freshChat());
+  }
+
+  /** The server refused the name: back to the name form, the name still in it, the server's reason beside it. */
+  #nameRefused(reason: string): void {
+    this.#connection = undefined;
+    this.#log = new ChatLog();
+    this.#makeKeyPair();
+    const why = printable(reason, 200).trim();
+    this.#set({
+      ...freshChat(),
+      nameError: `Pick another name: the server refused this one${why === '' ? '' : ` (${why})`}.`,
+    });
   }
 
   #makeKeyPair(): void {
@@ -283,6 +298,7 @@ export class Controller {
         break;
       case 'ended':
         this.#cancelTrustPrompt();
+        if (state.end.by === 'name') return this.#nameRefused(state.end.reason);
         this.#log.ended();
         this.#log.system(`${endSummary(state.end)}.`, at);
         break;

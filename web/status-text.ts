@@ -3,6 +3,7 @@
  * wording every end shows is tested (every end says why; no end is silent).
  */
 import type { ErrorCode } from '../shared/errors.ts';
+import { printable } from '../shared/protocol.ts';
 import type { ConnectionState, EndReason } from './connection.ts';
 
 /** Why the chat ended, in one sentence or two. */
@@ -16,6 +17,8 @@ export function endText(end: EndReason): string {
       return `The server closed the connection (${closeText(end.code, end.reason)}).`;
     case 'refused':
       return `The server refused this connection (${closeText(end.code, end.reason)}). Trying again would get the same answer, so the page stopped.`;
+    case 'name':
+      return `The server refused this name: ${withStop(printable(end.reason, 200))}`;
     case 'integrity':
       return (
         `Integrity check failed (${end.code}): ${withStop(end.message)} ${INTEGRITY_HINTS[end.code] ?? ''}` +
@@ -88,6 +91,8 @@ export function endSummary(end: EndReason): string {
       return `Ended: the server closed the connection (${end.code})`;
     case 'refused':
       return `Ended: refused by the server (${end.code})`;
+    case 'name':
+      return 'Name refused by the server';
     case 'integrity':
       return `Ended: integrity check failed (${end.code}, closed ${end.closeCode})`;
     case 'trust':
