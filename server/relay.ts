@@ -13,7 +13,8 @@ import type { ServerSession, SessionHost } from './session.ts';
 export interface RelayEvents {
   line(from: string, text: string, at: number): void;
   joined(session: ServerSession): void;
-  left(name: string, reason: string, code: number): void;
+  /** `tab`: `name` is a joined tab's name; false for a connection that never joined, named by its label. */
+  left(name: string, reason: string, code: number, tab: boolean): void;
 }
 
 export interface Participant {
@@ -74,11 +75,11 @@ export class Relay implements SessionHost {
       // Nobody else saw it join, but the operator should see an attack fail: a connection the server dropped
       // for a failure (a broken hello, a bad key, no handshake in time) is shown by its number. One that merely
       // went away before its hello (a tab closed while making its keys, a port scan) is not news.
-      if (session.failed) this.#events.left(session.label, reason, code);
+      if (session.failed) this.#events.left(session.label, reason, code, false);
       return;
     }
     this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason });
-    this.#events.left(session.name, reason, code);
+    this.#events.left(session.name, reason, code, true);
   }
 
   /** A line typed at the console, to every tab. */
