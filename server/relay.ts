@@ -78,7 +78,7 @@ export class Relay implements SessionHost {
       if (session.failed) this.#events.left(session.label, reason, code, false);
       return;
     }
-    this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason });
+    this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason: session.departure });
     this.#events.left(session.name, reason, code, true);
   }
 
@@ -99,7 +99,7 @@ export class Relay implements SessionHost {
   kick(name: string): boolean {
     const session = this.find(name);
     if (!session) return false;
-    session.end(`${this.#consoleName} removed you from the chat`, Close.POLICY_VIOLATION);
+    session.end(`${this.#consoleName} removed you from the chat`, Close.POLICY_VIOLATION, 'was removed by the server operator');
     return true;
   }
 

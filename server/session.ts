@@ -73,6 +73,7 @@ export class ServerSession {
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
   #excess = 0;
   #failed = false;
+  #departure = '';
   alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
@@ -95,7 +96,7 @@ export class ServerSession {
       // the close frame with the status RFC 6455 asks for when it reports the failure here. Ending the session
       // now names the failure on the console at once, instead of "disconnected" whenever the peer answers.
       const { name, status } = framingFailure(error);
-      this.#drop(status, `${name}: ${error.message}`);
+      this.#drop(status, name, error.message);
     });
   }
 
@@ -109,6 +110,15 @@ export class ServerSession {
 
   get label(): string {
     return this.name || `connection #${this.number}`;
+  }
+
+  /**
+   * Why this session left, in the words the other tabs get in its `leave` body: only what the server itself knows
+   * (left, disconnected with a close code, dropped with an error code, removed by the operator), never the tab's
+   * own words, such as its bye word or its close reason. Empty until the session ends.
+   */
+  get departure(): string {
+    return this.#departure;
   }
 
   /** Whether the server dropped this connection for a failure (as opposed to the peer leaving). */
@@ -280,7 +290,8 @@ export class ServerSession {
         return;
       }
       case 'bye':
-        this.close(Close.NORMAL, `${this.label} left (${body.word.toUpperCase()})`, `left (${body.word.toUpperCase()})`);
+        // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
+        this.close(Close.NORMAL, `${this.label} left`, 'left', 'left');
         return;
       default: {
         const unreachable: never = body;
@@ -327,27 +338,30 @@ export class ServerSession {
       : new WirechatError('PROTO_BAD_SHAPE', 'internal error', { cause: error });
     const internal = !isWirechatError(error);
     const code = internal ? Close.INTERNAL_ERROR : wire.closeCode;
-    const message = internal ? `internal error: ${(error as Error)?.message ?? String(error)}` : `${wire.code}: ${wire.message}`;
-    this.#drop(code, message);
+    if (internal) this.#drop(code, 'internal error', (error as Error)?.message ?? String(error));
+    else this.#drop(code, wire.code, wire.message);
   }
 
-  #drop(code: number, message: string): void {
+  /** `cause` is the error's code (the other tabs hear only that); `detail` goes to the peer and the console. */
+  #drop(code: number, cause: string, detail: string): void {
     if (this.#state.phase === 'ended') return;
     this.#failed = true;
-    this.close(code, message, `dropped: ${message}`);
+    const message = `${cause}: ${detail}`;
+    this.close(code, message, `dropped: ${message}`, `dropped (${cause})`);
   }
 
   /**
    * Ends the chat for this participant from the server's side: an `end` body first (authenticated, so the page
    * can tell a real end from a cut cable), then the close frame.
    */
-  end(reason: string, code: number = Close.NORMAL): void {
-    void this.send({ kind: 'end', reason }).then(() => this.close(code, reason, reason));
+  end(reason: string, code: number = Close.NORMAL, departure?: string): void {
+    void this.send({ kind: 'end', reason }).then(() => this.close(code, reason, departure ?? reason, departure ?? 'left as the chat ended'));
   }
 
-  close(code: number, reason: string, why: string): void {
+  /** `reason` goes to the peer, `why` to the console, `departure` to the other tabs (see departure). */
+  close(code: number, reason: string, why: string, departure?: string): void {
     if (this.#state.phase === 'ended') return;
-    this.#ended(why, code);
+    this.#ended(why, code, departure);
     const ws = this.#ws;
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
     // A peer that never answers the close frame (ours, or the one ws sent for a framing error) is not allowed to
@@ -360,14 +374,16 @@ export class ServerSession {
   }
 
   terminate(): void {
-    this.#ended('vanished (no answer to heartbeats)', 1006);
+    this.#ended('vanished (no answer to heartbeats)', 1006, 'vanished (no answer to heartbeats)');
     this.#ws.terminate();
   }
 
-  #ended(why: string, code: number): void {
+  #ended(why: string, code: number, departure?: string): void {
     if (this.#state.phase === 'ended') return;
     const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
     this.#state = { phase: 'ended' };
+    // A close from the peer says no more than its code: its reason text is the tab's own words.
+    this.#departure = departure ?? (code === Close.NORMAL || code === Close.GOING_AWAY ? 'left' : `disconnected (${code})`);
     clearTimeout(this.#handshakeTimer);
     this.#ctx.host.left(this, wasJoined ? why : `${why} (before the handshake finished)`, code);
   }

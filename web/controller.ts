@@ -324,7 +324,8 @@ export class Controller {
         this.#log.system(`${body.name} joined.`, body.at - offset);
         break;
       case 'leave':
-        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${body.reason.trim()})`}.`, body.at - offset);
+        // The server's words, made to follow the name: "left", "disconnected (1006)", "dropped (RECORD_BAD_MAC)".
+        this.#log.system(`${body.name} ${body.reason.trim() === '' ? 'left' : body.reason.trim()}.`, body.at - offset);
         break;
       case 'end':
         // The connection moves to ended and says why; #onState logs it.

@@ -422,7 +422,7 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
     case 'join':
       return { text: `${body.name} joined`, detail: 'join' };
     case 'leave':
-      return { text: `${body.name} left${body.reason === '' ? '' : ` (${body.reason})`}`, detail: 'leave' };
+      return { text: `${body.name} ${body.reason === '' ? 'left' : body.reason}`, detail: 'leave' };
     case 'end':
       return { text: body.reason === '' ? 'the chat is over' : body.reason, detail: 'end of the chat' };
   }

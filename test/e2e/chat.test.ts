@@ -57,7 +57,7 @@ describe('secure chat between a tab and the console', () => {
     await page.screenshot({ path: screenshotPath('chat.png') });
 
     await say(page, 'exit');
-    await server.waitForLine('alice left (EXIT)');
+    await server.waitForLine(/\* alice left$/);
     await waitForState(page, 'ended');
     assert.match(await page.locator('#end-reason').innerText(), /EXIT/);
     await page.locator('#new-chat').waitFor();

@@ -47,10 +47,41 @@ describe('secure chat through the relay', () => {
     const closed = await dave.bye('exit');
     assert.equal(closed.code, 1000);
     const leave = await erin.waitFor((b) => b.kind === 'leave' && b.name === 'dave');
-    assert.equal(leave.kind === 'leave' && leave.reason, 'left (EXIT)');
+    assert.equal(leave.kind === 'leave' && leave.reason, 'left');
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'dave');
     assert.equal(event.code, 1000);
     await erin.bye();
+  });
+
+  it("never shows a tab's own words as why it left: not its bye word, not its close reason", async () => {
+    const watcher = await server.connect({ name: 'watcher' });
+    const byeing = await server.connect({ name: 'byeing' });
+    await byeing.bye('BANNED BY ADMIN');
+    const closing = await server.connect({ name: 'closing' });
+    closing.ws.close(1000, 'BANNED BY ADMIN');
+    const cutting = await server.connect({ name: 'cutting' });
+    cutting.ws.close(4008, 'BANNED BY ADMIN');
+    for (const [name, reason] of [['byeing', 'left'], ['closing', 'left'], ['cutting', 'disconnected (4008)']] as const) {
+      const leave = await watcher.waitFor((b) => b.kind === 'leave' && b.name === name);
+      assert.equal(leave.kind === 'leave' && leave.reason, reason, name);
+    }
+    const bye = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'byeing');
+    assert.equal(bye.text, 'left', 'the console does not show the bye word either');
+    await watcher.bye();
+  });
+
+  it('tells the others what the server knows of a kick and of a drop', async () => {
+    const watcher = await server.connect({ name: 'watcher' });
+    const kicked = await server.connect({ name: 'kicked' });
+    server.relay.kick('kicked');
+    await kicked.waitFor((b) => b.kind === 'end');
+    const kick = await watcher.waitFor((b) => b.kind === 'leave' && b.name === 'kicked');
+    assert.equal(kick.kind === 'leave' && kick.reason, 'was removed by the server operator');
+    const dropped = await server.connect({ name: 'dropped' });
+    dropped.ws.send(JSON.stringify({ type: 'record', seq: 0, token: 'gAAAA', mac: 'AAAA' }));
+    const drop = await watcher.waitFor((b) => b.kind === 'leave' && b.name === 'dropped');
+    assert.match(drop.kind === 'leave' ? drop.reason : '', /^dropped \([A-Z_]+\)$/);
+    await watcher.bye();
   });
 });
 

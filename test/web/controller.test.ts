@@ -183,11 +183,20 @@ test('incoming lines, joins and leaves are logged; the server end shows its reas
   const at = Date.now();
   await server.say({ kind: 'join', name: 'bob', at });
   await server.say({ kind: 'line', from: 'console', text: 'only for you', at, direct: true });
-  await server.say({ kind: 'leave', name: 'bob', at, reason: 'EXIT' });
+  await server.say({ kind: 'leave', name: 'bob', at, reason: 'left' });
+  await server.say({ kind: 'leave', name: 'carol', at, reason: 'disconnected (1006)' });
+  await server.say({ kind: 'leave', name: 'dave', at, reason: 'was removed by the server operator' });
   await server.say({ kind: 'end', reason: 'The server operator ended the chat' });
   await s.phase('ended');
   const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
-  assert.deepEqual(log, ['bob joined.', 'console (direct): only for you', 'bob left (EXIT).', 'Ended by the server.']);
+  assert.deepEqual(log, [
+    'bob joined.',
+    'console (direct): only for you',
+    'bob left.',
+    'carol disconnected (1006).',
+    'dave was removed by the server operator.',
+    'Ended by the server.',
+  ]);
   const state = s.view().state;
   assert.deepEqual(state.phase === 'ended' && state.end, { by: 'server', reason: 'The server operator ended the chat' });
 });
