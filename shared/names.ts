@@ -40,12 +40,15 @@ export function codePoint(char: string): string {
 // (also default-ignorable, listed for the reader), the musical null notehead, the object replacement character.
 const BLANK = /[\u2800\u115f\u1160\u3164\uffa0\u{1d159}\ufffc]/u;
 
-/** Why one code point cannot be in a name, or undefined. Order matters only for the wording. */
-function refusedChar(c: string): string | undefined {
+/**
+ * Why one code point cannot be in a name, or undefined. Order matters only for the wording. `known`: the code point
+ * must be assigned in this engine's Unicode (see receivedNameProblem for when it need not).
+ */
+function refusedChar(c: string, known = true): string | undefined {
   if (/\p{Cc}|\p{Zl}|\p{Zp}/u.test(c)) return 'a control character';
   if (/\p{Cs}/u.test(c)) return 'a lone surrogate';
   if (/\p{Co}/u.test(c)) return 'a private-use character';
-  if (/\p{Cn}/u.test(c)) return 'an unassigned code point';
+  if (/\p{Cn}/u.test(c)) return known ? 'an unassigned code point' : undefined;
   if (/\p{Cf}|\p{Default_Ignorable_Code_Point}/u.test(c) || BLANK.test(c)) return 'an invisible character';
   if (/\p{Zs}/u.test(c) && c !== ' ') return 'a space other than U+0020';
   return undefined;
@@ -57,10 +60,26 @@ function refusedChar(c: string): string | undefined {
  * (reservedProblem, and the server's NameBook).
  */
 export function nameProblem(raw: string): string | undefined {
+  return problem(raw, true);
+}
+
+/**
+ * Why a name the server sent (in a welcome, line, join or leave) cannot be shown, or undefined. The server has
+ * applied nameProblem with its own Unicode data, which may be newer than this engine's: a letter of a script
+ * added since is unassigned here. So what depends on knowing every character (unassigned code points, the script
+ * rule, "at least one letter") is the server's to judge; everything that keeps a name from hiding or rewriting
+ * text (controls, format and invisible characters, marks, length) is checked again. A page on an older browser
+ * must not end its chat because someone else joined with a name it cannot read.
+ */
+export function receivedNameProblem(name: string): string | undefined {
+  return problem(name, false);
+}
+
+function problem(raw: string, strict: boolean): string | undefined {
   // First the characters as typed, so that a refusal names the one the person typed (NFKC turns U+3164 into
   // U+1160); every space but U+0020 waits for NFKC, which makes the no-break and typographic ones U+0020.
   for (const c of raw) {
-    const why = /\p{Zs}/u.test(c) ? undefined : refusedChar(c);
+    const why = /\p{Zs}/u.test(c) ? undefined : refusedChar(c, strict);
     if (why !== undefined) return `a name cannot contain ${why} (${codePoint(c)})`;
   }
   const name = normalizeName(raw);
@@ -68,7 +87,7 @@ export function nameProblem(raw: string): string | undefined {
   const chars = [...name];
   if (chars.length > MAX_NAME_CHARS) return `a name has at most ${MAX_NAME_CHARS} characters`;
   for (const c of chars) {
-    const why = refusedChar(c);
+    const why = refusedChar(c, strict);
     if (why !== undefined) return `a name cannot contain ${why} (${codePoint(c)})`;
   }
   // A mark at the start combines with whatever the console or the page prints before the name.
@@ -78,6 +97,7 @@ export function nameProblem(raw: string): string | undefined {
   const nfd = name.normalize('NFD');
   if (/[\p{Mn}\p{Me}]{5}/u.test(nfd)) return 'a name cannot stack more than 4 combining marks on one letter';
   if (/([\p{Mn}\p{Me}])\1/u.test(nfd)) return 'a name cannot repeat a combining mark on one letter';
+  if (!strict) return undefined;
   if (!/[\p{L}\p{N}\p{S}]/u.test(name)) return 'a name needs at least one letter, digit or symbol';
   return scriptProblem(chars);
 }

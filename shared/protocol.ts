@@ -9,7 +9,7 @@
  *   chat lines, receipts, joins, leaves, and the end of the chat.
  */
 import { WirechatError } from './errors.ts';
-import { MAX_NAME_CHARS, nameProblem, normalizeName } from './names.ts';
+import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -214,11 +214,12 @@ function describe(value: unknown): string {
 }
 
 /**
- * Why a name the server sends (welcome, line, join, leave) is not one, or undefined: shared/names.ts's rules, and
- * the normal form the server keeps names in. A hello's name is the person's own typing: see helloName.
+ * Why a name the server sends (welcome, line, join, leave) is not one, or undefined: shared/names.ts's rules as a
+ * receiver can judge them (receivedNameProblem), and the normal form the server keeps names in. A hello's name is
+ * the person's own typing: see helloName.
  */
 export function checkName(name: string): string | undefined {
-  const problem = nameProblem(name);
+  const problem = receivedNameProblem(name);
   if (problem !== undefined) return problem;
   return normalizeName(name) === name ? undefined : 'a name is sent in its normal form (see shared/names.ts)';
 }

@@ -13,11 +13,12 @@ import {
   nameKeys,
   nameProblem,
   normalizeName,
+  receivedNameProblem,
   requestedNameProblem,
   RESERVED_NAMES,
   skeleton,
 } from '../../shared/names.ts';
-import { checkName } from '../../shared/protocol.ts';
+import { checkName, parseServerBody } from '../../shared/protocol.ts';
 
 const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 
@@ -105,6 +106,25 @@ describe('normal form', () => {
     assert.match(nameProblem('\u{1f600}'.repeat(MAX_NAME_CHARS + 1)) ?? '', /at most 24/);
     // U+FDFA is one code point that NFKC spells with 18: two of them are too long once normalized.
     assert.match(nameProblem('\ufdfa\ufdfa') ?? '', /at most 24/);
+  });
+});
+
+describe('names the server sends', () => {
+  test('a character this engine does not know is the server\'s to judge: a newer server must not end older pages', () => {
+    // U+0378 is unassigned in every Unicode so far: here it stands for a letter of a script added after this
+    // engine's Unicode, which the server (on newer data) accepted.
+    const newer = 'ab\u0378';
+    assert.match(nameProblem(newer) ?? '', /unassigned/);
+    assert.equal(receivedNameProblem(newer), undefined);
+    assert.deepEqual(parseServerBody({ kind: 'join', name: newer, at: 0 }), { kind: 'join', name: newer, at: 0 });
+    assert.equal(receivedNameProblem('\u0378\u0379'), undefined, 'a name only of such letters');
+  });
+
+  test('what hides or rewrites text is refused in any name the server sends', () => {
+    for (const name of ['console\u200b', 'bob\u202e', '\u3164', 'a\u001bb', ' bob', '\u0301bob', 'x'.repeat(25)]) {
+      assert.notEqual(checkName(name), undefined, JSON.stringify(name));
+      assert.throws(() => parseServerBody({ kind: 'join', name, at: 0 }));
+    }
   });
 });
 
