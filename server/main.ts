@@ -120,12 +120,8 @@ async function main(): Promise<number> {
   let consoleRef: Console | undefined;
   const say = {
     line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
-    joined: (s: { name: string; code: string; phase: string }) =>
-      consoleRef?.notice(`${s.name} joined (${s.phase}, session code ${s.code})`),
-    left: (name: string, reason: string, code: number) => {
-      if (code === Close.NORMAL || code === Close.GOING_AWAY) consoleRef?.notice(`${name} ${reason}`);
-      else consoleRef?.alert(`${name} ${reason}`);
-    },
+    joined: (s: { name: string; code: string; phase: string }) => consoleRef?.joined(s),
+    left: (name: string, reason: string, code: number, tab: boolean) => consoleRef?.left(name, reason, code, tab),
   };
 
   let server: RunningServer;

@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { checkName, LIMITS } from '../shared/protocol.ts';
+import { nameProblem, normalizeName } from '../shared/names.ts';
+import { LIMITS } from '../shared/protocol.ts';
 
 export interface ServerOptions {
   port: number;
@@ -137,9 +138,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new UsageError((error as Error).message);
   }
   if (values.help) return 'help';
-  // The console's name goes on every line it sends, and pages refuse a line whose sender breaks the name rules.
-  const nameProblem = values.name === undefined ? undefined : checkName(values.name);
-  if (nameProblem) throw new UsageError(`--name: ${nameProblem}`);
+  // The console's name goes on every line it sends, and pages refuse a line whose sender breaks the name rules
+  // (shared/names.ts). The reserved names are not refused here: `--name server` is the operator's to choose.
+  const badName = values.name === undefined ? undefined : nameProblem(values.name);
+  if (badName) throw new UsageError(`--name: ${badName}`);
   const origins = values['allow-origin'] ?? [];
   for (const origin of origins) {
     let parsed: URL;
@@ -162,7 +164,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
     host: values.host ?? DEFAULTS.host,
     plain: values.plain ?? false,
-    name: values.name?.trim() ?? DEFAULTS.name,
+    name: values.name === undefined ? DEFAULTS.name : normalizeName(values.name),
     identity: values.identity ?? env.WIRECHAT_IDENTITY ?? DEFAULTS.identity,
     allowOrigins: origins,
     maxConnections: integer(values['max-connections'], '--max-connections', DEFAULTS.maxConnections, 1, 1_000_000),

@@ -84,6 +84,7 @@ export class ServerSession {
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
   #excess = 0;
   #failed = false;
+  #departure = '';
   alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
@@ -100,14 +101,16 @@ export class ServerSession {
     });
     ws.on('close', (code, reason) => {
       const why = this.#state.phase === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
-      this.#ended(why, fromBrowserCloseCode(code));
+      // The others hear the code alone: the close's reason text is the tab's own words.
+      const departure = isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`;
+      this.#ended(why, fromBrowserCloseCode(code), departure);
     });
     ws.on('error', (error: Error & { code?: string }) => {
       // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
       // the close frame with the status RFC 6455 asks for when it reports the failure here. Ending the session
       // now names the failure on the console at once, instead of "disconnected" whenever the peer answers.
       const { name, status } = framingFailure(error);
-      this.#drop(status, `${name}: ${error.message}`);
+      this.#drop(status, name, error.message);
     });
   }
 
@@ -121,6 +124,15 @@ export class ServerSession {
 
   get label(): string {
     return this.name || `connection #${this.number}`;
+  }
+
+  /**
+   * Why this session left, in the words the other tabs get in its `leave` body: only what the server itself knows
+   * (left, disconnected with a close code, dropped with an error code, removed by the operator), never the tab's
+   * own words, such as its bye word or its close reason. Empty until the session ends.
+   */
+  get departure(): string {
+    return this.#departure;
   }
 
   /** Whether the server dropped this connection for a failure (as opposed to the peer leaving). */
@@ -300,7 +312,8 @@ export class ServerSession {
         return;
       }
       case 'bye':
-        this.#finish(Close.NORMAL, `${this.label} left (${body.word.toUpperCase()})`, `left (${body.word.toUpperCase()})`);
+        // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
+        this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
         return;
       default: {
         const unreachable: never = body;
@@ -353,22 +366,23 @@ export class ServerSession {
     this.#failed = true;
     // A slow reader has no room for one more frame; the others are told why.
     const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
-    this.#finish(endCloseCode(code), `${code}: ${message}`, `dropped: ${known ? `${code}: ` : ''}${detail}`, end);
+    // The other tabs hear the stable code only; the detail is for the console.
+    this.#finish(endCloseCode(code), `${code}: ${message}`, `dropped: ${known ? `${code}: ` : ''}${detail}`, end, `dropped (${code})`);
   }
 
   /** The framing failures ws reports: it has already sent its close frame, so only the console hears of it. */
-  #drop(code: number, message: string): void {
+  #drop(code: number, cause: string, message: string): void {
     if (this.#state.phase === 'ended') return;
     this.#failed = true;
-    this.#finish(code, message, `dropped: ${message}`);
+    this.#finish(code, `${cause}: ${message}`, `dropped: ${cause}: ${message}`, undefined, `dropped (${cause})`);
   }
 
   /**
    * Ends the chat for this participant from the server's side: an authenticated `end` body with its stable code
    * (the page can tell a real end from a cut cable), then the close frame that code maps to.
    */
-  end(code: EndCode, reason: string): void {
-    this.#finish(endCloseCode(code), reason, reason, { code, reason });
+  end(code: EndCode, reason: string, departure = 'left as the chat ended'): void {
+    this.#finish(endCloseCode(code), reason, reason, { code, reason }, departure);
   }
 
   /** Closes without an `end` (a connection still in its handshake has no keys to say one with). */
@@ -377,13 +391,14 @@ export class ServerSession {
   }
 
   /**
-   * The one way a session ends from this side: the relay hears at once (`why`, for the console and the others), the
-   * `end` body goes out sealed (or plain) where the session has a channel, then the close frame with `reason`.
+   * The one way a session ends from this side: the relay hears at once (`why`, for the console; `departure`, what
+   * the other tabs are told), the `end` body goes out sealed (or plain) where the session has a channel, then the
+   * close frame with `reason`.
    */
-  #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }): void {
+  #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }, departure?: string): void {
     const state = this.#state;
     if (state.phase === 'ended') return;
-    this.#ended(why, code);
+    this.#ended(why, code, departure);
     const ws = this.#ws;
     const close = () => {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
@@ -413,15 +428,17 @@ export class ServerSession {
   }
 
   terminate(): void {
-    this.#ended('vanished (no answer to heartbeats)', 1006);
+    this.#ended('vanished (no answer to heartbeats)', 1006, 'vanished (no answer to heartbeats)');
     this.#ws.terminate();
   }
 
-  #ended(why: string, code: number): void {
+  #ended(why: string, code: number, departure?: string): void {
     if (this.#state.phase === 'ended') return;
     const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
     const refused = this.#state.phase === 'refused';
     this.#state = { phase: 'ended' };
+    // A close from the peer says no more than its code: its reason text is the tab's own words.
+    this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);
     this.#ctx.host.left(this, wasJoined || refused ? why : `${why} (before the handshake finished)`, code);
   }
@@ -447,10 +464,14 @@ function describeError(error: unknown): string {
  * The peer's own close code and reason, for the console. The reason is up to 123 bytes of anything, unauthenticated:
  * it is shown quoted as the peer's words and made printable. A page's 4008 reads as the 1008 it stands for.
  */
+function isNormalClose(code: number): boolean {
+  const rfc = fromBrowserCloseCode(code);
+  return rfc === Close.NORMAL || rfc === Close.GOING_AWAY;
+}
+
 function reasonForClose(code: number, peerReason: string): string {
   const said = peerReason === '' ? '' : `its close said "${printable(peerReason)}"`;
-  const rfc = fromBrowserCloseCode(code);
-  if (rfc === Close.NORMAL || rfc === Close.GOING_AWAY) return said ? `left (${said})` : 'left';
+  if (isNormalClose(code)) return said ? `left (${said})` : 'left';
   return `disconnected (${closeCodeText(code)}${said ? `; ${said}` : ''})`;
 }
 

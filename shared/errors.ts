@@ -15,6 +15,11 @@ export const Close = {
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
   TRY_AGAIN_LATER: 1013,
+  /**
+   * wirechat's own, from RFC 6455's private-use range (4000-4999) and above the 4000-4015 a page closes with
+   * (browserCloseCode): the server refused the name in a hello. The page goes back to its name field.
+   */
+  NAME_REFUSED: 4100,
 } as const;
 export type CloseCode = (typeof Close)[keyof typeof Close];
 
@@ -109,6 +114,8 @@ export const ERROR_CLOSE = {
   PROTO_UNEXPECTED: Close.PROTOCOL_ERROR,
   PROTO_BINARY: Close.UNSUPPORTED_DATA,
   PROTO_TOO_BIG: Close.MESSAGE_TOO_BIG,
+  // names (shared/names.ts)
+  NAME_REFUSED: Close.NAME_REFUSED,
   // limits (server)
   LIMIT_RATE: Close.POLICY_VIOLATION,
   LIMIT_CONNECTIONS: Close.TRY_AGAIN_LATER,

@@ -10,6 +10,7 @@
  */
 import { WirechatError } from './errors.ts';
 import { CONTROL, printable } from './text.ts';
+import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -17,7 +18,8 @@ export const PROTOCOL_VERSION = 1;
 export const LIMITS = {
   /** A chat line, counted in UTF-8 bytes (what the wire carries), not in UTF-16 units. */
   maxLineBytes: 4096,
-  maxNameChars: 24,
+  /** A name, in code points, once normalized (shared/names.ts). */
+  maxNameChars: MAX_NAME_CHARS,
   /** Fits the largest line's token with room to spare, and well under the 64 KiB maxPayload. */
   maxTokenChars: 16384,
   maxSeq: Number.MAX_SAFE_INTEGER,
@@ -206,14 +208,23 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
+/**
+ * Why a name the server sends (welcome, line, join, leave) is not one, or undefined: shared/names.ts's rules as a
+ * receiver can judge them (receivedNameProblem), and the normal form the server keeps names in. A hello's name is
+ * the person's own typing: see helloName.
+ */
 export function checkName(name: string): string | undefined {
-  const trimmed = name.trim();
-  if (trimmed.length === 0) return 'a name cannot be empty';
-  if ([...trimmed].length > LIMITS.maxNameChars) return `a name has at most ${LIMITS.maxNameChars} characters`;
-  // The whole name, not the trimmed one: trim() removes \t, \n, \r, U+2028 and U+2029 at the ends, which are
-  // control characters all the same.
-  if (CONTROL.test(name)) return 'a name cannot contain control characters';
-  return undefined;
+  const problem = receivedNameProblem(name);
+  if (problem !== undefined) return problem;
+  return normalizeName(name) === name ? undefined : 'a name is sent in its normal form (see shared/names.ts)';
+}
+
+/** The name a hello asks for, as typed (the server normalizes it). Refused with NAME_REFUSED, for the name field. */
+function helloName(obj: Obj): string {
+  const value = str(obj, 'name', 'hello', 64);
+  const problem = nameProblem(value);
+  if (problem !== undefined) throw new WirechatError('NAME_REFUSED', problem);
+  return value;
 }
 
 /** Why a chat line cannot be sent, or undefined when it can. Tabs and newlines are refused like other controls. */
@@ -284,7 +295,7 @@ export function parseClientFrame(data: string): ClientFrame {
       return {
         type: 'hello',
         version: PROTOCOL_VERSION,
-        name: text(obj, 'name', 'hello', checkName, 64),
+        name: helloName(obj),
         publicKey: b64(obj, 'publicKey', 'hello', 4096),
         nonce: b64(obj, 'nonce', 'hello', 64),
         acceptPlain: bool(obj, 'acceptPlain', 'hello'),

@@ -49,6 +49,12 @@ export type EndReason =
   | { by: 'server'; code: string; reason: string; verified: boolean }
   /** The server's signed welcome says it runs in plain mode, which the person did not allow. */
   | { by: 'plain-refused' }
+  /**
+   * The server refused the name in the hello (close 4100, NAME_REFUSED): the person picks another. `reason` is the
+   * close frame's, unauthenticated like everything before the welcome (a forged one only sends the person back to
+   * the name field, name kept).
+   */
+  | { by: 'name'; reason: string }
   /** A frame failed a check: the session was closed with `closeCode` and the frame was never shown. */
   | { by: 'integrity'; code: ErrorCode; message: string; closeCode: number; sentCode: number }
   /** The server presented a changed key and the person chose to disconnect. */
@@ -418,6 +424,13 @@ export class Connection extends EventTarget {
    * close says (1000 "normal" included), since nothing authenticates a close frame.
    */
   #closed(code: number, reason: string): void {
+    // Only an answer to the hello: a 4100 after the welcome is nobody's word for anything.
+    if (code === Close.NAME_REFUSED && (this.#state.phase === 'connecting' || this.#state.phase === 'securing')) {
+      this.#session?.close();
+      this.#release();
+      this.#setState({ phase: 'ended', end: { by: 'name', reason: reason.replace(/^NAME_REFUSED: /, '') } });
+      return;
+    }
     const ready = this.#state.phase === 'secure' || this.#state.phase === 'plain';
     if (!ready && REFUSAL_CODES.has(fromBrowserCloseCode(code))) this.#refusals++;
     this.#dropped(code, reason, { closeIt: false, unverified: true });

@@ -62,6 +62,8 @@ export interface AppView {
   insecureReason: string;
   /** The name offered in the name field. */
   name: string;
+  /** Why the server refused the name last asked for, shown by the name field; empty when it did not. */
+  nameError: string;
   host: string;
   keyPair: KeyPairView;
   state: ConnectionState;
@@ -119,6 +121,7 @@ export class Controller {
       stage: options.insecureReason === undefined ? 'join' : 'insecure',
       insecureReason: options.insecureReason ?? '',
       name: options.defaultName,
+      nameError: '',
       host: options.host,
       keyPair: { state: 'generating', ms: 0 },
     };
@@ -163,7 +166,7 @@ export class Controller {
     connection.on('wire', showWire);
     connection.on('checked', showWire);
     connection.on('body', (body) => this.#onBody(connection, body));
-    this.#set({ stage: 'chat', name: name.trim() });
+    this.#set({ stage: 'chat', name: name.trim(), nameError: '' });
     connection.connect();
   }
 
@@ -213,6 +216,18 @@ export class Controller {
     this.#log = new ChatLog();
     this.#makeKeyPair();
     this.#set(freshChat());
+  }
+
+  /** The server refused the name: back to the name form, the name still in it, the server's reason beside it. */
+  #nameRefused(reason: string): void {
+    this.#connection = undefined;
+    this.#log = new ChatLog();
+    this.#makeKeyPair();
+    const why = printable(reason, 200).trim();
+    this.#set({
+      ...freshChat(),
+      nameError: `Pick another name: the server refused this one${why === '' ? '' : ` (${why})`}.`,
+    });
   }
 
   #makeKeyPair(): void {
@@ -284,6 +299,7 @@ export class Controller {
         break;
       case 'ended':
         this.#cancelTrustPrompt();
+        if (state.end.by === 'name') return this.#nameRefused(state.end.reason);
         this.#log.ended();
         this.#log.system(`${endSummary(state.end)}.`, at);
         break;
@@ -309,8 +325,9 @@ export class Controller {
         this.#log.system(`${body.name} joined.`, body.at - offset);
         break;
       case 'leave':
-        // Reasons are free text (plain mode authenticates nothing): shown printable, like every reason on the page.
-        this.#log.system(`${body.name} left${body.reason.trim() === '' ? '' : ` (${printable(body.reason.trim(), 256)})`}.`, body.at - offset);
+        // The server's words, made to follow the name ("left", "disconnected (1006)", "dropped (RECORD_BAD_MAC)"),
+        // shown printable like every reason on the page (plain mode authenticates nothing).
+        this.#log.system(`${body.name} ${body.reason.trim() === '' ? 'left' : printable(body.reason.trim(), 256)}.`, body.at - offset);
         break;
       case 'end':
         // The connection moves to ended and says why; #onState logs it.

@@ -423,7 +423,7 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
     case 'join':
       return { text: `${body.name} joined`, detail: 'join' };
     case 'leave':
-      return { text: `${body.name} left${body.reason === '' ? '' : ` (${printable(body.reason, 256)})`}`, detail: 'leave' };
+      return { text: `${body.name} ${body.reason === '' ? 'left' : printable(body.reason, 256)}`, detail: 'leave' };
     case 'end':
       return { text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`, detail: 'end of the chat' };
   }

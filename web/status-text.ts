@@ -19,6 +19,8 @@ export function endText(end: EndReason): string {
         'so, and this page was not allowed to join such a chat. To join anyway, start a new chat with ' +
         '"Allow plain mode" ticked.'
       );
+    case 'name':
+      return `The server refused this name: ${withStop(printable(end.reason, 200))}`;
     case 'integrity':
       return (
         `Integrity check failed (${end.code}): ${withStop(end.message)} ${INTEGRITY_HINTS[end.code] ?? ''}` +
@@ -108,6 +110,8 @@ export function endSummary(end: EndReason): string {
       return END_WORDS[end.code] !== undefined ? 'Ended by the server' : `Ended by the server (${end.code})`;
     case 'plain-refused':
       return 'Ended: the server runs in plain mode';
+    case 'name':
+      return 'Name refused by the server';
     case 'integrity':
       return `Ended: integrity check failed (${end.code}, closed ${end.closeCode})`;
     case 'trust':

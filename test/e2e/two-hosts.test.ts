@@ -126,7 +126,7 @@ describe('from another machine, over https', () => {
     await say(page, 'back after the restart');
     await server.waitForLine(/alice: back after the restart$/);
     await say(page, 'exit');
-    await server.waitForLine(/ left \(EXIT\)$/);
+    await server.waitForLine(/\* alice left$/);
     await waitForState(page, 'ended');
     await context.close();
   });

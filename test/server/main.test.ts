@@ -34,7 +34,7 @@ describe('npm run server, from the command line', () => {
   it('refuses a console --name that pages would refuse, and exits 2', () => {
     const result = server(['--name', 'te\x1b[31macher']);
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /--name: a name cannot contain control characters/);
+    assert.match(result.stderr, /--name: a name cannot contain a control character \(U\+001B\)/);
   });
 
   it('says how to fix a port that is already in use, and exits 1', async () => {

@@ -117,8 +117,14 @@ describe('parseOptions', () => {
   });
 
   it('refuses a console --name that no page would accept as a name', () => {
-    for (const bad of ['', '   ', 'x'.repeat(25), 'te\x1b[31macher']) {
+    for (const bad of ['', '   ', 'x'.repeat(25), 'te\x1b[31macher', 'console\u200b', 'c\u043ensole', '\u3164']) {
       assert.throws(() => parseOptions(['--name', bad], {}), UsageError, JSON.stringify(bad));
     }
+  });
+
+  it('keeps a console --name in the normal form names have, and lets the operator take a reserved word', () => {
+    const name = (value: string) => (parseOptions(['--name', value], {}) as ServerOptions).name;
+    assert.equal(name(' Frau\u00a0M\u00fcller '), 'Frau M\u00fcller');
+    assert.equal(name('server'), 'server');
   });
 });

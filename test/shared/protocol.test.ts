@@ -21,6 +21,7 @@ import {
   type ServerBody,
   type ServerFrame,
 } from '../../shared/protocol.ts';
+import { normalizeName } from '../../shared/names.ts';
 
 const B43 = 'A'.repeat(42) + 'E'; // 43 characters: an unpadded 32-byte value
 const TOKEN = 'gAAAAABpVmHDwMHCw8TFxsfIycrLzM3Oz8la8ZrSTmmzo-10bh7leRLTrvqm3PQkMb5zRogNkMQsVxkCaIQxJZBEM_73QmqzZ5ttbkwwZMa92XllLRzimEUN5_ywB9icv3JbRAdq0DfV0glPGczgDRWvVlL6zuUwFA==';
@@ -58,7 +59,7 @@ const serverBodies: ServerBody[] = [
   { kind: 'receipt', id: 3, status: 'delivered', reason: '' },
   { kind: 'receipt', id: 4, status: 'failed', reason: 'not sent: at most 20 lines a second' },
   { kind: 'join', name: 'bob', at: 1 },
-  { kind: 'leave', name: 'bob', at: 2, reason: 'left (EXIT)' },
+  { kind: 'leave', name: 'bob', at: 2, reason: 'left' },
   { kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat (END)' },
   { kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' },
 ];
@@ -267,7 +268,8 @@ describe('BAD_BASE64: a binary field outside the base64url alphabet', () => {
 describe('names', () => {
   const nameRefused = (name: string) => {
     assert.notEqual(checkName(name), undefined, JSON.stringify(name));
-    clientRefuses({ ...hello, name }, 'PROTO_BAD_SHAPE');
+    // A hello's name is the person's: refused with its own code, which sends the page back to its name field.
+    clientRefuses({ ...hello, name }, 'NAME_REFUSED');
     serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
     assert.throws(() => parseServerBody({ kind: 'join', name, at: 0 }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false }), WirechatError);
@@ -295,14 +297,18 @@ describe('names', () => {
     assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name: emoji })), { ...hello, name: emoji });
     nameRefused('\u{1f600}'.repeat(25));
     // Spaces around are trimmed for the count, but the wire field is still at most 64 units.
-    assert.equal(checkName(`  ${'a'.repeat(24)}  `), undefined);
+    const spaced = `  ${'a'.repeat(24)}  `;
+    assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name: spaced })), { ...hello, name: spaced });
     clientRefuses({ ...hello, name: ' '.repeat(41) + 'a'.repeat(24) }, 'PROTO_BAD_SHAPE');
   });
 
-  test('ordinary names in any script are accepted', () => {
-    for (const name of ['alice', 'Bob 2', '\u00e9l\u00e8ve', '\u5b66\u751f', '\u0627\u0644\u0637\u0627\u0644\u0628', 'o\u0301scar', 'a-b_c.d']) {
-      assert.equal(checkName(name), undefined, name);
+  test('a hello may ask for a name in any form; the server sends names only in their normal form', () => {
+    for (const name of ['alice', 'Bob 2', '\u00e9l\u00e8ve', '\u5b66\u751f', '\u0627\u0644\u0637\u0627\u0644\u0628', 'o\u0301scar', 'a-b_c.d', ' bob ', 'alice\u00a0 smith', '\uff22\uff4f\uff42']) {
       assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name })), { ...hello, name });
+      const normal = normalizeName(name);
+      assert.equal(checkName(normal), undefined, normal);
+      assert.equal(parseServerFrame(JSON.stringify({ ...welcome, name: normal })).type, 'welcome');
+      if (normal !== name) serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
     }
   });
 });
