@@ -40,6 +40,7 @@ export class MemoryStore implements LogStore {
 
   async appendMany(records: readonly RecordToStore[]): Promise<Appended[]> {
     this.#open();
+    if (records.length === 0) return [];
     const now = this.#now();
     this.#trim(now);
     return records.map(({ tag, sealed }) => {

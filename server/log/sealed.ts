@@ -130,25 +130,29 @@ interface Waiting {
  * resume.
  */
 export async function createChatLog(store: LogStore, sealer: LogSealer): Promise<ChatLog> {
-  const log = new SealedChatLog(store, sealer);
-  const { last, first } = await store.position();
-  if (last >= first) {
-    const [newest] = await store.readAfter(last - 1, 1);
-    if (newest) {
-      try {
-        await sealer.open(newest.sealed);
-      } catch (error) {
-        await store.close();
-        if (isWirechatError(error, 'FERNET_BAD_MAC')) {
-          throw new HistoryError('KEY_MISMATCH',
-            `the history in ${store.description} was sealed under another chat key; start with the key it was written with, or move the history away to begin a new one`,
-            { cause: error });
-        }
-        throw new HistoryError('READ_FAILED', `line ${newest.n} of ${store.description} cannot be read: ${(error as Error).message}`, { cause: error });
-      }
-    }
+  try {
+    const { last, first } = await store.position();
+    const [newest] = last >= first ? await store.readAfter(last - 1, 1) : [];
+    if (newest) await openNewest(store, sealer, newest);
+  } catch (error) {
+    // Refused at the start: the store is let go, so a second try (with the right key) can open it.
+    await store.close();
+    throw error;
   }
-  return log;
+  return new SealedChatLog(store, sealer);
+}
+
+async function openNewest(store: LogStore, sealer: LogSealer, newest: StoredRecord): Promise<void> {
+  try {
+    await sealer.open(newest.sealed);
+  } catch (error) {
+    if (isWirechatError(error, 'FERNET_BAD_MAC')) {
+      throw new HistoryError('KEY_MISMATCH',
+        `the history in ${store.description} was sealed under another chat key; start with the key it was written with, or move the history away to begin a new one`,
+        { cause: error });
+    }
+    throw new HistoryError('READ_FAILED', `line ${newest.n} of ${store.description} cannot be read: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 class SealedChatLog implements ChatLog {
@@ -185,6 +189,7 @@ class SealedChatLog implements ChatLog {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (entries.length === 0) return Promise.resolve([]);
     // Sealing starts now; the batch waits for it. The place in the batch is taken now, so numbers follow calls.
     const records = Promise.all(entries.map((entry) => this.#record(entry)));
     return new Promise((resolve, reject) => {

@@ -180,7 +180,7 @@ export class SqliteStore implements LogStore {
   #last: number;
   #lastAt: number;
   #closed = false;
-  readonly #sql: Record<'byTag' | 'insert' | 'dropUpTo' | 'setLast' | 'read' | 'firstAtOrAfter' | 'newest', Statement>;
+  readonly #sql: Record<'byTag' | 'insert' | 'dropBelow' | 'setLast' | 'read' | 'firstAtOrAfter' | 'newest', Statement>;
 
   constructor(db: Database, path: string, epoch: string, retention: Retention, now: () => number) {
     this.#db = db;
@@ -191,7 +191,7 @@ export class SqliteStore implements LogStore {
     this.#sql = {
       byTag: db.prepare('SELECT n, at FROM lines WHERE tag = ?'),
       insert: db.prepare('INSERT INTO lines (n, at, tag, sealed) VALUES (?, ?, ?, ?)'),
-      dropUpTo: db.prepare('DELETE FROM lines WHERE n < ?'),
+      dropBelow: db.prepare('DELETE FROM lines WHERE n < ?'),
       setLast: db.prepare("UPDATE meta SET value = ? WHERE key = 'last'"),
       read: db.prepare('SELECT n, at, tag, sealed FROM lines WHERE n > ? ORDER BY n LIMIT ?'),
       // Times never go down as numbers go up: the scan in number order stops at the first line young enough.
@@ -204,6 +204,7 @@ export class SqliteStore implements LogStore {
 
   async appendMany(records: readonly RecordToStore[]): Promise<Appended[]> {
     this.#open();
+    if (records.length === 0) return [];
     const now = this.#now();
     const [last, lastAt] = [this.#last, this.#lastAt];
     try {
@@ -216,7 +217,7 @@ export class SqliteStore implements LogStore {
         const at = (this.#lastAt = Math.max(now, this.#lastAt));
         this.#sql.insert.run(n, at, tag, sealed);
         // Trimmed after each record, so a batch answers exactly as its appends one by one would.
-        this.#sql.dropUpTo.run(n - this.retention.maxLines + 1);
+        this.#sql.dropBelow.run(n - this.retention.maxLines + 1);
         return { n, at, duplicate: false };
       });
       this.#sql.setLast.run(String(this.#last));
@@ -234,8 +235,8 @@ export class SqliteStore implements LogStore {
     checkLineNumber(n);
     checkLimit(limit);
     this.#open();
-    const first = this.#first(this.#now());
     try {
+      const first = this.#first(this.#now());
       const rows = this.#sql.read.raw(true).all(Math.max(n, first - 1), limit) as Array<[number, number, string | null, string]>;
       return rows.map(([n, at, tag, sealed]) => ({ n, at, tag, sealed }));
     } catch (error) {
@@ -245,18 +246,21 @@ export class SqliteStore implements LogStore {
 
   async position(): Promise<Position> {
     this.#open();
-    return { epoch: this.#epoch, first: this.#first(this.#now()), last: this.#last };
+    try {
+      return { epoch: this.#epoch, first: this.#first(this.#now()), last: this.#last };
+    } catch (error) {
+      throw new HistoryError('READ_FAILED', `could not read ${this.description}: ${reason(error)}`, { cause: error });
+    }
   }
 
   async trim(): Promise<void> {
     this.#open();
-    const now = this.#now();
-    const first = this.#first(now);
-    const oldest = one(this.#db.prepare('SELECT min(n) FROM lines')) as number | null;
-    if (oldest === null || oldest >= first) return;
     try {
+      const first = this.#first(this.#now());
+      const oldest = one(this.#db.prepare('SELECT min(n) FROM lines')) as number | null;
+      if (oldest === null || oldest >= first) return;
       this.#db.exec('BEGIN IMMEDIATE');
-      this.#sql.dropUpTo.run(first);
+      this.#sql.dropBelow.run(first);
       this.#db.exec('COMMIT');
     } catch (error) {
       this.#rollback();
@@ -290,7 +294,7 @@ export class SqliteStore implements LogStore {
   }
 
   #dropExpired(now: number): void {
-    this.#sql.dropUpTo.run(this.#first(now));
+    this.#sql.dropBelow.run(this.#first(now));
   }
 
   #rollback(): void {

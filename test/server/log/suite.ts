@@ -304,6 +304,7 @@ export function chatLogSuite(variant: Variant): void {
           log.append(line('d', 'tab-a', 2)),
         ]);
         assert.deepEqual(results.flat().map((r) => r.n), [1, 2, 3, 4]);
+        assert.deepEqual(await log.appendMany([]), [], 'an empty batch is no transaction');
         assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.text), ['a', 'b', 'c', 'd']);
       });
     });
