@@ -5,12 +5,17 @@
  */
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { Close } from '../shared/errors.ts';
 import { checkLine, isEndWord } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
+import { completeName, fold, readings, shownName } from './console-text.ts';
 import type { Relay } from './relay.ts';
+import type { ServerSession } from './session.ts';
 
 export const CONSOLE_HELP = `commands:
   /who               who is in the chat, for how long, and their session codes
-  /msg NAME text     send a line to one tab only
+  /msg NAME text     send a line to one tab only; "NAME" in quotes when it has a space
+                     (\" and \\ inside the quotes for a quote and a backslash)
   /kick NAME         remove a tab from the chat
   /help              this list
   EXIT or END        end the chat for everyone and stop the server
@@ -57,7 +62,7 @@ export class Console {
       historySize: 100,
     });
     this.#rl.setPrompt(this.#paint(options.plain ? 'red' : 'bold', options.plain ? 'PLAIN> ' : '> '));
-    this.#rl.on('line', (line) => this.#line(line));
+    this.#rl.on('line', (line) => this.#guarded(line));
     this.#rl.on('SIGINT', () => options.onInterrupt());
     this.#rl.on('close', () => {
       if (!this.#ending) this.print('console input closed; the server keeps running (Ctrl-C or SIGTERM stops it)');
@@ -79,10 +84,17 @@ export class Console {
     return this.#options.color ? `${ANSI[color]}${text}${ANSI.reset}` : text;
   }
 
-  /** Prints one line above the prompt. In plain mode every line says so, in red. */
+  /**
+   * Prints above the prompt. In plain mode every row says so, in red. On a terminal each line is folded to its
+   * width with the continuation rows marked (console-text.ts fold): a tab's line padded to the width must not wrap
+   * into a row that passes for a line of its own.
+   */
   print(text: string, color?: keyof typeof ANSI): void {
-    const tag = this.#options.plain ? this.#paint('red', '[PLAIN] ') : '';
-    const line = tag + (color ? this.#paint(color, text) : text);
+    const tag = this.#options.plain ? '[PLAIN] ' : '';
+    const columns = this.#options.output.columns;
+    const width = typeof columns === 'number' && columns > 0 ? columns - 1 - tag.length : undefined;
+    const rows = text.split('\n').flatMap((row) => fold(row, width));
+    const line = rows.map((row) => (tag ? this.#paint('red', tag) : '') + (color ? this.#paint(color, row) : row)).join('\n');
     if (this.#interactive) {
       this.#options.output.write('\r\x1b[K' + line + '\n');
       this.#rl.prompt(true);
@@ -91,8 +103,20 @@ export class Console {
     }
   }
 
+  /** A tab's line. Its name is shown so that it cannot be misread (quoted when it holds a space or a colon). */
   chat(from: string, text: string, at: number): void {
-    this.print(`[${clock(at)}] ${from}: ${text}`);
+    this.print(`[${clock(at)}] ${shownName(from)}: ${text}`);
+  }
+
+  joined(session: { name: string; code: string; phase: string }): void {
+    this.notice(`${shownName(session.name)} joined (${session.phase}, session code ${session.code})`);
+  }
+
+  /** `tab`: `name` is a tab's name; else it is a connection's label ("connection #3"), shown as it is. */
+  left(name: string, reason: string, code: number, tab = true): void {
+    const who = tab ? shownName(name) : name;
+    if (code === Close.NORMAL || code === Close.GOING_AWAY) this.notice(`${who} ${reason}`);
+    else this.alert(`${who} ${reason}`);
   }
 
   notice(text: string, at: number = Date.now()): void {
@@ -101,6 +125,19 @@ export class Console {
 
   alert(text: string, at: number = Date.now()): void {
     this.print(`[${clock(at)}] ! ${text}`, 'yellow');
+  }
+
+  /**
+   * Whatever is typed or pasted (control characters, a line of megabytes), nothing it leads to may throw out of
+   * readline's 'line' event: that would end the server, and every tab's chat with it.
+   */
+  #guarded(raw: string): void {
+    try {
+      this.#line(raw);
+    } catch (error) {
+      this.alert(`internal error handling that line: ${printable(error instanceof Error ? error.message : String(error), 200)}`);
+      this.#reprompt();
+    }
   }
 
   #line(raw: string): void {
@@ -129,47 +166,79 @@ export class Console {
     if (relay.names().length === 0) this.notice('nobody else is here yet: your line reached no one');
   }
 
+  /**
+   * The tab the words after /msg or /kick name, and the text after the name. Every reading of the words is tried
+   * (a quoted name, or one to all the words joined: console-text.ts readings); when they could name more than
+   * one tab, or one tab with different texts, nothing is sent and the candidates are listed: never a guess.
+   */
+  #target(args: string, textNeeded: boolean, usage: string): { session: ServerSession; rest: string } | undefined {
+    const read = readings(args, textNeeded);
+    if ('error' in read) return void this.alert(`${read.error} (${usage})`);
+    if (read.length === 0 || (textNeeded && read.every((r) => r.rest === ''))) return void this.alert(usage);
+    if (!textNeeded && read[0]!.rest !== '') return void this.alert(`${usage}: nothing may follow the name`);
+    const found: Array<{ session: ServerSession; rest: string }> = [];
+    for (const reading of read) {
+      for (const session of this.#options.relay.matches(reading.name)) found.push({ session, rest: reading.rest });
+    }
+    const quotedOne = read.length === 1 && args.startsWith('"');
+    if (found.length === 0) {
+      const name = quotedOne || !textNeeded ? read[0]!.name : args.split(/\s+/u)[0]!;
+      return void this.alert(`nobody is called ${shownName(name)} (try /who)`);
+    }
+    if (found.length > 1) {
+      const names = [...new Set(found.map((f) => shownName(f.session.name)))];
+      const list = names.length === 1 ? `${names[0]} (read two ways)` : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+      const quoted = names.at(-1)!.startsWith('"') ? names.at(-1)! : `"${names.at(-1)!}"`;
+      const command = usage.split(' ')[1]!;
+      return void this.alert(
+        `${textNeeded ? 'not sent' : 'nobody removed'}: the words could name ${list}; ` +
+          `put the name in quotes, e.g. ${command} ${quoted}${textNeeded ? ' text' : ''}`,
+      );
+    }
+    if (textNeeded && found[0]!.rest === '') return void this.alert(usage);
+    return found[0];
+  }
+
   #command(line: string): void {
     const { relay } = this.#options;
-    const [command = '', ...rest] = line.split(/\s+/);
+    const command = /^\S*/.exec(line)![0];
+    const args = line.slice(command.length).trim();
     switch (command.toLowerCase()) {
       case '/help':
         return this.print(CONSOLE_HELP);
       case '/who': {
         const people = relay.participants();
         if (people.length === 0) return this.notice('nobody is connected');
-        const rows = people.map((p) => `  ${p.name.padEnd(24)} ${duration(p.connectedMs).padStart(7)}  ${p.mode.padEnd(6)}  ${p.code}`);
-        return this.print(`${people.length} in the chat:\n  ${'name'.padEnd(24)} ${'for'.padStart(7)}  mode    session code\n${rows.join('\n')}`);
+        const rows = people.map((p) => `  ${shownName(p.name).padEnd(26)} ${duration(p.connectedMs).padStart(7)}  ${p.mode.padEnd(6)}  ${p.code}`);
+        return this.print(`${people.length} in the chat:\n  ${'name'.padEnd(26)} ${'for'.padStart(7)}  mode    session code\n${rows.join('\n')}`);
       }
       case '/msg': {
-        const [name, ...words] = rest;
-        const text = words.join(' ');
-        if (!name || !text) return this.alert('usage: /msg NAME text');
-        const problem = checkLine(text);
+        const target = this.#target(args, true, 'usage: /msg NAME text');
+        if (target === undefined) return;
+        const problem = checkLine(target.rest);
         if (problem) return this.alert(`not sent: ${problem}`);
-        if (!relay.direct(name, text)) return this.alert(`nobody is called ${name} (try /who)`);
-        return this.print(`[${clock()}] you -> ${relay.find(name)?.name ?? name}: ${text}`);
+        relay.direct(target.session.name, target.rest);
+        return this.print(`[${clock()}] you -> ${shownName(target.session.name)}: ${target.rest}`);
       }
       case '/kick': {
-        const [name] = rest;
-        if (!name) return this.alert('usage: /kick NAME');
-        if (!relay.kick(name)) return this.alert(`nobody is called ${name} (try /who)`);
+        const target = this.#target(args, false, 'usage: /kick NAME');
+        if (target === undefined) return;
+        relay.kick(target.session.name);
         return;
       }
       default:
-        return this.alert(`unknown command ${command} (/help lists them)`);
+        return this.alert(`unknown command ${printable(command)} (/help lists them)`);
     }
   }
 }
 
-/** Tab completion: command names after "/", and participants' names after /msg and /kick. */
+/**
+ * Tab completion: command names after "/", and participants' names after /msg and /kick, quoted when they hold a
+ * space (console-text.ts completeName).
+ */
 export function complete(line: string, names: string[]): [string[], string] {
-  const match = /^\/(msg|kick)\s+(\S*)$/i.exec(line);
-  if (match) {
-    const prefix = match[2]!.toLowerCase();
-    const hits = names.filter((n) => n.toLowerCase().startsWith(prefix));
-    return [hits.map((n) => `${line.slice(0, line.length - prefix.length)}${n} `), line];
-  }
+  const match = /^(\/(?:msg|kick)\s+)(.*)$/isu.exec(line);
+  if (match) return [completeName(match[1]!, match[2]!, names), line];
   if (line.startsWith('/')) {
     const commands = ['/who', '/msg ', '/kick ', '/help'];
     return [commands.filter((c) => c.startsWith(line.toLowerCase())), line];

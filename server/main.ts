@@ -6,16 +6,19 @@ import { fileURLToPath } from 'node:url';
 import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
-import { loadIdentity } from './identity.ts';
+import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-crypto.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { isIP } from 'node:net';
+import { isLoopback, serverNames } from './origin.ts';
+import { loadTls, openKeyLog, type KeyLog, type TlsCertificate } from './tls.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const RED = '\x1b[41m\x1b[97m\x1b[1m';
 const RESET = '\x1b[0m';
 
-function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string): string {
+function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
   const paint = (text: string) => (options.color ? `${RED}${text}${RESET}` : text);
   const mode = options.plain
     ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
@@ -26,16 +29,53 @@ function banner(options: ServerOptions, server: RunningServer, fingerprint: stri
     `  mode        ${mode}`,
     `  fingerprint ${fingerprint}`,
     `              ${identityNote}`,
+    ...tlsLines(options, server, tls, paint),
     '  type a line and Enter to send it to every tab; /help lists commands',
     '  EXIT or END ends the chat for everyone and stops the server',
   ];
-  if (!['localhost', '127.0.0.1', '::1'].includes(options.host)) {
+  return lines.join('\n');
+}
+
+/**
+ * The banner's lines about reaching the server from other machines: the addresses to open, the certificate's
+ * fingerprint and how to compare it, the key log warning; or, beyond loopback without --tls, why other machines
+ * cannot chat and the fix.
+ */
+function tlsLines(options: ServerOptions, server: RunningServer, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
+  const lines: string[] = [];
+  const scheme = tls ? 'https' : 'http';
+  const others = isLoopback(options.host)
+    ? []
+    : serverNames(options.host)
+        // addresses only: this machine's own name may not resolve on the other machines
+        .filter((n) => !isLoopback(n) && isIP(n) !== 0)
+        .map((n) => `${scheme}://${n.includes(':') ? `[${n}]` : n}:${server.port}/`)
+        .filter((u) => u !== server.url);
+  if (others.length) lines.push(`  also        ${others.join('  ')}`);
+  if (tls) {
     lines.push(
-      '  note        pages opened as http://<this machine\'s address> have no Web Crypto (not a secure context);',
-      '              open http://localhost:PORT on this machine, or put the server behind https',
+      `  tls         SHA-256 ${tls.fingerprint}`,
+      `              ${tls.note}`,
+      tls.status === 'given'
+        ? '              browsers check this certificate; the fingerprint is the one their certificate viewer shows'
+        : '              self-signed: a browser warns once; before you accept, compare this SHA-256 fingerprint with the\n' +
+          '              one in its certificate viewer (Not secure > Certificate details; Firefox: Advanced > View Certificate)',
+    );
+    if (options.tlsKeylog) {
+      lines.push(
+        `  key log     ${paint(` TLS SESSION SECRETS ARE WRITTEN TO ${options.tlsKeylog} `)}`,
+        '              whoever holds that file can decrypt every captured TLS record of this server; keep it for',
+        '              Wireshark on this machine, and delete it when the lesson is over',
+      );
+    }
+  } else if (!isLoopback(options.host)) {
+    lines.push(
+      '  warning     other machines that open http://<this machine\'s address> get a page without Web Crypto (not a',
+      '              secure context) and cannot chat; start the server with --tls to serve https:',
+      `              npm run server -- --tls --host ${options.host}`,
     );
   }
-  return lines.join('\n');
+  return lines;
 }
 
 async function main(): Promise<number> {
@@ -56,23 +96,46 @@ async function main(): Promise<number> {
     process.stdout.write('building the page with Vite (only when its sources changed)...\n');
     await buildPage(root);
   }
-  const identity = await loadIdentity(options.identity);
+  let identity: Identity;
+  try {
+    identity = await loadIdentity(options.identity);
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    process.stderr.write(`wirechat: ${error.message}\n`);
+    return 1;
+  }
   const identityNote = identity.created ? `a new identity key, saved in ${identity.path}` : `identity key ${identity.path}`;
+  let tls: TlsCertificate | undefined;
+  let keyLog: KeyLog | undefined;
+  if (options.tls) {
+    try {
+      tls = await loadTls(options);
+      if (options.tlsKeylog) keyLog = await openKeyLog(options.tlsKeylog);
+    } catch (error) {
+      process.stderr.write(`wirechat: --tls: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
 
   let consoleRef: Console | undefined;
   const say = {
     line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
-    joined: (s: { name: string; code: string; phase: string }) =>
-      consoleRef?.notice(`${s.name} joined (${s.phase}, session code ${s.code})`),
-    left: (name: string, reason: string, code: number) => {
-      if (code === Close.NORMAL || code === Close.GOING_AWAY) consoleRef?.notice(`${name} ${reason}`);
-      else consoleRef?.alert(`${name} ${reason}`);
-    },
+    joined: (s: { name: string; code: string; phase: string }) => consoleRef?.joined(s),
+    left: (name: string, reason: string, code: number, tab: boolean) => consoleRef?.left(name, reason, code, tab),
   };
 
   let server: RunningServer;
   try {
-    server = await startServer({ options, identity, backend: nodeCryptoBackend, events: say, dist: `${root}dist` });
+    server = await startServer({
+      options,
+      identity,
+      backend: nodeCryptoBackend,
+      events: say,
+      dist: `${root}dist`,
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
+      // What the server had to guard against (a request that made a handler fail) is the operator's to see.
+      log: (text) => (consoleRef ? consoleRef.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -88,7 +151,7 @@ async function main(): Promise<number> {
     throw error;
   }
 
-  process.stdout.write(banner(options, server, identity.fingerprint, identityNote) + '\n');
+  process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
 
   let stopping = false;
   const stop = (reason: string, code: number): void => {

@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { checkName, LIMITS } from '../shared/protocol.ts';
+import { nameProblem, normalizeName } from '../shared/names.ts';
+import { LIMITS } from '../shared/protocol.ts';
 
 export interface ServerOptions {
   port: number;
@@ -36,6 +37,13 @@ export interface ServerOptions {
   presenceIntervalMs: number;
   build: boolean;
   color: boolean;
+  /** HTTPS and WSS on the same port (--tls, or implied by --tls-cert and --tls-key). */
+  tls: boolean;
+  /** A certificate and key to use instead of the self-signed one kept beside the identity key. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Where to append the TLS session secrets (NSS key log format), for Wireshark. */
+  tlsKeylog?: string;
 }
 
 export const DEFAULTS: ServerOptions = {
@@ -60,6 +68,7 @@ export const DEFAULTS: ServerOptions = {
   presenceIntervalMs: 250,
   build: true,
   color: true,
+  tls: false,
 };
 
 export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
@@ -67,11 +76,13 @@ export const HELP = `wirechat server: an encrypted chat between browser tabs and
 usage: npm run server -- [options]
 
   --port N               HTTP and WebSocket port (default ${DEFAULTS.port}, or $PORT)
-  --host NAME            interface to listen on (default ${DEFAULTS.host}: this machine only)
+  --host NAME            interface to listen on (default ${DEFAULTS.host}: this machine only; 0.0.0.0 for every
+                         interface, with --tls so that other machines can chat)
   --plain                send chat lines unencrypted, to compare captures in Wireshark (pages must opt in)
   --name NAME            your name on the lines you type (default "${DEFAULTS.name}")
   --identity PATH        the server's signing key, made on first run (default ~/.wirechat/identity.jwk)
-  --allow-origin ORIGIN  also accept pages from ORIGIN (repeatable; same origin is always accepted)
+  --allow-origin ORIGIN  also accept pages from ORIGIN, and its host as a name for this server (repeatable;
+                         same origin is always accepted)
   --max-connections N    connections at once; beyond it new ones close with 1013 (default ${DEFAULTS.maxConnections})
   --max-payload BYTES    largest WebSocket message accepted; larger closes with 1009 (default ${DEFAULTS.maxPayload})
   --handshake-timeout MS time a connection has to finish the handshake (default ${DEFAULTS.handshakeTimeoutMs})
@@ -91,6 +102,13 @@ usage: npm run server -- [options]
                          Behind a reverse proxy every tab comes from the proxy's address: raise these four
                          (X-Forwarded-For is not trusted) and limit each client at the proxy
   --presence-interval MS joins and leaves go to the tabs together, at most once per MS (default ${DEFAULTS.presenceIntervalMs})
+  --tls                  serve the page and the chat over HTTPS/WSS, so other machines get Web Crypto; with no
+                         certificate given, a self-signed one is made and kept beside the identity key
+                         (~/.wirechat/tls-cert.pem, tls-key.pem) and renewed when it expires or the names change
+  --tls-cert FILE        use this certificate (PEM, e.g. from mkcert) instead; needs --tls-key, implies --tls
+  --tls-key FILE         the certificate's private key (PEM)
+  --tls-keylog FILE      append the TLS session secrets to FILE (NSS key log format) so that Wireshark can
+                         decrypt a capture; whoever holds FILE can read the TLS layer
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -137,6 +155,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         'presence-interval': { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-color': { type: 'boolean' },
+        tls: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-keylog': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -144,9 +166,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new UsageError((error as Error).message);
   }
   if (values.help) return 'help';
-  // The console's name goes on every line it sends, and pages refuse a line whose sender breaks the name rules.
-  const nameProblem = values.name === undefined ? undefined : checkName(values.name);
-  if (nameProblem) throw new UsageError(`--name: ${nameProblem}`);
+  // The console's name goes on every line it sends, and pages refuse a line whose sender breaks the name rules
+  // (shared/names.ts). The reserved names are not refused here: `--name server` is the operator's to choose.
+  const badName = values.name === undefined ? undefined : nameProblem(values.name);
+  if (badName) throw new UsageError(`--name: ${badName}`);
   const origins = values['allow-origin'] ?? [];
   for (const origin of origins) {
     let parsed: URL;
@@ -157,11 +180,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     if (parsed.origin !== origin) throw new UsageError(`--allow-origin takes an origin (${parsed.origin}), not "${origin}"`);
   }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key go together: the certificate and its private key');
+  }
+  const tls = values.tls === true || values['tls-cert'] !== undefined;
+  if (values['tls-keylog'] !== undefined && !tls) throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
+  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
+  }
   return {
     port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
     host: values.host ?? DEFAULTS.host,
     plain: values.plain ?? false,
-    name: values.name?.trim() ?? DEFAULTS.name,
+    name: values.name === undefined ? DEFAULTS.name : normalizeName(values.name),
     identity: values.identity ?? env.WIRECHAT_IDENTITY ?? DEFAULTS.identity,
     allowOrigins: origins,
     maxConnections: integer(values['max-connections'], '--max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
@@ -185,5 +216,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
     build: !values['no-build'],
     color: !values['no-color'] && env.NO_COLOR === undefined,
+    tls,
+    ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
+    ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
   };
 }

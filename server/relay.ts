@@ -3,7 +3,8 @@
  * everyone; each recipient's own session seals the line anew with that recipient's keys, so the relay never
  * handles a key, a token or a sequence number.
  */
-import { Close } from '../shared/errors.ts';
+import { Close, WirechatError } from '../shared/errors.ts';
+import { NameBook } from '../shared/names.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { EncodedBody } from '../shared/record.ts';
 import { Presence, type PresenceClock } from './presence.ts';
@@ -13,7 +14,8 @@ import type { ServerSession, SessionHost } from './session.ts';
 export interface RelayEvents {
   line(from: string, text: string, at: number): void;
   joined(session: ServerSession): void;
-  left(name: string, reason: string, code: number): void;
+  /** `tab`: `name` is a joined tab's name; false for a connection that never joined, named by its label. */
+  left(name: string, reason: string, code: number, tab: boolean): void;
 }
 
 export interface Participant {
@@ -28,8 +30,8 @@ export class Relay implements SessionHost {
   readonly #consoleName: string;
   /** Every open connection, joined or still in its handshake. */
   readonly #connections = new Set<ServerSession>();
-  /** Names in use, lower-cased, and the session that holds each. */
-  readonly #names = new Map<string, ServerSession>();
+  /** Names in use, by their confusable skeletons, and the session that holds each (shared/names.ts). */
+  readonly #names: NameBook<ServerSession>;
   readonly #joined = new Set<ServerSession>();
   /** Joins and leaves, announced in batches (server/presence.ts). */
   readonly presence: Presence<ServerSession>;
@@ -37,6 +39,8 @@ export class Relay implements SessionHost {
   constructor(consoleName: string, events: RelayEvents, presenceIntervalMs = 250, clock?: PresenceClock) {
     this.#consoleName = consoleName;
     this.#events = events;
+    // The console's own name is reserved like `server` and `system`: a tab must not pass for the operator.
+    this.#names = new NameBook([consoleName]);
     this.presence = new Presence(() => this.#joined, presenceIntervalMs, clock);
   }
 
@@ -48,17 +52,11 @@ export class Relay implements SessionHost {
     this.#connections.add(session);
   }
 
+  /** The name for a newcomer (see NameBook.claim); a name the rules refuse ends its hello with NAME_REFUSED. */
   claimName(session: ServerSession, requested: string): string {
-    const base = requested.trim();
-    let name = base;
-    for (let n = 2; this.#taken(name); n++) name = `${base.slice(0, 20)}-${n}`;
-    this.#names.set(name.toLowerCase(), session);
-    return name;
-  }
-
-  #taken(name: string): boolean {
-    const key = name.toLowerCase();
-    return key === this.#consoleName.toLowerCase() || this.#names.has(key);
+    const claim = this.#names.claim(requested, session);
+    if (!claim.ok) throw new WirechatError('NAME_REFUSED', claim.problem);
+    return claim.name;
   }
 
   joined(session: ServerSession): void {
@@ -76,17 +74,16 @@ export class Relay implements SessionHost {
 
   left(session: ServerSession, reason: string, code: number): void {
     this.#connections.delete(session);
-    if (this.#names.get(session.name.toLowerCase()) === session) this.#names.delete(session.name.toLowerCase());
-    for (const [key, holder] of this.#names) if (holder === session) this.#names.delete(key);
+    this.#names.release(session);
     if (!this.#joined.delete(session)) {
       // Nobody else saw it join, but the operator should see an attack fail: a connection the server dropped
       // for a failure (a broken hello, a bad key, no handshake in time) is shown by its number. One that merely
       // went away before its hello (a tab closed while making its keys, a port scan) is not news.
-      if (session.failed) this.#events.left(session.label, reason, code);
+      if (session.failed) this.#events.left(session.label, reason, code, false);
       return;
     }
-    this.presence.left(session.name, reason);
-    this.#events.left(session.name, reason, code);
+    this.presence.left(session.name, session.departure);
+    this.#events.left(session.name, reason, code, true);
   }
 
   /** A line typed at the console, to every tab. */
@@ -108,13 +105,19 @@ export class Relay implements SessionHost {
   kick(name: string): boolean {
     const session = this.find(name);
     if (!session) return false;
-    session.end(`${this.#consoleName} removed you from the chat`, Close.POLICY_VIOLATION);
+    session.end('KICKED', `${this.#consoleName} removed you from the chat`, 'was removed by the server operator');
     return true;
   }
 
+  /** The joined tab `name` means, when it means exactly one (see matches). */
   find(name: string): ServerSession | undefined {
-    const session = this.#names.get(name.trim().toLowerCase());
-    return session && this.#joined.has(session) ? session : undefined;
+    const found = this.matches(name);
+    return found.length === 1 ? found[0] : undefined;
+  }
+
+  /** Every joined tab whose name `name` could mean: the same name, or one that looks the same (NameBook.match). */
+  matches(name: string): ServerSession[] {
+    return this.#names.match(name).filter((session) => this.#joined.has(session));
   }
 
   names(): string[] {
@@ -125,12 +128,16 @@ export class Relay implements SessionHost {
     return [...this.#joined].map((s) => ({ name: s.name, code: s.code, mode: s.phase, connectedMs: now - s.connectedAt }));
   }
 
-  /** Ends the chat for everyone: joined tabs hear why, connections still in their handshake are just closed. */
+  /**
+   * Ends the chat for everyone: joined tabs hear why in an authenticated `end`, connections still in their handshake
+   * are just closed. `code` 1001 (RFC 6455's "going away": a server going down) says the server is stopping.
+   */
   endAll(reason: string, code: number): void {
     // The chat is over: joins and leaves still waiting for their batch are news to nobody.
     this.presence.stop();
+    const end = code === Close.GOING_AWAY ? 'SERVER_STOPPING' : 'CHAT_ENDED';
     for (const session of [...this.#connections]) {
-      if (this.#joined.has(session)) session.end(reason, code);
+      if (this.#joined.has(session)) session.end(end, reason);
       else session.close(code, reason, reason);
     }
   }

@@ -1,8 +1,9 @@
 /**
- * The HTTP server and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
+ * The HTTP server (HTTPS with --tls) and its WebSocket upgrade: one port for the page and the chat. The upgrade is where a
  * connection is first judged: wrong path (404), another site's page (403), too many connections (1013).
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -10,9 +11,12 @@ import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { Admission } from './admission.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
+import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
+import { originAllowed } from './origin.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
-import { SECURITY_HEADERS, sendText, staticHandler } from './static.ts';
+import { staticHandler } from './static.ts';
+import type { TlsMaterial } from './tls.ts';
 
 export const WS_PATH = '/ws';
 
@@ -33,63 +37,33 @@ export interface ServerParts {
   events: RelayEvents;
   /** Where the built page lives; nothing is served when undefined. */
   dist?: string;
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
-
-function hostname(host: string): string {
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Same origin means the page was served by this server: the Origin's host is the Host the browser asked for.
- * A server bound to loopback also insists that Host is a loopback name, which defeats DNS rebinding (a hostile
- * site whose name suddenly resolves to 127.0.0.1 would otherwise count as "same origin").
- */
-export function originAllowed(req: IncomingMessage, options: ServerOptions): { ok: boolean; why: string } {
-  const host = req.headers.host ?? '';
-  if (LOOPBACK_NAMES.has(options.host) && !LOOPBACK_NAMES.has(hostname(host))) {
-    return { ok: false, why: `Host "${host}" is not this machine (DNS rebinding protection)` };
-  }
-  const origin = req.headers.origin;
-  // Browsers always send Origin on a WebSocket upgrade; a client without one is not a browser page, and the
-  // check exists to stop other sites' pages, not programs (which could send any Origin they like).
-  if (origin === undefined) return { ok: true, why: '' };
-  if (options.allowOrigins.includes(origin)) return { ok: true, why: '' };
-  try {
-    const url = new URL(origin);
-    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.host === host) return { ok: true, why: '' };
-  } catch {
-    // fall through: an Origin that is not a URL is not ours
-  }
-  return { ok: false, why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)` };
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  const headers = Object.entries({ ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' })
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  const body = text + '\n';
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    // The answer is the last word: a peer that never closes its side (a flood) must not keep the socket.
-    () => socket.destroy(),
-  );
+  /** Where requests the server had to guard against are reported (default: stderr). */
+  log?: Log;
+  /** HTTPS and WSS with this certificate; plain HTTP and WS when undefined. */
+  tls?: TlsMaterial;
 }
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
   const relay = new Relay(options.name, events, options.presenceIntervalMs);
   const admission = new Admission(options);
-  const serveStatic = parts.dist ? staticHandler(parts.dist) : undefined;
-  const http = createServer((req, res) => {
-    if (serveStatic) void serveStatic(req, res);
-    else sendText(res, 404, 'not found');
-  });
+  const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
+  const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;
+  // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
+  const http = listener(
+    parts.tls,
+    guardRequest(log, (req, res) => {
+      const problem = headerProblem(req);
+      if (problem) return sendText(res, 400, `bad request: ${problem}`, { Connection: 'close' });
+      if (serveStatic) return serveStatic(req, res);
+      sendText(res, 404, 'not found');
+    }),
+  );
+  http.on('clientError', answerClientError);
+  // An Expect other than 100-continue (RFC 9110 §10.1.1): Node's own 417 would lack the headers every answer has.
+  http.on('checkExpectation', (_req, res) => sendText(res, 417, 'expectation failed: only 100-continue is understood', { Connection: 'close' }));
+  // CONNECT asks for a tunnel; without a listener Node would drop the connection without a word.
+  http.on('connect', (_req, socket: Duplex) => refuseSocket(socket, 405, 'this server is not a proxy', { Allow: 'GET, HEAD' }));
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayload,
@@ -98,29 +72,52 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     perMessageDeflate: false,
     clientTracking: false,
   });
+  // ws judges the handshake's own headers (Upgrade, Sec-WebSocket-Key, -Version, -Protocol); the answer is ours,
+  // with the headers every answer carries. Every such refusal is a 400 (the method, ws's one 405, is checked
+  // below first); RFC 6455 §4.4 asks a refusal to name the version this server speaks.
+  wss.on('wsClientError', (error: Error, socket: Duplex) =>
+    refuseSocket(socket, 400, `bad request: ${error.message}`, { 'Sec-WebSocket-Version': '13' }),
+  );
 
-  http.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== WS_PATH) return refuse(socket, 404, `the chat is at ${WS_PATH}`);
-    const origin = originAllowed(req, options);
-    if (!origin.ok) return refuse(socket, 403, origin.why);
-    // Per-address limits (server/admission.ts): the rate of new connections before the upgrade, the seats after.
-    const tooFast = admission.knock(req.socket.remoteAddress);
-    if (tooFast !== undefined) return refuse(socket, 429, tooFast);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const ticket = admission.admit(req.socket.remoteAddress);
-      if (ticket instanceof WirechatError) {
-        // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
-        ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
-        setTimeout(() => ws.terminate(), 2000).unref();
-        return;
-      }
-      ws.once('close', () => ticket.release());
-      const session = new ServerSession(ws, { identity, options, backend, host: relay });
-      ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
-      relay.add(session);
-    });
-  });
+  // Each refusal tells a page from another site only that it is refused: the Origin is judged before anything
+  // about the request it chose (its path), and nothing from the request can throw out of this handler.
+  http.on(
+    'upgrade',
+    guardUpgrade(log, (req, socket, head) => {
+      const problem = headerProblem(req);
+      if (problem) return refuseSocket(socket, 400, `bad request: ${problem}`);
+      if (req.method !== 'GET') return refuseSocket(socket, 405, 'a WebSocket upgrade is a GET', { Allow: 'GET' });
+      const origin = originAllowed(req, options);
+      if (!origin.ok) return refuseSocket(socket, 403, origin.why);
+      const target = requestPath(req);
+      if ('problem' in target) return refuseSocket(socket, 400, `bad request: ${target.problem}`);
+      if (target.path !== WS_PATH) return refuseSocket(socket, 404, `the chat is at ${WS_PATH}`);
+      // Per-address limits (server/admission.ts): the rate of new connections before the upgrade, the seats after.
+      const tooFast = admission.knock(req.socket.remoteAddress);
+      if (tooFast !== undefined) return refuseSocket(socket, 429, tooFast);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // From here the socket speaks WebSocket: a failure is a close code, never an HTTP status.
+        try {
+          const ticket = admission.admit(req.socket.remoteAddress);
+          if (ticket instanceof WirechatError) {
+            // ws reports a bad frame from this peer as an 'error' event, which with no listener would be thrown.
+            ws.on('error', () => ws.terminate());
+            // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
+            ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
+            setTimeout(() => ws.terminate(), 2000).unref();
+            return;
+          }
+          ws.once('close', () => ticket.release());
+          const session = new ServerSession(ws, { identity, options, backend, host: relay });
+          ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+          relay.add(session);
+        } catch (error) {
+          log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);
+          ws.terminate();
+        }
+      });
+    }),
+  );
 
   const heartbeat = setInterval(() => relay.heartbeat(), options.heartbeatMs);
   heartbeat.unref();
@@ -135,7 +132,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
+  const url = `${parts.tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}/`;
 
   return {
     http,
@@ -151,4 +148,12 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       });
     },
   };
+}
+
+/** The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says. */
+function listener(tls: TlsMaterial | undefined, handle: RequestListener): Server {
+  if (tls === undefined) return createServer({ requireHostHeader: false }, handle);
+  const https = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false }, handle);
+  if (tls.keylog) https.on('keylog', tls.keylog);
+  return https;
 }

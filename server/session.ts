@@ -4,14 +4,22 @@
  * here before the relay sees it; any failure ends this session alone, with the close code its error maps to.
  */
 import type { WebSocket, RawData } from 'ws';
-import { Close, WirechatError, closeReason, isWirechatError } from '../shared/errors.ts';
+import {
+  Close,
+  closeCodeText,
+  closeReason,
+  endCloseCode,
+  fromBrowserCloseCode,
+  isWirechatError,
+  WirechatError,
+  type EndCode,
+} from '../shared/errors.ts';
 import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url, utf8 } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { NONCE_BYTES, SESSION_ID_BYTES, transcript } from '../shared/handshake.ts';
 import {
   parseClientBody,
   parseClientFrame,
-  printable,
   PROTOCOL_VERSION,
   type ClientBody,
   type ClientFrame,
@@ -21,12 +29,14 @@ import {
   type WelcomeFrame,
 } from '../shared/protocol.ts';
 import { EncodedBody, RecordChannel } from '../shared/record.ts';
+import { printable } from '../shared/text.ts';
 import { nodeServerHandshake, type ServerHandshake } from './handshake-node.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
 
-export type SessionPhase = 'hello' | 'handshaking' | 'secure' | 'plain' | 'ended';
+/** `refused`: a page that does not allow plain mode was sent the signed plain welcome and is expected to close. */
+export type SessionPhase = 'hello' | 'handshaking' | 'refused' | 'secure' | 'plain' | 'ended';
 
 /** What a session tells the relay. The relay never sees keys, tokens or sequence numbers. */
 export interface SessionHost {
@@ -50,6 +60,7 @@ export interface SessionContext {
 type State =
   | { phase: 'hello' }
   | { phase: 'handshaking' }
+  | { phase: 'refused' }
   | { phase: 'secure'; channel: RecordChannel }
   | { phase: 'plain'; sendSeq: number; receiveSeq: number }
   | { phase: 'ended' };
@@ -73,6 +84,7 @@ export class ServerSession {
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
   #excess = 0;
   #failed = false;
+  #departure = '';
   alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
@@ -88,14 +100,17 @@ export class ServerSession {
       this.alive = true;
     });
     ws.on('close', (code, reason) => {
-      this.#ended(reasonForClose(code, reason.toString()), code);
+      const why = this.#state.phase === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
+      // The others hear the code alone: the close's reason text is the tab's own words.
+      const departure = isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`;
+      this.#ended(why, fromBrowserCloseCode(code), departure);
     });
     ws.on('error', (error: Error & { code?: string }) => {
       // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
       // the close frame with the status RFC 6455 asks for when it reports the failure here. Ending the session
       // now names the failure on the console at once, instead of "disconnected" whenever the peer answers.
       const { name, status } = framingFailure(error);
-      this.#drop(status, `${name}: ${error.message}`);
+      this.#drop(status, name, error.message);
     });
   }
 
@@ -109,6 +124,15 @@ export class ServerSession {
 
   get label(): string {
     return this.name || `connection #${this.number}`;
+  }
+
+  /**
+   * Why this session left, in the words the other tabs get in its `leave` body: only what the server itself knows
+   * (left, disconnected with a close code, dropped with an error code, removed by the operator), never the tab's
+   * own words, such as its bye word or its close reason. Empty until the session ends.
+   */
+  get departure(): string {
+    return this.#departure;
   }
 
   /** Whether the server dropped this connection for a failure (as opposed to the peer leaving). */
@@ -147,12 +171,14 @@ export class ServerSession {
         if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
         return this.#hello(frame);
       case 'record': {
+        if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
         if (state.phase !== 'secure') {
           throw new WirechatError('PROTO_UNEXPECTED', `a record while the session is ${state.phase}`);
         }
         return this.#body(parseClientBody(await state.channel.open(frame)));
       }
       case 'plain': {
+        if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
         if (state.phase !== 'plain') {
           throw new WirechatError('PROTO_UNEXPECTED', `a plain frame while the session is ${state.phase}`);
         }
@@ -174,12 +200,10 @@ export class ServerSession {
     const handshake = this.#ctx.handshake ?? nodeServerHandshake;
     this.#state = { phase: 'handshaking' };
     const mode = options.plain ? 'plain' : 'secure';
-    if (mode === 'plain' && !hello.acceptPlain) {
-      throw new WirechatError(
-        'HANDSHAKE_PLAIN_REFUSED',
-        'this server runs in plain mode: tick "Allow plain mode" on the page to join',
-      );
-    }
+    // A page that did not allow plain mode still gets the signed plain welcome and refuses it itself: a close
+    // frame is not authenticated, so it could only show as a disconnection (and be retried), while the signed
+    // welcome is the server's own word that it runs in plain mode (docs/protocol.md 8).
+    const refusePlain = mode === 'plain' && !hello.acceptPlain;
     const clientPublicKey = fromBase64Url(hello.publicKey);
     const clientNonce = fromBase64Url(hello.nonce);
     if (clientNonce.length !== NONCE_BYTES) {
@@ -240,10 +264,18 @@ export class ServerSession {
       wrappedKeys: toBase64Url(wrappedKeys),
       signature: toBase64Url(signature),
     } satisfies WelcomeFrame;
+    clearTimeout(this.#handshakeTimer);
+    if (refusePlain) {
+      // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
+      // since the page may first ask its person about a changed key), and refuses any frame the page sends.
+      this.#failed = true;
+      this.#state = { phase: 'refused' };
+      this.#sendFrame(JSON.stringify(welcome));
+      return;
+    }
     this.name = name;
     this.code = code;
     this.#state = channel ? { phase: 'secure', channel } : { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
-    clearTimeout(this.#handshakeTimer);
     this.#sendFrame(JSON.stringify(welcome));
     host.joined(this);
   }
@@ -280,7 +312,8 @@ export class ServerSession {
         return;
       }
       case 'bye':
-        this.close(Close.NORMAL, `${this.label} left (${body.word.toUpperCase()})`, `left (${body.word.toUpperCase()})`);
+        // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
+        this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
         return;
       default: {
         const unreachable: never = body;
@@ -319,40 +352,75 @@ export class ServerSession {
     this.#ws.send(data);
   }
 
-  /** Ends the session because of an error from the wire (or a limit): a close code and a reason the peer sees. */
+  /**
+   * Ends the session because of an error from the wire (or a limit). The console gets the detail; the peer gets our
+   * own words and the stable code, never a library's message. Where the session has keys, the page hears it in an
+   * authenticated `end` first, so that it knows the server refused it: a close frame alone is only a disconnection.
+   */
   fail(error: unknown): void {
     if (this.#state.phase === 'ended') return;
-    const wire = isWirechatError(error)
-      ? error
-      : new WirechatError('PROTO_BAD_SHAPE', 'internal error', { cause: error });
-    const internal = !isWirechatError(error);
-    const code = internal ? Close.INTERNAL_ERROR : wire.closeCode;
-    const message = internal ? `internal error: ${(error as Error)?.message ?? String(error)}` : `${wire.code}: ${wire.message}`;
-    this.#drop(code, message);
+    const known = isWirechatError(error);
+    const code: EndCode = known ? error.code : 'SERVER_ERROR';
+    const message = known ? error.message : INTERNAL_MESSAGE;
+    const detail = known ? message : `internal error: ${describeError(error)}`;
+    this.#failed = true;
+    // A slow reader has no room for one more frame; the others are told why.
+    const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
+    // The other tabs hear the stable code only; the detail is for the console.
+    this.#finish(endCloseCode(code), `${code}: ${message}`, `dropped: ${known ? `${code}: ` : ''}${detail}`, end, `dropped (${code})`);
   }
 
-  #drop(code: number, message: string): void {
+  /** The framing failures ws reports: it has already sent its close frame, so only the console hears of it. */
+  #drop(code: number, cause: string, message: string): void {
     if (this.#state.phase === 'ended') return;
     this.#failed = true;
-    this.close(code, message, `dropped: ${message}`);
+    this.#finish(code, `${cause}: ${message}`, `dropped: ${cause}: ${message}`, undefined, `dropped (${cause})`);
   }
 
   /**
-   * Ends the chat for this participant from the server's side: an `end` body first (authenticated, so the page
-   * can tell a real end from a cut cable), then the close frame.
+   * Ends the chat for this participant from the server's side: an authenticated `end` body with its stable code
+   * (the page can tell a real end from a cut cable), then the close frame that code maps to.
    */
-  end(reason: string, code: number = Close.NORMAL): void {
-    void this.send({ kind: 'end', reason }).then(() => this.close(code, reason, reason));
+  end(code: EndCode, reason: string, departure = 'left as the chat ended'): void {
+    this.#finish(endCloseCode(code), reason, reason, { code, reason }, departure);
   }
 
+  /** Closes without an `end` (a connection still in its handshake has no keys to say one with). */
   close(code: number, reason: string, why: string): void {
-    if (this.#state.phase === 'ended') return;
-    this.#ended(why, code);
+    this.#finish(code, reason, why);
+  }
+
+  /**
+   * The one way a session ends from this side: the relay hears at once (`why`, for the console; `departure`, what
+   * the other tabs are told), the `end` body goes out sealed (or plain) where the session has a channel, then the
+   * close frame with `reason`.
+   */
+  #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }, departure?: string): void {
+    const state = this.#state;
+    if (state.phase === 'ended') return;
+    this.#ended(why, code, departure);
     const ws = this.#ws;
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
-    // A peer that never answers the close frame (ours, or the one ws sent for a framing error) is not allowed to
-    // hold the socket open; ws's own close timeout is 30 s.
-    if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
+    const close = () => {
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
+      // A peer that never answers the close frame (ours, or the one ws sent for a framing error) is not allowed to
+      // hold the socket open; ws's own close timeout is 30 s.
+      if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
+    };
+    if (end === undefined || ws.readyState !== ws.OPEN) return close();
+    const body: ServerBody = { kind: 'end', code: end.code, reason: end.reason };
+    if (state.phase === 'plain') {
+      ws.send(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ServerBody>));
+      return close();
+    }
+    if (state.phase !== 'secure') return close();
+    // Sealed after every body already queued on the channel, so it is the last record the page reads.
+    state.channel.seal(body).then(
+      (frame) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+        close();
+      },
+      () => close(),
+    );
   }
 
   ping(): void {
@@ -360,16 +428,19 @@ export class ServerSession {
   }
 
   terminate(): void {
-    this.#ended('vanished (no answer to heartbeats)', 1006);
+    this.#ended('vanished (no answer to heartbeats)', 1006, 'vanished (no answer to heartbeats)');
     this.#ws.terminate();
   }
 
-  #ended(why: string, code: number): void {
+  #ended(why: string, code: number, departure?: string): void {
     if (this.#state.phase === 'ended') return;
     const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    const refused = this.#state.phase === 'refused';
     this.#state = { phase: 'ended' };
+    // A close from the peer says no more than its code: its reason text is the tab's own words.
+    this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);
-    this.#ctx.host.left(this, wasJoined ? why : `${why} (before the handshake finished)`, code);
+    this.#ctx.host.left(this, wasJoined || refused ? why : `${why} (before the handshake finished)`, code);
   }
 }
 
@@ -381,11 +452,27 @@ function afterNextPoll(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
-/** The peer's own close reason is up to 123 bytes of anything: it reaches the console only made printable. */
+const INTERNAL_MESSAGE = 'the server could not go on with this session';
+const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
+const PLAIN_REFUSED_WHY = 'refused: the page does not allow plain mode (HANDSHAKE_PLAIN_REFUSED), told so in a signed welcome';
+
+function describeError(error: unknown): string {
+  return printable(error instanceof Error ? error.message : String(error), 200);
+}
+
+/**
+ * The peer's own close code and reason, for the console. The reason is up to 123 bytes of anything, unauthenticated:
+ * it is shown quoted as the peer's words and made printable. A page's 4008 reads as the 1008 it stands for.
+ */
+function isNormalClose(code: number): boolean {
+  const rfc = fromBrowserCloseCode(code);
+  return rfc === Close.NORMAL || rfc === Close.GOING_AWAY;
+}
+
 function reasonForClose(code: number, peerReason: string): string {
-  const reason = printable(peerReason);
-  if (code === 1000 || code === 1001) return reason ? `left (${reason})` : 'left';
-  return `disconnected (${code}${reason ? `: ${reason}` : ''})`;
+  const said = peerReason === '' ? '' : `its close said "${printable(peerReason)}"`;
+  if (isNormalClose(code)) return said ? `left (${said})` : 'left';
+  return `disconnected (${closeCodeText(code)}${said ? `; ${said}` : ''})`;
 }
 
 /**

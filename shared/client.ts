@@ -218,9 +218,6 @@ export class ClientSession {
     // The signature is checked before anything in the welcome is used: until then it is an anonymous claim.
     await verifyTranscript(serverKey, signed, signature);
     this.#step('verified');
-    if (welcome.mode === 'plain' && !this.#options.acceptPlain) {
-      throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', 'the server asked for plain mode, which this page did not allow');
-    }
     if (welcome.mode === 'secure' && wrappedKeys.length === 0) {
       throw new WirechatError('PROTO_BAD_SHAPE', 'a secure welcome without wrapped keys');
     }
@@ -239,6 +236,12 @@ export class ClientSession {
       throw new WirechatError('HANDSHAKE_BAD_KEY', 'the server key was not trusted');
     }
     this.#step('trusted');
+    // Only now is "this server runs in plain mode" the server's own word: signed, and by the key this page trusts
+    // (an impostor's signed plain welcome meets the changed-key check first). The server sends it on purpose to a
+    // page that did not allow plain mode, so that the refusal is authenticated and final.
+    if (welcome.mode === 'plain' && !this.#options.acceptPlain) {
+      throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', 'the server runs in plain mode, which this page did not allow');
+    }
     if (welcome.mode === 'plain') {
       this.#state = { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
       this.#step('ready');

@@ -13,12 +13,13 @@
 import { WirechatError } from './errors.ts';
 import { concat, exact, toBase64Url, toHex, u64be, utf8 } from './bytes.ts';
 import { PROTOCOL_VERSION, type Mode } from './protocol.ts';
+import { readRsaSpki } from './rsa-spki.ts';
+
+export { RSA_MAX_BITS, RSA_MIN_BITS } from './rsa-spki.ts';
 
 const subtle = () => globalThis.crypto.subtle;
 
 export const RSA_MODULUS_BITS = 3072;
-export const RSA_MIN_BITS = 2048;
-export const RSA_MAX_BITS = 4096;
 /** RSA-OAEP label: binds the ciphertext to its purpose, so a wrapped-keys blob means nothing anywhere else. */
 const OAEP_LABEL = utf8('wirechat-session-keys-v1');
 const RSA_OAEP = { name: 'RSA-OAEP', hash: 'SHA-256' } as const;
@@ -47,27 +48,19 @@ export async function exportSpki(key: CryptoKey): Promise<Uint8Array> {
 }
 
 /**
- * Imports the page's public key and refuses what a careful server should: anything that is not an RSA-OAEP
- * SPKI, moduli outside 2048..4096 bits (too weak, or a CPU sink for the server), and exponents other than
- * 65537 (e = 1 would "encrypt" to the plaintext itself).
+ * Imports the page's public key and refuses what a careful server should (shared/rsa-spki.ts, the one reader both
+ * backends use): anything that is not an RSA SPKI in strict DER, moduli that are negative, even or outside
+ * 2048..4096 bits (too weak, or a CPU sink for the server), and exponents other than 65537 (e = 1 would
+ * "encrypt" to the plaintext itself).
  */
 export async function importClientPublicKey(spki: Uint8Array): Promise<CryptoKey> {
-  let key: CryptoKey;
+  readRsaSpki(spki);
   try {
-    key = await subtle().importKey('spki', exact(spki), RSA_OAEP, false, ['encrypt']);
+    return await subtle().importKey('spki', exact(spki), RSA_OAEP, false, ['encrypt']);
   } catch (cause) {
-    throw new WirechatError('HANDSHAKE_BAD_KEY', 'the public key is not an RSA SPKI', { cause });
+    // Fixed words: the library's message stays in `cause`, never reaches the peer.
+    throw new WirechatError('HANDSHAKE_BAD_KEY', 'the public key is not an RSA SubjectPublicKeyInfo in DER', { cause });
   }
-  const algorithm = key.algorithm as RsaHashedKeyAlgorithm;
-  const bits = algorithm.modulusLength;
-  if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-    throw new WirechatError('HANDSHAKE_BAD_KEY', `an RSA key of ${bits} bits is refused (${RSA_MIN_BITS} to ${RSA_MAX_BITS})`);
-  }
-  const e = toHex(algorithm.publicExponent).replace(/^0+/, '');
-  if (e !== '10001') {
-    throw new WirechatError('HANDSHAKE_BAD_KEY', `the RSA public exponent 0x${e || '0'} is refused (65537 only)`);
-  }
-  return key;
 }
 
 export async function wrapSessionSecret(publicKey: CryptoKey, secret: Uint8Array): Promise<Uint8Array> {

@@ -9,6 +9,8 @@
  *   chat lines, receipts, who joined and left (`presence`), and the end of the chat.
  */
 import { WirechatError } from './errors.ts';
+import { CONTROL, printable } from './text.ts';
+import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
 
 /** 2: joins and leaves are announced in batches (`presence`) instead of one `join` or `leave` body each. */
 export const PROTOCOL_VERSION = 2;
@@ -17,7 +19,8 @@ export const PROTOCOL_VERSION = 2;
 export const LIMITS = {
   /** A chat line, counted in UTF-8 bytes (what the wire carries), not in UTF-16 units. */
   maxLineBytes: 4096,
-  maxNameChars: 24,
+  /** A name, in code points, once normalized (shared/names.ts). */
+  maxNameChars: MAX_NAME_CHARS,
   /** Fits the largest line's token with room to spare, and well under the 64 KiB maxPayload. */
   maxTokenChars: 16384,
   maxSeq: Number.MAX_SAFE_INTEGER,
@@ -141,9 +144,15 @@ export interface ServerPresence {
   moreLeft: number;
 }
 
-/** The chat is over for this participant: the console typed END, kicked them, or the server is stopping. */
+/**
+ * The chat is over for this participant: the console typed END, kicked them, the server is stopping, or the server
+ * refused something this page sent. Only an authenticated `end` ends a chat; a bare close frame is a disconnection.
+ */
 export interface ServerEnd {
   kind: 'end';
+  /** A stable code: one of shared/errors.ts's END_CLOSE or ERROR_CLOSE keys (upper case, digits, underscores). */
+  code: string;
+  /** The server's words, for the person. */
   reason: string;
 }
 
@@ -197,20 +206,8 @@ function bool(obj: Obj, key: string, what: string): boolean {
   return value;
 }
 
-// Control characters would let a name or line rewrite the console's screen (ANSI escapes) or hide text.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const CONTROLS = new RegExp(CONTROL.source, 'g');
-
-/**
- * Text from the wire made safe to quote in an error message or a close reason, which end up on the operator's
- * console and in other tabs: control characters escaped (an unknown field named "\x1b[2J" must not clear the
- * console) and at most `max` characters (a 60 KiB field name must not flood it).
- */
-export function printable(text: string, max = 64): string {
-  const chars = [...text];
-  const cut = chars.length > max ? chars.slice(0, max).join('') + '...' : text;
-  return cut.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+// What lines, names and words may not contain, and how wire text is shown: one home, shared/text.ts.
+export { printable };
 
 /** A value from the wire, named for an error message without trusting it (see printable). */
 function describe(value: unknown): string {
@@ -220,14 +217,23 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object';
 }
 
+/**
+ * Why a name the server sends (welcome, line, join, leave) is not one, or undefined: shared/names.ts's rules as a
+ * receiver can judge them (receivedNameProblem), and the normal form the server keeps names in. A hello's name is
+ * the person's own typing: see helloName.
+ */
 export function checkName(name: string): string | undefined {
-  const trimmed = name.trim();
-  if (trimmed.length === 0) return 'a name cannot be empty';
-  if ([...trimmed].length > LIMITS.maxNameChars) return `a name has at most ${LIMITS.maxNameChars} characters`;
-  // The whole name, not the trimmed one: trim() removes \t, \n, \r, U+2028 and U+2029 at the ends, which are
-  // control characters all the same.
-  if (CONTROL.test(name)) return 'a name cannot contain control characters';
-  return undefined;
+  const problem = receivedNameProblem(name);
+  if (problem !== undefined) return problem;
+  return normalizeName(name) === name ? undefined : 'a name is sent in its normal form (see shared/names.ts)';
+}
+
+/** The name a hello asks for, as typed (the server normalizes it). Refused with NAME_REFUSED, for the name field. */
+function helloName(obj: Obj): string {
+  const value = str(obj, 'name', 'hello', 64);
+  const problem = nameProblem(value);
+  if (problem !== undefined) throw new WirechatError('NAME_REFUSED', problem);
+  return value;
 }
 
 /** Why a chat line cannot be sent, or undefined when it can. Tabs and newlines are refused like other controls. */
@@ -237,6 +243,11 @@ export function checkLine(text: string): string | undefined {
   if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
+}
+
+/** A stable code (`LIMIT_RATE`, `KICKED`): safe to show as it is, and a page may word known ones itself. */
+function checkCode(code: string): string | undefined {
+  return /^[A-Z][A-Z0-9_]*$/.test(code) ? undefined : 'a code is upper-case letters, digits and underscores';
 }
 
 function checkWord(word: string): string | undefined {
@@ -293,7 +304,7 @@ export function parseClientFrame(data: string): ClientFrame {
       return {
         type: 'hello',
         version: PROTOCOL_VERSION,
-        name: text(obj, 'name', 'hello', checkName, 64),
+        name: helloName(obj),
         publicKey: b64(obj, 'publicKey', 'hello', 4096),
         nonce: b64(obj, 'nonce', 'hello', 64),
         acceptPlain: bool(obj, 'acceptPlain', 'hello'),
@@ -379,8 +390,8 @@ export function parseServerBody(value: unknown): ServerBody {
     case 'presence':
       return presence(obj);
     case 'end':
-      exactKeys(obj, ['kind', 'reason'], 'end');
-      return { kind: 'end', reason: str(obj, 'reason', 'end', 256) };
+      exactKeys(obj, ['kind', 'code', 'reason'], 'end');
+      return { kind: 'end', code: text(obj, 'code', 'end', checkCode, 40), reason: str(obj, 'reason', 'end', 256) };
     default:
       return fail(`unknown body kind ${describe(obj.kind)}`);
   }

@@ -8,13 +8,21 @@
  *   secure: no chat line appears in tshark's decoding nor anywhere in the capture's raw bytes, while the decoding
  *           does show the record frames that carried them (so the decoding worked and the lines were there).
  *
- * Exits 0 when both hold, 1 when either fails, 2 when tshark is missing or may not capture.
+ * With --tls the same chat runs over TLS (wss://, the server's own self-signed certificate, its key log written
+ * beside the captures), and the report has three layers side by side: what the capture shows without the key log
+ * (TLS records and nothing else), and what tshark decodes with it, in secure mode (WebSocket frames carrying Fernet
+ * tokens: TLS opened, the chat still sealed) and in plain mode (the chat text). Three facts are checked: without
+ * the key log neither file shows a WebSocket frame or a chat line; with it, plain shows every line and secure none.
+ *
+ * Exits 0 when the checks hold, 1 when one fails, 2 when tshark is missing or may not capture.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { loadIdentity } from '../server/identity.ts';
+import { serverNames } from '../server/origin.ts';
+import { certificatePaths, loadSelfSigned, openKeyLog, type KeyLog } from '../server/tls.ts';
 import { nodeCryptoBackend } from '../server/node-crypto.ts';
 import { DEFAULTS } from '../server/options.ts';
 import { startServer } from '../server/server.ts';
@@ -33,12 +41,16 @@ Wireshark user sees in each. Checks that every chat line is readable in the plai
 appears in the secure one, neither in tshark's decoding nor in the raw bytes.
 
   --out DIR       where to save plain.pcapng and secure.pcapng (default captures/)
+  --tls           run the chat over TLS (wss://) and show three layers: the capture without the key log
+                  (TLS records only), and with it the secure and the plain chat; saves tls-plain.pcapng,
+                  tls-secure.pcapng and the key log tls-keys.log that opens them
   --tshark PATH   the tshark to run (default: tshark on the PATH)
   --json          print the result as JSON
   -h, --help      this text
 
 Open the files in Wireshark with the display filter  websocket  (and Analyze > Decode As... TCP port PORT
-as HTTP, since the port is not 80). Needs tshark (sudo apt-get install tshark) and permission to capture on
+as HTTP, since the port is not 80; for the TLS files, as TLS, with the key log set in Preferences >
+Protocols > TLS > (Pre)-Master-Secret log filename). Needs tshark (sudo apt-get install tshark) and permission to capture on
 the loopback interface. Exits 0 when both checks pass, 1 when one fails, 2 when tshark cannot run.`;
 
 /** The chat, in order: who says what. Distinctive words, so that a search cannot match by chance. */
@@ -74,15 +86,37 @@ export interface ModeCapture {
   file: string;
   port: number;
   packets: number;
+  /** What tshark decodes: over TLS, with the key log. */
   frames: DecodedFrame[];
   lines: LineCheck[];
   /** Text frames per wirechat frame type, as tshark decoded them. */
   types: Record<string, number>;
+  /** Over TLS: what the same file shows without the key log. */
+  sealed?: SealedLayer;
+}
+
+/** One packet's TLS records as Wireshark's Info column names them, and their lengths. */
+export interface TlsRecordRow {
+  frame: number;
+  direction: Direction;
+  text: string;
+}
+
+export interface SealedLayer {
+  records: TlsRecordRow[];
+  /** The same packets' records with the key log: the TLS handshake opened (Certificate, Finished, ...). */
+  opened: TlsRecordRow[];
+  /** WebSocket frames and HTTP messages tshark decodes without the key log: none, when TLS does its job. */
+  frames: DecodedFrame[];
+  /** Bytes of the layers inside TLS found anywhere in the file: a chat line, a Fernet token, a JSON frame. */
+  leaks: string[];
 }
 
 export interface CaptureResult {
   plain: ModeCapture;
   secure: ModeCapture;
+  /** With --tls: where the key log is, and whether both files showed nothing but TLS records without it. */
+  tls?: { keylog: string; sealed: boolean };
   /** Every line found in tshark's decoding of the plain capture. */
   plainReadable: boolean;
   /** No line in the secure capture (decoded or raw), and tshark did decode its record frames. */
@@ -93,6 +127,8 @@ export interface CaptureResult {
 export interface CaptureOptions {
   out: string;
   tshark?: string;
+  /** Run the chat over TLS and check the three layers. */
+  tls?: boolean;
   /** Progress for a person ("capturing plain mode..."); silent by default. */
   progress?: (text: string) => void;
 }
@@ -130,7 +166,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-interface RunningCapture {
+export interface RunningCapture {
   stop(): Promise<void>;
 }
 
@@ -140,8 +176,14 @@ interface RunningCapture {
  * follows it), so the signal is dumpcap's own: tshark's "Capture started." message, or the file's pcapng header,
  * which dumpcap writes once the interface is open. A short grace then lets the capture filter settle.
  */
-async function startTshark(tshark: string, port: number, file: string): Promise<RunningCapture> {
-  const child = spawn(tshark, ['-i', 'lo', '-f', `tcp port ${port}`, '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startTshark(
+  tshark: string,
+  port: number,
+  file: string,
+  where: { iface?: string; wrap?: string[] } = {},
+): Promise<RunningCapture> {
+  const [command, ...args] = [...(where.wrap ?? []), tshark, '-i', where.iface ?? 'lo', '-f', `tcp port ${port}`, '-w', file];
+  const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exitCode: number | null | undefined;
   let spawnError: Error | undefined;
@@ -199,15 +241,30 @@ interface TsharkPacket {
 }
 
 /**
- * Reads a capture back with tshark's own dissectors: the port is decoded as HTTP (so the upgrade, and after it
- * WebSocket), and the WebSocket payload text is taken from `websocket.payload.text`, which tshark has already
- * unmasked. One packet may hold several WebSocket frames; each of their texts is listed.
+ * How tshark is told what the port carries: HTTP (so the upgrade, and after it WebSocket); or TLS with HTTP
+ * inside, opened with the key log when there is one. Without one the preference is set empty explicitly, so that
+ * a key log in the user's Wireshark preferences cannot open what this decoding claims stays closed.
  */
-export function decodeCapture(tshark: string, file: string, port: number): { packets: number; frames: DecodedFrame[] } {
+function dissectAs(port: number, tls?: { keylog?: string }): string[] {
+  if (tls === undefined) return ['-d', `tcp.port==${port},http`];
+  return ['-o', `tls.keylog_file:${tls.keylog ?? ''}`, '-d', `tcp.port==${port},tls`, '-d', `tls.port==${port},http`];
+}
+
+/**
+ * Reads a capture back with tshark's own dissectors (see dissectAs), and the WebSocket payload text is taken from
+ * `websocket.payload.text`, which tshark has already unmasked. One packet may hold several WebSocket frames; each
+ * of their texts is listed.
+ */
+export function decodeCapture(
+  tshark: string,
+  file: string,
+  port: number,
+  tls?: { keylog?: string },
+): { packets: number; frames: DecodedFrame[] } {
   const packets = runTshark(tshark, ['-r', file, '-T', 'fields', '-e', 'frame.number']).split('\n').filter(Boolean).length;
   const fields = ['frame.number', 'tcp.srcport', 'http.request.method', 'http.request.uri', 'http.response.code',
     'websocket.payload.text', 'websocket.payload.close.status_code', 'websocket.payload.close.reason'];
-  const json = runTshark(tshark, ['-r', file, '-d', `tcp.port==${port},http`, '-Y', 'websocket || http', '-T', 'json',
+  const json = runTshark(tshark, ['-r', file, ...dissectAs(port, tls), '-Y', 'websocket || http', '-T', 'json',
     ...fields.flatMap((f) => ['-e', f])]);
   const frames: DecodedFrame[] = [];
   for (const packet of JSON.parse(json || '[]') as TsharkPacket[]) {
@@ -231,9 +288,38 @@ export function decodeCapture(tshark: string, file: string, port: number): { pac
   return { packets, frames };
 }
 
+/**
+ * A TLS capture as it is without the key log: per packet, its TLS records as Wireshark's Info column names them
+ * (repeats counted: "Application Data x3") and their lengths. This is all an eavesdropper gets.
+ */
+export function decodeTlsRecords(tshark: string, file: string, port: number, keylog?: string): TlsRecordRow[] {
+  const json = runTshark(tshark, ['-r', file, ...dissectAs(port, { keylog }), '-Y', 'tls', '-T', 'json',
+    '-e', 'frame.number', '-e', 'tcp.srcport', '-e', '_ws.col.Info', '-e', 'tls.record.length']);
+  return (JSON.parse(json || '[]') as TsharkPacket[]).map(({ _source: { layers } }) => {
+    const parts: Array<{ name: string; count: number }> = [];
+    for (const name of (layers['_ws.col.Info']?.[0] ?? '').split(', ').map((p) => p.trim()).filter(Boolean)) {
+      const last = parts[parts.length - 1];
+      if (last?.name === name) last.count++;
+      else parts.push({ name, count: 1 });
+    }
+    const lengths = layers['tls.record.length'] ?? [];
+    return {
+      frame: Number(layers['frame.number']?.[0]),
+      direction: Number(layers['tcp.srcport']?.[0]) === port ? 's2c' : 'c2s',
+      text: `${parts.map((p) => (p.count > 1 ? `${p.name} x${p.count}` : p.name)).join(', ')} (${lengths.join('+')} B)`,
+    };
+  });
+}
+
+/** What must never be found in a TLS capture's bytes without the key log: the layers inside TLS. */
+function leaksIn(raw: Buffer): string[] {
+  const marks = [...SCRIPT.map((l) => l.text), 'gAAAAA', '"type":', 'GET /ws', 'Sec-WebSocket'];
+  return marks.filter((mark) => raw.includes(Buffer.from(mark, 'utf8')));
+}
+
 /** The scripted chat against a server at `url`: each line is awaited at its recipients before the next. */
-async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[], say: (text: string) => void): Promise<void> {
-  const options = { url, acceptPlain: mode === 'plain', backend: nodeCryptoBackend };
+async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[], say: (text: string) => void, ca?: string): Promise<void> {
+  const options = { url, acceptPlain: mode === 'plain', backend: nodeCryptoBackend, ...(ca ? { ca } : {}) };
   const alice = await ScriptedClient.connect({ ...options, name: 'alice', keyPair: keyPairs[0]! });
   const bob = await ScriptedClient.connect({ ...options, name: 'bob', keyPair: keyPairs[1]! });
   const tabs = { alice, bob };
@@ -252,17 +338,27 @@ async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[],
   }
 }
 
-async function captureMode(mode: Mode, options: Required<Pick<CaptureOptions, 'out' | 'tshark'>>, keyPairs: Promise<CryptoKeyPair>[]): Promise<ModeCapture> {
+/** Runs the chat in one mode under tshark; over TLS (with the key log going to `keyLog`) when one is given. */
+async function captureMode(
+  mode: Mode,
+  options: Required<Pick<CaptureOptions, 'out' | 'tshark'>>,
+  keyPairs: Promise<CryptoKeyPair>[],
+  keyLog?: KeyLog,
+): Promise<{ mode: Mode; file: string; port: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-capture-'));
-  const file = resolve(options.out, `${mode}.pcapng`);
+  const file = resolve(options.out, `${keyLog ? 'tls-' : ''}${mode}.pcapng`);
   await rm(file, { force: true });
   let port: number;
   try {
+    const identity = join(dir, 'identity.jwk');
+    // The server's own --tls certificate, made as `npm run server -- --tls` makes it.
+    const cert = keyLog ? await loadSelfSigned(certificatePaths(identity), serverNames('127.0.0.1')) : undefined;
     const server = await startServer({
-      options: { ...DEFAULTS, port: 0, host: '127.0.0.1', plain: mode === 'plain', build: false, identity: join(dir, 'identity.jwk') },
-      identity: await loadIdentity(join(dir, 'identity.jwk')),
+      options: { ...DEFAULTS, port: 0, host: '127.0.0.1', plain: mode === 'plain', build: false, identity, tls: keyLog !== undefined },
+      identity: await loadIdentity(identity),
       backend: nodeCryptoBackend,
       events: { line: () => {}, joined: () => {}, left: () => {} },
+      ...(cert && keyLog ? { tls: { cert: cert.cert, key: cert.key, keylog: keyLog.write } } : {}),
     });
     port = server.port;
     try {
@@ -270,7 +366,7 @@ async function captureMode(mode: Mode, options: Required<Pick<CaptureOptions, 'o
       try {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          chat(`ws://127.0.0.1:${port}/ws`, mode, keyPairs, (text) => server.relay.say(text)),
+          chat(`${cert ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`, mode, keyPairs, (text) => server.relay.say(text), cert?.cert),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error(`the ${mode} chat did not finish within 30 s`)), 30_000);
           }),
@@ -285,8 +381,7 @@ async function captureMode(mode: Mode, options: Required<Pick<CaptureOptions, 'o
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const { packets, frames } = decodeCapture(options.tshark, file, port);
-  return analyse(mode, file, port, packets, frames, await readFile(file));
+  return { mode, file, port };
 }
 
 function analyse(mode: Mode, file: string, port: number, packets: number, frames: DecodedFrame[], raw: Buffer): ModeCapture {
@@ -311,13 +406,36 @@ export async function runCapture(options: CaptureOptions): Promise<CaptureResult
   await mkdir(options.out, { recursive: true });
   // Two key pairs for both runs, made once: 3072 bits as the page makes them.
   const keyPairs = [generateClientKeyPair(), generateClientKeyPair()];
-  const results: Partial<Record<Mode, ModeCapture>> = {};
-  for (const mode of ['plain', 'secure'] as const) {
-    options.progress?.(`capturing the ${mode} chat...`);
-    results[mode] = await captureMode(mode, { out: options.out, tshark }, keyPairs);
+  const keylogPath = resolve(options.out, 'tls-keys.log');
+  let keyLog: KeyLog | undefined;
+  if (options.tls) {
+    await rm(keylogPath, { force: true });
+    keyLog = await openKeyLog(keylogPath);
   }
-  const plain = results.plain!;
-  const secure = results.secure!;
+  const runs: Array<{ mode: Mode; file: string; port: number }> = [];
+  try {
+    for (const mode of ['plain', 'secure'] as const) {
+      options.progress?.(`capturing the ${mode} chat${options.tls ? ' over TLS' : ''}...`);
+      runs.push(await captureMode(mode, { out: options.out, tshark }, keyPairs, keyLog));
+    }
+  } finally {
+    await keyLog?.close();
+  }
+  // Decoded once the key log is complete on disk.
+  const [plain, secure] = await Promise.all(runs.map(async ({ mode, file, port }) => {
+    const raw = await readFile(file);
+    const { packets, frames } = decodeCapture(tshark, file, port, options.tls ? { keylog: keylogPath } : undefined);
+    const capture = analyse(mode, file, port, packets, frames, raw);
+    if (options.tls) {
+      capture.sealed = {
+        records: decodeTlsRecords(tshark, file, port),
+        opened: decodeTlsRecords(tshark, file, port, keylogPath),
+        frames: decodeCapture(tshark, file, port, {}).frames,
+        leaks: leaksIn(raw),
+      };
+    }
+    return capture;
+  })) as [ModeCapture, ModeCapture];
   const plainReadable = plain.lines.every((l) => l.decodedIn.length > 0);
   const secureHidden =
     secure.lines.every((l) => l.decodedIn.length === 0 && !l.inRawBytes) &&
@@ -325,7 +443,12 @@ export async function runCapture(options: CaptureOptions): Promise<CaptureResult
     // record from its sender, one to each recipient), and no plain frame.
     (secure.types.record ?? 0) >= SCRIPT.length * 2 &&
     (secure.types.plain ?? 0) === 0;
-  return { plain, secure, plainReadable, secureHidden, ok: plainReadable && secureHidden };
+  if (!options.tls) return { plain, secure, plainReadable, secureHidden, ok: plainReadable && secureHidden };
+  // Without the key log: TLS records (application data among them) and nothing from the layers inside.
+  const sealed = [plain, secure].every(
+    (m) => m.sealed!.frames.length === 0 && m.sealed!.leaks.length === 0 && m.sealed!.records.some((r) => r.text.includes('Application Data')),
+  );
+  return { plain, secure, plainReadable, secureHidden, tls: { keylog: keylogPath, sealed }, ok: plainReadable && secureHidden && sealed };
 }
 
 /** A file name as short as it can be said from here. */
@@ -353,12 +476,9 @@ function where(frames: number[]): string {
 
 /** What a person reads: both captures side by side (one after the other below 100 columns), then the checks. */
 export function formatReport(result: CaptureResult, width = 160): string {
+  if (result.tls) return formatTlsReport(result, result.tls, width);
   const { plain, secure } = result;
-  const out: string[] = [];
-  out.push('wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode', '');
-  out.push('The chat:');
-  for (const { from, text } of SCRIPT) out.push(`  ${(from + ':').padEnd(9)}${text}`);
-  out.push('');
+  const out = header('wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode');
   out.push(`What tshark decodes (tshark -r FILE -d tcp.port==PORT,http -Y websocket, field websocket.payload.text):`);
   out.push(`numbers are tshark's frame numbers; -> is ${DIRECTION_LABEL.c2s} (masked on the wire, unmasked by tshark), <- is ${DIRECTION_LABEL.s2c}`, '');
   const title = (m: ModeCapture) => `${m.mode.toUpperCase()}  ${shown(m.file)} (${m.packets} packets, port ${m.port})`;
@@ -412,11 +532,125 @@ export function formatReport(result: CaptureResult, width = 160): string {
   return out.join('\n');
 }
 
+/** A report's first lines: its title and the chat it captured. */
+function header(title: string): string[] {
+  return [title, '', 'The chat:', ...SCRIPT.map(({ from, text }) => `  ${(from + ':').padEnd(9)}${text}`), ''];
+}
+
+function tlsRow(r: TlsRecordRow | undefined): string {
+  if (r === undefined) return '';
+  return `${String(r.frame).padStart(4)} ${r.direction === 'c2s' ? '->' : '<-'} ${r.text}`;
+}
+
+/**
+ * The --tls report: three layers side by side (one after another below 150 columns). Rows follow the secure
+ * file's packets: its TLS records as an eavesdropper sees them, what tshark opens in the same packet with the key
+ * log, and the plain chat's frame in the same place of its conversation.
+ */
+function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: boolean }, width: number): string {
+  const { plain, secure } = result;
+  const out = header('wirechat capture --tls: the same chat over TLS on loopback, in plain and in secure mode, seen in three layers');
+  out.push(`1 NO KEY LOG      what anyone on the path sees: TLS records, their sizes and times (${shown(secure.file)})`);
+  out.push(`2 KEY LOG, SECURE TLS opened with ${shown(tls.keylog)}: WebSocket frames, in them Fernet tokens (same file)`);
+  out.push(`3 KEY LOG, PLAIN  the same opened TLS around the plain chat: the text (${shown(plain.file)})`);
+  out.push(`(tshark -r FILE -d tcp.port==PORT,tls -d tls.port==PORT,http -o tls.keylog_file:KEYLOG; -> is ${DIRECTION_LABEL.c2s})`, '');
+  const inside = new Map<number, DecodedFrame[]>();
+  for (const f of secure.frames) inside.set(f.frame, [...(inside.get(f.frame) ?? []), f]);
+  const opened = new Map(secure.sealed!.opened.map((r) => [r.frame, r]));
+  // TLS record lists wrap onto further lines (every record counts); frames are cut, as in the plain report.
+  type Cell = { text: string; wrap: boolean };
+  const record = (r: TlsRecordRow | undefined): Cell => ({ text: tlsRow(r), wrap: true });
+  const frame = (f: DecodedFrame | undefined): Cell => ({ text: frameRow(f), wrap: false });
+  const none: Cell = { text: '', wrap: false };
+  const rows: Array<[Cell, Cell, Cell]> = [];
+  let k = 0;
+  for (const r of secure.sealed!.records) {
+    const frames = inside.get(r.frame) ?? [];
+    if (frames.length === 0) {
+      const o = opened.get(r.frame);
+      rows.push([record(r), o && o.text !== r.text ? record(o) : none, none]);
+      continue;
+    }
+    frames.forEach((f, i) => rows.push([i === 0 ? record(r) : none, frame(f), frame(plain.frames[k++])]));
+  }
+  while (k < plain.frames.length) rows.push([none, none, frame(plain.frames[k++])]);
+  const lines = (cell: Cell, col: number): string[] => {
+    if (!cell.wrap || [...cell.text].length <= col) return [cut(cell.text, col)];
+    // Word-wrapped, continuation lines indented past the frame number and arrow.
+    const parts: string[] = [];
+    const indent = /^ */.exec(cell.text)![0];
+    let line = indent;
+    for (const word of cell.text.slice(indent.length).split(' ')) {
+      if (line.trim() !== '' && [...line].length + 1 + [...word].length > col) {
+        parts.push(line);
+        line = ' '.repeat(8) + word;
+      } else {
+        line = line.trim() === '' ? line + word : `${line} ${word}`;
+      }
+    }
+    parts.push(line);
+    return parts.map((p) => cut(p, col));
+  };
+  const titles = ['1 NO KEY LOG', '2 KEY LOG, SECURE', '3 KEY LOG, PLAIN'] as const;
+  if (width >= 150) {
+    const col = Math.floor((width - 6) / 3);
+    out.push(titles.map((t) => cut(t, col)).join(' | ').trimEnd());
+    out.push(Array(3).fill('-'.repeat(col)).join('-+-'));
+    for (const row of rows) {
+      const cells = row.map((c) => lines(c, col));
+      const height = Math.max(...cells.map((c) => c.length));
+      for (let i = 0; i < height; i++) out.push(cells.map((c) => c[i] ?? ' '.repeat(col)).join(' | ').trimEnd());
+    }
+  } else {
+    titles.forEach((title, i) => {
+      out.push(title);
+      for (const row of rows) if (row[i]!.text) out.push(...lines(row[i]!, width));
+      out.push('');
+    });
+  }
+  out.push('');
+  out.push('Each chat line, searched for in each layer:');
+  const w = Math.max(...SCRIPT.map((l) => l.text.length)) + 3;
+  out.push(`  ${'line'.padEnd(w)} ${'1 no key log: decoded, raw'.padEnd(30)} ${'2 key log, secure'.padEnd(18)} 3 key log, plain`);
+  SCRIPT.forEach((line, i) => {
+    const found = [plain, secure].some((m) => m.sealed!.frames.some((f) => f.text.includes(line.text)));
+    const raw = [plain, secure].some((m) => m.lines[i]!.inRawBytes);
+    out.push(
+      `  ${`"${line.text}"`.padEnd(w)} ${`${found ? 'FOUND' : 'nowhere'}, ${raw ? 'FOUND' : 'not found'}`.padEnd(30)} ` +
+        `${where(secure.lines[i]!.decodedIn).padEnd(18)} ${where(plain.lines[i]!.decodedIn)}`,
+    );
+  });
+  out.push('');
+  const appData = (m: ModeCapture) => m.sealed!.records.filter((r) => r.text.includes('Application Data')).length;
+  const leaks = [plain, secure].flatMap((m) => [...m.sealed!.leaks, ...m.sealed!.frames.map((f) => `frame ${f.frame}`)]);
+  out.push(
+    `${tls.sealed ? 'PASS' : 'FAIL'}  1 no key log:      ` +
+      (tls.sealed
+        ? `tshark decodes no HTTP and no WebSocket frame in either file, and their bytes hold no chat line, no Fernet ` +
+          `token, no JSON frame: only TLS records (${appData(plain)} + ${appData(secure)} packets of application data)`
+        : `the layers inside TLS are visible without the key log: ${leaks.map((l) => JSON.stringify(l)).join(', ')}`),
+  );
+  const leaked = secure.lines.filter((l) => l.decodedIn.length > 0).length;
+  out.push(
+    `${result.secureHidden ? 'PASS' : 'FAIL'}  2 key log, secure: ` +
+      (leaked > 0
+        ? `${leaked} chat line(s) readable once TLS is opened`
+        : `TLS opened: tshark decoded ${secure.types.record ?? 0} record frames (Fernet tokens and MACs) and no chat line`),
+  );
+  out.push(
+    `${result.plainReadable ? 'PASS' : 'FAIL'}  3 key log, plain:  ` +
+      (result.plainReadable ? 'every chat line is readable once TLS is opened' : 'some chat line is NOT readable with the key log'),
+  );
+  out.push('', 'TLS protects the path; wirechat\'s own records protect the chat inside it, even from whoever holds the key log.');
+  return out.join('\n');
+}
+
 async function main(): Promise<number> {
   const parsed = commandLine('capture', CAPTURE_HELP, {
     out: { type: 'string', default: 'captures' },
     tshark: { type: 'string', default: 'tshark' },
     json: { type: 'boolean' },
+    tls: { type: 'boolean' },
   });
   if ('exit' in parsed) return parsed.exit;
   const { values } = parsed;
@@ -427,6 +661,7 @@ async function main(): Promise<number> {
     result = await runCapture({
       out: values.out,
       tshark: values.tshark,
+      tls: values.tls === true,
       progress: values.json ? undefined : (text) => console.log(text),
     });
   } catch (error) {

@@ -9,6 +9,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { PresenceChange, ServerBody } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 
 export interface ScriptedClientOptions {
   url: string;
@@ -20,6 +21,8 @@ export interface ScriptedClientOptions {
   origin?: string;
   /** The local address to connect from (a loopback address other than 127.0.0.1, to be another address). */
   localAddress?: string;
+  /** For wss://: the certificate (PEM) to trust, e.g. a server's self-signed one; the system's CAs otherwise. */
+  ca?: string;
   backend?: CryptoBackend;
   /** RSA modulus for a fresh key pair (3072 as the page uses, unless a test wants speed). */
   modulusLength?: number;
@@ -48,7 +51,12 @@ export class ScriptedClient {
   }
 
   static async connect(options: ScriptedClientOptions): Promise<ScriptedClient> {
-    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false, localAddress: options.localAddress });
+    const ws = new WebSocket(options.url, {
+      origin: options.origin,
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+      ...(options.ca ? { ca: options.ca } : {}),
+    });
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
@@ -89,7 +97,8 @@ export class ScriptedClient {
       });
     });
     ws.on('error', (error) => failed(error));
-    void closed.then((c) => failed(new Error(`closed ${c.code} ${c.reason}`)));
+    // The close reason is the peer's unauthenticated text: quoted printable, never raw, in an error that may be printed.
+    void closed.then((c) => failed(new Error(`closed ${c.code} "${printable(c.reason, 123)}"`)));
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);

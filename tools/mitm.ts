@@ -8,8 +8,10 @@
  *   swap    puts its own RSA key in the next hello, unwraps the session keys the server sends for it (and prints
  *           them), re-wraps them for the page and passes the welcome on: the attack the original Python design
  *           fell to. The server signed a transcript naming the proxy's key, so the page's signature check fails.
+ *   close   forges a close frame to the page, with any code and reason: no MAC covers a close frame, so the page
+ *           can only treat it as a disconnection (its reason marked unverified) and reconnect.
  *
- * The proxy is an honest relay until told otherwise, and never invents a close: when one side ends the
+ * The proxy is an honest relay until told otherwise, and invents a close only on `close`: when one side ends the
  * connection, the other is closed with the same code and reason, so each side's verdict is what the other sees.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { concat, fromBase64Url, fromUtf8, toBase64Url, toHex } from '../shared/bytes.ts';
-import { isWirechatError } from '../shared/errors.ts';
+import { closeReason, isWirechatError } from '../shared/errors.ts';
 import { createFernet, encodeFernetKey, type Fernet } from '../shared/fernet.ts';
 import {
   exportSpki,
@@ -53,6 +55,10 @@ function commandsHelp(): string {
   swap                        put the proxy's own RSA key in the next hello; unwrap the session keys the server
                               sends (they are printed), re-wrap them for the page and pass the welcome on. The
                               server signed the proxy's key, so the page refuses: HANDSHAKE_BAD_SIGNATURE.
+  close [CODE] [REASON]       forge a close frame to every page connected now (CODE 1000 if not said; \\uXXXX in
+                              REASON is that character, e.g. \\u202e) and hang up on the server. No MAC covers a
+                              close frame: the page shows a disconnection, the reason marked unverified, and
+                              reconnects. Only an authenticated end record ends its chat.
   help                        this list
   quit                        stop the proxy (Ctrl-C too)`;
 }
@@ -152,6 +158,8 @@ export class MitmProxy {
   #flip: { way: Way | 'any'; field: FlipField } | undefined;
   #swapNext = false;
   #lastUp: { link: Link; data: string; seq: unknown } | undefined;
+  /** The forged close, and how many connections still to come get it as soon as they open. */
+  #forged: { code: number; reason: string; next: number } | undefined;
   port = 0;
 
   constructor(options: MitmOptions) {
@@ -242,6 +250,33 @@ export class MitmProxy {
     return this.#say('attack', 'armed: the next hello gets the proxy\'s public key instead of the page\'s');
   }
 
+  /**
+   * Forges a close frame with `code` and `reason` to the page of every open connection, and closes the server's
+   * side with 1001. With `next`, that many connections opened later get it too as soon as they open, before their
+   * handshake (enough of them in a row make the page stop retrying by itself and wait for its person).
+   */
+  forgeClose(code = 1000, reason = '', next = 0): string {
+    if (!sendable(code)) return this.#say('note', `close takes a code a WebSocket may send (1000-1003, 1007-1014, 3000-4999), not ${code}`);
+    this.#forged = { code, reason: closeReason(reason), next };
+    const open = [...this.#links].filter((link) => !link.ended);
+    for (const link of open) this.#forge(link);
+    const later = next > 0 ? `; the next ${next} connection${next === 1 ? '' : 's'} too, as they open` : '';
+    return this.#say('attack', `forged close ${code} (${closeMeaning(code)}) sent to ${open.length} page${open.length === 1 ? '' : 's'}${later}`);
+  }
+
+  #forge(link: Link): void {
+    const forged = this.#forged;
+    if (forged === undefined) return;
+    link.ended = true;
+    this.#say(
+      'attack',
+      `#${link.id} FORGED CLOSE to the page: ${forged.code} (${closeMeaning(forged.code)})${forged.reason ? ` "${preview(forged.reason, 120)}"` : ''}; the server's side gets 1001`,
+    );
+    link.page.close(forged.code, forged.reason);
+    link.server.close(1001, 'the man in the middle hung up');
+    for (const ws of [link.page, link.server]) setTimeout(() => ws.terminate(), 1000).unref();
+  }
+
   /** One line the operator typed. Returns 'quit' when the proxy should stop. */
   command(line: string): 'quit' | undefined {
     const words = line.trim().toLowerCase().split(/\s+/).filter(Boolean);
@@ -269,6 +304,17 @@ export class MitmProxy {
       case 'swap':
         this.swap();
         return undefined;
+      case 'close': {
+        // The reason keeps its case and spaces: everything after the code, with \uXXXX read as that character.
+        const [, code, ...said] = line.trim().split(/\s+/);
+        const number = code === undefined ? 1000 : Number(code);
+        if (!Number.isInteger(number)) {
+          this.#say('note', `close takes a close code first, not "${preview(code ?? '', 16)}"`);
+          return undefined;
+        }
+        this.forgeClose(number, said.join(' ').replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))));
+        return undefined;
+      }
       case 'help':
       case '?':
         this.#options.log?.(commandsHelp());
@@ -369,6 +415,10 @@ export class MitmProxy {
     server.on('close', (code, reason) => this.#closed(link, 'server', code, reason.toString()));
     page.on('error', () => undefined);
     server.on('error', () => undefined);
+    if (this.#forged !== undefined && this.#forged.next > 0) {
+      this.#forged.next--;
+      this.#forge(link);
+    }
   }
 
   #enqueue(link: Link, way: Way, data: RawData, isBinary: boolean): void {
@@ -611,7 +661,7 @@ async function main(): Promise<number> {
       `  open        ${proxy.url}  (instead of the server's own address)`,
       `  target      ${new URL(values.target).origin}  (its page, and its /ws for the chat)`,
       `  swap-all    ${values['swap-all'] ? 'on: every hello gets the proxy\'s key' : 'off'}`,
-      '  commands    flip [up|down] [token|mac], replay, swap, help, quit',
+      '  commands    flip [up|down] [token|mac], replay, swap, close [CODE] [REASON], help, quit',
     ].join('\n'),
   );
   void proxy.ready().then(

@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import { fromBase64Url } from '../shared/bytes.ts';
 import { parseToken } from '../shared/fernet.ts';
-import { isWirechatError } from '../shared/errors.ts';
-import { printable } from '../shared/protocol.ts';
+import { closeName, fromBrowserCloseCode, isWirechatError } from '../shared/errors.ts';
+import { printable } from '../shared/text.ts';
 
 export type Direction = 'c2s' | 's2c';
 
@@ -120,7 +120,7 @@ function describeBody(body: unknown): string {
     case 'presence':
       return describePresence(body);
     case 'end':
-      return `end ${quoted(body.reason)}`;
+      return `end ${quoted(body.code, 40)} ${quoted(body.reason)}`;
     case 'bye':
       return `bye ${quoted(body.word, 16)}`;
     default:
@@ -174,21 +174,8 @@ export function describeFrame(data: string, brief = false): FrameSummary {
   }
 }
 
-/** RFC 6455 close codes in words, and wirechat's 4000 + n that browsers send for n. */
+/** RFC 6455 close codes in words (shared/errors.ts's table), and wirechat's 4000 + n that browsers send for n. */
 export function closeMeaning(code: number): string {
-  const known: Record<number, string> = {
-    1000: 'normal',
-    1001: 'going away',
-    1002: 'protocol error',
-    1003: 'unsupported data',
-    1005: 'no status',
-    1006: 'cut, no close frame',
-    1007: 'invalid payload',
-    1008: 'policy violation',
-    1009: 'message too big',
-    1011: 'internal error',
-    1013: 'try again later',
-  };
-  if (code >= 4000 && code < 5000 && known[code - 3000] !== undefined) return `a browser's ${code - 3000}, ${known[code - 3000]}`;
-  return known[code] ?? 'unknown';
+  const rfc = fromBrowserCloseCode(code);
+  return rfc === code ? closeName(code) : `a browser's ${rfc}, ${closeName(code)}`;
 }

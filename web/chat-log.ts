@@ -9,6 +9,7 @@
  */
 
 import type { ServerPresence } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 
 export type LineStatus = 'queued' | 'sending' | 'delivered' | 'failed' | 'not-delivered';
 
@@ -189,8 +190,9 @@ function others(count: number): string {
 
 /**
  * What a `presence` body says, as the chat log's system lines, in the order it happened: joins in a row make one
- * line ("alice, bob and 40 others joined."), each leave its own line with its reason, and changes the server only
- * counted are added to the last line of their kind, or make a line of their own.
+ * line ("alice, bob and 40 others joined."), each leave its own line in the server's words ("bob left.", "carol
+ * disconnected (1006)."), and changes the server only counted are added to the last line of their kind, or make a
+ * line of their own.
  */
 export function presenceLines(body: ServerPresence): string[] {
   const lines: string[] = [];
@@ -205,8 +207,10 @@ export function presenceLines(body: ServerPresence): string[] {
       continue;
     }
     endJoins();
+    // The server's words, made to follow the name ("left", "disconnected (1006)", "was removed by the server
+    // operator"), shown printable like every reason on the page (plain mode authenticates nothing).
     const reason = change.reason.trim();
-    lines.push(`${change.name} left${reason === '' ? '' : ` (${reason})`}.`);
+    lines.push(`${change.name} ${reason === '' ? 'left' : printable(reason, 256)}.`);
   }
   const last = body.changes[body.changes.length - 1];
   if (last?.change === 'joined') endJoins(body.moreJoined);

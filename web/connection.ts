@@ -4,15 +4,28 @@
  *
  *   idle -> connecting -> securing -> secure | plain
  *   connecting | securing | secure | plain -> disconnected (dropped: retry with backoff) -> connecting ...
- *   any -> ended (you typed EXIT/END, the server ended the chat, a frame failed its checks, or you refused a
- *          changed server key): never retried
+ *   any -> ended (you typed EXIT/END, the server ended the chat in an authenticated `end`, a frame failed its
+ *          checks, you refused a changed server key, or the server's signed welcome is plain mode): never retried
+ *
+ * A close frame is not covered by any MAC: anyone on the path can forge one. So a close, whatever its code and
+ * reason, never ends the chat: it is a disconnection, shown with its code and its reason marked unverified, and
+ * retried. Only after REFUSALS_BEFORE_PAUSE refusal-like closes in a row, with no handshake completed between them,
+ * does the page stop retrying by itself, and wait for the person's "Reconnect now".
  *
  * Each attempt makes a fresh key pair and a fresh handshake; nothing of a dropped session is reused. Only this
  * module opens sockets; components get its state through events and hold no keys.
  */
 import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
-import { Close, closeReason, isWirechatError, WirechatError, type ErrorCode } from '../shared/errors.ts';
-import type { ClientBody, ServerBody, ServerFrame } from '../shared/protocol.ts';
+import {
+  Close,
+  closeReason,
+  fromBrowserCloseCode,
+  isWirechatError,
+  toBrowserCloseCode,
+  WirechatError,
+  type ErrorCode,
+} from '../shared/errors.ts';
+import type { ClientBody, ServerBody, ServerEnd, ServerFrame } from '../shared/protocol.ts';
 import { backoffDelay } from './backoff.ts';
 
 /** The part of the browser's WebSocket this module uses, so that tests can hand it a stand-in. */
@@ -28,12 +41,20 @@ export interface SocketLike {
 export type EndReason =
   /** The person typed EXIT or END. */
   | { by: 'you'; word: string }
-  /** The server sent an `end` body (the console typed END, kicked this page, or is stopping). */
-  | { by: 'server'; reason: string }
-  /** The server closed the connection normally without saying why. */
-  | { by: 'closed'; code: number; reason: string }
-  /** The server refused this connection (a policy or protocol close): retrying would get the same answer. */
-  | { by: 'refused'; code: number; reason: string }
+  /**
+   * The server sent an `end` body (the console typed END, kicked this page, is stopping, or refused something this
+   * page sent), with its stable `code`. `verified`: it came in a record, authenticated; false in plain mode, where
+   * nothing is.
+   */
+  | { by: 'server'; code: string; reason: string; verified: boolean }
+  /** The server's signed welcome says it runs in plain mode, which the person did not allow. */
+  | { by: 'plain-refused' }
+  /**
+   * The server refused the name in the hello (close 4100, NAME_REFUSED): the person picks another. `reason` is the
+   * close frame's, unauthenticated like everything before the welcome (a forged one only sends the person back to
+   * the name field, name kept).
+   */
+  | { by: 'name'; reason: string }
   /** A frame failed a check: the session was closed with `closeCode` and the frame was never shown. */
   | { by: 'integrity'; code: ErrorCode; message: string; closeCode: number; sentCode: number }
   /** The server presented a changed key and the person chose to disconnect. */
@@ -46,9 +67,19 @@ export type ConnectionState =
   | { phase: 'connecting'; attempt: number }
   | { phase: 'securing'; attempt: number }
   | { phase: 'secure' | 'plain'; attempt: number; identity: ServerIdentity; clockOffsetMs: number }
-  /** Dropped; `attempt` (1 for the first retry) starts at `retryAt` (ms since the epoch). */
-  | { phase: 'disconnected'; code: number; reason: string; attempt: number; delayMs: number; retryAt: number }
+  | Disconnected
   | { phase: 'ended'; end: EndReason };
+
+/**
+ * Dropped, with the close code and reason it dropped with. `unverified`: the reason came in the peer's close frame,
+ * which nothing authenticates (false when the page closed for a reason of its own, such as no answer to hello).
+ * `attempt` is the next attempt (1 for the first retry); it starts at `retryAt` (ms since the epoch), or, when
+ * `paused`, when the person says so.
+ */
+export type Disconnected = { phase: 'disconnected'; code: number; reason: string; unverified: boolean; attempt: number } & (
+  | { paused: false; delayMs: number; retryAt: number }
+  | { paused: true }
+);
 
 export type Phase = ConnectionState['phase'];
 
@@ -125,9 +156,10 @@ export interface ConnectionOptions {
 export const WIRE_LIMIT = 500;
 
 /**
- * Closes from the server that say "not like this" rather than "not now": a frame it refused, a policy (plain
- * mode not allowed, a rate limit, a handshake that took too long), data it cannot take. The page shows them
- * and stops; every other unexpected close (1001 going away, 1006 cut, 1011, 1012, 1013 full) is retried.
+ * Closes that say "not like this" rather than "not now": a frame refused, a policy (a rate limit, a handshake that
+ * took too long), data that cannot be taken. A close is unauthenticated, so these are retried like any drop; but a
+ * server (or someone on the path) that answers every attempt with one of them before the handshake completes is
+ * not knocked at forever: after REFUSALS_BEFORE_PAUSE of them in a row the page waits for the person.
  */
 export const REFUSAL_CODES: ReadonlySet<number> = new Set([
   Close.PROTOCOL_ERROR,
@@ -136,17 +168,8 @@ export const REFUSAL_CODES: ReadonlySet<number> = new Set([
   Close.POLICY_VIOLATION,
   Close.MESSAGE_TOO_BIG,
 ]);
+export const REFUSALS_BEFORE_PAUSE = 5;
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
-
-/**
- * Browsers let a page close a WebSocket only with 1000 or 3000..4999 (WHATWG WebSockets, close() step 1). The
- * RFC 6455 code a failure maps to (1002, 1008, ...) is sent as 4000 + its last three digits, 1008 as 4008, and
- * the reason names the RFC code, so the server and Wireshark still see which it was.
- */
-export function browserCloseCode(code: number): number {
-  if (code === Close.NORMAL || (code >= 3000 && code <= 4999)) return code;
-  return 4000 + (code % 1000);
-}
 
 /** The wire event log: newest last, at most `limit` entries. */
 export function pushBounded<T>(list: T[], item: T, limit: number): void {
@@ -169,6 +192,8 @@ export class Connection extends EventTarget {
   #frames = 0;
   /** Drops since the last secure (or plain) session; sets the backoff. */
   #failures = 0;
+  /** Refusal-like closes (REFUSAL_CODES) since the last secure (or plain) session. */
+  #refusals = 0;
   #keyPair: Promise<CryptoKeyPair>;
   #retryTimer: unknown;
   #handshakeTimer: unknown;
@@ -203,7 +228,7 @@ export class Connection extends EventTarget {
     this.#open();
   }
 
-  /** Skips the rest of the backoff wait. */
+  /** Skips the rest of the backoff wait, or goes on after the page paused. */
   retryNow(): void {
     if (this.#state.phase !== 'disconnected') return;
     this.#clearTimer('retry');
@@ -296,7 +321,7 @@ export class Connection extends EventTarget {
           if (!live()) return;
           settle({ state: 'passed' }, body);
           this.#emit('body', body);
-          if (body.kind === 'end') this.#serverEnded(body.reason);
+          if (body.kind === 'end') this.#serverEnded(body);
         },
       },
     });
@@ -307,7 +332,7 @@ export class Connection extends EventTarget {
       if (!live()) return;
       this.#setState({ phase: 'securing', attempt });
       this.#handshakeTimer = this.#setTimer(() => {
-        if (live()) this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', true);
+        if (live()) this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', { closeIt: true, unverified: false });
       }, this.#options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
       session.begin().catch((error: unknown) => {
         if (live()) this.#failed(error);
@@ -342,6 +367,7 @@ export class Connection extends EventTarget {
     const identity = session.identity;
     if (identity === undefined) return;
     this.#failures = 0;
+    this.#refusals = 0;
     this.#setState({
       phase: identity.mode === 'plain' ? 'plain' : 'secure',
       attempt,
@@ -350,11 +376,13 @@ export class Connection extends EventTarget {
     });
   }
 
-  #serverEnded(reason: string): void {
+  /** An `end` body: the only thing that ends the chat from the server's side. */
+  #serverEnded(body: ServerEnd): void {
     const socket = this.#socket;
+    const verified = this.#state.phase === 'secure';
     this.#session?.close();
     this.#release();
-    this.#setState({ phase: 'ended', end: { by: 'server', reason } });
+    this.#setState({ phase: 'ended', end: { by: 'server', code: body.code, reason: body.reason, verified } });
     socket?.close(Close.NORMAL, 'the server ended the chat');
   }
 
@@ -373,9 +401,14 @@ export class Connection extends EventTarget {
       end = { by: 'trust', fingerprint: this.#refusedFingerprint };
       code = Close.POLICY_VIOLATION;
       reason = 'the person did not trust the changed server key';
+    } else if (isWirechatError(error, 'HANDSHAKE_PLAIN_REFUSED')) {
+      code = error.closeCode;
+      end = { by: 'plain-refused' };
+      settle?.({ state: 'failed', code: error.code, message: error.message });
+      reason = `${code} ${error.code}: ${error.message}`;
     } else if (isWirechatError(error)) {
       code = error.closeCode;
-      end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: browserCloseCode(code) };
+      end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: toBrowserCloseCode(code) };
       settle?.({ state: 'failed', code: error.code, message: error.message });
       reason = `${code} ${error.code}: ${error.message}`;
     } else {
@@ -383,39 +416,42 @@ export class Connection extends EventTarget {
       reason = `${code} page error: ${describe(error)}`;
     }
     this.#setState({ phase: 'ended', end });
-    socket?.close(browserCloseCode(code), closeReason(reason));
+    socket?.close(toBrowserCloseCode(code), closeReason(reason));
   }
 
-  /** The socket closed while this page still meant to chat. */
+  /**
+   * The socket closed while this page still meant to chat, without an `end` body: a disconnection, whatever the
+   * close says (1000 "normal" included), since nothing authenticates a close frame.
+   */
   #closed(code: number, reason: string): void {
-    if (code !== Close.NORMAL && !REFUSAL_CODES.has(code)) {
-      this.#dropped(code, reason, false);
+    // Only an answer to the hello: a 4100 after the welcome is nobody's word for anything.
+    if (code === Close.NAME_REFUSED && (this.#state.phase === 'connecting' || this.#state.phase === 'securing')) {
+      this.#session?.close();
+      this.#release();
+      this.#setState({ phase: 'ended', end: { by: 'name', reason: reason.replace(/^NAME_REFUSED: /, '') } });
       return;
     }
-    // The server closed on purpose, without an `end` body: the chat is over, and the page says why.
-    this.#session?.close();
-    this.#release();
-    this.#setState({ phase: 'ended', end: { by: code === Close.NORMAL ? 'closed' : 'refused', code, reason } });
+    const ready = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    if (!ready && REFUSAL_CODES.has(fromBrowserCloseCode(code))) this.#refusals++;
+    this.#dropped(code, reason, { closeIt: false, unverified: true });
   }
 
-  #dropped(code: number, reason: string, closeIt: boolean): void {
+  #dropped(code: number, reason: string, how: { closeIt: boolean; unverified: boolean }): void {
     const socket = this.#socket;
     this.#session?.close();
     this.#release();
-    if (closeIt) socket?.close(browserCloseCode(code), closeReason(reason));
+    if (how.closeIt) socket?.close(toBrowserCloseCode(code), closeReason(reason));
     this.#failures++;
     // The next attempt's key pair is made while the backoff runs.
     this.#keyPair = this.#options.generateKeyPair();
     this.#keyPair.catch(() => undefined);
+    const dropped = { phase: 'disconnected', code, reason, unverified: how.unverified, attempt: this.#failures } as const;
+    if (this.#refusals >= REFUSALS_BEFORE_PAUSE) {
+      this.#setState({ ...dropped, paused: true });
+      return;
+    }
     const delayMs = backoffDelay(this.#failures, this.#options.random);
-    this.#setState({
-      phase: 'disconnected',
-      code,
-      reason,
-      attempt: this.#failures,
-      delayMs,
-      retryAt: this.#now() + delayMs,
-    });
+    this.#setState({ ...dropped, paused: false, delayMs, retryAt: this.#now() + delayMs });
     this.#retryTimer = this.#setTimer(() => this.#open(), delayMs);
   }
 

@@ -5,6 +5,7 @@
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
 import {
   Connection,
@@ -61,6 +62,8 @@ export interface AppView {
   insecureReason: string;
   /** The name offered in the name field. */
   name: string;
+  /** Why the server refused the name last asked for, shown by the name field; empty when it did not. */
+  nameError: string;
   host: string;
   keyPair: KeyPairView;
   state: ConnectionState;
@@ -118,6 +121,7 @@ export class Controller {
       stage: options.insecureReason === undefined ? 'join' : 'insecure',
       insecureReason: options.insecureReason ?? '',
       name: options.defaultName,
+      nameError: '',
       host: options.host,
       keyPair: { state: 'generating', ms: 0 },
     };
@@ -162,7 +166,7 @@ export class Controller {
     connection.on('wire', showWire);
     connection.on('checked', showWire);
     connection.on('body', (body) => this.#onBody(connection, body));
-    this.#set({ stage: 'chat', name: name.trim() });
+    this.#set({ stage: 'chat', name: name.trim(), nameError: '' });
     connection.connect();
   }
 
@@ -212,6 +216,18 @@ export class Controller {
     this.#log = new ChatLog();
     this.#makeKeyPair();
     this.#set(freshChat());
+  }
+
+  /** The server refused the name: back to the name form, the name still in it, the server's reason beside it. */
+  #nameRefused(reason: string): void {
+    this.#connection = undefined;
+    this.#log = new ChatLog();
+    this.#makeKeyPair();
+    const why = printable(reason, 200).trim();
+    this.#set({
+      ...freshChat(),
+      nameError: `Pick another name: the server refused this one${why === '' ? '' : ` (${why})`}.`,
+    });
   }
 
   #makeKeyPair(): void {
@@ -283,6 +299,7 @@ export class Controller {
         break;
       case 'ended':
         this.#cancelTrustPrompt();
+        if (state.end.by === 'name') return this.#nameRefused(state.end.reason);
         this.#log.ended();
         this.#log.system(`${endSummary(state.end)}.`, at);
         break;
@@ -302,7 +319,7 @@ export class Controller {
         this.#log.line(body.from, body.text, body.at - offset, body.direct);
         break;
       case 'receipt':
-        this.#log.receipt(body.id, body.status, body.reason);
+        this.#log.receipt(body.id, body.status, printable(body.reason, 256));
         break;
       case 'presence':
         for (const text of presenceLines(body)) this.#log.system(text, body.at - offset);

@@ -13,6 +13,7 @@ import { fromBase64Url, toBase64Url, toHex } from '../shared/bytes.ts';
 import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
 import { parseToken, type ParsedToken } from '../shared/fernet.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
 import { presenceLines } from './chat-log.ts';
 import type { StepEvent, WireEvent } from './connection.ts';
 
@@ -417,7 +418,7 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
       return { text: body.word, detail: 'bye: you left the chat' };
     case 'receipt':
       return {
-        text: body.status === 'delivered' ? `your line #${body.id} was delivered` : `your line #${body.id} failed: ${body.reason}`,
+        text: body.status === 'delivered' ? `your line #${body.id} was delivered` : `your line #${body.id} failed: ${printable(body.reason, 256)}`,
         detail: `receipt for line #${body.id}`,
       };
     case 'presence': {
@@ -426,7 +427,7 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
       return { text: presenceLines(body).join(' '), detail: `presence: ${joined} joined, ${left} left` };
     }
     case 'end':
-      return { text: body.reason === '' ? 'the chat is over' : body.reason, detail: 'end of the chat' };
+      return { text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`, detail: 'end of the chat' };
   }
 }
 

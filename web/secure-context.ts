@@ -1,7 +1,8 @@
 /**
  * Web Crypto (crypto.subtle) exists only in secure contexts: pages from https://, and http:// pages from the
  * machine itself (localhost, 127.0.0.1). Opened as http://192.168.1.20:8080 from another machine, the page
- * cannot make a key pair, so it says why and how to fix it instead of failing half-way through a handshake.
+ * cannot make a key pair, so it says why and how to fix it (the server's --tls) instead of failing half-way
+ * through a handshake.
  */
 
 export interface PageContext {
@@ -22,6 +23,7 @@ export function insecureReason(context: PageContext): string | undefined {
   const opened = `${context.protocol}//${context.hostname}${port}`;
   return (
     `Web Crypto only works on https:// or on http://localhost / 127.0.0.1; you opened ${opened}. ` +
-    `Open http://localhost${port} on the server machine, or put the server behind https.`
+    `Start the server with --tls (npm run server -- --tls --host 0.0.0.0) and open https://${context.hostname}${port}, ` +
+    `or open http://localhost${port} on the server machine.`
   );
 }

@@ -2,8 +2,9 @@
  * The words the page uses for its state and for why a chat ended, kept apart from the components so that the
  * wording every end shows is tested (every end says why; no end is silent).
  */
-import type { ErrorCode } from '../shared/errors.ts';
-import type { ConnectionState, EndReason } from './connection.ts';
+import { closeCodeText, type ErrorCode } from '../shared/errors.ts';
+import { printable } from '../shared/text.ts';
+import { REFUSALS_BEFORE_PAUSE, type ConnectionState, type Disconnected, type EndReason } from './connection.ts';
 
 /** Why the chat ended, in one sentence or two. */
 export function endText(end: EndReason): string {
@@ -11,11 +12,15 @@ export function endText(end: EndReason): string {
     case 'you':
       return `You ended the chat (${end.word}).`;
     case 'server':
-      return end.reason.trim() === '' ? 'The server ended the chat.' : withStop(end.reason.trim());
-    case 'closed':
-      return `The server closed the connection (${closeText(end.code, end.reason)}).`;
-    case 'refused':
-      return `The server refused this connection (${closeText(end.code, end.reason)}). Trying again would get the same answer, so the page stopped.`;
+      return serverEndText(end);
+    case 'plain-refused':
+      return (
+        'This server runs in plain mode: chat lines would cross the network unencrypted. Its signed welcome says ' +
+        'so, and this page was not allowed to join such a chat. To join anyway, start a new chat with ' +
+        '"Allow plain mode" ticked.'
+      );
+    case 'name':
+      return `The server refused this name: ${withStop(printable(end.reason, 200))}`;
     case 'integrity':
       return (
         `Integrity check failed (${end.code}): ${withStop(end.message)} ${INTEGRITY_HINTS[end.code] ?? ''}` +
@@ -32,6 +37,26 @@ export function endText(end: EndReason): string {
       return String(unreachable);
     }
   }
+}
+
+type ServerEnd = Extract<EndReason, { by: 'server' }>;
+
+/** The end codes that are not a refusal of something this page did, in the page's words when no reason came. */
+const END_WORDS: Partial<Record<string, string>> = {
+  CHAT_ENDED: 'The server ended the chat.',
+  SERVER_STOPPING: 'The server is stopping.',
+  KICKED: 'The server removed you from the chat.',
+};
+
+/** The server's own `end`: its reason (made printable all the same), or words for its code. */
+function serverEndText(end: ServerEnd): string {
+  const reason = printable(end.reason.trim(), 256);
+  const words = END_WORDS[end.code];
+  let text: string;
+  if (words !== undefined) text = reason === '' ? words : withStop(reason);
+  else if (end.code === 'SERVER_ERROR') text = `The server could not go on with this chat (SERVER_ERROR)${reason === '' ? '.' : `: ${withStop(reason)}`}`;
+  else text = `The server ended the chat over something this page sent (${end.code})${reason === '' ? '.' : `: ${withStop(reason)}`}`;
+  return end.verified ? text : `${text} In plain mode nothing authenticates this end: anyone on the path could have sent it.`;
 }
 
 /** What a failed check most likely means, for the checks whose failure points at someone on the path. */
@@ -59,7 +84,7 @@ export function statusText(state: StatusState, now: number): string {
     case 'plain':
       return 'PLAIN MODE: not encrypted';
     case 'disconnected':
-      return `Disconnected (${closeText(state.code, state.reason)}): ${reconnectText(state, now)}`;
+      return `Disconnected (${closeText(state)}): ${reconnectText(state, now)}`;
     case 'ended':
       return endSummary(state.end);
     default: {
@@ -69,10 +94,9 @@ export function statusText(state: StatusState, now: number): string {
   }
 }
 
-type Disconnected = Extract<ConnectionState, { phase: 'disconnected' }>;
-
-/** The countdown to the next attempt, whole seconds rounded up. */
+/** The countdown to the next attempt, whole seconds rounded up; or that the page waits for the person. */
 export function reconnectText(state: Disconnected, now: number): string {
+  if (state.paused) return `not retrying by itself after ${REFUSALS_BEFORE_PAUSE} refusals in a row`;
   const seconds = Math.max(0, Math.ceil((state.retryAt - now) / 1000));
   return `reconnecting in ${seconds} s (attempt ${state.attempt})`;
 }
@@ -83,11 +107,11 @@ export function endSummary(end: EndReason): string {
     case 'you':
       return `Ended: you typed ${end.word}`;
     case 'server':
-      return 'Ended by the server';
-    case 'closed':
-      return `Ended: the server closed the connection (${end.code})`;
-    case 'refused':
-      return `Ended: refused by the server (${end.code})`;
+      return END_WORDS[end.code] !== undefined ? 'Ended by the server' : `Ended by the server (${end.code})`;
+    case 'plain-refused':
+      return 'Ended: the server runs in plain mode';
+    case 'name':
+      return 'Name refused by the server';
     case 'integrity':
       return `Ended: integrity check failed (${end.code}, closed ${end.closeCode})`;
     case 'trust':
@@ -101,26 +125,18 @@ export function endSummary(end: EndReason): string {
   }
 }
 
-/** A close code with what it means; 1006 is the browser's own "the connection just went away". */
-export function closeText(code: number, reason: string): string {
-  const meaning = reason.trim() !== '' ? reason.trim() : (CLOSE_MEANINGS[code] ?? 'no reason given');
-  return `${code}, ${meaning}`;
+/**
+ * A close code in words, and the reason it came with. A reason from the peer's close frame is quoted, made printable
+ * (no control, format or bidi character survives: a U+202E cannot turn this sentence around), held apart from the
+ * sentence by a bidi isolate, and marked unverified, because nothing authenticates a close frame.
+ */
+export function closeText(close: Pick<Disconnected, 'code' | 'reason' | 'unverified'>): string {
+  const code = closeCodeText(close.code);
+  const reason = close.reason.trim();
+  if (reason === '') return code;
+  if (!close.unverified) return `${code}: ${reason}`;
+  return `${code}; its close frame said \u2068“${printable(reason, 80)}”\u2069, unverified`;
 }
-
-const CLOSE_MEANINGS: Record<number, string> = {
-  1000: 'normal closure',
-  1001: 'going away',
-  1002: 'protocol error',
-  1003: 'unsupported data',
-  1005: 'no status code',
-  1006: 'connection lost without a close frame',
-  1007: 'invalid payload',
-  1008: 'policy violation',
-  1009: 'message too big',
-  1011: 'server error',
-  1012: 'server restarting',
-  1013: 'try again later',
-};
 
 function withStop(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;

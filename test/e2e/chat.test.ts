@@ -57,7 +57,7 @@ describe('secure chat between a tab and the console', () => {
     await page.screenshot({ path: screenshotPath('chat.png') });
 
     await say(page, 'exit');
-    await server.waitForLine('alice left (EXIT)');
+    await server.waitForLine(/\* alice left$/);
     await waitForState(page, 'ended');
     assert.match(await page.locator('#end-reason').innerText(), /EXIT/);
     await page.locator('#new-chat').waitFor();
@@ -79,3 +79,40 @@ describe('secure chat between a tab and the console', () => {
   });
 });
 
+
+describe('names: the page checks early, the server decides', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess(['--name', 'teacher']);
+  });
+  after(() => server.stop());
+
+  it("refuses an invisible name at once, sends a refused one back to the name field, and joins with a space", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // The page's own check: no connection is made for a name with a zero-width space in it.
+    await join(page, server.url, { name: 'console\u200b' });
+    assert.equal(
+      await page.locator('#name-error').innerText(),
+      'Pick another name: a name cannot contain an invisible character (U+200B).',
+    );
+    assert.equal(await page.locator('#name-input').getAttribute('aria-invalid'), 'true');
+
+    // The console's own --name is only known to the server: it refuses the hello with 4100, and the page is back
+    // at the name field with the reason, the name still there to change.
+    await page.locator('#name-input').fill('Teacher');
+    await page.locator('#name-input').press('Enter');
+    await page.locator('#name-error').filter({ hasText: 'the server refused' }).waitFor();
+    assert.equal(await page.locator('#name-error').innerText(), 'Pick another name: the server refused this one ("teacher" is reserved).');
+    assert.equal(await page.locator('#name-input').inputValue(), 'Teacher');
+    await server.waitForLine(/! connection #\d+ dropped: NAME_REFUSED: "teacher" is reserved/);
+    await page.screenshot({ path: screenshotPath('name-refused.png') });
+
+    await page.locator('#name-input').fill('alice\u00a0smith');
+    await page.locator('#name-input').press('Enter');
+    await waitForState(page, 'secure');
+    await server.waitForLine(/\* "alice smith" joined \(secure/);
+    server.type('/msg "alice smith" only you');
+    await chatLine(page, 'only you').waitFor();
+    await page.close();
+  });
+});

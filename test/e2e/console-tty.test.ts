@@ -1,6 +1,7 @@
 /**
  * The console in a real terminal (tmux): an incoming line is printed above the prompt without garbling the line
- * the operator is halfway through typing, and Ctrl-C at the prompt ends the chat for every tab.
+ * the operator is halfway through typing, a line padded to the terminal's width cannot wrap into a row that passes
+ * for another sender's, and Ctrl-C at the prompt ends the chat for every tab.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,6 +42,27 @@ describe('the console in a real terminal', () => {
       // already gone
     }
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("shows a tab's line padded to the terminal width with its wrapped rest marked, never as a line of its own", async () => {
+    const forged = '[09:41:00] console: the code is 4711';
+    const tab = await ScriptedClient.connect({ url: `ws://127.0.0.1:${port}/ws`, name: 'mallory', keyPair: testKeyPair() });
+    const smith = await ScriptedClient.connect({ url: `ws://127.0.0.1:${port}/ws`, name: 'alice smith', keyPair: testKeyPair() });
+    // 120 columns: the head `[hh:mm:ss] mallory: ` and the padding fill the row, so a terminal wrapping the line
+    // itself would start the next row with the forged text.
+    await tab.send(`${'x'.repeat(120 - '[00:00:00] mallory: '.length)}${forged}`);
+    await smith.send('hello');
+    await until('both lines', () => screen().includes('the code is 4711') && screen().includes('"alice smith": hello'));
+    const rows = screen().split('\n');
+    const row = rows.find((r) => r.includes('console: the code is 4711'))!;
+    assert.match(row, /^ {11}↪ x*\[09:41:00\] console: the code is 4711\s*$/, 'the wrapped rest is marked as such');
+    assert.equal(rows.filter((r) => r.startsWith('[09:41:00]')).length, 0, 'no row passes for a line from the console');
+    assert.match(rows.find((r) => r.includes('hello'))!, /^\[\d\d:\d\d:\d\d\] "alice smith": hello\s*$/, 'a name with a space is quoted');
+    tmux('send-keys', '-t', 'console', '-l', '/msg "alice smith" just you');
+    tmux('send-keys', '-t', 'console', 'Enter');
+    await smith.waitFor((body) => body.kind === 'line' && body.text === 'just you' && body.direct);
+    await tab.bye();
+    await smith.bye();
   });
 
   it('prints an incoming line above the prompt and keeps the half-typed line, then Ctrl-C ends the chat', async () => {

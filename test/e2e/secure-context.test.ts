@@ -33,6 +33,7 @@ describe('secure context', () => {
       const text = await page.locator('#insecure-context').innerText();
       assert.match(text, /Web Crypto/);
       assert.match(text, /localhost/);
+      assert.match(text, /Start the server with --tls .* and open https:\/\/wirechat\.test/);
     } finally {
       await context.close();
       await server.stop();

@@ -7,9 +7,9 @@ import { after, afterEach, before } from 'node:test';
 import WebSocket from 'ws';
 import type { ServerOptions } from '../../server/options.ts';
 import type { ServerBody, ServerLine } from '../../shared/protocol.ts';
-import type { ScriptedClient } from '../../tools/client.ts';
+import { ScriptedClient } from '../../tools/client.ts';
 import type { Closed, RawSocket } from './raw-client.ts';
-import { startTestServer, type ConsoleEvent, type TestServer } from './server.ts';
+import { startTestServer, testKeyPair, type ConsoleEvent, type TestServer } from './server.ts';
 
 export interface Dropped {
   /** The close code the attacker's socket gets (RFC 6455 §7.4.1). */
@@ -44,8 +44,9 @@ export async function expectDropped(
   return { closed, event };
 }
 
-// shared/protocol.ts's CONTROL: what must never reach the console's terminal raw (ANSI escapes, bidi overrides).
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+// What shared/text.ts's printable escapes, written out independently: what must never reach the console's terminal
+// raw in a reason (ANSI escapes, bidi controls and marks, zero-width and other format characters).
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
 
 /** Asserts that `text`, which reaches the operator's terminal, carries no control character and no flood. */
 export function assertPrintable(text: string, what: string): void {
@@ -128,4 +129,19 @@ export function honestServer(overrides: Partial<ServerOptions> = {}): { server()
     await server.stop();
   });
   return { server: () => server, honest: () => honest };
+}
+
+/**
+ * Two fresh tabs join the server at `url` (its ws:// address) and a line crosses from one to the other with a
+ * delivered receipt: after whatever a test threw at it, the server is still serving.
+ */
+export async function assertServesFreshTabs(url: string, name = 'fresh'): Promise<void> {
+  const a = await ScriptedClient.connect({ url, keyPair: testKeyPair(), name: `${name}-a` });
+  const b = await ScriptedClient.connect({ url, keyPair: testKeyPair(), name: `${name}-b` });
+  const text = `${name}: still serving`;
+  const id = await a.send(text);
+  await b.waitFor((body): body is ServerLine => body.kind === 'line' && body.text === text);
+  const receipt = await a.waitFor((body) => body.kind === 'receipt' && body.id === id);
+  assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '' });
+  await Promise.all([a.bye(), b.bye()]);
 }

@@ -42,13 +42,22 @@ const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 export async function startServerProcess(
   args: string[] = [],
-  options: { identityDir?: string; port?: number } = {},
+  options: {
+    identityDir?: string;
+    port?: number;
+    /** The interface to listen on (default 127.0.0.1). */
+    host?: string;
+    /** A command to run npm under, e.g. ['ip', 'netns', 'exec', 'NAME']: it must exec npm in the end. */
+    wrap?: string[];
+  } = {},
 ): Promise<ServerProcess> {
   const identityDir = options.identityDir ?? (await mkdtemp(join(tmpdir(), 'wirechat-e2e-')));
+  const npm = ['npm', 'run', '--silent', 'server', '--', '--port', String(options.port ?? 0), '--host', options.host ?? '127.0.0.1',
+    '--no-build', '--identity', join(identityDir, 'identity.jwk'), ...args];
+  const [command, ...commandArgs] = [...(options.wrap ?? []), ...npm];
   const child = spawn(
-    'npm',
-    ['run', '--silent', 'server', '--', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--no-build',
-      '--identity', join(identityDir, 'identity.jwk'), ...args],
+    command!,
+    commandArgs,
     // Its own process group, as a terminal gives a command: signals go to npm, tsx and the server alike, the
     // way Ctrl-C reaches every process of a terminal's foreground job.
     { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: 'pipe', detached: true },
@@ -107,7 +116,7 @@ export async function startServerProcess(
     }
   }
 
-  const open = await waitForLine(/^\s+open\s+http:\/\//, 60_000);
+  const open = await waitForLine(/^\s+open\s+https?:\/\//, 60_000);
   const url = open.trim().split(/\s+/)[1]!;
   const fingerprint = (await waitForLine(/^\s+fingerprint\s/)).trim().replace(/^fingerprint\s+/, '');
   return {

@@ -9,6 +9,7 @@ import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-crypto.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
+import type { TlsMaterial } from '../../server/tls.ts';
 import { ScriptedClient, type ScriptedClientOptions } from '../../tools/client.ts';
 
 export interface ConsoleEvent {
@@ -22,6 +23,8 @@ export interface TestServer extends RunningServer {
   identity: Identity;
   wsUrl: string;
   events: ConsoleEvent[];
+  /** What the server logged about requests it had to guard against (server.ts's `log`); empty when all went well. */
+  logs: string[];
   waitForEvent(match: (e: ConsoleEvent) => boolean, timeoutMs?: number): Promise<ConsoleEvent>;
   connect(options?: Partial<ScriptedClientOptions>): Promise<ScriptedClient>;
   stop(): Promise<void>;
@@ -50,10 +53,18 @@ export const ONE_ADDRESS_FOR_ALL: Partial<ServerOptions> = {
   handshakeBurst: 1_000_000,
 };
 
-export async function startTestServer(overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+/**
+ * `dist`: a folder of files for the server to serve as the page (none by default). `tls`: serve HTTPS/WSS with this
+ * certificate (wsUrl is then wss://, and connect() trusts that certificate).
+ */
+export async function startTestServer(
+  overrides: Partial<ServerOptions> = {},
+  extra: { dist?: string; tls?: TlsMaterial } = {},
+): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-test-'));
   const identity = await loadIdentity(join(dir, 'identity.jwk'));
   const events: ConsoleEvent[] = [];
+  const logs: string[] = [];
   let waiters: Array<() => void> = [];
   const push = (event: ConsoleEvent) => {
     events.push(event);
@@ -74,18 +85,22 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
     options,
     identity,
     backend: nodeCryptoBackend,
+    dist: extra.dist,
+    log: (text) => logs.push(text),
     events: {
       line: (name, text) => push({ kind: 'line', name, text }),
       joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
       left: (name, text, code) => push({ kind: 'left', name, text, code }),
     },
+    ...(extra.tls ? { tls: extra.tls } : {}),
   });
-  const wsUrl = `ws://127.0.0.1:${server.port}/ws`;
+  const wsUrl = `${extra.tls ? 'wss' : 'ws'}://127.0.0.1:${server.port}/ws`;
   return {
     ...server,
     identity,
     wsUrl,
     events,
+    logs,
     async waitForEvent(match, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -103,7 +118,7 @@ export async function startTestServer(overrides: Partial<ServerOptions> = {}): P
       }
     },
     connect(clientOptions = {}) {
-      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...clientOptions });
+      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...(extra.tls ? { ca: extra.tls.cert } : {}), ...clientOptions });
     },
     async stop() {
       server.relay.endAll('test over', 1001);

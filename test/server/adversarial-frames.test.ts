@@ -117,10 +117,10 @@ describe('adversarial frames', () => {
       ['25 characters', 'x'.repeat(25)],
     ];
     for (const [what, name] of names) {
-      it(`refuses a name with ${what} at hello (1002)`, async () => {
+      it(`refuses a name with ${what} at hello (4100 NAME_REFUSED)`, async () => {
         const socket = await RawSocket.open(server());
         socket.sendJson(await helloFrame({ name }));
-        await expectDropped(server(), socket, { code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE' });
+        await expectDropped(server(), socket, { code: Close.NAME_REFUSED, error: 'NAME_REFUSED' });
         assert.ok(!server().events.some((e) => e.name === name), 'the refused name reached the console');
       });
     }

@@ -98,10 +98,10 @@ describe('adversarial resources', () => {
     client.terminate();
     const event = await server().waitForEvent((e) => e.kind === 'left' && e.name === 'vanisher');
     assert.equal(event.code, 1006);
-    assert.equal(event.text, 'disconnected (1006)');
+    assert.equal(event.text, 'disconnected (1006 connection lost without a close frame)');
     for (const tab of [honest().a, honest().b]) {
       const leave = await tab.waitForPresence('left', 'vanisher');
-      assert.equal(leave.reason, 'disconnected (1006)');
+      assert.equal(leave.reason, 'disconnected (1006 connection lost without a close frame)');
     }
   });
 });

@@ -6,6 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { Console, complete } from '../../server/console.ts';
+import { cells, CONTINUED } from '../../server/console-text.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import type { ScriptedClient } from '../../tools/client.ts';
 
@@ -17,6 +18,7 @@ describe('the console', () => {
   let ended: string[];
   let interrupted: number;
   let tabs: ScriptedClient[] = [];
+  let con: Console;
 
   before(async () => {
     server = await startTestServer();
@@ -33,7 +35,7 @@ describe('the console', () => {
     ended = [];
     interrupted = 0;
     output.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    new Console({
+    con = new Console({
       input,
       output,
       relay: server.relay,
@@ -127,5 +129,99 @@ describe('the console', () => {
     assert.deepEqual(complete('/kick ', ['bo']), [['/kick bo '], '/kick ']);
     assert.deepEqual(complete('/k', []), [['/kick '], '/k']);
     assert.deepEqual(complete('hello', ['bo']), [[], 'hello']);
+  });
+
+  it('completes a name with a space in quotes, from quoted or unquoted typing', () => {
+    const names = ['alice', 'alice smith', 'say "hi"'];
+    assert.deepEqual(complete('/msg ali', names)[0], ['/msg alice ', '/msg "alice smith" ']);
+    assert.deepEqual(complete('/msg alice s', names)[0], ['/msg "alice smith" ']);
+    assert.deepEqual(complete('/kick "ALICE S', names)[0], ['/kick "alice smith" ']);
+    assert.deepEqual(complete('/msg say', names)[0], ['/msg "say \\"hi\\"" ']);
+  });
+
+  // Issue 10, item 2: with tabs `alice smith` and `alice`, the words typed must never reach the wrong one.
+  for (const order of [['alice', 'alice smith'], ['alice smith', 'alice']]) {
+    it(`/msg and /kick reach "alice smith" or alice, never the wrong one (joined ${order.join(', then ')})`, async () => {
+      const [first, second] = [await tab(order[0]!), await tab(order[1]!)];
+      const [alice, smith] = order[0] === 'alice' ? [first, second] : [second, first];
+      const linesOf = (t: ScriptedClient) => t.bodies.flatMap((b) => (b.kind === 'line' ? [b.text] : []));
+
+      type('/msg alice smith the code is 4711');
+      await settle();
+      assert.match(printed, /not sent: the words could name alice or "alice smith"; put the name in quotes, e\.g\. \/msg "alice smith" text/);
+      assert.deepEqual([linesOf(alice), linesOf(smith)], [[], []], 'an ambiguous /msg reaches nobody');
+
+      type('/msg "alice smith" the code is 4711');
+      await smith.waitFor((b) => b.kind === 'line' && b.text === 'the code is 4711' && b.direct);
+      type('/msg "alice" smith, the code is 1234');
+      await alice.waitFor((b) => b.kind === 'line' && b.text === 'smith, the code is 1234' && b.direct);
+      assert.deepEqual([linesOf(alice), linesOf(smith)], [['smith, the code is 1234'], ['the code is 4711']]);
+      assert.match(printed, /you -> "alice smith": the code is 4711/);
+      assert.match(printed, /you -> alice: smith, the code is 1234/);
+
+      type('/kick alice smith');
+      await smith.waitFor((b) => b.kind === 'end');
+      await alice.waitForPresence('left', 'alice smith');
+      assert.equal(alice.bodies.some((b) => b.kind === 'end'), false, 'alice is still in the chat');
+      type('/kick alice');
+      await alice.waitFor((b) => b.kind === 'end');
+    });
+  }
+
+  it('reaches a name with a no-break space however the operator types the space', async () => {
+    const bob = await tab('bob\u00a0smith');
+    assert.equal(bob.session.identity?.name, 'bob smith');
+    type('/msg bob smith one');
+    type('/msg bob\u00a0smith two');
+    type('/msg "bob\u00a0smith" three');
+    type('/msg BOB  SMITH four');
+    for (const text of ['one', 'two', 'three', 'four']) await bob.waitFor((b) => b.kind === 'line' && b.text === text);
+  });
+
+  it('takes \\" and \\\\ inside a quoted name, and says what is wrong with a broken one', async () => {
+    const quoted = await tab('say "hi" \\o/');
+    type('/msg "say \\"hi\\" \\\\o/" hello there');
+    await quoted.waitFor((b) => b.kind === 'line' && b.text === 'hello there');
+    assert.match(printed, /you -> "say \\"hi\\" \\\\o\/": hello there/);
+    type('/msg "say hello');
+    type('/msg "bob"x hi');
+    type('/kick "nobody here"');
+    await settle();
+    assert.match(printed, /a quoted name needs its closing " \(usage: \/msg NAME text\)/);
+    assert.match(printed, /a quoted name ends with " and a space/);
+    assert.match(printed, /nobody is called "nobody here" \(try \/who\)/);
+  });
+
+  it('shows names so that none can be misread: quoted in lines, notices and /who when they hold a space or colon', async () => {
+    const smith = await tab('alice smith');
+    con.chat('alice smith', 'hi', Date.now());
+    con.chat('bob: hi', 'there', Date.now());
+    con.joined({ name: 'alice smith', code: 'ABCD-1234', phase: 'secure' });
+    con.left('connection #3', 'dropped: PROTO_BAD_JSON: the frame is not JSON', 1002, false);
+    type('/who');
+    await settle();
+    assert.match(printed, /^\[\d\d:\d\d:\d\d\] "alice smith": hi$/m);
+    assert.match(printed, /^\[\d\d:\d\d:\d\d\] "bob: hi": there$/m);
+    assert.match(printed, /\* "alice smith" joined \(secure/);
+    assert.match(printed, /! connection #3 dropped/, 'a connection\'s label is not a name');
+    assert.match(printed, new RegExp(`^  "alice smith"\\s+\\d+s\\s+secure\\s+${smith.session.identity!.sessionCode}$`, 'm'));
+  });
+
+  it('folds a tab line to the terminal width and marks every continuation, so padding cannot forge a line', () => {
+    (output as PassThrough & { columns?: number }).columns = 60;
+    const forged = '[09:41:00] console: the code is 4711';
+    const at = Date.now();
+    const head = `[00:00:00] mallory: `.length;
+    for (const pad of [60 - head, 59 - head, 120 - head, 3]) con.chat('mallory', `${'x'.repeat(pad)}${forged}`, at);
+    con.chat('mallory', `${'\u5b57'.repeat(25)}${forged}`, at);
+    con.chat('mallory', `${'e\u0301'.repeat(40)}${forged}`, at);
+    const rows = printed.split('\n').filter((row) => row !== '');
+    for (const row of rows) {
+      const width = [...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(row)].reduce((n, s) => n + cells(s.segment), 0);
+      assert.ok(width <= 59, `a row of ${width} cells: ${row}`);
+      assert.ok(/^\[\d\d:\d\d:\d\d\] mallory: /.test(row) || row.startsWith(`${' '.repeat(11)}${CONTINUED}`), `a row that starts like a line: ${row}`);
+      assert.ok(!row.startsWith('[09:41:00]'), `forged: ${row}`);
+    }
+    assert.ok(rows.length > 6, 'the long lines were folded');
   });
 });

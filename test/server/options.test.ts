@@ -109,9 +109,36 @@ describe('parseOptions', () => {
     }
   });
 
+  it('takes --tls, and --tls-cert with --tls-key (which imply it), and --tls-keylog with TLS only', () => {
+    assert.equal(parse([]).tls, false);
+    assert.equal(parse(['--tls']).tls, true);
+    const given = parse(['--tls-cert', 'c.pem', '--tls-key', 'k.pem']);
+    assert.deepEqual([given.tls, given.tlsCert, given.tlsKey, given.tlsKeylog], [true, 'c.pem', 'k.pem', undefined]);
+    assert.equal(parse(['--tls', '--tls-keylog', '/tmp/keys.log']).tlsKeylog, '/tmp/keys.log');
+    for (const flag of ['--tls', '--tls-cert', '--tls-key', '--tls-keylog']) assert.ok(HELP.includes(flag), flag);
+  });
+
+  it('refuses --tls-cert without --tls-key (and the reverse), --tls-keylog without TLS, and empty file names', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--tls-cert', 'c.pem'], /--tls-cert and --tls-key go together/],
+      [['--tls', '--tls-key', 'k.pem'], /--tls-cert and --tls-key go together/],
+      [['--tls-keylog', 'keys.log'], /--tls-keylog needs --tls/],
+      [['--tls', '--tls-keylog', ''], /--tls-keylog takes a file name/],
+      [['--tls-cert', '', '--tls-key', 'k.pem'], /--tls-cert takes a file name/],
+      [['--tls=yes'], /--tls/],
+    ];
+    for (const [argv, message] of cases) assert.throws(() => parseOptions(argv, {}), message, argv.join(' '));
+  });
+
   it('refuses a console --name that no page would accept as a name', () => {
-    for (const bad of ['', '   ', 'x'.repeat(25), 'te\x1b[31macher']) {
+    for (const bad of ['', '   ', 'x'.repeat(25), 'te\x1b[31macher', 'console\u200b', 'c\u043ensole', '\u3164']) {
       assert.throws(() => parseOptions(['--name', bad], {}), UsageError, JSON.stringify(bad));
     }
+  });
+
+  it('keeps a console --name in the normal form names have, and lets the operator take a reserved word', () => {
+    const name = (value: string) => (parseOptions(['--name', value], {}) as ServerOptions).name;
+    assert.equal(name(' Frau\u00a0M\u00fcller '), 'Frau M\u00fcller');
+    assert.equal(name('server'), 'server');
   });
 });

@@ -48,6 +48,8 @@ class FakeClock implements PresenceClock {
 class Tab {
   readonly received: ServerBody[] = [];
   readonly failed = false;
+  /** What the others are told of this tab's leaving (ServerSession.departure). */
+  departure = '';
   constructor(readonly name: string) {}
   get label(): string {
     return this.name;
@@ -57,8 +59,8 @@ class Tab {
     return Promise.resolve();
   }
   /** As ServerSession.end: the authenticated end of the chat (the close that follows is not modelled). */
-  end(reason: string): void {
-    this.received.push({ kind: 'end', reason });
+  end(code: string, reason: string): void {
+    this.received.push({ kind: 'end', code, reason });
   }
   get presence(): ServerPresence[] {
     return this.received.filter((b): b is ServerPresence => b.kind === 'presence');
@@ -82,7 +84,8 @@ function join(relay: Relay, name: string): Tab {
   return tab;
 }
 
-function leave(relay: Relay, tab: Tab, reason = 'left (EXIT)'): void {
+function leave(relay: Relay, tab: Tab, reason = 'left'): void {
+  tab.departure = reason;
   relay.left(tab as unknown as ServerSession, reason, 1000);
 }
 

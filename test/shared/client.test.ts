@@ -236,9 +236,16 @@ describe('ClientSession against a played server', () => {
     await refusesWelcome({ wrapFor: relaySpki }, 'HANDSHAKE_BAD_SIGNATURE');
   });
 
-  test('a plain welcome without acceptPlain: HANDSHAKE_PLAIN_REFUSED, before trust is asked', async () => {
+  test('a plain welcome without acceptPlain: HANDSHAKE_PLAIN_REFUSED once its key is trusted, nothing sent', async () => {
     const h = await refusesWelcome({ mode: 'plain' }, 'HANDSHAKE_PLAIN_REFUSED');
-    assert.equal(h.trusted.length, 0);
+    assert.equal(h.trusted.length, 1, 'the refusal is final only as the word of the key this page trusts');
+    assert.ok(!h.steps.includes('unwrapped'));
+  });
+
+  test('a plain welcome signed by a key the page does not trust is a trust refusal, never "the server is plain"', async () => {
+    // An impostor on the path can sign a plain welcome with its own key; that must not pass for the server's word.
+    const h = await refusesWelcome({ mode: 'plain' }, 'HANDSHAKE_BAD_KEY', { trust: false });
+    assert.equal(h.trusted.length, 1);
   });
 
   test('a plain welcome with acceptPlain: plain frames both ways, with sequence numbers', async () => {
@@ -318,7 +325,7 @@ describe('ClientSession against a played server', () => {
   test('a record or plain frame before the welcome: PROTO_UNEXPECTED, nothing sent', async () => {
     for (const frame of [
       { type: 'record', seq: 0, token: 'gAAAAA==', mac: 'A'.repeat(43) },
-      { type: 'plain', seq: 0, body: { kind: 'end', reason: 'x' } },
+      { type: 'plain', seq: 0, body: { kind: 'end', code: 'CHAT_ENDED', reason: 'x' } },
     ]) {
       const h = await startClient({ acceptPlain: true });
       await rejectsWith(h.session.receive(JSON.stringify(frame)), 'PROTO_UNEXPECTED');

@@ -22,6 +22,7 @@ import {
   type ServerBody,
   type ServerFrame,
 } from '../../shared/protocol.ts';
+import { normalizeName } from '../../shared/names.ts';
 
 const B43 = 'A'.repeat(42) + 'E'; // 43 characters: an unpadded 32-byte value
 const TOKEN = 'gAAAAABpVmHDwMHCw8TFxsfIycrLzM3Oz8la8ZrSTmmzo-10bh7leRLTrvqm3PQkMb5zRogNkMQsVxkCaIQxJZBEM_73QmqzZ5ttbkwwZMa92XllLRzimEUN5_ywB9icv3JbRAdq0DfV0glPGczgDRWvVlL6zuUwFA==';
@@ -63,14 +64,15 @@ const serverBodies: ServerBody[] = [
     kind: 'presence',
     at: 2,
     changes: [
-      { change: 'left', name: 'bob', reason: 'left (EXIT)' },
+      { change: 'left', name: 'bob', reason: 'left' },
       { change: 'joined', name: 'bob' },
     ],
     moreJoined: 40,
     moreLeft: 3,
   },
   { kind: 'presence', at: 3, changes: [], moreJoined: 1, moreLeft: 0 },
-  { kind: 'end', reason: 'The server operator ended the chat (END)' },
+  { kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat (END)' },
+  { kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' },
 ];
 
 const clientFrames: ClientFrame[] = [
@@ -215,19 +217,24 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
       { kind: 'line', from: 'a', text: 'x', at: 0 },
       { kind: 'line', from: 'a', text: 'x', at: 0, direct: 'no' },
       { kind: 'end' },
+      { kind: 'end', reason: 'no code' },
+      { kind: 'end', code: 'chat_ended', reason: 'a code is upper case' },
+      { kind: 'end', code: 'KICKED\u202e', reason: 'a code is safe to show as it is' },
+      { kind: 'end', code: '', reason: 'x' },
     ]) {
       throwsWith(() => parseServerBody(value), 'PROTO_BAD_SHAPE');
     }
   });
 
   test('free-text fields have their maximum length', () => {
-    assert.throws(() => parseServerBody({ kind: 'end', reason: 'x'.repeat(257) }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'end', code: 'KICKED', reason: 'x'.repeat(257) }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'end', code: 'K'.repeat(41), reason: '' }), WirechatError);
     const left = (reason: string) => ({ kind: 'presence', at: 0, changes: [{ change: 'left', name: 'a', reason }], moreJoined: 0, moreLeft: 0 });
     assert.throws(() => parseServerBody(left('x'.repeat(257))), WirechatError);
     parseServerBody(left('x'.repeat(256)));
     assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseClientBody({ kind: 'bye', word: 'x'.repeat(17) }), WirechatError);
-    parseServerBody({ kind: 'end', reason: 'x'.repeat(256) });
+    parseServerBody({ kind: 'end', code: 'K'.repeat(40), reason: 'x'.repeat(256) });
     parseClientBody({ kind: 'bye', word: 'x'.repeat(16) });
   });
 });
@@ -317,7 +324,8 @@ describe('BAD_BASE64: a binary field outside the base64url alphabet', () => {
 describe('names', () => {
   const nameRefused = (name: string) => {
     assert.notEqual(checkName(name), undefined, JSON.stringify(name));
-    clientRefuses({ ...hello, name }, 'PROTO_BAD_SHAPE');
+    // A hello's name is the person's: refused with its own code, which sends the page back to its name field.
+    clientRefuses({ ...hello, name }, 'NAME_REFUSED');
     serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
     assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false }), WirechatError);
@@ -345,14 +353,18 @@ describe('names', () => {
     assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name: emoji })), { ...hello, name: emoji });
     nameRefused('\u{1f600}'.repeat(25));
     // Spaces around are trimmed for the count, but the wire field is still at most 64 units.
-    assert.equal(checkName(`  ${'a'.repeat(24)}  `), undefined);
+    const spaced = `  ${'a'.repeat(24)}  `;
+    assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name: spaced })), { ...hello, name: spaced });
     clientRefuses({ ...hello, name: ' '.repeat(41) + 'a'.repeat(24) }, 'PROTO_BAD_SHAPE');
   });
 
-  test('ordinary names in any script are accepted', () => {
-    for (const name of ['alice', 'Bob 2', '\u00e9l\u00e8ve', '\u5b66\u751f', '\u0627\u0644\u0637\u0627\u0644\u0628', 'o\u0301scar', 'a-b_c.d']) {
-      assert.equal(checkName(name), undefined, name);
+  test('a hello may ask for a name in any form; the server sends names only in their normal form', () => {
+    for (const name of ['alice', 'Bob 2', '\u00e9l\u00e8ve', '\u5b66\u751f', '\u0627\u0644\u0637\u0627\u0644\u0628', 'o\u0301scar', 'a-b_c.d', ' bob ', 'alice\u00a0 smith', '\uff22\uff4f\uff42']) {
       assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name })), { ...hello, name });
+      const normal = normalizeName(name);
+      assert.equal(checkName(normal), undefined, normal);
+      assert.equal(parseServerFrame(JSON.stringify({ ...welcome, name: normal })).type, 'welcome');
+      if (normal !== name) serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
     }
   });
 });

@@ -53,9 +53,9 @@ describe('records', () => {
       assert.ok(!frame.mac.includes('='), 'the mac is unpadded');
       assert.deepEqual(await server.open(frame), body);
     }
-    const back = await server.seal({ kind: 'end', reason: 'bye' });
+    const back = await server.seal({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
     assert.equal(back.seq, 0);
-    assert.deepEqual(await page.open(back), { kind: 'end', reason: 'bye' });
+    assert.deepEqual(await page.open(back), { kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
     assert.equal(page.nextSendSeq, 3);
     assert.equal(page.nextReceiveSeq, 1);
     assert.equal(server.nextSendSeq, 1);
@@ -99,7 +99,7 @@ describe('records', () => {
     const { page, server } = await pair();
     const up = await page.seal({ kind: 'line', id: 0, text: 'mine' });
     await rejectsWith(page.open(up), 'RECORD_BAD_MAC');
-    const down = await server.seal({ kind: 'end', reason: 'x' });
+    const down = await server.seal({ kind: 'end', code: 'CHAT_ENDED', reason: 'x' });
     await rejectsWith(server.open(down), 'RECORD_BAD_MAC');
   });
 

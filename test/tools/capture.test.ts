@@ -18,11 +18,16 @@ const haveTshark = spawnSync('tshark', ['--version']).error === undefined;
 // Skipped only on a developer's machine without tshark; in CI (which installs it) a missing tshark fails.
 const skip = haveTshark || process.env.CI ? false : 'tshark is not installed (sudo apt-get install tshark)';
 
-/** Every WebSocket text payload in a capture, as tshark decodes (and unmasks) it. */
-function tsharkTexts(file: string, port: number): Array<{ frame: number; fromServer: boolean; text: string }> {
+/** tshark's options to read a TLS capture, opened with `keylog` or (empty) not. */
+function overTls(port: number, keylog: string): string[] {
+  return ['-o', `tls.keylog_file:${keylog}`, '-d', `tcp.port==${port},tls`, '-d', `tls.port==${port},http`];
+}
+
+/** Every WebSocket text payload in a capture, as tshark decodes (and unmasks) it; `decodeAs` for TLS. */
+function tsharkTexts(file: string, port: number, decodeAs = ['-d', `tcp.port==${port},http`]): Array<{ frame: number; fromServer: boolean; text: string }> {
   const result = spawnSync(
     'tshark',
-    ['-r', file, '-d', `tcp.port==${port},http`, '-Y', 'websocket', '-T', 'json',
+    ['-r', file, ...decodeAs, '-Y', 'websocket', '-T', 'json',
       '-e', 'frame.number', '-e', 'tcp.srcport', '-e', 'websocket.payload.text'],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
@@ -35,6 +40,21 @@ function tsharkTexts(file: string, port: number): Array<{ frame: number; fromSer
       text,
     })),
   );
+}
+
+/** A report as a terminal shows it, screenshotted for the README; the text on the picture is checked to be the report. */
+async function renderAsTerminal(report: string, width: number, name: string): Promise<void> {
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage({ viewport: { width, height: 300 } });
+    await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
+    // textContent: the report is wire text, so it goes in as text, never as markup.
+    await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
+    await page.locator('#t').screenshot({ path: screenshotPath(name) });
+    assert.equal(await page.locator('#t').innerText(), report.replace(/\n$/, ''));
+  } finally {
+    await browser.close();
+  }
 }
 
 describe('npm run capture', { skip }, () => {
@@ -91,18 +111,72 @@ describe('npm run capture', { skip }, () => {
   });
 
   it('renders the report as a terminal shows it, for the README (docs/img/capture.png)', async () => {
-    const report = formatReport(result, 160);
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 300 } });
-      await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
-      // textContent: the report is wire text, so it goes in as text, never as markup.
-      await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
-      await page.locator('#t').screenshot({ path: screenshotPath('capture.png') });
-      assert.equal(await page.locator('#t').innerText(), report.replace(/\n$/, ''));
-    } finally {
-      await browser.close();
+    await renderAsTerminal(formatReport(result, 160), 1400, 'capture.png');
+  });
+});
+
+describe('npm run capture -- --tls', { skip }, () => {
+  let dir: string;
+  let result: CaptureResult;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wirechat-capture-tls-test-'));
+    result = await runCapture({ out: dir, tls: true });
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('saves both TLS captures and the key log that opens them', async () => {
+    assert.equal(result.plain.file, join(dir, 'tls-plain.pcapng'));
+    assert.equal(result.secure.file, join(dir, 'tls-secure.pcapng'));
+    assert.equal(result.tls?.keylog, join(dir, 'tls-keys.log'));
+    const keylog = await readFile(join(dir, 'tls-keys.log'), 'utf8');
+    assert.match(keylog, /^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]{64} [0-9a-f]+$/m);
+    assert.match(keylog, /^SERVER_TRAFFIC_SECRET_0 [0-9a-f]{64} [0-9a-f]+$/m);
+  });
+
+  it('without the key log: TLS records only, no HTTP, no WebSocket frame, no chat line, no token in either file', async () => {
+    for (const m of [result.plain, result.secure]) {
+      const sealed = spawnSync('tshark', ['-r', m.file, ...overTls(m.port, ''), '-Y', 'websocket || http', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      assert.equal(sealed.status, 0, sealed.stderr);
+      assert.equal(sealed.stdout.trim(), '', `${m.mode}: nothing inside TLS decoded without the key log`);
+      const records = spawnSync('tshark', ['-r', m.file, ...overTls(m.port, ''), '-Y', 'tls.app_data', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      assert.ok(records.stdout.trim().split('\n').length >= 20, `${m.mode}: TLS application data records are there`);
+      const raw = await readFile(m.file);
+      for (const mark of [...SCRIPT.map((l) => l.text), 'gAAAAA', '"type":', 'GET /ws']) {
+        assert.equal(raw.includes(Buffer.from(mark)), false, `${m.mode}: ${JSON.stringify(mark)} in the raw bytes`);
+      }
     }
+    assert.equal(result.tls?.sealed, true);
+  });
+
+  it('with the key log, secure: WebSocket frames carrying Fernet tokens, and no chat line', () => {
+    const texts = tsharkTexts(result.secure.file, result.secure.port, overTls(result.secure.port, result.tls!.keylog));
+    for (const { text } of SCRIPT) assert.deepEqual(texts.filter((t) => t.text.includes(text)), [], text);
+    const records = texts.map((t) => (t.fromServer ? parseServerFrame(t.text) : parseClientFrame(t.text))).filter((f) => f.type === 'record');
+    assert.ok(records.length >= SCRIPT.length * 2, `${records.length} record frames`);
+    for (const r of records) assert.match((r as { token: string }).token, /^gAAAAA/);
+    assert.equal(result.secureHidden, true);
+  });
+
+  it('with the key log, plain: every chat line readable', () => {
+    const texts = tsharkTexts(result.plain.file, result.plain.port, overTls(result.plain.port, result.tls!.keylog));
+    for (const { text } of SCRIPT) assert.ok(texts.filter((t) => t.text.includes(text)).length >= 2, text);
+    assert.equal(result.plainReadable, true);
+    assert.equal(result.ok, true);
+  });
+
+  it('prints the three layers side by side and the three verdicts (docs/img/capture-tls.png)', async () => {
+    const report = formatReport(result, 200);
+    assert.match(report, /1 NO KEY LOG +\| 2 KEY LOG, SECURE +\| 3 KEY LOG, PLAIN/);
+    assert.match(report, /Client Hello \(\d+ B\)/);
+    assert.match(report, /Application Data \(\d+ B\) +\| +\d+ -> record seq 0: token gAAAAA.* \| +\d+ -> plain seq 0: line #0: "meet me at the library at six"/);
+    // The TLS handshake, opened by the key log (wrapped over two lines in its column).
+    assert.match(report, /Encrypted Extensions,/);
+    assert.match(report, /Certificate, Certificate Verify, Finished/);
+    assert.match(report, /PASS {2}1 no key log: {6}tshark decodes no HTTP and no WebSocket frame in either file/);
+    assert.match(report, /PASS {2}2 key log, secure: TLS opened: tshark decoded \d+ record frames/);
+    assert.match(report, /PASS {2}3 key log, plain: {2}every chat line is readable once TLS is opened/);
+    assert.doesNotMatch(formatReport(result, 100), /\| 2 KEY LOG/, 'stacked, not side by side, in 100 columns');
+    await renderAsTerminal(report, 1700, 'capture-tls.png');
   });
 });
 

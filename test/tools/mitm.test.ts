@@ -87,7 +87,7 @@ describe('mitm: flip and replay against the in-process server', () => {
     assert.equal(tab.bodies.some(isLine('a console line someone on the path changed')), false, 'the frame was not shown');
     const left = await leftEvent('down');
     assert.equal(left.code, 1008);
-    assert.equal(left.text, 'disconnected (1008: RECORD_BAD_MAC)');
+    assert.equal(left.text, 'disconnected (1008 policy violation; its close said "RECORD_BAD_MAC")');
     assert.ok(log.some((l) => /the page closed: 1008 .*=> the page caught it: RECORD_BAD_MAC/.test(l)));
   });
 
@@ -109,6 +109,20 @@ describe('mitm: flip and replay against the in-process server', () => {
     assert.equal(server.events.filter((e: ConsoleEvent) => e.kind === 'line' && e.text === 'pay bob 10 euros').length, 1);
     assert.ok(log.some((l) => l.includes('REPLAY: record seq 0 goes to the server a second time')));
     await bob.bye();
+  });
+
+  it('close: forges a close frame to the page (\\uXXXX read as the character) and hangs up on the server', async () => {
+    const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'forged', keyPair: testKeyPair() });
+    mitm.command('close 1008 HANDSHAKE_PLAIN_REFUSED: \\u202eevil');
+    assert.deepEqual(await tab.closed, { code: 1008, reason: 'HANDSHAKE_PLAIN_REFUSED: \u202eevil' });
+    assert.deepEqual(tab.bodies.filter((b) => b.kind === 'end'), [], 'no end record came: only a close');
+    const left = await leftEvent('forged');
+    assert.equal(left.code, 1001, 'the server saw the proxy hang up, not a refusal');
+    assert.ok(log.some((l) => l.includes('#') && l.includes('FORGED CLOSE to the page: 1008 (policy violation) "HANDSHAKE_PLAIN_REFUSED: \\u202eevil"')), log.join('\n'));
+    mitm.command('close 999');
+    assert.match(log.at(-1)!, /close takes a code a WebSocket may send .*not 999/);
+    mitm.command('close soon');
+    assert.match(log.at(-1)!, /close takes a close code first, not "soon"/);
   });
 
   it('unknown commands and a replay with nothing to replay only say so', async () => {
@@ -163,7 +177,7 @@ describe('mitm: swap', () => {
       );
       const left = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'swapped');
       assert.equal(left.code, 1008);
-      assert.equal(left.text, 'disconnected (1008: HANDSHAKE_BAD_SIGNATURE)');
+      assert.equal(left.text, 'disconnected (1008 policy violation; its close said "HANDSHAKE_BAD_SIGNATURE")');
       assert.equal(mitm.stolen.length, 1);
       assert.match(mitm.stolen[0]!.fernetKey, /^[A-Za-z0-9_-]{43}=$/);
       assert.match(mitm.stolen[0]!.macKey, /^[0-9a-f]{64}$/);
@@ -282,8 +296,9 @@ describe('mitm: swap against the real page in Chromium', () => {
       while (!target.events.some((e) => e.kind === 'left') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const left = target.events.find((e) => e.kind === 'left');
       assert.equal(left?.name, 'alice');
-      assert.equal(left?.code, 4008);
-      assert.match(left!.text, /HANDSHAKE_BAD_SIGNATURE/);
+      // The page closed with 4008 (a browser may not send 1008); the console reads it as the 1008 it stands for.
+      assert.equal(left?.code, 1008);
+      assert.match(left!.text, /^disconnected \(1008 policy violation \(sent as 4008\); its close said "1008 HANDSHAKE_BAD_SIGNATURE/);
       assert.equal(target.events.some((e) => e.kind === 'line'), false);
     } finally {
       await page.close();

@@ -154,14 +154,18 @@ test('a presence body reads as sentences: joins in a row make one line, each lea
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob'))), ['alice and bob joined.']);
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob', 'carol'))), ['alice, bob and carol joined.']);
   assert.deepEqual(
-    presenceLines(presence([left('bob', 'left (EXIT)'), ...joined('bob', 'carol'), left('dave', ' '), ...joined('erin')])),
-    ['bob left (left (EXIT)).', 'bob and carol joined.', 'dave left.', 'erin joined.'],
+    presenceLines(presence([left('bob', 'left'), ...joined('bob', 'carol'), left('dave', ' '), left('eve', 'disconnected (1006)'), ...joined('erin')])),
+    ['bob left.', 'bob and carol joined.', 'dave left.', 'eve disconnected (1006).', 'erin joined.'],
   );
+});
+
+test("a presence body's reasons are shown printable: a bidi override cannot turn the sentence around", () => {
+  assert.deepEqual(presenceLines(presence([left('mallory', 'gone\u202elive')])), ['mallory gone\\u202elive.']);
 });
 
 test('a presence body names the counted changes by number: "alice, bob and 40 others joined."', () => {
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob'), 40)), ['alice, bob and 40 others joined.']);
   assert.deepEqual(presenceLines(presence(joined('alice'), 1)), ['alice and 1 other joined.']);
-  assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), ['bob left (left).', '3 others joined.', '2 others left.']);
+  assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), ['bob left.', '3 others joined.', '2 others left.']);
   assert.deepEqual(presenceLines(presence([], 0, 1)), ['1 other left.']);
 });

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ServerBody } from '../../shared/protocol.ts';
 import {
-  browserCloseCode,
   Connection,
   pushBounded,
+  REFUSALS_BEFORE_PAUSE,
   type ConnectionOptions,
   type ConnectionState,
 } from '../../web/connection.ts';
+import { statusText } from '../../web/status-text.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 interface Harness {
@@ -124,7 +125,7 @@ test('an unexpected drop retries after the backoff with a fresh key pair and a n
   const h = await secured();
   h.sockets[0]!.drop(1006);
   const down = h.connection.state;
-  assert.ok(down.phase === 'disconnected');
+  assert.ok(down.phase === 'disconnected' && !down.paused);
   assert.deepEqual([down.code, down.attempt, down.delayMs], [1006, 1, 500]);
   assert.equal(h.keyPairsMade(), 1, 'the next key pair is made during the wait');
   h.network.retry();
@@ -135,7 +136,8 @@ test('an unexpected drop retries after the backoff with a fresh key pair and a n
   // Secure again resets the schedule: the next drop waits 0.5 s again.
   h.sockets[1]!.drop(1001, 'going away');
   const again = h.connection.state;
-  assert.ok(again.phase === 'disconnected' && again.delayMs === 500 && again.attempt === 1 && again.reason === 'going away');
+  assert.ok(again.phase === 'disconnected' && !again.paused);
+  assert.deepEqual([again.delayMs, again.attempt, again.reason, again.unverified], [500, 1, 'going away', true]);
 });
 
 test('drops in a row back off 0.5 s, 1 s, 2 s, 4 s', async () => {
@@ -150,7 +152,7 @@ test('drops in a row back off 0.5 s, 1 s, 2 s, 4 s', async () => {
   const delays: number[] = [];
   for (let i = 0; i < 4; i++) {
     const state = await h.until('disconnected');
-    assert.ok(state.phase === 'disconnected');
+    assert.ok(state.phase === 'disconnected' && !state.paused);
     delays.push(state.delayMs);
     h.network.retry();
   }
@@ -177,12 +179,40 @@ test('END while waiting to reconnect cancels the retry', async () => {
   assertEndedForGood(h, { by: 'you', word: 'END' });
 });
 
-test("the server's end body ends the chat with its reason and the close that follows is not a drop", async () => {
+test("an authenticated end body still ends the chat, with its code and reason; the close after it is not a drop", async () => {
   const h = await secured();
-  await h.sockets[0]!.server.say({ kind: 'end', reason: 'The server operator ended the chat' });
+  await h.sockets[0]!.server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await h.until('ended');
   assert.equal(h.sockets[0]!.closed?.code, 1000);
-  assertEndedForGood(h, { by: 'server', reason: 'The server operator ended the chat' });
+  assertEndedForGood(h, { by: 'server', code: 'CHAT_ENDED', reason: 'The server operator ended the chat', verified: true });
+});
+
+test("a refusal the server makes with keys comes as an authenticated end (LIMIT_RATE) and is final", async () => {
+  const h = await secured();
+  await h.sockets[0]!.server.say({ kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' });
+  await h.until('ended');
+  h.sockets[0]!.drop(1008, 'LIMIT_RATE: more than 20 lines a second, for too long');
+  assertEndedForGood(h, { by: 'server', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long', verified: true });
+});
+
+test('an end body in plain mode ends the chat, but is marked unverified: nothing authenticates it', async () => {
+  const h = harness({ mode: 'plain' });
+  h.connection.connect();
+  await h.until('plain');
+  await h.sockets[0]!.server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
+  await h.until('ended');
+  assertEndedForGood(h, { by: 'server', code: 'CHAT_ENDED', reason: 'bye', verified: false });
+});
+
+test("a plain server's signed welcome to a page that did not allow plain mode ends the chat for good", async () => {
+  const h = harness({ mode: 'plain', acceptPlain: false });
+  h.connection.connect();
+  const state = await h.until('ended');
+  assert.deepEqual(state, { phase: 'ended', end: { by: 'plain-refused' } });
+  assert.equal(h.sockets[0]!.closed?.code, 4008);
+  assert.match(h.sockets[0]!.closed?.reason ?? '', /^1008 HANDSHAKE_PLAIN_REFUSED: /);
+  assert.equal(h.sockets[0]!.sent.length, 1, 'nothing but hello was sent');
+  assertEndedForGood(h, { by: 'plain-refused' });
 });
 
 test('a tampered record ends the chat as an integrity failure, closed with 1008 sent as 4008, never retried', async () => {
@@ -241,17 +271,83 @@ test('a trust decision that comes after its connection dropped counts for nothin
   assert.equal(h.connection.state.phase, 'disconnected', 'a stale "no" must not end the chat');
 });
 
-test('the server closing normally without an end body ends the chat; other codes are drops', async () => {
+test('a forged close 1000 without an end body is a disconnection, not an end, and the page reconnects', async () => {
   const h = await secured();
-  h.sockets[0]!.drop(1000, 'bye');
-  assertEndedForGood(h, { by: 'closed', code: 1000, reason: 'bye' });
+  h.sockets[0]!.drop(1000, 'The server operator ended the chat (END)');
+  const state = h.connection.state;
+  assert.ok(state.phase === 'disconnected' && !state.paused);
+  assert.deepEqual([state.code, state.reason, state.unverified, state.attempt], [1000, 'The server operator ended the chat (END)', true, 1]);
+  h.network.retry();
+  await h.until('secure');
+  assert.equal(h.sockets.length, 2);
 });
 
-test('a server refusing the connection (1002, 1003, 1007, 1008, 1009) ends the chat: retrying gets the same answer', async () => {
-  for (const code of [1002, 1003, 1007, 1008, 1009]) {
+test('a forged close 1008 with a U+202E reason is a drop, shown neutralized and marked unverified, and retried', async () => {
+  const h = await secured();
+  const reason = 'HANDSHAKE_PLAIN_REFUSED: \u202etxt.exe';
+  h.sockets[0]!.drop(1008, reason);
+  const state = h.connection.state;
+  assert.ok(state.phase === 'disconnected' && !state.paused);
+  assert.deepEqual([state.code, state.reason, state.unverified], [1008, reason, true]);
+  const shown = statusText(state, state.retryAt - 1000);
+  assert.ok(!shown.includes('\u202e'), 'no raw U+202E on the page');
+  assert.equal(
+    shown,
+    'Disconnected (1008 policy violation; its close frame said \u2068“HANDSHAKE_PLAIN_REFUSED: \\u202etxt.exe”\u2069, unverified): reconnecting in 1 s (attempt 1)',
+  );
+  assert.equal(pendingRetries(h).length, 1);
+  h.network.retry();
+  await h.until('secure');
+});
+
+test('refusal-like closes (1002, 1003, 1007, 1008, 1009) are drops too: nothing authenticates them', async () => {
+  for (const code of [1002, 1003, 1007, 1008, 1009, 4008]) {
     const h = await secured();
     h.sockets[0]!.drop(code, 'HANDSHAKE_PLAIN_REFUSED: no');
-    assertEndedForGood(h, { by: 'refused', code, reason: 'HANDSHAKE_PLAIN_REFUSED: no' });
+    const state = h.connection.state;
+    assert.ok(state.phase === 'disconnected' && !state.paused && state.unverified, `code ${code}`);
+    assert.equal(pendingRetries(h).length, 1);
+  }
+});
+
+test(`${REFUSALS_BEFORE_PAUSE} refusal-like closes in a row before any handshake pause the retries until Reconnect now`, async () => {
+  let refuse = true;
+  const h = harness({
+    createSocket: () => {
+      const socket = new FakeSocket({ answer: true, mode: 'secure' });
+      h.sockets.push(socket);
+      queueMicrotask(() => {
+        socket.open();
+        // Someone on the path answers every hello with a forged refusal, before the welcome can come.
+        if (refuse) socket.drop(1008, 'LIMIT_RATE: forged');
+      });
+      return socket;
+    },
+  });
+  h.connection.connect();
+  for (let attempt = 1; attempt < REFUSALS_BEFORE_PAUSE; attempt++) {
+    const state = await h.until('disconnected');
+    assert.ok(state.phase === 'disconnected' && !state.paused, `attempt ${attempt} is retried by itself`);
+    h.network.retry();
+  }
+  const paused = await h.until('disconnected');
+  assert.ok(paused.phase === 'disconnected' && paused.paused);
+  assert.deepEqual(pendingRetries(h), [], 'no timer: the page waits for the person');
+  assert.match(statusText(paused, 0), /not retrying by itself after 5 refusals in a row$/);
+  refuse = false;
+  h.connection.retryNow();
+  await h.until('secure');
+  assert.equal(h.sockets.length, REFUSALS_BEFORE_PAUSE + 1);
+});
+
+test('a completed handshake resets the refusal count: refusals after a good session start from the top', async () => {
+  const h = await secured();
+  for (let i = 0; i < REFUSALS_BEFORE_PAUSE + 2; i++) {
+    h.sockets.at(-1)!.drop(1008, 'forged');
+    const state = h.connection.state;
+    assert.ok(state.phase === 'disconnected' && !state.paused, `drop ${i + 1}: a refusal while secure does not count`);
+    h.network.retry();
+    await h.until('secure');
   }
 });
 
@@ -300,6 +396,3 @@ test('the wire log keeps only the newest events', async () => {
   assert.deepEqual(list, [2, 3, 4, 5, 6]);
 });
 
-test('close codes a browser may not send are mapped into 4000-4999, keeping the last three digits', () => {
-  assert.deepEqual([1000, 1002, 1003, 1008, 1011, 3000, 4008].map(browserCloseCode), [1000, 4002, 4003, 4008, 4011, 3000, 4008]);
-});

@@ -13,8 +13,8 @@ import { eventually, fakeNetwork, makeKeyPair } from './fake-server.ts';
 
 const HOST = 'localhost:8080';
 
-function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemoryStorage } = {}) {
-  const network = fakeNetwork({ identity: options.identity });
+function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemoryStorage; answer?: boolean } = {}) {
+  const network = fakeNetwork({ identity: options.identity, answer: options.answer ?? true });
   const storage = options.storage ?? new MemoryStorage();
   let view: AppView | undefined;
   const controller = new Controller({
@@ -183,13 +183,35 @@ test('incoming lines and presence changes are logged; the server end shows its r
   const at = Date.now();
   await server.say({ kind: 'presence', at, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 });
   await server.say({ kind: 'line', from: 'console', text: 'only for you', at, direct: true });
-  await server.say({ kind: 'presence', at, changes: [{ change: 'left', name: 'bob', reason: 'EXIT' }], moreJoined: 0, moreLeft: 0 });
-  await server.say({ kind: 'end', reason: 'The server operator ended the chat' });
+  await server.say({
+    kind: 'presence',
+    at,
+    changes: [
+      { change: 'left', name: 'bob', reason: 'left' },
+      { change: 'left', name: 'carol', reason: 'disconnected (1006)' },
+      { change: 'left', name: 'dave', reason: 'was removed by the server operator' },
+    ],
+    moreJoined: 0,
+    moreLeft: 0,
+  });
+  await server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await s.phase('ended');
   const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
-  assert.deepEqual(log, ['bob joined.', 'console (direct): only for you', 'bob left (EXIT).', 'Ended by the server.']);
+  assert.deepEqual(log, [
+    'bob joined.',
+    'console (direct): only for you',
+    'bob left.',
+    'carol disconnected (1006).',
+    'dave was removed by the server operator.',
+    'Ended by the server.',
+  ]);
   const state = s.view().state;
-  assert.deepEqual(state.phase === 'ended' && state.end, { by: 'server', reason: 'The server operator ended the chat' });
+  assert.deepEqual(state.phase === 'ended' && state.end, {
+    by: 'server',
+    code: 'CHAT_ENDED',
+    reason: 'The server operator ended the chat',
+    verified: true,
+  });
 });
 
 test('Start a new chat goes back to the name form with a fresh key pair and an empty log', async () => {
@@ -203,4 +225,29 @@ test('Start a new chat goes back to the name form with a fresh key pair and an e
   assert.deepEqual([view.stage, view.state.phase, view.entries.length, view.identity, view.name], ['join', 'idle', 0, undefined, 'alice']);
   assert.equal(view.keyPair.state, 'generating');
   await eventually(() => s.view().keyPair.state === 'ready', 'the new key pair');
+});
+
+test('a name the server refuses (close 4100 before the welcome) brings back the name form with the reason', async () => {
+  const s = setup({ answer: false });
+  s.controller.connect('teacher', false);
+  await s.phase('securing');
+  s.sockets[0]!.drop(4100, 'NAME_REFUSED: "teacher" is reserved\u001b[2J');
+  await eventually(() => s.view().stage === 'join', 'the name form');
+  const view = s.view();
+  assert.equal(view.name, 'teacher', 'the name is still in the field, to be changed');
+  assert.equal(view.nameError, 'Pick another name: the server refused this one ("teacher" is reserved\\u001b[2J).');
+  assert.equal(view.state.phase, 'idle');
+  assert.deepEqual(view.entries, []);
+  assert.equal(s.sockets.length, 1, 'not retried with the same name');
+  s.controller.connect('alice', false);
+  assert.equal(s.view().nameError, '');
+});
+
+test('a 4100 after the welcome is no answer to a name: it is a drop like any other', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  s.sockets[0]!.drop(4100, 'NAME_REFUSED: forged');
+  await s.phase('disconnected');
+  assert.equal(s.view().stage, 'chat');
 });

@@ -43,8 +43,15 @@ export class FakeServer {
     if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '' });
   }
 
+  /** Plain mode's next sequence number: a plain server says everything in the clear. */
+  #plainSeq = 0;
+
   async say(body: ServerBody, tamper = false): Promise<void> {
     assert.ok(this.channel, 'no session yet');
+    if (this.options.mode === 'plain') {
+      this.socket.message(JSON.stringify({ type: 'plain', seq: this.#plainSeq++, body }));
+      return;
+    }
     const frame = await this.channel.seal(body);
     if (tamper) frame.mac = toBase64Url(randomBytes(32));
     this.socket.message(JSON.stringify(frame));

@@ -323,11 +323,11 @@ test('a presence body is shown as the chat log says it, with how many joined and
   const body: ServerBody = {
     kind: 'presence',
     at: 0,
-    changes: [{ change: 'left', name: 'bob', reason: 'left (EXIT)' }, { change: 'joined', name: 'carol' }],
+    changes: [{ change: 'left', name: 'bob', reason: 'left' }, { change: 'joined', name: 'carol' }],
     moreJoined: 40,
     moreLeft: 0,
   };
-  assert.deepEqual(bodyText(body), { text: 'bob left (left (EXIT)). carol and 40 others joined.', detail: 'presence: 41 joined, 1 left' });
+  assert.deepEqual(bodyText(body), { text: 'bob left. carol and 40 others joined.', detail: 'presence: 41 joined, 1 left' });
 });
 
 test('a frame that is not JSON is still listed and shown as it came', () => {

@@ -14,11 +14,12 @@ test('http from another machine says why and what to open instead', () => {
   assert.equal(
     reason,
     'Web Crypto only works on https:// or on http://localhost / 127.0.0.1; you opened http://192.168.1.20:8080. ' +
-      'Open http://localhost:8080 on the server machine, or put the server behind https.',
+      'Start the server with --tls (npm run server -- --tls --host 0.0.0.0) and open https://192.168.1.20:8080, ' +
+      'or open http://localhost:8080 on the server machine.',
   );
 });
 
 test('the default port is left out, and a missing crypto.subtle alone is enough to refuse', () => {
   const reason = insecureReason({ isSecureContext: true, hasSubtle: false, protocol: 'http:', hostname: 'chat.lan', port: '' });
-  assert.match(reason ?? '', /you opened http:\/\/chat\.lan\. Open http:\/\/localhost on the server machine/);
+  assert.match(reason ?? '', /you opened http:\/\/chat\.lan\. Start the server with --tls .* and open https:\/\/chat\.lan, or open http:\/\/localhost on the server machine/);
 });

@@ -257,7 +257,7 @@ export class WcApp extends LitElement {
           <p>${view.insecureReason}</p>
         </section>`;
       case 'join':
-        return html`<wc-join class="center" .name=${view.name} .keyPair=${view.keyPair}></wc-join>`;
+        return html`<wc-join class="center" .name=${view.name} .keyPair=${view.keyPair} .error=${view.nameError}></wc-join>`;
       case 'chat': {
         const state = view.state;
         return html`<div class="layout ${this.inspecting ? 'inspecting' : ''}">

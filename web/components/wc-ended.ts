@@ -7,8 +7,7 @@ import { controls, fire } from './styles.ts';
  * The end of a chat, and why: every end says so. An integrity failure is an alert that names the check that
  * failed (the frame itself is never shown). Offers a new chat.
  *
- * Test hooks: `#chat-ended[data-by]` (you, server, closed, refused, integrity, trust,
- * error), `#end-reason`,
+ * Test hooks: `#chat-ended[data-by]` (you, server, plain-refused, integrity, trust, error), `#end-reason`,
  * `#integrity-alert` (integrity failures only), `#new-chat`.
  *
  * @fires wc-new-chat - the person wants to start over
@@ -27,7 +26,7 @@ export class WcEnded extends LitElement {
         gap: 0.75rem 1rem;
       }
       section[data-by='integrity'],
-      section[data-by='refused'],
+      section[data-by='plain-refused'],
       section[data-by='trust'],
       section[data-by='error'] {
         background: var(--wc-danger-bg);
@@ -38,7 +37,7 @@ export class WcEnded extends LitElement {
         font-size: 1rem;
       }
       [data-by='integrity'] h3,
-      [data-by='refused'] h3,
+      [data-by='plain-refused'] h3,
       [data-by='trust'] h3,
       [data-by='error'] h3 {
         color: var(--wc-danger);

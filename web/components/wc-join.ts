@@ -1,5 +1,5 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { checkName, LIMITS } from '../../shared/protocol.ts';
+import { requestedNameProblem } from '../../shared/names.ts';
 import type { KeyPairView } from '../controller.ts';
 import { controls, fire } from './styles.ts';
 
@@ -92,13 +92,14 @@ export class WcJoin extends LitElement {
   static override properties = {
     name: {},
     keyPair: { attribute: false },
-    error: { state: true },
+    error: { attribute: false },
   };
 
   /** The name offered; the person may change it. */
   declare name: string;
   /** How the page's key pair is coming along. */
   declare keyPair: KeyPairView;
+  /** Why the name cannot be used: this form's own check, or the server's refusal (set by the app). */
   declare error: string;
 
   constructor() {
@@ -122,7 +123,7 @@ export class WcJoin extends LitElement {
           id="name-input"
           name="name"
           .value=${this.name}
-          maxlength=${LIMITS.maxNameChars}
+          maxlength="64"
           autocomplete="nickname"
           spellcheck="false"
           aria-invalid=${this.error === '' ? 'false' : 'true'}
@@ -169,7 +170,8 @@ export class WcJoin extends LitElement {
     const form = event.currentTarget as HTMLFormElement;
     const name = (form.elements.namedItem('name') as HTMLInputElement).value;
     const acceptPlain = (form.elements.namedItem('acceptPlain') as HTMLInputElement).checked;
-    const problem = checkName(name);
+    // The same rules the server applies (shared/names.ts), but for the skeleton: the server decides.
+    const problem = requestedNameProblem(name);
     this.error = problem === undefined ? '' : `Pick another name: ${problem}.`;
     if (problem !== undefined) {
       this.focusName();

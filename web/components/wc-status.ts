@@ -7,7 +7,8 @@ import { controls, fire } from './styles.ts';
  * beside them, hidden from screen readers so that they are not told every second.
  *
  * Test hooks: `#status[data-state]` is the phase (idle, connecting, securing, secure, plain, disconnected,
- * ended, unavailable), and `data-end` says who ended it (see EndReason); `#retry-now` skips the backoff wait.
+ * ended, unavailable), `data-end` says who ended it (see EndReason) and `data-paused` that the page stopped
+ * retrying by itself; `#retry-now` skips the backoff wait, or goes on after a pause.
  *
  * @fires wc-retry-now - the person asked to reconnect without waiting
  */
@@ -47,7 +48,7 @@ export class WcStatus extends LitElement {
       [data-state='plain'],
       [data-state='unavailable'],
       [data-end='integrity'],
-      [data-end='refused'],
+      [data-end='plain-refused'],
       [data-end='trust'],
       [data-end='error'] {
         --tone: var(--wc-danger);
@@ -93,7 +94,8 @@ export class WcStatus extends LitElement {
 
   override render() {
     const state = this.state;
-    return html`<div class="status" id="status" data-state=${state.phase} data-end=${state.phase === 'ended' ? state.end.by : nothing}>
+    return html`<div class="status" id="status" data-state=${state.phase} data-end=${state.phase === 'ended' ? state.end.by : nothing}
+      data-paused=${state.phase === 'disconnected' && state.paused ? 'true' : nothing}>
       <span class="dot" aria-hidden="true"></span>
       <span role="status" aria-live="polite" id="status-text">${this.#spoken(state)}</span>
       ${state.phase === 'disconnected'
@@ -109,7 +111,7 @@ export class WcStatus extends LitElement {
   }
 
   override updated(): void {
-    const ticking = this.state.phase === 'disconnected';
+    const ticking = this.state.phase === 'disconnected' && !this.state.paused;
     if (ticking && this.#ticker === undefined) {
       this.#ticker = setInterval(() => (this.now = Date.now()), 250);
     } else if (!ticking && this.#ticker !== undefined) {
@@ -126,7 +128,7 @@ export class WcStatus extends LitElement {
 
   #spoken(state: StatusState): string {
     if (state.phase !== 'disconnected') return statusText(state, this.now);
-    return `Disconnected (${closeText(state.code, state.reason)}):`;
+    return `Disconnected (${closeText(state)}):`;
   }
 
   #retryNow(): void {
