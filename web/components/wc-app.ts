@@ -261,7 +261,8 @@ export class WcApp extends LitElement {
       case 'chat': {
         const state = view.state;
         return html`<div class="layout ${this.inspecting ? 'inspecting' : ''}">
-          <section class="card chat" aria-label="Chat">
+          <section class="card chat" aria-labelledby="chat-title">
+            <h1 class="visually-hidden" id="chat-title">Chat with the server console</h1>
             <wc-chat
               .entries=${view.entries}
               ?ready=${state.phase === 'secure' || state.phase === 'plain'}
