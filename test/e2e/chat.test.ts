@@ -8,6 +8,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 let browser: Browser;
 before(async () => {
@@ -55,12 +56,14 @@ describe('secure chat between a tab and the console', () => {
     assert.equal(dialogs, 0);
 
     await page.screenshot({ path: screenshotPath('chat.png') });
+    await checkA11y(page, 'secure chat, lines both ways');
 
     await say(page, 'exit');
     await server.waitForLine(/\* alice left$/);
     await waitForState(page, 'ended');
     assert.match(await page.locator('#end-reason').innerText(), /EXIT/);
     await page.locator('#new-chat').waitFor();
+    await checkA11y(page, 'chat ended with EXIT');
     await page.close();
   });
 
@@ -72,6 +75,8 @@ describe('secure chat between a tab and the console', () => {
     await say(page, 'END');
     await waitForState(page, 'ended');
     await page.locator('#new-chat').click();
+    await page.locator('#name-input').waitFor();
+    await checkA11y(page, 'join form after a chat');
     await page.locator('#name-input').press('Enter');
     await waitForState(page, 'secure');
     assert.doesNotMatch(await page.locator('#trust-note').innerText(), /First time/i);
@@ -96,6 +101,7 @@ describe('names: the page checks early, the server decides', () => {
       'Pick another name: a name cannot contain an invisible character (U+200B).',
     );
     assert.equal(await page.locator('#name-input').getAttribute('aria-invalid'), 'true');
+    await checkA11y(page, 'join form, name refused by the page');
 
     // The console's own --name is only known to the server: it refuses the hello with 4100, and the page is back
     // at the name field with the reason, the name still there to change.
@@ -106,6 +112,7 @@ describe('names: the page checks early, the server decides', () => {
     assert.equal(await page.locator('#name-input').inputValue(), 'Teacher');
     await server.waitForLine(/! connection #\d+ dropped: NAME_REFUSED: "teacher" is reserved/);
     await page.screenshot({ path: screenshotPath('name-refused.png') });
+    await checkA11y(page, 'join form, name refused by the server');
 
     await page.locator('#name-input').fill('alice\u00a0smith');
     await page.locator('#name-input').press('Enter');
@@ -113,6 +120,7 @@ describe('names: the page checks early, the server decides', () => {
     await server.waitForLine(/\* "alice smith" joined \(secure/);
     server.type('/msg "alice smith" only you');
     await chatLine(page, 'only you').waitFor();
+    await checkA11y(page, 'secure chat, a direct message');
     await page.close();
   });
 });

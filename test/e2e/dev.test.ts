@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
 import { freePort, ROOT, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 describe('npm run dev', () => {
   let browser: Browser;
@@ -52,6 +53,7 @@ describe('npm run dev', () => {
     await server.waitForLine('dev: through the dev proxy');
     server.type('back through it');
     await chatLine(page, 'back through it').waitFor();
+    await checkA11y(page, 'secure chat from the dev server');
     const scripts = await page.locator('script[type="module"]').evaluateAll((s) => s.map((e) => e.getAttribute('src')));
     assert.ok(scripts.some((src) => src?.includes('/@vite/client')), 'the page came from the dev server, with hot reload');
     await page.close();

@@ -8,6 +8,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
 import { startServerProcess } from '../helpers/process.ts';
 import { join, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 let browser: Browser;
 before(async () => {
@@ -25,6 +26,7 @@ describe('the console ends the chat', () => {
       server.type('  End ');
       await waitForState(page, 'ended');
       assert.match(await page.locator('#end-reason').innerText(), /server operator ended the chat \(END\)/i);
+      await checkA11y(page, 'chat ended by the console (END)');
       const exit = await server.exited;
       assert.equal(exit.code, 0);
       await page.close();
@@ -42,6 +44,7 @@ describe('the console ends the chat', () => {
       server.signalServer('SIGTERM');
       await waitForState(page, 'ended');
       assert.match(await page.locator('#end-reason').innerText(), /shutting down/i);
+      await checkA11y(page, 'chat ended by SIGTERM');
       const exit = await server.exited;
       assert.equal(exit.code, 0);
       await page.close();

@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startMitm, type MitmProxy } from '../../tools/mitm.ts';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
 let browser: Browser;
@@ -44,6 +45,7 @@ describe('a close frame forged by someone on the path', () => {
       await systemLine(page, /^Reconnected: secure again, session /).first().waitFor({ timeout: 15_000 });
       await waitForState(page, 'secure');
       assert.equal(await page.locator('#chat-ended').count(), 0, 'the chat did not end');
+      await checkA11y(page, 'secure again after a forged close');
       await say(page, 'still here');
       await server.waitForLine(/alice: still here$/);
       await chatLine(page, 'still here').waitFor();
@@ -66,6 +68,7 @@ describe('a close frame forged by someone on the path', () => {
       assert.match(status, /not retrying by itself after 5 refusals in a row/);
       assert.equal(await page.locator('#chat-ended').count(), 0, 'a close never ends the chat');
       await page.screenshot({ path: screenshotPath('forged-close.png') });
+      await checkA11y(page, 'disconnected, waiting for its person');
       await page.locator('#retry-now').click();
       await waitForState(page, 'secure');
       await say(page, 'back again');

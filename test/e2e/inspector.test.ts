@@ -13,6 +13,7 @@ import { parseToken } from '../../shared/fernet.ts';
 import { startMitm } from '../../tools/mitm.ts';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
 let browser: Browser;
@@ -172,6 +173,7 @@ describe('the wire inspector', () => {
     await field(record, 'iv').locator('[data-testid="copy"][data-copied="true"]').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), toHex(token.iv));
     assert.match(await record.locator('#copy-status').innerText(), /^Copied IV of record 1\.$/);
+    await checkA11y(page, 'inspector open, a record expanded and copied');
 
     // The README's picture: the chat beside the inspector, this record open at the top of the list (its
     // ciphertext cut again, as a record first opens).
@@ -202,6 +204,7 @@ describe('the wire inspector', () => {
     assert.match(await field(hello, 'publicKey').locator('.explain').innerText(), /private key, which never leaves the browser/);
     assert.match(await valueOf(hello, 'step-keypair'), /^\d+ ms$/);
     assert.match(await valueOf(hello, 'step-hello'), /^\d+ ms$/);
+    await checkA11y(page, 'inspector, the hello expanded in full');
 
     // The welcome: the server's keys and the signature the page verified.
     const welcome = rows.filter({ has: page.locator('.type', { hasText: /^welcome$/ }) });
@@ -212,6 +215,7 @@ describe('the wire inspector', () => {
     for (const step of ['welcome', 'verified', 'trusted', 'unwrapped', 'ready']) {
       assert.match(await valueOf(welcome, `step-${step}`), /^\d+ ms$/);
     }
+    await checkA11y(page, 'inspector, the welcome expanded');
 
     // Markup from the wire is text in the inspector too.
     server.type('<img src=x onerror=alert(1)>');
@@ -249,6 +253,7 @@ describe('the wire inspector', () => {
     assert.ok(total >= lines + 2, `${total} frames`);
     assert.equal(await rows.count(), 200);
     assert.equal(await page.locator('#wire-limit-note').innerText(), `Showing the newest 200 of ${total} frames; older ones are not listed.`);
+    await checkA11y(page, 'inspector, the newest 200 of hundreds of frames');
     assert.equal(Number(await rows.first().getAttribute('data-index')), total - 200);
     assert.ok(
       await page.locator('#wire-frames').evaluate((list) => list.scrollHeight - list.scrollTop - list.clientHeight < 2),
@@ -282,6 +287,7 @@ describe('the wire inspector', () => {
     const { chat, inspector } = await boxes();
     assert.ok(inspector.top >= chat.bottom, 'below the chat');
     assert.ok(Math.abs(inspector.width - chat.width) < 2 && inspector.width > 340, 'as wide as the chat');
+    await checkA11y(page, 'inspector open on a phone');
     await page.close();
   });
 });
@@ -309,6 +315,7 @@ describe('the wire inspector under attack (npm run mitm in between)', () => {
       await open(welcome);
       assert.equal(await field(welcome, 'signature').locator('.check').getAttribute('data-verdict'), 'failed');
       assert.match(await field(welcome, 'signature').locator('.check-detail').innerText(), /^HANDSHAKE_BAD_SIGNATURE: /);
+      await checkA11y(page, 'integrity failure, the failed welcome expanded');
       assert.deepEqual(
         await frameRows(page).evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type'))),
         ['hello', 'welcome'],
@@ -345,6 +352,7 @@ describe('the wire inspector under attack (npm run mitm in between)', () => {
       assert.match(await field(bad, 'hmac').locator('.check').innerText(), /not checked/);
       assert.equal(await bad.locator('.inside-label').innerText(), 'NOT DECRYPTED');
       assert.equal(await bad.locator('#inside-text').count(), 0);
+      await checkA11y(page, 'integrity failure, the failed record expanded');
       assert.equal(await chatLine(page, 'this one is tampered with').count(), 0);
     } finally {
       await page.close();

@@ -7,6 +7,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 let browser: Browser;
 before(async () => {
@@ -39,8 +40,10 @@ describe('plain mode', () => {
     assert.match(await page.locator('#plain-banner').innerText(), /PLAIN MODE/);
     server.type('hello in the clear');
     await chatLine(page, 'hello in the clear').waitFor();
+    await checkA11y(page, 'plain chat with its banner');
     await say(page, 'exit');
     await waitForState(page, 'ended');
+    await checkA11y(page, 'plain chat ended with EXIT');
     await page.close();
   });
 
@@ -50,6 +53,7 @@ describe('plain mode', () => {
     await waitForState(page, 'ended');
     assert.match(await page.locator('#chat-ended').innerText(), /plain mode/i);
     assert.equal(await page.locator('#plain-banner').count(), 0);
+    await checkA11y(page, 'chat ended: plain mode refused');
     await page.close();
   });
 });

@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 async function texts(page: Page): Promise<string[]> {
   return page.locator('li[data-testid="chat-line"]').evaluateAll((items) => items.map((li) => li.textContent ?? ''));
@@ -52,6 +53,7 @@ describe('three tabs and the console', () => {
     for (const [name, page] of pages) {
       await chatLine(page, 'console line 3').waitFor();
       for (const other of names) await chatLine(page, `${other} line 3`).waitFor();
+      await checkA11y(page, `three tabs and the console, as ${name} sees it`);
       const all = await texts(page);
       for (const sender of [...names, 'console']) {
         const order = [1, 2, 3].map((round) => all.findIndex((t) => t.includes(`${sender} line ${round}`)));
@@ -83,6 +85,7 @@ describe('three tabs and the console', () => {
     for (const page of pages.values()) await page.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
     // Typed while the server is down: kept, and sent once the chat is secure again.
     await say(pages.get('ann')!, 'typed while the server was down');
+    await checkA11y(pages.get('ann')!, 'disconnected, a line in the outbox');
     server = await startServerProcess([], { identityDir, port });
     for (const page of pages.values()) await waitForState(page, 'secure', 30_000);
     await server.waitForLine('ann: typed while the server was down');

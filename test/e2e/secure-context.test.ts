@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../helpers/browser.ts';
 import { startServerProcess } from '../helpers/process.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 let browser: Browser;
 before(async () => {
@@ -34,6 +35,7 @@ describe('secure context', () => {
       assert.match(text, /Web Crypto/);
       assert.match(text, /localhost/);
       assert.match(text, /Start the server with --tls .* and open https:\/\/wirechat\.test/);
+      await checkA11y(page, 'no Web Crypto page');
     } finally {
       await context.close();
       await server.stop();

@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { freePort, type ServerProcess, startServerProcess } from '../helpers/process.ts';
 import { join, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 
 const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
 
@@ -47,17 +48,20 @@ describe('a server whose key changed', () => {
     assert.equal(squash(await page.locator('#presented-fingerprint').innerText()), second);
     assert.equal(await page.evaluate(() => document.activeElement?.shadowRoot ? 'in component' : 'page'), 'in component');
     await page.screenshot({ path: screenshotPath('key-changed.png') });
+    await checkA11y(page, 'changed-key warning');
 
     // Disconnect: the chat ends and not one chat line of this page ever reached the server.
     await page.locator('#trust-disconnect').click();
     await waitForState(page, 'ended');
     assert.equal(server.lines.filter((line) => /\] ivy: /.test(line)).length, 0, 'no chat line reached the console');
+    await checkA11y(page, 'chat ended: changed key refused');
 
     await page.locator('#new-chat').click();
     await page.locator('#name-input').press('Enter');
     await page.locator('#trust-accept').click();
     await waitForState(page, 'secure');
     assert.equal(await page.locator('#trust-note').getAttribute('data-trust'), 'replaced');
+    await checkA11y(page, 'secure chat with a changed key trusted');
     await say(page, 'trusted the new key');
     await server.waitForLine(/\] ivy(-\d+)?: trusted the new key$/);
     await context.close();

@@ -21,6 +21,7 @@ import { parseClientFrame, parseServerFrame } from '../../shared/protocol.ts';
 import { CHROMIUM, launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { chromiumOn, twoHosts, type TwoHosts } from '../helpers/netns.ts';
 import { chatLine, say, waitForState } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 import { freePort, startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
 const LINES = {
@@ -113,6 +114,7 @@ describe('from another machine, over https', () => {
     server.type(LINES.console);
     await chatLine(page, LINES.console).waitFor();
     await page.screenshot({ path: screenshotPath('https-other-machine.png') });
+    await checkA11y(page, 'secure chat over https from another machine');
 
     // The server goes away (a crash, a closed laptop lid) and comes back: the page reconnects by itself, over a
     // new TLS connection, to the same certificate (reused from disk) and the pinned identity.
@@ -182,6 +184,7 @@ describe('from another machine, over plain http', () => {
       const text = await page.locator('#insecure-context').innerText();
       assert.match(text, /Web Crypto only works on https:\/\//);
       assert.ok(text.includes(`Start the server with --tls (npm run server -- --tls --host 0.0.0.0) and open https://${name}:${port}`), text);
+      await checkA11y(page, 'no Web Crypto page from another machine');
     } finally {
       await browser.close();
       await server.stop();

@@ -25,6 +25,7 @@ import { startMitm, type MitmProxy } from '../../tools/mitm.ts';
 import { ScriptedClient } from '../../tools/client.ts';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { join as joinChat } from '../helpers/page.ts';
+import { checkA11y } from '../helpers/a11y.ts';
 import { ROOT, startServerProcess } from '../helpers/process.ts';
 import { startTestServer, testKeyPair, type ConsoleEvent, type TestServer } from '../helpers/server.ts';
 
@@ -282,6 +283,7 @@ describe('mitm: swap against the real page in Chromium', () => {
       assert.match(reason, /signature does not verify/);
       assert.equal(await page.locator('#status').getAttribute('data-state'), 'ended');
       await page.screenshot({ path: screenshotPath('mitm-caught.png') });
+      await checkA11y(page, 'integrity failure: a swapped public key');
 
       // The proxy stole the keys, and got nothing to use them on: the page sent its hello and nothing else.
       assert.equal(mitm.stolen.length, 1);

@@ -20,8 +20,8 @@ import type { WcJoin } from './wc-join.ts';
  * the events of the components below bubble out of it to web/main.ts.
  *
  * Test hooks: `#insecure-context` (shown instead of everything when Web Crypto is unavailable),
- * `#inspector-toggle[aria-expanded]` (during a chat), `wc-inspector#inspector`, and those of the components
- * (see each file).
+ * `#inspector-toggle[aria-expanded]` (during a chat), `wc-inspector#inspector` (Escape inside it closes it), and
+ * those of the components (see each file).
  */
 export class WcApp extends LitElement {
   static override styles = [
@@ -261,7 +261,8 @@ export class WcApp extends LitElement {
       case 'chat': {
         const state = view.state;
         return html`<div class="layout ${this.inspecting ? 'inspecting' : ''}">
-          <section class="card chat" aria-label="Chat">
+          <section class="card chat" aria-labelledby="chat-title">
+            <h1 class="visually-hidden" id="chat-title">Chat with the server console</h1>
             <wc-chat
               .entries=${view.entries}
               ?ready=${state.phase === 'secure' || state.phase === 'plain'}
@@ -273,10 +274,20 @@ export class WcApp extends LitElement {
             <wc-identity .identity=${view.identity} .host=${view.host}></wc-identity>
             <wc-handshake .steps=${view.steps} .mode=${view.identity?.mode} .connection=${view.connection}></wc-handshake>
           </aside>
-          <wc-inspector id="inspector" ?open=${this.inspecting} .wire=${view.wire}></wc-inspector>
+          <wc-inspector id="inspector" ?open=${this.inspecting} .wire=${view.wire} @keydown=${this.#inspectorKey}></wc-inspector>
         </div>`;
       }
     }
+  }
+
+  /**
+   * Escape inside the inspector closes it and puts the focus back on its toggle. It is a panel in the page, not a
+   * dialog (nothing behind it is blocked, Tab moves on past it), so this is the only key it takes over.
+   */
+  #inspectorKey(event: KeyboardEvent): void {
+    if (event.key !== 'Escape' || event.defaultPrevented) return;
+    event.preventDefault();
+    void this.#toggleInspector().then(() => this.#child<HTMLButtonElement>('#inspector-toggle')?.focus());
   }
 
   async #toggleInspector(): Promise<void> {

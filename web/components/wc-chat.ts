@@ -33,9 +33,16 @@ export class WcChat extends LitElement {
         flex: 1;
         min-height: 12rem;
         overflow-y: auto;
+        padding: 0.75rem 1rem;
+      }
+      /* The card around the chat clips what overflows it: the log's focus ring is drawn inside its edges. */
+      .log:focus-visible {
+        outline-offset: -3px;
+      }
+      .log ol {
         list-style: none;
         margin: 0;
-        padding: 0.75rem 1rem;
+        padding: 0;
       }
       .empty {
         color: var(--wc-muted);
@@ -171,19 +178,23 @@ export class WcChat extends LitElement {
 
   override render() {
     // Only new lines are announced; a line's status changing (sending -> delivered) is shown, not spoken.
-    return html`<ol
+    // The log region holds a list: role="log" on the <ol> itself would take away its list semantics (axe's
+    // listitem and aria-allowed-role rules), and a screen reader would no longer say "list, 12 items".
+    return html`<div
         class="log"
         id="chat-log"
         role="log"
         aria-live="polite"
         aria-relevant="additions"
-        aria-label="Chat"
+        aria-label="Chat lines"
         tabindex="0"
         @scroll=${this.#scrolled}
       >
-        ${this.entries.length === 0 ? html`<li class="empty">No lines yet. Say hello to the server console.</li>` : nothing}
-        ${repeat(this.entries, (entry) => entry.key, (entry) => this.#entry(entry))}
-      </ol>
+        ${this.entries.length === 0 ? html`<p class="empty">No lines yet. Say hello to the server console.</p>` : nothing}
+        <ol>
+          ${repeat(this.entries, (entry) => entry.key, (entry) => this.#entry(entry))}
+        </ol>
+      </div>
       ${this.open
         ? html`<form @submit=${this.#submit} novalidate>
             <label for="chat-input">Message</label>

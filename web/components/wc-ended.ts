@@ -32,14 +32,18 @@ export class WcEnded extends LitElement {
         background: var(--wc-danger-bg);
         border-top: 3px solid var(--wc-danger);
       }
-      h3 {
+      /* An h2 under the chat's h1, but not the small capitals of the panels' titles (styles.ts). */
+      h2 {
         margin: 0 0 0.2rem;
         font-size: 1rem;
+        letter-spacing: normal;
+        text-transform: none;
+        color: var(--wc-text);
       }
-      [data-by='integrity'] h3,
-      [data-by='plain-refused'] h3,
-      [data-by='trust'] h3,
-      [data-by='error'] h3 {
+      [data-by='integrity'] h2,
+      [data-by='plain-refused'] h2,
+      [data-by='trust'] h2,
+      [data-by='error'] h2 {
         color: var(--wc-danger);
       }
       p {
@@ -69,7 +73,7 @@ export class WcEnded extends LitElement {
     const integrity = this.end.by === 'integrity';
     return html`<section id="chat-ended" data-by=${this.end.by} role=${integrity ? 'alert' : 'status'}>
       <div class="text" id=${integrity ? 'integrity-alert' : 'end-text'}>
-        <h3>${integrity ? 'Integrity check failed: chat closed' : 'The chat has ended'}</h3>
+        <h2>${integrity ? 'Integrity check failed: chat closed' : 'The chat has ended'}</h2>
         <p id="end-reason">${endText(this.end)}</p>
       </div>
       <button class="primary" id="new-chat" @click=${() => fire(this, 'wc-new-chat', undefined)}>Start a new chat</button>

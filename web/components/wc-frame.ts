@@ -97,8 +97,14 @@ export class WcFrame extends LitElement {
         border: 0;
         padding: 0;
       }
+      /* Not shown (the card's title says it), but still read out as the term the value belongs to. */
       .wire-card dt .label {
-        display: none;
+        position: absolute;
+        width: 1px;
+        height: 1px;
+        overflow: hidden;
+        clip: rect(0 0 0 0);
+        white-space: nowrap;
       }
       .wire-card dt .note {
         margin: 0 0 0.3rem;
@@ -371,7 +377,7 @@ export class WcFrame extends LitElement {
     const raw = wire.rows[0];
     if (view.inside === undefined || raw === undefined) return this.#group(view, wire);
     return html`<div class="compare">
-      <section class="wire-card" data-group="wire" aria-labelledby="group-wire">
+      <section class="wire-card" data-group="wire">
         <h3 id="group-wire">${wire.title}</h3>
         <dl>${this.#row(view, raw, WIRE_CARD_CUT)}</dl>
       </section>
@@ -398,7 +404,8 @@ export class WcFrame extends LitElement {
 
   #group(view: FrameView, group: FieldGroup) {
     const titleId = `group-${group.key}`;
-    return html`<section class="group" data-group=${group.key} aria-labelledby=${titleId}>
+    // Not named: a named <section> is a region landmark, and every opened frame would add a few more of the same.
+    return html`<section class="group" data-group=${group.key}>
       <h3 id=${titleId}>${group.title}</h3>
       <p class="group-explain">${group.explain}</p>
       ${group.parts.length === 0
@@ -418,12 +425,12 @@ export class WcFrame extends LitElement {
     const shown = long ? `${row.value.slice(0, cut)}…` : row.value;
     return html`<div class="field" data-field=${row.key} data-exposed=${row.exposed ? 'true' : 'false'}>
       <dt>
-        <span class="label" id=${`${id}-label`}>${row.label}</span>
+        <span class="label">${row.label}</span>
         ${row.note === '' ? nothing : html`<span class="note">${row.note}</span>`}
       </dt>
       <dd>
         <div class="value-line">
-          <code class="value ${row.mono ? 'mono' : 'words'}" id=${id} aria-labelledby=${`${id}-label ${id}`}>${shown}</code>
+          <code class="value ${row.mono ? 'mono' : 'words'}" id=${id}>${shown}</code>
           <span class="actions">
             ${row.value.length > cut
               ? html`<button
@@ -460,7 +467,7 @@ export class WcFrame extends LitElement {
       class="small"
       data-testid="copy"
       data-copied=${done ? 'true' : 'false'}
-      aria-label=${`Copy ${what}`}
+      aria-label=${`${done ? 'Copied' : 'Copy'} ${what}`}
       @click=${() => void this.#copy(key, what, value)}
     >
       ${done ? 'Copied ✓' : 'Copy'}
