@@ -27,6 +27,14 @@ export interface ServerOptions {
   maxBuffered: number;
   /** A chat line's length in UTF-8 bytes; at most the protocol's own limit, which pages enforce before sending. */
   maxLine: number;
+  /** Connections from one address (an IPv4 address or an IPv6 /64), and how many of them may be in their handshake. */
+  maxPerAddress: number;
+  maxPendingPerAddress: number;
+  /** New connections a second from one address, on average, and in one burst. */
+  handshakeRate: number;
+  handshakeBurst: number;
+  /** Joins and leaves are announced to the tabs together, at most once per this many milliseconds. */
+  presenceIntervalMs: number;
   build: boolean;
   color: boolean;
   /** HTTPS and WSS on the same port (--tls, or implied by --tls-cert and --tls-key). */
@@ -53,6 +61,11 @@ export const DEFAULTS: ServerOptions = {
   heartbeatMs: 30_000,
   maxBuffered: 1024 * 1024,
   maxLine: LIMITS.maxLineBytes,
+  maxPerAddress: 64,
+  maxPendingPerAddress: 8,
+  handshakeRate: 10,
+  handshakeBurst: 30,
+  presenceIntervalMs: 250,
   build: true,
   color: true,
   tls: false,
@@ -79,6 +92,16 @@ usage: npm run server -- [options]
   --max-buffered BYTES   bytes queued to a slow reader before it is dropped (default ${DEFAULTS.maxBuffered})
   --max-line BYTES       longest chat line in UTF-8 bytes; longer ones get a "not sent" receipt
                          (default and most ${LIMITS.maxLineBytes}, the protocol's limit)
+  --max-per-address N    connections at once from one address (an IPv4 address, or an IPv6 /64); beyond it
+                         new ones close with 1013 (default ${DEFAULTS.maxPerAddress})
+  --max-pending-per-address N
+                         of those, connections still in their handshake (default ${DEFAULTS.maxPendingPerAddress})
+  --handshake-rate N     new connections per second from one address, on average; beyond it HTTP 429
+                         (default ${DEFAULTS.handshakeRate})
+  --handshake-burst N    new connections from one address at once (default ${DEFAULTS.handshakeBurst})
+                         Behind a reverse proxy every tab comes from the proxy's address: raise these four
+                         (X-Forwarded-For is not trusted) and limit each client at the proxy
+  --presence-interval MS joins and leaves go to the tabs together, at most once per MS (default ${DEFAULTS.presenceIntervalMs})
   --tls                  serve the page and the chat over HTTPS/WSS, so other machines get Web Crypto; with no
                          certificate given, a self-signed one is made and kept beside the identity key
                          (~/.wirechat/tls-cert.pem, tls-key.pem) and renewed when it expires or the names change
@@ -125,6 +148,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         heartbeat: { type: 'string' },
         'max-buffered': { type: 'string' },
         'max-line': { type: 'string' },
+        'max-per-address': { type: 'string' },
+        'max-pending-per-address': { type: 'string' },
+        'handshake-rate': { type: 'string' },
+        'handshake-burst': { type: 'string' },
+        'presence-interval': { type: 'string' },
         'no-build': { type: 'boolean' },
         'no-color': { type: 'boolean' },
         tls: { type: 'boolean' },
@@ -175,6 +203,17 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     heartbeatMs: integer(values.heartbeat, '--heartbeat', DEFAULTS.heartbeatMs, 100, 3_600_000),
     maxBuffered: integer(values['max-buffered'], '--max-buffered', DEFAULTS.maxBuffered, 1024, 1024 * 1024 * 1024),
     maxLine: integer(values['max-line'], '--max-line', DEFAULTS.maxLine, 1, LIMITS.maxLineBytes),
+    maxPerAddress: integer(values['max-per-address'], '--max-per-address', DEFAULTS.maxPerAddress, 1, 1_000_000),
+    maxPendingPerAddress: integer(
+      values['max-pending-per-address'],
+      '--max-pending-per-address',
+      DEFAULTS.maxPendingPerAddress,
+      1,
+      1_000_000,
+    ),
+    handshakeRate: integer(values['handshake-rate'], '--handshake-rate', DEFAULTS.handshakeRate, 1, 1_000_000),
+    handshakeBurst: integer(values['handshake-burst'], '--handshake-burst', DEFAULTS.handshakeBurst, 1, 1_000_000),
+    presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
     build: !values['no-build'],
     color: !values['no-color'] && env.NO_COLOR === undefined,
     tls,

@@ -7,6 +7,7 @@ import { Close, WirechatError } from '../shared/errors.ts';
 import { NameBook } from '../shared/names.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { EncodedBody } from '../shared/record.ts';
+import { Presence, type PresenceClock } from './presence.ts';
 import type { ServerSession, SessionHost } from './session.ts';
 
 /** What the console (or a test) hears from the relay. */
@@ -32,12 +33,15 @@ export class Relay implements SessionHost {
   /** Names in use, by their confusable skeletons, and the session that holds each (shared/names.ts). */
   readonly #names: NameBook<ServerSession>;
   readonly #joined = new Set<ServerSession>();
+  /** Joins and leaves, announced in batches (server/presence.ts). */
+  readonly presence: Presence<ServerSession>;
 
-  constructor(consoleName: string, events: RelayEvents) {
+  constructor(consoleName: string, events: RelayEvents, presenceIntervalMs = 250, clock?: PresenceClock) {
     this.#consoleName = consoleName;
     this.#events = events;
     // The console's own name is reserved like `server` and `system`: a tab must not pass for the operator.
     this.#names = new NameBook([consoleName]);
+    this.presence = new Presence(() => this.#joined, presenceIntervalMs, clock);
   }
 
   get size(): number {
@@ -57,7 +61,7 @@ export class Relay implements SessionHost {
 
   joined(session: ServerSession): void {
     this.#joined.add(session);
-    this.#toOthers(session, { kind: 'join', name: session.name, at: Date.now() });
+    this.presence.joined(session, session.name);
     this.#events.joined(session);
   }
 
@@ -78,12 +82,13 @@ export class Relay implements SessionHost {
       if (session.failed) this.#events.left(session.label, reason, code, false);
       return;
     }
-    this.#toOthers(session, { kind: 'leave', name: session.name, at: Date.now(), reason: session.departure });
+    this.presence.left(session.name, session.departure);
     this.#events.left(session.name, reason, code, true);
   }
 
   /** A line typed at the console, to every tab. */
   say(text: string): void {
+    this.#announcePending();
     const body = new EncodedBody<ServerBody>({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: false });
     for (const session of this.#joined) void session.send(body);
   }
@@ -92,6 +97,7 @@ export class Relay implements SessionHost {
   direct(name: string, text: string): boolean {
     const session = this.find(name);
     if (!session) return false;
+    this.#announcePending();
     void session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
     return true;
   }
@@ -127,6 +133,8 @@ export class Relay implements SessionHost {
    * are just closed. `code` 1001 (RFC 6455's "going away": a server going down) says the server is stopping.
    */
   endAll(reason: string, code: number): void {
+    // The chat is over: joins and leaves still waiting for their batch are news to nobody.
+    this.presence.stop();
     const end = code === Close.GOING_AWAY ? 'SERVER_STOPPING' : 'CHAT_ENDED';
     for (const session of [...this.#connections]) {
       if (this.#joined.has(session)) session.end(end, reason);
@@ -146,8 +154,14 @@ export class Relay implements SessionHost {
     }
   }
 
+  /** Joins and leaves still waiting for their batch go out first: a line never arrives before its sender's join. */
+  #announcePending(): void {
+    if (this.presence.pending) this.presence.flush();
+  }
+
   /** One body to every joined tab but the sender, serialized once for all of them (each seals its own record). */
   #toOthers(sender: ServerSession, body: ServerBody): void {
+    this.#announcePending();
     const encoded = new EncodedBody(body);
     for (const session of this.#joined) if (session !== sender) void session.send(encoded);
   }

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
+import { Admission } from './admission.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
@@ -22,6 +23,7 @@ export const WS_PATH = '/ws';
 export interface RunningServer {
   http: Server;
   relay: Relay;
+  admission: Admission;
   port: number;
   /** The URL a person opens. */
   url: string;
@@ -43,7 +45,8 @@ export interface ServerParts {
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
-  const relay = new Relay(options.name, events);
+  const relay = new Relay(options.name, events, options.presenceIntervalMs);
+  const admission = new Admission(options);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
   const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;
   // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
@@ -89,19 +92,25 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       const target = requestPath(req);
       if ('problem' in target) return refuseSocket(socket, 400, `bad request: ${target.problem}`);
       if (target.path !== WS_PATH) return refuseSocket(socket, 404, `the chat is at ${WS_PATH}`);
+      // Per-address limits (server/admission.ts): the rate of new connections before the upgrade, the seats after.
+      const tooFast = admission.knock(req.socket.remoteAddress);
+      if (tooFast !== undefined) return refuseSocket(socket, 429, tooFast);
       wss.handleUpgrade(req, socket, head, (ws) => {
         // From here the socket speaks WebSocket: a failure is a close code, never an HTTP status.
         try {
-          if (relay.size >= options.maxConnections) {
+          const ticket = admission.admit(req.socket.remoteAddress);
+          if (ticket instanceof WirechatError) {
             // ws reports a bad frame from this peer as an 'error' event, which with no listener would be thrown.
             ws.on('error', () => ws.terminate());
-            const full = new WirechatError('LIMIT_CONNECTIONS', `the server is full (${options.maxConnections} connections); try again later`);
             // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
-            ws.close(full.closeCode, closeReason(`${full.code}: ${full.message}`));
+            ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
             setTimeout(() => ws.terminate(), 2000).unref();
             return;
           }
-          relay.add(new ServerSession(ws, { identity, options, backend, host: relay }));
+          ws.once('close', () => ticket.release());
+          const session = new ServerSession(ws, { identity, options, backend, host: relay });
+          ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+          relay.add(session);
         } catch (error) {
           log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);
           ws.terminate();
@@ -128,6 +137,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   return {
     http,
     relay,
+    admission,
     port,
     url,
     async close() {

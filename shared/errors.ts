@@ -119,6 +119,7 @@ export const ERROR_CLOSE = {
   // limits (server)
   LIMIT_RATE: Close.POLICY_VIOLATION,
   LIMIT_CONNECTIONS: Close.TRY_AGAIN_LATER,
+  LIMIT_ADDRESS: Close.TRY_AGAIN_LATER,
   LIMIT_SLOW_READER: Close.POLICY_VIOLATION,
 } as const satisfies Record<string, CloseCode>;
 

@@ -6,13 +6,14 @@
  * Two layers:
  * - frames: the JSON text of each WebSocket message (`hello`, `welcome`, `record`, `plain`);
  * - bodies: what a `record` carries inside its Fernet token (or a `plain` frame carries in the clear):
- *   chat lines, receipts, joins, leaves, and the end of the chat.
+ *   chat lines, receipts, who joined and left (`presence`), and the end of the chat.
  */
 import { WirechatError } from './errors.ts';
 import { CONTROL, printable } from './text.ts';
 import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: joins and leaves are announced in batches (`presence`) instead of one `join` or `leave` body each. */
+export const PROTOCOL_VERSION = 2;
 
 /** Limits that both sides enforce, so that neither trusts the other to. */
 export const LIMITS = {
@@ -23,6 +24,8 @@ export const LIMITS = {
   /** Fits the largest line's token with room to spare, and well under the 64 KiB maxPayload. */
   maxTokenChars: 16384,
   maxSeq: Number.MAX_SAFE_INTEGER,
+  /** Changes named in one `presence` body; any more are counted, not named. */
+  maxPresenceChanges: 20,
 } as const;
 
 export type Mode = 'secure' | 'plain';
@@ -122,17 +125,23 @@ export interface ServerReceipt {
   reason: string;
 }
 
-export interface ServerJoin {
-  kind: 'join';
-  name: string;
-  at: number;
-}
+/** One change in a `presence` body: a name that joined, or one that left and why. */
+export type PresenceChange = { change: 'joined'; name: string } | { change: 'left'; name: string; reason: string };
 
-export interface ServerLeave {
-  kind: 'leave';
-  name: string;
+/**
+ * Who joined and who left since the last `presence` body this page received, in the order it happened (the page's
+ * own join is never in it). The first changes are named; the rest are only counted, so that a flood of joins
+ * costs the server one body per tab and interval, and the body stays small.
+ */
+export interface ServerPresence {
+  kind: 'presence';
+  /** Milliseconds since the epoch, when the server sent the batch. */
   at: number;
-  reason: string;
+  /** At most LIMITS.maxPresenceChanges, oldest first. */
+  changes: PresenceChange[];
+  /** Joins and leaves after the named ones, counted. */
+  moreJoined: number;
+  moreLeft: number;
 }
 
 /**
@@ -147,7 +156,7 @@ export interface ServerEnd {
   reason: string;
 }
 
-export type ServerBody = ServerLine | ServerReceipt | ServerJoin | ServerLeave | ServerEnd;
+export type ServerBody = ServerLine | ServerReceipt | ServerPresence | ServerEnd;
 
 // ---- parsing ---------------------------------------------------------------------------------------------
 
@@ -378,23 +387,43 @@ export function parseServerBody(value: unknown): ServerBody {
       if (status !== 'delivered' && status !== 'failed') fail('receipt.status must be "delivered" or "failed"');
       return { kind: 'receipt', id: uint(obj, 'id', 'receipt'), status, reason: str(obj, 'reason', 'receipt', 256) };
     }
-    case 'join':
-      exactKeys(obj, ['kind', 'name', 'at'], 'join');
-      return { kind: 'join', name: text(obj, 'name', 'join', checkName, 64), at: uint(obj, 'at', 'join') };
-    case 'leave':
-      exactKeys(obj, ['kind', 'name', 'at', 'reason'], 'leave');
-      return {
-        kind: 'leave',
-        name: text(obj, 'name', 'leave', checkName, 64),
-        at: uint(obj, 'at', 'leave'),
-        reason: str(obj, 'reason', 'leave', 256),
-      };
+    case 'presence':
+      return presence(obj);
     case 'end':
       exactKeys(obj, ['kind', 'code', 'reason'], 'end');
       return { kind: 'end', code: text(obj, 'code', 'end', checkCode, 40), reason: str(obj, 'reason', 'end', 256) };
     default:
       return fail(`unknown body kind ${describe(obj.kind)}`);
   }
+}
+
+function presence(obj: Obj): ServerPresence {
+  exactKeys(obj, ['kind', 'at', 'changes', 'moreJoined', 'moreLeft'], 'presence');
+  const at = uint(obj, 'at', 'presence');
+  const list = obj.changes;
+  if (!Array.isArray(list)) fail('presence.changes must be an array');
+  if (list.length > LIMITS.maxPresenceChanges) fail(`presence.changes has more than ${LIMITS.maxPresenceChanges} entries`);
+  const changes = list.map((value: unknown): PresenceChange => {
+    const entry = object(value, 'a presence change');
+    switch (entry.change) {
+      case 'joined':
+        exactKeys(entry, ['change', 'name'], 'presence.changes[]');
+        return { change: 'joined', name: text(entry, 'name', 'presence.changes[]', checkName, 64) };
+      case 'left':
+        exactKeys(entry, ['change', 'name', 'reason'], 'presence.changes[]');
+        return {
+          change: 'left',
+          name: text(entry, 'name', 'presence.changes[]', checkName, 64),
+          reason: str(entry, 'reason', 'presence.changes[]', 256),
+        };
+      default:
+        return fail(`presence.changes[].change must be "joined" or "left", not ${describe(entry.change)}`);
+    }
+  });
+  const moreJoined = uint(obj, 'moreJoined', 'presence');
+  const moreLeft = uint(obj, 'moreLeft', 'presence');
+  if (changes.length === 0 && moreJoined === 0 && moreLeft === 0) fail('presence says nobody joined or left');
+  return { kind: 'presence', at, changes, moreJoined, moreLeft };
 }
 
 /** EXIT or END as a whole line, any letter case, spaces around ignored. */

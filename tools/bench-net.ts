@@ -90,6 +90,7 @@ export class ServerChild {
 
   request(request: { cmd: 'memory' }): Promise<MemoryReport>;
   request(request: { cmd: 'connections' }): Promise<number>;
+  request(request: { cmd: 'presence' }): Promise<{ pending: boolean; sent: number }>;
   request(request: { cmd: 'cpu' }): Promise<number>;
   request(request: { cmd: 'parts'; publicKey: string; count: number }): Promise<PartsReport>;
   request(request: Request): Promise<unknown>;
@@ -113,6 +114,21 @@ export class ServerChild {
     const before = await this.request({ cmd: 'cpu' });
     const result = await work();
     return { result, cpuUs: (await this.request({ cmd: 'cpu' })) - before };
+  }
+
+  /**
+   * Waits (bounded) until no join waits for its announcement, and returns how many announcement bodies the server
+   * has sent: what the tabs connected so far are owed (server/presence.ts batches them, so their number depends on
+   * how the joins fell into batches).
+   */
+  async announced(): Promise<number> {
+    const end = performance.now() + STEP_TIMEOUT_MS;
+    for (;;) {
+      const { pending, sent } = await this.request({ cmd: 'presence' });
+      if (!pending) return sent;
+      if (performance.now() > end) throw new Error('bench: the joins were never announced');
+      await sleep(50);
+    }
   }
 
   /** Waits (bounded) until the server counts `count` connections. */
@@ -439,8 +455,8 @@ export function allReceived(tabs: CountingTab[], want: (i: number) => number, wh
 }
 
 /**
- * Waits (bounded) until the tabs have received `expected` frames in all (the joins of a freshly connected secure
- * chat: each tab hears of every tab that joined after it), then until the counts stop changing.
+ * Waits (bounded) until the tabs have received `expected` frames in all (the join announcements of a freshly
+ * connected secure chat: ServerChild.announced), then until the counts stop changing.
  */
 export async function settle(tabs: CountingTab[], expected = 0, quietMs = 100): Promise<void> {
   const total = () => tabs.reduce((sum, tab) => sum + tab.frames(), 0);

@@ -6,8 +6,8 @@
  *                    limits raised so that the benchmark, not a limit, is what stops it
  *   sessions         real ServerSession objects (secure) behind a host that only hands out names: no relay, so
  *                    no join or leave announcements. Used for handshakes per second and idle memory, where the
- *                    relay's announcements (one sealed frame to every other tab, quadratic in the tab count)
- *                    would be measured instead of the session.
+ *                    relay's join announcements (one sealed frame to every tab per batch) would be measured
+ *                    instead of the session.
  *   raw              the baseline relay: a bare `ws` server that forwards each message to every other
  *                    connection, padded to a configured size, and answers the sender with a configured number
  *                    of bytes (the size of a receipt). No parsing, no crypto.
@@ -40,6 +40,8 @@ export type Request =
   | { cmd: 'cpu' }
   /** Connections open now (sessions, or sockets for the bare modes). */
   | { cmd: 'connections' }
+  /** The relay's join and leave announcements: whether some wait for their batch, and how many bodies went out. */
+  | { cmd: 'presence' }
   /** Sizes the raw and echo modes answer with. */
   | { cmd: 'sizes'; forwardBytes: number; replyBytes: number }
   /** Times, in this process, the server's wrap and sign for `count` handshakes with this client key. */
@@ -66,6 +68,11 @@ export function benchServerOptions(plain: boolean, maxConnections: number): Serv
     host: '127.0.0.1',
     plain,
     maxConnections,
+    // Every simulated tab comes from 127.0.0.1.
+    maxPerAddress: maxConnections,
+    maxPendingPerAddress: maxConnections,
+    handshakeRate: 1_000_000,
+    handshakeBurst: 1_000_000,
     rate: 1_000_000,
     burst: 1_000_000,
     maxBuffered: 1024 * 1024 * 1024,
@@ -90,6 +97,7 @@ async function main(): Promise<void> {
   const identity = await loadIdentity(join(dir, 'identity.jwk'));
   let port: number;
   let connections: () => number;
+  let presence: () => { pending: boolean; sent: number } = () => ({ pending: false, sent: 0 });
   let stop: () => Promise<void>;
   let forwardPad = '';
   let reply = '';
@@ -105,6 +113,7 @@ async function main(): Promise<void> {
     });
     port = server.port;
     connections = () => server.relay.size;
+    presence = () => ({ pending: server.relay.presence.pending, sent: server.relay.presence.stats.sent });
     stop = () => server.close();
   } else {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: DEFAULTS.maxPayload });
@@ -158,6 +167,8 @@ async function main(): Promise<void> {
       }
       case 'connections':
         return connections();
+      case 'presence':
+        return presence();
       case 'cpu': {
         const { user, system } = process.cpuUsage();
         return user + system;

@@ -382,7 +382,7 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
           if (body.kind === 'line') line?.(performance.now());
         },
       });
-      await a.waitFor((body) => body.kind === 'join');
+      await a.waitForPresence('joined', 'b');
       return {
         arm() {
           const atB = deadline(new Promise<number>((resolve) => (line = resolve)), 'a round trip');
@@ -484,7 +484,7 @@ async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair
       await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
       log(`throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure and bare ws in turn`);
       const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
-      await settle(secureTabs, (tabsCount * (tabsCount - 1)) / 2);
+      await settle(secureTabs, await secure.announced());
       const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
       await raw.waitForConnections(tabsCount);
       let next = 0;
@@ -540,7 +540,7 @@ async function fanoutRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
     await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
     log(`fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while) and ${tabsCount} bare ones`);
     const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
-    await settle(secureTabs, (tabsCount * (tabsCount - 1)) / 2);
+    await settle(secureTabs, await secure.announced());
     const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
     await raw.waitForConnections(tabsCount);
     const one = async (tabs: CountingTab[], i: number) => {

@@ -8,7 +8,7 @@ import { WirechatError, isWirechatError } from '../shared/errors.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
-import type { ServerBody } from '../shared/protocol.ts';
+import type { PresenceChange, ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 
 export interface ScriptedClientOptions {
@@ -19,6 +19,8 @@ export interface ScriptedClientOptions {
   /** Decides on the server's identity; trusts every key by default (tests pin where it matters). */
   trust?: (identity: ServerIdentity) => Promise<boolean>;
   origin?: string;
+  /** The local address to connect from (a loopback address other than 127.0.0.1, to be another address). */
+  localAddress?: string;
   /** For wss://: the certificate (PEM) to trust, e.g. a server's self-signed one; the system's CAs otherwise. */
   ca?: string;
   backend?: CryptoBackend;
@@ -49,7 +51,12 @@ export class ScriptedClient {
   }
 
   static async connect(options: ScriptedClientOptions): Promise<ScriptedClient> {
-    const ws = new WebSocket(options.url, { origin: options.origin, perMessageDeflate: false, ...(options.ca ? { ca: options.ca } : {}) });
+    const ws = new WebSocket(options.url, {
+      origin: options.origin,
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+      ...(options.ca ? { ca: options.ca } : {}),
+    });
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
@@ -126,6 +133,18 @@ export class ScriptedClient {
         });
       });
     }
+  }
+
+  /** Waits (bounded) until a `presence` body names `name` as joined or left, and returns that change. */
+  async waitForPresence<C extends PresenceChange['change']>(
+    change: C,
+    name: string,
+    timeoutMs?: number,
+  ): Promise<Extract<PresenceChange, { change: C }>> {
+    const named = (c: PresenceChange): c is Extract<PresenceChange, { change: C }> => c.change === change && c.name === name;
+    const body = await this.waitFor((b) => b.kind === 'presence' && b.changes.some(named), timeoutMs);
+    const found = body.kind === 'presence' ? body.changes.find(named) : undefined;
+    return found!;
   }
 
   send(text: string): Promise<number> {

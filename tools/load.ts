@@ -2,16 +2,26 @@
  * `npm run load`: N simulated tabs, each speaking the real protocol with real crypto, each send M lines
  * through the relay. Prints lines per second and delivery latency, and checks that every line reached every
  * other tab exactly once and in order. Runs its own server on a free loopback port unless --url is given.
+ *
+ * With `--attack MODE` it measures the server under a flood from one address (tools/attack.ts, in a child
+ * process): the honest tabs, from another loopback address, join and chat once alone and once during the flood,
+ * and the two rounds are printed side by side.
  */
+import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../server/identity.ts';
 import { nodeCryptoBackend } from '../server/node-crypto.ts';
-import { DEFAULTS } from '../server/options.ts';
+import { DEFAULTS, parseOptions, UsageError } from '../server/options.ts';
+import type { AdmissionStats } from '../server/admission.ts';
+import type { ServerOptions } from '../server/options.ts';
+import type { PresenceStats } from '../server/presence.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
+import { ATTACK_MODES, MAX_SECONDS, MAX_SOCKETS, type AttackMode, type AttackOptions, type AttackReport } from './attack.ts';
 import { ScriptedClient } from './client.ts';
 import { commandLine, runAsCommand } from './cli.ts';
 
@@ -24,12 +34,31 @@ export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send 
   --url URL       an already running server's WebSocket URL (default: start one in this process on a free
                   loopback port, sharing this process's one thread with the simulated tabs)
   --plain         run the relay in plain mode (only with its own server)
+  --from ADDR     the local address the tabs connect from (default 127.0.0.1)
   --json          print the result as JSON
   -h, --help      this text
 
 Each tab has its own handshake and keys; RSA key pairs are drawn from a pool of four, because making 200
 3072-bit key pairs would measure key generation, not the relay. Exits 1 if any line was lost, duplicated or
-out of order.`;
+out of order. All tabs come from one address: the server started here raises its per-address limits; one
+started with npm run server needs them raised too (--max-per-address, --max-pending-per-address,
+--handshake-rate, --handshake-burst).
+
+Under attack: the same tabs, once alone and once while one other address floods the server.
+
+  --attack MODE       hold:  upgraded sockets that never say hello
+                      hello: completed hellos (one public key for all, no crypto on the attacker's side) that stay
+                      join:  hellos that close as soon as they are welcomed, again and again
+  --attackers N       connections the attacker keeps going at once (default 1000, at most ${MAX_SOCKETS})
+  --attack-from ADDR  the attacker's local address (default 127.0.0.2; any of 127.0.0.0/8 works on Linux)
+  --warmup S          seconds the flood runs before the tabs connect (default 2)
+  --server='FLAGS'    flags for the server started here, as npm run server takes them (with the = sign); e.g. the
+                      server as it was before its per-address limits and batched announcements:
+                      --server='--max-per-address 1000 --max-pending-per-address 1000 --handshake-rate 1000000
+                      --handshake-burst 1000000 --presence-interval 0'
+
+The server started here has the default limits, per address too, and one process thread shared with the
+honest tabs (the attacker has its own process). Exits 1 if an honest tab could not join or a line was lost.`;
 
 export interface LoadResult {
   clients: number;
@@ -55,33 +84,94 @@ export interface LoadOptions {
   url?: string;
   plain?: boolean;
   intervalMs?: number;
+  /** The local address the tabs connect from. */
+  from?: string;
 }
 
+/** A server in this process on a free loopback port, with a fresh identity; `stop` removes it all. */
+async function ownServer(options: Partial<ServerOptions>): Promise<{ server: RunningServer; url: string; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'wirechat-load-'));
+  const server = await startServer({
+    options: { ...DEFAULTS, ...options, port: 0, host: '127.0.0.1', build: false },
+    identity: await loadIdentity(join(dir, 'identity.jwk')),
+    backend: nodeCryptoBackend,
+    events: { line: () => {}, joined: () => {}, left: () => {} },
+  });
+  return {
+    server,
+    url: `ws://127.0.0.1:${server.port}/ws`,
+    async stop() {
+      server.relay.endAll('load test over', 1001);
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Lines as fast as the tabs can send them, and no reader dropped for being slow: the load decides. */
+const LOAD_LIMITS: Partial<ServerOptions> = { rate: 1_000_000, burst: 1_000_000, maxBuffered: 64 * 1024 * 1024 };
+
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  let server: RunningServer | undefined;
-  let dir: string | undefined;
-  let url = options.url;
-  if (!url) {
-    dir = await mkdtemp(join(tmpdir(), 'wirechat-load-'));
-    server = await startServer({
-      options: {
-        ...DEFAULTS,
-        port: 0,
-        host: '127.0.0.1',
+  const own = options.url
+    ? undefined
+    : await ownServer({
+        ...LOAD_LIMITS,
         plain: options.plain ?? false,
-        rate: 1_000_000,
-        burst: 1_000_000,
         maxConnections: options.clients + 10,
-        maxBuffered: 64 * 1024 * 1024,
-        build: false,
-      },
-      identity: await loadIdentity(join(dir, 'identity.jwk')),
-      backend: nodeCryptoBackend,
-      events: { line: () => {}, joined: () => {}, left: () => {} },
-    });
-    url = `ws://127.0.0.1:${server.port}/ws`;
+        // Every tab comes from one address.
+        maxPerAddress: options.clients + 10,
+        maxPendingPerAddress: options.clients + 10,
+        handshakeRate: 1_000_000,
+        handshakeBurst: 1_000_000,
+      });
+  try {
+    return await honestRound(own?.url ?? options.url!, options);
+  } finally {
+    await own?.stop();
   }
-  const pool = Array.from({ length: 4 }, () => generateClientKeyPair());
+}
+
+export interface HonestRound extends LoadResult {
+  /** Tabs that joined (within JOIN_DEADLINE_MS, retrying a refusal as a page does). */
+  joined: number;
+  /** Connect to welcome, per tab, retries included. */
+  joinP50Ms: number;
+  joinP99Ms: number;
+  joinMaxMs: number;
+  /** Connections refused (1013, or HTTP 429) before a tab got in, all tabs together. */
+  refusedTries: number;
+}
+
+/** How long an honest tab keeps trying to join before it counts as kept out. */
+const JOIN_DEADLINE_MS = 20_000;
+
+/**
+ * One tab's join, as a page makes it: a failed attempt (a refusal, 1013 or HTTP 429, or any other) is
+ * retried after a pause that doubles up to 1 s, until JOIN_DEADLINE_MS. Returns the client (or why it never got
+ * in), the time it took, and the refusals.
+ */
+async function joinAsAPage(
+  connect: () => Promise<ScriptedClient>,
+): Promise<{ client?: ScriptedClient; ms: number; refused: number; error?: string }> {
+  const started = performance.now();
+  let refused = 0;
+  let last = '';
+  for (let attempt = 0; performance.now() - started < JOIN_DEADLINE_MS; attempt++) {
+    try {
+      return { client: await connect(), ms: performance.now() - started, refused };
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+      if (/closed 1013|Unexpected server response: 429/.test(last)) refused++;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
+    }
+  }
+  return { ms: performance.now() - started, refused, error: last };
+}
+
+/** Connects `clients` tabs to `url`, has each send `lines` lines, and checks what every tab received. */
+async function honestRound(url: string, options: LoadOptions): Promise<HonestRound> {
+  // Made before the clock starts: a join's time is the handshake's, not the key generation's.
+  const pool = await Promise.all(Array.from({ length: 4 }, () => generateClientKeyPair()));
   const clients: ScriptedClient[] = [];
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -89,7 +179,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const next = Array.from({ length: options.clients }, () => new Map<string, number>());
   const problems: string[] = [];
   let deliveries = 0;
-  const expected = options.clients * options.lines * (options.clients - 1);
+  let expected = 0;
+  const joinMs: number[] = [];
+  /** The number in each joined tab's lines ("load N i"): its place among the tabs asked for. */
+  const senders: number[] = [];
+  let refusedTries = 0;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   try {
@@ -107,20 +201,35 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     };
     for (let i = 0; i < options.clients; i += 25) {
       const batch = Array.from({ length: Math.min(25, options.clients - i) }, (_, j) =>
-        ScriptedClient.connect({
-          url: url!,
-          name: `load-${i + j}`,
-          keyPair: pool[(i + j) % pool.length]!,
-          acceptPlain: true,
-          backend: nodeCryptoBackend,
-          onBody: onBody(i + j),
-        }),
+        joinAsAPage(() =>
+          ScriptedClient.connect({
+            url,
+            name: `load-${i + j}`,
+            keyPair: pool[(i + j) % pool.length]!,
+            acceptPlain: true,
+            backend: nodeCryptoBackend,
+            localAddress: options.from,
+            onBody: onBody(i + j),
+          }),
+        ),
       );
-      clients.push(...(await Promise.all(batch)));
+      for (const [j, joined] of (await Promise.all(batch)).entries()) {
+        refusedTries += joined.refused;
+        joinMs.push(joined.ms);
+        if (joined.client) {
+          clients.push(joined.client);
+          senders.push(i + j);
+        } else {
+          problems.push(`load-${i + j} could not join within ${JOIN_DEADLINE_MS / 1000} s (last: ${joined.error})`);
+        }
+      }
     }
+    expected = clients.length * options.lines * (clients.length - 1);
+    if (expected === 0) done();
     const started = performance.now();
     await Promise.all(
-      clients.map(async (client, s) => {
+      clients.map(async (client, c) => {
+        const s = senders[c]!;
         for (let i = 0; i < options.lines; i++) {
           sentAt.set(`${s}:${i}`, performance.now());
           await client.send(`load ${s} ${i}`);
@@ -139,23 +248,177 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const seconds = (performance.now() - started) / 1000;
     if (deliveries !== expected) problems.push(`${deliveries} deliveries of ${expected} expected`);
     latencies.sort((a, b) => a - b);
+    joinMs.sort((a, b) => a - b);
     return {
       clients: options.clients,
       lines: options.lines,
       deliveries,
       expected,
       seconds,
-      linesPerSecond: (options.clients * options.lines) / seconds,
+      linesPerSecond: (clients.length * options.lines) / seconds,
       deliveriesPerSecond: deliveries / seconds,
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       problems,
+      joined: clients.length,
+      joinP50Ms: percentile(joinMs, 50),
+      joinP99Ms: percentile(joinMs, 99),
+      joinMaxMs: joinMs.at(-1) ?? NaN,
+      refusedTries,
     };
   } finally {
     for (const client of clients) client.close();
-    await server?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+export interface AttackLoadOptions extends LoadOptions {
+  attack: AttackMode;
+  /** Connections the attacker keeps going at once. */
+  attackers: number;
+  attackFrom: string;
+  /** Seconds the flood runs before the honest tabs connect. */
+  warmupSeconds: number;
+  /** The server's own flags (npm run server's), for the server started here. */
+  serverArgs?: string[];
+}
+
+/** What the server counted during the round under attack (only when it runs in this process). */
+export interface ServerCounts {
+  admission: AdmissionStats;
+  presence: PresenceStats;
+  /** Connections from the attacker's address open when the honest tabs began, and how many were joined. */
+  attackerOpen: number;
+  attackerJoined: number;
+}
+
+export interface AttackLoadResult {
+  alone: HonestRound;
+  underAttack: HonestRound;
+  attacker: AttackReport;
+  server: ServerCounts | undefined;
+  problems: string[];
+}
+
+function delta<T extends object>(after: T, before: T): T {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v as number) - (before[k as keyof T] as number)])) as T;
+}
+
+/** Starts tools/attack.ts in a child process; resolves once it runs, with a function that stops it and reports. */
+async function startAttacker(options: AttackOptions): Promise<() => Promise<AttackReport>> {
+  const child = fork(fileURLToPath(new URL('attack.ts', import.meta.url)), [JSON.stringify(options)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const report = new Promise<AttackReport>((resolve, reject) => {
+    child.on('message', (message: { report?: AttackReport }) => {
+      if (message.report) resolve(message.report);
+    });
+    child.once('exit', (code) => reject(new Error(`the attacker exited (${code}) without a report`)));
+  });
+  report.catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (message: { started?: boolean }) => {
+      if (message.started) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the attacker exited (${code}) before it started`)));
+  });
+  return async () => {
+    child.send('stop');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      return await report;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/**
+ * The honest tabs' round alone, then the same round while one address floods the server (from `attackFrom`,
+ * `attackers` connections kept going), and what the flood got and cost.
+ */
+export async function runAttackLoad(options: AttackLoadOptions): Promise<AttackLoadResult> {
+  // The defaults, per-address limits included (or what --server says); only the honest tabs' own lines are not
+  // rate-limited.
+  const parsed = parseOptions(options.serverArgs ?? [], {});
+  if (parsed === 'help') throw new UsageError('--server takes the server\'s flags, not --help');
+  const own = options.url ? undefined : await ownServer({ ...parsed, ...LOAD_LIMITS, plain: options.plain ?? parsed.plain });
+  const url = own?.url ?? options.url!;
+  try {
+    const alone = await honestRound(url, options);
+    const stopAttack = await startAttacker({
+      url,
+      mode: options.attack,
+      sockets: options.attackers,
+      from: options.attackFrom,
+      seconds: MAX_SECONDS,
+    });
+    let underAttack: HonestRound;
+    let attacker: AttackReport;
+    let server: ServerCounts | undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, options.warmupSeconds * 1000));
+      const admission = { ...own?.server.admission.stats } as AdmissionStats;
+      const presence = { ...own?.server.relay.presence.stats } as PresenceStats;
+      const held = own?.server.admission.count(options.attackFrom);
+      underAttack = await honestRound(url, options);
+      if (own && held) {
+        server = {
+          admission: delta(own.server.admission.stats, admission),
+          presence: delta(own.server.relay.presence.stats, presence),
+          attackerOpen: held.open,
+          attackerJoined: held.open - held.inHandshake,
+        };
+      }
+    } finally {
+      attacker = await stopAttack();
+    }
+    const problems = [...alone.problems.map((p) => `alone: ${p}`), ...underAttack.problems.map((p) => `under attack: ${p}`)];
+    return { alone, underAttack, attacker, server, problems };
+  } finally {
+    await own?.stop();
+  }
+}
+
+function ms(value: number): string {
+  return Number.isNaN(value) ? '-' : `${value.toFixed(1)} ms`;
+}
+
+function ratio(after: number, before: number): string {
+  return before > 0 && Number.isFinite(after) ? `${(after / before).toFixed(2)}x` : '-';
+}
+
+function printAttack(result: AttackLoadResult, options: AttackLoadOptions): void {
+  const { alone, underAttack: under, attacker, server } = result;
+  const closes = Object.entries(attacker.closes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([code, n]) => `${code} x${n}`)
+    .join(', ');
+  console.log(`${options.clients} honest tabs from ${options.from ?? '127.0.0.1'} x ${options.lines} lines; ` +
+    `attack "${attacker.mode}" from ${attacker.from}, ${options.attackers} connections kept going, for ${attacker.seconds.toFixed(1)} s`);
+  console.log(`  attacker    ${attacker.opened} connections tried, ${attacker.upgraded} upgraded, ${attacker.welcomed} welcomed; ` +
+    `at most ${attacker.peakOpen} open and ${attacker.peakJoined} joined at once`);
+  console.log(`              closed: ${closes || 'none'}`);
+  if (server) {
+    const a = server.admission;
+    console.log(`  server      during the honest round: ${a.knocked} upgrades asked for, ${a.admitted} admitted; refused ${a.refusedRate} (rate, HTTP 429), ` +
+      `${a.refusedPerAddress} (per address), ${a.refusedPending} (handshakes), ${a.refusedFull} (full); ` +
+      `attacker held ${server.attackerOpen} (${server.attackerJoined} joined)`);
+    console.log(`              presence: ${server.presence.changes} joins and leaves in ${server.presence.batches} batches, ` +
+      `${server.presence.sent} sealed bodies`);
+  }
+  const rows: Array<[string, string, string, string]> = [
+    ['joined', `${alone.joined}/${alone.clients}`, `${under.joined}/${under.clients}`, ''],
+    ['refused tries', String(alone.refusedTries), String(under.refusedTries), ''],
+    ['join p50', ms(alone.joinP50Ms), ms(under.joinP50Ms), ratio(under.joinP50Ms, alone.joinP50Ms)],
+    ['join p99', ms(alone.joinP99Ms), ms(under.joinP99Ms), ratio(under.joinP99Ms, alone.joinP99Ms)],
+    ['delivered', `${alone.deliveries}/${alone.expected}`, `${under.deliveries}/${under.expected}`, ''],
+    ['line p50', ms(alone.p50Ms), ms(under.p50Ms), ratio(under.p50Ms, alone.p50Ms)],
+    ['line p99', ms(alone.p99Ms), ms(under.p99Ms), ratio(under.p99Ms, alone.p99Ms)],
+  ];
+  console.log(`  honest tabs   ${'alone'.padEnd(16)}${'under attack'.padEnd(16)}ratio`);
+  for (const [label, a, u, r] of rows) console.log(`  ${label.padEnd(14)}${a.padEnd(16)}${u.padEnd(16)}${r}`);
+  console.log(result.problems.length === 0 ? '  check         every honest tab joined; every line reached every other tab once, in order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
 }
 
 async function main(): Promise<number> {
@@ -165,6 +428,12 @@ async function main(): Promise<number> {
     url: { type: 'string' },
     interval: { type: 'string', default: '0' },
     plain: { type: 'boolean' },
+    from: { type: 'string' },
+    attack: { type: 'string' },
+    attackers: { type: 'string', default: '1000' },
+    'attack-from': { type: 'string', default: '127.0.0.2' },
+    warmup: { type: 'string', default: '2' },
+    server: { type: 'string' },
     json: { type: 'boolean' },
   });
   if ('exit' in parsed) return parsed.exit;
@@ -180,7 +449,44 @@ async function main(): Promise<number> {
     console.error('wirechat load: --clients must be 2 or more and --lines 1 or more');
     return 2;
   }
-  const result = await runLoad({ clients, lines, url: values.url, plain: values.plain, intervalMs });
+  if (values.attack !== undefined) {
+    const attack = values.attack as AttackMode;
+    const attackers = Number(values.attackers);
+    const warmupSeconds = Number(values.warmup);
+    if (!ATTACK_MODES.includes(attack)) {
+      console.error(`wirechat load: --attack takes ${ATTACK_MODES.join(', ')}, not "${values.attack}"`);
+      return 2;
+    }
+    if (!Number.isInteger(attackers) || attackers < 1 || attackers > MAX_SOCKETS || !(warmupSeconds >= 0 && warmupSeconds <= 60)) {
+      console.error(`wirechat load: --attackers must be 1 to ${MAX_SOCKETS} and --warmup 0 to 60 seconds`);
+      return 2;
+    }
+    const options: AttackLoadOptions = {
+      clients,
+      lines,
+      url: values.url,
+      plain: values.plain,
+      intervalMs,
+      from: values.from ?? '127.0.0.1',
+      attack,
+      attackers,
+      attackFrom: values['attack-from'],
+      warmupSeconds,
+      serverArgs: values.server?.split(/\s+/).filter((arg) => arg !== ''),
+    };
+    let result: AttackLoadResult;
+    try {
+      result = await runAttackLoad(options);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      console.error(`wirechat load: --server: ${error.message}`);
+      return 2;
+    }
+    if (values.json) console.log(JSON.stringify(result, null, 2));
+    else printAttack(result, options);
+    return result.problems.length === 0 ? 0 : 1;
+  }
+  const result = await runLoad({ clients, lines, url: values.url, plain: values.plain, intervalMs, from: values.from });
   if (values.json) console.log(JSON.stringify(result, null, 2));
   else {
     console.log(`${result.clients} tabs x ${result.lines} lines, each line to ${result.clients - 1} others`);

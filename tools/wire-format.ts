@@ -91,6 +91,23 @@ export function describeToken(token: unknown, brief = false): string {
   }
 }
 
+/** A presence body: each change named ("+alice", "-bob (reason)"), then the counted ones. Read leniently. */
+function describePresence(body: Obj): string {
+  const changes = Array.isArray(body.changes) ? body.changes : [];
+  const shown = changes.slice(0, 8).map((c: unknown) => {
+    if (!isObject(c)) return quoted(c);
+    if (c.change === 'joined') return `+${quoted(c.name, 24)}`;
+    if (c.change === 'left') return `-${quoted(c.name, 24)} ${quoted(c.reason)}`;
+    return `${quoted(c.change, 16)} ${quoted(c.name, 24)}`;
+  });
+  if (changes.length > shown.length) shown.push(`… ${changes.length - shown.length} more named`);
+  const more = [
+    typeof body.moreJoined === 'number' && body.moreJoined > 0 ? `+${body.moreJoined} more joined` : '',
+    typeof body.moreLeft === 'number' && body.moreLeft > 0 ? `-${body.moreLeft} more left` : '',
+  ].filter((m) => m !== '');
+  return `presence ${[...shown, ...more].join(', ') || '(empty)'}`;
+}
+
 function describeBody(body: unknown): string {
   if (!isObject(body)) return `body ${quoted(body)}`;
   switch (body.kind) {
@@ -100,10 +117,8 @@ function describeBody(body: unknown): string {
         : `line #${String(body.id)}: ${quoted(body.text, 60)}`;
     case 'receipt':
       return `receipt #${String(body.id)} ${String(body.status)}${typeof body.reason === 'string' && body.reason ? `: ${quoted(body.reason)}` : ''}`;
-    case 'join':
-      return `join ${quoted(body.name, 24)}`;
-    case 'leave':
-      return `leave ${quoted(body.name, 24)} ${quoted(body.reason)}`;
+    case 'presence':
+      return describePresence(body);
     case 'end':
       return `end ${quoted(body.code, 40)} ${quoted(body.reason)}`;
     case 'bye':

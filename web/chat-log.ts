@@ -8,6 +8,9 @@
  * too. No line ever disappears or keeps a status that is no longer true.
  */
 
+import type { ServerPresence } from '../shared/protocol.ts';
+import { printable } from '../shared/text.ts';
+
 export type LineStatus = 'queued' | 'sending' | 'delivered' | 'failed' | 'not-delivered';
 
 export interface ChatLine {
@@ -174,4 +177,47 @@ export class ChatLog {
     });
     if (changed) this.#entries = next;
   }
+}
+
+/** "alice", "alice and bob", "alice, bob and carol". */
+function listed(names: readonly string[]): string {
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+function others(count: number): string {
+  return count === 1 ? '1 other' : `${count} others`;
+}
+
+/**
+ * What a `presence` body says, as the chat log's system lines, in the order it happened: joins in a row make one
+ * line ("alice, bob and 40 others joined."), each leave its own line in the server's words ("bob left.", "carol
+ * disconnected (1006)."), and changes the server only counted are added to the last line of their kind, or make a
+ * line of their own.
+ */
+export function presenceLines(body: ServerPresence): string[] {
+  const lines: string[] = [];
+  let joined: string[] = [];
+  const endJoins = (more = 0) => {
+    if (joined.length > 0 || more > 0) lines.push(`${listed(more > 0 ? [...joined, others(more)] : joined)} joined.`);
+    joined = [];
+  };
+  for (const change of body.changes) {
+    if (change.change === 'joined') {
+      joined.push(change.name);
+      continue;
+    }
+    endJoins();
+    // The server's words, made to follow the name ("left", "disconnected (1006)", "was removed by the server
+    // operator"), shown printable like every reason on the page (plain mode authenticates nothing).
+    const reason = change.reason.trim();
+    lines.push(`${change.name} ${reason === '' ? 'left' : printable(reason, 256)}.`);
+  }
+  const last = body.changes[body.changes.length - 1];
+  if (last?.change === 'joined') endJoins(body.moreJoined);
+  else {
+    endJoins();
+    if (body.moreJoined > 0) lines.push(`${others(body.moreJoined)} joined.`);
+  }
+  if (body.moreLeft > 0) lines.push(`${others(body.moreLeft)} left.`);
+  return lines;
 }

@@ -6,7 +6,7 @@
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
-import { ChatLog, type ChatEntry } from './chat-log.ts';
+import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
 import {
   Connection,
   pushBounded,
@@ -321,13 +321,8 @@ export class Controller {
       case 'receipt':
         this.#log.receipt(body.id, body.status, printable(body.reason, 256));
         break;
-      case 'join':
-        this.#log.system(`${body.name} joined.`, body.at - offset);
-        break;
-      case 'leave':
-        // The server's words, made to follow the name ("left", "disconnected (1006)", "dropped (RECORD_BAD_MAC)"),
-        // shown printable like every reason on the page (plain mode authenticates nothing).
-        this.#log.system(`${body.name} ${body.reason.trim() === '' ? 'left' : printable(body.reason.trim(), 256)}.`, body.at - offset);
+      case 'presence':
+        for (const text of presenceLines(body)) this.#log.system(text, body.at - offset);
         break;
       case 'end':
         // The connection moves to ended and says why; #onState logs it.

@@ -14,6 +14,7 @@ import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
 import { parseToken, type ParsedToken } from '../shared/fernet.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
+import { presenceLines } from './chat-log.ts';
 import type { StepEvent, WireEvent } from './connection.ts';
 
 /** How a check came out, as a row or a frame shows it. */
@@ -420,10 +421,11 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
         text: body.status === 'delivered' ? `your line #${body.id} was delivered` : `your line #${body.id} failed: ${printable(body.reason, 256)}`,
         detail: `receipt for line #${body.id}`,
       };
-    case 'join':
-      return { text: `${body.name} joined`, detail: 'join' };
-    case 'leave':
-      return { text: `${body.name} ${body.reason === '' ? 'left' : printable(body.reason, 256)}`, detail: 'leave' };
+    case 'presence': {
+      const joined = body.changes.filter((c) => c.change === 'joined').length + body.moreJoined;
+      const left = body.changes.length + body.moreJoined + body.moreLeft - joined;
+      return { text: presenceLines(body).join(' '), detail: `presence: ${joined} joined, ${left} left` };
+    }
     case 'end':
       return { text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`, detail: 'end of the chat' };
   }

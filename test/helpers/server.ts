@@ -42,6 +42,18 @@ export function testKeyPair(): Promise<CryptoKeyPair> {
 }
 
 /**
+ * Every test tab comes from 127.0.0.1, and suites open hundreds of connections from it on purpose (abandoned
+ * sockets, fuzzing): the per-address limits stand aside unless a test sets them. test/server/flood.test.ts tests
+ * them, with their defaults and with two loopback addresses.
+ */
+export const ONE_ADDRESS_FOR_ALL: Partial<ServerOptions> = {
+  maxPerAddress: 1_000_000,
+  maxPendingPerAddress: 1_000_000,
+  handshakeRate: 1_000_000,
+  handshakeBurst: 1_000_000,
+};
+
+/**
  * `dist`: a folder of files for the server to serve as the page (none by default). `tls`: serve HTTPS/WSS with this
  * certificate (wsUrl is then wss://, and connect() trusts that certificate).
  */
@@ -60,7 +72,15 @@ export async function startTestServer(
     waiters = [];
     for (const wake of w) wake();
   };
-  const options: ServerOptions = { ...DEFAULTS, port: 0, host: '127.0.0.1', identity: dir, build: false, ...overrides };
+  const options: ServerOptions = {
+    ...DEFAULTS,
+    port: 0,
+    host: '127.0.0.1',
+    identity: dir,
+    build: false,
+    ...ONE_ADDRESS_FOR_ALL,
+    ...overrides,
+  };
   const server = await startServer({
     options,
     identity,

@@ -154,8 +154,8 @@ describe('adversarial frames', () => {
       assert.equal(event.code, 4000);
       assertPrintable(event.text, 'the console reason');
       assert.match(event.text, /\\u001b\[2J/);
-      const leave = await honest().a.waitFor((b) => b.kind === 'leave' && b.name === 'closer');
-      assertPrintable(leave.kind === 'leave' ? leave.reason : '', 'the leave reason');
+      const leave = await honest().a.waitForPresence('left', 'closer');
+      assertPrintable(leave.reason, 'the leave reason');
     });
 
     it('closes 1002 on a bye word with an ANSI escape', async () => {

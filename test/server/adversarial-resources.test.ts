@@ -100,8 +100,8 @@ describe('adversarial resources', () => {
     assert.equal(event.code, 1006);
     assert.equal(event.text, 'disconnected (1006 connection lost without a close frame)');
     for (const tab of [honest().a, honest().b]) {
-      const leave = await tab.waitFor((b) => b.kind === 'leave' && b.name === 'vanisher');
-      assert.equal(leave.kind === 'leave' && leave.reason, 'disconnected (1006 connection lost without a close frame)');
+      const leave = await tab.waitForPresence('left', 'vanisher');
+      assert.equal(leave.reason, 'disconnected (1006 connection lost without a close frame)');
     }
   });
 });
@@ -115,8 +115,8 @@ describe('adversarial resources: heartbeat (200 ms)', () => {
     client.ws.on('ping', () => pings++);
     await expectDropped(server(), client, { code: 1006, error: 'vanished', name: 'silent', reasonNamesError: false });
     assert.ok(pings >= 1, 'dropped before it was ever pinged');
-    const leave = await honest().a.waitFor((b) => b.kind === 'leave' && b.name === 'silent');
-    assert.match(leave.kind === 'leave' ? leave.reason : '', /vanished/);
+    const leave = await honest().a.waitForPresence('left', 'silent');
+    assert.match(leave.reason, /vanished/);
   });
 
   it('keeps a tab that answers pings, across several intervals', async () => {

@@ -46,8 +46,8 @@ describe('secure chat through the relay', () => {
     const erin = await server.connect({ name: 'erin' });
     const closed = await dave.bye('exit');
     assert.equal(closed.code, 1000);
-    const leave = await erin.waitFor((b) => b.kind === 'leave' && b.name === 'dave');
-    assert.equal(leave.kind === 'leave' && leave.reason, 'left');
+    const leave = await erin.waitForPresence('left', 'dave');
+    assert.equal(leave.reason, 'left');
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'dave');
     assert.equal(event.code, 1000);
     await erin.bye();
@@ -62,8 +62,8 @@ describe('secure chat through the relay', () => {
     const cutting = await server.connect({ name: 'cutting' });
     cutting.ws.close(4008, 'BANNED BY ADMIN');
     for (const [name, reason] of [['byeing', 'left'], ['closing', 'left'], ['cutting', 'disconnected (1008 policy violation (sent as 4008))']] as const) {
-      const leave = await watcher.waitFor((b) => b.kind === 'leave' && b.name === name);
-      assert.equal(leave.kind === 'leave' && leave.reason, reason, name);
+      const leave = await watcher.waitForPresence('left', name);
+      assert.equal(leave.reason, reason, name);
     }
     const bye = await server.waitForEvent((e) => e.kind === 'left' && e.name === 'byeing');
     assert.equal(bye.text, 'left', 'the console does not show the bye word either');
@@ -75,12 +75,12 @@ describe('secure chat through the relay', () => {
     const kicked = await server.connect({ name: 'kicked' });
     server.relay.kick('kicked');
     await kicked.waitFor((b) => b.kind === 'end');
-    const kick = await watcher.waitFor((b) => b.kind === 'leave' && b.name === 'kicked');
-    assert.equal(kick.kind === 'leave' && kick.reason, 'was removed by the server operator');
+    const kick = await watcher.waitForPresence('left', 'kicked');
+    assert.equal(kick.reason, 'was removed by the server operator');
     const dropped = await server.connect({ name: 'dropped' });
     dropped.ws.send(JSON.stringify({ type: 'record', seq: 0, token: 'gAAAA', mac: 'AAAA' }));
-    const drop = await watcher.waitFor((b) => b.kind === 'leave' && b.name === 'dropped');
-    assert.match(drop.kind === 'leave' ? drop.reason : '', /^dropped \([A-Z_]+\)$/);
+    const drop = await watcher.waitForPresence('left', 'dropped');
+    assert.match(drop.reason, /^dropped \([A-Z_]+\)$/);
     await watcher.bye();
   });
 });
@@ -116,8 +116,7 @@ describe('names through the relay', () => {
     const latin = await server.connect({ name: 'copse' });
     const cyrillic = await server.connect({ name: '\u0441\u043e\u0440\u0455\u0435' });
     assert.equal(cyrillic.session.identity?.name, '\u0441\u043e\u0440\u0455\u0435-2');
-    const join = await latin.waitFor((b) => b.kind === 'join');
-    assert.equal(join.kind === 'join' && join.name, '\u0441\u043e\u0440\u0455\u0435-2');
+    await latin.waitForPresence('joined', '\u0441\u043e\u0440\u0455\u0435-2');
     const spaced = await server.connect({ name: 'alice\u00a0 smith' });
     assert.equal(spaced.session.identity?.name, 'alice smith', 'normalized: NFKC, one space');
     await latin.bye();

@@ -96,7 +96,7 @@ describe('the console', () => {
     const end = await b.waitFor((body) => body.kind === 'end');
     assert.match(end.kind === 'end' ? end.reason : '', /removed you from the chat/);
     assert.equal((await b.closed).code, 1008);
-    await a.waitFor((body) => body.kind === 'leave' && body.name === 'bo');
+    await a.waitForPresence('left', 'bo');
   });
 
   it('/help lists the commands; an unknown command says so', async () => {
@@ -161,7 +161,7 @@ describe('the console', () => {
 
       type('/kick alice smith');
       await smith.waitFor((b) => b.kind === 'end');
-      await alice.waitFor((b) => b.kind === 'leave' && b.name === 'alice smith');
+      await alice.waitForPresence('left', 'alice smith');
       assert.equal(alice.bodies.some((b) => b.kind === 'end'), false, 'alice is still in the chat');
       type('/kick alice');
       await alice.waitFor((b) => b.kind === 'end');

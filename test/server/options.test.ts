@@ -23,7 +23,8 @@ describe('parseOptions', () => {
   it('lists every flag in the help text', () => {
     for (const flag of ['--port', '--host', '--plain', '--name', '--identity', '--allow-origin', '--max-connections',
       '--max-payload', '--handshake-timeout', '--rate', '--burst', '--heartbeat', '--max-buffered', '--max-line', '--no-build',
-      '--no-color', '--help']) {
+      '--no-color', '--help', '--max-per-address', '--max-pending-per-address', '--handshake-rate', '--handshake-burst',
+      '--presence-interval']) {
       assert.ok(HELP.includes(flag), flag);
     }
   });
@@ -38,6 +39,11 @@ describe('parseOptions', () => {
     ['--heartbeat', 'heartbeatMs', 100, 3_600_000],
     ['--max-buffered', 'maxBuffered', 1024, 1024 * 1024 * 1024],
     ['--max-line', 'maxLine', 1, 4096],
+    ['--max-per-address', 'maxPerAddress', 1, 1_000_000],
+    ['--max-pending-per-address', 'maxPendingPerAddress', 1, 1_000_000],
+    ['--handshake-rate', 'handshakeRate', 1, 1_000_000],
+    ['--handshake-burst', 'handshakeBurst', 1, 1_000_000],
+    ['--presence-interval', 'presenceIntervalMs', 0, 60_000],
   ];
   for (const [flag, key, min, max] of numeric) {
     it(`takes ${flag} from ${min} to ${max}, and refuses anything else`, () => {
@@ -50,6 +56,14 @@ describe('parseOptions', () => {
       assert.throws(() => parseOptions([flag], {}), UsageError, `${flag} without a value`);
     });
   }
+
+  it('states the per-address limits with their defaults in --help, and what a reverse proxy needs', () => {
+    assert.match(HELP, new RegExp(`--max-per-address N .*\\n.*\\(default ${DEFAULTS.maxPerAddress}\\)`));
+    assert.match(HELP, new RegExp(`in their handshake \\(default ${DEFAULTS.maxPendingPerAddress}\\)`));
+    assert.match(HELP, new RegExp(`--handshake-rate N .*HTTP 429\\n.*\\(default ${DEFAULTS.handshakeRate}\\)`));
+    assert.match(HELP, new RegExp(`--handshake-burst N .*\\(default ${DEFAULTS.handshakeBurst}\\)`));
+    assert.match(HELP, /reverse proxy[\s\S]*X-Forwarded-For is not trusted/);
+  });
 
   it('takes the port from $PORT, and --port over it', () => {
     assert.equal(parse([], { PORT: '9000' }).port, 9000);

@@ -18,7 +18,17 @@ import {
   transcript,
   wrapSessionSecret,
 } from '../../shared/handshake.ts';
-import { parseClientBody, parseClientFrame, type HelloFrame, type Mode, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
+import {
+  parseClientBody,
+  parseClientFrame,
+  PROTOCOL_VERSION,
+  type HelloFrame,
+  type Mode,
+  type ServerBody,
+  type WelcomeFrame,
+} from '../../shared/protocol.ts';
+
+const JOINED_BOB: ServerBody = { kind: 'presence', at: 5, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 };
 import { RecordChannel } from '../../shared/record.ts';
 import { rejectsWith } from '../helpers/expect-error.ts';
 
@@ -92,7 +102,7 @@ async function playServer(helloText: string, twist: Twist = {}) {
   const signature = await signTranscript(twist.signWith ?? identity.privateKey, signed);
   let welcome: WelcomeFrame = {
     type: 'welcome',
-    version: 1,
+    version: PROTOCOL_VERSION,
     mode,
     name: hello.name.trim(),
     sessionId: toBase64Url(sessionId),
@@ -150,11 +160,11 @@ async function refusesWelcome(twist: Twist, code: ErrorCode, options: { acceptPl
 }
 
 describe('ClientSession against a played server', () => {
-  test('hello: version 1, the asked-for name, a 2048-bit SPKI and a 32-byte nonce', async () => {
+  test('hello: version 2, the asked-for name, a 2048-bit SPKI and a 32-byte nonce', async () => {
     const h = await startClient({ acceptPlain: true });
     const hello = parseClientFrame(h.sent[0]!) as HelloFrame;
     assert.deepEqual(Object.keys(hello).sort(), ['acceptPlain', 'name', 'nonce', 'publicKey', 'type', 'version']);
-    assert.equal(hello.version, 1);
+    assert.equal(hello.version, 2);
     assert.equal(hello.name, 'alice');
     assert.equal(hello.acceptPlain, true);
     assert.equal(fromBase64Url(hello.nonce).length, 32);
@@ -199,7 +209,7 @@ describe('ClientSession against a played server', () => {
     const h = await startClient();
     const server = await playServer(h.sent[0]!);
     await h.session.receive(JSON.stringify(server.welcome));
-    const frame = JSON.stringify(await server.channel.seal({ kind: 'join', name: 'bob', at: 1 }));
+    const frame = JSON.stringify(await server.channel.seal(JOINED_BOB));
     await h.session.receive(frame);
     await rejectsWith(h.session.receive(frame), 'RECORD_BAD_SEQUENCE');
     assert.equal(h.session.phase, 'ended');
@@ -247,7 +257,7 @@ describe('ClientSession against a played server', () => {
     assert.ok(!h.steps.includes('unwrapped'));
     await h.session.sendLine('in the clear');
     assert.deepEqual(JSON.parse(h.sent[1]!), { type: 'plain', seq: 0, body: { kind: 'line', id: 0, text: 'in the clear' } });
-    const join = { kind: 'join', name: 'bob', at: 5 };
+    const join = JOINED_BOB;
     await h.session.receive(JSON.stringify({ type: 'plain', seq: 0, body: join }));
     assert.deepEqual(h.bodies, [join]);
     await rejectsWith(h.session.receive(JSON.stringify({ type: 'plain', seq: 0, body: join })), 'RECORD_BAD_SEQUENCE');

@@ -219,7 +219,7 @@ describe('the transcript', () => {
     const f = sampleFields();
     const t = transcript(f);
     assert.deepEqual(t.subarray(0, 18), utf8('wirechat-handshake'));
-    assert.deepEqual([...t.subarray(18, 26)], [0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.deepEqual([...t.subarray(18, 26)], [0, 0, 0, 0, 0, 0, 0, 2]);
     assert.deepEqual([...t.subarray(26, 30)], [0, 0, 0, 6]);
     assert.deepEqual(t.subarray(30, 36), utf8('secure'));
     const fixed = 18 + 8 + 8; // label, version, time

@@ -116,14 +116,15 @@ describe('names the server sends', () => {
     const newer = 'ab\u0378';
     assert.match(nameProblem(newer) ?? '', /unassigned/);
     assert.equal(receivedNameProblem(newer), undefined);
-    assert.deepEqual(parseServerBody({ kind: 'join', name: newer, at: 0 }), { kind: 'join', name: newer, at: 0 });
+    const joined = { kind: 'presence', at: 0, changes: [{ change: 'joined', name: newer }], moreJoined: 0, moreLeft: 0 };
+    assert.deepEqual(parseServerBody(joined), joined);
     assert.equal(receivedNameProblem('\u0378\u0379'), undefined, 'a name only of such letters');
   });
 
   test('what hides or rewrites text is refused in any name the server sends', () => {
     for (const name of ['console\u200b', 'bob\u202e', '\u3164', 'a\u001bb', ' bob', '\u0301bob', 'x'.repeat(25)]) {
       assert.notEqual(checkName(name), undefined, JSON.stringify(name));
-      assert.throws(() => parseServerBody({ kind: 'join', name, at: 0 }));
+      assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }));
     }
   });
 });

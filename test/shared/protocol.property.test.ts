@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WirechatError } from '../../shared/errors.ts';
-import { parseClientBody, parseClientFrame, parseServerBody, parseServerFrame } from '../../shared/protocol.ts';
+import { parseClientBody, parseClientFrame, parseServerBody, parseServerFrame, PROTOCOL_VERSION } from '../../shared/protocol.ts';
 
 const RUNS = { numRuns: 400 };
 
@@ -85,8 +85,21 @@ const clientBody = fc.oneof(
 const serverBody = fc.oneof(
   shaped({ kind: maybe(fc.constant('line')), from: maybe(name), text: maybe(lineText), at: maybe(uint), direct: maybe(fc.boolean()) }),
   shaped({ kind: maybe(fc.constant('receipt')), id: maybe(uint), status: maybe(fc.constantFrom('delivered', 'failed')), reason: maybe(fc.string({ maxLength: 20 })) }),
-  shaped({ kind: maybe(fc.constant('join')), name: maybe(name), at: maybe(uint) }),
-  shaped({ kind: maybe(fc.constant('leave')), name: maybe(name), at: maybe(uint), reason: maybe(fc.string({ maxLength: 20 })) }),
+  shaped({
+    kind: maybe(fc.constant('presence')),
+    at: maybe(uint),
+    changes: maybe(
+      fc.array(
+        fc.oneof(
+          shaped({ change: maybe(fc.constant('joined')), name: maybe(name) }),
+          shaped({ change: maybe(fc.constant('left')), name: maybe(name), reason: maybe(fc.string({ maxLength: 20 })) }),
+        ),
+        { maxLength: 22 },
+      ),
+    ),
+    moreJoined: maybe(uint),
+    moreLeft: maybe(uint),
+  }),
   shaped({ kind: maybe(fc.constant('end')), reason: maybe(fc.string({ maxLength: 20 })) }),
 );
 const record = shaped({
@@ -195,7 +208,8 @@ describe('hostile nesting', () => {
         `{"type":"plain","seq":0,"body":${nested}}`,
         `{"type":"plain","seq":0,"body":{"kind":${nested}}}`,
         `{"type":"plain","seq":0,"body":{"kind":"line","id":0,"text":${nested}}}`,
-        `{"type":"welcome","version":1,"mode":${nested}}`,
+        `{"type":"welcome","version":${PROTOCOL_VERSION},"mode":${nested}}`,
+        `{"type":"plain","seq":0,"body":{"kind":"presence","at":0,"changes":[${nested}],"moreJoined":0,"moreLeft":0}}`,
       ]) {
         holds(parseClientFrame, text);
         holds(parseServerFrame, text);

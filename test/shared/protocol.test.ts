@@ -16,6 +16,7 @@ import {
   parseClientFrame,
   parseServerBody,
   parseServerFrame,
+  PROTOCOL_VERSION,
   type ClientBody,
   type ClientFrame,
   type ServerBody,
@@ -28,7 +29,7 @@ const TOKEN = 'gAAAAABpVmHDwMHCw8TFxsfIycrLzM3Oz8la8ZrSTmmzo-10bh7leRLTrvqm3PQkM
 
 const hello = {
   type: 'hello',
-  version: 1,
+  version: PROTOCOL_VERSION,
   name: 'alice',
   publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA',
   nonce: B43,
@@ -36,7 +37,7 @@ const hello = {
 } as const;
 const welcome = {
   type: 'welcome',
-  version: 1,
+  version: PROTOCOL_VERSION,
   mode: 'secure',
   name: 'alice-2',
   sessionId: 'QEFCQ0RFRkdISUpLTE1OTw',
@@ -58,8 +59,18 @@ const serverBodies: ServerBody[] = [
   { kind: 'line', from: 'console', text: 'just you', at: 0, direct: true },
   { kind: 'receipt', id: 3, status: 'delivered', reason: '' },
   { kind: 'receipt', id: 4, status: 'failed', reason: 'not sent: at most 20 lines a second' },
-  { kind: 'join', name: 'bob', at: 1 },
-  { kind: 'leave', name: 'bob', at: 2, reason: 'left' },
+  { kind: 'presence', at: 1, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 },
+  {
+    kind: 'presence',
+    at: 2,
+    changes: [
+      { change: 'left', name: 'bob', reason: 'left' },
+      { change: 'joined', name: 'bob' },
+    ],
+    moreJoined: 40,
+    moreLeft: 3,
+  },
+  { kind: 'presence', at: 3, changes: [], moreJoined: 1, moreLeft: 0 },
   { kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat (END)' },
   { kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' },
 ];
@@ -101,7 +112,7 @@ describe('valid frames round-trip', () => {
   }
 
   test('the order of fields and white space between them do not matter', () => {
-    const reordered = `{ "acceptPlain": false, "nonce": "${B43}", "publicKey": "${hello.publicKey}",\n "name": "alice", "version": 1, "type": "hello" }`;
+    const reordered = `{ "acceptPlain": false, "nonce": "${B43}", "publicKey": "${hello.publicKey}",\n "name": "alice", "version": ${PROTOCOL_VERSION}, "type": "hello" }`;
     assert.deepEqual(parseClientFrame(reordered), hello);
   });
 
@@ -218,11 +229,56 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
   test('free-text fields have their maximum length', () => {
     assert.throws(() => parseServerBody({ kind: 'end', code: 'KICKED', reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'end', code: 'K'.repeat(41), reason: '' }), WirechatError);
-    assert.throws(() => parseServerBody({ kind: 'leave', name: 'a', at: 0, reason: 'x'.repeat(257) }), WirechatError);
+    const left = (reason: string) => ({ kind: 'presence', at: 0, changes: [{ change: 'left', name: 'a', reason }], moreJoined: 0, moreLeft: 0 });
+    assert.throws(() => parseServerBody(left('x'.repeat(257))), WirechatError);
+    parseServerBody(left('x'.repeat(256)));
     assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseClientBody({ kind: 'bye', word: 'x'.repeat(17) }), WirechatError);
     parseServerBody({ kind: 'end', code: 'K'.repeat(40), reason: 'x'.repeat(256) });
     parseClientBody({ kind: 'bye', word: 'x'.repeat(16) });
+  });
+});
+
+describe('presence bodies', () => {
+  const presence = (fields: object) => ({ kind: 'presence', at: 0, changes: [{ change: 'joined', name: 'a' }], moreJoined: 0, moreLeft: 0, ...fields });
+  const joined = (n: number) => Array.from({ length: n }, (_, i) => ({ change: 'joined', name: `tab-${i}` }));
+
+  test(`name at most ${LIMITS.maxPresenceChanges} changes; the rest can only be counted`, () => {
+    parseServerBody(presence({ changes: joined(LIMITS.maxPresenceChanges), moreJoined: 1000 }));
+    throwsWith(() => parseServerBody(presence({ changes: joined(LIMITS.maxPresenceChanges + 1) })), 'PROTO_BAD_SHAPE');
+  });
+
+  test('refuse a change of another kind, with a field too many or too few, or one that is not an object', () => {
+    for (const change of [
+      { change: 'join', name: 'a' },
+      { change: 'joined', name: 'a', reason: '' },
+      { change: 'left', name: 'a' },
+      { change: 'left', name: 'a', reason: 'x', at: 0 },
+      { name: 'a' },
+      'a',
+      ['joined', 'a'],
+      null,
+    ]) {
+      throwsWith(() => parseServerBody(presence({ changes: [change] })), 'PROTO_BAD_SHAPE', JSON.stringify(change));
+    }
+  });
+
+  test('refuse changes that are not an array, counts that are not counts, and a body that says nothing', () => {
+    for (const fields of [
+      { changes: { change: 'joined', name: 'a' } },
+      { changes: 'a' },
+      { moreJoined: -1 },
+      { moreLeft: 1.5 },
+      { moreLeft: '1' },
+      { changes: [], moreJoined: 0, moreLeft: 0 },
+    ]) {
+      throwsWith(() => parseServerBody(presence(fields)), 'PROTO_BAD_SHAPE', JSON.stringify(fields));
+    }
+  });
+
+  test('the bodies of version 1, join and leave, are gone', () => {
+    throwsWith(() => parseServerBody({ kind: 'join', name: 'bob', at: 1 }), 'PROTO_BAD_SHAPE');
+    throwsWith(() => parseServerBody({ kind: 'leave', name: 'bob', at: 2, reason: 'left (EXIT)' }), 'PROTO_BAD_SHAPE');
   });
 });
 
@@ -237,17 +293,17 @@ describe('PROTO_UNKNOWN_TYPE: a type this direction does not send', () => {
   });
 });
 
-describe('HANDSHAKE_VERSION: a version other than 1', () => {
+describe(`HANDSHAKE_VERSION: a version other than ${PROTOCOL_VERSION}`, () => {
   test('hello and welcome', () => {
-    for (const version of [0, 2, '1', 1.5, null, -1]) {
+    for (const version of [0, 1, 3, '2', 2.5, null, -1]) {
       clientRefuses({ ...hello, version }, 'HANDSHAKE_VERSION');
       serverRefuses({ ...welcome, version }, 'HANDSHAKE_VERSION');
     }
   });
 
   test('is reported before the field set, so a later version with other fields hears "version"', () => {
-    clientRefuses({ type: 'hello', version: 2, key: 'x' }, 'HANDSHAKE_VERSION');
-    serverRefuses({ type: 'welcome', version: 2, other: true }, 'HANDSHAKE_VERSION');
+    clientRefuses({ type: 'hello', version: PROTOCOL_VERSION + 1, key: 'x' }, 'HANDSHAKE_VERSION');
+    serverRefuses({ type: 'welcome', version: PROTOCOL_VERSION + 1, other: true }, 'HANDSHAKE_VERSION');
   });
 });
 
@@ -271,7 +327,7 @@ describe('names', () => {
     // A hello's name is the person's: refused with its own code, which sends the page back to its name field.
     clientRefuses({ ...hello, name }, 'NAME_REFUSED');
     serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
-    assert.throws(() => parseServerBody({ kind: 'join', name, at: 0 }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false }), WirechatError);
   };
 

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { percentile, runLoad } from '../../tools/load.ts';
+import { DEFAULTS } from '../../server/options.ts';
+import { percentile, runAttackLoad, runLoad } from '../../tools/load.ts';
 import { ROOT } from '../helpers/process.ts';
 
 describe('npm run load', () => {
@@ -26,6 +27,36 @@ describe('npm run load', () => {
     const bad = spawnSync('npx', ['tsx', 'tools/load.ts', '--clients', '1'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--clients must be 2 or more/);
+  });
+
+  it('--attack hello: tabs from 127.0.0.1 join and chat while 127.0.0.2 floods, and the flood is refused past its limit', async () => {
+    const result = await runAttackLoad({
+      clients: 3,
+      lines: 3,
+      from: '127.0.0.1',
+      attack: 'hello',
+      attackers: 100,
+      attackFrom: '127.0.0.2',
+      warmupSeconds: 0.5,
+    });
+    assert.deepEqual(result.problems, []);
+    for (const round of [result.alone, result.underAttack]) {
+      assert.equal(round.joined, 3);
+      assert.equal(round.deliveries, 3 * 3 * 2);
+    }
+    const { attacker } = result;
+    assert.equal(attacker.from, '127.0.0.2');
+    assert.ok(attacker.welcomed >= 1, 'the attacker got some seats');
+    assert.ok(attacker.peakJoined <= DEFAULTS.maxPerAddress, `it held ${attacker.peakJoined} at once`);
+    const refused = (attacker.closes['1013'] ?? 0) + (attacker.closes['http 429'] ?? 0);
+    assert.ok(refused >= 1, `refused with 1013 or HTTP 429: ${JSON.stringify(attacker.closes)}`);
+    assert.ok(result.server && result.server.admission.admitted >= 3);
+  });
+
+  it('refuses an unknown --attack mode from the command line', () => {
+    const bad = spawnSync('npx', ['tsx', 'tools/load.ts', '--attack', 'nuke'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--attack takes hold, hello, join/);
   });
 
   it('computes percentiles by rank', () => {

@@ -19,7 +19,7 @@ import { startServer, type RunningServer } from '../../server/server.ts';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
 import { isWirechatError } from '../../shared/errors.ts';
 import { exportSpki, unwrapSessionSecret } from '../../shared/handshake.ts';
-import { parseServerFrame, type ServerBody } from '../../shared/protocol.ts';
+import { parseServerFrame, PROTOCOL_VERSION, type ServerBody } from '../../shared/protocol.ts';
 import { RecordChannel } from '../../shared/record.ts';
 import { startMitm, type MitmProxy } from '../../tools/mitm.ts';
 import { ScriptedClient } from '../../tools/client.ts';
@@ -105,7 +105,7 @@ describe('mitm: flip and replay against the in-process server', () => {
     const left = await leftEvent('replayed');
     assert.equal(left.code, 1008);
     assert.equal(left.text, 'dropped: RECORD_BAD_SEQUENCE: record 0 is replayed: expected 1');
-    await bob.waitFor((b) => b.kind === 'leave' && b.name === 'replayed');
+    await bob.waitForPresence('left', 'replayed');
     assert.equal(bob.bodies.filter(isLine('pay bob 10 euros')).length, 1, 'bob got the line once');
     assert.equal(server.events.filter((e: ConsoleEvent) => e.kind === 'line' && e.text === 'pay bob 10 euros').length, 1);
     assert.ok(log.some((l) => l.includes('REPLAY: record seq 0 goes to the server a second time')));
@@ -206,7 +206,7 @@ describe('mitm: swap', () => {
       await new Promise((resolve) => ws.once('open', resolve));
       const welcomed = new Promise<void>((resolve) => (arrived = resolve));
       ws.send(JSON.stringify({
-        type: 'hello', version: 1, name: 'naive', publicKey: toBase64Url(await exportSpki(keyPair.publicKey)),
+        type: 'hello', version: PROTOCOL_VERSION, name: 'naive', publicKey: toBase64Url(await exportSpki(keyPair.publicKey)),
         nonce: toBase64Url(randomBytes(32)), acceptPlain: false,
       }));
       await welcomed;

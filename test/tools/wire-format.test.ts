@@ -32,6 +32,19 @@ describe('describing frames', () => {
     assert.equal(describeFrame(hello, true).text, 'hello name "alice", publicKey 3 B, acceptPlain false');
   });
 
+  it('shows a presence body: each change named, then the counted ones, leniently', () => {
+    const presence = (body: object) => JSON.stringify({ type: 'plain', seq: 3, body: { kind: 'presence', at: 1, ...body } });
+    assert.equal(
+      describeFrame(presence({ changes: [{ change: 'left', name: 'bob', reason: 'left (EXIT)' }, { change: 'joined', name: 'carol' }], moreJoined: 40, moreLeft: 0 })).text,
+      'plain seq 3: presence -"bob" "left (EXIT)", +"carol", +40 more joined',
+    );
+    assert.equal(describeFrame(presence({ changes: 'junk', moreJoined: 0, moreLeft: 2 })).text, 'plain seq 3: presence -2 more left');
+    assert.equal(
+      describeFrame(presence({ changes: [7, { change: 'x\u001b', name: 'a' }] })).text,
+      'plain seq 3: presence 7, "x\\u001b" "a"',
+    );
+  });
+
   it('never trusts the wire: control characters are escaped, junk is named, bad tokens are described', () => {
     assert.equal(describeFrame('{"type":"plain","seq":0,"body":{"kind":"bye","word":"\\u001b[2J"}}').text, 'plain seq 0: bye "\\u001b[2J"');
     assert.equal(describeFrame('not json').text, 'not JSON: not json');

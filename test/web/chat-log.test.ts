@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChatLog, DROPPED_REASON, ENDED_UNCONFIRMED, ENDED_UNSENT, type ChatLine } from '../../web/chat-log.ts';
+import type { PresenceChange, ServerPresence } from '../../shared/protocol.ts';
+import { ChatLog, DROPPED_REASON, ENDED_UNCONFIRMED, ENDED_UNSENT, presenceLines, type ChatLine } from '../../web/chat-log.ts';
 
 function own(log: ChatLog, key: number): ChatLine {
   const entry = log.entries.find((e) => e.key === key);
@@ -142,4 +143,29 @@ test('incoming and system lines keep their order and fields', () => {
       ['line', 'bob', '<img src=x onerror=alert(1)>', true, false],
     ],
   );
+});
+
+const joined = (...names: string[]): PresenceChange[] => names.map((name) => ({ change: 'joined', name }));
+const left = (name: string, reason: string): PresenceChange => ({ change: 'left', name, reason });
+const presence = (changes: PresenceChange[], moreJoined = 0, moreLeft = 0): ServerPresence => ({ kind: 'presence', at: 0, changes, moreJoined, moreLeft });
+
+test('a presence body reads as sentences: joins in a row make one line, each leave its own, in order', () => {
+  assert.deepEqual(presenceLines(presence(joined('alice'))), ['alice joined.']);
+  assert.deepEqual(presenceLines(presence(joined('alice', 'bob'))), ['alice and bob joined.']);
+  assert.deepEqual(presenceLines(presence(joined('alice', 'bob', 'carol'))), ['alice, bob and carol joined.']);
+  assert.deepEqual(
+    presenceLines(presence([left('bob', 'left'), ...joined('bob', 'carol'), left('dave', ' '), left('eve', 'disconnected (1006)'), ...joined('erin')])),
+    ['bob left.', 'bob and carol joined.', 'dave left.', 'eve disconnected (1006).', 'erin joined.'],
+  );
+});
+
+test("a presence body's reasons are shown printable: a bidi override cannot turn the sentence around", () => {
+  assert.deepEqual(presenceLines(presence([left('mallory', 'gone\u202elive')])), ['mallory gone\\u202elive.']);
+});
+
+test('a presence body names the counted changes by number: "alice, bob and 40 others joined."', () => {
+  assert.deepEqual(presenceLines(presence(joined('alice', 'bob'), 40)), ['alice, bob and 40 others joined.']);
+  assert.deepEqual(presenceLines(presence(joined('alice'), 1)), ['alice and 1 other joined.']);
+  assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), ['bob left.', '3 others joined.', '2 others left.']);
+  assert.deepEqual(presenceLines(presence([], 0, 1)), ['1 other left.']);
 });

@@ -175,17 +175,25 @@ test('lines the protocol would refuse are refused here, with the reason, and nev
   assert.deepEqual(s.own(), []);
 });
 
-test('incoming lines, joins and leaves are logged; the server end shows its reason', async () => {
+test('incoming lines and presence changes are logged; the server end shows its reason', async () => {
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
   const server = s.sockets[0]!.server;
   const at = Date.now();
-  await server.say({ kind: 'join', name: 'bob', at });
+  await server.say({ kind: 'presence', at, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 });
   await server.say({ kind: 'line', from: 'console', text: 'only for you', at, direct: true });
-  await server.say({ kind: 'leave', name: 'bob', at, reason: 'left' });
-  await server.say({ kind: 'leave', name: 'carol', at, reason: 'disconnected (1006)' });
-  await server.say({ kind: 'leave', name: 'dave', at, reason: 'was removed by the server operator' });
+  await server.say({
+    kind: 'presence',
+    at,
+    changes: [
+      { change: 'left', name: 'bob', reason: 'left' },
+      { change: 'left', name: 'carol', reason: 'disconnected (1006)' },
+      { change: 'left', name: 'dave', reason: 'was removed by the server operator' },
+    ],
+    moreJoined: 0,
+    moreLeft: 0,
+  });
   await server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await s.phase('ended');
   const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));

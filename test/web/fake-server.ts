@@ -13,7 +13,7 @@ import {
   transcript,
   wrapSessionSecret,
 } from '../../shared/handshake.ts';
-import { parseClientBody, parseClientFrame, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
+import { parseClientBody, parseClientFrame, PROTOCOL_VERSION, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
 import { RecordChannel } from '../../shared/record.ts';
 import type { ConnectionOptions, SocketLike } from '../../web/connection.ts';
 
@@ -85,7 +85,7 @@ export class FakeServer {
     this.socket.message(
       JSON.stringify({
         type: 'welcome',
-        version: 1,
+        version: PROTOCOL_VERSION,
         mode: fields.mode,
         name,
         sessionId: toBase64Url(fields.sessionId),

@@ -14,6 +14,7 @@ import type { RecordFrame, ServerBody, WelcomeFrame } from '../../shared/protoco
 import { Connection, type ConnectionOptions, type StepEvent, type WireEvent } from '../../web/connection.ts';
 import { Controller, type AppView } from '../../web/controller.ts';
 import {
+  bodyText,
   EXPLAIN,
   inspect,
   recordMacCheck,
@@ -316,6 +317,17 @@ test('plain frames show their body as readable by anyone, both ways', async () =
   assert.match(inspect(back).inside?.text ?? '', /^your line #0 was delivered$/);
   const [welcome] = frames(connection, 'welcome');
   assert.equal(field(inspect(welcome!), 'wrappedKeys').value, '(empty: plain mode has no keys)');
+});
+
+test('a presence body is shown as the chat log says it, with how many joined and left', () => {
+  const body: ServerBody = {
+    kind: 'presence',
+    at: 0,
+    changes: [{ change: 'left', name: 'bob', reason: 'left' }, { change: 'joined', name: 'carol' }],
+    moreJoined: 40,
+    moreLeft: 0,
+  };
+  assert.deepEqual(bodyText(body), { text: 'bob left. carol and 40 others joined.', detail: 'presence: 41 joined, 1 left' });
 });
 
 test('a frame that is not JSON is still listed and shown as it came', () => {
