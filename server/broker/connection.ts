@@ -124,14 +124,14 @@ class Link extends EventEmitter {
     });
   }
 
-  async close(): Promise<void> {
+  /** `graceful`: let the replies in flight arrive first; not for a client blocked in XREAD, nor a Redis away. */
+  async close(graceful = true): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     this.#up = false;
     this.emit('closed');
     try {
-      // close() lets replies in flight arrive; destroy() does not wait, for a Redis that is away.
-      if (this.client.isReady) await this.client.close();
+      if (graceful && this.client.isReady) await this.client.close();
       else this.client.destroy();
     } catch {
       this.client.destroy();
@@ -185,6 +185,15 @@ function startError(error: unknown, target: RedisTarget, options: ConnectOptions
     return make('REFUSED', `${where} closed the connection before answering${target.tls ? '' : '; if that port speaks TLS, write rediss://'}`);
   }
   return make('UNREACHABLE', `cannot use ${where}: ${reason}`);
+}
+
+/** Another client on a connection (RedisConnection.open). */
+export interface RedisLink {
+  client: RedisClient;
+  readonly up: boolean;
+  whenUp(): Promise<void>;
+  /** `graceful` (the default) waits for the replies in flight; false drops them (a blocking read). */
+  close(graceful?: boolean): Promise<void>;
 }
 
 /**
@@ -253,7 +262,7 @@ export class RedisConnection extends EventEmitter {
    * Another client to the same Redis, for what cannot share the command client (a blocking XREAD, a
    * subscriber); its `whenUp()` tells when it is back after a loss. Closed with this connection.
    */
-  async open(name: string): Promise<{ client: RedisClient; whenUp(): Promise<void>; readonly up: boolean; close(): Promise<void> }> {
+  async open(name: string): Promise<RedisLink> {
     const options = { ...this.#options, name: `${this.#options.name ?? 'wirechat'}-${name}` };
     const link = new Link(this.target, options);
     await link.connect(this.target, options);
@@ -264,9 +273,9 @@ export class RedisConnection extends EventEmitter {
       get up() {
         return link.up;
       },
-      close: async () => {
+      close: async (graceful = true) => {
         this.#others.delete(link);
-        await link.close();
+        await link.close(graceful);
       },
     };
   }
