@@ -104,7 +104,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     );
     this.#hub = new RequestHub(this.relay.id, (to, body) => this.#publishNow(to, body));
     this.#feed = new Feed(feedLink, options.connection, options.log, options.store, options.feed);
-    for (const name of ['entry', 'epoch', 'gap'] as const) {
+    for (const name of ['entry', 'epoch', 'gap', 'rewound'] as const) {
       this.#feed.on(name, (...args: unknown[]) => (this.emit as (event: string, ...a: unknown[]) => boolean)(name, ...args));
     }
     this.#feed.on('error', (error) => this.#report(error));

@@ -34,8 +34,14 @@ export interface FeedOptions {
 export interface FeedEvents {
   /** A line of the chat, in chat order. */
   entry: [LogEntry];
-  /** The log lost its history: from now on, lines of `epoch`, from its first. */
+  /** The history was lost or rewound: from now on, lines of `epoch`, from its first. */
   epoch: [{ epoch: string; previous: string }];
+  /**
+   * This relay found Redis back with fewer lines than it had delivered (`has` < `had`): Redis lost writes it had
+   * acknowledged (it restarted from an older snapshot, or a replica behind took over). Its numbers now name other
+   * lines, so the history goes on under a new epoch (`epoch` follows, on every relay). For the console.
+   */
+  rewound: [{ had: number; has: number }];
   /** `gone` lines after `after` were dropped by retention before this relay read them. */
   gap: [{ after: number; gone: number }];
   /** A read failed for another reason than Redis being away (a line that does not open); the feed retries. */
@@ -53,6 +59,8 @@ export class Feed extends EventEmitter<FeedEvents> {
   #n = 0;
   #running: Promise<void> | null = null;
   #stopped = false;
+  /** Set after Redis was away: the next turn checks that Redis did not come back with less than it had. */
+  #checkRewind = false;
 
   constructor(link: FeedLink, commands: { readonly up: boolean; whenUp(): Promise<void> }, log: ChatLog, store: RedisStore, options: FeedOptions = {}) {
     super();
@@ -92,6 +100,14 @@ export class Feed extends EventEmitter<FeedEvents> {
     let delay = 50;
     while (!this.#stopped) {
       try {
+        if (this.#checkRewind) {
+          const { epoch, last } = await this.#log.position();
+          if (epoch === this.#epoch && last < this.#n) {
+            await this.#store.renameEpoch(epoch);
+            this.emit('rewound', { had: this.#n, has: last });
+          }
+          this.#checkRewind = false;
+        }
         const entries = await this.#log.readAfter(this.#n, this.#page);
         if (this.#stopped) return;
         const epoch = this.#store.epoch;
@@ -117,6 +133,7 @@ export class Feed extends EventEmitter<FeedEvents> {
       } catch (error) {
         if (this.#stopped) return;
         const transient = isTransient(error);
+        if (transient) this.#checkRewind = true;
         if (transient && !(this.#link.up && this.#commands.up)) {
           try {
             await Promise.all([this.#link.whenUp(), this.#commands.whenUp()]);

@@ -135,6 +135,12 @@ dropBelow(firstKept(last, tonumber(ARGV[3]), tonumber(ARGV[2]) - tonumber(ARGV[4
 return {epoch}
 `);
 
+/** ARGV: the epoch a relay found rewound, a new one. Renames it, once, when it is still the same. */
+const RENAME = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[1])
+`);
+
 export interface RedisStoreOptions extends StoreOptions {
   /** `--chat NAME`: several chats can live in one Redis; `wirechat` by default. */
   chat?: string;
@@ -225,6 +231,22 @@ export class RedisStore implements LogStore {
   async trim(): Promise<void> {
     this.#open();
     await this.#run(TRIM, [], 'WRITE_FAILED', 'could not trim');
+  }
+
+  /**
+   * Gives the history a new epoch when it is still `epoch`: for a relay that finds the log's last number below
+   * one it has already delivered in that epoch (Redis came back from an older snapshot, or a replica that had
+   * not seen the last writes took over). Numbers of that epoch now name other lines than before; under a new
+   * epoch, a tab that resumes is told its view is void instead of being handed other lines under its numbers.
+   * The lines held stay. Two relays finding it at once rename it once. Resolves with the epoch now in force.
+   */
+  async renameEpoch(epoch: string): Promise<string> {
+    this.#open();
+    try {
+      return String(await RENAME.run(this.#connection.client, [this.keys.epoch], [epoch, newEpoch()]));
+    } catch (error) {
+      throw new HistoryError('WRITE_FAILED', `could not start a new epoch in ${this.description}: ${reasonOf(error)}`, { cause: error });
+    }
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,8 @@
  * loopback port, persistence off unless asked, stopped afterwards. Nothing here assumes a Redis already running.
  *
  * Every wait is for an event with a deadline: the server's "Ready to accept connections" line, its exit. Fault
- * tests kill it with SIGKILL and start it again on the same port; with `persistence: 'aof-always'` it keeps
- * what it acknowledged across that (appendfsync always), without it a restart is an empty Redis.
+ * tests kill it with SIGKILL and start it again on the same port; with an append-only file it keeps what it
+ * acknowledged across that, without one a restart is an empty Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -16,8 +16,11 @@ import { freePort } from './process.ts';
 export const REDIS_SERVER = process.env.WIRECHAT_REDIS_SERVER ?? 'redis-server';
 
 export interface RedisOptions {
-  /** 'off' (the default): `--save '' --appendonly no`; 'aof-always': an append-only file fsynced at every write. */
-  persistence?: 'off' | 'aof-always';
+  /**
+   * 'off' (the default): `--save '' --appendonly no`; 'aof-always' / 'aof-everysec': an append-only file, fsynced
+   * at every write / once a second (written to the kernel before each reply either way).
+   */
+  persistence?: 'off' | 'aof-always' | 'aof-everysec';
   /** `--requirepass`: clients must give this password. */
   password?: string;
   /** Serve TLS only (`rediss://`), with this certificate and key (PEM files). */
@@ -83,7 +86,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
 
   function args(): string[] {
     const base = ['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--logfile', '', '--protected-mode', 'yes'];
-    base.push(...(options.persistence === 'aof-always' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+    const aof = options.persistence === 'aof-always' ? 'always' : options.persistence === 'aof-everysec' ? 'everysec' : null;
+    base.push(...(aof ? ['--appendonly', 'yes', '--appendfsync', aof] : ['--appendonly', 'no']));
     if (options.tls) {
       base.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile,
         '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no');

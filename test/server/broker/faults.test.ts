@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Appended, LogEntry } from '../../../server/log/log.ts';
 import { BrokerError } from '../../../server/broker/errors.ts';
-import { startRedis, type RedisServer } from '../../helpers/redis.ts';
+import { inspector, startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { newChat, startRelay, until, type TestRelay } from './relays.ts';
 
 /** Presence is not what these tests look at: a heartbeat that outlives the restart keeps it out of the way. */
@@ -96,6 +96,38 @@ describe('broker: Redis lost while lines are published', () => {
         }
         assert.deepEqual(await b.broker.find('gus'), { id: 'p-gus', name: 'gus', relay: a.broker.relay.id }, "a's participant is back under its name");
       } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  });
+
+  it('starts a new epoch when Redis comes back with fewer lines than it acknowledged (an older snapshot), losing none it has', async () => {
+    await withRedis({}, async (redis) => {
+      const chat = newChat();
+      const [a, b] = [await startRelay(redis.url, chat, 'a', { timing: STEADY }), await startRelay(redis.url, chat, 'b', { timing: STEADY })] as [TestRelay, TestRelay];
+      const raw = await inspector(redis);
+      try {
+        for (let i = 0; i < 3; i++) await a.broker.append(line(`saved${i}`, 'tab-a', i));
+        // A snapshot (as `save 3600 1` would make), then lines it does not have, then a crash.
+        await raw.sendCommand(['SAVE']);
+        for (let i = 3; i < 6; i++) await a.broker.append(line(`unsaved${i}`, 'tab-a', i));
+        await until([a.broker, b.broker], 'entry', () => a.received.length === 6 && b.received.length === 6, 'six lines');
+        const { epoch } = a.broker.delivered;
+        raw.destroy();
+        await redis.kill();
+        await redis.restart();
+        await until([a.broker, b.broker], 'epoch', () => [a, b].every((r) => count(r, 'epoch') === 1), 'both relays to notice', 20_000);
+        for (const relay of [a, b]) assert.equal((relay.events.find((e) => e.name === 'epoch')!.args[0] as { previous: string }).previous, epoch);
+        const rewound = [a, b].flatMap((r) => r.events.filter((e) => e.name === 'rewound').map((e) => e.args[0]));
+        assert.ok(rewound.length >= 1, 'the relay that found it says so');
+        for (const report of rewound) assert.deepEqual(report, { had: 6, has: 3 });
+        await a.broker.append(line('after', 'tab-a', 99));
+        await until([a.broker, b.broker], 'entry', () => [a, b].every((r) => r.received.at(-1)?.text === 'after'), 'the next line');
+        for (const relay of [a, b]) {
+          assert.deepEqual(shown(relay.received.slice(6)), ['1:saved0', '2:saved1', '3:saved2', '4:after'], `${relay.name}: the history as Redis now has it, under the new epoch`);
+        }
+      } finally {
+        raw.destroy();
         await Promise.all([a.close(), b.close()]);
       }
     });

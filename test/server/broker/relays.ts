@@ -42,7 +42,7 @@ export async function startRelay(url: string, chat: { chat: string; key: Uint8Ar
   const broker = await Broker.create({ connection, store, log, chatKey: chat.key.slice(), label: name, timing: options.timing ?? FAST, maxQueued: options.maxQueued ?? 1_000, feed: { blockMs: 200 } });
   const received: LogEntry[] = [];
   const events: TestRelay['events'] = [];
-  for (const event of ['entry', 'epoch', 'gap', 'error', 'event', 'reaped', 'lost', 'rejoined', 'down', 'up'] as const) {
+  for (const event of ['entry', 'epoch', 'gap', 'rewound', 'error', 'event', 'reaped', 'lost', 'rejoined', 'down', 'up'] as const) {
     broker.on(event, (...args: unknown[]) => {
       if (event === 'entry') received.push(args[0] as LogEntry);
       events.push({ name: event, args });
