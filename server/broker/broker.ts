@@ -136,7 +136,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       broker.#timer = setInterval(() => void broker.#tick(), broker.presence.timing.heartbeatMs);
     } catch (error) {
       await broker.close();
-      throw error;
+      throw broker.#wrap(error, 'cannot join the chat in Redis');
     }
     return broker;
   }

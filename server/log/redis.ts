@@ -18,7 +18,21 @@
  * - **Durable before acknowledged** means "Redis acknowledged the script": what survives a crash of Redis itself
  *   depends on its persistence (appendonly, appendfsync; docs/cluster.md).
  */
-import { newEpoch, checkLimit, checkLineNumber, checkRetention, DEFAULT_RETENTION, HistoryError, type Appended, type LogStore, type Position, type RecordToStore, type Retention, type StoredRecord, type StoreOptions } from './log.ts';
+import {
+  checkLimit,
+  checkLineNumber,
+  checkRetention,
+  DEFAULT_RETENTION,
+  HistoryError,
+  newEpoch,
+  type Appended,
+  type LogStore,
+  type Position,
+  type RecordToStore,
+  type Retention,
+  type StoredRecord,
+  type StoreOptions,
+} from './log.ts';
 import { RedisConnection } from '../broker/connection.ts';
 import { BrokerError, reasonOf } from '../broker/errors.ts';
 import { chatKeys, DEFAULT_CHAT, type ChatKeys } from '../broker/keys.ts';
