@@ -1,0 +1,67 @@
+/**
+ * The hub: where the relay hands a line to the chat and where every line of the chat comes back from.
+ *
+ * The relay fans out only from `entry` events, never from an append's result, its own tabs' lines included.
+ * That one rule is what gives every tab (and, with several relays, every relay) the same order: the order of
+ * the chat log's numbers. An append's result (`n`, `duplicate`) is for the sender's receipt only.
+ *
+ * Two hubs share this interface:
+ * - `LocalHub` (here): one relay process and its own `ChatLog` (memory or SQLite, docs/history.md). An entry
+ *   is emitted once the log has it (durable before shown), in number order, once; a duplicate (the same
+ *   origin sent again after a reconnect) is receipted and emitted to nobody.
+ * - the Redis broker (server/broker/broker.ts, docs/cluster.md): many relays, one log in Redis; `entry` comes
+ *   from the stream reader, for lines appended by any relay.
+ */
+import { EventEmitter } from 'node:events';
+import type { Appended, ChatLog, LogEntry, NewEntry } from './log/log.ts';
+
+export interface HubEvents {
+  /** Every entry of the chat, in number order, once. */
+  entry: [entry: LogEntry];
+  /** The store failed; the relay tells the console and refuses the line (it was not receipted). */
+  error: [error: Error];
+}
+
+export interface ChatHub extends EventEmitter<HubEvents> {
+  /** Resolves once the entry is durable, with its number; rejects when the store fails. */
+  append(entry: NewEntry): Promise<Appended>;
+  /** The log behind the hub: resume and `/history` read it. */
+  readonly log: ChatLog;
+  close(): Promise<void>;
+}
+
+export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
+  /** Appended entries whose numbers are above the next one to emit, waiting for the ones below. */
+  readonly #waiting = new Map<number, LogEntry>();
+  #next = 0;
+
+  private constructor(readonly log: ChatLog, last: number) {
+    super();
+    this.#next = last + 1;
+  }
+
+  static async open(log: ChatLog): Promise<LocalHub> {
+    const position = await log.position();
+    return new LocalHub(log, position.last);
+  }
+
+  async append(entry: NewEntry): Promise<Appended> {
+    const appended = await this.log.append(entry);
+    if (!appended.duplicate) this.#arrived({ ...entry, n: appended.n, at: appended.at });
+    return appended;
+  }
+
+  /** Stores may resolve a batch's appends in any order; entries leave in number order all the same. */
+  #arrived(entry: LogEntry): void {
+    this.#waiting.set(entry.n, entry);
+    for (let next = this.#waiting.get(this.#next); next; next = this.#waiting.get(this.#next)) {
+      this.#waiting.delete(this.#next);
+      this.#next += 1;
+      this.emit('entry', next);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+}
