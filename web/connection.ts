@@ -235,11 +235,14 @@ export class Connection extends EventTarget {
     this.#open();
   }
 
-  /** Sends one chat line; resolves with the id its receipt will name. Rejects unless the chat is ready. */
+  /**
+   * Sends one chat line, already checked by the caller (web/controller.ts); resolves with the id its receipt will
+   * name. Rejects with PROTO_UNEXPECTED unless the chat is ready, as the session does.
+   */
   sendLine(text: string): Promise<number> {
     const phase = this.#state.phase;
     if ((phase !== 'secure' && phase !== 'plain') || this.#session === undefined) {
-      return Promise.reject(new Error(`the chat is ${phase}`));
+      return Promise.reject(new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${phase}`));
     }
     return this.#session.sendLine(text);
   }

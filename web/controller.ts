@@ -2,6 +2,10 @@
  * Between the connection and the components: turns connection events into one view (`AppView`) and the
  * components' events into calls. It keeps the chat log and its outbox, the handshake steps, and the trust
  * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
+ *
+ * Data goes one way: web/main.ts turns the components' DOM events into calls here, and every answer goes back
+ * down as part of the view (a refused line's reason is `composer.error`), never through the event. It checks
+ * what the person typed once, here; the connection and the session below only refuse what breaks their state.
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
@@ -54,6 +58,14 @@ export interface WireView {
   steps: readonly StepEvent[];
 }
 
+/** The message field's part of the view: what became of the lines typed into it. */
+export interface ComposerView {
+  /** Why the last line typed was not taken, shown under the field (which keeps the line); empty once one is. */
+  error: string;
+  /** Lines taken from the field in this chat: each one empties it. */
+  taken: number;
+}
+
 /** Handshake steps kept for the inspector: seven a connection, for the last fifty connections. */
 const WIRE_STEP_LIMIT = 7 * 50;
 
@@ -74,6 +86,7 @@ export interface AppView {
   identity: IdentityView | undefined;
   trustPrompt: TrustPrompt | undefined;
   entries: readonly ChatEntry[];
+  composer: ComposerView;
   wire: WireView;
 }
 
@@ -92,7 +105,10 @@ export interface ControllerOptions {
 }
 
 /** The parts of the view that belong to one chat, as they are before it starts. */
-function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries' | 'wire'> {
+function freshChat(): Pick<
+  AppView,
+  'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries' | 'composer' | 'wire'
+> {
   return {
     stage: 'join',
     state: { phase: 'idle' },
@@ -101,6 +117,7 @@ function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' |
     identity: undefined,
     trustPrompt: undefined,
     entries: [],
+    composer: { error: '', taken: 0 },
     wire: { frames: [], steps: [] },
   };
 }
@@ -171,16 +188,23 @@ export class Controller {
   }
 
   /**
-   * A line from the input. EXIT or END ends the chat; anything else is checked, queued, and sent as soon as
-   * the chat is ready. Returns why the line was refused, or undefined when it was taken.
+   * A line from the message field. EXIT or END ends the chat; any other line is checked (this is the only place
+   * that checks it), queued, and sent as soon as the chat is ready. The verdict comes down as `composer`.
    */
-  send(text: string): string | undefined {
+  send(text: string): void {
+    const problem = this.#take(text);
+    const { taken } = this.#view.composer;
+    const composer = problem === undefined ? { error: '', taken: taken + 1 } : { error: problem, taken };
+    this.#set({ composer, entries: this.#log.entries });
+  }
+
+  /** Takes a line from the field, or says why not. */
+  #take(text: string): string | undefined {
     if (this.#connection === undefined || this.#view.state.phase === 'ended') return 'the chat has ended';
     if (isEndWord(text)) {
       void this.#connection.end(text.trim().toUpperCase());
       return undefined;
     }
-    if (text.trim() === '') return 'an empty line is not sent';
     const problem = checkLine(text);
     if (problem !== undefined) return problem;
     this.#log.own(this.#ownName(), text, this.#now());
@@ -191,7 +215,9 @@ export class Controller {
   /** Sends a not-delivered line again, as a new line at the end of the log. */
   resend(key: number): void {
     if (this.#view.state.phase === 'ended') return;
-    if (this.#log.resend(key, this.#now()) !== undefined) this.#flush();
+    if (this.#log.resend(key, this.#now()) === undefined) return;
+    this.#flush();
+    this.#set({ entries: this.#log.entries });
   }
 
   /** The person's answer to the changed-key warning. */
@@ -306,8 +332,8 @@ export class Controller {
       default:
         break;
     }
+    if (state.phase === 'secure' || state.phase === 'plain') this.#flush(state.phase);
     this.#set({ state, entries: this.#log.entries });
-    if (state.phase === 'secure' || state.phase === 'plain') this.#flush();
   }
 
   #onBody(connection: Connection, body: ServerBody): void {
@@ -335,21 +361,20 @@ export class Controller {
     this.#set({ entries: this.#log.entries });
   }
 
-  /** Hands every queued line to the session, oldest first, once the chat is ready. */
-  #flush(): void {
+  /**
+   * Hands every queued line to the session, oldest first, once the chat is ready. The caller shows the lines now
+   * sending; the ids and refusals that come back later are shown as they come.
+   */
+  #flush(phase: ConnectionState['phase'] = this.#view.state.phase): void {
     const connection = this.#connection;
-    const phase = this.#view.state.phase;
-    if (connection === undefined || (phase !== 'secure' && phase !== 'plain')) {
-      this.#set({ entries: this.#log.entries });
-      return;
-    }
+    if (connection === undefined || (phase !== 'secure' && phase !== 'plain')) return;
     const log = this.#log;
+    // After "Start a new chat" the old log is gone from view; its late results must not come back into it.
+    const show = () => {
+      if (log === this.#log) this.#set({ entries: log.entries });
+    };
     for (const line of log.queued) {
       log.sending(line.key);
-      // After "Start a new chat" the old log is gone from view; its late results must not come back into it.
-      const show = () => {
-        if (log === this.#log) this.#set({ entries: log.entries });
-      };
       connection.sendLine(line.text).then(
         (id) => {
           log.sent(line.key, id);
@@ -361,7 +386,6 @@ export class Controller {
         },
       );
     }
-    this.#set({ entries: log.entries });
   }
 
   #ownName(): string {

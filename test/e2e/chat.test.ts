@@ -37,9 +37,18 @@ describe('secure chat between a tab and the console', () => {
       assert.match(await page.locator('#handshake-steps').innerText(), new RegExp(step));
     }
 
+    // A line of spaces is refused by the page: the reason under the field, the line still in it, nothing sent.
+    await say(page, '   ');
+    assert.equal(await page.locator('#chat-error').innerText(), 'an empty line is not sent');
+    assert.equal(await page.locator('#chat-input').inputValue(), '   ');
+    assert.equal(await page.locator('#chat-input').getAttribute('aria-describedby'), 'chat-hint chat-error');
+    await checkA11y(page, 'secure chat, a line refused');
+
     await say(page, 'hello from the page');
     await server.waitForLine(/^\[\d\d:\d\d:\d\d\] alice: hello from the page$/);
     await page.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'hello from the page' }).waitFor();
+    assert.equal(await page.locator('#chat-input').inputValue(), '', 'a line taken empties the field');
+    assert.equal(await page.locator('#chat-error').count(), 0, 'and takes the last refusal away');
 
     server.type('hello from the console');
     await chatLine(page, 'hello from the console').waitFor();

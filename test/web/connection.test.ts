@@ -14,6 +14,7 @@ import {
   type ConnectionState,
 } from '../../web/connection.ts';
 import { statusText } from '../../web/status-text.ts';
+import { rejectsWith } from '../helpers/expect-error.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 interface Harness {
@@ -114,11 +115,11 @@ test('a line goes out as a record and its receipt comes back naming the id sendL
   assert.deepEqual(bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '' }]);
 });
 
-test('sendLine refuses while the chat is not ready, instead of losing the line', async () => {
+test('sendLine refuses while the chat is not ready (PROTO_UNEXPECTED, as the session does), instead of losing the line', async () => {
   const h = harness({ answer: false });
   h.connection.connect();
   await h.until('securing');
-  await assert.rejects(h.connection.sendLine('too early'), /securing/);
+  await rejectsWith(h.connection.sendLine('too early'), 'PROTO_UNEXPECTED');
 });
 
 test('an unexpected drop retries after the backoff with a fresh key pair and a new handshake', async () => {

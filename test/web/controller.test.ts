@@ -35,6 +35,14 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
     storage,
     view: current,
     own: () => current().entries.filter((e): e is ChatLine => e.kind === 'line' && e.own),
+    /** Types a line and says what came of it: the error shown under the field, or 'taken'. */
+    type(text: string): string {
+      const before = current().composer.taken;
+      controller.send(text);
+      const after = current().composer;
+      assert.equal(after.taken, after.error === '' ? before + 1 : before, 'a line is taken or refused, never both');
+      return after.error === '' ? 'taken' : after.error;
+    },
     async phase(phase: ConnectionState['phase']) {
       await eventually(() => current().state.phase === phase, `the ${phase} state`);
     },
@@ -78,7 +86,7 @@ test('a line is shown at once as sending and becomes delivered by its receipt', 
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  assert.equal(s.controller.send('<img src=x onerror=alert(1)>'), undefined);
+  assert.equal(s.type('<img src=x onerror=alert(1)>'), 'taken');
   assert.deepEqual(statuses(s.own()), [['<img src=x onerror=alert(1)>', 'sending']]);
   await eventually(() => s.own()[0]?.status === 'delivered', 'the receipt');
   assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'line', id: 0, text: '<img src=x onerror=alert(1)>' }]);
@@ -87,8 +95,8 @@ test('a line is shown at once as sending and becomes delivered by its receipt', 
 test('lines typed before the chat is secure wait in the outbox and go out in order once it is', async () => {
   const s = setup();
   s.controller.connect('alice', false);
-  s.controller.send('one');
-  s.controller.send('two');
+  assert.equal(s.type('one'), 'taken');
+  assert.equal(s.type('two'), 'taken');
   assert.deepEqual(statuses(s.own()), [
     ['one', 'queued'],
     ['two', 'queued'],
@@ -102,11 +110,11 @@ test('across a drop: unconfirmed lines are marked not delivered, lines typed mea
   s.controller.connect('alice', false);
   await s.phase('secure');
   s.sockets[0]!.server.handle = async () => undefined; // the server stops answering: no receipt will come
-  s.controller.send('lost');
+  assert.equal(s.type('lost'), 'taken');
   await eventually(() => s.sockets[0]!.sent.length === 2, 'the line on the wire');
   s.sockets[0]!.drop(1006);
   assert.equal(s.view().state.phase, 'disconnected');
-  s.controller.send('typed while down');
+  assert.equal(s.type('typed while down'), 'taken');
   assert.deepEqual(statuses(s.own()), [
     ['lost', 'not-delivered'],
     ['typed while down', 'queued'],
@@ -133,7 +141,7 @@ test('a changed server key stops the handshake until the person decides; Disconn
   assert.match(prompt.presented, /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/);
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(s.sockets[0]!.sent.length, 1, 'only hello was sent while the warning is up');
-  s.controller.send('typed during the warning');
+  assert.equal(s.type('typed during the warning'), 'taken');
   s.controller.decideTrust(false);
   await s.phase('ended');
   const state = s.view().state;
@@ -156,23 +164,25 @@ test('EXIT in any case with spaces ends the chat, says bye, and the page says wh
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  assert.equal(s.controller.send('  exit '), undefined);
+  assert.equal(s.type('  exit '), 'taken');
   await s.phase('ended');
   const state = s.view().state;
   assert.deepEqual(state.phase === 'ended' && state.end, { by: 'you', word: 'EXIT' });
   await eventually(() => s.sockets[0]!.server.received.length === 1, 'the bye');
   assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'bye', word: 'EXIT' }]);
   assert.deepEqual(s.own(), [], 'EXIT is a command, not a chat line');
-  assert.equal(s.controller.send('hello?'), 'the chat has ended');
+  assert.equal(s.type('hello?'), 'the chat has ended');
 });
 
 test('lines the protocol would refuse are refused here, with the reason, and never queued', async () => {
   const s = setup();
   s.controller.connect('alice', false);
-  assert.equal(s.controller.send('   '), 'an empty line is not sent');
-  assert.match(s.controller.send('tab\there') ?? '', /control characters/);
-  assert.match(s.controller.send('x'.repeat(4097)) ?? '', /at most 4096 bytes/);
+  assert.equal(s.type('   '), 'an empty line is not sent');
+  assert.match(s.type('tab\there'), /control characters/);
+  assert.match(s.type('x'.repeat(4097)), /at most 4096 bytes/);
   assert.deepEqual(s.own(), []);
+  assert.equal(s.type('fine'), 'taken');
+  assert.equal(s.view().composer.error, '', 'a line taken clears the reason the last one was refused');
 });
 
 test('incoming lines and presence changes are logged; the server end shows its reason', async () => {
@@ -218,11 +228,12 @@ test('Start a new chat goes back to the name form with a fresh key pair and an e
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  s.controller.send('EXIT');
+  s.type('EXIT');
   await s.phase('ended');
   s.controller.newChat();
   const view = s.view();
   assert.deepEqual([view.stage, view.state.phase, view.entries.length, view.identity, view.name], ['join', 'idle', 0, undefined, 'alice']);
+  assert.deepEqual(view.composer, { error: '', taken: 0 });
   assert.equal(view.keyPair.state, 'generating');
   await eventually(() => s.view().keyPair.state === 'ready', 'the new key pair');
 });

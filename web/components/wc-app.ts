@@ -96,6 +96,8 @@ export class WcApp extends LitElement {
             <h1 class="visually-hidden" id="chat-title">Chat with the server console</h1>
             <wc-chat
               .entries=${view.entries}
+              .error=${view.composer.error}
+              .taken=${view.composer.taken}
               ?ready=${state.phase === 'secure' || state.phase === 'plain'}
               ?open=${state.phase !== 'ended'}
             ></wc-chat>
