@@ -3,24 +3,19 @@
  * components' events into calls. It keeps the chat log and its outbox, the handshake steps, and the trust
  * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
  *
- * Data goes one way: web/main.ts turns the components' DOM events into calls here, and every answer goes back
- * down as part of the view (a refused line's reason is `composer.error`), never through the event. It checks
- * what the person typed once, here; the connection and the session below only refuse what breaks their state.
+ * Data goes one way. Below, the connection reports through callbacks (`ConnectionEvents`); above, web/main.ts
+ * turns the components' DOM events into calls here, and every answer goes back down as part of the view (a
+ * refused line's reason is `composer.error`), never through the event. It checks what the person typed once,
+ * here; the connection and the session below only refuse what breaks their own state.
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
-import {
-  Connection,
-  pushBounded,
-  type ConnectionOptions,
-  type ConnectionState,
-  type StepEvent,
-  type WireEvent,
-} from './connection.ts';
+import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
 import { endSummary } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
+import type { StepEvent, WireView } from './wire-log.ts';
 
 export interface StepView {
   step: HandshakeStep;
@@ -51,13 +46,6 @@ export interface KeyPairView {
   ms: number;
 }
 
-/** For the wire inspector: the frames the connection keeps, oldest first, and the handshake steps of this chat. */
-export interface WireView {
-  frames: readonly WireEvent[];
-  /** Every connection's steps (WireEvent.connection says which a frame belongs to), oldest first. */
-  steps: readonly StepEvent[];
-}
-
 /** The message field's part of the view: what became of the lines typed into it. */
 export interface ComposerView {
   /** Why the last line typed was not taken, shown under the field (which keeps the line); empty once one is. */
@@ -65,9 +53,6 @@ export interface ComposerView {
   /** Lines taken from the field in this chat: each one empties it. */
   taken: number;
 }
-
-/** Handshake steps kept for the inspector: seven a connection, for the last fifty connections. */
-const WIRE_STEP_LIMIT = 7 * 50;
 
 export interface AppView {
   stage: 'insecure' | 'join' | 'chat';
@@ -87,7 +72,8 @@ export interface AppView {
   trustPrompt: TrustPrompt | undefined;
   entries: readonly ChatEntry[];
   composer: ComposerView;
-  wire: WireView;
+  /** The chat's wire log for the inspector, by reference (it changes without a new view); none before Connect. */
+  wire: WireView | undefined;
 }
 
 export interface ControllerOptions {
@@ -118,7 +104,7 @@ function freshChat(): Pick<
     trustPrompt: undefined,
     entries: [],
     composer: { error: '', taken: 0 },
-    wire: { frames: [], steps: [] },
+    wire: undefined,
   };
 }
 
@@ -149,11 +135,6 @@ export class Controller {
     return this.#view;
   }
 
-  /** The live connection, for the wire inspector; undefined before Connect. */
-  get connection(): Connection | undefined {
-    return this.#connection;
-  }
-
   /** The person picked a name (and maybe allowed plain mode): open the connection. */
   connect(name: string, acceptPlain: boolean): void {
     if (this.#view.stage !== 'join' || this.#keyPair === undefined) return;
@@ -165,25 +146,15 @@ export class Controller {
       generateKeyPair: () => this.#options.generateKeyPair(),
       trust: (identity) => this.#trust(identity),
       ...this.#options.connection,
+      events: {
+        state: (state) => this.#onState(connection, state),
+        step: (event) => this.#onStep(connection, event),
+        body: (body) => this.#onBody(connection, body),
+      },
     });
     this.#connection = connection;
     this.#everReady = false;
-    connection.on('state', (state) => this.#onState(connection, state));
-    const wireSteps: StepEvent[] = [];
-    const wire = (): WireView => ({ frames: [...connection.wireLog], steps: [...wireSteps] });
-    connection.on('step', (event) => {
-      const { step, ms, connection: n } = event;
-      const steps = n === this.#view.connection ? this.#view.steps : [];
-      pushBounded(wireSteps, event, WIRE_STEP_LIMIT);
-      this.#set({ steps: [...steps, { step, ms }], connection: n, wire: wire() });
-    });
-    const showWire = () => {
-      if (connection === this.#connection) this.#set({ wire: wire() });
-    };
-    connection.on('wire', showWire);
-    connection.on('checked', showWire);
-    connection.on('body', (body) => this.#onBody(connection, body));
-    this.#set({ stage: 'chat', name: name.trim(), nameError: '' });
+    this.#set({ stage: 'chat', name: name.trim(), nameError: '', wire: connection.wire });
     connection.connect();
   }
 
@@ -304,6 +275,13 @@ export class Controller {
     resolve?.(false);
   }
 
+  /** The handshake panel shows the current connection's steps; a reconnect starts them again. */
+  #onStep(connection: Connection, { step, ms, connection: n }: StepEvent): void {
+    if (connection !== this.#connection) return;
+    const steps = n === this.#view.connection ? this.#view.steps : [];
+    this.#set({ steps: [...steps, { step, ms }], connection: n });
+  }
+
   #onState(connection: Connection, state: ConnectionState): void {
     if (connection !== this.#connection) return;
     const previous = this.#view.state.phase;
@@ -396,7 +374,10 @@ export class Controller {
     return (this.#options.now ?? Date.now)();
   }
 
+  /** A new view and a render, unless nothing in `change` differs (a line marked sent changes no entry). */
   #set(change: Partial<AppView>): void {
+    const keys = Object.keys(change) as (keyof AppView)[];
+    if (keys.every((key) => this.#view[key] === change[key])) return;
     this.#view = { ...this.#view, ...change };
     this.#options.render(this.#view);
   }

@@ -15,8 +15,8 @@ import { parseToken, type ParsedToken } from '../shared/fernet.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { presenceLines } from './chat-log.ts';
-import type { StepEvent, WireEvent } from './connection.ts';
 import { STEPS } from './steps.ts';
+import type { StepEvent, WireEvent } from './wire-log.ts';
 
 /** How a check came out, as a row or a frame shows it. */
 export type Verdict = 'made' | 'verified' | 'failed' | 'unchecked' | 'plain';

@@ -61,5 +61,5 @@ on<{ trust: boolean }>('wc-trust-decision', ({ trust }) => controller.decideTrus
 on('wc-retry-now', () => controller.retryNow());
 on('wc-new-chat', () => controller.newChat());
 
-// For the console and for tests: the controller (and through it the connection's wire log), read-only use.
+// For the console and for tests: the controller (its view holds the wire log), read-only use.
 Object.assign(window, { wirechat: controller });

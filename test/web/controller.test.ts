@@ -17,6 +17,7 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
   const network = fakeNetwork({ identity: options.identity, answer: options.answer ?? true });
   const storage = options.storage ?? new MemoryStorage();
   let view: AppView | undefined;
+  let renders = 0;
   const controller = new Controller({
     host: HOST,
     url: `ws://${HOST}/ws`,
@@ -24,12 +25,16 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
     defaultName: 'guest-abcd',
     trustStore: new TrustStore(storage),
     generateKeyPair: makeKeyPair,
-    render: (next) => (view = next),
+    render: (next) => {
+      renders++;
+      view = next;
+    },
     connection: network.options,
   });
   const current = () => view ?? controller.view;
   return {
     controller,
+    renders: () => renders,
     sockets: network.sockets,
     retry: network.retry,
     storage,
@@ -183,6 +188,52 @@ test('lines the protocol would refuse are refused here, with the reason, and nev
   assert.deepEqual(s.own(), []);
   assert.equal(s.type('fine'), 'taken');
   assert.equal(s.view().composer.error, '', 'a line taken clears the reason the last one was refused');
+});
+
+test('a line sent costs two views on the sender (taken, then delivered) and one on a receiver; wire frames none', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  const wire = s.view().wire;
+  assert.ok(wire);
+  for (let i = 0; i < 3; i++) {
+    const before = s.renders();
+    const frames = wire.frames.length;
+    s.type(`line ${i}`);
+    await eventually(() => s.own()[i]?.status === 'delivered', 'the receipt');
+    await eventually(() => wire.frames.length === frames + 2 && wire.frames.at(-1)!.check.state === 'passed', 'the receipt checked');
+    assert.equal(s.renders() - before, 2, `line ${i}: one view with it sending, one with it delivered`);
+    assert.equal(s.view().wire, wire, 'the same log: frames are never copied into a view');
+  }
+  const before = s.renders();
+  await s.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'hi', at: Date.now(), direct: false });
+  await eventually(() => s.view().entries.some((e) => e.kind === 'line' && e.text === 'hi'), 'the line');
+  assert.equal(s.renders() - before, 1);
+});
+
+test("the controller's view carries the chat's wire log and every step, by reference; a new chat has none", async () => {
+  const s = setup();
+  assert.equal(s.view().wire, undefined, 'no log before Connect');
+  s.controller.connect('alice', false);
+  const wire = s.view().wire;
+  assert.ok(wire);
+  await s.phase('secure');
+  s.type('hello');
+  await eventually(() => wire.frames.some((f) => f.direction === 'in' && f.body?.kind === 'receipt'), 'the receipt');
+  assert.deepEqual(
+    wire.frames.map((f) => [f.direction, JSON.parse(f.data).type, f.check.state]),
+    [
+      ['out', 'hello', 'made'],
+      ['in', 'welcome', 'passed'],
+      ['out', 'record', 'made'],
+      ['in', 'record', 'passed'],
+    ],
+  );
+  assert.deepEqual(wire.steps.map((st) => st.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  s.type('EXIT');
+  await s.phase('ended');
+  s.controller.newChat();
+  assert.equal(s.view().wire, undefined);
 });
 
 test('incoming lines and presence changes are logged; the server end shows its reason', async () => {

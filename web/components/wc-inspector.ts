@@ -1,14 +1,13 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
-import type { WireEvent } from '../connection.ts';
-import type { WireView } from '../controller.ts';
 import { byteCount, clockTime, inspect, summarize, type FrameSummary } from '../inspect.ts';
+import type { WireEvent, WireView } from '../wire-log.ts';
 import { badge, badgeStyles } from './badge.ts';
 import { controls } from './styles.ts';
 import { inspectorStyles } from './wc-inspector.styles.ts';
 import './wc-frame.ts';
 
-/** Frames listed at most; the connection keeps more (WIRE_LIMIT), the page shows the newest. */
+/** Frames listed at most; the wire log keeps more (WIRE_LIMIT), the page shows the newest. */
 export const SHOWN_FRAMES = 200;
 
 /**
@@ -28,26 +27,31 @@ export class WcInspector extends LitElement {
     open: { type: Boolean, reflect: true },
     wire: { attribute: false },
     expanded: { state: true },
+    changes: { state: true },
   };
 
-  /** Shown or not; closed, it renders nothing but keeps which frames were opened. */
+  /** Shown or not; closed, it renders nothing, follows no frame, and keeps which frames were opened. */
   declare open: boolean;
-  /** The frames and handshake steps, from the controller's view. */
-  declare wire: WireView;
+  /** The chat's wire log (frames and handshake steps), by reference from the controller's view. */
+  declare wire: WireView | undefined;
   /** Indexes of the frames taken apart. */
   declare expanded: ReadonlySet<number>;
+  /** Changes of the log seen while open: each one redraws the list. */
+  declare changes: number;
   #stickToBottom = true;
+  #unfollow: (() => void) | undefined;
 
   constructor() {
     super();
     this.open = false;
-    this.wire = { frames: [], steps: [] };
+    this.wire = undefined;
     this.expanded = new Set();
+    this.changes = 0;
   }
 
   override render() {
     if (!this.open) return nothing;
-    const frames = this.wire.frames;
+    const frames = this.wire?.frames ?? [];
     const shown = frames.slice(-SHOWN_FRAMES);
     const total = frames.length === 0 ? 0 : frames[frames.length - 1]!.index + 1;
     const bytes = frames.reduce((sum, f) => sum + f.size, 0);
@@ -80,7 +84,18 @@ export class WcInspector extends LitElement {
     </section>`;
   }
 
-  override willUpdate(): void {
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.#follow();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.#follow();
+  }
+
+  override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('wire') || changed.has('open')) this.#follow();
     // Measured before new frames are drawn: a list scrolled to its end follows the newest frame; one the
     // person scrolled up, or made longer by opening a frame, stays where it is.
     const list = this.renderRoot.querySelector('#wire-frames');
@@ -88,7 +103,7 @@ export class WcInspector extends LitElement {
   }
 
   override updated(changed: PropertyValues<this>): void {
-    if ((changed.has('wire') || changed.has('open')) && this.#stickToBottom) {
+    if ((changed.has('wire') || changed.has('open') || changed.has('changes')) && this.#stickToBottom) {
       const list = this.renderRoot.querySelector('#wire-frames');
       if (list !== null) list.scrollTop = list.scrollHeight;
     }
@@ -115,9 +130,18 @@ export class WcInspector extends LitElement {
           <span class="size" data-bytes=${s.size}>${s.size} B</span>
           <time datetime=${new Date(s.at).toISOString()}>${clockTime(s.at)}</time>
         </summary>
-        ${open ? html`<div class="detail"><wc-frame .view=${inspect(event, this.wire.steps)}></wc-frame></div>` : nothing}
+        ${open ? html`<div class="detail"><wc-frame .view=${inspect(event, this.wire?.steps)}></wc-frame></div>` : nothing}
       </details>
     </li>`;
+  }
+
+  /** Follows the log while shown and in the page: nothing is copied, and a closed inspector costs a frame nothing. */
+  #follow(): void {
+    this.#unfollow?.();
+    this.#unfollow = undefined;
+    if (this.open && this.isConnected && this.wire !== undefined) {
+      this.#unfollow = this.wire.subscribe(() => this.changes++);
+    }
   }
 
   #toggled(index: number, open: boolean): void {
