@@ -15,7 +15,8 @@ import { parseToken, type ParsedToken } from '../shared/fernet.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { presenceLines } from './chat-log.ts';
-import type { StepEvent, WireEvent } from './connection.ts';
+import { STEPS } from './steps.ts';
+import type { StepEvent, WireEvent } from './wire-log.ts';
 
 /** How a check came out, as a row or a frame shows it. */
 export type Verdict = 'made' | 'verified' | 'failed' | 'unchecked' | 'plain';
@@ -140,25 +141,6 @@ export const EXPLAIN = {
   mac: 'HMAC-SHA256 of the token with its direction, seq and session id: pins the token to its place, so it cannot be replayed, reflected or moved.',
   body: 'The message itself, in the clear: anyone on the network can read it, and change it unnoticed.',
 } as const;
-
-const STEPS: Record<HandshakeStep, { label: string; explain: string }> = {
-  keypair: {
-    label: 'Key pair made',
-    explain: 'Making an RSA key pair means finding two large primes; the page starts it while you type your name.',
-  },
-  hello: { label: 'Public key sent', explain: 'Exporting the public key and sending this hello.' },
-  welcome: {
-    label: 'Welcome received',
-    explain: 'The round trip: the server made the session keys, locked them with your public key and signed the handshake.',
-  },
-  verified: { label: 'Signature verified', explain: "Checking the server's ECDSA signature over everything both sides said." },
-  trusted: {
-    label: 'Server trusted',
-    explain: "Comparing the server key's fingerprint with the one this browser remembers (or asking you).",
-  },
-  unwrapped: { label: 'Keys unwrapped', explain: "Unlocking the session keys with this tab's private key." },
-  ready: { label: 'Secure', explain: 'Setting up the record channel: from here on every frame is a record.' },
-};
 
 /** Which steps each handshake frame shows: the ones that lead to sending it, or follow from receiving it. */
 const FRAME_STEPS: Record<string, readonly HandshakeStep[]> = {
