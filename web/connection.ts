@@ -1,5 +1,5 @@
 /**
- * The page's connection: one WebSocket at a time around one ClientSession (shared/client.ts), and what happens
+ * The page's connection: one WebSocket at a time around one ClientSession (shared/client-session.ts), and what happens
  * between them. A small state machine:
  *
  *   idle -> connecting -> securing -> secure | plain
@@ -15,7 +15,7 @@
  * Each attempt makes a fresh key pair and a fresh handshake; nothing of a dropped session is reused. Only this
  * module opens sockets; components get its state through events and hold no keys.
  */
-import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
+import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client-session.ts';
 import {
   Close,
   closeReason,

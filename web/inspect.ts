@@ -8,7 +8,7 @@
  * leniently, as tools/wire-format.ts does for the terminal: a frame the session refused is shown all the same
  * (that is the point), so nothing here trusts the wire or throws on it.
  */
-import type { HandshakeStep } from '../shared/client.ts';
+import type { HandshakeStep } from '../shared/client-session.ts';
 import { fromBase64Url, toBase64Url, toHex } from '../shared/bytes.ts';
 import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
 import { parseToken, type ParsedToken } from '../shared/fernet.ts';
@@ -320,7 +320,7 @@ function seqRow(seq: unknown): FieldRow {
 const MADE: CheckView = { verdict: 'made', label: 'made by this page', detail: 'This page computed it with the session key; the server checks it.' };
 
 /**
- * The checks a record goes through, in the order shared/client.ts, shared/record.ts and shared/fernet.ts run
+ * The checks a record goes through, in the order shared/client-session.ts, shared/record.ts and shared/fernet.ts run
  * them (docs/protocol.md 7.4). A failure not listed (the padding, the JSON, the body's shape) comes after both MACs.
  */
 const RECORD_ORDER: readonly ErrorCode[] = [

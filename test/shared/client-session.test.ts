@@ -1,12 +1,12 @@
 /**
- * shared/client.ts, the page's protocol engine, against a server played in-process by this test with
+ * shared/client-session.ts, the page's protocol engine, against a server played in-process by this test with
  * shared/handshake.ts: it accepts an honest welcome, and refuses every dishonest or out-of-place one having sent
  * nothing after its hello.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
-import { ClientSession, type HandshakeStep, type ServerIdentity } from '../../shared/client.ts';
+import { ClientSession, type HandshakeStep, type ServerIdentity } from '../../shared/client-session.ts';
 import { webCryptoBackend } from '../../shared/crypto-backend.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
 import {
