@@ -7,7 +7,7 @@ import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
-import { nodeCryptoBackend } from './node-crypto.ts';
+import { nodeCryptoBackend } from './node-fernet.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { isIP } from 'node:net';

@@ -30,7 +30,7 @@ import {
 } from '../shared/protocol.ts';
 import { EncodedBody, RecordChannel } from '../shared/record.ts';
 import { printable } from '../shared/text.ts';
-import { nodeServerHandshake, type ServerHandshake } from './handshake-node.ts';
+import { nodeServerHandshake, type ServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
@@ -53,7 +53,7 @@ export interface SessionContext {
   options: ServerOptions;
   backend: CryptoBackend;
   host: SessionHost;
-  /** Import, wrap and sign (server/handshake-node.ts); node:crypto unless a test or benchmark picks Web Crypto. */
+  /** Import, wrap and sign (server/node-handshake.ts); node:crypto unless a test or benchmark picks Web Crypto. */
   handshake?: ServerHandshake;
 }
 

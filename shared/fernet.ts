@@ -3,7 +3,7 @@
  *
  * The token format and every check live here once, in spec order; a backend supplies only HMAC-SHA256,
  * AES-128-CBC and optionally a faster base64url (FernetPrimitives). The Web Crypto backend is below;
- * server/node-crypto.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
+ * server/node-fernet.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
  * tokens with the same codes.
  */
 import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, u64be } from './bytes.ts';

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { randomBytes, toBase64Url } from '../shared/bytes.ts';
 import { ClientSession, type HandshakeStep } from '../shared/client-session.ts';
 import { exportSpki } from '../shared/handshake.ts';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../server/identity.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { DEFAULTS, parseOptions, UsageError } from '../server/options.ts';
 import type { AdmissionStats } from '../server/admission.ts';
 import type { ServerOptions } from '../server/options.ts';

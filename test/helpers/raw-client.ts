@@ -28,7 +28,7 @@ import {
   type ServerBody,
 } from '../../shared/protocol.ts';
 import { RecordChannel, recordMacInput } from '../../shared/record.ts';
-import { createNodeFernet, createNodeMac } from '../../server/node-crypto.ts';
+import { createNodeFernet, createNodeMac } from '../../server/node-fernet.ts';
 import { testKeyPair, type TestServer } from './server.ts';
 
 export interface Closed {

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIdentity, type Identity } from '../../server/identity.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import type { TlsMaterial } from '../../server/tls.ts';

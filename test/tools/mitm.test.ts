@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import type { Browser } from 'playwright-core';
 import { pageIsStale } from '../../server/build.ts';
 import { loadIdentity } from '../../server/identity.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';

@@ -3,7 +3,7 @@
  * one small interface with two implementations: Web Crypto (shared/handshake.ts, what the page's side also uses)
  * and node:crypto, which the server runs. The bytes on the wire are the same: RSAES-OAEP with SHA-256, MGF1-SHA-256
  * and the label `wirechat-session-keys-v1`; ECDSA P-256 with SHA-256 in IEEE P1363 form (r || s). The node:crypto
- * one is cross-tested against the Web Crypto one (test/server/handshake-node.test.ts).
+ * one is cross-tested against the Web Crypto one (test/server/node-handshake.test.ts).
  *
  * Why: on the server a handshake was mostly waiting. Web Crypto in Node imports an SPKI through OpenSSL 3's
  * generic decoder (about 0.3 ms of the main thread for a 3072-bit key) and sends every encrypt and sign to the

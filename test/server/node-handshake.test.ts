@@ -15,7 +15,7 @@ import {
   unwrapSessionSecret,
   verifyTranscript,
 } from '../../shared/handshake.ts';
-import { nodeServerHandshake, webCryptoServerHandshake } from '../../server/handshake-node.ts';
+import { nodeServerHandshake, webCryptoServerHandshake } from '../../server/node-handshake.ts';
 import { readRsaSpki } from '../../shared/rsa-spki.ts';
 import { rejectsWith, throwsWith } from '../helpers/expect-error.ts';
 
