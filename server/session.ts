@@ -14,23 +14,20 @@ import {
   WirechatError,
   type EndCode,
 } from '../shared/errors.ts';
-import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url, utf8 } from '../shared/bytes.ts';
+import { utf8 } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
-import { NONCE_BYTES, SESSION_ID_BYTES, transcript } from '../shared/handshake.ts';
+import { prepareWelcome, signWelcome, type ServerHandshake } from '../shared/handshake.ts';
 import {
   parseClientBody,
   parseClientFrame,
-  PROTOCOL_VERSION,
   type ClientBody,
   type ClientFrame,
   type HelloFrame,
-  type PlainFrame,
   type ServerBody,
-  type WelcomeFrame,
 } from '../shared/protocol.ts';
-import { EncodedBody, RecordChannel } from '../shared/record.ts';
+import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { printable } from '../shared/text.ts';
-import { nodeServerHandshake, type ServerHandshake } from './node-handshake.ts';
+import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
@@ -61,8 +58,7 @@ type State =
   | { phase: 'hello' }
   | { phase: 'handshaking' }
   | { phase: 'refused' }
-  | { phase: 'secure'; channel: RecordChannel }
-  | { phase: 'plain'; sendSeq: number; receiveSeq: number }
+  | { phase: 'joined'; channel: Channel<ServerBody, ClientBody> }
   | { phase: 'ended' };
 
 let nextSessionNumber = 1;
@@ -115,7 +111,8 @@ export class ServerSession {
   }
 
   get phase(): SessionPhase {
-    return this.#state.phase;
+    const state = this.#state;
+    return state.phase === 'joined' ? state.channel.mode : state.phase;
   }
 
   get ended(): boolean {
@@ -149,7 +146,7 @@ export class ServerSession {
     // Nothing may follow the hello until the welcome is out (the page has no keys before it). Refused at once
     // rather than queued: the hello's handshake waits on the crypto thread pool, and a peer could otherwise pile
     // up frames of up to maxPayload each in memory for as long as that wait lasts.
-    if (this.#pending > 0 && this.#state.phase !== 'secure' && this.#state.phase !== 'plain') {
+    if (this.#pending > 0 && this.#state.phase !== 'joined') {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
@@ -170,23 +167,13 @@ export class ServerSession {
       case 'hello':
         if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
         return this.#hello(frame);
-      case 'record': {
-        if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        if (state.phase !== 'secure') {
-          throw new WirechatError('PROTO_UNEXPECTED', `a record while the session is ${state.phase}`);
-        }
-        return this.#body(parseClientBody(await state.channel.open(frame)));
-      }
+      case 'record':
       case 'plain': {
         if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        if (state.phase !== 'plain') {
-          throw new WirechatError('PROTO_UNEXPECTED', `a plain frame while the session is ${state.phase}`);
+        if (state.phase !== 'joined') {
+          throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state.phase}`);
         }
-        if (frame.seq !== state.receiveSeq) {
-          throw new WirechatError('RECORD_BAD_SEQUENCE', `plain frame ${frame.seq}: expected ${state.receiveSeq}`);
-        }
-        state.receiveSeq++;
-        return this.#body(frame.body);
+        return this.#body(await state.channel.open(frame));
       }
       default: {
         const unreachable: never = frame;
@@ -204,79 +191,44 @@ export class ServerSession {
     // frame is not authenticated, so it could only show as a disconnection (and be retried), while the signed
     // welcome is the server's own word that it runs in plain mode (docs/protocol.md 8).
     const refusePlain = mode === 'plain' && !hello.acceptPlain;
-    const clientPublicKey = fromBase64Url(hello.publicKey);
-    const clientNonce = fromBase64Url(hello.nonce);
-    if (clientNonce.length !== NONCE_BYTES) {
-      throw new WirechatError('PROTO_BAD_SHAPE', `hello.nonce must be ${NONCE_BYTES} bytes`);
-    }
-    // Imported and checked even in plain mode: the signed transcript names it either way.
-    const publicKey = await handshake.importClientKey(clientPublicKey);
-    // Public the moment the welcome is sent, so from the pool of public random bytes; the keys below are not.
-    const sessionId = randomPublicBytes(SESSION_ID_BYTES);
-    const serverNonce = randomPublicBytes(NONCE_BYTES);
-    let wrappedKeys: Uint8Array = new Uint8Array(0);
-    let channel: RecordChannel | undefined;
-    if (mode === 'secure') {
-      const fernetKey = randomBytes(32);
-      const macKey = randomBytes(32);
-      const secret = new Uint8Array(64);
-      secret.set(fernetKey);
-      secret.set(macKey, 32);
-      wrappedKeys = await handshake.wrap(publicKey, secret);
-      secret.fill(0);
-      // createFernet and createMac zero the raw bytes once imported.
-      const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
-      channel = new RecordChannel(keys, sessionId, 's2c');
-    }
+    const draft = await prepareWelcome(handshake, hello, mode);
+    const channel = await createChannel<ServerBody, ClientBody>({
+      mode,
+      secret: draft.secret,
+      sessionId: draft.sessionId,
+      send: 's2c',
+      backend,
+      parse: parseClientBody,
+    });
     // Each await here may outlive the connection (the peer vanished, the handshake timed out, and the relay has
     // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
     // would hold both for good.
     if (this.ended) return;
     const name = host.claimName(this, hello.name);
-    const time = Date.now();
-    const signed = transcript({
-      mode,
-      clientPublicKey,
-      clientNonce,
+    const welcome = await signWelcome(handshake, draft, {
+      publicKey: identity.publicKey,
+      signingKey: identity.signingKey,
       name,
-      serverKey: identity.publicKey,
-      serverNonce,
-      sessionId,
-      time,
-      wrappedKeys,
+      time: Date.now(),
     });
-    const signature = await handshake.sign(identity.signingKey, signed);
-    const code = await handshake.sessionCode(signed);
     // Nor must one whose peer has already hung up: joining it would announce a tab that is gone. The event loop
     // goes through its I/O poll once first, so that an end of stream that came in behind the hello is read
     // before the welcome goes out (the node:crypto handshake can finish before the loop has read it).
     await afterNextPoll();
     if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
-    const welcome = {
-      type: 'welcome',
-      version: PROTOCOL_VERSION,
-      mode,
-      name,
-      sessionId: toBase64Url(sessionId),
-      nonce: toBase64Url(serverNonce),
-      time,
-      serverKey: toBase64Url(identity.publicKey),
-      wrappedKeys: toBase64Url(wrappedKeys),
-      signature: toBase64Url(signature),
-    } satisfies WelcomeFrame;
     clearTimeout(this.#handshakeTimer);
     if (refusePlain) {
       // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
       this.#failed = true;
       this.#state = { phase: 'refused' };
-      this.#sendFrame(JSON.stringify(welcome));
+      this.#sendFrame(JSON.stringify(welcome.frame));
       return;
     }
     this.name = name;
-    this.code = code;
-    this.#state = channel ? { phase: 'secure', channel } : { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
-    this.#sendFrame(JSON.stringify(welcome));
+    this.code = welcome.sessionCode;
+    this.#state = { phase: 'joined', channel };
+    this.#sendFrame(JSON.stringify(welcome.frame));
     host.joined(this);
   }
 
@@ -329,16 +281,15 @@ export class ServerSession {
    */
   send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
     const state = this.#state;
-    if (state.phase === 'secure') {
-      return state.channel.seal(body).then(
+    if (state.phase !== 'joined') return Promise.resolve();
+    const sealed = state.channel.seal(body);
+    if (sealed instanceof Promise) {
+      return sealed.then(
         (frame) => this.#sendFrame(JSON.stringify(frame)),
         (error: unknown) => this.fail(error),
       );
     }
-    if (state.phase === 'plain') {
-      const plain = body instanceof EncodedBody ? body.body : body;
-      this.#sendFrame(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body: plain } satisfies PlainFrame<ServerBody>));
-    }
+    this.#sendFrame(JSON.stringify(sealed));
     return Promise.resolve();
   }
 
@@ -406,15 +357,10 @@ export class ServerSession {
       // hold the socket open; ws's own close timeout is 30 s.
       if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
     };
-    if (end === undefined || ws.readyState !== ws.OPEN) return close();
-    const body: ServerBody = { kind: 'end', code: end.code, reason: end.reason };
-    if (state.phase === 'plain') {
-      ws.send(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ServerBody>));
-      return close();
-    }
-    if (state.phase !== 'secure') return close();
-    // Sealed after every body already queued on the channel, so it is the last record the page reads.
-    state.channel.seal(body).then(
+    if (end === undefined || ws.readyState !== ws.OPEN || state.phase !== 'joined') return close();
+    // Sealed after every body already queued on the channel, so it is the last frame the page reads.
+    whenReady(
+      state.channel.seal({ kind: 'end', code: end.code, reason: end.reason }),
       (frame) => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
         close();
@@ -434,7 +380,7 @@ export class ServerSession {
 
   #ended(why: string, code: number, departure?: string): void {
     if (this.#state.phase === 'ended') return;
-    const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    const wasJoined = this.#state.phase === 'joined';
     const refused = this.#state.phase === 'refused';
     this.#state = { phase: 'ended' };
     // A close from the peer says no more than its code: its reason text is the tab's own words.
