@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, toBase64Url } from '../../shared/bytes.ts';
 import { webCryptoBackend } from '../../shared/crypto-backend.ts';
 import { exportSpki, generateClientKeyPair, prepareWelcome, signWelcome, webCryptoServerHandshake } from '../../shared/handshake.ts';
+import { createMac, type Mac } from '../../shared/mac.ts';
 import { parseClientBody, parseClientFrame, type ClientBody, type HelloFrame, type ServerBody } from '../../shared/protocol.ts';
-import { createChannel, type Channel } from '../../shared/record.ts';
+import { createChannel, recordMacInput, type Channel } from '../../shared/record.ts';
 import type { ConnectionOptions, SocketLike } from '../../web/connection.ts';
 
 /** The server's identity key, one for the whole test run. */
@@ -46,6 +47,20 @@ export class FakeServer {
     this.socket.message(JSON.stringify(frame));
   }
 
+  /** The record HMAC key, kept so that a test can send what only a key holder could (sayWithChangedToken). */
+  #forger: { mac: Mac; sessionId: Uint8Array } | undefined;
+
+  /** Seals `body`, then changes one character of its token and puts a correct record HMAC on the change. */
+  async sayWithChangedToken(body: ServerBody): Promise<void> {
+    assert.ok(this.channel && this.#forger, 'no secure session yet');
+    const frame = await this.channel.seal(body);
+    assert.equal(frame.type, 'record');
+    if (frame.type !== 'record') return;
+    const token = frame.token.slice(0, 40) + (frame.token[40] === 'A' ? 'B' : 'A') + frame.token.slice(41);
+    const mac = await this.#forger.mac.sign(recordMacInput('s2c', frame.seq, this.#forger.sessionId, token));
+    this.socket.message(JSON.stringify({ ...frame, token, mac: toBase64Url(mac) }));
+  }
+
   async #welcome(hello: HelloFrame): Promise<void> {
     const key = await (this.options.identity ?? identity);
     const handshake = webCryptoServerHandshake;
@@ -56,6 +71,8 @@ export class FakeServer {
       name: hello.name,
       time: Date.now(),
     });
+    // createMac zeroes the bytes it is given, as createChannel below does: the forger gets its own copy.
+    if (draft.secret) this.#forger = { mac: await createMac(draft.secret.macKey.slice()), sessionId: draft.sessionId };
     this.channel = await createChannel<ServerBody, ClientBody>({
       mode: this.options.mode,
       secret: draft.secret,
