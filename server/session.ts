@@ -24,6 +24,7 @@ import {
   type ClientFrame,
   type HelloFrame,
   type ServerBody,
+  type ServerReceipt,
 } from '../shared/protocol.ts';
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { printable } from '../shared/text.ts';
@@ -35,14 +36,24 @@ import type { ServerOptions } from './options.ts';
 /** `refused`: a page that does not allow plain mode was sent the signed plain welcome and is expected to close. */
 export type SessionPhase = 'hello' | 'handshaking' | 'refused' | 'secure' | 'plain' | 'ended';
 
-/** What a session tells the relay. The relay never sees keys, tokens or sequence numbers. */
+/** What became of a line the session handed its host: what the sender's receipt says (a reason when failed). */
+export type LineOutcome = Omit<ServerReceipt, 'kind' | 'id'>;
+
+/**
+ * What a session tells the relay, and the relay's answers. The relay never sees keys, tokens, sequence numbers or
+ * frames: the session owns the wire, and sends every receipt and every `end` itself.
+ */
 export interface SessionHost {
-  /** A unique name for a newcomer, derived from the one asked for. */
+  /** A unique name for a newcomer, derived from the one asked for; throws NAME_REFUSED. */
   claimName(session: ServerSession, requested: string): string;
   joined(session: ServerSession): void;
-  line(session: ServerSession, id: number, text: string): void;
-  /** The session is over; `reason` says why, for the console and the other tabs. */
-  left(session: ServerSession, reason: string, code: number): void;
+  /**
+   * A line the session accepted from its tab (`id`: the tab's number for it). The answer may come later (a
+   * promise): the session handles its next frame only once it has it, so receipts keep the order of the lines.
+   */
+  line(session: ServerSession, id: number, text: string): LineOutcome | Promise<LineOutcome>;
+  /** The session is over: `code` how it closed, `reason` why, for the console. */
+  left(session: ServerSession, code: number, reason: string): void;
 }
 
 export interface SessionContext {
@@ -67,8 +78,6 @@ export class ServerSession {
   /** A small number for logs, before the session has a name. */
   readonly number = nextSessionNumber++;
   readonly connectedAt = Date.now();
-  name = '';
-  code = '';
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
   #state: State = { phase: 'hello' };
@@ -81,7 +90,10 @@ export class ServerSession {
   #excess = 0;
   #failed = false;
   #departure = '';
-  alive = true;
+  #name = '';
+  #code = '';
+  /** Whether the peer answered the last ping (see heartbeat). */
+  #alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -93,13 +105,13 @@ export class ServerSession {
     this.#handshakeTimer.unref();
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
-      this.alive = true;
+      this.#alive = true;
     });
     ws.on('close', (code, reason) => {
       const why = this.#state.phase === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
       // The others hear the code alone: the close's reason text is the tab's own words.
       const departure = isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`;
-      this.#ended(why, fromBrowserCloseCode(code), departure);
+      this.#ended(fromBrowserCloseCode(code), why, departure);
     });
     ws.on('error', (error: Error & { code?: string }) => {
       // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
@@ -119,8 +131,18 @@ export class ServerSession {
     return this.#state.phase === 'ended';
   }
 
+  /** The name the relay gave this tab; empty until it joins. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The session code both sides show (shared/handshake.ts); empty until the welcome is out. */
+  get code(): string {
+    return this.#code;
+  }
+
   get label(): string {
-    return this.name || `connection #${this.number}`;
+    return this.#name || `connection #${this.number}`;
   }
 
   /**
@@ -225,43 +247,34 @@ export class ServerSession {
       this.#sendFrame(JSON.stringify(welcome.frame));
       return;
     }
-    this.name = name;
-    this.code = welcome.sessionCode;
+    this.#name = name;
+    this.#code = welcome.sessionCode;
     this.#state = { phase: 'joined', channel };
     this.#sendFrame(JSON.stringify(welcome.frame));
     host.joined(this);
   }
 
-  #body(body: ClientBody): void {
+  #body(body: ClientBody): void | Promise<void> {
     switch (body.kind) {
       case 'line': {
+        const { options, host } = this.#ctx;
         if (!this.#bucket.take()) {
           this.#excess++;
-          if (this.#excess > this.#ctx.options.burst) {
-            throw new WirechatError('LIMIT_RATE', `more than ${this.#ctx.options.rate} lines a second, for too long`);
+          if (this.#excess > options.burst) {
+            throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
           }
-          this.send({
-            kind: 'receipt',
-            id: body.id,
-            status: 'failed',
-            reason: `not sent: at most ${this.#ctx.options.rate} lines a second`,
-          });
-          return;
+          return this.#receipt(body.id, { status: 'failed', reason: `not sent: at most ${options.rate} lines a second` });
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
         const bytes = utf8(body.text).length;
-        if (bytes > this.#ctx.options.maxLine) {
-          void this.send({
-            kind: 'receipt',
-            id: body.id,
-            status: 'failed',
-            reason: `not sent: this server takes lines of at most ${this.#ctx.options.maxLine} bytes (this one has ${bytes})`,
-          });
-          return;
+        if (bytes > options.maxLine) {
+          const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
+          return this.#receipt(body.id, { status: 'failed', reason });
         }
-        this.#ctx.host.line(this, body.id, body.text);
-        return;
+        const outcome = host.line(this, body.id, body.text);
+        if (outcome instanceof Promise) return outcome.then((answer) => this.#receipt(body.id, answer));
+        return this.#receipt(body.id, outcome);
       }
       case 'bye':
         // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
@@ -272,6 +285,11 @@ export class ServerSession {
         throw new WirechatError('PROTO_BAD_SHAPE', `unknown body ${String(unreachable)}`);
       }
     }
+  }
+
+  /** Every receipt goes out here: what became of the tab's line `id`, delivered or failed and why. */
+  #receipt(id: number, outcome: LineOutcome): void {
+    void this.send({ kind: 'receipt', id, status: outcome.status, reason: outcome.reason });
   }
 
   /**
@@ -304,21 +322,25 @@ export class ServerSession {
   }
 
   /**
-   * Ends the session because of an error from the wire (or a limit). The console gets the detail; the peer gets our
-   * own words and the stable code, never a library's message. Where the session has keys, the page hears it in an
-   * authenticated `end` first, so that it knows the server refused it: a close frame alone is only a disconnection.
+   * Ends the session because of an error. A WirechatError (from the wire, or a limit) is told as it is: its stable
+   * code and our own words, to the peer and the console alike. Anything else is a bug of ours, not the peer's
+   * doing: the peer gets SERVER_ERROR and fixed words, never a library's message; the console gets the detail.
+   * Where the session has keys, the page hears it in an authenticated `end` first, so that it knows the server
+   * refused it: a close frame alone is only a disconnection.
    */
   fail(error: unknown): void {
     if (this.#state.phase === 'ended') return;
-    const known = isWirechatError(error);
-    const code: EndCode = known ? error.code : 'SERVER_ERROR';
-    const message = known ? error.message : INTERNAL_MESSAGE;
-    const detail = known ? message : `internal error: ${describeError(error)}`;
     this.#failed = true;
-    // A slow reader has no room for one more frame; the others are told why.
-    const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
-    // The other tabs hear the stable code only; the detail is for the console.
-    this.#finish(endCloseCode(code), `${code}: ${message}`, `dropped: ${known ? `${code}: ` : ''}${detail}`, end, `dropped (${code})`);
+    if (isWirechatError(error)) {
+      const { code, message } = error;
+      // A slow reader has no room for one more frame; the others are told why.
+      const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
+      this.#finish(error.closeCode, `${code}: ${message}`, `dropped: ${code}: ${message}`, end, `dropped (${code})`);
+      return;
+    }
+    const end = { code: 'SERVER_ERROR', reason: INTERNAL_MESSAGE } as const;
+    const why = `dropped: internal error: ${describeError(error)}`;
+    this.#finish(endCloseCode(end.code), `${end.code}: ${end.reason}`, why, end, `dropped (${end.code})`);
   }
 
   /** The framing failures ws reports: it has already sent its close frame, so only the console hears of it. */
@@ -349,7 +371,7 @@ export class ServerSession {
   #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }, departure?: string): void {
     const state = this.#state;
     if (state.phase === 'ended') return;
-    this.#ended(why, code, departure);
+    this.#ended(code, why, departure);
     const ws = this.#ws;
     const close = () => {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
@@ -369,16 +391,24 @@ export class ServerSession {
     );
   }
 
-  ping(): void {
+  /**
+   * One beat of the heartbeat (the relay calls it for every connection each --heartbeat interval): a peer that did
+   * not answer the last ping is dropped and false returned; any other is pinged again. ws answers pings by itself,
+   * so a live page always answers.
+   */
+  heartbeat(): boolean {
+    if (this.#state.phase === 'ended') return false;
+    if (!this.#alive) {
+      this.#ended(1006, VANISHED, VANISHED);
+      this.#ws.terminate();
+      return false;
+    }
+    this.#alive = false;
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.ping();
+    return true;
   }
 
-  terminate(): void {
-    this.#ended('vanished (no answer to heartbeats)', 1006, 'vanished (no answer to heartbeats)');
-    this.#ws.terminate();
-  }
-
-  #ended(why: string, code: number, departure?: string): void {
+  #ended(code: number, why: string, departure?: string): void {
     if (this.#state.phase === 'ended') return;
     const wasJoined = this.#state.phase === 'joined';
     const refused = this.#state.phase === 'refused';
@@ -386,7 +416,7 @@ export class ServerSession {
     // A close from the peer says no more than its code: its reason text is the tab's own words.
     this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);
-    this.#ctx.host.left(this, wasJoined || refused ? why : `${why} (before the handshake finished)`, code);
+    this.#ctx.host.left(this, code, wasJoined || refused ? why : `${why} (before the handshake finished)`);
   }
 }
 
@@ -399,6 +429,7 @@ function afterNextPoll(): Promise<void> {
 }
 
 const INTERNAL_MESSAGE = 'the server could not go on with this session';
+const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
 const PLAIN_REFUSED_WHY = 'refused: the page does not allow plain mode (HANDSHAKE_PLAIN_REFUSED), told so in a signed welcome';
 

@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       const host: SessionHost = {
         claimName: () => `tab-${++names}`,
         joined: () => {},
-        line: () => {},
+        line: () => ({ status: 'delivered', reason: '' }),
         left: (session) => {
           sessions.delete(session);
         },

@@ -375,7 +375,7 @@ async function captureMode(
         await capture.stop();
       }
     } finally {
-      server.relay.endAll('capture over', 1001);
+      server.relay.endAll(1001, 'capture over');
       await server.close();
     }
   } finally {

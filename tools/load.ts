@@ -101,7 +101,7 @@ async function ownServer(options: Partial<ServerOptions>): Promise<{ server: Run
     server,
     url: `ws://127.0.0.1:${server.port}/ws`,
     async stop() {
-      server.relay.endAll('load test over', 1001);
+      server.relay.endAll(1001, 'load test over');
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },
