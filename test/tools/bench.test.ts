@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { BenchResult } from '../../tools/bench.ts';
+import type { BenchResult } from '../../tools/bench/main.ts';
 import { CHROMIUM } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/process.ts';
 
@@ -83,14 +83,14 @@ describe('npm run bench', () => {
   });
 
   it('answers --help and refuses unknown options and sections', () => {
-    const help = spawnSync('npx', ['tsx', 'tools/bench.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });
+    const help = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--only NAME/);
     assert.match(help.stdout, /--quick/);
-    const section = spawnSync('npx', ['tsx', 'tools/bench.ts', '--only', 'nonsense'], { cwd: ROOT, encoding: 'utf8' });
+    const section = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--only', 'nonsense'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(section.status, 2);
     assert.match(section.stderr, /--only takes one of handshake/);
-    const option = spawnSync('npx', ['tsx', 'tools/bench.ts', '--fast'], { cwd: ROOT, encoding: 'utf8' });
+    const option = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--fast'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(option.status, 2);
     assert.match(option.stderr, /unknown option --fast/);
   });

@@ -19,7 +19,7 @@ import { MemoryStore } from '../../server/log/memory.ts';
 import { createChatLog, createLogSealer } from '../../server/log/sealed.ts';
 import { openSqliteStore } from '../../server/log/sqlite.ts';
 import { commandLine, runAsCommand } from '../cli.ts';
-import { median } from '../bench-net.ts';
+import { median } from './net.ts';
 
 export interface LogBenchOptions {
   runs: number;

@@ -3,7 +3,7 @@
  * the functions with the most self time, and the project's functions with the most total time (self plus what
  * they called), each as a share of all samples.
  *
- *   npx tsx tools/bench-profile.ts FILE.cpuprofile [--top N]
+ *   npx tsx tools/bench/profile.ts FILE.cpuprofile [--top N]
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -72,7 +72,7 @@ function main(): void {
   const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
   const files = args.filter((a, i) => !a.startsWith('--') && i !== topAt + 1);
   if (files.length === 0 || args.includes('--help')) {
-    console.log('usage: npx tsx tools/bench-profile.ts FILE.cpuprofile... [--top N]');
+    console.log('usage: npx tsx tools/bench/profile.ts FILE.cpuprofile... [--top N]');
     process.exit(files.length > 0 || args.includes('--help') ? 0 : 2);
   }
   const pct = (s: number) => `${(s * 100).toFixed(1).padStart(5)}%`;

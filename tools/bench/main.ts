@@ -6,10 +6,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildPage, pageIsStale } from '../server/build.ts';
-import { generateClientKeyPair } from '../shared/handshake.ts';
-import { benchCodec } from './bench-codec.ts';
-import { browserHandshakes } from './bench-browser.ts';
+import { buildPage, pageIsStale } from '../../server/build.ts';
+import { generateClientKeyPair } from '../../shared/handshake.ts';
+import { benchCodec } from './codec.ts';
+import { browserHandshakes } from './browser.ts';
 import {
   allReceived,
   connectTabs,
@@ -31,7 +31,7 @@ import {
   timedHandshake,
   type CountingTab,
   type HandshakeTiming,
-} from './bench-net.ts';
+} from './net.ts';
 
 export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -348,8 +348,8 @@ function pageDist(log: (line: string) => void): Promise<string> {
 // 2. Round trip
 
 async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
-  const { ScriptedClient } = await import('./client.ts');
-  const { nodeCryptoBackend } = await import('../server/node-crypto.ts');
+  const { ScriptedClient } = await import('../client.ts');
+  const { nodeCryptoBackend } = await import('../../server/node-crypto.ts');
   const frames = await secureFrameSizes();
   const servers = {
     secure: await ServerChild.start('secure', { cpuProfDir }),
@@ -638,7 +638,7 @@ async function memoryRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
 // 6. Codec
 
 async function codecRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
-  log('codec: Fernet encode and decode against the fernet package (tools/bench-codec.ts)');
+  log('codec: Fernet encode and decode against the fernet package (tools/bench/codec.ts)');
   const rows: Row[] = [];
   for (const r of await benchCodec({ runs: sizes.codecRuns, windowMs: sizes.codecWindowMs })) {
     if (r.mode !== 'sequential' || r.implementation.startsWith('fernet')) continue;
@@ -748,7 +748,7 @@ export const HELP = `npm run bench -- [options]: wirechat's costs against baseli
   --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
   -h, --help     this text
 
-Servers run in child processes (tools/bench-server.ts), clients in this one, all on loopback. Each figure is
+Servers run in child processes (tools/bench/server.ts), clients in this one, all on loopback. Each figure is
 the median of several runs; each ratio is wirechat against its baseline in the same run. Progress goes to
 stderr; the table (or JSON) to stdout. The default run takes a few minutes; every wait is bounded.`;
 

@@ -10,14 +10,14 @@
  * gets with many messages in flight; the "concurrent" rows keep `inFlight` operations outstanding. node:crypto
  * and the package are synchronous, so only their sequential figure means anything.
  *
- *   npx tsx tools/bench-codec.ts [--runs N] [--window MS] [--in-flight N]
+ *   npx tsx tools/bench/codec.ts [--runs N] [--window MS] [--in-flight N]
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { fromUtf8, utf8 } from '../shared/bytes.ts';
-import { webCryptoBackend, type CryptoBackend } from '../shared/crypto-backend.ts';
-import { encodeFernetKey, generateFernetKey } from '../shared/fernet.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { fromUtf8, utf8 } from '../../shared/bytes.ts';
+import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
+import { encodeFernetKey, generateFernetKey } from '../../shared/fernet.ts';
+import { nodeCryptoBackend } from '../../server/node-crypto.ts';
 
 export interface CodecRow {
   implementation: string;
@@ -178,7 +178,7 @@ export function formatRows(rows: CodecRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-const USAGE = `usage: npx tsx tools/bench-codec.ts [--runs N] [--window MS] [--in-flight N]
+const USAGE = `usage: npx tsx tools/bench/codec.ts [--runs N] [--window MS] [--in-flight N]
 
 Fernet encode and decode per second, wirechat (Web Crypto and node:crypto backends) against the fernet npm
 package, at 100 B, 16 KiB and 64 KiB; each figure is the median of N windows of MS milliseconds.
