@@ -30,7 +30,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { Mode, ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
 import { describeFrame, DIRECTION_LABEL, preview, type Direction } from './wire-format.ts';
-import { commandLine, runAsCommand } from './cli.ts';
+import { commandLine, runAsCommand } from '../server/command-line.ts';
 
 export const CAPTURE_HELP = `npm run capture -- [options]: the same short chat, captured in plain and in secure mode.
 

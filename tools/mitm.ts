@@ -30,7 +30,7 @@ import {
   wrapSessionSecret,
 } from '../shared/handshake.ts';
 import { closeMeaning, describeFrame, DIRECTION_LABEL, preview, shortHash, type Direction } from './wire-format.ts';
-import { commandLine, runAsCommand } from './cli.ts';
+import { commandLine, runAsCommand } from '../server/command-line.ts';
 
 export const MITM_HELP = `npm run mitm -- --target URL [options]: a man in the middle between a page and a wirechat server.
 

@@ -18,7 +18,7 @@ import type { LogStore, NewEntry, Retention } from '../../server/log/log.ts';
 import { MemoryStore } from '../../server/log/memory.ts';
 import { createChatLog, createLogSealer } from '../../server/log/sealed.ts';
 import { openSqliteStore } from '../../server/log/sqlite.ts';
-import { commandLine, runAsCommand } from '../cli.ts';
+import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
 import { median } from './net.ts';
 
 export interface LogBenchOptions {
@@ -148,7 +148,9 @@ export function formatLogRows(rows: LogRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-const HELP = `npx tsx tools/bench/log.ts [options]: appends/s of the chat log stores, as ratios against the memory store
+const COMMAND = 'npx tsx tools/bench/log.ts';
+
+const HELP = `${COMMAND} [options]: appends/s of the chat log stores, as ratios against the memory store
 measured in the same run.
 
   --runs N    runs per figure; each figure is the median (default ${DEFAULTS.runs})
@@ -157,7 +159,7 @@ measured in the same run.
   -h, --help  this text`;
 
 async function main(): Promise<number> {
-  const parsed = commandLine('bench', HELP, {
+  const parsed = commandLine(COMMAND, HELP, {
     runs: { type: 'string', default: String(DEFAULTS.runs) },
     burst: { type: 'string', default: String(DEFAULTS.burst) },
     lines: { type: 'string', default: String(DEFAULTS.lines) },
@@ -166,7 +168,7 @@ async function main(): Promise<number> {
   const options = { runs: Number(parsed.values.runs), burst: Number(parsed.values.burst), lines: Number(parsed.values.lines) };
   for (const [name, value] of Object.entries(options)) {
     if (!Number.isSafeInteger(value) || value < 1) {
-      console.error(`wirechat bench: --${name} takes a whole number >= 1, not ${String(value)}`);
+      console.error(usage(COMMAND, `--${name} takes a whole number >= 1, not ${String(value)}`));
       return 2;
     }
   }

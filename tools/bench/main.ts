@@ -5,8 +5,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { buildPage, pageIsStale } from '../../server/build.ts';
+import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
 import { generateClientKeyPair } from '../../shared/handshake.ts';
 import { benchCodec } from './codec.ts';
 import { browserHandshakes } from './browser.ts';
@@ -752,50 +752,28 @@ Servers run in child processes (tools/bench/server.ts), clients in this one, all
 the median of several runs; each ratio is wirechat against its baseline in the same run. Progress goes to
 stderr; the table (or JSON) to stdout. The default run takes a few minutes; every wait is bounded.`;
 
-export function parseBenchArgs(argv: string[]): { help: true } | { help: false; json: boolean; options: BenchOptions } {
-  let quick = false;
-  let json = false;
-  const only: Section[] = [];
-  let cpuProfDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return { help: true };
-    else if (arg === '--quick') quick = true;
-    else if (arg === '--json') json = true;
-    else if (arg === '--only' || arg === '--cpu-prof') {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      if (arg === '--cpu-prof') cpuProfDir = value;
-      else if ((SECTIONS as readonly string[]).includes(value)) only.push(value as Section);
-      else throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not "${value}"`);
-    } else throw new Error(`unknown option ${arg}`);
-  }
-  return { help: false, json, options: { sizes: quick ? QUICK : FULL, only: only.length ? only : undefined, cpuProfDir } };
-}
-
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseBenchArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n(npm run bench -- --help lists the options)\n`);
+  const parsed = commandLine('bench', HELP, {
+    quick: { type: 'boolean' },
+    only: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+    'cpu-prof': { type: 'string' },
+  });
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
+  const only = values.only ?? [];
+  const unknown = only.find((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (unknown !== undefined) {
+    console.error(usage('bench', `--only takes one of ${SECTIONS.join(', ')}, not "${unknown}"`));
     return 2;
   }
-  if (parsed.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  const result = await runBench(parsed.options);
-  process.stdout.write((parsed.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
+  const result = await runBench({
+    sizes: values.quick ? QUICK : FULL,
+    only: only.length > 0 ? (only as Section[]) : undefined,
+    cpuProfDir: values['cpu-prof'],
+  });
+  process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`bench: ${(error as Error)?.stack ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runAsCommand(import.meta.url, main);
