@@ -28,9 +28,12 @@ export interface CodecRow {
   bytes: number;
   encodePerSecond: number;
   decodePerSecond: number;
-  /** Throughput divided by the fernet package's at the same size (above 1: ours is faster). */
+  /** Throughput against the fernet package's at the same size, the median of per-run ratios (above 1: ours is faster). */
   encodeVsPackage: number;
   decodeVsPackage: number;
+  /** The lowest and highest of the per-run ratios against the package (each run against its own window). */
+  encodeRange: { min: number; max: number };
+  decodeRange: { min: number; max: number };
 }
 
 export interface BenchOptions {
@@ -114,6 +117,11 @@ function message(bytes: number): string {
   return text;
 }
 
+/** The lowest and highest of some ratios. */
+function spread(ratios: number[]): { min: number; max: number } {
+  return { min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
 export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]> {
   const runs = options.runs ?? DEFAULTS.runs;
   const windowMs = options.windowMs ?? DEFAULTS.windowMs;
@@ -143,8 +151,11 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
       }
     }
     const medians = samples.map((s) => ({ encode: median(s.encode), decode: median(s.decode) }));
-    const base = medians[0]!;
+    // Each run's figure against the package's in the same run: the ratios are their median, with their range.
+    const ratios = (i: number, op: 'encode' | 'decode') => samples[i]![op].map((value, run) => value / samples[0]![op][run]!);
     for (const [i, c] of contenders.entries()) {
+      const encode = ratios(i, 'encode');
+      const decode = ratios(i, 'decode');
       rows.push({
         implementation: c.implementation,
         mode: c.mode,
@@ -152,8 +163,10 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
         bytes,
         encodePerSecond: medians[i]!.encode,
         decodePerSecond: medians[i]!.decode,
-        encodeVsPackage: medians[i]!.encode / base.encode,
-        decodeVsPackage: medians[i]!.decode / base.decode,
+        encodeVsPackage: median(encode),
+        decodeVsPackage: median(decode),
+        encodeRange: spread(encode),
+        decodeRange: spread(decode),
       });
     }
   }
