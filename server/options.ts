@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { nameProblem, normalizeName } from '../shared/names.ts';
 import { LIMITS } from '../shared/protocol.ts';
 import { parseFlags, UsageError, wholeNumber as integer } from './command-line.ts';
+import { wantColour } from './terminal.ts';
 
 export interface ServerOptions {
   port: number;
@@ -196,7 +197,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     handshakeBurst: integer(values['handshake-burst'], '--handshake-burst', DEFAULTS.handshakeBurst, 1, 1_000_000),
     presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
     build: !values['no-build'],
-    color: !values['no-color'] && env.NO_COLOR === undefined,
+    color: wantColour(values['no-color'], env),
     tls,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
     ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
