@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { BenchResult } from '../../tools/bench.ts';
+import { benchRecord } from '../../tools/bench/record.ts';
 import { CHROMIUM } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/process.ts';
 
@@ -30,10 +31,11 @@ const ROWS = [
   ...['node', 'web'].flatMap((who) =>
     [100, 16384, 65536].flatMap((bytes) => [`codec.${who}.${bytes}.encode`, `codec.${who}.${bytes}.decode`]),
   ),
+  ...['seal', 'seal.fanout', 'open'].map((op) => `record.node.${op}`),
 ];
 
 /** The rows that carry one of issue 7's targets. */
-const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory'];
+const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory', 'record.node.seal', 'record.node.seal.fanout', 'record.node.open'];
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -56,6 +58,16 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
 const positive = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0;
 
 describe('npm run bench', () => {
+  it('times a seal and an open against their primitives (tools/bench/record.ts)', async () => {
+    // Every timed open checks what it opens, so a broken channel throws here instead of timing nothing.
+    const rows = await benchRecord({ runs: 2, batch: 20, fanout: 5 });
+    assert.deepEqual(rows.map((r) => r.id), ['seal', 'seal.fanout', 'open']);
+    for (const row of rows) {
+      assert.ok(positive(row.us) && positive(row.primitivesUs) && positive(row.ratio), `${row.id}: ${JSON.stringify(row)}`);
+      assert.equal(row.runs, 2);
+    }
+  });
+
   it('prints every row with finite positive figures (--quick --json)', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}`, timeout: 240_000 }, async () => {
     const { code, stdout, stderr } = await run(['--quick', '--json'], 230_000);
     assert.equal(code, 0, stderr);
