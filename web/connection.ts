@@ -1,5 +1,5 @@
 /**
- * The page's connection: one WebSocket at a time around one ClientSession (shared/client.ts), and what happens
+ * The page's connection: one WebSocket at a time around one ClientSession (shared/client-session.ts), and what happens
  * between them. A small state machine:
  *
  *   idle -> connecting -> securing -> secure | plain
@@ -15,7 +15,7 @@
  * Each attempt makes a fresh key pair and a fresh handshake; nothing of a dropped session is reused. Only this
  * module opens sockets; components get its state through events and hold no keys.
  */
-import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
+import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client-session.ts';
 import {
   Close,
   closeReason,
@@ -26,6 +26,7 @@ import {
   type ErrorCode,
 } from '../shared/errors.ts';
 import type { ClientBody, ServerBody, ServerEnd, ServerFrame } from '../shared/protocol.ts';
+import type { FrameCheck } from '../shared/record.ts';
 import { backoffDelay } from './backoff.ts';
 
 /** The part of the browser's WebSocket this module uses, so that tests can hand it a stand-in. */
@@ -110,6 +111,8 @@ export interface WireEvent {
   /** Which connection of this chat carried it: 0 for the first, then one more per reconnect. */
   connection: number;
   check: WireCheck;
+  /** The checks an incoming frame passed, as the session reported them (ClientEvents.checked); none outgoing. */
+  passed: readonly FrameCheck[];
   /** Outgoing: the body the page put in the frame. Incoming: the body the page read from it, once it passed. */
   body: ClientBody | ServerBody | undefined;
 }
@@ -282,8 +285,9 @@ export class Connection extends EventTarget {
     // The session handles incoming frames one at a time: each one's body, or the error that ends the chat on
     // it, is reported before the next frame is, so the last incoming frame is the one they belong to.
     let lastIn: WireEvent | undefined;
+    let passedIn: FrameCheck[] = [];
     const settle = (check: WireCheck, body?: ServerBody) => {
-      if (lastIn !== undefined) lastIn = this.#settle(lastIn, check, body);
+      if (lastIn !== undefined) lastIn = this.#settle(lastIn, check, body, passedIn);
     };
     const session = new ClientSession({
       keyPair: this.#keyPair,
@@ -311,11 +315,18 @@ export class Connection extends EventTarget {
             frame,
             connection,
             check: { state: direction === 'out' ? 'made' : 'pending' },
+            passed: [],
             body,
           };
-          if (direction === 'in') lastIn = event;
+          if (direction === 'in') {
+            lastIn = event;
+            passedIn = [];
+          }
           pushBounded(this.#wire, event, this.#options.wireLimit ?? WIRE_LIMIT);
           this.#emit('wire', event);
+        },
+        checked: (check) => {
+          passedIn.push(check);
         },
         body: (body) => {
           if (!live()) return;
@@ -471,8 +482,8 @@ export class Connection extends EventTarget {
   }
 
   /** Replaces a frame's wireLog entry (if still kept) with its outcome, and says so. */
-  #settle(event: WireEvent, check: WireCheck, body: ServerBody | undefined): WireEvent {
-    const settled: WireEvent = { ...event, check, body: body ?? event.body };
+  #settle(event: WireEvent, check: WireCheck, body: ServerBody | undefined, passed: readonly FrameCheck[]): WireEvent {
+    const settled: WireEvent = { ...event, check, passed: [...passed], body: body ?? event.body };
     const at = this.#wire.lastIndexOf(event);
     if (at !== -1) this.#wire[at] = settled;
     this.#emit('checked', settled);

@@ -3,7 +3,7 @@
  * components' events into calls. It keeps the chat log and its outbox, the handshake steps, and the trust
  * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
  */
-import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
+import type { HandshakeStep, ServerIdentity } from '../shared/client-session.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';

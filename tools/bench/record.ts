@@ -23,7 +23,7 @@ import { fromBase64Url, randomBytes } from '../../shared/bytes.ts';
 import type { CryptoBackend } from '../../shared/crypto-backend.ts';
 import { EncodedBody, RecordChannel, recordMacInput, type SessionKeys } from '../../shared/record.ts';
 import type { RecordFrame } from '../../shared/protocol.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 export interface RecordBenchOptions {
   /** Batches of each kind; each figure is the median over them. */

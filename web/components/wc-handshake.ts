@@ -1,10 +1,10 @@
 import { LitElement, css, html } from 'lit';
-import type { HandshakeStep } from '../../shared/client.ts';
+import type { HandshakeStep } from '../../shared/client-session.ts';
 import type { Mode } from '../../shared/protocol.ts';
 import type { StepView } from '../controller.ts';
 import { controls } from './styles.ts';
 
-/** The handshake's steps in the order shared/client.ts reports them, with the words the page shows. */
+/** The handshake's steps in the order shared/client-session.ts reports them, with the words the page shows. */
 export const STEP_LABELS: readonly (readonly [HandshakeStep, string])[] = [
   ['keypair', 'Key pair made'],
   ['hello', 'Public key sent'],
