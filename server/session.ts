@@ -300,25 +300,33 @@ export class ServerSession {
   send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
     const state = this.#state;
     if (state.phase !== 'joined') return Promise.resolve();
-    const sealed = state.channel.seal(body);
+    // The frame's bytes, built in one buffer (shared/record.ts); over node:crypto a value at once, no promise.
+    let sealed: Uint8Array | Promise<Uint8Array>;
+    try {
+      sealed = state.channel.sealWire(body);
+    } catch (error) {
+      this.fail(error);
+      return Promise.resolve();
+    }
     if (sealed instanceof Promise) {
       return sealed.then(
-        (frame) => this.#sendFrame(JSON.stringify(frame)),
+        (frame) => this.#sendFrame(frame),
         (error: unknown) => this.fail(error),
       );
     }
-    this.#sendFrame(JSON.stringify(sealed));
+    this.#sendFrame(sealed);
     return Promise.resolve();
   }
 
-  #sendFrame(data: string): void {
+  /** One frame to the socket: the JSON text as a string, or as its UTF-8 bytes (sent as a text frame all the same). */
+  #sendFrame(data: string | Uint8Array): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     // A reader that does not keep up must not make the server hold unbounded memory for it.
     if (this.#ws.bufferedAmount + data.length > this.#ctx.options.maxBuffered) {
       this.fail(new WirechatError('LIMIT_SLOW_READER', `more than ${this.#ctx.options.maxBuffered} bytes waiting to be read`));
       return;
     }
-    this.#ws.send(data);
+    this.#ws.send(data, { binary: false });
   }
 
   /**
@@ -381,10 +389,16 @@ export class ServerSession {
     };
     if (end === undefined || ws.readyState !== ws.OPEN || state.phase !== 'joined') return close();
     // Sealed after every body already queued on the channel, so it is the last frame the page reads.
+    let sealed;
+    try {
+      sealed = state.channel.sealWire({ kind: 'end', code: end.code, reason: end.reason });
+    } catch {
+      return close();
+    }
     whenReady(
-      state.channel.seal({ kind: 'end', code: end.code, reason: end.reason }),
+      sealed,
       (frame) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+        if (ws.readyState === ws.OPEN) ws.send(frame, { binary: false });
         close();
       },
       () => close(),

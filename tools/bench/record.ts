@@ -19,7 +19,7 @@
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomFillSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { fromBase64Url, randomBytes } from '../../shared/bytes.ts';
+import { fromBase64Url, randomBytes, utf8 } from '../../shared/bytes.ts';
 import type { CryptoBackend } from '../../shared/crypto-backend.ts';
 import { EncodedBody, RecordChannel, recordMacInput, type SessionKeys } from '../../shared/record.ts';
 import type { RecordFrame } from '../../shared/protocol.ts';
@@ -126,9 +126,20 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     for (let i = 0; i < batch; i++) operation();
     return ((performance.now() - t) * 1000) / batch;
   };
+  // What the server does with a body: seal it into the frame's bytes for the socket (sealWire); a tree from before
+  // sealWire existed seals the frame object and serializes it, as its session did. A value is not awaited: over
+  // a synchronous backend there is no promise to wait for.
+  const toWire = (channel: RecordChannel, input: unknown): unknown => {
+    if ('sealWire' in channel) return channel.sealWire(input);
+    const frame = (channel as RecordChannel).seal(input);
+    return frame instanceof Promise ? frame.then((f) => utf8(JSON.stringify(f))) : utf8(JSON.stringify(frame));
+  };
   const timeSeal = async (): Promise<number> => {
     const t = performance.now();
-    for (let i = 0; i < batch; i++) await sender.seal(body);
+    for (let i = 0; i < batch; i++) {
+      const wire = toWire(sender, body);
+      if (wire instanceof Promise) await wire;
+    }
     return ((performance.now() - t) * 1000) / batch;
   };
   const timeFanout = async (): Promise<number> => {
@@ -136,7 +147,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     const t = performance.now();
     for (let r = 0; r < rounds; r++) {
       const encoded = new EncodedBody(body);
-      await Promise.all(fans.map((channel) => channel.seal(encoded)));
+      await Promise.all(fans.map((channel) => toWire(channel, encoded)));
     }
     return ((performance.now() - t) * 1000) / (rounds * fanout);
   };
@@ -147,13 +158,16 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     const frames: RecordFrame[] = [];
     for (let i = 0; i < batch; i++) frames.push((await peer.seal(body)) as RecordFrame);
     const t = performance.now();
-    for (const frame of frames) await opener.open(frame);
+    for (const frame of frames) {
+      const body = opener.open(frame);
+      if (body instanceof Promise) await body;
+    }
     return ((performance.now() - t) * 1000) / batch;
   };
 
   const shapes: Array<{ id: RecordRow['id']; what: string; ours: () => Promise<number>; floor: () => void }> = [
-    { id: 'seal', what: `seal a ${bodyBytes}-byte body, one at a time`, ours: timeSeal, floor: sealPrimitives },
-    { id: 'seal.fanout', what: `seal one ${bodyBytes}-byte body for ${fanout} channels at once (fan-out)`, ours: timeFanout, floor: sealPrimitives },
+    { id: 'seal', what: `seal a ${bodyBytes}-byte body into its frame's bytes, one at a time`, ours: timeSeal, floor: sealPrimitives },
+    { id: 'seal.fanout', what: `seal one ${bodyBytes}-byte body for ${fanout} channels (fan-out)`, ours: timeFanout, floor: sealPrimitives },
     { id: 'open', what: `open a ${bodyBytes}-byte record, one at a time`, ours: timeOpen, floor: openPrimitives },
   ];
   const rows: RecordRow[] = [];
@@ -186,18 +200,58 @@ export function formatRecordRows(rows: RecordRow[]): string {
     .join('\n');
 }
 
+/**
+ * Another tree's RecordChannel and node:crypto backend (a checkout of an older commit, e.g. made with
+ * `git archive COMMIT | tar -x -C DIR` and node_modules linked in), for a before/after comparison in one process.
+ */
+async function loadTree(dir: string): Promise<{ Channel: typeof RecordChannel; backend: CryptoBackend }> {
+  const { existsSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  const record = (await import(pathToFileURL(resolve(dir, 'shared/record.ts')).href)) as { RecordChannel: typeof RecordChannel };
+  const fernetFile = ['server/node-fernet.ts', 'server/node-crypto.ts'].map((f) => resolve(dir, f)).find((f) => existsSync(f));
+  if (!fernetFile) throw new Error(`${dir} has no server/node-fernet.ts or server/node-crypto.ts`);
+  const node = (await import(pathToFileURL(fernetFile).href)) as { nodeCryptoBackend: CryptoBackend };
+  return { Channel: record.RecordChannel, backend: node.nodeCryptoBackend };
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const value = (name: string) => {
     const i = args.indexOf(name);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
+    return i >= 0 ? args[i + 1] : undefined;
   };
   if (args.includes('--help') || args.includes('-h')) {
-    console.log('usage: npx tsx tools/bench/record.ts [--runs N] [--batch N]\n\nRecordChannel seal and open (node:crypto) against their primitives timed alone.');
+    console.log(`usage: npx tsx tools/bench/record.ts [--runs N] [--batch N] [--against DIR [--rounds N]]
+
+RecordChannel seal and open (node:crypto) against their primitives timed alone.
+  --against DIR  also time DIR's RecordChannel and backend (an older tree), alternating with this one N rounds
+                 (default 3), and print both and the new/old ratio per row`);
     process.exit(0);
   }
   const options: RecordBenchOptions = {};
-  if (value('--runs')) options.runs = value('--runs')!;
-  if (value('--batch')) options.batch = value('--batch')!;
-  console.log(formatRecordRows(await benchRecord(options)));
+  if (value('--runs')) options.runs = Number(value('--runs'));
+  if (value('--batch')) options.batch = Number(value('--batch'));
+  const against = value('--against');
+  if (!against) {
+    console.log(formatRecordRows(await benchRecord(options)));
+  } else {
+    const old = await loadTree(against);
+    const rounds = Number(value('--rounds') ?? 3);
+    const before: RecordRow[][] = [];
+    const after: RecordRow[][] = [];
+    for (let round = 0; round < rounds; round++) {
+      before.push(await benchRecord({ ...options, ...old }));
+      after.push(await benchRecord(options));
+      console.error(`round ${round + 1} of ${rounds}: before ${before.at(-1)!.map((r) => r.ratio.toFixed(2)).join(' ')}, after ${after.at(-1)!.map((r) => r.ratio.toFixed(2)).join(' ')}`);
+    }
+    const range = (values: number[], digits = 2) => `${median(values).toFixed(digits)} [${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}]`;
+    for (const [i, row] of after[0]!.entries()) {
+      const b = before.map((run) => run[i]!);
+      const a = after.map((run) => run[i]!);
+      console.log(row.what);
+      console.log(`  before ${range(b.map((r) => r.us), 1)} us, ${range(b.map((r) => r.ratio))}x its primitives`);
+      console.log(`  after  ${range(a.map((r) => r.us), 1)} us, ${range(a.map((r) => r.ratio))}x its primitives`);
+      console.log(`  after/before per round: ${range(a.map((r, k) => r.us / b[k]!.us))}`);
+    }
+  }
 }
