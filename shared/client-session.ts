@@ -18,7 +18,6 @@ import {
   verifyWelcome,
 } from './handshake.ts';
 import {
-  checkLine,
   parseServerBody,
   parseServerFrame,
   type ClientBody,
@@ -224,10 +223,11 @@ export class ClientSession {
     this.#step('ready');
   }
 
-  /** Sends one chat line and returns its id, which the server's receipt will name. */
+  /**
+   * Sends one chat line and returns its id, which the server's receipt will name. The caller has checked the line
+   * (the page's controller, with checkLine); the server checks it again, as it checks everything from the wire.
+   */
   async sendLine(text: string): Promise<number> {
-    const problem = checkLine(text);
-    if (problem !== undefined) throw new WirechatError('PROTO_BAD_SHAPE', problem);
     const id = this.#nextLineId++;
     await this.#sendBody({ kind: 'line', id, text });
     return id;

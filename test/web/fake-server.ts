@@ -86,6 +86,8 @@ export class FakeServer {
 }
 
 export class FakeSocket implements SocketLike {
+  /** CONNECTING, then OPEN once `open()`, CLOSING once the page closes it, CLOSED once dropped. */
+  readyState = 0;
   onopen: ((event: Event) => void) | null = null;
   onmessage: ((event: MessageEvent) => void) | null = null;
   onclose: ((event: CloseEvent) => void) | null = null;
@@ -100,15 +102,18 @@ export class FakeSocket implements SocketLike {
   }
 
   send(data: string): void {
+    if (this.readyState > 1) return; // a browser drops what is sent on a closing or closed socket
     this.sent.push(data);
     this.#handling = this.#handling.then(() => this.server.handle(data));
   }
 
   close(code?: number, reason?: string): void {
     this.closed = { code, reason };
+    if (this.readyState < 2) this.readyState = 2;
   }
 
   open(): void {
+    this.readyState = 1;
     this.onopen?.(new Event('open'));
   }
 
@@ -117,6 +122,7 @@ export class FakeSocket implements SocketLike {
   }
 
   drop(code: number, reason = ''): void {
+    this.readyState = 3;
     this.onclose?.({ code, reason } as CloseEvent);
   }
 }

@@ -12,19 +12,18 @@ import { generateClientKeyPair, exportSpki } from '../../shared/handshake.ts';
 import { createFernet } from '../../shared/fernet.ts';
 import type { RecordFrame, ServerBody, WelcomeFrame } from '../../shared/protocol.ts';
 import type { FrameCheck } from '../../shared/record.ts';
-import { Connection, type ConnectionOptions, type StepEvent, type WireEvent } from '../../web/connection.ts';
-import { Controller, type AppView } from '../../web/controller.ts';
+import { Connection, type ConnectionOptions } from '../../web/connection.ts';
 import {
   bodyText,
   EXPLAIN,
   inspect,
   recordMacCheck,
-  rsaKeyInfo,
   summarize,
   type FieldRow,
   type FrameView,
 } from '../../web/inspect.ts';
-import { MemoryStorage, TrustStore } from '../../web/trust-store.ts';
+import type { WireEvent } from '../../web/wire-log.ts';
+import { rsaKeyInfo } from '../../shared/rsa-spki.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 /** A page connection through the fake server, already secure (or plain). */
@@ -42,9 +41,8 @@ async function connected(options: Partial<ConnectionOptions> & { mode?: 'secure'
     ...network.options,
     ...overrides,
   });
-  const steps: StepEvent[] = [];
-  connection.on('step', (s) => steps.push(s));
-  connection.on('checked', (event) => checked.push(event));
+  const steps = connection.wire.steps;
+  connection.wire.subscribe((change) => change.kind === 'settled' && checked.push(change.frame));
   connection.connect();
   await eventually(() => connection.state.phase === mode || connection.state.phase === 'ended', 'the chat to be ready');
   const server = () => network.sockets.at(-1)!.server;
@@ -58,7 +56,7 @@ function field(view: FrameView, key: string): FieldRow {
 }
 
 function frames(connection: Connection, type: string, direction?: 'in' | 'out'): WireEvent[] {
-  return connection.wireLog.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
+  return connection.wire.frames.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
 }
 
 const SERVER_LINE = (text: string): ServerBody => ({ kind: 'line', from: 'console', text, at: Date.now(), direct: false });
@@ -131,7 +129,7 @@ test('every row says what it is in a sentence, and every value can be copied', a
   await connection.sendLine('hello');
   await server().say(SERVER_LINE('hi'));
   await eventually(() => frames(connection, 'record', 'in').length === 2, 'the receipt and the line');
-  for (const event of connection.wireLog) {
+  for (const event of connection.wire.frames) {
     const view = inspect(event);
     for (const group of view.groups) {
       assert.match(group.explain, /^[A-Z"'].*[.)]$/, `${view.title} / ${group.title}`);
@@ -217,7 +215,7 @@ test('each record received is paired with its own body once it verifies, even wh
   );
   // The `checked` events name the same frames (by index) as the log, welcome first.
   assert.deepEqual(checked.map((c) => c.index), [1, ...records.map((r) => r.index)]);
-  assert.deepEqual(connection.wireLog.map((w) => w.index), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(connection.wire.frames.map((w) => w.index), [0, 1, 2, 3, 4, 5]);
   for (const record of records) assert.equal(inspect(record).inside?.label, 'Decrypted by this page');
 });
 
@@ -371,39 +369,4 @@ test('a frame that is not JSON is still listed and shown as it came', () => {
   assert.equal(view.type, '?');
   assert.equal(view.check.verdict, 'failed');
   assert.deepEqual(view.groups.flatMap((g) => g.rows.map((r) => [r.key, r.value])), [['raw', data]]);
-});
-
-test("the controller's view carries the wire log and every step for the inspector, and a new chat empties it", async () => {
-  const network = fakeNetwork();
-  let view: AppView | undefined;
-  const controller = new Controller({
-    host: 'localhost:8080',
-    url: 'ws://localhost:8080/ws',
-    insecureReason: undefined,
-    defaultName: 'guest',
-    trustStore: new TrustStore(new MemoryStorage()),
-    generateKeyPair: makeKeyPair,
-    render: (next) => (view = next),
-    connection: network.options,
-  });
-  const current = () => view ?? controller.view;
-  controller.connect('alice', false);
-  await eventually(() => current().state.phase === 'secure', 'secure');
-  controller.send('hello');
-  await eventually(() => current().wire.frames.some((f) => f.direction === 'in' && f.body?.kind === 'receipt'), 'the receipt');
-  const wire = current().wire;
-  assert.deepEqual(
-    wire.frames.map((f) => [f.direction, JSON.parse(f.data).type, f.check.state]),
-    [
-      ['out', 'hello', 'made'],
-      ['in', 'welcome', 'passed'],
-      ['out', 'record', 'made'],
-      ['in', 'record', 'passed'],
-    ],
-  );
-  assert.deepEqual(wire.steps.map((s) => s.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
-  controller.send('EXIT');
-  await eventually(() => current().state.phase === 'ended', 'the end');
-  controller.newChat();
-  assert.deepEqual(current().wire, { frames: [], steps: [] });
 });

@@ -48,6 +48,8 @@ export interface RecordRow {
   primitivesUs: number;
   /** Median of the per-batch ratios. */
   ratio: number;
+  /** The lowest and highest per-batch ratio. */
+  range: { min: number; max: number };
   runs: number;
 }
 
@@ -187,6 +189,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       us: median(pairs.map((p) => p.ours)),
       primitivesUs: median(pairs.map((p) => p.floor)),
       ratio: median(pairs.map((p) => p.ours / p.floor)),
+      range: { min: Math.min(...pairs.map((p) => p.ours / p.floor)), max: Math.max(...pairs.map((p) => p.ours / p.floor)) },
       runs,
     });
   }
