@@ -91,7 +91,9 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   );
 
   // The primitives' inputs, at the sizes a real record of this body has.
-  const sample = (await new Channel(await keys(backend, fernetKey, macKey), sessionId, 's2c').seal(body)) as RecordFrame;
+  const sample = (await new Channel(await keys(backend, fernetKey, macKey), sessionId, 's2c').seal(
+    body,
+  )) as RecordFrame;
   const token = fromBase64Url(sample.token);
   const plaintext = new TextEncoder().encode(JSON.stringify(body));
   const ciphertextLength = token.length - 25 - 32;
@@ -168,8 +170,18 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   };
 
   const shapes: Array<{ id: RecordRow['id']; what: string; ours: () => Promise<number>; floor: () => void }> = [
-    { id: 'seal', what: `seal a ${bodyBytes}-byte body into its frame's bytes, one at a time`, ours: timeSeal, floor: sealPrimitives },
-    { id: 'seal.fanout', what: `seal one ${bodyBytes}-byte body for ${fanout} channels (fan-out)`, ours: timeFanout, floor: sealPrimitives },
+    {
+      id: 'seal',
+      what: `seal a ${bodyBytes}-byte body into its frame's bytes, one at a time`,
+      ours: timeSeal,
+      floor: sealPrimitives,
+    },
+    {
+      id: 'seal.fanout',
+      what: `seal one ${bodyBytes}-byte body for ${fanout} channels (fan-out)`,
+      ours: timeFanout,
+      floor: sealPrimitives,
+    },
     { id: 'open', what: `open a ${bodyBytes}-byte record, one at a time`, ours: timeOpen, floor: openPrimitives },
   ];
   const rows: RecordRow[] = [];
@@ -189,7 +201,10 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       us: median(pairs.map((p) => p.ours)),
       primitivesUs: median(pairs.map((p) => p.floor)),
       ratio: median(pairs.map((p) => p.ours / p.floor)),
-      range: { min: Math.min(...pairs.map((p) => p.ours / p.floor)), max: Math.max(...pairs.map((p) => p.ours / p.floor)) },
+      range: {
+        min: Math.min(...pairs.map((p) => p.ours / p.floor)),
+        max: Math.max(...pairs.map((p) => p.ours / p.floor)),
+      },
       runs,
     });
   }
@@ -199,7 +214,10 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
 
 export function formatRecordRows(rows: RecordRow[]): string {
   return rows
-    .map((r) => `${r.what.padEnd(64)} ${r.us.toFixed(2).padStart(7)} us  primitives ${r.primitivesUs.toFixed(2).padStart(6)} us  ${r.ratio.toFixed(2)}x`)
+    .map(
+      (r) =>
+        `${r.what.padEnd(64)} ${r.us.toFixed(2).padStart(7)} us  primitives ${r.primitivesUs.toFixed(2).padStart(6)} us  ${r.ratio.toFixed(2)}x`,
+    )
     .join('\n');
 }
 
@@ -210,8 +228,12 @@ export function formatRecordRows(rows: RecordRow[]): string {
 async function loadTree(dir: string): Promise<{ Channel: typeof RecordChannel; backend: CryptoBackend }> {
   const { existsSync } = await import('node:fs');
   const { resolve } = await import('node:path');
-  const record = (await import(pathToFileURL(resolve(dir, 'shared/record.ts')).href)) as { RecordChannel: typeof RecordChannel };
-  const fernetFile = ['server/node-fernet.ts', 'server/node-crypto.ts'].map((f) => resolve(dir, f)).find((f) => existsSync(f));
+  const record = (await import(pathToFileURL(resolve(dir, 'shared/record.ts')).href)) as {
+    RecordChannel: typeof RecordChannel;
+  };
+  const fernetFile = ['server/node-fernet.ts', 'server/node-crypto.ts']
+    .map((f) => resolve(dir, f))
+    .find((f) => existsSync(f));
   if (!fernetFile) throw new Error(`${dir} has no server/node-fernet.ts or server/node-crypto.ts`);
   const node = (await import(pathToFileURL(fernetFile).href)) as { nodeCryptoBackend: CryptoBackend };
   return { Channel: record.RecordChannel, backend: node.nodeCryptoBackend };
@@ -245,15 +267,34 @@ RecordChannel seal and open (node:crypto) against their primitives timed alone.
     for (let round = 0; round < rounds; round++) {
       before.push(await benchRecord({ ...options, ...old }));
       after.push(await benchRecord(options));
-      console.error(`round ${round + 1} of ${rounds}: before ${before.at(-1)!.map((r) => r.ratio.toFixed(2)).join(' ')}, after ${after.at(-1)!.map((r) => r.ratio.toFixed(2)).join(' ')}`);
+      console.error(
+        `round ${round + 1} of ${rounds}: before ${before
+          .at(-1)!
+          .map((r) => r.ratio.toFixed(2))
+          .join(' ')}, after ${after
+          .at(-1)!
+          .map((r) => r.ratio.toFixed(2))
+          .join(' ')}`,
+      );
     }
-    const range = (values: number[], digits = 2) => `${median(values).toFixed(digits)} [${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}]`;
+    const range = (values: number[], digits = 2) =>
+      `${median(values).toFixed(digits)} [${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}]`;
     for (const [i, row] of after[0]!.entries()) {
       const b = before.map((run) => run[i]!);
       const a = after.map((run) => run[i]!);
       console.log(row.what);
-      console.log(`  before ${range(b.map((r) => r.us), 1)} us, ${range(b.map((r) => r.ratio))}x its primitives`);
-      console.log(`  after  ${range(a.map((r) => r.us), 1)} us, ${range(a.map((r) => r.ratio))}x its primitives`);
+      console.log(
+        `  before ${range(
+          b.map((r) => r.us),
+          1,
+        )} us, ${range(b.map((r) => r.ratio))}x its primitives`,
+      );
+      console.log(
+        `  after  ${range(
+          a.map((r) => r.us),
+          1,
+        )} us, ${range(a.map((r) => r.ratio))}x its primitives`,
+      );
       console.log(`  after/before per round: ${range(a.map((r, k) => r.us / b[k]!.us))}`);
     }
   }
