@@ -84,13 +84,19 @@ const MAC_TEXT_LENGTH = base64UrlLength(MAC_TAG_LENGTH);
  * is derived from those bytes only when someone asks for it (the page, tests, tools).
  */
 class SealedRecord {
-  constructor(
-    readonly wire: Uint8Array,
-    readonly seq: number,
-    readonly tokenStart: number,
-    readonly tokenEnd: number,
-    readonly macStart: number,
-  ) {}
+  readonly wire: Uint8Array;
+  readonly seq: number;
+  readonly tokenStart: number;
+  readonly tokenEnd: number;
+  readonly macStart: number;
+
+  constructor(wire: Uint8Array, seq: number, tokenStart: number, tokenEnd: number, macStart: number) {
+    this.wire = wire;
+    this.seq = seq;
+    this.tokenStart = tokenStart;
+    this.tokenEnd = tokenEnd;
+    this.macStart = macStart;
+  }
 
   frame(): RecordFrame {
     const { wire, tokenStart, tokenEnd, macStart } = this;
