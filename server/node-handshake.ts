@@ -8,8 +8,8 @@
  * Why: on the server a handshake was mostly waiting. Web Crypto in Node imports an SPKI through OpenSSL 3's
  * generic decoder (about 0.3 ms of the main thread for a 3072-bit key) and sends every encrypt and sign to the
  * thread pool and back. Here only the RSAPublicKey inside the SPKI goes to OpenSSL (as PKCS #1, about 20 times
- * cheaper to decode; shared/rsa-spki.ts has read the SPKI as strict DER first); the wrap and the signature run in
- * the caller's thread, with no round trip to the thread pool at all.
+ * cheaper to decode; shared/rsa-spki.ts has read the SPKI as strict DER first); the wrap runs in the caller's
+ * thread and the signature on the thread pool, one round trip instead of three.
  */
 import { constants, createHash, createPublicKey, KeyObject, publicEncrypt, sign } from 'node:crypto';
 import { serverHandshakeFromPrimitives, type HandshakePrimitives, type ServerHandshake } from '../shared/handshake.ts';
@@ -47,12 +47,17 @@ export const nodeHandshakePrimitives: HandshakePrimitives<KeyObject> = {
     return plain(publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: asBuffer(label) }, data));
   },
 
-  async ecdsaSign(signingKey, data) {
-    // In this thread, not on libuv's thread pool: a P-256 signature is about 0.1 ms of CPU, less than the pool's
-    // hand-off and wake-up around it, and the handshake has no other work to overlap with it. A peer that hung up
-    // after its hello is still seen to be gone before the welcome: the session waits for one I/O poll first
-    // (server/session.ts, afterNextPoll; test/server/adversarial-resources.test.ts).
-    return plain(sign('sha256', data, { key: nodeSigningKey(signingKey), dsaEncoding: 'ieee-p1363' }));
+  ecdsaSign(signingKey, data) {
+    // On libuv's thread pool (node:crypto's callback form), like Web Crypto's: the other core signs while this
+    // thread serves sockets, and a peer that hung up after its hello is seen to be gone before the welcome, so it
+    // never joins (test/server/adversarial-resources.test.ts).
+    const key = nodeSigningKey(signingKey);
+    return new Promise((resolve, reject) => {
+      sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, (error, signature) => {
+        if (error) reject(error);
+        else resolve(plain(signature));
+      });
+    });
   },
 
   async sha256(data) {
