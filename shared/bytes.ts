@@ -41,16 +41,21 @@ const ALPHABET_CODES = utf8(ALPHABET);
 // Bytes 0x00-0x7f decode to the same code points in every single-byte label, and base64 is ASCII.
 const ascii = new TextDecoder('latin1');
 
+/** The length of `byteLength` bytes in base64url: whole groups of 4, or fewer characters for the rest unpadded. */
+export function base64UrlLength(byteLength: number, pad = false): number {
+  const rest = byteLength % 3;
+  return ((byteLength - rest) / 3) * 4 + (rest === 0 ? 0 : pad ? 4 : rest + 1);
+}
+
 /**
- * RFC 4648 §5 base64url, with '=' padding when `pad` is set (Fernet tokens and keys are padded). Writes
- * character codes into one buffer and decodes it once: building the string with += is quadratic-ish in V8 for
- * 64 KiB tokens and was the codec's bottleneck.
+ * RFC 4648 §5 base64url, with '=' padding when `pad` is set, written as ASCII into `out` at `offset` (which must
+ * have base64UrlLength(bytes.length, pad) bytes of room); returns the offset after it. A record's frame is built
+ * this way in one buffer, its token and MAC encoded straight into the JSON text that goes on the wire.
  */
-export function toBase64Url(bytes: Uint8Array, pad = false): string {
+export function writeBase64Url(bytes: Uint8Array, out: Uint8Array, offset: number, pad = false): number {
   const whole = bytes.length - (bytes.length % 3);
   const rest = bytes.length - whole;
-  const out = new Uint8Array((whole / 3) * 4 + (rest === 0 ? 0 : pad ? 4 : rest + 1));
-  let o = 0;
+  let o = offset;
   for (let i = 0; i < whole; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
     out[o++] = ALPHABET_CODES[n >> 18]!;
@@ -63,9 +68,25 @@ export function toBase64Url(bytes: Uint8Array, pad = false): string {
     out[o++] = ALPHABET_CODES[n >> 18]!;
     out[o++] = ALPHABET_CODES[(n >> 12) & 63]!;
     if (rest === 2) out[o++] = ALPHABET_CODES[(n >> 6) & 63]!;
-    while (pad && o < out.length) out[o++] = 61; // '='
+    if (pad) while ((o - offset) % 4 !== 0) out[o++] = 61; // '='
   }
+  return o;
+}
+
+/**
+ * RFC 4648 §5 base64url, with '=' padding when `pad` is set (Fernet tokens and keys are padded). Writes
+ * character codes into one buffer and decodes it once: building the string with += is quadratic-ish in V8 for
+ * 64 KiB tokens and was the codec's bottleneck.
+ */
+export function toBase64Url(bytes: Uint8Array, pad = false): string {
+  const out = new Uint8Array(base64UrlLength(bytes.length, pad));
+  writeBase64Url(bytes, out, 0, pad);
   return ascii.decode(out);
+}
+
+/** ASCII bytes (base64, JSON made of ASCII) as a string. */
+export function fromAscii(bytes: Uint8Array): string {
+  return ascii.decode(bytes);
 }
 
 /**

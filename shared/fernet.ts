@@ -9,16 +9,38 @@
 import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, u64be } from './bytes.ts';
 import { WirechatError } from './errors.ts';
 import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
+import { andThen, type MaybePromise } from './maybe-promise.ts';
+
+export interface FernetEncryptOptions {
+  time?: number;
+  iv?: Uint8Array;
+}
+
+export interface FernetDecryptOptions {
+  ttl?: number;
+  now?: number;
+  maxClockSkew?: number;
+  macVerified?: () => void;
+}
 
 export interface Fernet {
+  /**
+   * True where the backend's primitives return values, not promises (node:crypto): sealToken and openToken then
+   * return values too, and throw rather than reject.
+   */
+  readonly synchronous: boolean;
+  /** encrypt without the base64: the token's bytes, a value where the backend is synchronous. */
+  sealToken(plaintext: Uint8Array, options?: FernetEncryptOptions): MaybePromise<Uint8Array>;
+  /** decrypt, a value (or a throw) where the backend is synchronous. */
+  openToken(token: string, options?: FernetDecryptOptions): MaybePromise<Uint8Array>;
   /** time in seconds since epoch (default now), iv 16 bytes (default random). Returns the padded base64url token string. */
-  encrypt(plaintext: Uint8Array, options?: { time?: number; iv?: Uint8Array }): Promise<string>;
+  encrypt(plaintext: Uint8Array, options?: FernetEncryptOptions): Promise<string>;
   /**
    * ttl seconds (optional, none = no expiry check), now seconds (default Date.now()/1000), maxClockSkew seconds
    * (default 60); macVerified is called once the token's HMAC has matched, before it is decrypted (so the page's
    * inspector is told, not left to guess). Returns plaintext bytes or throws WirechatError.
    */
-  decrypt(token: string, options?: { ttl?: number; now?: number; maxClockSkew?: number; macVerified?: () => void }): Promise<Uint8Array>;
+  decrypt(token: string, options?: FernetDecryptOptions): Promise<Uint8Array>;
 }
 
 export const FERNET_VERSION = 0x80;
@@ -34,10 +56,14 @@ const HEADER_LENGTH = 1 + TIMESTAMP_LENGTH + IV_LENGTH;
 export const FERNET_MIN_TOKEN_LENGTH = HEADER_LENGTH + BLOCK_LENGTH + HMAC_LENGTH;
 export const DEFAULT_MAX_CLOCK_SKEW = 60;
 
-/** AES-128-CBC with PKCS #7 padding under the encryption key. decrypt throws FERNET_BAD_PADDING when unpadding fails. */
+/**
+ * AES-128-CBC with PKCS #7 padding under the encryption key. decrypt throws FERNET_BAD_PADDING when unpadding
+ * fails. `synchronous`: both always return values, never promises (node:crypto).
+ */
 export interface CbcCipher {
-  encrypt(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
-  decrypt(iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
+  readonly synchronous?: boolean;
+  encrypt(iv: Uint8Array, plaintext: Uint8Array): MaybePromise<Uint8Array>;
+  decrypt(iv: Uint8Array, ciphertext: Uint8Array): MaybePromise<Uint8Array>;
 }
 
 /**
@@ -153,18 +179,21 @@ function checkTimestamp(timestamp: number, options: { ttl?: number; now?: number
   }
 }
 
-/** The token format and the checks, over whatever HMAC and AES the backend gives. */
+/**
+ * The token format and the checks, over whatever HMAC and AES the backend gives. Written once for both kinds of
+ * backend: each step goes on with andThen, so over node:crypto's synchronous primitives a token is made and
+ * checked without a promise, and over Web Crypto's the same steps wait for each answer in the same order.
+ */
 export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: FernetPrimitives): Fernet {
-  return {
-    async encrypt(plaintext, options = {}) {
-      // Spec: Generating, step 1. Seconds, whole: the field is an integer.
-      const time = options.time ?? Math.floor(Date.now() / 1000);
-      // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
-      const iv = options.iv ?? randomBytes(IV_LENGTH);
-      if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
-      const timestamp = u64be(time); // throws RangeError for a time that is not a u64
-      // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher.
-      const ciphertext = await cipher.encrypt(iv, plaintext);
+  const sealToken = (plaintext: Uint8Array, options: FernetEncryptOptions = {}): MaybePromise<Uint8Array> => {
+    // Spec: Generating, step 1. Seconds, whole: the field is an integer.
+    const time = options.time ?? Math.floor(Date.now() / 1000);
+    // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
+    const iv = options.iv ?? randomBytes(IV_LENGTH);
+    if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
+    const timestamp = u64be(time); // throws RangeError for a time that is not a u64
+    // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher.
+    return andThen(cipher.encrypt(iv, plaintext), (ciphertext) => {
       // Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim.
       const token = new Uint8Array(HEADER_LENGTH + ciphertext.length + HMAC_LENGTH);
       token[0] = FERNET_VERSION;
@@ -172,22 +201,36 @@ export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: 
       token.set(iv, 1 + TIMESTAMP_LENGTH);
       token.set(ciphertext, HEADER_LENGTH);
       const hmacOffset = HEADER_LENGTH + ciphertext.length;
-      token.set(await mac.sign(token.subarray(0, hmacOffset)), hmacOffset);
-      // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
-      return base64.encode(token);
-    },
+      return andThen(mac.sign(token.subarray(0, hmacOffset)), (tag) => {
+        token.set(tag, hmacOffset);
+        return token;
+      });
+    });
+  };
 
-    async decrypt(token, options = {}) {
-      const parsed = parseTokenBytes(decodeToken(token, base64)); // steps 1-2 and the length checks
-      checkTimestamp(parsed.timestamp, options); // step 3
-      // Spec: Verifying, steps 4-5: constant-time verify (the backend's), and nothing is decrypted before it
-      // passes, so a forged token never reaches the padding check (no padding oracle).
-      if (!(await mac.verify(parsed.signed, parsed.hmac))) {
-        throw new WirechatError('FERNET_BAD_MAC', 'the Fernet token HMAC does not match');
-      }
+  const openToken = (token: string, options: FernetDecryptOptions = {}): MaybePromise<Uint8Array> => {
+    const parsed = parseTokenBytes(decodeToken(token, base64)); // steps 1-2 and the length checks
+    checkTimestamp(parsed.timestamp, options); // step 3
+    // Spec: Verifying, steps 4-5: constant-time verify (the backend's), and nothing is decrypted before it
+    // passes, so a forged token never reaches the padding check (no padding oracle).
+    return andThen(mac.verify(parsed.signed, parsed.hmac), (verified) => {
+      if (!verified) throw new WirechatError('FERNET_BAD_MAC', 'the Fernet token HMAC does not match');
       options.macVerified?.();
       // Spec: Verifying, steps 6-7. With a good MAC a padding failure means the sender was broken, not forged.
       return cipher.decrypt(parsed.iv, parsed.ciphertext);
+    });
+  };
+
+  return {
+    synchronous: mac.synchronous === true && cipher.synchronous === true,
+    sealToken,
+    openToken,
+    // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
+    async encrypt(plaintext, options) {
+      return base64.encode(await sealToken(plaintext, options));
+    },
+    async decrypt(token, options) {
+      return openToken(token, options);
     },
   };
 }

@@ -4,10 +4,17 @@
  * signing key is 16 bytes.
  */
 import { exact, randomBytes } from './bytes.ts';
+import type { MaybePromise } from './maybe-promise.ts';
 
+/**
+ * HMAC-SHA256 under one key. Web Crypto's answers are promises; node:crypto's (server/node-fernet.ts) are values,
+ * and it says so with `synchronous`, so that a record channel over it makes no promise at all.
+ */
 export interface Mac {
-  sign(data: Uint8Array): Promise<Uint8Array>;
-  verify(data: Uint8Array, tag: Uint8Array): Promise<boolean>;
+  /** True where sign and verify always return values, never promises. */
+  readonly synchronous?: boolean;
+  sign(data: Uint8Array): MaybePromise<Uint8Array>;
+  verify(data: Uint8Array, tag: Uint8Array): MaybePromise<boolean>;
 }
 
 /** HMAC-SHA256's output size, and the size of the keys wirechat makes (RFC 2104 §3: at least L = 32 bytes). */

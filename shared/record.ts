@@ -15,11 +15,22 @@
  * and each side keeps its own counter per direction, so every frame has exactly one place where it verifies.
  */
 import { WirechatError } from './errors.ts';
-import { concat, fromBase64Url, fromUtf8, randomPublicBytes, toBase64Url, utf8, writeU64be } from './bytes.ts';
+import {
+  base64UrlLength,
+  concat,
+  fromAscii,
+  fromBase64Url,
+  fromUtf8,
+  randomPublicBytes,
+  utf8,
+  writeBase64Url,
+  writeU64be,
+} from './bytes.ts';
 import type { CryptoBackend } from './crypto-backend.ts';
 import type { Fernet } from './fernet.ts';
 import type { SessionSecret } from './handshake.ts';
-import type { Mac } from './mac.ts';
+import { MAC_TAG_LENGTH, type Mac } from './mac.ts';
+import { andThen, type MaybePromise } from './maybe-promise.ts';
 import type { Mode, PlainFrame, RecordFrame } from './protocol.ts';
 
 export type Direction = 'c2s' | 's2c';
@@ -37,6 +48,15 @@ export interface SessionKeys {
 const IV_BYTES = 16;
 const textEncoder = new TextEncoder();
 
+/** The MAC input's fixed part, label ‖ direction ‖ seq ‖ session id, written at `offset`; returns its end. */
+function writeRecordMacHead(out: Uint8Array, offset: number, direction: Direction, seq: number, sessionId: Uint8Array): number {
+  out.set(LABEL, offset);
+  out[offset + LABEL.length] = DIRECTION_BYTE[direction];
+  writeU64be(out, offset + LABEL.length + 1, seq);
+  out.set(sessionId, offset + LABEL.length + 9);
+  return offset + LABEL.length + 9 + sessionId.length;
+}
+
 /**
  * Built in one buffer: every record sealed or opened needs one, and five small arrays concatenated cost more than
  * the HMAC over them. A token is base64url, so ASCII and one byte a character; a token from the wire that is not
@@ -45,13 +65,91 @@ const textEncoder = new TextEncoder();
 export function recordMacInput(direction: Direction, seq: number, sessionId: Uint8Array, token: string): Uint8Array {
   const head = LABEL.length + 1 + 8 + sessionId.length;
   const out = new Uint8Array(head + token.length);
-  out.set(LABEL);
-  out[LABEL.length] = DIRECTION_BYTE[direction];
-  writeU64be(out, LABEL.length + 1, seq);
-  out.set(sessionId, LABEL.length + 9);
+  writeRecordMacHead(out, 0, direction, seq, sessionId);
   const { read, written } = textEncoder.encodeInto(token, out.subarray(head));
   if (read === token.length && written === token.length) return out;
   return concat(out.subarray(0, head), utf8(token));
+}
+
+// A record frame's JSON text, as JSON.stringify writes a RecordFrame: {"type":"record","seq":N,"token":"…","mac":"…"}
+const FRAME_START = '{"type":"record","seq":';
+const FRAME_TOKEN = ',"token":"';
+const FRAME_MAC = utf8('","mac":"');
+const FRAME_END = utf8('"}');
+const MAC_TEXT_LENGTH = base64UrlLength(MAC_TAG_LENGTH);
+
+/**
+ * One sealed record, built in one buffer: the frame's JSON text exactly as JSON.stringify writes the RecordFrame
+ * (test/shared/record.test.ts holds the two to each other byte for byte), ready for the socket. The frame object
+ * is derived from those bytes only when someone asks for it (the page, tests, tools).
+ */
+class SealedRecord {
+  readonly wire: Uint8Array;
+  readonly seq: number;
+  readonly tokenStart: number;
+  readonly tokenEnd: number;
+  readonly macStart: number;
+
+  constructor(wire: Uint8Array, seq: number, tokenStart: number, tokenEnd: number, macStart: number) {
+    this.wire = wire;
+    this.seq = seq;
+    this.tokenStart = tokenStart;
+    this.tokenEnd = tokenEnd;
+    this.macStart = macStart;
+  }
+
+  frame(): RecordFrame {
+    const { wire, tokenStart, tokenEnd, macStart } = this;
+    return {
+      type: 'record',
+      seq: this.seq,
+      token: fromAscii(wire.subarray(tokenStart, tokenEnd)),
+      mac: fromAscii(wire.subarray(macStart, macStart + MAC_TEXT_LENGTH)),
+    };
+  }
+}
+
+/**
+ * Lays out a record's frame around its token, base64 done once, straight into the frame: the token's text goes
+ * where the frame carries it, and the MAC input's fixed part (label ‖ direction ‖ seq ‖ session id) just before
+ * it, so that the MAC input is one contiguous slice of the same buffer; once the MAC is made, finish writes the
+ * frame's JSON start over that fixed part, and the MAC's text after the token. (A class, not a closure: the
+ * server makes one per record per recipient.)
+ */
+class RecordLayout {
+  readonly #out: Uint8Array;
+  readonly #seq: number;
+  readonly #start: string;
+  readonly #tokenStart: number;
+  readonly #tokenEnd: number;
+  /** The record MAC's input: label ‖ direction ‖ seq ‖ session id ‖ the token's text, as recordMacInput makes it. */
+  readonly macInput: Uint8Array;
+
+  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: Uint8Array) {
+    this.#seq = seq;
+    this.#start = FRAME_START + String(seq) + FRAME_TOKEN; // JSON writes a safe integer as String() does
+    const head = LABEL.length + 9 + sessionId.length;
+    this.#tokenStart = Math.max(head, this.#start.length);
+    this.#tokenEnd = this.#tokenStart + base64UrlLength(token.length, true);
+    this.#out = new Uint8Array(this.#tokenEnd + FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length);
+    writeRecordMacHead(this.#out, this.#tokenStart - head, direction, seq, sessionId);
+    writeBase64Url(token, this.#out, this.#tokenStart, true);
+    this.macInput = this.#out.subarray(this.#tokenStart - head, this.#tokenEnd);
+  }
+
+  finish(tag: Uint8Array): SealedRecord {
+    if (tag.length !== MAC_TAG_LENGTH) throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
+    const out = this.#out;
+    const tokenStart = this.#tokenStart;
+    const tokenEnd = this.#tokenEnd;
+    const frameStart = tokenStart - this.#start.length;
+    const macStart = tokenEnd + FRAME_MAC.length;
+    textEncoder.encodeInto(this.#start, out.subarray(frameStart, tokenStart)); // over the MAC input's fixed part
+    out.set(FRAME_MAC, tokenEnd);
+    writeBase64Url(tag, out, macStart);
+    out.set(FRAME_END, macStart + MAC_TEXT_LENGTH);
+    return new SealedRecord(out.subarray(frameStart), this.#seq, tokenStart - frameStart, tokenEnd - frameStart, macStart - frameStart);
+  }
 }
 
 /**
@@ -72,17 +170,7 @@ export class EncodedBody<T = unknown> {
   }
 }
 
-/** A value now, or a promise of it: what a channel returns, so a synchronous backend need not make a promise. */
-export type MaybePromise<T> = T | Promise<T>;
-
-/**
- * Hands `result` to `next` now when it is a value, or when it settles when it is a promise; a rejection goes to
- * `fail`. Frames sealed in call order are sent in call order either way.
- */
-export function whenReady<T>(result: MaybePromise<T>, next: (value: T) => void, fail: (error: unknown) => void): void {
-  if (result instanceof Promise) result.then(next, fail);
-  else next(result);
-}
+export { whenReady, type MaybePromise } from './maybe-promise.ts';
 
 /**
  * A check an incoming frame passed, as the code that ran it reports it (the page's inspector shows these, and
@@ -107,6 +195,8 @@ export interface Channel<Out, In> {
   readonly mode: Mode;
   /** The frame that carries `body` next. An EncodedBody is one body serialized once for many recipients. */
   seal(body: Out | EncodedBody<Out>): MaybePromise<ChannelFrame<Out>>;
+  /** seal, as the frame's UTF-8 JSON text ready for a text frame on the socket (what the server sends). */
+  sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array>;
   /** The body the next incoming frame carries, checked; a frame of the other mode is PROTO_UNEXPECTED. */
   open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In>;
 }
@@ -133,10 +223,14 @@ function checkSequence(what: string, seq: number, expected: number): void {
 }
 
 /**
- * Seals outgoing bodies and opens incoming records for one side of one secure session. Calls are chained, so
- * results come out in the order the calls went in: a caller that sends each sealed frame as its promise resolves
- * sends them in sequence order, and incoming frames are checked against the next expected number the moment they
- * arrive, before any await, so a replay is caught even while earlier frames are still being decrypted.
+ * Seals outgoing bodies and opens incoming records for one side of one secure session, in call order.
+ *
+ * Over a synchronous backend (node:crypto: every primitive answers at once) a call does all its work before it
+ * returns and returns a value or throws: no promise per record. Over an asynchronous one (Web Crypto, the page)
+ * calls are chained, so results come out in the order the calls went in: a caller that sends each sealed frame
+ * as its promise resolves sends them in sequence order. Either way the steps are the same code (andThen), and an
+ * incoming frame's sequence number is checked the moment it arrives, before anything else, so a replay is caught
+ * even while earlier frames are still being decrypted.
  */
 export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, In> {
   readonly mode = 'secure';
@@ -147,6 +241,8 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
   readonly #now: () => number;
   readonly #ttl: number;
   readonly #parse: BodyParser<In>;
+  /** Chosen once: both the Fernet and the MAC backend answer without promises. */
+  readonly #synchronous: boolean;
   #sendSeq = 0;
   #receiveSeq = 0;
   #sealing: Promise<unknown> = Promise.resolve();
@@ -162,6 +258,12 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     this.#ttl = options.ttl ?? RECORD_TTL_SECONDS;
     // Without a parser `In` is unknown (ParseOption), so the JSON is handed out as the unknown it is.
     this.#parse = options.parse ?? ((value: unknown) => value as In);
+    this.#synchronous = keys.fernet.synchronous && keys.mac.synchronous === true;
+  }
+
+  /** Whether seal and open return values (and throw) rather than promises. */
+  get synchronous(): boolean {
+    return this.#synchronous;
   }
 
   get nextSendSeq(): number {
@@ -172,18 +274,26 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     return this.#receiveSeq;
   }
 
-  seal(body: Out | EncodedBody<Out>): Promise<RecordFrame> {
+  seal(body: Out | EncodedBody<Out>): MaybePromise<RecordFrame> {
+    return andThen(this.#seal(body), (sealed) => sealed.frame());
+  }
+
+  sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array> {
+    return andThen(this.#seal(body), (sealed) => sealed.wire);
+  }
+
+  #seal(body: Out | EncodedBody<Out>): MaybePromise<SealedRecord> {
     const seq = this.#sendSeq++;
     const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
-    const sealed = this.#sealing.then(async () => {
+    return this.#inOrder('seal', () => {
       // A fresh IV for every token, from the pool of public random bytes (bytes.ts: one getRandomValues call per
       // 256 IVs instead of one per token).
-      const token = await this.#keys.fernet.encrypt(plaintext, { time: Math.floor(this.#now()), iv: randomPublicBytes(IV_BYTES) });
-      const mac = await this.#keys.mac.sign(recordMacInput(this.#send, seq, this.#sessionId, token));
-      return { type: 'record', seq, token, mac: toBase64Url(mac) } satisfies RecordFrame;
+      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()), iv: randomPublicBytes(IV_BYTES) });
+      return andThen(token, (bytes) => {
+        const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId);
+        return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
+      });
     });
-    this.#sealing = sealed.catch(() => undefined);
-    return sealed;
   }
 
   /**
@@ -191,19 +301,17 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
    * sequence (cheap, and names replays plainly), the outer MAC in constant time, and only then Fernet, which
    * checks its own MAC before it decrypts; `checked` hears of each as it passes.
    */
-  open(frame: ChannelFrame<In>, checked?: CheckListener): Promise<In> {
-    if (frame.type !== 'record') {
-      return Promise.reject(new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat'));
-    }
+  open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In> {
+    if (frame.type !== 'record') return this.#refuse(new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat'));
     const expected = this.#receiveSeq;
     try {
       checkSequence('record', frame.seq, expected);
     } catch (error) {
-      return Promise.reject(error);
+      return this.#refuse(error);
     }
     this.#receiveSeq++;
     checked?.('sequence');
-    const opened = this.#opening.then(async () => {
+    return this.#inOrder('open', () => {
       let tag: Uint8Array;
       try {
         tag = fromBase64Url(frame.mac);
@@ -211,25 +319,46 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
         throw new WirechatError('RECORD_BAD_MAC', 'the record MAC is not base64url');
       }
       const input = recordMacInput(this.#receive, expected, this.#sessionId, frame.token);
-      if (!(await this.#keys.mac.verify(input, tag))) {
-        throw new WirechatError('RECORD_BAD_MAC', `record ${expected} failed its HMAC check: tampered, reflected or from another session`);
-      }
-      checked?.('record-mac');
-      const plaintext = await this.#keys.fernet.decrypt(frame.token, {
-        ttl: this.#ttl,
-        now: this.#now(),
-        macVerified: checked && (() => checked('fernet-mac')),
+      return andThen(this.#keys.mac.verify(input, tag), (verified) => {
+        if (!verified) {
+          throw new WirechatError('RECORD_BAD_MAC', `record ${expected} failed its HMAC check: tampered, reflected or from another session`);
+        }
+        checked?.('record-mac');
+        const plaintext = this.#keys.fernet.openToken(frame.token, {
+          ttl: this.#ttl,
+          now: this.#now(),
+          macVerified: checked && (() => checked('fernet-mac')),
+        });
+        return andThen(plaintext, (bytes) => {
+          let body: unknown;
+          try {
+            body = JSON.parse(fromUtf8(bytes));
+          } catch {
+            throw new WirechatError('PROTO_BAD_JSON', `record ${expected} does not hold JSON`);
+          }
+          return this.#parse(body);
+        });
       });
-      let body: unknown;
-      try {
-        body = JSON.parse(fromUtf8(plaintext));
-      } catch {
-        throw new WirechatError('PROTO_BAD_JSON', `record ${expected} does not hold JSON`);
-      }
-      return this.#parse(body);
     });
-    this.#opening = opened.catch(() => undefined);
-    return opened;
+  }
+
+  /**
+   * Runs `step` now over a synchronous backend; over an asynchronous one, after every earlier call of the same
+   * kind has settled, so results come out in call order (a failed call does not stop the ones after it).
+   */
+  #inOrder<T>(kind: 'seal' | 'open', step: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.#synchronous) return step();
+    const result = (kind === 'seal' ? this.#sealing : this.#opening).then(step);
+    const settled = result.catch(() => undefined);
+    if (kind === 'seal') this.#sealing = settled;
+    else this.#opening = settled;
+    return result;
+  }
+
+  /** A refusal in the form this channel answers in: thrown when synchronous, a rejected promise otherwise. */
+  #refuse(error: unknown): never | Promise<never> {
+    if (this.#synchronous) throw error;
+    return Promise.reject(error);
   }
 }
 
@@ -245,6 +374,10 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
 
   seal(body: Out | EncodedBody<Out>): PlainFrame<Out> {
     return { type: 'plain', seq: this.#sendSeq++, body: body instanceof EncodedBody ? body.body : body } satisfies PlainFrame<Out>;
+  }
+
+  sealWire(body: Out | EncodedBody<Out>): Uint8Array {
+    return utf8(JSON.stringify(this.seal(body)));
   }
 
   /** The body of a plain frame, already parsed with the frame (shared/protocol.ts). */

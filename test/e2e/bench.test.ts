@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BenchResult } from '../../tools/bench/main.ts';
-import { CODEC_ROWS, LOG_ROWS, positive, runBench } from '../helpers/bench.ts';
+import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ROWS, runBench } from '../helpers/bench.ts';
 
 const p = (prefix: string, ids: string[]) => ids.flatMap((id) => [`${prefix}.${id}.p50`, `${prefix}.${id}.p99`]);
 
@@ -27,10 +27,11 @@ const ROWS = [
   'memory',
   ...CODEC_ROWS,
   ...LOG_ROWS,
+  ...RECORD_ROWS,
 ];
 
 /** The rows that carry one of issue 7's targets. */
-const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory'];
+const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory', ...RECORD_ROWS];
 
 describe('npm run bench', () => {
   it('prints every row with finite positive figures (--quick --json)', { timeout: 240_000 }, async () => {

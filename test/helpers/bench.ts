@@ -8,6 +8,7 @@ import { ROOT } from './process.ts';
 export const CODEC_ROWS = ['node', 'web'].flatMap((who) =>
   [100, 16384, 65536].flatMap((bytes) => [`codec.${who}.${bytes}.encode`, `codec.${who}.${bytes}.decode`]),
 );
+export const RECORD_ROWS = ['seal', 'seal.fanout', 'open'].map((op) => `record.node.${op}`);
 export const LOG_ROWS = ['floor', 'memory', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [`log.${store}.single`, `log.${store}.burst`]);
 
 /** `npm run bench -- ARGS`, killed (and the test failed) after `timeoutMs`. */

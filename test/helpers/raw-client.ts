@@ -214,7 +214,7 @@ export class RawClient extends RawSocket {
   }
 
   /** Seals a chat line as the next record, without sending it. */
-  line(id: number, text: string): Promise<RecordFrame> {
+  async line(id: number, text: string): Promise<RecordFrame> {
     return this.channel.seal({ kind: 'line', id, text });
   }
 

@@ -8,15 +8,20 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { BenchResult } from '../../tools/bench/main.ts';
-import { CODEC_ROWS, LOG_ROWS, positive, runBench } from '../helpers/bench.ts';
+import { benchRecord } from '../../tools/bench/record.ts';
+import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ROWS, runBench } from '../helpers/bench.ts';
 import { ROOT } from '../helpers/process.ts';
 
 describe('npm run bench', () => {
-  it('runs the codec and log sections (--quick --only codec --only log --json), each ratio inside its range', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--only', 'codec', '--only', 'log', '--json'], 90_000);
+  it('runs the codec, log and record sections (--quick --only codec --only log --only record --json), each ratio inside its range', async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--only', 'codec', '--only', 'log', '--only', 'record', '--json'], 90_000);
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout) as BenchResult;
-    assert.deepEqual(result.rows.map((r) => r.id).sort(), [...CODEC_ROWS, ...LOG_ROWS].sort());
+    assert.deepEqual(result.rows.map((r) => r.id).sort(), [...CODEC_ROWS, ...LOG_ROWS, ...RECORD_ROWS].sort());
+    for (const id of RECORD_ROWS) {
+      const row = result.rows.find((r) => r.id === id)!;
+      assert.ok(row.target && row.target.bound === 1.3 && typeof row.target.met === 'boolean', `${id} carries issue 14's target`);
+    }
     for (const row of result.rows) {
       assert.ok(positive(row.value) && positive(row.baseline?.value) && positive(row.ratio), row.id);
       assert.ok(row.range && row.range.min <= row.ratio! && row.ratio! <= row.range.max, `${row.id}: ${row.ratio} in ${JSON.stringify(row.range)}`);
@@ -26,6 +31,17 @@ describe('npm run bench', () => {
       assert.deepEqual(result.rows.find((r) => r.id === id)!.range, { min: 1, max: 1 });
     }
     assert.match(stderr, /^log: done in/m);
+  });
+
+  it('times a seal and an open against their primitives (tools/bench/record.ts)', async () => {
+    // Every timed open checks what it opens, so a broken channel throws here instead of timing nothing.
+    const rows = await benchRecord({ runs: 2, batch: 20, fanout: 5 });
+    assert.deepEqual(rows.map((r) => r.id), ['seal', 'seal.fanout', 'open']);
+    for (const row of rows) {
+      assert.ok(positive(row.us) && positive(row.primitivesUs) && positive(row.ratio), `${row.id}: ${JSON.stringify(row)}`);
+      assert.ok(row.range.min <= row.ratio && row.ratio <= row.range.max, row.id);
+      assert.equal(row.runs, 2);
+    }
   });
 
   it('answers --help and refuses unknown options and sections', () => {

@@ -11,6 +11,7 @@ import { generateClientKeyPair } from '../../shared/handshake.ts';
 import { benchCodec } from './codec.ts';
 import { benchLog, DEFAULTS as LOG_DEFAULTS, type LogBenchOptions } from './log.ts';
 import { browserHandshakes } from './browser.ts';
+import { benchRecord, PRIMITIVES } from './record.ts';
 import {
   allReceived,
   connectTabs,
@@ -34,7 +35,7 @@ import {
   type HandshakeTiming,
 } from './net.ts';
 
-export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log'] as const;
+export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log', 'record'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Target {
@@ -715,6 +716,36 @@ async function logRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// 8. Record: a seal and an open against their own primitives (tools/bench/record.ts)
+
+/** Issue 14: a record costs at most this much more than its cryptography timed alone. */
+export const RECORD_RATIO_TARGET = 1.3;
+
+async function recordRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
+  const quick = sizes === QUICK;
+  const options = { runs: quick ? 3 : 7, batch: quick ? 100 : 2000, fanout: sizes.fanout };
+  log(`record: RecordChannel seal and open (node:crypto) against their primitives, ${options.runs} batches of ${options.batch}`);
+  return (await benchRecord(options)).map((r) =>
+    withTarget(
+      {
+        id: `record.node.${r.id}`,
+        section: 'record',
+        what: `${r.what}, per record`,
+        value: r.us,
+        unit: 'us',
+        baseline: { what: PRIMITIVES, value: r.primitivesUs },
+        ratio: r.ratio,
+        range: r.range,
+        runs: r.runs,
+      },
+      'max',
+      'ratio',
+      RECORD_RATIO_TARGET,
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
@@ -733,6 +764,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     memory: async () => memoryRows(sizes, log, await keyPair()),
     codec: () => codecRows(sizes, log),
     log: () => logRows(sizes, log),
+    record: () => recordRows(sizes, log),
   };
   for (const section of SECTIONS) {
     if (!only.has(section)) continue;
@@ -750,7 +782,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 }
 
 function figure(value: number, unit: string): string {
-  if (unit === 'us') return `${Math.round(value).toLocaleString('en-US')} us`;
+  if (unit === 'us') return value < 100 ? `${value.toFixed(1)} us` : `${Math.round(value).toLocaleString('en-US')} us`;
   if (unit === 'ms') return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ms`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
   return `${Math.round(value).toLocaleString('en-US')} ${unit}`;

@@ -1,0 +1,116 @@
+/**
+ * server/session.ts's send path: the frames a session sends in one tick leave its socket in one write (the socket
+ * is corked for the tick), each still sealed on its own and in order, and a frame sent alone is not held back.
+ * Real loopback sockets; the write count is read from the server-side net.Socket itself.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { loadIdentity, type Identity } from '../../server/identity.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
+import { DEFAULTS } from '../../server/options.ts';
+import { ServerSession, type SessionHost } from '../../server/session.ts';
+import type { ServerBody } from '../../shared/protocol.ts';
+import { ScriptedClient } from '../../tools/client.ts';
+import { testKeyPair } from '../helpers/server.ts';
+
+let identity: Identity;
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wirechat-cork-'));
+  identity = await loadIdentity(join(dir, 'identity.jwk'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+const host: SessionHost = {
+  claimName: (_session, requested) => requested,
+  joined: () => undefined,
+  line: () => ({ status: 'delivered', reason: '' }),
+  left: () => undefined,
+};
+
+/** One joined session on a real server, and its socket's writes counted (net.Socket's _write and _writev). */
+async function joined(): Promise<{
+  session: ServerSession;
+  tab: ScriptedClient;
+  writes: number[];
+  close(): Promise<void>;
+}> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const accepted = new Promise<{ ws: WebSocket; session: ServerSession }>((resolve) =>
+    wss.once('connection', (ws) => {
+      const options = { ...DEFAULTS, identity: dir };
+      resolve({ ws, session: new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host }) });
+    }),
+  );
+  const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`;
+  const tab = await ScriptedClient.connect({ url, name: 'amy', keyPair: testKeyPair() });
+  const { ws, session } = await accepted;
+  // Each entry: how many chunks one write to the kernel carried.
+  const writes: number[] = [];
+  type Write = (...args: unknown[]) => void;
+  const socket = (ws as unknown as { _socket: Socket & { _write: Write; _writev: Write } })._socket;
+  const write = socket._write.bind(socket);
+  const writev = socket._writev.bind(socket);
+  socket._write = (...args: unknown[]) => {
+    writes.push(1);
+    write(...args);
+  };
+  socket._writev = (chunks: unknown, callback: unknown) => {
+    writes.push((chunks as unknown[]).length);
+    writev(chunks, callback);
+  };
+  return {
+    session,
+    tab,
+    writes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        tab.close();
+        ws.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+const line = (n: number): ServerBody => ({ kind: 'line', from: 'bob', text: `line ${n}`, at: 0, direct: false });
+const isLine = (n: number) => (body: ServerBody) => body.kind === 'line' && body.text === `line ${n}`;
+
+describe('the send path', () => {
+  it('ten frames sent in one tick leave in one write, sealed one by one and in order', async () => {
+    const h = await joined();
+    try {
+      for (let id = 0; id < 10; id++) void h.session.send(line(id));
+      assert.deepEqual(h.writes, [], 'nothing written before the tick ends');
+      await h.tab.waitFor(isLine(9));
+      assert.deepEqual(h.writes, [20], 'one writev: a header and a payload for each of the ten frames');
+      const texts = h.tab.bodies.flatMap((b) => (b.kind === 'line' ? [b.text] : []));
+      assert.deepEqual(
+        texts,
+        Array.from({ length: 10 }, (_, n) => `line ${n}`),
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a frame sent alone leaves at the end of its tick, not later', async () => {
+    const h = await joined();
+    try {
+      void h.session.send(line(1));
+      await new Promise((resolve) => process.nextTick(resolve));
+      assert.equal(h.writes.length, 1, 'written by the next tick');
+      await h.tab.waitFor(isLine(1));
+      void h.session.send(line(2));
+      await h.tab.waitFor(isLine(2));
+      assert.equal(h.writes.length, 2, 'one write per tick that sent something');
+    } finally {
+      await h.close();
+    }
+  });
+});
