@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
+import { ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-crypto.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
@@ -117,6 +118,17 @@ async function main(): Promise<number> {
     }
   }
 
+  let cluster: Cluster | undefined;
+  if (options.redis !== undefined) {
+    try {
+      cluster = await startCluster(options, relayLabel(options.port, options.workers));
+    } catch (error) {
+      if (!(error instanceof ClusterError)) throw error;
+      process.stderr.write(`wirechat: ${error.message}\n`);
+      return 1;
+    }
+  }
+
   let consoleRef: Console | undefined;
   const say = {
     line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
@@ -152,6 +164,7 @@ async function main(): Promise<number> {
   }
 
   process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
+  if (cluster) process.stdout.write(cluster.banner.join('\n') + '\n');
 
   let stopping = false;
   const stop = (reason: string, code: number): void => {
@@ -165,7 +178,7 @@ async function main(): Promise<number> {
       if (server.relay.size === 0 || Date.now() > deadline) {
         clearInterval(wait);
         consoleRef?.close();
-        void server.close().then(() => process.exit(0));
+        void server.close().then(() => cluster?.hub.close()).then(() => process.exit(0));
       }
     }, 25);
   };
@@ -181,6 +194,7 @@ async function main(): Promise<number> {
   });
   process.on('SIGINT', () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY));
   process.on('SIGTERM', () => stop('The server is shutting down (SIGTERM)', Close.GOING_AWAY));
+  cluster?.watch(consoleRef);
   consoleRef.start();
   return -1;
 }
