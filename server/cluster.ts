@@ -8,6 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Close } from '../shared/errors.ts';
 import { Broker } from './broker/broker.ts';
 import { RedisConnection } from './broker/connection.ts';
 import { BrokerError } from './broker/errors.ts';
@@ -18,6 +19,8 @@ import { openRedisStore } from './log/redis.ts';
 import { createChatLog, createLogSealer } from './log/sealed.ts';
 import type { ServerOptions } from './options.ts';
 import { SecretFileError } from './secret-file.ts';
+import { ClusterRelay, type ClusterNotices } from './cluster-relay.ts';
+import type { RelayEvents } from './relay.ts';
 
 /** A cluster start that failed, worded for the operator (printed without a stack trace). */
 export class ClusterError extends Error {
@@ -36,8 +39,13 @@ export interface Cluster {
   log: ChatLog;
   /** Lines for the start banner: where the chat lives, what Redis keeps of it, the chat key. */
   banner: string[];
-  /** Tells `say` from now on of Redis lost and back, history lost or rewound, lines missed, errors. */
-  watch(say: ClusterSay): void;
+  /**
+   * Tells `say` from now on of Redis lost and back, history lost or rewound, lines missed, errors; and calls
+   * `onEnd` when another relay's console ends the chat.
+   */
+  watch(say: ClusterSay, onEnd: (by: string, reason: string) => void): void;
+  /** This console ends the chat (END, EXIT: Close.NORMAL): every relay ends it. A relay merely stopping does not. */
+  end(by: string, reason: string, code: number): void;
 }
 
 /** The chat key of a relay whose identity key is at `identityPath`: `chat.key` in the same folder. */
@@ -91,7 +99,21 @@ export async function startCluster(options: ServerOptions, label: string): Promi
       banner.push(`  warning     Redis's maxmemory-policy is ${policy}: under memory pressure it may drop the chat's log or a`,
         "              relay's heartbeat; set it to noeviction (CONFIG SET maxmemory-policy noeviction)");
     }
-    return { hub, broker, log, banner, watch: (say) => watch(broker, say) };
+    return {
+      hub,
+      broker,
+      log,
+      banner,
+      watch: (say, onEnd) => {
+        watch(broker, say);
+        broker.on('event', (event) => {
+          if (event.type === 'end') onEnd(event.by, event.reason);
+        });
+      },
+      end: (by, reason, code) => {
+        if (code === Close.NORMAL) broker.publish({ type: 'end', by, reason }).catch(() => {});
+      },
+    };
   } catch (error) {
     await log?.close().catch(() => {});
     await connection.close().catch(() => {});
@@ -107,4 +129,13 @@ function watch(broker: Broker, say: ClusterSay): void {
   broker.on('rewound', ({ had, has }) => say.alert(`Redis came back with fewer lines (${has}) than it had acknowledged (${had}): it lost writes; the history goes on under a new epoch`));
   broker.on('gap', ({ after, gone }) => say.alert(`${gone} lines after line ${after} were dropped from Redis before this relay read them`));
   broker.on('error', (error) => say.alert(`Redis: ${error.message}`));
+}
+
+/** The relay of one of many: its lines through the broker, its names chat-wide; `notices` the console, once there. */
+export function clusterRelay(cluster: Cluster, options: ServerOptions, events: RelayEvents, console: () => ClusterNotices | undefined): ClusterRelay {
+  const notices: ClusterNotices = {
+    notice: (text) => console()?.notice(text),
+    alert: (text) => (console() ? console()!.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
+  };
+  return new ClusterRelay(options.name, events, cluster.hub, cluster.broker, notices, options.presenceIntervalMs);
 }

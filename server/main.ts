@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
-import { ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
+import { clusterRelay, ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
+import { clusterCommand } from './cluster-console.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-crypto.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
@@ -136,6 +137,7 @@ async function main(): Promise<number> {
     left: (name: string, reason: string, code: number, tab: boolean) => consoleRef?.left(name, reason, code, tab),
   };
 
+  const manyRelay = cluster ? clusterRelay(cluster, options, say, () => consoleRef) : undefined;
   let server: RunningServer;
   try {
     server = await startServer({
@@ -144,6 +146,7 @@ async function main(): Promise<number> {
       backend: nodeCryptoBackend,
       events: say,
       dist: `${root}dist`,
+      ...(manyRelay ? { relay: manyRelay } : {}),
       ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
       // What the server had to guard against (a request that made a handler fail) is the operator's to see.
       log: (text) => (consoleRef ? consoleRef.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
@@ -167,10 +170,11 @@ async function main(): Promise<number> {
   if (cluster) process.stdout.write(cluster.banner.join('\n') + '\n');
 
   let stopping = false;
-  const stop = (reason: string, code: number): void => {
+  const stop = (reason: string, code: number, fromElsewhere = false): void => {
     if (stopping) return;
     stopping = true;
     consoleRef?.notice(`ending the chat: ${reason}`);
+    if (cluster && !fromElsewhere) cluster.end(options.name, reason, code);
     server.relay.endAll(reason, code);
     // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
     const deadline = Date.now() + 2000;
@@ -191,10 +195,11 @@ async function main(): Promise<number> {
     color: options.color,
     onEnd: (word) => stop(`The server operator ended the chat (${word})`, Close.NORMAL),
     onInterrupt: () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY),
+    ...(manyRelay ? { command: (command: string, args: string) => clusterCommand(manyRelay, consoleRef!, command, args) } : {}),
   });
   process.on('SIGINT', () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY));
   process.on('SIGTERM', () => stop('The server is shutting down (SIGTERM)', Close.GOING_AWAY));
-  cluster?.watch(consoleRef);
+  cluster?.watch(consoleRef, (by, reason) => stop(`${by} ended the chat on another relay: ${reason}`, Close.NORMAL, true));
   consoleRef.start();
   return -1;
 }

@@ -53,10 +53,42 @@ export class Relay implements SessionHost {
   }
 
   /** The name for a newcomer (see NameBook.claim); a name the rules refuse ends its hello with NAME_REFUSED. */
-  claimName(session: ServerSession, requested: string): string {
+  claimName(session: ServerSession, requested: string): string | Promise<string> {
     const claim = this.#names.claim(requested, session);
     if (!claim.ok) throw new WirechatError('NAME_REFUSED', claim.problem);
     return claim.name;
+  }
+
+  // ---- for a relay of many (server/cluster-relay.ts) ----
+
+  /** Lets go of the name `session` was given but will not keep (another relay's tab holds it). */
+  protected release(session: ServerSession): void {
+    this.#names.release(session);
+  }
+
+  /** Holds `name` for something that is not a tab here (another relay's tab), so that claims here pass it by. */
+  protected holdName(name: string, holder: object): void {
+    this.#names.claim(name, holder as ServerSession);
+  }
+
+  protected releaseHolder(holder: object): void {
+    this.#names.release(holder as ServerSession);
+  }
+
+  protected isJoined(session: ServerSession): boolean {
+    return this.#joined.has(session);
+  }
+
+  /** Joins and leaves waiting for their batch go out first. */
+  protected flushPresence(): void {
+    this.#announcePending();
+  }
+
+  /** One body to every joined tab here but `except`, serialized once for all of them. */
+  protected sendToMembers(body: ServerBody, except?: ServerSession): void {
+    this.#announcePending();
+    const encoded = new EncodedBody(body);
+    for (const session of this.#joined) if (session !== except) void session.send(encoded);
   }
 
   joined(session: ServerSession): void {

@@ -41,11 +41,13 @@ export interface ServerParts {
   log?: Log;
   /** HTTPS and WSS with this certificate; plain HTTP and WS when undefined. */
   tls?: TlsMaterial;
+  /** A relay made by the caller (one of many relays of a chat, server/cluster-relay.ts); a Relay of its own otherwise. */
+  relay?: Relay;
 }
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend, events } = parts;
-  const relay = new Relay(options.name, events, options.presenceIntervalMs);
+  const relay = parts.relay ?? new Relay(options.name, events, options.presenceIntervalMs);
   const admission = new Admission(options);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
   const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;

@@ -41,7 +41,7 @@ export type SessionPhase = 'hello' | 'handshaking' | 'refused' | 'secure' | 'pla
 /** What a session tells the relay. The relay never sees keys, tokens or sequence numbers. */
 export interface SessionHost {
   /** A unique name for a newcomer, derived from the one asked for. */
-  claimName(session: ServerSession, requested: string): string;
+  claimName(session: ServerSession, requested: string): string | Promise<string>;
   joined(session: ServerSession): void;
   line(session: ServerSession, id: number, text: string): void;
   /** The session is over; `reason` says why, for the console and the other tabs. */
@@ -232,7 +232,9 @@ export class ServerSession {
     // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
     // would hold both for good.
     if (this.ended) return;
-    const name = host.claimName(this, hello.name);
+    // With many relays the name is claimed chat-wide, in Redis (server/cluster-relay.ts): the session may end meanwhile.
+    const name = await host.claimName(this, hello.name);
+    if (this.ended) return;
     const time = Date.now();
     const signed = transcript({
       mode,
