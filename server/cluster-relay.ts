@@ -18,8 +18,8 @@ import type { Broker } from './broker/broker.ts';
 import type { Participant as BrokerParticipant } from './broker/messages.ts';
 import type { ChatHub } from './hub.ts';
 import type { LogEntry, NewEntry } from './log/log.ts';
-import { Relay, type RelayEvents } from './relay.ts';
-import type { ServerSession } from './session.ts';
+import { Relay, type Member } from './relay.ts';
+import type { LineOutcome } from './session.ts';
 
 /** What the console hears of other relays' tabs, and of lines the hub refused. */
 export interface ClusterNotices {
@@ -42,21 +42,19 @@ const MAX_NAME_TRIES = 16;
 export class ClusterRelay extends Relay {
   readonly hub: ChatHub;
   readonly broker: Broker;
-  readonly #events: RelayEvents;
   readonly #consoleName: string;
   readonly #notices: ClusterNotices;
   /** Each joined (or joining) tab's participant id: its identity in the log and in Redis. */
-  readonly #ids = new Map<ServerSession, string>();
-  readonly #byId = new Map<string, ServerSession>();
+  readonly #ids = new Map<Member, string>();
+  readonly #byId = new Map<string, Member>();
   /** Participant ids this relay made: the join and leave entries whose presence it announced itself. */
   readonly #own = new Set<string>();
-  readonly #gone = new WeakSet<ServerSession>();
+  readonly #gone = new WeakSet<Member>();
   readonly #consoleId: string;
   #consoleLine = 0;
 
-  constructor(consoleName: string, events: RelayEvents, hub: ChatHub, broker: Broker, notices: ClusterNotices, presenceIntervalMs = 250) {
-    super(consoleName, events, presenceIntervalMs);
-    this.#events = events;
+  constructor(consoleName: string, hub: ChatHub, broker: Broker, notices: ClusterNotices, presenceIntervalMs = 250) {
+    super(consoleName, { presenceIntervalMs });
     this.#consoleName = consoleName;
     this.hub = hub;
     this.broker = broker;
@@ -67,15 +65,19 @@ export class ClusterRelay extends Relay {
     broker.handle('kick', ({ id, by }) => ({ kicked: this.#kickHere(id, by) }));
     broker.on('reaped', ({ relay, participants }) => {
       // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them.
-      for (const p of participants) this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
+      for (const p of participants)
+        this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
     });
     broker.on('lost', (participants) => {
-      for (const p of participants) this.#byId.get(p.id)?.end('KICKED', 'your name was taken while this relay was cut off from the others', 'lost its name');
+      for (const p of participants)
+        this.#byId
+          .get(p.id)
+          ?.end('KICKED', 'your name was taken while this relay was cut off from the others', 'lost its name');
     });
   }
 
   /** A name unique chat-wide: the local rules first (normalized, not reserved, not held here), then Redis. */
-  override async claimName(session: ServerSession, requested: string): Promise<string> {
+  override async claimName(session: Member, requested: string): Promise<string> {
     const id = randomBytes(16).toString('base64url');
     // Names other relays' tabs hold, held here by placeholders meanwhile so the next try is the next suffix.
     const placeholders: object[] = [];
@@ -106,36 +108,49 @@ export class ClusterRelay extends Relay {
     }
   }
 
-  override joined(session: ServerSession): void {
+  override joined(session: Member): void {
     super.joined(session);
     const id = this.#ids.get(session);
-    if (id !== undefined) this.#append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
+    if (id !== undefined)
+      this.#append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
   }
 
-  override line(session: ServerSession, id: number, text: string): void {
+  /** Delivered once the chat's log numbered it (waiting, bounded, while Redis is away); sent from the feed. */
+  override line(session: Member, lineId: number, text: string): LineOutcome | Promise<LineOutcome> {
     const identity = this.#ids.get(session);
-    if (identity === undefined) return;
-    this.hub.append({ kind: 'line', from: session.name, text, origin: { identity, lineId: id } }).then(
-      () => void session.send({ kind: 'receipt', id, status: 'delivered', reason: '' }),
-      (error: Error) => void session.send({ kind: 'receipt', id, status: 'failed', reason: `not sent: ${error.message}`.slice(0, 200) }),
+    if (identity === undefined) return { status: 'failed', reason: 'not sent: not in the chat' };
+    return this.hub.append({ kind: 'line', from: session.name, text, origin: { identity, lineId } }).then(
+      (): LineOutcome => ({ status: 'delivered', reason: '' }),
+      (error: Error): LineOutcome => ({ status: 'failed', reason: `not sent: ${error.message}`.slice(0, 200) }),
     );
   }
 
-  override left(session: ServerSession, reason: string, code: number): void {
+  override left(session: Member, code: number, reason: string): void {
     this.#gone.add(session);
     const id = this.#ids.get(session);
     const wasJoined = this.isJoined(session);
-    super.left(session, reason, code);
+    super.left(session, code, reason);
     if (id === undefined) return;
     this.#ids.delete(session);
     this.#byId.delete(id);
     this.broker.leave(id, session.departure).catch((error: Error) => this.#notices.alert(`Redis: ${error.message}`));
-    if (wasJoined) this.#append({ kind: 'leave', from: session.name, text: session.departure, origin: { identity: `leave:${id}`, lineId: 0 } });
+    if (wasJoined)
+      this.#append({
+        kind: 'leave',
+        from: session.name,
+        text: session.departure,
+        origin: { identity: `leave:${id}`, lineId: 0 },
+      });
   }
 
   /** A console line: into the log, and to every tab of every relay from there. */
   override say(text: string): void {
-    this.#append({ kind: 'console', from: this.#consoleName, text, origin: { identity: this.#consoleId, lineId: ++this.#consoleLine } });
+    this.#append({
+      kind: 'console',
+      from: this.#consoleName,
+      text,
+      origin: { identity: this.#consoleId, lineId: ++this.#consoleLine },
+    });
   }
 
   /** A console line to one participant, on this relay or another. */
@@ -148,7 +163,13 @@ export class ClusterRelay extends Relay {
   }
 
   directTo(id: string, text: string): void {
-    this.#append({ kind: 'direct', from: this.#consoleName, text, to: id, origin: { identity: this.#consoleId, lineId: ++this.#consoleLine } });
+    this.#append({
+      kind: 'direct',
+      from: this.#consoleName,
+      text,
+      to: id,
+      origin: { identity: this.#consoleId, lineId: ++this.#consoleLine },
+    });
   }
 
   /** Who a console command's name means: a tab here, else one on another relay (or null). */
@@ -164,7 +185,11 @@ export class ClusterRelay extends Relay {
   /** Ends participant `found`'s session wherever it is; resolves with whether it was found there. */
   async kickAnywhere(found: Found): Promise<boolean> {
     if (found.here) return this.#kickHere(found.id, this.#consoleName);
-    const result = await this.broker.request('kick', { id: found.id, by: this.#consoleName, reason: '' }, { to: [found.relay] });
+    const result = await this.broker.request(
+      'kick',
+      { id: found.id, by: this.#consoleName, reason: '' },
+      { to: [found.relay] },
+    );
     return result.answers.some((a) => a.answer.kicked);
   }
 
@@ -174,13 +199,19 @@ export class ClusterRelay extends Relay {
     const labels = new Map(roster.map((r) => [r.relay.id, r.relay.label]));
     labels.set(this.broker.relay.id, this.broker.relay.label);
     return {
-      relays: result.answers.map((a) => ({ label: labels.get(a.relay) ?? a.relay, here: a.relay === this.broker.relay.id, names: a.answer.participants.map((p) => p.name) })),
+      relays: result.answers.map((a) => ({
+        label: labels.get(a.relay) ?? a.relay,
+        here: a.relay === this.broker.relay.id,
+        names: a.answer.participants.map((p) => p.name),
+      })),
       missing: [...result.missing, ...result.failed.map((f) => f.relay)].map((id) => labels.get(id) ?? id),
     };
   }
 
   #participants(): BrokerParticipant[] {
-    return [...this.#ids].map(([session, id]) => ({ id, name: session.name, relay: this.broker.relay.id })).filter((p) => this.#byId.has(p.id));
+    return [...this.#ids]
+      .map(([session, id]) => ({ id, name: session.name, relay: this.broker.relay.id }))
+      .filter((p) => this.#byId.has(p.id));
   }
 
   #kickHere(id: string, by: string): boolean {
@@ -203,14 +234,14 @@ export class ClusterRelay extends Relay {
         const sender = identity === undefined ? undefined : this.#byId.get(identity);
         this.sendToMembers({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: false }, sender);
         // The console prints its own lines as it sends them.
-        if (identity !== this.#consoleId) this.#events.line(entry.from, entry.text, entry.at);
+        if (identity !== this.#consoleId) this.tellLine(entry.from, entry.text, entry.at);
         return;
       }
       case 'direct': {
         const to = entry.to === undefined ? undefined : this.#byId.get(entry.to);
         if (to) {
           this.flushPresence();
-          void to.send({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: true });
+          to.send({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: true });
         }
         return;
       }

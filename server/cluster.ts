@@ -20,7 +20,6 @@ import { createChatLog, createLogSealer } from './log/sealed.ts';
 import type { ServerOptions } from './options.ts';
 import { SecretFileError } from './secret-file.ts';
 import { ClusterRelay, type ClusterNotices } from './cluster-relay.ts';
-import type { RelayEvents } from './relay.ts';
 
 /** A cluster start that failed, worded for the operator (printed without a stack trace). */
 export class ClusterError extends Error {
@@ -56,7 +55,9 @@ export function chatKeyPath(identityPath: string): string {
 /** What this relay is called in /who: this machine and the port, and the process when several share the port. */
 export function relayLabel(port: number, workers: number | undefined): string {
   // Port 0 (tests) is known only once listening: the process tells relays apart instead.
-  return port === 0 || workers ? `${hostname()}${port === 0 ? '' : `:${port}`}#${process.pid}` : `${hostname()}:${port}`;
+  return port === 0 || workers
+    ? `${hostname()}${port === 0 ? '' : `:${port}`}#${process.pid}`
+    : `${hostname()}:${port}`;
 }
 
 /**
@@ -70,7 +71,8 @@ export async function startCluster(options: ServerOptions, label: string): Promi
   try {
     connection = await RedisConnection.open(options.redis, { name: 'wirechat' });
   } catch (error) {
-    if (error instanceof BrokerError || error instanceof RangeError) throw new ClusterError(`--redis: ${error.message}`, { cause: error });
+    if (error instanceof BrokerError || error instanceof RangeError)
+      throw new ClusterError(`--redis: ${error.message}`, { cause: error });
     throw error;
   }
   let log: ChatLog | undefined;
@@ -96,8 +98,10 @@ export async function startCluster(options: ServerOptions, label: string): Promi
     ];
     const policy = connection.server.evictionPolicy;
     if (policy !== null && policy !== 'noeviction') {
-      banner.push(`  warning     Redis's maxmemory-policy is ${policy}: under memory pressure it may drop the chat's log or a`,
-        "              relay's heartbeat; set it to noeviction (CONFIG SET maxmemory-policy noeviction)");
+      banner.push(
+        `  warning     Redis's maxmemory-policy is ${policy}: under memory pressure it may drop the chat's log or a`,
+        "              relay's heartbeat; set it to noeviction (CONFIG SET maxmemory-policy noeviction)",
+      );
     }
     return {
       hub,
@@ -117,25 +121,42 @@ export async function startCluster(options: ServerOptions, label: string): Promi
   } catch (error) {
     await log?.close().catch(() => {});
     await connection.close().catch(() => {});
-    if (error instanceof HistoryError || error instanceof BrokerError) throw new ClusterError(`--redis: ${error.message}`, { cause: error });
+    if (error instanceof HistoryError || error instanceof BrokerError)
+      throw new ClusterError(`--redis: ${error.message}`, { cause: error });
     throw error;
   }
 }
 
 function watch(broker: Broker, say: ClusterSay): void {
-  broker.on('down', (error) => say.alert(`${error.message}; this relay keeps serving its own tabs, lines wait for Redis`));
-  broker.on('up', ({ awayMs, queued }) => say.notice(`Redis is back after ${(awayMs / 1000).toFixed(1)} s; ${queued} waiting lines and messages go out now`));
-  broker.on('epoch', ({ epoch, previous }) => say.alert(`the chat's history in Redis was lost (epoch ${previous} is now ${epoch}): line numbers start again`));
-  broker.on('rewound', ({ had, has }) => say.alert(`Redis came back with fewer lines (${has}) than it had acknowledged (${had}): it lost writes; the history goes on under a new epoch`));
-  broker.on('gap', ({ after, gone }) => say.alert(`${gone} lines after line ${after} were dropped from Redis before this relay read them`));
+  broker.on('down', (error) =>
+    say.alert(`${error.message}; this relay keeps serving its own tabs, lines wait for Redis`),
+  );
+  broker.on('up', ({ awayMs, queued }) =>
+    say.notice(`Redis is back after ${(awayMs / 1000).toFixed(1)} s; ${queued} waiting lines and messages go out now`),
+  );
+  broker.on('epoch', ({ epoch, previous }) =>
+    say.alert(`the chat's history in Redis was lost (epoch ${previous} is now ${epoch}): line numbers start again`),
+  );
+  broker.on('rewound', ({ had, has }) =>
+    say.alert(
+      `Redis came back with fewer lines (${has}) than it had acknowledged (${had}): it lost writes; the history goes on under a new epoch`,
+    ),
+  );
+  broker.on('gap', ({ after, gone }) =>
+    say.alert(`${gone} lines after line ${after} were dropped from Redis before this relay read them`),
+  );
   broker.on('error', (error) => say.alert(`Redis: ${error.message}`));
 }
 
 /** The relay of one of many: its lines through the broker, its names chat-wide; `notices` the console, once there. */
-export function clusterRelay(cluster: Cluster, options: ServerOptions, events: RelayEvents, console: () => ClusterNotices | undefined): ClusterRelay {
+export function clusterRelay(
+  cluster: Cluster,
+  options: ServerOptions,
+  console: () => ClusterNotices | undefined,
+): ClusterRelay {
   const notices: ClusterNotices = {
     notice: (text) => console()?.notice(text),
     alert: (text) => (console() ? console()!.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
   };
-  return new ClusterRelay(options.name, events, cluster.hub, cluster.broker, notices, options.presenceIntervalMs);
+  return new ClusterRelay(options.name, cluster.hub, cluster.broker, notices, options.presenceIntervalMs);
 }

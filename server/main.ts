@@ -8,9 +8,11 @@ import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
 import { clusterRelay, ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
 import { clusterCommand } from './cluster-console.ts';
+import type { ClusterRelay } from './cluster-relay.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
-import { nodeCryptoBackend } from './node-crypto.ts';
+import { nodeCryptoBackend } from './node-fernet.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
+import { Relay } from './relay.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { isIP } from 'node:net';
 import { isLoopback, serverNames } from './origin.ts';
@@ -130,28 +132,54 @@ async function main(): Promise<number> {
     }
   }
 
-  let consoleRef: Console | undefined;
-  const say = {
-    line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
-    joined: (s: { name: string; code: string; phase: string }) => consoleRef?.joined(s),
-    left: (name: string, reason: string, code: number, tab: boolean) => consoleRef?.left(name, reason, code, tab),
+  // The relay first, then the console that listens to it, then the server that serves it: each is whole when the
+  // next needs it, and the console hears every event from the server's first connection on.
+  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator) : undefined;
+  const relay: Relay = manyRelay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  let server: RunningServer | undefined;
+  let stopping = false;
+  const stop = (code: number, reason: string, fromElsewhere = false): void => {
+    if (stopping) return;
+    stopping = true;
+    operator.notice(`ending the chat: ${reason}`);
+    if (cluster && !fromElsewhere) cluster.end(options.name, reason, code);
+    relay.endAll(code, reason);
+    // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
+    const deadline = Date.now() + 2000;
+    const wait = setInterval(() => {
+      if (relay.size === 0 || Date.now() > deadline) {
+        clearInterval(wait);
+        operator.close();
+        void (server?.close() ?? Promise.resolve()).then(() => cluster?.hub.close()).then(() => process.exit(0));
+      }
+    }, 25);
   };
+  const operator: Console = new Console({
+    input: process.stdin,
+    output: process.stdout,
+    relay,
+    plain: options.plain,
+    color: options.color,
+    onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
+    onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
+    ...(manyRelay ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) } : {}),
+  });
+  relay.listen(operator);
+  cluster?.watch(operator, (by, reason) => stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true));
 
-  const manyRelay = cluster ? clusterRelay(cluster, options, say, () => consoleRef) : undefined;
-  let server: RunningServer;
   try {
     server = await startServer({
       options,
       identity,
       backend: nodeCryptoBackend,
-      events: say,
+      relay,
       dist: `${root}dist`,
-      ...(manyRelay ? { relay: manyRelay } : {}),
       ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
       // What the server had to guard against (a request that made a handler fail) is the operator's to see.
-      log: (text) => (consoleRef ? consoleRef.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
+      log: (text) => operator.alert(text),
     });
   } catch (error) {
+    operator.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       process.stderr.write(
@@ -168,39 +196,9 @@ async function main(): Promise<number> {
 
   process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
   if (cluster) process.stdout.write(cluster.banner.join('\n') + '\n');
-
-  let stopping = false;
-  const stop = (reason: string, code: number, fromElsewhere = false): void => {
-    if (stopping) return;
-    stopping = true;
-    consoleRef?.notice(`ending the chat: ${reason}`);
-    if (cluster && !fromElsewhere) cluster.end(options.name, reason, code);
-    server.relay.endAll(reason, code);
-    // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
-    const deadline = Date.now() + 2000;
-    const wait = setInterval(() => {
-      if (server.relay.size === 0 || Date.now() > deadline) {
-        clearInterval(wait);
-        consoleRef?.close();
-        void server.close().then(() => cluster?.hub.close()).then(() => process.exit(0));
-      }
-    }, 25);
-  };
-
-  consoleRef = new Console({
-    input: process.stdin,
-    output: process.stdout,
-    relay: server.relay,
-    plain: options.plain,
-    color: options.color,
-    onEnd: (word) => stop(`The server operator ended the chat (${word})`, Close.NORMAL),
-    onInterrupt: () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY),
-    ...(manyRelay ? { command: (command: string, args: string) => clusterCommand(manyRelay, consoleRef!, command, args) } : {}),
-  });
-  process.on('SIGINT', () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY));
-  process.on('SIGTERM', () => stop('The server is shutting down (SIGTERM)', Close.GOING_AWAY));
-  cluster?.watch(consoleRef, (by, reason) => stop(`${by} ended the chat on another relay: ${reason}`, Close.NORMAL, true));
-  consoleRef.start();
+  process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
+  process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
+  operator.start();
   return -1;
 }
 

@@ -238,7 +238,8 @@ function helloName(obj: Obj): string {
 
 /** Why a chat line cannot be sent, or undefined when it can. Tabs and newlines are refused like other controls. */
 export function checkLine(text: string): string | undefined {
-  if (text.length === 0) return 'an empty line is not sent';
+  // A line of spaces says nothing: the console skips one typed there, and no side sends or relays one.
+  if (text.trim() === '') return 'an empty line is not sent';
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';

@@ -1,5 +1,5 @@
 /**
- * The page's connection: one WebSocket at a time around one ClientSession (shared/client.ts), and what happens
+ * The page's connection: one WebSocket at a time around one ClientSession (shared/client-session.ts), and what happens
  * between them. A small state machine:
  *
  *   idle -> connecting -> securing -> secure | plain
@@ -13,9 +13,10 @@
  * does the page stop retrying by itself, and wait for the person's "Reconnect now".
  *
  * Each attempt makes a fresh key pair and a fresh handshake; nothing of a dropped session is reused. Only this
- * module opens sockets; components get its state through events and hold no keys.
+ * module opens sockets: it reports to web/controller.ts through `ConnectionEvents` and writes every frame into
+ * its wire log (web/wire-log.ts) for the inspector.
  */
-import { ClientSession, type HandshakeStep, type ServerIdentity } from '../shared/client.ts';
+import { ClientSession, type ServerIdentity } from '../shared/client-session.ts';
 import {
   Close,
   closeReason,
@@ -25,11 +26,14 @@ import {
   WirechatError,
   type ErrorCode,
 } from '../shared/errors.ts';
-import type { ClientBody, ServerBody, ServerEnd, ServerFrame } from '../shared/protocol.ts';
+import type { ServerBody, ServerEnd } from '../shared/protocol.ts';
 import { backoffDelay } from './backoff.ts';
+import { WireLog, type StepEvent, type WireView } from './wire-log.ts';
 
 /** The part of the browser's WebSocket this module uses, so that tests can hand it a stand-in. */
 export interface SocketLike {
+  /** WebSocket.OPEN (1) while frames can be sent. */
+  readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: Event) => void) | null;
@@ -81,54 +85,13 @@ export type Disconnected = { phase: 'disconnected'; code: number; reason: string
   | { paused: true }
 );
 
-export type Phase = ConnectionState['phase'];
-
-/**
- * What became of a frame. Outgoing ones were made by this page. Incoming ones are `pending` until the session
- * accepts them (`passed`: a record's two HMACs verified and it decrypted, a welcome's signature verified, a plain
- * frame came in sequence) or ends the chat on them (`failed`, with the check that failed). A frame still being
- * checked when the chat ended stays pending.
- */
-export type WireCheck =
-  | { state: 'made' }
-  | { state: 'pending' }
-  | { state: 'passed' }
-  | { state: 'failed'; code: ErrorCode; message: string };
-
-/** One frame as it crossed the wire, for the inspector. */
-export interface WireEvent {
-  /** Counts the frames of this chat from 0, across reconnects; an entry updated by `checked` keeps its index. */
-  index: number;
-  direction: 'out' | 'in';
-  data: string;
-  /** Milliseconds since the epoch, this machine's clock. */
-  at: number;
-  /** UTF-8 bytes of `data`: the WebSocket payload length. */
-  size: number;
-  /** The parsed frame (incoming ones that parsed); the raw data is what matters. */
-  frame: ServerFrame | undefined;
-  /** Which connection of this chat carried it: 0 for the first, then one more per reconnect. */
-  connection: number;
-  check: WireCheck;
-  /** Outgoing: the body the page put in the frame. Incoming: the body the page read from it, once it passed. */
-  body: ClientBody | ServerBody | undefined;
-}
-
-export interface StepEvent {
-  step: HandshakeStep;
-  /** Milliseconds since this attempt's handshake began. */
-  ms: number;
-  connection: number;
-}
-
+/** What the connection tells its owner, as ClientEvents tells the connection. */
 export interface ConnectionEvents {
-  state: ConnectionState;
-  step: StepEvent;
+  state?(state: ConnectionState): void;
+  /** A step of the current attempt's handshake. */
+  step?(event: StepEvent): void;
   /** A verified body, in order; `end` bodies too (the state then moves to ended). */
-  body: ServerBody;
-  wire: WireEvent;
-  /** An incoming frame already reported on `wire` passed or failed: its wireLog entry is now this one. */
-  checked: WireEvent;
+  body?(body: ServerBody): void;
 }
 
 export interface ConnectionOptions {
@@ -147,13 +110,12 @@ export interface ConnectionOptions {
   clearTimer?(timer: unknown): void;
   now?(): number;
   random?(): number;
-  /** How many wire events to keep (oldest dropped first). */
+  events?: ConnectionEvents;
+  /** How many frames the wire log keeps (oldest dropped first); WIRE_LIMIT unless set. */
   wireLimit?: number;
   /** How long the server has to answer hello before the attempt counts as dropped. */
   handshakeTimeoutMs?: number;
 }
-
-export const WIRE_LIMIT = 500;
 
 /**
  * Closes that say "not like this" rather than "not now": a frame refused, a policy (a rate limit, a handshake that
@@ -171,15 +133,10 @@ export const REFUSAL_CODES: ReadonlySet<number> = new Set([
 export const REFUSALS_BEFORE_PAUSE = 5;
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 
-/** The wire event log: newest last, at most `limit` entries. */
-export function pushBounded<T>(list: T[], item: T, limit: number): void {
-  list.push(item);
-  if (list.length > limit) list.splice(0, list.length - limit);
-}
+/** WebSocket.OPEN, which Node's tests have no global for. */
+const OPEN = 1;
 
-const encoder = new TextEncoder();
-
-export class Connection extends EventTarget {
+export class Connection {
   readonly #options: ConnectionOptions;
   #state: ConnectionState = { phase: 'idle' };
   #socket: SocketLike | undefined;
@@ -188,8 +145,6 @@ export class Connection extends EventTarget {
   #generation = 0;
   /** Connections opened so far in this chat. */
   #connections = 0;
-  /** Frames seen so far in this chat, for WireEvent.index. */
-  #frames = 0;
   /** Drops since the last secure (or plain) session; sets the backoff. */
   #failures = 0;
   /** Refusal-like closes (REFUSAL_CODES) since the last secure (or plain) session. */
@@ -198,29 +153,21 @@ export class Connection extends EventTarget {
   #retryTimer: unknown;
   #handshakeTimer: unknown;
   #refusedFingerprint: string | undefined;
-  readonly #wire: WireEvent[] = [];
-  /** The session saying bye after the person typed EXIT or END: its last frame is still logged. */
-  #farewell: ClientSession | undefined;
+  readonly #wire: WireLog;
 
   constructor(options: ConnectionOptions) {
-    super();
     this.#options = options;
     this.#keyPair = options.keyPair;
+    this.#wire = new WireLog({ limit: options.wireLimit, now: options.now });
   }
 
   get state(): ConnectionState {
     return this.#state;
   }
 
-  /** The last wire events, oldest first (see WIRE_LIMIT). */
-  get wireLog(): readonly WireEvent[] {
+  /** This chat's frames and handshake steps, for the inspector: the log itself, not a copy. */
+  get wire(): WireView {
     return this.#wire;
-  }
-
-  on<K extends keyof ConnectionEvents>(type: K, listener: (detail: ConnectionEvents[K]) => void): () => void {
-    const handler = (event: Event) => listener((event as CustomEvent<ConnectionEvents[K]>).detail);
-    this.addEventListener(type, handler);
-    return () => this.removeEventListener(type, handler);
   }
 
   connect(): void {
@@ -235,11 +182,14 @@ export class Connection extends EventTarget {
     this.#open();
   }
 
-  /** Sends one chat line; resolves with the id its receipt will name. Rejects unless the chat is ready. */
+  /**
+   * Sends one chat line, already checked by the caller (web/controller.ts); resolves with the id its receipt will
+   * name. Rejects with PROTO_UNEXPECTED unless the chat is ready, as the session does.
+   */
   sendLine(text: string): Promise<number> {
     const phase = this.#state.phase;
     if ((phase !== 'secure' && phase !== 'plain') || this.#session === undefined) {
-      return Promise.reject(new Error(`the chat is ${phase}`));
+      return Promise.reject(new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${phase}`));
     }
     return this.#session.sendLine(text);
   }
@@ -250,7 +200,6 @@ export class Connection extends EventTarget {
     const ready = this.#state.phase === 'secure' || this.#state.phase === 'plain';
     const session = this.#session;
     const socket = this.#socket;
-    this.#farewell = session;
     this.#release();
     this.#setState({ phase: 'ended', end: { by: 'you', word } });
     if (ready && session !== undefined) {
@@ -267,67 +216,62 @@ export class Connection extends EventTarget {
   #open(): void {
     this.#clearTimer('retry');
     const generation = ++this.#generation;
-    const connection = this.#connections++;
+    const live = () => generation === this.#generation;
     const attempt = this.#failures;
-    const create = this.#options.createSocket ?? ((url: string) => new WebSocket(url));
     let socket: SocketLike;
     try {
-      socket = create(this.#options.url);
+      socket = (this.#options.createSocket ?? ((url: string) => new WebSocket(url)))(this.#options.url);
     } catch (error) {
       // A malformed URL throws synchronously; retrying would throw again.
       this.#setState({ phase: 'ended', end: { by: 'error', message: describe(error) } });
       return;
     }
-    const live = () => generation === this.#generation;
-    // The session handles incoming frames one at a time: each one's body, or the error that ends the chat on
-    // it, is reported before the next frame is, so the last incoming frame is the one they belong to.
-    let lastIn: WireEvent | undefined;
-    const settle = (check: WireCheck, body?: ServerBody) => {
-      if (lastIn !== undefined) lastIn = this.#settle(lastIn, check, body);
-    };
-    const session = new ClientSession({
+    const session = this.#newSession(socket, this.#connections++, attempt, live);
+    this.#socket = socket;
+    this.#session = session;
+    this.#setState({ phase: 'connecting', attempt });
+    this.#listen(socket, session, attempt, live);
+  }
+
+  /** One attempt's session: it reports to this machine while it is `live`, and every frame to the wire log. */
+  #newSession(socket: SocketLike, connection: number, attempt: number, live: () => boolean): ClientSession {
+    const wire = this.#wire;
+    const session: ClientSession = new ClientSession({
       keyPair: this.#keyPair,
       name: this.#options.name,
       acceptPlain: this.#options.acceptPlain,
       send: (data) => socket.send(data),
       trust: (identity) => this.#trust(live, identity),
       events: {
+        // What crossed the wire: a frame handed to the open socket (the bye after EXIT too), a frame that arrived.
+        wire: (direction, data, frame, body) => {
+          if (direction === 'out' && socket.readyState === OPEN) wire.recordOut(connection, data, body);
+          if (direction === 'in' && live()) wire.recordIn(connection, data, frame);
+        },
+        checked: (check) => {
+          if (live()) wire.checked(check);
+        },
         step: (step, ms) => {
           if (!live()) return;
           if (step === 'welcome') this.#clearTimer('handshake');
-          if (step === 'verified') settle({ state: 'passed' });
-          this.#emit('step', { step, ms, connection });
+          if (step === 'verified') wire.settle({ state: 'passed' });
+          const event = { step, ms, connection };
+          wire.step(event);
+          this.#options.events?.step?.(event);
           if (step === 'ready') this.#ready(session, attempt);
-        },
-        wire: (direction, data, frame, body) => {
-          // The bye leaves after the chat has ended on this page (see end()); it crossed the wire, so it is logged.
-          if (!live() && !(direction === 'out' && this.#farewell === session)) return;
-          const event: WireEvent = {
-            index: this.#frames++,
-            direction,
-            data,
-            at: this.#now(),
-            size: encoder.encode(data).length,
-            frame,
-            connection,
-            check: { state: direction === 'out' ? 'made' : 'pending' },
-            body,
-          };
-          if (direction === 'in') lastIn = event;
-          pushBounded(this.#wire, event, this.#options.wireLimit ?? WIRE_LIMIT);
-          this.#emit('wire', event);
         },
         body: (body) => {
           if (!live()) return;
-          settle({ state: 'passed' }, body);
-          this.#emit('body', body);
+          wire.settle({ state: 'passed' }, body);
+          this.#options.events?.body?.(body);
           if (body.kind === 'end') this.#serverEnded(body);
         },
       },
     });
-    this.#socket = socket;
-    this.#session = session;
-    this.#setState({ phase: 'connecting', attempt });
+    return session;
+  }
+
+  #listen(socket: SocketLike, session: ClientSession, attempt: number, live: () => boolean): void {
     socket.onopen = () => {
       if (!live()) return;
       this.#setState({ phase: 'securing', attempt });
@@ -335,17 +279,18 @@ export class Connection extends EventTarget {
         if (live()) this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', { closeIt: true, unverified: false });
       }, this.#options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
       session.begin().catch((error: unknown) => {
-        if (live()) this.#failed(error);
+        if (live()) this.#failed(error, 'no frame');
       });
     };
     socket.onmessage = (event) => {
       if (!live()) return;
       if (typeof event.data !== 'string') {
-        this.#failed(new WirechatError('PROTO_BINARY', 'the server sent a binary frame; wirechat frames are text'));
+        this.#failed(new WirechatError('PROTO_BINARY', 'the server sent a binary frame; wirechat frames are text'), 'no frame');
         return;
       }
+      // The session handles frames one at a time: a failure is its verdict on the newest frame in the wire log.
       session.receive(event.data).catch((error: unknown) => {
-        if (live()) this.#failed(error, settle);
+        if (live()) this.#failed(error, 'newest frame');
       });
     };
     socket.onclose = (event) => {
@@ -387,10 +332,10 @@ export class Connection extends EventTarget {
   }
 
   /**
-   * The session refused a frame (or could not go on): close with the mapped code and never retry. `settle` marks
-   * the incoming frame it refused, when there is one and the failure was a check.
+   * The session refused a frame (or could not go on): close with the mapped code and never retry. When the
+   * failure is a check of the `newest frame` that arrived, the wire log marks that frame failed.
    */
-  #failed(error: unknown, settle?: (check: WireCheck) => void): void {
+  #failed(error: unknown, blame: 'newest frame' | 'no frame'): void {
     const socket = this.#socket;
     this.#session?.close();
     this.#release();
@@ -404,12 +349,12 @@ export class Connection extends EventTarget {
     } else if (isWirechatError(error, 'HANDSHAKE_PLAIN_REFUSED')) {
       code = error.closeCode;
       end = { by: 'plain-refused' };
-      settle?.({ state: 'failed', code: error.code, message: error.message });
+      if (blame === 'newest frame') this.#wire.settle({ state: 'failed', code: error.code, message: error.message });
       reason = `${code} ${error.code}: ${error.message}`;
     } else if (isWirechatError(error)) {
       code = error.closeCode;
       end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: toBrowserCloseCode(code) };
-      settle?.({ state: 'failed', code: error.code, message: error.message });
+      if (blame === 'newest frame') this.#wire.settle({ state: 'failed', code: error.code, message: error.message });
       reason = `${code} ${error.code}: ${error.message}`;
     } else {
       end = { by: 'error', message: describe(error) };
@@ -470,22 +415,9 @@ export class Connection extends EventTarget {
     this.#socket = undefined;
   }
 
-  /** Replaces a frame's wireLog entry (if still kept) with its outcome, and says so. */
-  #settle(event: WireEvent, check: WireCheck, body: ServerBody | undefined): WireEvent {
-    const settled: WireEvent = { ...event, check, body: body ?? event.body };
-    const at = this.#wire.lastIndexOf(event);
-    if (at !== -1) this.#wire[at] = settled;
-    this.#emit('checked', settled);
-    return settled;
-  }
-
   #setState(state: ConnectionState): void {
     this.#state = state;
-    this.#emit('state', state);
-  }
-
-  #emit<K extends keyof ConnectionEvents>(type: K, detail: ConnectionEvents[K]): void {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.#options.events?.state?.(state);
   }
 
   #now(): number {

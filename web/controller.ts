@@ -2,21 +2,20 @@
  * Between the connection and the components: turns connection events into one view (`AppView`) and the
  * components' events into calls. It keeps the chat log and its outbox, the handshake steps, and the trust
  * decision; it opens no socket itself (web/connection.ts does) and never sees a key.
+ *
+ * Data goes one way. Below, the connection reports through callbacks (`ConnectionEvents`); above, web/main.ts
+ * turns the components' DOM events into calls here, and every answer goes back down as part of the view (a
+ * refused line's reason is `composer.error`), never through the event. It checks what the person typed once,
+ * here; the connection and the session below only refuse what breaks their own state.
  */
-import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
+import type { HandshakeStep, ServerIdentity } from '../shared/client-session.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
-import {
-  Connection,
-  pushBounded,
-  type ConnectionOptions,
-  type ConnectionState,
-  type StepEvent,
-  type WireEvent,
-} from './connection.ts';
+import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
 import { endSummary } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
+import type { StepEvent, WireView } from './wire-log.ts';
 
 export interface StepView {
   step: HandshakeStep;
@@ -47,15 +46,13 @@ export interface KeyPairView {
   ms: number;
 }
 
-/** For the wire inspector: the frames the connection keeps, oldest first, and the handshake steps of this chat. */
-export interface WireView {
-  frames: readonly WireEvent[];
-  /** Every connection's steps (WireEvent.connection says which a frame belongs to), oldest first. */
-  steps: readonly StepEvent[];
+/** The message field's part of the view: what became of the lines typed into it. */
+export interface ComposerView {
+  /** Why the last line typed was not taken, shown under the field (which keeps the line); empty once one is. */
+  error: string;
+  /** Lines taken from the field in this chat: each one empties it. */
+  taken: number;
 }
-
-/** Handshake steps kept for the inspector: seven a connection, for the last fifty connections. */
-const WIRE_STEP_LIMIT = 7 * 50;
 
 export interface AppView {
   stage: 'insecure' | 'join' | 'chat';
@@ -74,7 +71,9 @@ export interface AppView {
   identity: IdentityView | undefined;
   trustPrompt: TrustPrompt | undefined;
   entries: readonly ChatEntry[];
-  wire: WireView;
+  composer: ComposerView;
+  /** The chat's wire log for the inspector, by reference (it changes without a new view); none before Connect. */
+  wire: WireView | undefined;
 }
 
 export interface ControllerOptions {
@@ -92,7 +91,10 @@ export interface ControllerOptions {
 }
 
 /** The parts of the view that belong to one chat, as they are before it starts. */
-function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries' | 'wire'> {
+function freshChat(): Pick<
+  AppView,
+  'stage' | 'state' | 'steps' | 'connection' | 'identity' | 'trustPrompt' | 'entries' | 'composer' | 'wire'
+> {
   return {
     stage: 'join',
     state: { phase: 'idle' },
@@ -101,7 +103,8 @@ function freshChat(): Pick<AppView, 'stage' | 'state' | 'steps' | 'connection' |
     identity: undefined,
     trustPrompt: undefined,
     entries: [],
-    wire: { frames: [], steps: [] },
+    composer: { error: '', taken: 0 },
+    wire: undefined,
   };
 }
 
@@ -132,11 +135,6 @@ export class Controller {
     return this.#view;
   }
 
-  /** The live connection, for the wire inspector; undefined before Connect. */
-  get connection(): Connection | undefined {
-    return this.#connection;
-  }
-
   /** The person picked a name (and maybe allowed plain mode): open the connection. */
   connect(name: string, acceptPlain: boolean): void {
     if (this.#view.stage !== 'join' || this.#keyPair === undefined) return;
@@ -148,39 +146,36 @@ export class Controller {
       generateKeyPair: () => this.#options.generateKeyPair(),
       trust: (identity) => this.#trust(identity),
       ...this.#options.connection,
+      events: {
+        state: (state) => this.#onState(connection, state),
+        step: (event) => this.#onStep(connection, event),
+        body: (body) => this.#onBody(connection, body),
+      },
     });
     this.#connection = connection;
     this.#everReady = false;
-    connection.on('state', (state) => this.#onState(connection, state));
-    const wireSteps: StepEvent[] = [];
-    const wire = (): WireView => ({ frames: [...connection.wireLog], steps: [...wireSteps] });
-    connection.on('step', (event) => {
-      const { step, ms, connection: n } = event;
-      const steps = n === this.#view.connection ? this.#view.steps : [];
-      pushBounded(wireSteps, event, WIRE_STEP_LIMIT);
-      this.#set({ steps: [...steps, { step, ms }], connection: n, wire: wire() });
-    });
-    const showWire = () => {
-      if (connection === this.#connection) this.#set({ wire: wire() });
-    };
-    connection.on('wire', showWire);
-    connection.on('checked', showWire);
-    connection.on('body', (body) => this.#onBody(connection, body));
-    this.#set({ stage: 'chat', name: name.trim(), nameError: '' });
+    this.#set({ stage: 'chat', name: name.trim(), nameError: '', wire: connection.wire });
     connection.connect();
   }
 
   /**
-   * A line from the input. EXIT or END ends the chat; anything else is checked, queued, and sent as soon as
-   * the chat is ready. Returns why the line was refused, or undefined when it was taken.
+   * A line from the message field. EXIT or END ends the chat; any other line is checked (this is the only place
+   * that checks it), queued, and sent as soon as the chat is ready. The verdict comes down as `composer`.
    */
-  send(text: string): string | undefined {
+  send(text: string): void {
+    const problem = this.#take(text);
+    const { taken } = this.#view.composer;
+    const composer = problem === undefined ? { error: '', taken: taken + 1 } : { error: problem, taken };
+    this.#set({ composer, entries: this.#log.entries });
+  }
+
+  /** Takes a line from the field, or says why not. */
+  #take(text: string): string | undefined {
     if (this.#connection === undefined || this.#view.state.phase === 'ended') return 'the chat has ended';
     if (isEndWord(text)) {
       void this.#connection.end(text.trim().toUpperCase());
       return undefined;
     }
-    if (text.trim() === '') return 'an empty line is not sent';
     const problem = checkLine(text);
     if (problem !== undefined) return problem;
     this.#log.own(this.#ownName(), text, this.#now());
@@ -191,7 +186,9 @@ export class Controller {
   /** Sends a not-delivered line again, as a new line at the end of the log. */
   resend(key: number): void {
     if (this.#view.state.phase === 'ended') return;
-    if (this.#log.resend(key, this.#now()) !== undefined) this.#flush();
+    if (this.#log.resend(key, this.#now()) === undefined) return;
+    this.#flush();
+    this.#set({ entries: this.#log.entries });
   }
 
   /** The person's answer to the changed-key warning. */
@@ -278,6 +275,13 @@ export class Controller {
     resolve?.(false);
   }
 
+  /** The handshake panel shows the current connection's steps; a reconnect starts them again. */
+  #onStep(connection: Connection, { step, ms, connection: n }: StepEvent): void {
+    if (connection !== this.#connection) return;
+    const steps = n === this.#view.connection ? this.#view.steps : [];
+    this.#set({ steps: [...steps, { step, ms }], connection: n });
+  }
+
   #onState(connection: Connection, state: ConnectionState): void {
     if (connection !== this.#connection) return;
     const previous = this.#view.state.phase;
@@ -306,8 +310,8 @@ export class Controller {
       default:
         break;
     }
+    if (state.phase === 'secure' || state.phase === 'plain') this.#flush(state.phase);
     this.#set({ state, entries: this.#log.entries });
-    if (state.phase === 'secure' || state.phase === 'plain') this.#flush();
   }
 
   #onBody(connection: Connection, body: ServerBody): void {
@@ -335,21 +339,20 @@ export class Controller {
     this.#set({ entries: this.#log.entries });
   }
 
-  /** Hands every queued line to the session, oldest first, once the chat is ready. */
-  #flush(): void {
+  /**
+   * Hands every queued line to the session, oldest first, once the chat is ready. The caller shows the lines now
+   * sending; the ids and refusals that come back later are shown as they come.
+   */
+  #flush(phase: ConnectionState['phase'] = this.#view.state.phase): void {
     const connection = this.#connection;
-    const phase = this.#view.state.phase;
-    if (connection === undefined || (phase !== 'secure' && phase !== 'plain')) {
-      this.#set({ entries: this.#log.entries });
-      return;
-    }
+    if (connection === undefined || (phase !== 'secure' && phase !== 'plain')) return;
     const log = this.#log;
+    // After "Start a new chat" the old log is gone from view; its late results must not come back into it.
+    const show = () => {
+      if (log === this.#log) this.#set({ entries: log.entries });
+    };
     for (const line of log.queued) {
       log.sending(line.key);
-      // After "Start a new chat" the old log is gone from view; its late results must not come back into it.
-      const show = () => {
-        if (log === this.#log) this.#set({ entries: log.entries });
-      };
       connection.sendLine(line.text).then(
         (id) => {
           log.sent(line.key, id);
@@ -361,7 +364,6 @@ export class Controller {
         },
       );
     }
-    this.#set({ entries: log.entries });
   }
 
   #ownName(): string {
@@ -372,7 +374,10 @@ export class Controller {
     return (this.#options.now ?? Date.now)();
   }
 
+  /** A new view and a render, unless nothing in `change` differs (a line marked sent changes no entry). */
   #set(change: Partial<AppView>): void {
+    const keys = Object.keys(change) as (keyof AppView)[];
+    if (keys.every((key) => this.#view[key] === change[key])) return;
     this.#view = { ...this.#view, ...change };
     this.#options.render(this.#view);
   }

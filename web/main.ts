@@ -1,6 +1,7 @@
 /**
  * The page's entry: checks that Web Crypto is usable here, starts making the key pair at once (it overlaps
- * with the person typing a name), and wires the components' events to the controller.
+ * with the person typing a name), and wires the components' events to the controller: events go up to it as
+ * calls, and its view comes down to wc-app as one property.
  */
 // First, so that the key pair starts before the rest of the page is evaluated (see early-key-pair.ts).
 import { takeKeyPair } from './early-key-pair.ts';
@@ -54,13 +55,11 @@ function on<T>(type: string, handle: (detail: T) => void): void {
 }
 
 on<ConnectDetail>('wc-connect', ({ name, acceptPlain }) => controller.connect(name, acceptPlain));
-on<SendDetail>('wc-send', (detail) => {
-  detail.problem = controller.send(detail.text);
-});
+on<SendDetail>('wc-send', ({ text }) => controller.send(text));
 on<{ key: number }>('wc-resend', ({ key }) => controller.resend(key));
 on<{ trust: boolean }>('wc-trust-decision', ({ trust }) => controller.decideTrust(trust));
 on('wc-retry-now', () => controller.retryNow());
 on('wc-new-chat', () => controller.newChat());
 
-// For the console and for tests: the controller (and through it the connection's wire log), read-only use.
+// For the console and for tests: the controller (its view holds the wire log), read-only use.
 Object.assign(window, { wirechat: controller });

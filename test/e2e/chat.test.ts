@@ -32,13 +32,23 @@ describe('secure chat between a tab and the console', () => {
     assert.equal(shown, server.fingerprint, 'the page shows the fingerprint the console printed');
     const code = (await page.locator('#session-code').innerText()).trim();
     await server.waitForLine(`alice joined (secure, session code ${code})`);
-    for (const step of ['Key pair made', 'Public key sent', 'Signature verified', 'Keys unwrapped', 'Secure']) {
+    // The panel names the steps as the inspector does (web/steps.ts): the welcome, not "keys", is what came.
+    for (const step of ['Key pair made', 'Public key sent', 'Welcome received', 'Signature verified', 'Keys unwrapped', 'Secure']) {
       assert.match(await page.locator('#handshake-steps').innerText(), new RegExp(step));
     }
+
+    // A line of spaces is refused by the page: the reason under the field, the line still in it, nothing sent.
+    await say(page, '   ');
+    assert.equal(await page.locator('#chat-error').innerText(), 'an empty line is not sent');
+    assert.equal(await page.locator('#chat-input').inputValue(), '   ');
+    assert.equal(await page.locator('#chat-input').getAttribute('aria-describedby'), 'chat-hint chat-error');
+    await checkA11y(page, 'secure chat, a line refused');
 
     await say(page, 'hello from the page');
     await server.waitForLine(/^\[\d\d:\d\d:\d\d\] alice: hello from the page$/);
     await page.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'hello from the page' }).waitFor();
+    assert.equal(await page.locator('#chat-input').inputValue(), '', 'a line taken empties the field');
+    assert.equal(await page.locator('#chat-error').count(), 0, 'and takes the last refusal away');
 
     server.type('hello from the console');
     await chatLine(page, 'hello from the console').waitFor();

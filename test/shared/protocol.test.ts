@@ -391,8 +391,9 @@ describe('chat lines', () => {
     assert.match(checkLine('\u20ac'.repeat(1366)) ?? '', /4098/);
   });
 
-  test('empty lines and control characters (tabs and newlines too) are refused', () => {
+  test('empty lines, lines of spaces only, and control characters (tabs and newlines too) are refused', () => {
     lineRefused('');
+    for (const blank of [' ', '   ', '\u00a0', '\u3000 \u2003']) lineRefused(blank);
     for (const c of ['\u0000', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u2028', '\u2029', '\u202e', '\u2067']) {
       lineRefused(`one${c}two`);
       lineRefused(c);

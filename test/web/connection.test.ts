@@ -1,26 +1,26 @@
 /**
  * web/connection.ts's state machine, driven in Node through a socket stand-in and a minimal server made of the
  * shared handshake and record code, with hand-run timers: when it retries, when it never does, what it closes
- * with, and what it keeps for the inspector.
+ * with, and what it writes into the wire log for the inspector (the log itself: wire-log.test.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ServerBody } from '../../shared/protocol.ts';
-import {
-  Connection,
-  pushBounded,
-  REFUSALS_BEFORE_PAUSE,
-  type ConnectionOptions,
-  type ConnectionState,
-} from '../../web/connection.ts';
+import { Connection, REFUSALS_BEFORE_PAUSE, type ConnectionOptions, type ConnectionState } from '../../web/connection.ts';
 import { statusText } from '../../web/status-text.ts';
+import { STEP_ORDER } from '../../web/steps.ts';
+import type { StepEvent } from '../../web/wire-log.ts';
+import { rejectsWith } from '../helpers/expect-error.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 interface Harness {
   connection: Connection;
   network: ReturnType<typeof fakeNetwork>;
   sockets: FakeSocket[];
+  /** What the connection reported through its events, in order. */
   states: ConnectionState[];
+  steps: StepEvent[];
+  bodies: ServerBody[];
   keyPairsMade: () => number;
   until(phase: ConnectionState['phase']): Promise<ConnectionState>;
 }
@@ -29,6 +29,9 @@ function harness(options: Partial<ConnectionOptions> & { answer?: boolean; mode?
   const { answer = true, mode = 'secure', ...overrides } = options;
   const network = fakeNetwork({ answer, mode });
   const states: ConnectionState[] = [];
+  const steps: StepEvent[] = [];
+  const bodies: ServerBody[] = [];
+  const waiting = new Set<(state: ConnectionState) => void>();
   let made = 0;
   const connection = new Connection({
     url: 'ws://localhost:8080/ws',
@@ -41,28 +44,38 @@ function harness(options: Partial<ConnectionOptions> & { answer?: boolean; mode?
       return makeKeyPair();
     },
     ...network.options,
+    events: {
+      state: (state) => {
+        states.push(state);
+        for (const waiter of [...waiting]) waiter(state);
+      },
+      step: (event) => steps.push(event),
+      body: (body) => bodies.push(body),
+    },
     ...overrides,
   });
-  connection.on('state', (state) => states.push(state));
   return {
     connection,
     network,
     sockets: network.sockets,
     states,
+    steps,
+    bodies,
     keyPairsMade: () => made,
     until(phase) {
       if (connection.state.phase === phase) return Promise.resolve(connection.state);
       return new Promise((resolve, reject) => {
-        const off = connection.on('state', (state) => {
+        const waiter = (state: ConnectionState) => {
           if (state.phase === phase) {
-            off();
+            waiting.delete(waiter);
             resolve(state);
           } else if (state.phase === 'ended') {
             // An end is final: waiting on would hang the test instead of failing it.
-            off();
+            waiting.delete(waiter);
             reject(new Error(`ended (${JSON.stringify(state.end)}) while waiting for ${phase}`));
           }
-        });
+        };
+        waiting.add(waiter);
       });
     },
   };
@@ -87,38 +100,38 @@ function assertEndedForGood(h: Harness, end: unknown): void {
 
 test('connect: connecting, securing, then secure, with every handshake step and the wire in the log', async () => {
   const h = harness();
-  const steps: string[] = [];
-  h.connection.on('step', ({ step }) => steps.push(step));
   h.connection.connect();
   const state = await h.until('secure');
   assert.deepEqual(h.states.map((s) => s.phase), ['connecting', 'securing', 'secure']);
-  assert.deepEqual(steps, ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  const steps = ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'];
+  assert.deepEqual(h.steps.map((s) => s.step), steps);
+  assert.deepEqual(STEP_ORDER, steps, 'the page names the steps in the order they come');
+  assert.deepEqual(h.connection.wire.steps, h.steps, 'the wire log keeps the same steps');
   assert.ok(state.phase === 'secure' && /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/.test(state.identity.fingerprint));
-  const wire = h.connection.wireLog.map((w) => [w.direction, JSON.parse(w.data).type, w.connection]);
-  assert.deepEqual(wire, [
-    ['out', 'hello', 0],
-    ['in', 'welcome', 0],
-  ]);
-  assert.equal(h.connection.wireLog[0]!.size, new TextEncoder().encode(h.connection.wireLog[0]!.data).length);
+  const frames = h.connection.wire.frames;
+  assert.deepEqual(
+    frames.map((w) => [w.direction, JSON.parse(w.data).type, w.connection, w.check.state]),
+    [
+      ['out', 'hello', 0, 'made'],
+      ['in', 'welcome', 0, 'passed'],
+    ],
+  );
+  assert.deepEqual(frames.map((w) => w.data), h.sockets[0]!.sent.slice(0, 1).concat(frames[1]!.data));
 });
 
 test('a line goes out as a record and its receipt comes back naming the id sendLine returned', async () => {
-  const h = harness();
-  const bodies: ServerBody[] = [];
-  h.connection.on('body', (body) => bodies.push(body));
-  h.connection.connect();
-  await h.until('secure');
+  const h = await secured();
   const id = await h.connection.sendLine('hello <b>there</b>');
-  await eventually(() => bodies.length > 0, 'the receipt');
+  await eventually(() => h.bodies.length > 0, 'the receipt');
   assert.deepEqual(h.sockets[0]!.server.received, [{ kind: 'line', id, text: 'hello <b>there</b>' }]);
-  assert.deepEqual(bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '' }]);
+  assert.deepEqual(h.bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '' }]);
 });
 
-test('sendLine refuses while the chat is not ready, instead of losing the line', async () => {
+test('sendLine refuses while the chat is not ready (PROTO_UNEXPECTED, as the session does), instead of losing the line', async () => {
   const h = harness({ answer: false });
   h.connection.connect();
   await h.until('securing');
-  await assert.rejects(h.connection.sendLine('too early'), /securing/);
+  await rejectsWith(h.connection.sendLine('too early'), 'PROTO_UNEXPECTED');
 });
 
 test('an unexpected drop retries after the backoff with a fresh key pair and a new handshake', async () => {
@@ -167,9 +180,10 @@ test('EXIT says bye inside the channel, closes with 1000 and never retries', asy
   assert.deepEqual(h.sockets[0]!.closed, { code: 1000, reason: 'EXIT typed in the page' });
   assertEndedForGood(h, { by: 'you', word: 'EXIT' });
   // The bye crossed the wire after the chat ended on the page, and the wire log still shows it.
-  const last = h.connection.wireLog.at(-1)!;
+  const last = h.connection.wire.frames.at(-1)!;
   assert.equal(last.direction, 'out');
   assert.equal(JSON.parse(last.data).type, 'record');
+  assert.deepEqual(last.body, { kind: 'bye', word: 'EXIT' });
 });
 
 test('END while waiting to reconnect cancels the retry', async () => {
@@ -216,11 +230,7 @@ test("a plain server's signed welcome to a page that did not allow plain mode en
 });
 
 test('a tampered record ends the chat as an integrity failure, closed with 1008 sent as 4008, never retried', async () => {
-  const h = harness();
-  const bodies: ServerBody[] = [];
-  h.connection.on('body', (body) => bodies.push(body));
-  h.connection.connect();
-  await h.until('secure');
+  const h = await secured();
   await h.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false }, true);
   const state = await h.until('ended');
   assert.ok(state.phase === 'ended' && state.end.by === 'integrity');
@@ -228,7 +238,9 @@ test('a tampered record ends the chat as an integrity failure, closed with 1008 
   assert.equal(h.sockets[0]!.closed?.code, 4008);
   assert.match(h.sockets[0]!.closed?.reason ?? '', /^1008 RECORD_BAD_MAC: /);
   assert.ok(new TextEncoder().encode(h.sockets[0]!.closed?.reason).length <= 123);
-  assert.deepEqual(bodies, [], 'the forged line is never shown');
+  assert.deepEqual(h.bodies, [], 'the forged line is never shown');
+  const forged = h.connection.wire.frames.at(-1)!;
+  assert.deepEqual([forged.direction, forged.check.state === 'failed' && forged.check.code], ['in', 'RECORD_BAD_MAC']);
   h.sockets[0]!.drop(4008);
   assert.deepEqual(pendingRetries(h), []);
 });
@@ -381,18 +393,24 @@ test('plain mode is reported as plain, never as secure', async () => {
   assert.ok(!h.states.some((s) => s.phase === 'secure'));
 });
 
-test('the wire log keeps only the newest events', async () => {
+test('the wire log keeps only the newest frames', async () => {
   const h = await secured({ wireLimit: 3 });
-  let receipts = 0;
-  h.connection.on('body', () => receipts++);
   for (const text of ['a', 'b', 'c']) await h.connection.sendLine(text);
-  await eventually(() => receipts === 3, 'three receipts');
-  const log = h.connection.wireLog;
+  await eventually(() => h.bodies.length === 3, 'three receipts');
+  const log = h.connection.wire.frames;
   assert.equal(log.length, 3);
   assert.ok(log.every((w) => JSON.parse(w.data).type === 'record'), 'hello and welcome, the oldest, are gone');
   assert.equal(log.at(-1)!.direction, 'in', "the newest is the last line's receipt");
-  const list = [1, 2, 3, 4, 5];
-  pushBounded(list, 6, 5);
-  assert.deepEqual(list, [2, 3, 4, 5, 6]);
 });
 
+test('a line sealed after its connection dropped never went out, and the wire log does not show it', async () => {
+  const h = await secured();
+  const sending = h.connection.sendLine('too late');
+  h.sockets[0]!.drop(1006); // the socket closes while the record is being sealed
+  await sending; // the session sealed it and handed it to the socket, which had closed meanwhile
+  assert.deepEqual(h.sockets[0]!.sent.map((d) => JSON.parse(d).type), ['hello']);
+  assert.deepEqual(h.connection.wire.frames.map((w) => [w.direction, JSON.parse(w.data).type]), [
+    ['out', 'hello'],
+    ['in', 'welcome'],
+  ]);
+});

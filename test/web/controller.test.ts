@@ -17,6 +17,7 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
   const network = fakeNetwork({ identity: options.identity, answer: options.answer ?? true });
   const storage = options.storage ?? new MemoryStorage();
   let view: AppView | undefined;
+  let renders = 0;
   const controller = new Controller({
     host: HOST,
     url: `ws://${HOST}/ws`,
@@ -24,17 +25,29 @@ function setup(options: { identity?: Promise<CryptoKeyPair>; storage?: MemorySto
     defaultName: 'guest-abcd',
     trustStore: new TrustStore(storage),
     generateKeyPair: makeKeyPair,
-    render: (next) => (view = next),
+    render: (next) => {
+      renders++;
+      view = next;
+    },
     connection: network.options,
   });
   const current = () => view ?? controller.view;
   return {
     controller,
+    renders: () => renders,
     sockets: network.sockets,
     retry: network.retry,
     storage,
     view: current,
     own: () => current().entries.filter((e): e is ChatLine => e.kind === 'line' && e.own),
+    /** Types a line and says what came of it: the error shown under the field, or 'taken'. */
+    type(text: string): string {
+      const before = current().composer.taken;
+      controller.send(text);
+      const after = current().composer;
+      assert.equal(after.taken, after.error === '' ? before + 1 : before, 'a line is taken or refused, never both');
+      return after.error === '' ? 'taken' : after.error;
+    },
     async phase(phase: ConnectionState['phase']) {
       await eventually(() => current().state.phase === phase, `the ${phase} state`);
     },
@@ -78,7 +91,7 @@ test('a line is shown at once as sending and becomes delivered by its receipt', 
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  assert.equal(s.controller.send('<img src=x onerror=alert(1)>'), undefined);
+  assert.equal(s.type('<img src=x onerror=alert(1)>'), 'taken');
   assert.deepEqual(statuses(s.own()), [['<img src=x onerror=alert(1)>', 'sending']]);
   await eventually(() => s.own()[0]?.status === 'delivered', 'the receipt');
   assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'line', id: 0, text: '<img src=x onerror=alert(1)>' }]);
@@ -87,8 +100,8 @@ test('a line is shown at once as sending and becomes delivered by its receipt', 
 test('lines typed before the chat is secure wait in the outbox and go out in order once it is', async () => {
   const s = setup();
   s.controller.connect('alice', false);
-  s.controller.send('one');
-  s.controller.send('two');
+  assert.equal(s.type('one'), 'taken');
+  assert.equal(s.type('two'), 'taken');
   assert.deepEqual(statuses(s.own()), [
     ['one', 'queued'],
     ['two', 'queued'],
@@ -102,11 +115,11 @@ test('across a drop: unconfirmed lines are marked not delivered, lines typed mea
   s.controller.connect('alice', false);
   await s.phase('secure');
   s.sockets[0]!.server.handle = async () => undefined; // the server stops answering: no receipt will come
-  s.controller.send('lost');
+  assert.equal(s.type('lost'), 'taken');
   await eventually(() => s.sockets[0]!.sent.length === 2, 'the line on the wire');
   s.sockets[0]!.drop(1006);
   assert.equal(s.view().state.phase, 'disconnected');
-  s.controller.send('typed while down');
+  assert.equal(s.type('typed while down'), 'taken');
   assert.deepEqual(statuses(s.own()), [
     ['lost', 'not-delivered'],
     ['typed while down', 'queued'],
@@ -133,7 +146,7 @@ test('a changed server key stops the handshake until the person decides; Disconn
   assert.match(prompt.presented, /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/);
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(s.sockets[0]!.sent.length, 1, 'only hello was sent while the warning is up');
-  s.controller.send('typed during the warning');
+  assert.equal(s.type('typed during the warning'), 'taken');
   s.controller.decideTrust(false);
   await s.phase('ended');
   const state = s.view().state;
@@ -156,23 +169,71 @@ test('EXIT in any case with spaces ends the chat, says bye, and the page says wh
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  assert.equal(s.controller.send('  exit '), undefined);
+  assert.equal(s.type('  exit '), 'taken');
   await s.phase('ended');
   const state = s.view().state;
   assert.deepEqual(state.phase === 'ended' && state.end, { by: 'you', word: 'EXIT' });
   await eventually(() => s.sockets[0]!.server.received.length === 1, 'the bye');
   assert.deepEqual(s.sockets[0]!.server.received, [{ kind: 'bye', word: 'EXIT' }]);
   assert.deepEqual(s.own(), [], 'EXIT is a command, not a chat line');
-  assert.equal(s.controller.send('hello?'), 'the chat has ended');
+  assert.equal(s.type('hello?'), 'the chat has ended');
 });
 
 test('lines the protocol would refuse are refused here, with the reason, and never queued', async () => {
   const s = setup();
   s.controller.connect('alice', false);
-  assert.equal(s.controller.send('   '), 'an empty line is not sent');
-  assert.match(s.controller.send('tab\there') ?? '', /control characters/);
-  assert.match(s.controller.send('x'.repeat(4097)) ?? '', /at most 4096 bytes/);
+  assert.equal(s.type('   '), 'an empty line is not sent');
+  assert.match(s.type('tab\there'), /control characters/);
+  assert.match(s.type('x'.repeat(4097)), /at most 4096 bytes/);
   assert.deepEqual(s.own(), []);
+  assert.equal(s.type('fine'), 'taken');
+  assert.equal(s.view().composer.error, '', 'a line taken clears the reason the last one was refused');
+});
+
+test('a line sent costs two views on the sender (taken, then delivered) and one on a receiver; wire frames none', async () => {
+  const s = setup();
+  s.controller.connect('alice', false);
+  await s.phase('secure');
+  const wire = s.view().wire;
+  assert.ok(wire);
+  for (let i = 0; i < 3; i++) {
+    const before = s.renders();
+    const frames = wire.frames.length;
+    s.type(`line ${i}`);
+    await eventually(() => s.own()[i]?.status === 'delivered', 'the receipt');
+    await eventually(() => wire.frames.length === frames + 2 && wire.frames.at(-1)!.check.state === 'passed', 'the receipt checked');
+    assert.equal(s.renders() - before, 2, `line ${i}: one view with it sending, one with it delivered`);
+    assert.equal(s.view().wire, wire, 'the same log: frames are never copied into a view');
+  }
+  const before = s.renders();
+  await s.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'hi', at: Date.now(), direct: false });
+  await eventually(() => s.view().entries.some((e) => e.kind === 'line' && e.text === 'hi'), 'the line');
+  assert.equal(s.renders() - before, 1);
+});
+
+test("the controller's view carries the chat's wire log and every step, by reference; a new chat has none", async () => {
+  const s = setup();
+  assert.equal(s.view().wire, undefined, 'no log before Connect');
+  s.controller.connect('alice', false);
+  const wire = s.view().wire;
+  assert.ok(wire);
+  await s.phase('secure');
+  s.type('hello');
+  await eventually(() => wire.frames.some((f) => f.direction === 'in' && f.body?.kind === 'receipt'), 'the receipt');
+  assert.deepEqual(
+    wire.frames.map((f) => [f.direction, JSON.parse(f.data).type, f.check.state]),
+    [
+      ['out', 'hello', 'made'],
+      ['in', 'welcome', 'passed'],
+      ['out', 'record', 'made'],
+      ['in', 'record', 'passed'],
+    ],
+  );
+  assert.deepEqual(wire.steps.map((st) => st.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  s.type('EXIT');
+  await s.phase('ended');
+  s.controller.newChat();
+  assert.equal(s.view().wire, undefined);
 });
 
 test('incoming lines and presence changes are logged; the server end shows its reason', async () => {
@@ -218,11 +279,12 @@ test('Start a new chat goes back to the name form with a fresh key pair and an e
   const s = setup();
   s.controller.connect('alice', false);
   await s.phase('secure');
-  s.controller.send('EXIT');
+  s.type('EXIT');
   await s.phase('ended');
   s.controller.newChat();
   const view = s.view();
   assert.deepEqual([view.stage, view.state.phase, view.entries.length, view.identity, view.name], ['join', 'idle', 0, undefined, 'alice']);
+  assert.deepEqual(view.composer, { error: '', taken: 0 });
   assert.equal(view.keyPair.state, 'generating');
   await eventually(() => s.view().keyPair.state === 'ready', 'the new key pair');
 });

@@ -11,8 +11,8 @@ import { fromBase64Url, randomBytes, toBase64Url, toHex, utf8 } from '../../shar
 import { generateClientKeyPair, exportSpki } from '../../shared/handshake.ts';
 import { createFernet } from '../../shared/fernet.ts';
 import type { RecordFrame, ServerBody, WelcomeFrame } from '../../shared/protocol.ts';
-import { Connection, type ConnectionOptions, type StepEvent, type WireEvent } from '../../web/connection.ts';
-import { Controller, type AppView } from '../../web/controller.ts';
+import type { FrameCheck } from '../../shared/record.ts';
+import { Connection, type ConnectionOptions } from '../../web/connection.ts';
 import {
   bodyText,
   EXPLAIN,
@@ -23,7 +23,7 @@ import {
   type FieldRow,
   type FrameView,
 } from '../../web/inspect.ts';
-import { MemoryStorage, TrustStore } from '../../web/trust-store.ts';
+import type { WireEvent } from '../../web/wire-log.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 /** A page connection through the fake server, already secure (or plain). */
@@ -41,9 +41,8 @@ async function connected(options: Partial<ConnectionOptions> & { mode?: 'secure'
     ...network.options,
     ...overrides,
   });
-  const steps: StepEvent[] = [];
-  connection.on('step', (s) => steps.push(s));
-  connection.on('checked', (event) => checked.push(event));
+  const steps = connection.wire.steps;
+  connection.wire.subscribe((change) => change.kind === 'settled' && checked.push(change.frame));
   connection.connect();
   await eventually(() => connection.state.phase === mode || connection.state.phase === 'ended', 'the chat to be ready');
   const server = () => network.sockets.at(-1)!.server;
@@ -57,7 +56,7 @@ function field(view: FrameView, key: string): FieldRow {
 }
 
 function frames(connection: Connection, type: string, direction?: 'in' | 'out'): WireEvent[] {
-  return connection.wireLog.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
+  return connection.wire.frames.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
 }
 
 const SERVER_LINE = (text: string): ServerBody => ({ kind: 'line', from: 'console', text, at: Date.now(), direct: false });
@@ -82,6 +81,7 @@ test('a record taken apart: every field is the bytes of the token, checked with 
     frame,
     connection: 0,
     check: { state: 'passed' },
+    passed: ['sequence', 'record-mac', 'fernet-mac'],
     body,
   };
   const view = inspect(event);
@@ -129,7 +129,7 @@ test('every row says what it is in a sentence, and every value can be copied', a
   await connection.sendLine('hello');
   await server().say(SERVER_LINE('hi'));
   await eventually(() => frames(connection, 'record', 'in').length === 2, 'the receipt and the line');
-  for (const event of connection.wireLog) {
+  for (const event of connection.wire.frames) {
     const view = inspect(event);
     for (const group of view.groups) {
       assert.match(group.explain, /^[A-Z"'].*[.)]$/, `${view.title} / ${group.title}`);
@@ -215,7 +215,7 @@ test('each record received is paired with its own body once it verifies, even wh
   );
   // The `checked` events name the same frames (by index) as the log, welcome first.
   assert.deepEqual(checked.map((c) => c.index), [1, ...records.map((r) => r.index)]);
-  assert.deepEqual(connection.wireLog.map((w) => w.index), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(connection.wire.frames.map((w) => w.index), [0, 1, 2, 3, 4, 5]);
   for (const record of records) assert.equal(inspect(record).inside?.label, 'Decrypted by this page');
 });
 
@@ -241,9 +241,9 @@ test('a record that fails its HMAC is marked failed with the code, still taken a
   assert.equal(summarize(bad).gist, 'refused, never opened');
 });
 
-test('what each record check shows follows the order the checks run in', () => {
-  const event = (code: Parameters<typeof failed>[0], parsed = true) => failed(code, parsed);
-  function failed(code: 'RECORD_BAD_SEQUENCE' | 'FERNET_EXPIRED' | 'FERNET_BAD_MAC' | 'FERNET_BAD_PADDING' | 'PROTO_BAD_SHAPE', parsed: boolean): WireEvent {
+test('what each record check shows is what the session reported, whatever order the checks run in', () => {
+  type Code = 'RECORD_BAD_SEQUENCE' | 'RECORD_BAD_MAC' | 'FERNET_EXPIRED' | 'FERNET_BAD_MAC' | 'FERNET_BAD_PADDING' | 'PROTO_BAD_SHAPE';
+  function event(code: Code, passed: FrameCheck[], parsed = true): WireEvent {
     return {
       index: 0,
       direction: 'in',
@@ -253,16 +253,38 @@ test('what each record check shows follows the order the checks run in', () => {
       frame: parsed ? { type: 'record', seq: 0, token: '', mac: '' } : undefined,
       connection: 0,
       check: { state: 'failed', code, message: 'm' },
+      passed,
       body: undefined,
     };
   }
-  const both = (e: WireEvent) => [recordMacCheck(e, 'RECORD_BAD_MAC').verdict, recordMacCheck(e, 'FERNET_BAD_MAC').verdict];
-  assert.deepEqual(both(event('RECORD_BAD_SEQUENCE')), ['unchecked', 'unchecked']);
-  assert.deepEqual(both(event('FERNET_EXPIRED')), ['verified', 'unchecked']);
-  assert.deepEqual(both(event('FERNET_BAD_MAC')), ['verified', 'failed']);
-  assert.deepEqual(both(event('FERNET_BAD_PADDING')), ['verified', 'verified']);
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE')), ['verified', 'verified'], 'a body of the wrong shape was decrypted first');
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE', false)), ['unchecked', 'unchecked'], 'a frame of the wrong shape was not');
+  const both = (e: WireEvent) => [recordMacCheck(e, 'record-mac').verdict, recordMacCheck(e, 'fernet-mac').verdict];
+  assert.deepEqual(both(event('RECORD_BAD_SEQUENCE', [])), ['unchecked', 'unchecked']);
+  assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence'])), ['failed', 'unchecked']);
+  assert.deepEqual(both(event('FERNET_EXPIRED', ['sequence', 'record-mac'])), ['verified', 'unchecked']);
+  assert.deepEqual(both(event('FERNET_BAD_MAC', ['sequence', 'record-mac'])), ['verified', 'failed']);
+  assert.deepEqual(both(event('FERNET_BAD_PADDING', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified']);
+  assert.deepEqual(both(event('PROTO_BAD_SHAPE', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified'], 'a body of the wrong shape was decrypted first');
+  assert.deepEqual(both(event('PROTO_BAD_SHAPE', [], false)), ['unchecked', 'unchecked'], 'a frame of the wrong shape was not');
+  // Were the Fernet HMAC ever checked before the record HMAC, the inspector would say so: it is told, it does
+  // not infer from the error code.
+  assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence', 'fernet-mac'])), ['failed', 'verified']);
+  assert.match(recordMacCheck(event('FERNET_BAD_MAC', ['sequence', 'record-mac']), 'record-mac').detail, /later check failed \(FERNET_BAD_MAC\)/);
+});
+
+test('a record whose Fernet HMAC fails under a good record HMAC shows one verified and one failed, as reported', async () => {
+  const { connection, server } = await connected();
+  await server().say(SERVER_LINE('fine'));
+  // What only a holder of the MAC key could send: a changed token under a correct record HMAC.
+  await server().sayWithChangedToken(SERVER_LINE('changed'));
+  await eventually(() => connection.state.phase === 'ended', 'the end');
+  const [good, bad] = frames(connection, 'record', 'in');
+  assert.ok(good && bad);
+  assert.deepEqual(good.passed, ['sequence', 'record-mac', 'fernet-mac']);
+  assert.deepEqual(bad.passed, ['sequence', 'record-mac']);
+  assert.equal(bad.check.state === 'failed' && bad.check.code, 'FERNET_BAD_MAC');
+  const view = inspect(bad);
+  assert.equal(field(view, 'mac').check?.verdict, 'verified');
+  assert.equal(field(view, 'hmac').check?.verdict, 'failed');
 });
 
 /** A socket whose server's welcome reaches the page with one byte of the signature changed. */
@@ -341,44 +363,10 @@ test('a frame that is not JSON is still listed and shown as it came', () => {
     frame: undefined,
     connection: 0,
     check: { state: 'failed', code: 'PROTO_BAD_JSON', message: 'the frame is not JSON' },
+    passed: [],
     body: undefined,
   });
   assert.equal(view.type, '?');
   assert.equal(view.check.verdict, 'failed');
   assert.deepEqual(view.groups.flatMap((g) => g.rows.map((r) => [r.key, r.value])), [['raw', data]]);
-});
-
-test("the controller's view carries the wire log and every step for the inspector, and a new chat empties it", async () => {
-  const network = fakeNetwork();
-  let view: AppView | undefined;
-  const controller = new Controller({
-    host: 'localhost:8080',
-    url: 'ws://localhost:8080/ws',
-    insecureReason: undefined,
-    defaultName: 'guest',
-    trustStore: new TrustStore(new MemoryStorage()),
-    generateKeyPair: makeKeyPair,
-    render: (next) => (view = next),
-    connection: network.options,
-  });
-  const current = () => view ?? controller.view;
-  controller.connect('alice', false);
-  await eventually(() => current().state.phase === 'secure', 'secure');
-  controller.send('hello');
-  await eventually(() => current().wire.frames.some((f) => f.direction === 'in' && f.body?.kind === 'receipt'), 'the receipt');
-  const wire = current().wire;
-  assert.deepEqual(
-    wire.frames.map((f) => [f.direction, JSON.parse(f.data).type, f.check.state]),
-    [
-      ['out', 'hello', 'made'],
-      ['in', 'welcome', 'passed'],
-      ['out', 'record', 'made'],
-      ['in', 'record', 'passed'],
-    ],
-  );
-  assert.deepEqual(wire.steps.map((s) => s.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
-  controller.send('EXIT');
-  await eventually(() => current().state.phase === 'ended', 'the end');
-  controller.newChat();
-  assert.deepEqual(current().wire, { frames: [], steps: [] });
 });

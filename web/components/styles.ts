@@ -124,9 +124,10 @@ export const controls = css`
   }
 `;
 
-/** Dispatches a bubbling, composed CustomEvent from `host`, so it leaves every shadow root on the way up. */
-export function fire<T>(host: HTMLElement, type: string, detail: T): CustomEvent<T> {
-  const event = new CustomEvent<T>(type, { detail, bubbles: true, composed: true });
-  host.dispatchEvent(event);
-  return event;
+/**
+ * Dispatches a bubbling, composed CustomEvent from `host`, so it leaves every shadow root on the way up. Events
+ * only tell: whatever comes of one comes back down as properties, never through the event.
+ */
+export function fire<T>(host: HTMLElement, type: string, detail: T): void {
+  host.dispatchEvent(new CustomEvent<T>(type, { detail, bubbles: true, composed: true }));
 }

@@ -4,9 +4,8 @@ import type { ChatEntry, ChatLine } from '../chat-log.ts';
 import { controls, fire } from './styles.ts';
 
 export interface SendDetail {
+  /** The field's text as typed; web/controller.ts checks it. */
   text: string;
-  /** Set by whoever handles the event when the line was refused, and shown under the input. */
-  problem: string | undefined;
 }
 
 /**
@@ -17,7 +16,7 @@ export interface SendDetail {
  * (status: received, queued, sending, delivered, failed, not-delivered), its text in `.text`; system lines
  * `li[data-testid="system-line"]`; `#chat-input`, `#send-button`, `#chat-error`, `button[data-testid="resend"]`.
  *
- * @fires wc-send - `SendDetail`; the handler sets `problem` to refuse the line (the input then keeps it)
+ * @fires wc-send - `SendDetail`; the verdict comes back down: `taken` counts up (the field empties) or `error` says why not
  * @fires wc-resend - `{ key }` of a not-delivered line to send again
  */
 export class WcChat extends LitElement {
@@ -154,26 +153,31 @@ export class WcChat extends LitElement {
 
   static override properties = {
     entries: { attribute: false },
+    error: { attribute: false },
+    taken: { attribute: false },
     ready: { type: Boolean },
     open: { type: Boolean },
-    error: { state: true },
   };
 
   /** The log, oldest first. */
   declare entries: readonly ChatEntry[];
+  /** Why the last line typed was refused, shown under the field, which keeps it; empty when it was not. */
+  declare error: string;
+  /** Lines taken from the field so far: each one empties it. */
+  declare taken: number;
   /** True while lines go out at once (secure or plain); otherwise they wait in the outbox. */
   declare ready: boolean;
   /** False once the chat has ended: the input goes away. */
   declare open: boolean;
-  declare error: string;
   #stickToBottom = true;
 
   constructor() {
     super();
     this.entries = [];
+    this.error = '';
+    this.taken = 0;
     this.ready = false;
     this.open = true;
-    this.error = '';
   }
 
   override render() {
@@ -216,6 +220,15 @@ export class WcChat extends LitElement {
             </p>
           </form>`
         : nothing}`;
+  }
+
+  override willUpdate(changed: PropertyValues<this>): void {
+    // A line was taken: the field is emptied for the next one, and the log follows it to the bottom.
+    if (changed.has('taken') && changed.get('taken') !== undefined) {
+      const input = this.renderRoot.querySelector<HTMLInputElement>('#chat-input');
+      if (input !== null) input.value = '';
+      this.#stickToBottom = true;
+    }
   }
 
   override updated(changed: PropertyValues<this>): void {
@@ -278,12 +291,7 @@ export class WcChat extends LitElement {
     event.preventDefault();
     const input = this.renderRoot.querySelector<HTMLInputElement>('#chat-input');
     if (input === null || input.value === '') return;
-    const detail = fire<SendDetail>(this, 'wc-send', { text: input.value, problem: undefined }).detail;
-    this.error = detail.problem ?? '';
-    if (detail.problem === undefined) {
-      input.value = '';
-      this.#stickToBottom = true;
-    }
+    fire<SendDetail>(this, 'wc-send', { text: input.value });
   }
 }
 

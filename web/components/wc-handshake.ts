@@ -1,19 +1,8 @@
 import { LitElement, css, html } from 'lit';
-import type { HandshakeStep } from '../../shared/client.ts';
 import type { Mode } from '../../shared/protocol.ts';
 import type { StepView } from '../controller.ts';
+import { PLAIN_READY_LABEL, STEP_ORDER, STEPS } from '../steps.ts';
 import { controls } from './styles.ts';
-
-/** The handshake's steps in the order shared/client.ts reports them, with the words the page shows. */
-export const STEP_LABELS: readonly (readonly [HandshakeStep, string])[] = [
-  ['keypair', 'Key pair made'],
-  ['hello', 'Public key sent'],
-  ['welcome', 'Keys received'],
-  ['verified', 'Signature verified'],
-  ['trusted', 'Server trusted'],
-  ['unwrapped', 'Keys unwrapped'],
-  ['ready', 'Secure'],
-];
 
 /**
  * The handshake as it happens: every step, done or still to come, with the milliseconds since it began.
@@ -92,10 +81,10 @@ export class WcHandshake extends LitElement {
         Handshake${this.connection > 0 ? html` <span class="attempt">(reconnect ${this.connection})</span>` : ''}
       </h2>
       <ol id="handshake-steps">
-        ${STEP_LABELS.map(([step, label]) => {
+        ${STEP_ORDER.map((step) => {
           const ms = done.get(step);
           const skipped = plain && step === 'unwrapped';
-          const text = step === 'ready' && plain ? 'Plain mode (not encrypted)' : label;
+          const text = step === 'ready' && plain ? PLAIN_READY_LABEL : STEPS[step].label;
           return html`<li data-step=${step} data-done=${ms !== undefined ? 'true' : 'false'}>
             <span class="mark" aria-hidden="true">${ms !== undefined ? '✓' : skipped ? '–' : '○'}</span>
             <span>${text}${ms === undefined && !skipped ? html`<span class="visually-hidden"> (not yet)</span>` : ''}</span>

@@ -33,7 +33,10 @@ function connect(relay: ServerProcess, name: string): Promise<ScriptedClient> {
 
 /** The chat lines a client received, as "from: text", in the order received. */
 function lines(client: ScriptedClient): string[] {
-  return client.bodies.filter(isLine).filter((b) => !b.direct).map((b) => `${b.from}: ${b.text}`);
+  return client.bodies
+    .filter(isLine)
+    .filter((b) => !b.direct)
+    .map((b) => `${b.from}: ${b.text}`);
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
@@ -55,7 +58,11 @@ describe('three relays on one Redis', () => {
     dir = await mkdtemp(join(tmpdir(), 'wirechat-cluster-'));
     // One identity file (and the chat key beside it) for every relay of the chat.
     relays.push(await startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir }));
-    relays.push(...(await Promise.all([1, 2].map(() => startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir })))));
+    relays.push(
+      ...(await Promise.all(
+        [1, 2].map(() => startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir })),
+      )),
+    );
   });
   after(async () => {
     for (const client of clients) client.close();
@@ -72,7 +79,10 @@ describe('three relays on one Redis', () => {
     clients.push(await connect(relays[0]!, 'ann'));
     clients.push(await connect(relays[1]!, 'ann'));
     clients.push(await connect(relays[2]!, 'cat'));
-    assert.deepEqual(clients.map((c) => nameOf(c)), ['ann', 'ann-2', 'cat']);
+    assert.deepEqual(
+      clients.map((c) => nameOf(c)),
+      ['ann', 'ann-2', 'cat'],
+    );
     // Each relay's tabs hear of the others' joins, whichever relay they joined.
     await clients[0]!.waitForPresence('joined', 'cat', 10_000);
     await clients[0]!.waitForPresence('joined', 'ann-2', 10_000);
@@ -98,26 +108,42 @@ describe('three relays on one Redis', () => {
     for (const client of clients.slice(1)) {
       const mine = order(client);
       // Both orders, without each one's own lines, are the same sequence.
-      const common = (list: string[], a: string, b: string) => list.filter((l) => !l.startsWith(`${a}: `) && !l.startsWith(`${b}: `));
-      assert.deepEqual(common(mine, nameOf(clients[0]!), nameOf(client)), common(merged, nameOf(clients[0]!), nameOf(client)));
+      const common = (list: string[], a: string, b: string) =>
+        list.filter((l) => !l.startsWith(`${a}: `) && !l.startsWith(`${b}: `));
+      assert.deepEqual(
+        common(mine, nameOf(clients[0]!), nameOf(client)),
+        common(merged, nameOf(clients[0]!), nameOf(client)),
+      );
     }
     for (const client of clients) {
       const received = order(client);
       assert.equal(new Set(received).size, received.length, `${nameOf(client)} got no line twice`);
-      for (const line of sent) if (!line.startsWith(`${nameOf(client)}: `)) assert.ok(received.includes(line), `${nameOf(client)} got ${line}`);
+      for (const line of sent)
+        if (!line.startsWith(`${nameOf(client)}: `))
+          assert.ok(received.includes(line), `${nameOf(client)} got ${line}`);
     }
     // Every console prints every tab's line, in the same order as the tabs got them.
     for (const relay of relays) {
       for (const client of clients) await relay.waitForLine(`${nameOf(client)}: ${nameOf(client)} line 5`);
-      const printed = relay.lines.filter((l) => / (ann|ann-2|cat): \1 line \d$/.test(l)).map((l) => l.replace(/^\[[^\]]*\] /, ''));
+      const printed = relay.lines
+        .filter((l) => / (ann|ann-2|cat): \1 line \d$/.test(l))
+        .map((l) => l.replace(/^\[[^\]]*\] /, ''));
       const tabOrder = order(clients[2]!).filter((l) => !l.startsWith('console'));
       const fromOthers = printed.filter((l) => !l.startsWith('cat: '));
-      assert.deepEqual(fromOthers, tabOrder.filter((l) => !l.startsWith('cat: ')), 'the console order is the chat order');
+      assert.deepEqual(
+        fromOthers,
+        tabOrder.filter((l) => !l.startsWith('cat: ')),
+        'the console order is the chat order',
+      );
     }
     // Every receipt says delivered.
     for (const client of clients) {
       await until(() => client.bodies.filter((b) => b.kind === 'receipt').length >= 5, 'receipts');
-      assert.ok(client.bodies.filter((b) => b.kind === 'receipt').every((b) => b.kind === 'receipt' && b.status === 'delivered'));
+      assert.ok(
+        client.bodies
+          .filter((b) => b.kind === 'receipt')
+          .every((b) => b.kind === 'receipt' && b.status === 'delivered'),
+      );
     }
   });
 
@@ -137,8 +163,10 @@ describe('three relays on one Redis', () => {
     const direct = await clients[0]!.waitFor((b) => isLine(b) && b.direct && b.text === 'for ann only', 10_000);
     assert.ok(direct);
     relays[2]!.type('after the whisper');
-    for (const client of clients.slice(0, 2)) await client.waitFor((b) => isLine(b) && b.text === 'after the whisper', 10_000);
-    for (const client of clients.slice(1)) assert.ok(!client.bodies.some((b) => isLine(b) && b.text === 'for ann only'));
+    for (const client of clients.slice(0, 2))
+      await client.waitFor((b) => isLine(b) && b.text === 'after the whisper', 10_000);
+    for (const client of clients.slice(1))
+      assert.ok(!client.bodies.some((b) => isLine(b) && b.text === 'for ann only'));
   });
 
   it('kicks a tab on another relay', async () => {
@@ -166,7 +194,12 @@ describe('three relays on one Redis', () => {
 
   it('ends the chat on every relay when one console types END', async () => {
     relays[1]!.type('END');
-    const ended = await Promise.all(clients.slice(0, 2).concat(clients.slice(3)).map((c) => c.closed));
+    const ended = await Promise.all(
+      clients
+        .slice(0, 2)
+        .concat(clients.slice(3))
+        .map((c) => c.closed),
+    );
     for (const closed of ended) assert.equal(closed.code, 1000);
     await relays[0]!.waitForLine('ended the chat on another relay');
   });

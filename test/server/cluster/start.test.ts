@@ -22,7 +22,12 @@ function parse(argv: string[]): ServerOptions {
 }
 
 function server(args: string[]) {
-  return spawnSync('npx', ['tsx', 'server/main.ts', '--no-build', '--host', '127.0.0.1', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, input: '' });
+  return spawnSync('npx', ['tsx', 'server/main.ts', '--no-build', '--host', '127.0.0.1', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    input: '',
+  });
 }
 
 describe('--redis, --chat, --workers: the options', () => {
@@ -35,20 +40,39 @@ describe('--redis, --chat, --workers: the options', () => {
   });
 
   it('takes a Redis URL with a password, a database, TLS, a chat name and workers', () => {
-    const options = parse(['--redis', 'rediss://user:p%40ss@redis.example:6380/3', '--chat', 'lab-2.b_x', '--workers', '4']);
+    const options = parse([
+      '--redis',
+      'rediss://user:p%40ss@redis.example:6380/3',
+      '--chat',
+      'lab-2.b_x',
+      '--workers',
+      '4',
+    ]);
     assert.equal(options.redis, 'rediss://user:p%40ss@redis.example:6380/3');
     assert.equal(options.chat, 'lab-2.b_x');
     assert.equal(options.workers, 4);
   });
 
   it('refuses a URL that is not redis:// or rediss://, and never echoes its password', () => {
-    for (const bad of ['http://x', 'redis://', 'redis://h:0', 'redis://h:99999', 'redis://h/x', 'redis://h?db=1', 'redis://:hunter22@h:70000', 'x']) {
-      assert.throws(() => parseOptions(['--redis', bad], {}), (error: Error) => {
-        assert.ok(error instanceof UsageError, bad);
-        assert.match(error.message, /--redis/);
-        assert.doesNotMatch(error.message, /hunter22/);
-        return true;
-      });
+    for (const bad of [
+      'http://x',
+      'redis://',
+      'redis://h:0',
+      'redis://h:99999',
+      'redis://h/x',
+      'redis://h?db=1',
+      'redis://:hunter22@h:70000',
+      'x',
+    ]) {
+      assert.throws(
+        () => parseOptions(['--redis', bad], {}),
+        (error: Error) => {
+          assert.ok(error instanceof UsageError, bad);
+          assert.match(error.message, /--redis/);
+          assert.doesNotMatch(error.message, /hunter22/);
+          return true;
+        },
+      );
     }
   });
 
@@ -58,11 +82,13 @@ describe('--redis, --chat, --workers: the options', () => {
     }
     assert.throws(() => parseOptions(['--chat', 'x'], {}), /--chat names a chat in Redis: it needs --redis/);
     assert.throws(() => parseOptions(['--workers', '2'], {}), /--workers needs --redis/);
-    for (const bad of ['0', '65', 'two', '1.5']) assert.throws(() => parseOptions(['--redis', 'redis://h', '--workers', bad], {}), /--workers/);
+    for (const bad of ['0', '65', 'two', '1.5'])
+      assert.throws(() => parseOptions(['--redis', 'redis://h', '--workers', bad], {}), /--workers/);
   });
 
   it('lists them in --help', () => {
-    for (const flag of ['--redis URL', '--chat NAME', '--workers N', 'rediss://', 'chat.key']) assert.ok(HELP.includes(flag), flag);
+    for (const flag of ['--redis URL', '--chat NAME', '--workers N', 'rediss://', 'chat.key'])
+      assert.ok(HELP.includes(flag), flag);
   });
 
   it('keeps the chat key beside the identity key', () => {
@@ -87,9 +113,19 @@ describe('a relay started with --redis', () => {
 
   it('says at once that Redis is unreachable, without the password, and exits 1', async () => {
     const port = await freePort();
-    const result = server(['--port', '0', '--identity', join(dir, 'identity.jwk'), '--redis', `redis://:sekrit-pass@127.0.0.1:${port}`]);
+    const result = server([
+      '--port',
+      '0',
+      '--identity',
+      join(dir, 'identity.jwk'),
+      '--redis',
+      `redis://:sekrit-pass@127.0.0.1:${port}`,
+    ]);
     assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, new RegExp(`--redis: cannot reach Redis at redis://:\\*\\*\\*@127.0.0.1:${port}: connection refused`));
+    assert.match(
+      result.stderr,
+      new RegExp(`--redis: cannot reach Redis at redis://:\\*\\*\\*@127.0.0.1:${port}: connection refused`),
+    );
     assert.doesNotMatch(result.stderr + result.stdout, /sekrit-pass/);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   });
@@ -97,9 +133,13 @@ describe('a relay started with --redis', () => {
   it('shows where the chat lives, what Redis keeps, the chat key, and warns of an eviction policy', async () => {
     const relay = await startServerProcess(['--redis', redis.url, '--chat', 'lab'], { identityDir: dir });
     relays.push(relay);
-    const chat = await relay.waitForLine(/^\s+chat\s+"lab" in Redis \d+\.\d+\.\d+ at redis:\/\/127\.0\.0\.1:\d+ \(appendonly no\), relay /);
+    const chat = await relay.waitForLine(
+      /^\s+chat\s+"lab" in Redis \d+\.\d+\.\d+ at redis:\/\/127\.0\.0\.1:\d+ \(appendonly no\), relay /,
+    );
     assert.ok(chat);
-    await relay.waitForLine(`chat key ${join(dir, 'chat.key')} (new: copy it, with the identity key, to every relay of this chat)`);
+    await relay.waitForLine(
+      `chat key ${join(dir, 'chat.key')} (new: copy it, with the identity key, to every relay of this chat)`,
+    );
     await relay.waitForLine("warning     Redis's maxmemory-policy is allkeys-lru");
     // The chat key follows the identity key's rules: the owner's alone.
     assert.equal((await stat(join(dir, 'chat.key'))).mode & 0o077, 0);
