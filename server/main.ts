@@ -9,6 +9,7 @@ import { Console } from './console.ts';
 import { clusterRelay, ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
 import { clusterCommand } from './cluster-console.ts';
 import type { ClusterRelay } from './cluster-relay.ts';
+import { isWorker, quietConsole, startWorkers, type Workers } from './workers.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
@@ -22,7 +23,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const RED = '\x1b[41m\x1b[97m\x1b[1m';
 const RESET = '\x1b[0m';
 
-function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
+function banner(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
   const paint = (text: string) => (options.color ? `${RED}${text}${RESET}` : text);
   const mode = options.plain
     ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
@@ -45,7 +46,7 @@ function banner(options: ServerOptions, server: RunningServer, fingerprint: stri
  * fingerprint and how to compare it, the key log warning; or, beyond loopback without --tls, why other machines
  * cannot chat and the fix.
  */
-function tlsLines(options: ServerOptions, server: RunningServer, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
+function tlsLines(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
   const lines: string[] = [];
   const scheme = tls ? 'https' : 'http';
   const others = isLoopback(options.host)
@@ -96,7 +97,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  if (options.build && (await pageIsStale(root))) {
+  if (options.build && !isWorker() && (await pageIsStale(root))) {
     process.stdout.write('building the page with Vite (only when its sources changed)...\n');
     await buildPage(root);
   }
@@ -137,6 +138,8 @@ async function main(): Promise<number> {
   const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator) : undefined;
   const relay: Relay = manyRelay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
   let server: RunningServer | undefined;
+  // --workers: this process forks the relays that serve the tabs, and keeps the console (server/workers.ts).
+  let workers: Workers | undefined;
   let stopping = false;
   const stop = (code: number, reason: string, fromElsewhere = false): void => {
     if (stopping) return;
@@ -150,13 +153,15 @@ async function main(): Promise<number> {
       if (relay.size === 0 || Date.now() > deadline) {
         clearInterval(wait);
         operator.close();
-        void (server?.close() ?? Promise.resolve()).then(() => cluster?.hub.close()).then(() => process.exit(0));
+        void (server?.close() ?? Promise.resolve())
+          .then(() => workers?.close(code === Close.NORMAL ? 3_000 : 0))
+          .then(() => cluster?.hub.close())
+          .then(() => process.exit(0));
       }
     }, 25);
   };
   const operator: Console = new Console({
-    input: process.stdin,
-    output: process.stdout,
+    ...(isWorker() ? quietConsole() : { input: process.stdin, output: process.stdout }),
     relay,
     plain: options.plain,
     color: options.color,
@@ -168,7 +173,11 @@ async function main(): Promise<number> {
   cluster?.watch(operator, (by, reason) => stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true));
 
   try {
-    server = await startServer({
+    if (options.workers !== undefined && !isWorker()) {
+      const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+      const url = (port: number) => `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+      workers = await startWorkers(options, url, (text) => operator.alert(text));
+    } else server = await startServer({
       options,
       identity,
       backend: nodeCryptoBackend,
@@ -191,13 +200,19 @@ async function main(): Promise<number> {
       process.stderr.write(`wirechat: cannot listen on ${options.host}: no such interface on this machine\n`);
       return 1;
     }
+    if (options.workers !== undefined) {
+      process.stderr.write(`wirechat: ${(error as Error).message}\n`);
+      return 1;
+    }
     throw error;
   }
 
-  process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
-  if (cluster) process.stdout.write(cluster.banner.join('\n') + '\n');
+  if (!isWorker()) process.stdout.write(banner(options, (workers ?? server)!, identity.fingerprint, identityNote, tls) + '\n');
+  if (cluster && !isWorker()) process.stdout.write([...cluster.banner, ...(workers ? [workers.banner] : [])].join('\n') + '\n');
   process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
   process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
+  // A worker whose primary is gone (killed) stops too, rather than serve on with nobody at the console.
+  if (isWorker()) process.on('disconnect', () => stop(Close.GOING_AWAY, 'The server is shutting down (its primary process ended)'));
   operator.start();
   return -1;
 }
