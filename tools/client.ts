@@ -4,7 +4,7 @@
  * exercise exactly what the browser runs.
  */
 import WebSocket from 'ws';
-import { WirechatError, isWirechatError } from '../shared/errors.ts';
+import { isWirechatError } from '../shared/errors.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client-session.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
@@ -161,5 +161,3 @@ export class ScriptedClient {
     this.ws.terminate();
   }
 }
-
-export { WirechatError };
