@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerBody } from '../../../shared/protocol.ts';
 import { ScriptedClient } from '../../../tools/client.ts';
+import { runLoad } from '../../../tools/load.ts';
 import { startServerProcess, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { testKeyPair } from '../../helpers/server.ts';
@@ -145,6 +146,12 @@ describe('three relays on one Redis', () => {
           .every((b) => b.kind === 'receipt' && b.status === 'delivered'),
       );
     }
+  });
+
+  it('passes npm run load with the tabs spread over the three relays: every line to every tab once, one order', async () => {
+    const result = await runLoad({ clients: 6, lines: 8, urls: relays.map(wsUrl) });
+    assert.deepEqual(result.problems, []);
+    assert.equal(result.deliveries, 6 * 8 * 5);
   });
 
   it('lists every tab of every relay in /who, under its relay', async () => {
