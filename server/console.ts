@@ -15,7 +15,7 @@ import { paint, printAbovePrompt, type Colour } from './terminal.ts';
 export const CONSOLE_HELP = `commands:
   /who               who is in the chat, for how long, and their session codes
   /msg NAME text     send a line to one tab only; "NAME" in quotes when it has a space
-                     (\" and \\ inside the quotes for a quote and a backslash)
+                     (\\" and \\\\ inside the quotes for a quote and a backslash)
   /kick NAME         remove a tab from the chat
   /help              this list
   EXIT or END        end the chat for everyone and stop the server

@@ -60,6 +60,7 @@ export class ScriptedClient {
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
+    // eslint-disable-next-line prefer-const -- the callbacks below refer to it before it is made
     let client!: ScriptedClient;
     let ready!: () => void;
     let failed!: (error: unknown) => void;

@@ -25,7 +25,10 @@ class FakeMember implements Member {
   ended: { code: EndCode; reason: string } | undefined;
   closed: { code: number; reason: string } | undefined;
   beats = 0;
-  constructor(readonly number: number) {}
+  readonly number: number;
+  constructor(number: number) {
+    this.number = number;
+  }
   get label(): string {
     return this.name || `connection #${this.number}`;
   }

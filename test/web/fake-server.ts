@@ -23,10 +23,12 @@ export const makeKeyPair = () => generateClientKeyPair(2048);
 export class FakeServer {
   channel: Channel<ServerBody, ClientBody> | undefined;
   received: unknown[] = [];
-  constructor(
-    readonly socket: FakeSocket,
-    readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> },
-  ) {}
+  readonly socket: FakeSocket;
+  readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> };
+  constructor(socket: FakeSocket, options: FakeServer['options']) {
+    this.socket = socket;
+    this.options = options;
+  }
 
   async handle(data: string): Promise<void> {
     const frame = parseClientFrame(data);
