@@ -27,8 +27,8 @@ export function clusterCommand(relay: ClusterRelay, out: ConsoleOut, command: st
           out.print(
             `this relay only:\n${
               relay
-                .names()
-                .map((n) => `  ${shownName(n)}`)
+                .participants()
+                .map((p) => `  ${shownName(p.name)}`)
                 .join('\n') || '  nobody'
             }`,
           );

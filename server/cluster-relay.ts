@@ -50,6 +50,8 @@ export class ClusterRelay extends Relay {
   /** Participant ids this relay made: the join and leave entries whose presence it announced itself. */
   readonly #own = new Set<string>();
   readonly #gone = new WeakSet<Member>();
+  /** Names other relays' tabs hold, as far as this relay knows (Redis's roster at start, then the log's joins and leaves). */
+  readonly #elsewhere = new Set<string>();
   readonly #consoleId: string;
   #consoleLine = 0;
 
@@ -68,6 +70,13 @@ export class ClusterRelay extends Relay {
       for (const p of participants)
         this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
     });
+    broker
+      .roster()
+      .then((roster) => {
+        for (const { relay, participants } of roster)
+          if (relay.id !== broker.relay.id) for (const p of participants) this.#elsewhere.add(p.name);
+      })
+      .catch(() => {});
     broker.on('lost', (participants) => {
       for (const p of participants)
         this.#byId
@@ -172,6 +181,11 @@ export class ClusterRelay extends Relay {
     });
   }
 
+  /** Every name in the chat: this relay's tabs and, as far as it knows, the others' (completion, "nobody else is here"). */
+  override names(): string[] {
+    return [...super.names(), ...this.#elsewhere];
+  }
+
   /** Who a console command's name means: a tab here, else one on another relay (or null). */
   async lookup(name: string): Promise<Found | null> {
     const session = this.find(name);
@@ -249,6 +263,8 @@ export class ClusterRelay extends Relay {
       case 'leave': {
         const [kind, id] = identity?.split(/:(.*)/s) ?? [];
         if (kind === entry.kind && id !== undefined && this.#own.has(id)) return;
+        if (entry.kind === 'join') this.#elsewhere.add(entry.from);
+        else this.#elsewhere.delete(entry.from);
         if (entry.kind === 'join') {
           this.presence.joinedElsewhere(entry.from);
           this.#notices.notice(`${entry.from} joined on another relay`);

@@ -61,6 +61,8 @@ describe('npm run server -- --redis URL --workers 2', () => {
       }
       await client.waitFor((b: ServerBody) => b.kind === 'line' && b.text === 'the console says hi', 10_000);
     }
+    // The console has no tab of its own, but knows the workers' tabs: it does not say its line reached no one.
+    assert.ok(!server.lines.some((l) => l.includes('nobody else is here yet')), server.lines.join('\n'));
     for (const name of ['amy', 'bob', 'cyd', 'dee']) {
       await server.waitForLine(`${name}: hello from ${name}`);
       assert.equal(
