@@ -31,6 +31,8 @@ export interface ConsoleOptions {
   onEnd(word: string): void;
   /** Ctrl-C at the prompt (readline takes it from the terminal, so no process SIGINT arrives). */
   onInterrupt(): void;
+  /** One of many relays: /who, /msg and /kick across them (server/cluster-console.ts). */
+  command?(command: string, args: string): boolean;
 }
 
 export function clock(at: number = Date.now()): string {
@@ -200,6 +202,7 @@ export class Console implements RelayEvents {
     const { relay } = this.#options;
     const command = /^\S*/.exec(line)![0];
     const args = line.slice(command.length).trim();
+    if (this.#options.command?.(command.toLowerCase(), args)) return;
     switch (command.toLowerCase()) {
       case '/help':
         return this.print(CONSOLE_HELP);

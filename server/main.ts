@@ -6,6 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
+import { clusterRelay, ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
+import { clusterCommand } from './cluster-console.ts';
+import type { ClusterRelay } from './cluster-relay.ts';
+import { isWorker, quietConsole, startWorkers, type Workers } from './workers.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
 import { UsageError } from './command-line.ts';
@@ -19,7 +23,7 @@ import { loadTls, openKeyLog, type KeyLog, type TlsCertificate } from './tls.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
+function banner(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
   const paint = (text: string) => painted(options.color, 'alarm', text);
   const mode = options.plain
     ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
@@ -42,7 +46,7 @@ function banner(options: ServerOptions, server: RunningServer, fingerprint: stri
  * fingerprint and how to compare it, the key log warning; or, beyond loopback without --tls, why other machines
  * cannot chat and the fix.
  */
-function tlsLines(options: ServerOptions, server: RunningServer, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
+function tlsLines(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
   const lines: string[] = [];
   const scheme = tls ? 'https' : 'http';
   const others = isLoopback(options.host)
@@ -93,7 +97,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  if (options.build && (await pageIsStale(root))) {
+  if (options.build && !isWorker() && (await pageIsStale(root))) {
     process.stdout.write('building the page with Vite (only when its sources changed)...\n');
     await buildPage(root);
   }
@@ -118,15 +122,30 @@ async function main(): Promise<number> {
     }
   }
 
+  let cluster: Cluster | undefined;
+  if (options.redis !== undefined) {
+    try {
+      cluster = await startCluster(options, relayLabel(options.port, options.workers));
+    } catch (error) {
+      if (!(error instanceof ClusterError)) throw error;
+      process.stderr.write(`wirechat: ${error.message}\n`);
+      return 1;
+    }
+  }
+
   // The relay first, then the console that listens to it, then the server that serves it: each is whole when the
   // next needs it, and the console hears every event from the server's first connection on.
-  const relay = new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator) : undefined;
+  const relay: Relay = manyRelay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
   let server: RunningServer | undefined;
+  // --workers: this process forks the relays that serve the tabs, and keeps the console (server/workers.ts).
+  let workers: Workers | undefined;
   let stopping = false;
-  const stop = (code: number, reason: string): void => {
+  const stop = (code: number, reason: string, fromElsewhere = false): void => {
     if (stopping) return;
     stopping = true;
     operator.notice(`ending the chat: ${reason}`);
+    if (cluster && !fromElsewhere) cluster.end(options.name, reason, code);
     relay.endAll(code, reason);
     // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
     const deadline = Date.now() + 2000;
@@ -134,23 +153,31 @@ async function main(): Promise<number> {
       if (relay.size === 0 || Date.now() > deadline) {
         clearInterval(wait);
         operator.close();
-        void (server?.close() ?? Promise.resolve()).then(() => process.exit(0));
+        void (server?.close() ?? Promise.resolve())
+          .then(() => workers?.close(code === Close.NORMAL ? 3_000 : 0))
+          .then(() => cluster?.hub.close())
+          .then(() => process.exit(0));
       }
     }, 25);
   };
-  const operator = new Console({
-    input: process.stdin,
-    output: process.stdout,
+  const operator: Console = new Console({
+    ...(isWorker() ? quietConsole() : { input: process.stdin, output: process.stdout }),
     relay,
     plain: options.plain,
     color: options.color,
     onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
     onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
+    ...(manyRelay ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) } : {}),
   });
   relay.listen(operator);
+  cluster?.watch(operator, (by, reason) => stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true));
 
   try {
-    server = await startServer({
+    if (options.workers !== undefined && !isWorker()) {
+      const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+      const url = (port: number) => `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+      workers = await startWorkers(options, url, (text) => operator.alert(text));
+    } else server = await startServer({
       options,
       identity,
       backend: nodeCryptoBackend,
@@ -173,12 +200,19 @@ async function main(): Promise<number> {
       process.stderr.write(`wirechat: cannot listen on ${options.host}: no such interface on this machine\n`);
       return 1;
     }
+    if (options.workers !== undefined) {
+      process.stderr.write(`wirechat: ${(error as Error).message}\n`);
+      return 1;
+    }
     throw error;
   }
 
-  process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
+  if (!isWorker()) process.stdout.write(banner(options, (workers ?? server)!, identity.fingerprint, identityNote, tls) + '\n');
+  if (cluster && !isWorker()) process.stdout.write([...cluster.banner, ...(workers ? [workers.banner] : [])].join('\n') + '\n');
   process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
   process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
+  // A worker whose primary is gone (killed) stops too, rather than serve on with nobody at the console.
+  if (isWorker()) process.on('disconnect', () => stop(Close.GOING_AWAY, 'The server is shutting down (its primary process ended)'));
   operator.start();
   return -1;
 }

@@ -6,6 +6,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { nameProblem, normalizeName } from '../shared/names.ts';
 import { LIMITS } from '../shared/protocol.ts';
+import { chatNameProblem, DEFAULT_CHAT } from './broker/keys.ts';
+import { parseRedisUrl } from './broker/redis-url.ts';
 import { parseFlags, UsageError, wholeNumber as integer } from './command-line.ts';
 import { wantColour } from './terminal.ts';
 
@@ -45,6 +47,12 @@ export interface ServerOptions {
   tlsKey?: string;
   /** Where to append the TLS session secrets (NSS key log format), for Wireshark. */
   tlsKeylog?: string;
+  /** Many relays, one chat (docs/cluster.md): the Redis every relay of the chat shares, as given. */
+  redis?: string;
+  /** Which chat in that Redis (several can share one). */
+  chat: string;
+  /** With --redis: this many relay processes on this machine, sharing the port (node:cluster). */
+  workers?: number;
 }
 
 export const DEFAULTS: ServerOptions = {
@@ -70,6 +78,7 @@ export const DEFAULTS: ServerOptions = {
   build: true,
   color: true,
   tls: false,
+  chat: DEFAULT_CHAT,
 };
 
 export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
@@ -110,6 +119,11 @@ usage: npm run server -- [options]
   --tls-key FILE         the certificate's private key (PEM)
   --tls-keylog FILE      append the TLS session secrets to FILE (NSS key log format) so that Wireshark can
                          decrypt a capture; whoever holds FILE can read the TLS layer
+  --redis URL            many relays, one chat: join the chat kept in this Redis (docs/cluster.md);
+                         redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS. Every relay of the
+                         chat needs the same --identity file and the chat key beside it (chat.key)
+  --chat NAME            which chat in that Redis, so that several share one (default "${DEFAULTS.chat}")
+  --workers N            with --redis: start N relay processes sharing this port, one per core
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -145,6 +159,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-keylog': { type: 'string' },
+    redis: { type: 'string' },
+    chat: { type: 'string' },
+    workers: { type: 'string' },
   });
   if (flags === 'help') return 'help';
   const { values } = flags;
@@ -170,6 +187,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   for (const flag of ['tls-cert', 'tls-key', 'tls-keylog'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
   }
+  const cluster = clusterOptions(values.redis, values.chat, values.workers);
   return {
     port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
     host: values.host ?? DEFAULTS.host,
@@ -201,5 +219,31 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     tls,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
     ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
+    ...cluster,
+  };
+}
+
+/** --redis, --chat and --workers, checked together: a URL Redis can be reached by, a chat name, workers only with Redis. */
+function clusterOptions(redis: string | undefined, chat: string | undefined, workers: string | undefined): Pick<ServerOptions, 'redis' | 'chat' | 'workers'> {
+  if (redis !== undefined) {
+    try {
+      parseRedisUrl(redis);
+    } catch (error) {
+      // parseRedisUrl's messages name --redis and show the URL redacted: a password is never echoed.
+      throw new UsageError((error as Error).message);
+    }
+  }
+  if (chat !== undefined) {
+    if (redis === undefined) throw new UsageError('--chat names a chat in Redis: it needs --redis');
+    const problem = chatNameProblem(chat);
+    if (problem) throw new UsageError(`--chat: ${problem}`);
+  }
+  if (workers !== undefined && redis === undefined) {
+    throw new UsageError('--workers needs --redis: relay processes share one chat through Redis');
+  }
+  return {
+    chat: chat ?? DEFAULTS.chat,
+    ...(redis !== undefined ? { redis } : {}),
+    ...(workers !== undefined ? { workers: integer(workers, '--workers', 1, 1, 64) } : {}),
   };
 }

@@ -75,6 +75,11 @@ export class Presence<R extends Recipient> {
     this.#add({ change: 'joined', name });
   }
 
+  /** Someone joined who is no recipient here (a tab of another relay of the chat, docs/cluster.md). */
+  joinedElsewhere(name: string): void {
+    this.#add({ change: 'joined', name });
+  }
+
   left(name: string, reason: string): void {
     this.#add({ change: 'left', name, reason });
   }

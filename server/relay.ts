@@ -92,10 +92,47 @@ export class Relay implements SessionHost {
   }
 
   /** The name for a newcomer (see NameBook.claim); a name the rules refuse ends its hello with NAME_REFUSED. */
-  claimName(session: Member, requested: string): string {
+  claimName(session: Member, requested: string): string | Promise<string> {
     const claim = this.#names.claim(requested, session);
     if (!claim.ok) throw new WirechatError('NAME_REFUSED', claim.problem);
     return claim.name;
+  }
+
+  // ---- for a relay of many (server/cluster-relay.ts) ----
+
+  /** Lets go of the name `session` was given but will not keep (another relay's tab holds it). */
+  protected release(session: Member): void {
+    this.#names.release(session);
+  }
+
+  /** Holds `name` for something that is not a tab here (another relay's tab), so that claims here pass it by. */
+  protected holdName(name: string, holder: object): void {
+    this.#names.claim(name, holder as Member);
+  }
+
+  protected releaseHolder(holder: object): void {
+    this.#names.release(holder as Member);
+  }
+
+  protected isJoined(session: Member): boolean {
+    return this.#joined.has(session);
+  }
+
+  /** Joins and leaves waiting for their batch go out first. */
+  protected flushPresence(): void {
+    this.#announcePending();
+  }
+
+  /** One body to every joined tab here but `except`, serialized once for all of them. */
+  protected sendToMembers(body: ServerBody, except?: Member): void {
+    this.#announcePending();
+    const encoded = new EncodedBody(body);
+    for (const session of this.#joined) if (session !== except) session.send(encoded);
+  }
+
+  /** Tells every listener (the console) of a line. */
+  protected tellLine(from: string, text: string, at: number): void {
+    for (const listener of this.#listeners) listener.line(from, text, at);
   }
 
   joined(session: Member): void {
@@ -108,7 +145,7 @@ export class Relay implements SessionHost {
    * A line a joined tab sent (`_id`: its number on that tab, which the chat log will key on): to every other tab
    * and the console. What became of it goes back to the sender's session, which sends the receipt.
    */
-  line(session: Member, _id: number, text: string): LineOutcome {
+  line(session: Member, _id: number, text: string): LineOutcome | Promise<LineOutcome> {
     const at = Date.now();
     this.#toOthers(session, { kind: 'line', from: session.name, text, at, direct: false });
     for (const listener of this.#listeners) listener.line(session.name, text, at);

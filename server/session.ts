@@ -46,7 +46,7 @@ export type LineOutcome = Omit<ServerReceipt, 'kind' | 'id'>;
  */
 export interface SessionHost {
   /** A unique name for a newcomer, derived from the one asked for; throws NAME_REFUSED. */
-  claimName(session: ServerSession, requested: string): string;
+  claimName(session: ServerSession, requested: string): string | Promise<string>;
   joined(session: ServerSession): void;
   /**
    * A line the session accepted from its tab (`id`: the tab's number for it). The answer may come later (a
@@ -229,7 +229,9 @@ export class ServerSession {
     // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
     // would hold both for good.
     if (this.ended) return;
-    const name = host.claimName(this, hello.name);
+    // With many relays the name is claimed chat-wide, in Redis (server/cluster-relay.ts): the session may end meanwhile.
+    const name = await host.claimName(this, hello.name);
+    if (this.ended) return;
     const welcome = await signWelcome(handshake, draft, {
       publicKey: identity.publicKey,
       signingKey: identity.signingKey,

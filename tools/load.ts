@@ -33,7 +33,9 @@ export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send 
   --interval MS   pause between one tab's lines (default 0: each tab sends as fast as it can, so the latency
                   includes queueing behind every other line)
   --url URL       an already running server's WebSocket URL (default: start one in this process on a free
-                  loopback port, sharing this process's one thread with the simulated tabs)
+                  loopback port, sharing this process's one thread with the simulated tabs); repeat it for
+                  relays of one chat (npm run server -- --redis URL): tab i connects to the (i mod n)-th, and
+                  every tab must then see every other tab's lines in one and the same order
   --plain         run the relay in plain mode (only with its own server)
   --from ADDR     the local address the tabs connect from (default 127.0.0.1)
   --json          print the result as JSON
@@ -83,6 +85,8 @@ export interface LoadOptions {
   clients: number;
   lines: number;
   url?: string;
+  /** Relays of one chat (docs/cluster.md): the tabs are spread over them, in turn. */
+  urls?: readonly string[];
   plain?: boolean;
   intervalMs?: number;
   /** The local address the tabs connect from. */
@@ -113,7 +117,8 @@ async function ownServer(options: Partial<ServerOptions>): Promise<{ server: Run
 const LOAD_LIMITS: Partial<ServerOptions> = { rate: 1_000_000, burst: 1_000_000, maxBuffered: 64 * 1024 * 1024 };
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const own = options.url
+  const given = options.urls ?? (options.url ? [options.url] : []);
+  const own = given.length > 0
     ? undefined
     : await ownServer({
         ...LOAD_LIMITS,
@@ -126,7 +131,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         handshakeBurst: 1_000_000,
       });
   try {
-    return await honestRound(own?.url ?? options.url!, options);
+    return await honestRound(own ? [own.url] : given, options);
   } finally {
     await own?.stop();
   }
@@ -169,8 +174,13 @@ async function joinAsAPage(
   return { ms: performance.now() - started, refused, error: last };
 }
 
-/** Connects `clients` tabs to `url`, has each send `lines` lines, and checks what every tab received. */
-async function honestRound(url: string, options: LoadOptions): Promise<HonestRound> {
+/**
+ * Connects `clients` tabs to `url` (in turn to each, when several relays of one chat), has each send `lines`
+ * lines, and checks what every tab received: every other tab's lines, once, in their order, and all in one
+ * chat-wide order (every two tabs agree on the order of the lines both received).
+ */
+async function honestRound(url: string | readonly string[], options: LoadOptions): Promise<HonestRound> {
+  const urls = typeof url === 'string' ? [url] : url;
   // Made before the clock starts: a join's time is the handshake's, not the key generation's.
   const pool = await Promise.all(Array.from({ length: 4 }, () => generateClientKeyPair()));
   const clients: ScriptedClient[] = [];
@@ -178,6 +188,8 @@ async function honestRound(url: string, options: LoadOptions): Promise<HonestRou
   const latencies: number[] = [];
   // next[recipient] maps each sender to the index of the line expected from it next
   const next = Array.from({ length: options.clients }, () => new Map<string, number>());
+  // received[recipient]: every line it received, "sender:index", in the order received
+  const received = Array.from({ length: options.clients }, () => [] as string[]);
   const problems: string[] = [];
   let deliveries = 0;
   let expected = 0;
@@ -197,6 +209,7 @@ async function honestRound(url: string, options: LoadOptions): Promise<HonestRou
       const want = next[r]!.get(body.from) ?? 0;
       if (index !== want) problems.push(`load-${r} got line ${index} of load-${sender} when ${want} was next`);
       next[r]!.set(body.from, index + 1);
+      received[r]!.push(`${sender}:${index}`);
       latencies.push(performance.now() - sentAt.get(`${sender}:${index}`)!);
       if (++deliveries === expected) done();
     };
@@ -204,7 +217,7 @@ async function honestRound(url: string, options: LoadOptions): Promise<HonestRou
       const batch = Array.from({ length: Math.min(25, options.clients - i) }, (_, j) =>
         joinAsAPage(() =>
           ScriptedClient.connect({
-            url,
+            url: urls[(i + j) % urls.length]!,
             name: `load-${i + j}`,
             keyPair: pool[(i + j) % pool.length]!,
             acceptPlain: true,
@@ -248,6 +261,7 @@ async function honestRound(url: string, options: LoadOptions): Promise<HonestRou
     clearInterval(watchdog);
     const seconds = (performance.now() - started) / 1000;
     if (deliveries !== expected) problems.push(`${deliveries} deliveries of ${expected} expected`);
+    problems.push(...orderProblems(received));
     latencies.sort((a, b) => a - b);
     joinMs.sort((a, b) => a - b);
     return {
@@ -270,6 +284,38 @@ async function honestRound(url: string, options: LoadOptions): Promise<HonestRou
   } finally {
     for (const client of clients) client.close();
   }
+}
+
+/**
+ * Whether the tabs saw one chat-wide order: every tab's lines, each after the one before it, are edges of one
+ * graph; one order holds them all exactly when that graph has no cycle (Kahn's topological sort).
+ */
+export function orderProblems(received: readonly (readonly string[])[]): string[] {
+  const after = new Map<string, Set<string>>();
+  const before = new Map<string, number>();
+  for (const line of received.flat()) if (!before.has(line)) before.set(line, 0);
+  for (const lines of received) {
+    for (let i = 1; i < lines.length; i++) {
+      const edges = after.get(lines[i - 1]!) ?? new Set<string>();
+      if (!edges.has(lines[i]!)) {
+        edges.add(lines[i]!);
+        before.set(lines[i]!, before.get(lines[i]!)! + 1);
+      }
+      after.set(lines[i - 1]!, edges);
+    }
+  }
+  const ready = [...before].filter(([, n]) => n === 0).map(([line]) => line);
+  let placed = 0;
+  while (ready.length > 0) {
+    placed++;
+    for (const next of after.get(ready.pop()!) ?? []) {
+      const left = before.get(next)! - 1;
+      before.set(next, left);
+      if (left === 0) ready.push(next);
+    }
+  }
+  if (placed === before.size) return [];
+  return [`the tabs saw lines in different orders: no one order holds them all (${before.size - placed} of ${before.size} lines cannot be placed)`];
 }
 
 export interface AttackLoadOptions extends LoadOptions {
@@ -426,7 +472,7 @@ async function main(): Promise<number> {
   const parsed = commandLine('load', LOAD_HELP, {
     clients: { type: 'string', default: '20' },
     lines: { type: 'string', default: '20' },
-    url: { type: 'string' },
+    url: { type: 'string', multiple: true },
     interval: { type: 'string', default: '0' },
     plain: { type: 'boolean' },
     from: { type: 'string' },
@@ -465,7 +511,7 @@ async function main(): Promise<number> {
     const options: AttackLoadOptions = {
       clients,
       lines,
-      url: values.url,
+      url: values.url?.[0],
       plain: values.plain,
       intervalMs,
       from: values.from ?? '127.0.0.1',
@@ -487,14 +533,19 @@ async function main(): Promise<number> {
     else printAttack(result, options);
     return result.problems.length === 0 ? 0 : 1;
   }
-  const result = await runLoad({ clients, lines, url: values.url, plain: values.plain, intervalMs, from: values.from });
+  if (values.attack !== undefined && (values.url?.length ?? 0) > 1) {
+    console.error('wirechat load: --attack takes one --url');
+    return 2;
+  }
+  const result = await runLoad({ clients, lines, urls: values.url, plain: values.plain, intervalMs, from: values.from });
   if (values.json) console.log(JSON.stringify(result, null, 2));
   else {
-    console.log(`${result.clients} tabs x ${result.lines} lines, each line to ${result.clients - 1} others`);
+    const relays = values.url && values.url.length > 1 ? `, spread over ${values.url.length} relays` : '';
+    console.log(`${result.clients} tabs x ${result.lines} lines, each line to ${result.clients - 1} others${relays}`);
     console.log(`  relayed     ${result.clients * result.lines} lines, the last delivered after ${result.seconds.toFixed(2)} s: ${result.linesPerSecond.toFixed(0)} lines/s`);
     console.log(`  delivered   ${result.deliveries} of ${result.expected}: ${result.deliveriesPerSecond.toFixed(0)} deliveries/s`);
     console.log(`  latency     p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms (send to delivery)`);
-    console.log(result.problems.length === 0 ? '  check       every line reached every other tab once, in order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
+    console.log(result.problems.length === 0 ? '  check       every line reached every other tab once, in order, and every tab saw one order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
   }
   return result.problems.length === 0 ? 0 : 1;
 }

@@ -197,3 +197,29 @@ export async function inspector(server: RedisServer): Promise<InspectorClient> {
   await client.connect();
   return client;
 }
+
+/** Every key in the Redis `raw` is connected to, sorted (SCAN). */
+export async function everyKey(raw: InspectorClient): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = (await raw.sendCommand(['SCAN', cursor, 'COUNT', '1000'])) as [string, string[]];
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out.sort();
+}
+
+/** One key and everything in it, whatever its type, as one line of text. */
+export async function dump(raw: InspectorClient, key: string): Promise<string> {
+  const type = (await raw.sendCommand(['TYPE', key])) as string;
+  const value =
+    type === 'string' ? await raw.sendCommand(['GET', key])
+    : type === 'hash' ? await raw.sendCommand(['HGETALL', key])
+    : type === 'stream' ? await raw.sendCommand(['XRANGE', key, '-', '+'])
+    : type === 'set' ? await raw.sendCommand(['SMEMBERS', key])
+    : type === 'list' ? await raw.sendCommand(['LRANGE', key, '0', '-1'])
+    : type === 'zset' ? await raw.sendCommand(['ZRANGE', key, '0', '-1', 'WITHSCORES'])
+    : `(${type})`;
+  return `${key} ${type} ${JSON.stringify(value)}`;
+}

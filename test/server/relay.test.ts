@@ -73,7 +73,7 @@ function connect(relay: Relay): FakeMember {
 
 function join(relay: Relay, requested: string): FakeMember {
   const member = connect(relay);
-  member.name = relay.claimName(member, requested);
+  member.name = relay.claimName(member, requested) as string;
   relay.joined(member);
   return member;
 }

@@ -3,6 +3,7 @@
  * same run, with a baseline that does the same without wirechat's security (a bare `ws` server, or the browser
  * just making its key pair). See docs/benchmarks.md for what each row counts and the latest figures.
  */
+import { benchCluster, type ClusterBenchOptions } from './cluster.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildPage, pageIsStale } from '../../server/build.ts';
@@ -35,7 +36,7 @@ import {
   type HandshakeTiming,
 } from './net.ts';
 
-export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log', 'record'] as const;
+export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log', 'record', 'cluster'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Target {
@@ -82,6 +83,7 @@ export interface Sizes {
   codecRuns: number;
   codecWindowMs: number;
   log: LogBenchOptions;
+  cluster: ClusterBenchOptions;
 }
 
 export const FULL: Sizes = {
@@ -103,6 +105,7 @@ export const FULL: Sizes = {
   codecRuns: 5,
   codecWindowMs: 100,
   log: LOG_DEFAULTS,
+  cluster: { runs: 3, clients: 20, lines: 20, workers: [1, 2, 4] },
 };
 
 export const QUICK: Sizes = {
@@ -124,6 +127,7 @@ export const QUICK: Sizes = {
   codecRuns: 3,
   codecWindowMs: 20,
   log: { runs: 2, burst: LOG_DEFAULTS.burst, lines: 640 },
+  cluster: { runs: 1, clients: 4, lines: 5, workers: [1, 2] },
 };
 
 /** The targets of issue 7, on this machine. */
@@ -715,6 +719,22 @@ async function logRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]
   }));
 }
 
+// 8. Many relays over Redis
+
+async function clusterRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
+  return (await benchCluster(sizes.cluster, log)).map((f) => ({
+    id: `cluster.${f.key}`,
+    section: 'cluster',
+    what: f.what,
+    value: f.value,
+    unit: f.unit,
+    baseline: { what: 'one relay process without Redis, same load', value: f.baseline },
+    ratio: f.ratio.median,
+    range: { min: f.ratio.min, max: f.ratio.max },
+    runs: f.runs,
+  }));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 8. Record: a seal and an open against their own primitives (tools/bench/record.ts)
 
@@ -750,7 +770,8 @@ async function recordRows(sizes: Sizes, log: (line: string) => void): Promise<Ro
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
-  const only = new Set<Section>(options.only ?? SECTIONS);
+  // The cluster section needs a redis-server on this machine: it runs when asked for (--only cluster).
+  const only = new Set<Section>(options.only ?? SECTIONS.filter((section) => section !== 'cluster'));
   const { sizes, cpuProfDir } = options;
   if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
   const rows: Row[] = [];
@@ -765,6 +786,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     codec: () => codecRows(sizes, log),
     log: () => logRows(sizes, log),
     record: () => recordRows(sizes, log),
+    cluster: () => clusterRows(sizes, log),
   };
   for (const section of SECTIONS) {
     if (!only.has(section)) continue;
@@ -828,7 +850,8 @@ export function formatTable(result: BenchResult): string {
 export const HELP = `npm run bench -- [options]: wirechat's costs against baselines measured in the same run.
 
   --quick        small sizes (a smoke test: the figures mean little)
-  --only NAME    one section: ${SECTIONS.join(', ')} (repeatable)
+  --only NAME    one section: ${SECTIONS.join(', ')} (repeatable); cluster (relays over a
+                 redis-server started here, against one process without Redis) runs only when named
   --json         print the result as JSON instead of the table
   --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
   -h, --help     this text

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspector, startRedis, type InspectorClient, type RedisServer } from '../../helpers/redis.ts';
+import { dump, everyKey, inspector, startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { newChat, startRelay, until } from './relays.ts';
 
 let redis: RedisServer;
@@ -26,30 +26,6 @@ const SECRETS = {
   reasons: ['gone to lunch early', 'too noisy in the back row', 'class is over for today'],
   labels: ['relay-on-laptop-seven', 'relay-on-desktop-eight'],
 };
-
-async function everyKey(raw: InspectorClient): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = (await raw.sendCommand(['SCAN', cursor, 'COUNT', '1000'])) as [string, string[]];
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out.sort();
-}
-
-async function dump(raw: InspectorClient, key: string): Promise<string> {
-  const type = (await raw.sendCommand(['TYPE', key])) as string;
-  const value =
-    type === 'string' ? await raw.sendCommand(['GET', key])
-    : type === 'hash' ? await raw.sendCommand(['HGETALL', key])
-    : type === 'stream' ? await raw.sendCommand(['XRANGE', key, '-', '+'])
-    : type === 'set' ? await raw.sendCommand(['SMEMBERS', key])
-    : type === 'list' ? await raw.sendCommand(['LRANGE', key, '0', '-1'])
-    : type === 'zset' ? await raw.sendCommand(['ZRANGE', key, '0', '-1', 'WITHSCORES'])
-    : `(${type})`;
-  return `${key} ${type} ${JSON.stringify(value)}`;
-}
 
 describe('what Redis sees of a chat', () => {
   it('holds and carries no chat text, no names, no participant ids, no reasons and no relay labels', async () => {
