@@ -9,8 +9,7 @@ import { Close } from '../shared/errors.ts';
 import { checkLine, isEndWord } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { completeName, fold, readings, shownName } from './console-text.ts';
-import type { Relay } from './relay.ts';
-import type { ServerSession } from './session.ts';
+import type { Member, Relay, RelayEvents } from './relay.ts';
 
 export const CONSOLE_HELP = `commands:
   /who               who is in the chat, for how long, and their session codes
@@ -46,7 +45,7 @@ function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
 }
 
-export class Console {
+export class Console implements RelayEvents {
   readonly #options: ConsoleOptions;
   readonly #rl: Interface;
   readonly #interactive: boolean;
@@ -104,16 +103,16 @@ export class Console {
   }
 
   /** A tab's line. Its name is shown so that it cannot be misread (quoted when it holds a space or a colon). */
-  chat(from: string, text: string, at: number): void {
+  line(from: string, text: string, at: number): void {
     this.print(`[${clock(at)}] ${shownName(from)}: ${text}`);
   }
 
-  joined(session: { name: string; code: string; phase: string }): void {
-    this.notice(`${shownName(session.name)} joined (${session.phase}, session code ${session.code})`);
+  joined(member: Pick<Member, 'name' | 'code' | 'phase'>): void {
+    this.notice(`${shownName(member.name)} joined (${member.phase}, session code ${member.code})`);
   }
 
   /** `tab`: `name` is a tab's name; else it is a connection's label ("connection #3"), shown as it is. */
-  left(name: string, reason: string, code: number, tab = true): void {
+  left(name: string, code: number, reason: string, tab = true): void {
     const who = tab ? shownName(name) : name;
     if (code === Close.NORMAL || code === Close.GOING_AWAY) this.notice(`${who} ${reason}`);
     else this.alert(`${who} ${reason}`);
@@ -171,12 +170,12 @@ export class Console {
    * (a quoted name, or one to all the words joined: console-text.ts readings); when they could name more than
    * one tab, or one tab with different texts, nothing is sent and the candidates are listed: never a guess.
    */
-  #target(args: string, textNeeded: boolean, usage: string): { session: ServerSession; rest: string } | undefined {
+  #target(args: string, textNeeded: boolean, usage: string): { session: Member; rest: string } | undefined {
     const read = readings(args, textNeeded);
     if ('error' in read) return void this.alert(`${read.error} (${usage})`);
     if (read.length === 0 || (textNeeded && read.every((r) => r.rest === ''))) return void this.alert(usage);
     if (!textNeeded && read[0]!.rest !== '') return void this.alert(`${usage}: nothing may follow the name`);
-    const found: Array<{ session: ServerSession; rest: string }> = [];
+    const found: Array<{ session: Member; rest: string }> = [];
     for (const reading of read) {
       for (const session of this.#options.relay.matches(reading.name)) found.push({ session, rest: reading.rest });
     }

@@ -35,8 +35,11 @@ export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
   readonly #waiting = new Map<number, LogEntry>();
   #next = 0;
 
-  private constructor(readonly log: ChatLog, last: number) {
+  readonly log: ChatLog;
+
+  private constructor(log: ChatLog, last: number) {
     super();
+    this.log = log;
     this.#next = last + 1;
   }
 

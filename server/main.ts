@@ -7,8 +7,9 @@ import { Close } from '../shared/errors.ts';
 import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
-import { nodeCryptoBackend } from './node-crypto.ts';
+import { nodeCryptoBackend } from './node-fernet.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
+import { Relay } from './relay.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { isIP } from 'node:net';
 import { isLoopback, serverNames } from './origin.ts';
@@ -117,26 +118,50 @@ async function main(): Promise<number> {
     }
   }
 
-  let consoleRef: Console | undefined;
-  const say = {
-    line: (from: string, text: string, at: number) => consoleRef?.chat(from, text, at),
-    joined: (s: { name: string; code: string; phase: string }) => consoleRef?.joined(s),
-    left: (name: string, reason: string, code: number, tab: boolean) => consoleRef?.left(name, reason, code, tab),
+  // The relay first, then the console that listens to it, then the server that serves it: each is whole when the
+  // next needs it, and the console hears every event from the server's first connection on.
+  const relay = new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  let server: RunningServer | undefined;
+  let stopping = false;
+  const stop = (code: number, reason: string): void => {
+    if (stopping) return;
+    stopping = true;
+    operator.notice(`ending the chat: ${reason}`);
+    relay.endAll(code, reason);
+    // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
+    const deadline = Date.now() + 2000;
+    const wait = setInterval(() => {
+      if (relay.size === 0 || Date.now() > deadline) {
+        clearInterval(wait);
+        operator.close();
+        void (server?.close() ?? Promise.resolve()).then(() => process.exit(0));
+      }
+    }, 25);
   };
+  const operator = new Console({
+    input: process.stdin,
+    output: process.stdout,
+    relay,
+    plain: options.plain,
+    color: options.color,
+    onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
+    onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
+  });
+  relay.listen(operator);
 
-  let server: RunningServer;
   try {
     server = await startServer({
       options,
       identity,
       backend: nodeCryptoBackend,
-      events: say,
+      relay,
       dist: `${root}dist`,
       ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
       // What the server had to guard against (a request that made a handler fail) is the operator's to see.
-      log: (text) => (consoleRef ? consoleRef.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
+      log: (text) => operator.alert(text),
     });
   } catch (error) {
+    operator.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       process.stderr.write(
@@ -152,36 +177,9 @@ async function main(): Promise<number> {
   }
 
   process.stdout.write(banner(options, server, identity.fingerprint, identityNote, tls) + '\n');
-
-  let stopping = false;
-  const stop = (reason: string, code: number): void => {
-    if (stopping) return;
-    stopping = true;
-    consoleRef?.notice(`ending the chat: ${reason}`);
-    server.relay.endAll(reason, code);
-    // Give every tab a moment to receive its sealed `end` and the close frame, then stop.
-    const deadline = Date.now() + 2000;
-    const wait = setInterval(() => {
-      if (server.relay.size === 0 || Date.now() > deadline) {
-        clearInterval(wait);
-        consoleRef?.close();
-        void server.close().then(() => process.exit(0));
-      }
-    }, 25);
-  };
-
-  consoleRef = new Console({
-    input: process.stdin,
-    output: process.stdout,
-    relay: server.relay,
-    plain: options.plain,
-    color: options.color,
-    onEnd: (word) => stop(`The server operator ended the chat (${word})`, Close.NORMAL),
-    onInterrupt: () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY),
-  });
-  process.on('SIGINT', () => stop('The server is shutting down (Ctrl-C)', Close.GOING_AWAY));
-  process.on('SIGTERM', () => stop('The server is shutting down (SIGTERM)', Close.GOING_AWAY));
-  consoleRef.start();
+  process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
+  process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
+  operator.start();
   return -1;
 }
 

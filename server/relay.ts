@@ -1,21 +1,45 @@
 /**
- * The relay: one console and any number of tabs sharing one chat. It decides who receives what and names
- * everyone; each recipient's own session seals the line anew with that recipient's keys, so the relay never
- * handles a key, a token or a sequence number.
+ * The relay: one console and any number of tabs sharing one chat. It names everyone and decides who receives
+ * what; each recipient's own session seals the line anew with that recipient's keys and sends it, so the relay
+ * never handles a key, a token, a sequence number or a frame. What a tab's own session does (its wire, its
+ * phases, its receipts, its heartbeat) is the session's (server/session.ts); the relay only answers its calls.
  */
-import { Close, WirechatError } from '../shared/errors.ts';
+import { Close, WirechatError, type EndCode } from '../shared/errors.ts';
 import { NameBook } from '../shared/names.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { EncodedBody } from '../shared/record.ts';
 import { Presence, type PresenceClock } from './presence.ts';
-import type { ServerSession, SessionHost } from './session.ts';
+import type { LineOutcome, SessionHost } from './session.ts';
 
 /** What the console (or a test) hears from the relay. */
 export interface RelayEvents {
   line(from: string, text: string, at: number): void;
-  joined(session: ServerSession): void;
+  joined(member: Member): void;
   /** `tab`: `name` is a joined tab's name; false for a connection that never joined, named by its label. */
-  left(name: string, reason: string, code: number, tab: boolean): void;
+  left(name: string, code: number, reason: string, tab: boolean): void;
+}
+
+/**
+ * What the relay needs of a session, and all it may ask of it: its name and standing, and the calls that hand it a
+ * body to seal and send, end it, or check its heartbeat. ServerSession is one; a test may bring its own.
+ */
+export interface Member {
+  readonly name: string;
+  readonly code: string;
+  /** 'secure' or 'plain' once joined. */
+  readonly phase: string;
+  readonly connectedAt: number;
+  /** The name, or "connection #N" before it has one. */
+  readonly label: string;
+  /** Whether the server dropped it for a failure (as opposed to its peer leaving). */
+  readonly failed: boolean;
+  /** What the other tabs are told of its leaving. */
+  readonly departure: string;
+  send(body: ServerBody | EncodedBody<ServerBody>): unknown;
+  end(code: EndCode, reason: string, departure?: string): void;
+  close(code: number, reason: string, why: string): void;
+  /** Pings it, or drops it when it did not answer the last ping; false once it is gone. */
+  heartbeat(): boolean;
 }
 
 export interface Participant {
@@ -25,72 +49,91 @@ export interface Participant {
   connectedMs: number;
 }
 
-export class Relay implements SessionHost {
-  readonly #events: RelayEvents;
-  readonly #consoleName: string;
-  /** Every open connection, joined or still in its handshake. */
-  readonly #connections = new Set<ServerSession>();
-  /** Names in use, by their confusable skeletons, and the session that holds each (shared/names.ts). */
-  readonly #names: NameBook<ServerSession>;
-  readonly #joined = new Set<ServerSession>();
-  /** Joins and leaves, announced in batches (server/presence.ts). */
-  readonly presence: Presence<ServerSession>;
+export interface RelayOptions {
+  /** How often joins and leaves are announced (server/presence.ts); 250 ms unless said. */
+  presenceIntervalMs?: number;
+  clock?: PresenceClock;
+}
 
-  constructor(consoleName: string, events: RelayEvents, presenceIntervalMs = 250, clock?: PresenceClock) {
+const DELIVERED: LineOutcome = { status: 'delivered', reason: '' };
+
+export class Relay implements SessionHost {
+  readonly #consoleName: string;
+  readonly #listeners: RelayEvents[] = [];
+  /** Every open connection, joined or still in its handshake. */
+  readonly #connections = new Set<Member>();
+  /** Names in use, by their confusable skeletons, and the session that holds each (shared/names.ts). */
+  readonly #names: NameBook<Member>;
+  readonly #joined = new Set<Member>();
+  /** Joins and leaves, announced in batches (server/presence.ts). */
+  readonly presence: Presence<Member>;
+
+  constructor(consoleName: string, options: RelayOptions = {}) {
     this.#consoleName = consoleName;
-    this.#events = events;
     // The console's own name is reserved like `server` and `system`: a tab must not pass for the operator.
     this.#names = new NameBook([consoleName]);
-    this.presence = new Presence(() => this.#joined, presenceIntervalMs, clock);
+    this.presence = new Presence(() => this.#joined, options.presenceIntervalMs ?? 250, options.clock);
+  }
+
+  /**
+   * Adds a listener: it hears every line, join and leave from now on. server/main.ts makes the relay first and
+   * the console listens before the server takes its first connection.
+   */
+  listen(events: RelayEvents): void {
+    this.#listeners.push(events);
   }
 
   get size(): number {
     return this.#connections.size;
   }
 
-  add(session: ServerSession): void {
+  add(session: Member): void {
     this.#connections.add(session);
   }
 
   /** The name for a newcomer (see NameBook.claim); a name the rules refuse ends its hello with NAME_REFUSED. */
-  claimName(session: ServerSession, requested: string): string {
+  claimName(session: Member, requested: string): string {
     const claim = this.#names.claim(requested, session);
     if (!claim.ok) throw new WirechatError('NAME_REFUSED', claim.problem);
     return claim.name;
   }
 
-  joined(session: ServerSession): void {
+  joined(session: Member): void {
     this.#joined.add(session);
     this.presence.joined(session, session.name);
-    this.#events.joined(session);
+    for (const listener of this.#listeners) listener.joined(session);
   }
 
-  line(session: ServerSession, id: number, text: string): void {
+  /**
+   * A line a joined tab sent (`_id`: its number on that tab, which the chat log will key on): to every other tab
+   * and the console. What became of it goes back to the sender's session, which sends the receipt.
+   */
+  line(session: Member, _id: number, text: string): LineOutcome {
     const at = Date.now();
     this.#toOthers(session, { kind: 'line', from: session.name, text, at, direct: false });
-    this.#events.line(session.name, text, at);
-    void session.send({ kind: 'receipt', id, status: 'delivered', reason: '' });
+    for (const listener of this.#listeners) listener.line(session.name, text, at);
+    return DELIVERED;
   }
 
-  left(session: ServerSession, reason: string, code: number): void {
+  left(session: Member, code: number, reason: string): void {
     this.#connections.delete(session);
     this.#names.release(session);
     if (!this.#joined.delete(session)) {
       // Nobody else saw it join, but the operator should see an attack fail: a connection the server dropped
       // for a failure (a broken hello, a bad key, no handshake in time) is shown by its number. One that merely
       // went away before its hello (a tab closed while making its keys, a port scan) is not news.
-      if (session.failed) this.#events.left(session.label, reason, code, false);
+      if (session.failed) for (const listener of this.#listeners) listener.left(session.label, code, reason, false);
       return;
     }
     this.presence.left(session.name, session.departure);
-    this.#events.left(session.name, reason, code, true);
+    for (const listener of this.#listeners) listener.left(session.name, code, reason, true);
   }
 
   /** A line typed at the console, to every tab. */
   say(text: string): void {
     this.#announcePending();
     const body = new EncodedBody<ServerBody>({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: false });
-    for (const session of this.#joined) void session.send(body);
+    for (const session of this.#joined) session.send(body);
   }
 
   /** A line from the console to one tab only. Returns false when nobody has that name. */
@@ -98,7 +141,7 @@ export class Relay implements SessionHost {
     const session = this.find(name);
     if (!session) return false;
     this.#announcePending();
-    void session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
+    session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
     return true;
   }
 
@@ -110,13 +153,13 @@ export class Relay implements SessionHost {
   }
 
   /** The joined tab `name` means, when it means exactly one (see matches). */
-  find(name: string): ServerSession | undefined {
+  find(name: string): Member | undefined {
     const found = this.matches(name);
     return found.length === 1 ? found[0] : undefined;
   }
 
   /** Every joined tab whose name `name` could mean: the same name, or one that looks the same (NameBook.match). */
-  matches(name: string): ServerSession[] {
+  matches(name: string): Member[] {
     return this.#names.match(name).filter((session) => this.#joined.has(session));
   }
 
@@ -132,7 +175,7 @@ export class Relay implements SessionHost {
    * Ends the chat for everyone: joined tabs hear why in an authenticated `end`, connections still in their handshake
    * are just closed. `code` 1001 (RFC 6455's "going away": a server going down) says the server is stopping.
    */
-  endAll(reason: string, code: number): void {
+  endAll(code: number, reason: string): void {
     // The chat is over: joins and leaves still waiting for their batch are news to nobody.
     this.presence.stop();
     const end = code === Close.GOING_AWAY ? 'SERVER_STOPPING' : 'CHAT_ENDED';
@@ -142,16 +185,9 @@ export class Relay implements SessionHost {
     }
   }
 
-  /** Heartbeat: a peer that did not answer the last ping is dropped; the others are pinged again. */
+  /** One heartbeat for every connection: each session pings its peer, or drops it if the last ping went unanswered. */
   heartbeat(): void {
-    for (const session of [...this.#connections]) {
-      if (!session.alive) {
-        session.terminate();
-        continue;
-      }
-      session.alive = false;
-      session.ping();
-    }
+    for (const session of [...this.#connections]) session.heartbeat();
   }
 
   /** Joins and leaves still waiting for their batch go out first: a line never arrives before its sender's join. */
@@ -160,9 +196,9 @@ export class Relay implements SessionHost {
   }
 
   /** One body to every joined tab but the sender, serialized once for all of them (each seals its own record). */
-  #toOthers(sender: ServerSession, body: ServerBody): void {
+  #toOthers(sender: Member, body: ServerBody): void {
     this.#announcePending();
     const encoded = new EncodedBody(body);
-    for (const session of this.#joined) if (session !== sender) void session.send(encoded);
+    for (const session of this.#joined) if (session !== sender) session.send(encoded);
   }
 }

@@ -34,7 +34,13 @@ export interface ServerParts {
   options: ServerOptions;
   identity: Identity;
   backend: CryptoBackend;
-  events: RelayEvents;
+  /**
+   * The relay to serve. server/main.ts makes it first, so that the console listens to it before the server takes
+   * a connection; a new one (named by --name) when absent.
+   */
+  relay?: Relay;
+  /** A listener for the relay's events (tests and tools; main.ts has the console listen itself). */
+  events?: RelayEvents;
   /** Where the built page lives; nothing is served when undefined. */
   dist?: string;
   /** Where requests the server had to guard against are reported (default: stderr). */
@@ -44,8 +50,9 @@ export interface ServerParts {
 }
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
-  const { options, identity, backend, events } = parts;
-  const relay = new Relay(options.name, events, options.presenceIntervalMs);
+  const { options, identity, backend } = parts;
+  const relay = parts.relay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  if (parts.events) relay.listen(parts.events);
   const admission = new Admission(options);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
   const serveStatic = parts.dist ? staticHandler(parts.dist, log) : undefined;

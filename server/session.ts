@@ -14,23 +14,21 @@ import {
   WirechatError,
   type EndCode,
 } from '../shared/errors.ts';
-import { fromBase64Url, randomBytes, randomPublicBytes, toBase64Url, utf8 } from '../shared/bytes.ts';
+import { utf8 } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
-import { NONCE_BYTES, SESSION_ID_BYTES, transcript } from '../shared/handshake.ts';
+import { prepareWelcome, signWelcome, type ServerHandshake } from '../shared/handshake.ts';
 import {
   parseClientBody,
   parseClientFrame,
-  PROTOCOL_VERSION,
   type ClientBody,
   type ClientFrame,
   type HelloFrame,
-  type PlainFrame,
   type ServerBody,
-  type WelcomeFrame,
+  type ServerReceipt,
 } from '../shared/protocol.ts';
-import { EncodedBody, RecordChannel } from '../shared/record.ts';
+import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { printable } from '../shared/text.ts';
-import { nodeServerHandshake, type ServerHandshake } from './handshake-node.ts';
+import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
 import type { ServerOptions } from './options.ts';
@@ -38,14 +36,24 @@ import type { ServerOptions } from './options.ts';
 /** `refused`: a page that does not allow plain mode was sent the signed plain welcome and is expected to close. */
 export type SessionPhase = 'hello' | 'handshaking' | 'refused' | 'secure' | 'plain' | 'ended';
 
-/** What a session tells the relay. The relay never sees keys, tokens or sequence numbers. */
+/** What became of a line the session handed its host: what the sender's receipt says (a reason when failed). */
+export type LineOutcome = Omit<ServerReceipt, 'kind' | 'id'>;
+
+/**
+ * What a session tells the relay, and the relay's answers. The relay never sees keys, tokens, sequence numbers or
+ * frames: the session owns the wire, and sends every receipt and every `end` itself.
+ */
 export interface SessionHost {
-  /** A unique name for a newcomer, derived from the one asked for. */
+  /** A unique name for a newcomer, derived from the one asked for; throws NAME_REFUSED. */
   claimName(session: ServerSession, requested: string): string;
   joined(session: ServerSession): void;
-  line(session: ServerSession, id: number, text: string): void;
-  /** The session is over; `reason` says why, for the console and the other tabs. */
-  left(session: ServerSession, reason: string, code: number): void;
+  /**
+   * A line the session accepted from its tab (`id`: the tab's number for it). The answer may come later (a
+   * promise): the session handles its next frame only once it has it, so receipts keep the order of the lines.
+   */
+  line(session: ServerSession, id: number, text: string): LineOutcome | Promise<LineOutcome>;
+  /** The session is over: `code` how it closed, `reason` why, for the console. */
+  left(session: ServerSession, code: number, reason: string): void;
 }
 
 export interface SessionContext {
@@ -53,7 +61,7 @@ export interface SessionContext {
   options: ServerOptions;
   backend: CryptoBackend;
   host: SessionHost;
-  /** Import, wrap and sign (server/handshake-node.ts); node:crypto unless a test or benchmark picks Web Crypto. */
+  /** Import, wrap and sign (server/node-handshake.ts); node:crypto unless a test or benchmark picks Web Crypto. */
   handshake?: ServerHandshake;
 }
 
@@ -61,8 +69,7 @@ type State =
   | { phase: 'hello' }
   | { phase: 'handshaking' }
   | { phase: 'refused' }
-  | { phase: 'secure'; channel: RecordChannel }
-  | { phase: 'plain'; sendSeq: number; receiveSeq: number }
+  | { phase: 'joined'; channel: Channel<ServerBody, ClientBody> }
   | { phase: 'ended' };
 
 let nextSessionNumber = 1;
@@ -71,8 +78,6 @@ export class ServerSession {
   /** A small number for logs, before the session has a name. */
   readonly number = nextSessionNumber++;
   readonly connectedAt = Date.now();
-  name = '';
-  code = '';
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
   #state: State = { phase: 'hello' };
@@ -85,7 +90,10 @@ export class ServerSession {
   #excess = 0;
   #failed = false;
   #departure = '';
-  alive = true;
+  #name = '';
+  #code = '';
+  /** Whether the peer answered the last ping (see heartbeat). */
+  #alive = true;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -97,13 +105,13 @@ export class ServerSession {
     this.#handshakeTimer.unref();
     ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
-      this.alive = true;
+      this.#alive = true;
     });
     ws.on('close', (code, reason) => {
       const why = this.#state.phase === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
       // The others hear the code alone: the close's reason text is the tab's own words.
       const departure = isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`;
-      this.#ended(why, fromBrowserCloseCode(code), departure);
+      this.#ended(fromBrowserCloseCode(code), why, departure);
     });
     ws.on('error', (error: Error & { code?: string }) => {
       // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
@@ -115,15 +123,26 @@ export class ServerSession {
   }
 
   get phase(): SessionPhase {
-    return this.#state.phase;
+    const state = this.#state;
+    return state.phase === 'joined' ? state.channel.mode : state.phase;
   }
 
   get ended(): boolean {
     return this.#state.phase === 'ended';
   }
 
+  /** The name the relay gave this tab; empty until it joins. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The session code both sides show (shared/handshake.ts); empty until the welcome is out. */
+  get code(): string {
+    return this.#code;
+  }
+
   get label(): string {
-    return this.name || `connection #${this.number}`;
+    return this.#name || `connection #${this.number}`;
   }
 
   /**
@@ -149,7 +168,7 @@ export class ServerSession {
     // Nothing may follow the hello until the welcome is out (the page has no keys before it). Refused at once
     // rather than queued: the hello's handshake waits on the crypto thread pool, and a peer could otherwise pile
     // up frames of up to maxPayload each in memory for as long as that wait lasts.
-    if (this.#pending > 0 && this.#state.phase !== 'secure' && this.#state.phase !== 'plain') {
+    if (this.#pending > 0 && this.#state.phase !== 'joined') {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
@@ -170,23 +189,13 @@ export class ServerSession {
       case 'hello':
         if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
         return this.#hello(frame);
-      case 'record': {
-        if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        if (state.phase !== 'secure') {
-          throw new WirechatError('PROTO_UNEXPECTED', `a record while the session is ${state.phase}`);
-        }
-        return this.#body(parseClientBody(await state.channel.open(frame)));
-      }
+      case 'record':
       case 'plain': {
         if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        if (state.phase !== 'plain') {
-          throw new WirechatError('PROTO_UNEXPECTED', `a plain frame while the session is ${state.phase}`);
+        if (state.phase !== 'joined') {
+          throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state.phase}`);
         }
-        if (frame.seq !== state.receiveSeq) {
-          throw new WirechatError('RECORD_BAD_SEQUENCE', `plain frame ${frame.seq}: expected ${state.receiveSeq}`);
-        }
-        state.receiveSeq++;
-        return this.#body(frame.body);
+        return this.#body(await state.channel.open(frame));
       }
       default: {
         const unreachable: never = frame;
@@ -204,112 +213,68 @@ export class ServerSession {
     // frame is not authenticated, so it could only show as a disconnection (and be retried), while the signed
     // welcome is the server's own word that it runs in plain mode (docs/protocol.md 8).
     const refusePlain = mode === 'plain' && !hello.acceptPlain;
-    const clientPublicKey = fromBase64Url(hello.publicKey);
-    const clientNonce = fromBase64Url(hello.nonce);
-    if (clientNonce.length !== NONCE_BYTES) {
-      throw new WirechatError('PROTO_BAD_SHAPE', `hello.nonce must be ${NONCE_BYTES} bytes`);
-    }
-    // Imported and checked even in plain mode: the signed transcript names it either way.
-    const publicKey = await handshake.importClientKey(clientPublicKey);
-    // Public the moment the welcome is sent, so from the pool of public random bytes; the keys below are not.
-    const sessionId = randomPublicBytes(SESSION_ID_BYTES);
-    const serverNonce = randomPublicBytes(NONCE_BYTES);
-    let wrappedKeys: Uint8Array = new Uint8Array(0);
-    let channel: RecordChannel | undefined;
-    if (mode === 'secure') {
-      const fernetKey = randomBytes(32);
-      const macKey = randomBytes(32);
-      const secret = new Uint8Array(64);
-      secret.set(fernetKey);
-      secret.set(macKey, 32);
-      wrappedKeys = await handshake.wrap(publicKey, secret);
-      secret.fill(0);
-      // createFernet and createMac zero the raw bytes once imported.
-      const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
-      channel = new RecordChannel(keys, sessionId, 's2c');
-    }
+    const draft = await prepareWelcome(handshake, hello, mode);
+    const channel = await createChannel<ServerBody, ClientBody>({
+      mode,
+      secret: draft.secret,
+      sessionId: draft.sessionId,
+      send: 's2c',
+      backend,
+      parse: parseClientBody,
+    });
     // Each await here may outlive the connection (the peer vanished, the handshake timed out, and the relay has
     // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
     // would hold both for good.
     if (this.ended) return;
     const name = host.claimName(this, hello.name);
-    const time = Date.now();
-    const signed = transcript({
-      mode,
-      clientPublicKey,
-      clientNonce,
+    const welcome = await signWelcome(handshake, draft, {
+      publicKey: identity.publicKey,
+      signingKey: identity.signingKey,
       name,
-      serverKey: identity.publicKey,
-      serverNonce,
-      sessionId,
-      time,
-      wrappedKeys,
+      time: Date.now(),
     });
-    const signature = await handshake.sign(identity.signingKey, signed);
-    const code = await handshake.sessionCode(signed);
     // Nor must one whose peer has already hung up: joining it would announce a tab that is gone. The event loop
     // goes through its I/O poll once first, so that an end of stream that came in behind the hello is read
     // before the welcome goes out (the node:crypto handshake can finish before the loop has read it).
     await afterNextPoll();
     if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
-    const welcome = {
-      type: 'welcome',
-      version: PROTOCOL_VERSION,
-      mode,
-      name,
-      sessionId: toBase64Url(sessionId),
-      nonce: toBase64Url(serverNonce),
-      time,
-      serverKey: toBase64Url(identity.publicKey),
-      wrappedKeys: toBase64Url(wrappedKeys),
-      signature: toBase64Url(signature),
-    } satisfies WelcomeFrame;
     clearTimeout(this.#handshakeTimer);
     if (refusePlain) {
       // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
       this.#failed = true;
       this.#state = { phase: 'refused' };
-      this.#sendFrame(JSON.stringify(welcome));
+      this.#sendFrame(JSON.stringify(welcome.frame));
       return;
     }
-    this.name = name;
-    this.code = code;
-    this.#state = channel ? { phase: 'secure', channel } : { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
-    this.#sendFrame(JSON.stringify(welcome));
+    this.#name = name;
+    this.#code = welcome.sessionCode;
+    this.#state = { phase: 'joined', channel };
+    this.#sendFrame(JSON.stringify(welcome.frame));
     host.joined(this);
   }
 
-  #body(body: ClientBody): void {
+  #body(body: ClientBody): void | Promise<void> {
     switch (body.kind) {
       case 'line': {
+        const { options, host } = this.#ctx;
         if (!this.#bucket.take()) {
           this.#excess++;
-          if (this.#excess > this.#ctx.options.burst) {
-            throw new WirechatError('LIMIT_RATE', `more than ${this.#ctx.options.rate} lines a second, for too long`);
+          if (this.#excess > options.burst) {
+            throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
           }
-          this.send({
-            kind: 'receipt',
-            id: body.id,
-            status: 'failed',
-            reason: `not sent: at most ${this.#ctx.options.rate} lines a second`,
-          });
-          return;
+          return this.#receipt(body.id, { status: 'failed', reason: `not sent: at most ${options.rate} lines a second` });
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
         const bytes = utf8(body.text).length;
-        if (bytes > this.#ctx.options.maxLine) {
-          void this.send({
-            kind: 'receipt',
-            id: body.id,
-            status: 'failed',
-            reason: `not sent: this server takes lines of at most ${this.#ctx.options.maxLine} bytes (this one has ${bytes})`,
-          });
-          return;
+        if (bytes > options.maxLine) {
+          const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
+          return this.#receipt(body.id, { status: 'failed', reason });
         }
-        this.#ctx.host.line(this, body.id, body.text);
-        return;
+        const outcome = host.line(this, body.id, body.text);
+        if (outcome instanceof Promise) return outcome.then((answer) => this.#receipt(body.id, answer));
+        return this.#receipt(body.id, outcome);
       }
       case 'bye':
         // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
@@ -322,6 +287,11 @@ export class ServerSession {
     }
   }
 
+  /** Every receipt goes out here: what became of the tab's line `id`, delivered or failed and why. */
+  #receipt(id: number, outcome: LineOutcome): void {
+    void this.send({ kind: 'receipt', id, status: outcome.status, reason: outcome.reason });
+  }
+
   /**
    * Sends one body: sealed in secure mode, in the clear in plain mode. Resolves once the frame is handed to the
    * socket (or dropped because the session ended), so a caller can close right after its last word. A body going
@@ -329,16 +299,15 @@ export class ServerSession {
    */
   send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
     const state = this.#state;
-    if (state.phase === 'secure') {
-      return state.channel.seal(body).then(
+    if (state.phase !== 'joined') return Promise.resolve();
+    const sealed = state.channel.seal(body);
+    if (sealed instanceof Promise) {
+      return sealed.then(
         (frame) => this.#sendFrame(JSON.stringify(frame)),
         (error: unknown) => this.fail(error),
       );
     }
-    if (state.phase === 'plain') {
-      const plain = body instanceof EncodedBody ? body.body : body;
-      this.#sendFrame(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body: plain } satisfies PlainFrame<ServerBody>));
-    }
+    this.#sendFrame(JSON.stringify(sealed));
     return Promise.resolve();
   }
 
@@ -353,21 +322,25 @@ export class ServerSession {
   }
 
   /**
-   * Ends the session because of an error from the wire (or a limit). The console gets the detail; the peer gets our
-   * own words and the stable code, never a library's message. Where the session has keys, the page hears it in an
-   * authenticated `end` first, so that it knows the server refused it: a close frame alone is only a disconnection.
+   * Ends the session because of an error. A WirechatError (from the wire, or a limit) is told as it is: its stable
+   * code and our own words, to the peer and the console alike. Anything else is a bug of ours, not the peer's
+   * doing: the peer gets SERVER_ERROR and fixed words, never a library's message; the console gets the detail.
+   * Where the session has keys, the page hears it in an authenticated `end` first, so that it knows the server
+   * refused it: a close frame alone is only a disconnection.
    */
   fail(error: unknown): void {
     if (this.#state.phase === 'ended') return;
-    const known = isWirechatError(error);
-    const code: EndCode = known ? error.code : 'SERVER_ERROR';
-    const message = known ? error.message : INTERNAL_MESSAGE;
-    const detail = known ? message : `internal error: ${describeError(error)}`;
     this.#failed = true;
-    // A slow reader has no room for one more frame; the others are told why.
-    const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
-    // The other tabs hear the stable code only; the detail is for the console.
-    this.#finish(endCloseCode(code), `${code}: ${message}`, `dropped: ${known ? `${code}: ` : ''}${detail}`, end, `dropped (${code})`);
+    if (isWirechatError(error)) {
+      const { code, message } = error;
+      // A slow reader has no room for one more frame; the others are told why.
+      const end = code === 'LIMIT_SLOW_READER' ? undefined : { code, reason: message };
+      this.#finish(error.closeCode, `${code}: ${message}`, `dropped: ${code}: ${message}`, end, `dropped (${code})`);
+      return;
+    }
+    const end = { code: 'SERVER_ERROR', reason: INTERNAL_MESSAGE } as const;
+    const why = `dropped: internal error: ${describeError(error)}`;
+    this.#finish(endCloseCode(end.code), `${end.code}: ${end.reason}`, why, end, `dropped (${end.code})`);
   }
 
   /** The framing failures ws reports: it has already sent its close frame, so only the console hears of it. */
@@ -398,7 +371,7 @@ export class ServerSession {
   #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }, departure?: string): void {
     const state = this.#state;
     if (state.phase === 'ended') return;
-    this.#ended(why, code, departure);
+    this.#ended(code, why, departure);
     const ws = this.#ws;
     const close = () => {
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, closeReason(reason));
@@ -406,15 +379,10 @@ export class ServerSession {
       // hold the socket open; ws's own close timeout is 30 s.
       if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
     };
-    if (end === undefined || ws.readyState !== ws.OPEN) return close();
-    const body: ServerBody = { kind: 'end', code: end.code, reason: end.reason };
-    if (state.phase === 'plain') {
-      ws.send(JSON.stringify({ type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ServerBody>));
-      return close();
-    }
-    if (state.phase !== 'secure') return close();
-    // Sealed after every body already queued on the channel, so it is the last record the page reads.
-    state.channel.seal(body).then(
+    if (end === undefined || ws.readyState !== ws.OPEN || state.phase !== 'joined') return close();
+    // Sealed after every body already queued on the channel, so it is the last frame the page reads.
+    whenReady(
+      state.channel.seal({ kind: 'end', code: end.code, reason: end.reason }),
       (frame) => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
         close();
@@ -423,24 +391,32 @@ export class ServerSession {
     );
   }
 
-  ping(): void {
+  /**
+   * One beat of the heartbeat (the relay calls it for every connection each --heartbeat interval): a peer that did
+   * not answer the last ping is dropped and false returned; any other is pinged again. ws answers pings by itself,
+   * so a live page always answers.
+   */
+  heartbeat(): boolean {
+    if (this.#state.phase === 'ended') return false;
+    if (!this.#alive) {
+      this.#ended(1006, VANISHED, VANISHED);
+      this.#ws.terminate();
+      return false;
+    }
+    this.#alive = false;
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.ping();
+    return true;
   }
 
-  terminate(): void {
-    this.#ended('vanished (no answer to heartbeats)', 1006, 'vanished (no answer to heartbeats)');
-    this.#ws.terminate();
-  }
-
-  #ended(why: string, code: number, departure?: string): void {
+  #ended(code: number, why: string, departure?: string): void {
     if (this.#state.phase === 'ended') return;
-    const wasJoined = this.#state.phase === 'secure' || this.#state.phase === 'plain';
+    const wasJoined = this.#state.phase === 'joined';
     const refused = this.#state.phase === 'refused';
     this.#state = { phase: 'ended' };
     // A close from the peer says no more than its code: its reason text is the tab's own words.
     this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);
-    this.#ctx.host.left(this, wasJoined || refused ? why : `${why} (before the handshake finished)`, code);
+    this.#ctx.host.left(this, code, wasJoined || refused ? why : `${why} (before the handshake finished)`);
   }
 }
 
@@ -453,6 +429,7 @@ function afterNextPoll(): Promise<void> {
 }
 
 const INTERNAL_MESSAGE = 'the server could not go on with this session';
+const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
 const PLAIN_REFUSED_WHY = 'refused: the page does not allow plain mode (HANDSHAKE_PLAIN_REFUSED), told so in a signed welcome';
 

@@ -1,6 +1,6 @@
 /**
  * Where the Fernet codec and the outer MAC get their primitives. The page only has Web Crypto; the server may use
- * node:crypto (server/node-crypto.ts) for speed. Both build on shared/fernet.ts's fernetFromPrimitives, so token
+ * node:crypto (server/node-fernet.ts) for speed. Both build on shared/fernet.ts's fernetFromPrimitives, so token
  * format, check order and error codes cannot differ between them.
  */
 import { createFernet, type Fernet } from './fernet.ts';

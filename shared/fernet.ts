@@ -3,7 +3,7 @@
  *
  * The token format and every check live here once, in spec order; a backend supplies only HMAC-SHA256,
  * AES-128-CBC and optionally a faster base64url (FernetPrimitives). The Web Crypto backend is below;
- * server/node-crypto.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
+ * server/node-fernet.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
  * tokens with the same codes.
  */
 import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, u64be } from './bytes.ts';
@@ -13,8 +13,12 @@ import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
 export interface Fernet {
   /** time in seconds since epoch (default now), iv 16 bytes (default random). Returns the padded base64url token string. */
   encrypt(plaintext: Uint8Array, options?: { time?: number; iv?: Uint8Array }): Promise<string>;
-  /** ttl seconds (optional, none = no expiry check), now seconds (default Date.now()/1000), maxClockSkew seconds (default 60). Returns plaintext bytes or throws WirechatError. */
-  decrypt(token: string, options?: { ttl?: number; now?: number; maxClockSkew?: number }): Promise<Uint8Array>;
+  /**
+   * ttl seconds (optional, none = no expiry check), now seconds (default Date.now()/1000), maxClockSkew seconds
+   * (default 60); macVerified is called once the token's HMAC has matched, before it is decrypted (so the page's
+   * inspector is told, not left to guess). Returns plaintext bytes or throws WirechatError.
+   */
+  decrypt(token: string, options?: { ttl?: number; now?: number; maxClockSkew?: number; macVerified?: () => void }): Promise<Uint8Array>;
 }
 
 export const FERNET_VERSION = 0x80;
@@ -181,6 +185,7 @@ export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: 
       if (!(await mac.verify(parsed.signed, parsed.hmac))) {
         throw new WirechatError('FERNET_BAD_MAC', 'the Fernet token HMAC does not match');
       }
+      options.macVerified?.();
       // Spec: Verifying, steps 6-7. With a good MAC a padding failure means the sender was broken, not forged.
       return cipher.decrypt(parsed.iv, parsed.ciphertext);
     },

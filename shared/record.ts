@@ -1,7 +1,13 @@
 /**
- * One body on the wire in secure mode: a Fernet token, plus an HMAC-SHA256 that binds the token to its place
- * in this session. The Fernet token alone authenticates its bytes but not their place, so a recorded token
- * could be replayed, reordered, reflected back to its sender or moved into another session. The outer MAC
+ * A session's channel: what turns bodies into frames and frames back into bodies, one interface for both modes,
+ * so that neither session state machine has a secure/plain branch. Two implementations, side by side:
+ *
+ * - RecordChannel (secure mode): every body a Fernet token plus an HMAC-SHA256 that binds the token to its place
+ *   in this session;
+ * - PlainChannel (plain mode): the body in the clear, with its sequence number, for the Wireshark comparison.
+ *
+ * In secure mode the Fernet token alone authenticates its bytes but not their place, so a recorded token could
+ * be replayed, reordered, reflected back to its sender or moved into another session. The outer MAC
  * closes those holes by covering:
  *
  *   "wirechat-record-v1" || direction (1 byte) || seq (u64 big-endian) || sessionId (16 bytes) || token (ASCII)
@@ -10,9 +16,11 @@
  */
 import { WirechatError } from './errors.ts';
 import { concat, fromBase64Url, fromUtf8, randomPublicBytes, toBase64Url, utf8, writeU64be } from './bytes.ts';
+import type { CryptoBackend } from './crypto-backend.ts';
 import type { Fernet } from './fernet.ts';
+import type { SessionSecret } from './handshake.ts';
 import type { Mac } from './mac.ts';
-import type { RecordFrame } from './protocol.ts';
+import type { Mode, PlainFrame, RecordFrame } from './protocol.ts';
 
 export type Direction = 'c2s' | 's2c';
 const DIRECTION_BYTE: Record<Direction, number> = { c2s: 1, s2c: 2 };
@@ -64,37 +72,96 @@ export class EncodedBody<T = unknown> {
   }
 }
 
-export interface ChannelOptions {
-  /** Seconds since the epoch in the server's time (the page corrects its clock by the welcome's `time`). */
-  now?: () => number;
-  ttl?: number;
+/** A value now, or a promise of it: what a channel returns, so a synchronous backend need not make a promise. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Hands `result` to `next` now when it is a value, or when it settles when it is a promise; a rejection goes to
+ * `fail`. Frames sealed in call order are sent in call order either way.
+ */
+export function whenReady<T>(result: MaybePromise<T>, next: (value: T) => void, fail: (error: unknown) => void): void {
+  if (result instanceof Promise) result.then(next, fail);
+  else next(result);
 }
 
 /**
- * Seals outgoing bodies and opens incoming records for one side of one session. Calls are chained, so results
- * come out in the order the calls went in: a caller that sends each sealed frame as its promise resolves sends
- * them in sequence order, and incoming frames are checked against the next expected number the moment they
+ * A check an incoming frame passed, as the code that ran it reports it (the page's inspector shows these, and
+ * never guesses them from the error that ended the chat): its sequence number, the record's outer HMAC, the
+ * Fernet token's own HMAC, the welcome's signature.
+ */
+export type FrameCheck = 'sequence' | 'record-mac' | 'fernet-mac' | 'signature';
+
+/** Told of each check an incoming frame passes, in the order they run. */
+export type CheckListener = (check: FrameCheck) => void;
+
+/** The frames a channel carries bodies of type `B` in. */
+export type ChannelFrame<B> = RecordFrame | PlainFrame<B>;
+
+/**
+ * One side of one session, in either mode: `Out` is what this side sends, `In` what it receives. Both calls keep
+ * order: frames come out of seal in the order bodies went in, and open takes frames in arrival order, checking
+ * the sequence number before anything else. Results may be values or promises (MaybePromise): a caller that
+ * handles both (whenReady, or await) works unchanged when a channel becomes synchronous.
+ */
+export interface Channel<Out, In> {
+  readonly mode: Mode;
+  /** The frame that carries `body` next. An EncodedBody is one body serialized once for many recipients. */
+  seal(body: Out | EncodedBody<Out>): MaybePromise<ChannelFrame<Out>>;
+  /** The body the next incoming frame carries, checked; a frame of the other mode is PROTO_UNEXPECTED. */
+  open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In>;
+}
+
+/** Turns a record's decrypted JSON into a body: the protocol's parser for the receiving side. */
+export type BodyParser<In> = (value: unknown) => In;
+
+export interface ChannelOptions<In = unknown> {
+  /** Seconds since the epoch in the server's time (the page corrects its clock by the welcome's `time`). */
+  now?: () => number;
+  ttl?: number;
+  /** Required unless `In` is unknown: without it a record's JSON is handed out unvalidated (tests, tools). */
+  parse?: BodyParser<In>;
+}
+
+/** The options argument: a parser must come with any `In` but unknown. */
+type OptionsArgument<In> = unknown extends In ? [options?: ChannelOptions<In>] : [options: ChannelOptions<In> & { parse: BodyParser<In> }];
+
+function checkSequence(what: string, seq: number, expected: number): void {
+  if (seq !== expected) {
+    const why = seq < expected ? 'replayed' : 'out of order or after a dropped frame';
+    throw new WirechatError('RECORD_BAD_SEQUENCE', `${what} ${seq} is ${why}: expected ${expected}`);
+  }
+}
+
+/**
+ * Seals outgoing bodies and opens incoming records for one side of one secure session. Calls are chained, so
+ * results come out in the order the calls went in: a caller that sends each sealed frame as its promise resolves
+ * sends them in sequence order, and incoming frames are checked against the next expected number the moment they
  * arrive, before any await, so a replay is caught even while earlier frames are still being decrypted.
  */
-export class RecordChannel {
+export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, In> {
+  readonly mode = 'secure';
   readonly #keys: SessionKeys;
   readonly #sessionId: Uint8Array;
   readonly #send: Direction;
   readonly #receive: Direction;
   readonly #now: () => number;
   readonly #ttl: number;
+  readonly #parse: BodyParser<In>;
   #sendSeq = 0;
   #receiveSeq = 0;
   #sealing: Promise<unknown> = Promise.resolve();
   #opening: Promise<unknown> = Promise.resolve();
 
-  constructor(keys: SessionKeys, sessionId: Uint8Array, send: Direction, options: ChannelOptions = {}) {
+  constructor(keys: SessionKeys, sessionId: Uint8Array, send: Direction, ...[given]: OptionsArgument<In>) {
+    const options: ChannelOptions<In> = given ?? {};
     this.#keys = keys;
     this.#sessionId = sessionId;
     this.#send = send;
     this.#receive = send === 'c2s' ? 's2c' : 'c2s';
     this.#now = options.now ?? (() => Date.now() / 1000);
     this.#ttl = options.ttl ?? RECORD_TTL_SECONDS;
+    // Without a parser `In` is unknown (ParseOption), so the JSON is handed out as the unknown it is.
+    this.#parse = options.parse ?? ((value: unknown) => value as In);
   }
 
   get nextSendSeq(): number {
@@ -105,7 +172,7 @@ export class RecordChannel {
     return this.#receiveSeq;
   }
 
-  seal(body: unknown): Promise<RecordFrame> {
+  seal(body: Out | EncodedBody<Out>): Promise<RecordFrame> {
     const seq = this.#sendSeq++;
     const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
     const sealed = this.#sealing.then(async () => {
@@ -120,19 +187,22 @@ export class RecordChannel {
   }
 
   /**
-   * Verifies and decrypts one record, returning its body as parsed JSON (still `unknown`: the caller validates
-   * it with the protocol's body parser). Order of checks: sequence (cheap, and names replays plainly), the
-   * outer MAC in constant time, and only then Fernet, which checks its own MAC before it decrypts.
+   * Verifies and decrypts one record and returns its body, through the channel's parser. Order of checks:
+   * sequence (cheap, and names replays plainly), the outer MAC in constant time, and only then Fernet, which
+   * checks its own MAC before it decrypts; `checked` hears of each as it passes.
    */
-  open(frame: RecordFrame): Promise<unknown> {
+  open(frame: ChannelFrame<In>, checked?: CheckListener): Promise<In> {
+    if (frame.type !== 'record') {
+      return Promise.reject(new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat'));
+    }
     const expected = this.#receiveSeq;
-    if (frame.seq !== expected) {
-      const what = frame.seq < expected ? 'replayed' : 'out of order or after a dropped frame';
-      return Promise.reject(
-        new WirechatError('RECORD_BAD_SEQUENCE', `record ${frame.seq} is ${what}: expected ${expected}`),
-      );
+    try {
+      checkSequence('record', frame.seq, expected);
+    } catch (error) {
+      return Promise.reject(error);
     }
     this.#receiveSeq++;
+    checked?.('sequence');
     const opened = this.#opening.then(async () => {
       let tag: Uint8Array;
       try {
@@ -144,16 +214,68 @@ export class RecordChannel {
       if (!(await this.#keys.mac.verify(input, tag))) {
         throw new WirechatError('RECORD_BAD_MAC', `record ${expected} failed its HMAC check: tampered, reflected or from another session`);
       }
-      const plaintext = await this.#keys.fernet.decrypt(frame.token, { ttl: this.#ttl, now: this.#now() });
+      checked?.('record-mac');
+      const plaintext = await this.#keys.fernet.decrypt(frame.token, {
+        ttl: this.#ttl,
+        now: this.#now(),
+        macVerified: checked && (() => checked('fernet-mac')),
+      });
       let body: unknown;
       try {
         body = JSON.parse(fromUtf8(plaintext));
       } catch {
         throw new WirechatError('PROTO_BAD_JSON', `record ${expected} does not hold JSON`);
       }
-      return body;
+      return this.#parse(body);
     });
     this.#opening = opened.catch(() => undefined);
     return opened;
   }
+}
+
+/**
+ * Plain mode's channel: each body goes out in the clear with its sequence number, and comes in only with the next
+ * one expected. Nothing here is protected (the mode exists to show that); the numbers still refuse a frame that
+ * is replayed or out of order, as a record's would. Synchronous: nothing to wait for.
+ */
+export class PlainChannel<Out, In> implements Channel<Out, In> {
+  readonly mode = 'plain';
+  #sendSeq = 0;
+  #receiveSeq = 0;
+
+  seal(body: Out | EncodedBody<Out>): PlainFrame<Out> {
+    return { type: 'plain', seq: this.#sendSeq++, body: body instanceof EncodedBody ? body.body : body } satisfies PlainFrame<Out>;
+  }
+
+  /** The body of a plain frame, already parsed with the frame (shared/protocol.ts). */
+  open(frame: ChannelFrame<In>, checked?: CheckListener): In {
+    if (frame.type !== 'plain') throw new WirechatError('PROTO_UNEXPECTED', 'a record in a plain chat');
+    checkSequence('plain frame', frame.seq, this.#receiveSeq);
+    this.#receiveSeq++;
+    checked?.('sequence');
+    return frame.body;
+  }
+}
+
+export interface ChannelSetup<In> {
+  mode: Mode;
+  /** Secure mode's keys, from the handshake; zeroed once imported. Undefined in plain mode. */
+  secret: SessionSecret | undefined;
+  sessionId: Uint8Array;
+  /** The direction this side sends in. */
+  send: Direction;
+  backend: CryptoBackend;
+  parse: BodyParser<In>;
+  now?: () => number;
+}
+
+/** The channel a handshake ends in: records under the secret's keys in secure mode, plain frames in plain mode. */
+export async function createChannel<Out, In>(setup: ChannelSetup<In>): Promise<Channel<Out, In>> {
+  if (setup.mode === 'plain') return new PlainChannel<Out, In>();
+  if (setup.secret === undefined) throw new WirechatError('PROTO_BAD_SHAPE', 'a secure session without keys');
+  // createFernet and createMac zero the raw bytes once imported.
+  const keys = { fernet: await setup.backend.createFernet(setup.secret.fernetKey), mac: await setup.backend.createMac(setup.secret.macKey) };
+  const options: ChannelOptions<In> & { parse: BodyParser<In> } = { parse: setup.parse };
+  if (setup.now) options.now = setup.now;
+  return new RecordChannel<Out, In>(keys, setup.sessionId, setup.send, options);
 }

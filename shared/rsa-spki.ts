@@ -1,7 +1,7 @@
 /**
  * The page's RSA public key, read as strict DER before any crypto library sees it: one reader, and one policy
  * (size and exponent), for both of the server's backends (Web Crypto in shared/handshake.ts, node:crypto in
- * server/handshake-node.ts), so that they accept exactly the same keys.
+ * server/node-handshake.ts), so that they accept exactly the same keys.
  *
  *   SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }  (RFC 5280)
  *   RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }                               (RFC 8017 A.1.1)

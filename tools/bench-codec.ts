@@ -17,7 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { fromUtf8, utf8 } from '../shared/bytes.ts';
 import { webCryptoBackend, type CryptoBackend } from '../shared/crypto-backend.ts';
 import { encodeFernetKey, generateFernetKey } from '../shared/fernet.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 
 export interface CodecRow {
   implementation: string;

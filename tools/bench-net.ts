@@ -7,9 +7,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { randomBytes, toBase64Url } from '../shared/bytes.ts';
-import { ClientSession, type HandshakeStep } from '../shared/client.ts';
+import { ClientSession, type HandshakeStep } from '../shared/client-session.ts';
 import { exportSpki } from '../shared/handshake.ts';
 import { PROTOCOL_VERSION, type HelloFrame } from '../shared/protocol.ts';
 import { RecordChannel } from '../shared/record.ts';
@@ -289,7 +289,7 @@ export interface HandshakeTiming {
   unwrap: number;
 }
 
-/** One full handshake as a tab does it (shared/client.ts on Web Crypto), with a pre-made key pair. */
+/** One full handshake as a tab does it (shared/client-session.ts on Web Crypto), with a pre-made key pair. */
 export async function timedHandshake(url: string, keyPair: CryptoKeyPair): Promise<HandshakeTiming> {
   const ws = new WebSocket(url, { perMessageDeflate: false });
   const at = new Map<HandshakeStep | 'open', number>();

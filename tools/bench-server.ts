@@ -23,13 +23,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadIdentity } from '../server/identity.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { DEFAULTS, type ServerOptions } from '../server/options.ts';
 import { startServer } from '../server/server.ts';
 import { ServerSession, type SessionHost } from '../server/session.ts';
 import { fromBase64Url, randomBytes } from '../shared/bytes.ts';
 import { transcript } from '../shared/handshake.ts';
-import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../server/handshake-node.ts';
+import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../server/node-handshake.ts';
 
 export type ServerMode = 'secure' | 'plain' | 'sessions' | 'raw' | 'echo';
 
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       const host: SessionHost = {
         claimName: () => `tab-${++names}`,
         joined: () => {},
-        line: () => {},
+        line: () => ({ status: 'delivered', reason: '' }),
         left: (session) => {
           sessions.delete(session);
         },

@@ -349,7 +349,7 @@ function pageDist(log: (line: string) => void): Promise<string> {
 
 async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
   const { ScriptedClient } = await import('./client.ts');
-  const { nodeCryptoBackend } = await import('../server/node-crypto.ts');
+  const { nodeCryptoBackend } = await import('../server/node-fernet.ts');
   const frames = await secureFrameSizes();
   const servers = {
     secure: await ServerChild.start('secure', { cpuProfDir }),

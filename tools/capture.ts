@@ -23,7 +23,7 @@ import { join, relative, resolve } from 'node:path';
 import { loadIdentity } from '../server/identity.ts';
 import { serverNames } from '../server/origin.ts';
 import { certificatePaths, loadSelfSigned, openKeyLog, type KeyLog } from '../server/tls.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { DEFAULTS } from '../server/options.ts';
 import { startServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
@@ -375,7 +375,7 @@ async function captureMode(
         await capture.stop();
       }
     } finally {
-      server.relay.endAll('capture over', 1001);
+      server.relay.endAll(1001, 'capture over');
       await server.close();
     }
   } finally {

@@ -1,12 +1,12 @@
 /**
- * A scripted wirechat client for Node: the page's own protocol engine (shared/client.ts) over the `ws`
+ * A scripted wirechat client for Node: the page's own protocol engine (shared/client-session.ts) over the `ws`
  * package. Tests, `npm run load`, `npm run capture` and the benchmarks speak the protocol through it, so they
  * exercise exactly what the browser runs.
  */
 import WebSocket from 'ws';
 import { WirechatError, isWirechatError } from '../shared/errors.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
-import { ClientSession, type ServerIdentity } from '../shared/client.ts';
+import { ClientSession, type ServerIdentity } from '../shared/client-session.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import type { PresenceChange, ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../server/identity.ts';
-import { nodeCryptoBackend } from '../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../server/node-fernet.ts';
 import { DEFAULTS, parseOptions, UsageError } from '../server/options.ts';
 import type { AdmissionStats } from '../server/admission.ts';
 import type { ServerOptions } from '../server/options.ts';
@@ -101,7 +101,7 @@ async function ownServer(options: Partial<ServerOptions>): Promise<{ server: Run
     server,
     url: `ws://127.0.0.1:${server.port}/ws`,
     async stop() {
-      server.relay.endAll('load test over', 1001);
+      server.relay.endAll(1001, 'load test over');
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },

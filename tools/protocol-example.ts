@@ -12,14 +12,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { concat, fromBase64Url, toBase64Url, toHex, u64be, utf8 } from '../shared/bytes.ts';
 import { createFernet } from '../shared/fernet.ts';
 import {
+  buildHello,
   fingerprint,
-  importClientPublicKey,
-  sessionCode,
-  signTranscript,
-  transcript,
+  prepareWelcome,
+  signWelcome,
   unwrapSessionSecret,
   verifyTranscript,
-  wrapSessionSecret,
+  webCryptoServerHandshake,
+  type ServerHandshake,
 } from '../shared/handshake.ts';
 import { createMac } from '../shared/mac.ts';
 import {
@@ -210,75 +210,64 @@ async function sealExample(
 }
 
 /**
- * Computes the whole example. `previous` supplies the keys, and the wrapped keys and signature to keep when they
- * are still valid for these inputs.
+ * The server's handshake on Web Crypto, except that RSA-OAEP and ECDSA, being randomized, give back the wrapped
+ * keys and signature stored in `previous` while those still open to the same secret and verify over the same
+ * transcript; new ones otherwise.
+ */
+function keepingStored(keys: ProtocolExample['keys'], serverKey: Uint8Array, previous?: ProtocolExample): ServerHandshake<CryptoKey> {
+  const web = webCryptoServerHandshake;
+  return {
+    ...web,
+    async wrap(key, secret) {
+      if (previous && previous.keys.clientPrivateKeyPkcs8 === keys.clientPrivateKeyPkcs8) {
+        const stored = fromBase64Url(previous.welcome.wrappedKeys);
+        try {
+          const opened = await unwrapSessionSecret(await importClientPrivateKey(keys.clientPrivateKeyPkcs8), stored);
+          if (toHex(concat(opened.fernetKey, opened.macKey)) === toHex(secret)) return stored;
+        } catch {
+          // made with another key or label: wrap anew
+        }
+      }
+      return web.wrap(key, secret);
+    },
+    async sign(signingKey, data) {
+      if (previous) {
+        const stored = fromBase64Url(previous.welcome.signature);
+        try {
+          await verifyTranscript(serverKey, data, stored);
+          return stored;
+        } catch {
+          // the transcript or the identity changed: sign anew
+        }
+      }
+      return web.sign(signingKey, data);
+    },
+  };
+}
+
+/**
+ * Computes the whole example, through the steps the page and the server run (shared/handshake.ts buildHello,
+ * prepareWelcome, signWelcome) from the fixed inputs. `previous` supplies the keys, and the wrapped keys and
+ * signature to keep when they are still valid for these inputs. The test holds the result to layouts written out
+ * independently (transcriptParts, macInputParts, and the test's own), and to node:crypto.
  */
 export async function buildExample(keys: ProtocolExample['keys'], previous?: ProtocolExample): Promise<ProtocolExample> {
   const clientPublicKey = await clientPublicSpki(keys.clientPrivateKeyPkcs8);
   const serverKey = await serverPublicSpki(keys.serverIdentityJwk);
-  const clientNonce = fromHex(INPUTS.clientNonce);
-  const serverNonce = fromHex(INPUTS.serverNonce);
   const sessionId = fromHex(INPUTS.sessionId);
-  const secret = concat(fromHex(INPUTS.fernetKey), fromHex(INPUTS.macKey));
+  const secret = { fernetKey: fromHex(INPUTS.fernetKey), macKey: fromHex(INPUTS.macKey) };
 
-  let wrappedKeys: Uint8Array | undefined;
-  if (previous && previous.keys.clientPrivateKeyPkcs8 === keys.clientPrivateKeyPkcs8) {
-    const stored = fromBase64Url(previous.welcome.wrappedKeys);
-    try {
-      const opened = await unwrapSessionSecret(await importClientPrivateKey(keys.clientPrivateKeyPkcs8), stored);
-      if (toHex(concat(opened.fernetKey, opened.macKey)) === toHex(secret)) wrappedKeys = stored;
-    } catch {
-      // made with another key or label: wrap anew
-    }
-  }
-  wrappedKeys ??= await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret);
-
-  const signed = transcript({
-    mode: 'secure',
-    clientPublicKey,
-    clientNonce,
+  const hello = buildHello({
     name: INPUTS.name,
-    serverKey,
-    serverNonce,
-    sessionId,
-    time: INPUTS.time,
-    wrappedKeys,
-  });
-  let signature: Uint8Array | undefined;
-  if (previous) {
-    const stored = fromBase64Url(previous.welcome.signature);
-    try {
-      await verifyTranscript(serverKey, signed, stored);
-      signature = stored;
-    } catch {
-      // the transcript or the identity changed: sign anew
-    }
-  }
-  if (signature === undefined) {
-    const signingKey = await subtle().importKey('jwk', keys.serverIdentityJwk, ECDSA, false, ['sign']);
-    signature = await signTranscript(signingKey, signed);
-  }
-
-  const hello: HelloFrame = {
-    type: 'hello',
-    version: PROTOCOL_VERSION,
-    name: INPUTS.name,
-    publicKey: toBase64Url(clientPublicKey),
-    nonce: toBase64Url(clientNonce),
+    publicKey: clientPublicKey,
     acceptPlain: INPUTS.acceptPlain,
-  };
-  const welcome: WelcomeFrame = {
-    type: 'welcome',
-    version: PROTOCOL_VERSION,
-    mode: 'secure',
-    name: INPUTS.name,
-    sessionId: toBase64Url(sessionId),
-    nonce: toBase64Url(serverNonce),
-    time: INPUTS.time,
-    serverKey: toBase64Url(serverKey),
-    wrappedKeys: toBase64Url(wrappedKeys),
-    signature: toBase64Url(signature),
-  };
+    nonce: fromHex(INPUTS.clientNonce),
+  });
+  const handshake = keepingStored(keys, serverKey, previous);
+  const draft = await prepareWelcome(handshake, hello, 'secure', { sessionId, serverNonce: fromHex(INPUTS.serverNonce), secret });
+  const signingKey = await subtle().importKey('jwk', keys.serverIdentityJwk, ECDSA, false, ['sign']);
+  const signed = await signWelcome(handshake, draft, { publicKey: serverKey, signingKey, name: INPUTS.name, time: INPUTS.time });
+  const welcome: WelcomeFrame = signed.frame;
   const clockOffsetMs = INPUTS.time - INPUTS.pageClockAtWelcome;
   const lineTime = Math.floor((INPUTS.line.pageClock + clockOffsetMs) / 1000);
   const line = await sealExample(
@@ -318,10 +307,10 @@ export async function buildExample(keys: ProtocolExample['keys'], previous?: Pro
     },
     hello,
     welcome,
-    transcript: toHex(signed),
-    secret: toHex(secret),
+    transcript: toHex(signed.transcript),
+    secret: toHex(concat(secret.fernetKey, secret.macKey)),
     fingerprint: await fingerprint(serverKey),
-    sessionCode: await sessionCode(signed),
+    sessionCode: signed.sessionCode,
     clockOffsetMs,
     records: [line, receipt],
   };

@@ -1,5 +1,5 @@
 /**
- * The page's connection: one WebSocket at a time around one ClientSession (shared/client.ts), and what happens
+ * The page's connection: one WebSocket at a time around one ClientSession (shared/client-session.ts), and what happens
  * between them. A small state machine:
  *
  *   idle -> connecting -> securing -> secure | plain
@@ -16,7 +16,7 @@
  * module opens sockets: it reports to web/controller.ts through `ConnectionEvents` and writes every frame into
  * its wire log (web/wire-log.ts) for the inspector.
  */
-import { ClientSession, type ServerIdentity } from '../shared/client.ts';
+import { ClientSession, type ServerIdentity } from '../shared/client-session.ts';
 import {
   Close,
   closeReason,
@@ -247,6 +247,9 @@ export class Connection {
         wire: (direction, data, frame, body) => {
           if (direction === 'out' && socket.readyState === OPEN) wire.recordOut(connection, data, body);
           if (direction === 'in' && live()) wire.recordIn(connection, data, frame);
+        },
+        checked: (check) => {
+          if (live()) wire.checked(check);
         },
         step: (step, ms) => {
           if (!live()) return;

@@ -8,7 +8,7 @@
  * refused line's reason is `composer.error`), never through the event. It checks what the person typed once,
  * here; the connection and the session below only refuse what breaks their own state.
  */
-import type { HandshakeStep, ServerIdentity } from '../shared/client.ts';
+import type { HandshakeStep, ServerIdentity } from '../shared/client-session.ts';
 import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';

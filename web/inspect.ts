@@ -8,7 +8,8 @@
  * leniently, as tools/wire-format.ts does for the terminal: a frame the session refused is shown all the same
  * (that is the point), so nothing here trusts the wire or throws on it.
  */
-import type { HandshakeStep } from '../shared/client.ts';
+import type { HandshakeStep } from '../shared/client-session.ts';
+import type { FrameCheck } from '../shared/record.ts';
 import { fromBase64Url, toBase64Url, toHex } from '../shared/bytes.ts';
 import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
 import { parseToken, type ParsedToken } from '../shared/fernet.ts';
@@ -301,49 +302,38 @@ function seqRow(seq: unknown): FieldRow {
 
 const MADE: CheckView = { verdict: 'made', label: 'made by this page', detail: 'This page computed it with the session key; the server checks it.' };
 
-/**
- * The checks a record goes through, in the order shared/client.ts, shared/record.ts and shared/fernet.ts run
- * them (docs/protocol.md 7.4). A failure not listed (the padding, the JSON, the body's shape) comes after both MACs.
- */
-const RECORD_ORDER: readonly ErrorCode[] = [
-  'PROTO_UNEXPECTED',
-  'RECORD_BAD_SEQUENCE',
-  'RECORD_BAD_MAC',
-  'FERNET_BAD_BASE64',
-  'FERNET_TOO_SHORT',
-  'FERNET_BAD_LENGTH',
-  'FERNET_BAD_VERSION',
-  'FERNET_EXPIRED',
-  'FERNET_FUTURE',
-  'FERNET_BAD_MAC',
-];
+/** The check whose own failure each code is; any other code that ended the chat is another check's. */
+const FAILED_CHECK: Partial<Record<ErrorCode, FrameCheck>> = {
+  RECORD_BAD_SEQUENCE: 'sequence',
+  RECORD_BAD_MAC: 'record-mac',
+  FERNET_BAD_MAC: 'fernet-mac',
+  HANDSHAKE_BAD_SIGNATURE: 'signature',
+};
 
 /**
- * What became of a record's outer MAC or its Fernet HMAC, from the frame's outcome: a record that passed had both
- * verified; one that failed had every check before the failing one pass, the failing one fail, and the rest never
- * run.
+ * What became of one check of an incoming frame, from what the session reported (WireEvent.passed) and the error,
+ * if any, that ended the chat on this frame: passed; failed (the error is this check's own); or not run, because
+ * the chat ended first on another check. Nothing here depends on the order the checks run in.
  */
-export function recordMacCheck(event: WireEvent, which: 'RECORD_BAD_MAC' | 'FERNET_BAD_MAC'): CheckView {
-  const name = which === 'RECORD_BAD_MAC' ? 'record HMAC' : 'Fernet HMAC';
+function checkOutcome(event: WireEvent, which: FrameCheck, passed: string, failedToo: readonly ErrorCode[] = []): CheckView {
   const check = event.check;
-  switch (check.state) {
-    case 'made':
-      return MADE;
-    case 'pending':
-      return { verdict: 'unchecked', label: 'not checked', detail: 'Not checked (yet): the chat may have ended first.' };
-    case 'passed':
-      return { verdict: 'verified', label: 'verified', detail: `The ${name} matched, computed again with the session key.` };
-    case 'failed': {
-      const failedAt = RECORD_ORDER.indexOf(check.code);
-      const at = RECORD_ORDER.indexOf(which);
-      if (check.code === which) return { verdict: 'failed', label: 'failed', detail: `${check.code}: ${check.message}` };
-      // A frame that did not parse was refused before any check ran.
-      if (event.frame !== undefined && (failedAt === -1 || failedAt > at)) {
-        return { verdict: 'verified', label: 'verified', detail: `The ${name} matched; a later check failed (${check.code}).` };
-      }
-      return { verdict: 'unchecked', label: 'not checked', detail: `An earlier check failed first (${check.code}).` };
-    }
+  if (check.state === 'made') return MADE;
+  if (event.passed.includes(which)) {
+    const later = check.state === 'failed' ? ` A later check failed (${check.code}).` : '';
+    return { verdict: 'verified', label: 'verified', detail: passed + later };
   }
+  if (check.state === 'failed') {
+    return FAILED_CHECK[check.code] === which || failedToo.includes(check.code)
+      ? { verdict: 'failed', label: 'failed', detail: `${check.code}: ${check.message}` }
+      : { verdict: 'unchecked', label: 'not checked', detail: `Not checked: another check failed first (${check.code}).` };
+  }
+  return { verdict: 'unchecked', label: 'not checked', detail: 'Not checked (yet): the chat may have ended first.' };
+}
+
+/** What became of a record's outer MAC or its Fernet HMAC. */
+export function recordMacCheck(event: WireEvent, which: 'record-mac' | 'fernet-mac'): CheckView {
+  const name = which === 'record-mac' ? 'record HMAC' : 'Fernet HMAC';
+  return checkOutcome(event, which, `The ${name} matched, computed again with the session key.`);
 }
 
 /** The frame's outcome as one verdict, for the list. */
@@ -374,18 +364,9 @@ function frameCheck(event: WireEvent, type: string): CheckView {
   }
 }
 
+/** The welcome's signature; a server key that cannot be read (HANDSHAKE_BAD_KEY before it) fails it too. */
 function signatureCheck(event: WireEvent): CheckView {
-  const check = event.check;
-  switch (check.state) {
-    case 'passed':
-      return { verdict: 'verified', label: 'verified', detail: 'Checked with the server key above, over the transcript this page rebuilt.' };
-    case 'failed':
-      return check.code === 'HANDSHAKE_BAD_SIGNATURE' || check.code === 'HANDSHAKE_BAD_KEY'
-        ? { verdict: 'failed', label: 'failed', detail: `${check.code}: ${check.message}` }
-        : { verdict: 'unchecked', label: 'not decisive', detail: `The welcome failed another check (${check.code}).` };
-    default:
-      return { verdict: 'unchecked', label: 'not checked', detail: 'Not checked (yet): the chat may have ended first.' };
-  }
+  return checkOutcome(event, 'signature', 'Checked with the server key above, over the transcript this page rebuilt.', ['HANDSHAKE_BAD_KEY']);
 }
 
 // ---- bodies -------------------------------------------------------------------------------------------------
@@ -580,7 +561,7 @@ function tokenGroup(event: WireEvent, token: unknown): FieldGroup {
       }),
       row('hmac', 'Fernet HMAC', toHex(parsed.hmac), EXPLAIN.hmac, {
         note: '32 bytes, hex',
-        check: recordMacCheck(event, 'FERNET_BAD_MAC'),
+        check: recordMacCheck(event, 'fernet-mac'),
       }),
       row('ciphertextB64', 'ciphertext (base64url)', toBase64Url(parsed.ciphertext), EXPLAIN.ciphertextB64, {
         note: `${byteCount(parsed.ciphertext.length)}, base64url`,
@@ -602,7 +583,7 @@ function macGroup(event: WireEvent, seq: unknown, mac: unknown): FieldGroup {
     key: 'mac',
     title: 'Its place in the session, and the record HMAC',
     explain: 'The HMAC wirechat adds around the token, checked before the token is even decoded.',
-    rows: [seqRow(seq), hexRow('mac', 'record HMAC', mac, EXPLAIN.mac, { check: recordMacCheck(event, 'RECORD_BAD_MAC') })],
+    rows: [seqRow(seq), hexRow('mac', 'record HMAC', mac, EXPLAIN.mac, { check: recordMacCheck(event, 'record-mac') })],
     parts: [],
   };
 }

@@ -2,9 +2,9 @@
  * The handshake's steps in the words the page uses for them: one home for the handshake panel (wc-handshake) and
  * the wire inspector (inspect.ts), which show the same steps side by side.
  */
-import type { HandshakeStep } from '../shared/client.ts';
+import type { HandshakeStep } from '../shared/client-session.ts';
 
-/** The steps in the order shared/client.ts reports them. */
+/** The steps in the order shared/client-session.ts reports them. */
 export const STEP_ORDER: readonly HandshakeStep[] = ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'];
 
 /** Each step's name, and what it does in one sentence (the inspector shows both). */

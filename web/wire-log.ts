@@ -6,9 +6,10 @@
  * web/connection.ts writes it (only it sees the frames); the inspector reads it by reference and subscribes
  * while it is open, so a frame costs the rest of the page nothing: no view is rebuilt and nothing is copied.
  */
-import type { HandshakeStep } from '../shared/client.ts';
+import type { HandshakeStep } from '../shared/client-session.ts';
 import type { ErrorCode } from '../shared/errors.ts';
 import type { ClientBody, ServerBody, ServerFrame } from '../shared/protocol.ts';
+import type { FrameCheck } from '../shared/record.ts';
 
 /**
  * What became of a frame. Outgoing ones were made by this page. Incoming ones are `pending` until the session
@@ -37,6 +38,8 @@ export interface WireEvent {
   /** Which connection of this chat carried it: 0 for the first, then one more per reconnect. */
   connection: number;
   check: WireCheck;
+  /** The checks an incoming frame passed, as the session reported them (ClientEvents.checked); none outgoing. */
+  passed: readonly FrameCheck[];
   /** Outgoing: the body the page put in the frame. Incoming: the body the page read from it, once it passed. */
   body: ClientBody | ServerBody | undefined;
 }
@@ -71,6 +74,8 @@ export class WireLog {
   #connection = 0;
   /** The newest incoming frame: the session checks one at a time, so a body or a failure belongs to it. */
   #lastIn: WireEvent | undefined;
+  /** The checks the newest incoming frame has passed so far. */
+  #passed: readonly FrameCheck[] = [];
 
   constructor(options: { limit?: number; now?: () => number } = {}) {
     this.#limit = options.limit ?? WIRE_LIMIT;
@@ -94,6 +99,7 @@ export class WireLog {
 
   /** A frame that arrived; `frame` when it parsed. It is pending until `settle`. */
   recordIn(connection: number, data: string, frame: ServerFrame | undefined): void {
+    this.#passed = [];
     this.#lastIn = this.#record(connection, 'in', data, frame, undefined);
   }
 
@@ -104,11 +110,16 @@ export class WireLog {
   settle(check: WireCheck, body?: ServerBody): void {
     const last = this.#lastIn;
     if (last === undefined || last.connection !== this.#connection) return;
-    const settled: WireEvent = { ...last, check, body: body ?? last.body };
+    const settled: WireEvent = { ...last, check, passed: this.#passed, body: body ?? last.body };
     const at = this.#frames.lastIndexOf(last);
     if (at !== -1) this.#frames[at] = settled;
     this.#lastIn = settled;
     this.#tell({ kind: 'settled', frame: settled });
+  }
+
+  /** The newest incoming frame passed one of its checks (the session reports each as it passes). */
+  checked(check: FrameCheck): void {
+    this.#passed = [...this.#passed, check];
   }
 
   step(event: StepEvent): void {
@@ -139,6 +150,7 @@ export class WireLog {
       frame,
       connection,
       check: { state: direction === 'out' ? 'made' : 'pending' },
+      passed: [],
       body,
     };
     bounded(this.#frames, event, this.#limit);

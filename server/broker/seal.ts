@@ -12,7 +12,7 @@
 import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { fromUtf8, utf8 } from '../../shared/bytes.ts';
 import type { Fernet } from '../../shared/fernet.ts';
-import { createNodeFernet } from '../node-crypto.ts';
+import { createNodeFernet } from '../node-fernet.ts';
 
 const HASH_INFO = 'wirechat broker: names v1';
 const HASH_BYTES = 16;

@@ -16,7 +16,7 @@ import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:cryp
 import { fromUtf8, utf8 } from '../../shared/bytes.ts';
 import { isWirechatError } from '../../shared/errors.ts';
 import type { Fernet } from '../../shared/fernet.ts';
-import { createNodeFernet } from '../node-crypto.ts';
+import { createNodeFernet } from '../node-fernet.ts';
 import {
   checkEntry,
   checkLimit,

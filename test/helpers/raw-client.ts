@@ -10,25 +10,12 @@
  */
 import { pbkdf2 } from 'node:crypto';
 import WebSocket, { type ClientOptions } from 'ws';
-import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
+import { toBase64Url } from '../../shared/bytes.ts';
 import type { Mac } from '../../shared/mac.ts';
-import {
-  exportSpki,
-  NONCE_BYTES,
-  transcript,
-  unwrapSessionSecret,
-  verifyTranscript,
-} from '../../shared/handshake.ts';
-import {
-  parseServerBody,
-  parseServerFrame,
-  PROTOCOL_VERSION,
-  type HelloFrame,
-  type RecordFrame,
-  type ServerBody,
-} from '../../shared/protocol.ts';
+import { buildHello, exportSpki, unwrapWelcome, verifyWelcome } from '../../shared/handshake.ts';
+import { parseServerBody, parseServerFrame, type HelloFrame, type RecordFrame, type ServerBody } from '../../shared/protocol.ts';
 import { RecordChannel, recordMacInput } from '../../shared/record.ts';
-import { createNodeFernet, createNodeMac } from '../../server/node-crypto.ts';
+import { createNodeFernet, createNodeMac } from '../../server/node-fernet.ts';
 import { testKeyPair, type TestServer } from './server.ts';
 
 export interface Closed {
@@ -178,14 +165,12 @@ export interface HelloOptions {
 
 /** A well-formed hello; tests overwrite one field at a time to make it hostile. */
 export async function helloFrame(options: HelloOptions = {}): Promise<HelloFrame> {
-  return {
-    type: 'hello',
-    version: PROTOCOL_VERSION,
+  return buildHello({
     name: options.name ?? 'mallory',
-    publicKey: toBase64Url(options.publicKey ?? (await exportSpki((await testKeyPair()).publicKey))),
-    nonce: toBase64Url(options.nonce ?? randomBytes(NONCE_BYTES)),
+    publicKey: options.publicKey ?? (await exportSpki((await testKeyPair()).publicKey)),
     acceptPlain: false,
-  };
+    ...(options.nonce ? { nonce: options.nonce } : {}),
+  });
 }
 
 export interface RawClientOptions {
@@ -212,21 +197,12 @@ export class RawClient extends RawSocket {
     client.sendJson(hello);
     const welcome = parseServerFrame(await client.frame(0));
     if (welcome.type !== 'welcome' || welcome.mode !== 'secure') throw new Error(`expected a secure welcome: ${client.received[0]}`);
-    const sessionId = fromBase64Url(welcome.sessionId);
-    const wrappedKeys = fromBase64Url(welcome.wrappedKeys);
-    const signed = transcript({
-      mode: welcome.mode,
-      clientPublicKey: fromBase64Url(hello.publicKey),
-      clientNonce: fromBase64Url(hello.nonce),
-      name: welcome.name,
-      serverKey: fromBase64Url(welcome.serverKey),
-      serverNonce: fromBase64Url(welcome.nonce),
-      sessionId,
-      time: welcome.time,
-      wrappedKeys,
-    });
-    await verifyTranscript(fromBase64Url(welcome.serverKey), signed, fromBase64Url(welcome.signature));
-    const { fernetKey, macKey } = await unwrapSessionSecret(keyPair.privateKey, wrappedKeys);
+    // Checked and opened as the page does it (shared/handshake.ts's steps), so the keys are the session's own.
+    const verified = await verifyWelcome(hello, welcome);
+    const secret = await unwrapWelcome(verified, keyPair.privateKey);
+    if (secret === undefined) throw new Error('a secure welcome without keys');
+    const { fernetKey, macKey } = secret;
+    const sessionId = verified.sessionId;
     // createNodeMac zeroes the bytes it is given: the forging MAC gets its own copy.
     client.#mac = await createNodeMac(macKey.slice());
     const keys = { fernet: await createNodeFernet(fernetKey), mac: await createNodeMac(macKey) };

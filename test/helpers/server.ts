@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadIdentity, type Identity } from '../../server/identity.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import type { TlsMaterial } from '../../server/tls.ts';
@@ -90,7 +90,7 @@ export async function startTestServer(
     events: {
       line: (name, text) => push({ kind: 'line', name, text }),
       joined: (s) => push({ kind: 'joined', name: s.name, text: s.code }),
-      left: (name, text, code) => push({ kind: 'left', name, text, code }),
+      left: (name, code, text) => push({ kind: 'left', name, text, code }),
     },
     ...(extra.tls ? { tls: extra.tls } : {}),
   });
@@ -121,7 +121,7 @@ export async function startTestServer(
       return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...(extra.tls ? { ca: extra.tls.cert } : {}), ...clientOptions });
     },
     async stop() {
-      server.relay.endAll('test over', 1001);
+      server.relay.endAll(1001, 'test over');
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },

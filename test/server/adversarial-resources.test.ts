@@ -105,27 +105,3 @@ describe('adversarial resources', () => {
     }
   });
 });
-
-describe('adversarial resources: heartbeat (200 ms)', () => {
-  const { server, honest } = honestServer({ heartbeatMs: 200 });
-
-  it('drops a tab that stops answering pings (1006 on its side, "vanished" on the console)', async () => {
-    const client = await RawClient.handshake(server(), { name: 'silent', ws: { autoPong: false } });
-    let pings = 0;
-    client.ws.on('ping', () => pings++);
-    await expectDropped(server(), client, { code: 1006, error: 'vanished', name: 'silent', reasonNamesError: false });
-    assert.ok(pings >= 1, 'dropped before it was ever pinged');
-    const leave = await honest().a.waitForPresence('left', 'silent');
-    assert.match(leave.reason, /vanished/);
-  });
-
-  it('keeps a tab that answers pings, across several intervals', async () => {
-    const client = await RawClient.handshake(server(), { name: 'awake' });
-    let pings = 0;
-    client.ws.on('ping', () => pings++);
-    await until(() => pings >= 3, 'three heartbeats');
-    assert.ok(client.isOpen);
-    client.ws.close(1000);
-    await client.waitClosed();
-  });
-});

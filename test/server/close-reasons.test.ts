@@ -6,24 +6,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createPublicKey, randomBytes } from 'node:crypto';
-import WebSocket, { WebSocketServer } from 'ws';
-import { loadIdentity } from '../../server/identity.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
-import { nodeServerHandshake } from '../../server/handshake-node.ts';
-import { DEFAULTS } from '../../server/options.ts';
-import { Relay } from '../../server/relay.ts';
-import { ServerSession } from '../../server/session.ts';
 import { fromBase64Url } from '../../shared/bytes.ts';
 import { isWirechatError } from '../../shared/errors.ts';
 import { transcript, verifyTranscript } from '../../shared/handshake.ts';
 import { parseServerFrame } from '../../shared/protocol.ts';
 import { assertPrintable } from '../helpers/checks.ts';
-import { helloFrame, RawClient, RawSocket, within } from '../helpers/raw-client.ts';
-import { startTestServer, type ConsoleEvent, type TestServer } from '../helpers/server.ts';
+import { helloFrame, RawClient, RawSocket } from '../helpers/raw-client.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 describe('a refusal the server makes with keys in hand', () => {
   let server: TestServer;
@@ -141,53 +131,5 @@ describe('a page key OpenSSL cannot use', () => {
     socket.sendJson(await helloFrame({ publicKey: spki }));
     const closed = await socket.waitClosed();
     assert.deepEqual(closed, { code: 1008, reason: 'HANDSHAKE_BAD_KEY: the RSA modulus is even' });
-  });
-});
-
-describe('an internal error', () => {
-  it('sends the peer fixed words and SERVER_ERROR, never the library\'s message; the console gets the detail', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wirechat-internal-'));
-    const identity = await loadIdentity(join(dir, 'identity.jwk'));
-    const events: ConsoleEvent[] = [];
-    const relay = new Relay('console', {
-      line: () => undefined,
-      joined: () => undefined,
-      left: (name, text, code) => events.push({ kind: 'left', name, text, code }),
-    });
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    const internal = 'error:0200006B:rsa routines::internal library words';
-    wss.on('connection', (ws) => {
-      relay.add(
-        new ServerSession(ws, {
-          identity,
-          options: { ...DEFAULTS, identity: dir },
-          backend: nodeCryptoBackend,
-          host: relay,
-          handshake: {
-            ...nodeServerHandshake,
-            wrap: () => Promise.reject(new Error(internal)),
-          },
-        }),
-      );
-    });
-    await new Promise((resolve) => wss.once('listening', resolve));
-    try {
-      const { port } = wss.address() as { port: number };
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-        ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-      );
-      await new Promise((resolve) => ws.once('open', resolve));
-      ws.send(JSON.stringify(await helloFrame({ name: 'victim' })));
-      const { code, reason } = await within(closed, 5000, 'the close');
-      assert.equal(code, 1011);
-      assert.equal(reason, 'SERVER_ERROR: the server could not go on with this session');
-      assert.ok(!reason.includes('rsa routines'));
-      assert.equal(events.length, 1);
-      assert.match(events[0]!.text, /^dropped: internal error: error:0200006B:rsa routines::internal library words/);
-    } finally {
-      wss.close();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

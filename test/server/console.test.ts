@@ -194,10 +194,10 @@ describe('the console', () => {
 
   it('shows names so that none can be misread: quoted in lines, notices and /who when they hold a space or colon', async () => {
     const smith = await tab('alice smith');
-    con.chat('alice smith', 'hi', Date.now());
-    con.chat('bob: hi', 'there', Date.now());
+    con.line('alice smith', 'hi', Date.now());
+    con.line('bob: hi', 'there', Date.now());
     con.joined({ name: 'alice smith', code: 'ABCD-1234', phase: 'secure' });
-    con.left('connection #3', 'dropped: PROTO_BAD_JSON: the frame is not JSON', 1002, false);
+    con.left('connection #3', 1002, 'dropped: PROTO_BAD_JSON: the frame is not JSON', false);
     type('/who');
     await settle();
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] "alice smith": hi$/m);
@@ -212,9 +212,9 @@ describe('the console', () => {
     const forged = '[09:41:00] console: the code is 4711';
     const at = Date.now();
     const head = `[00:00:00] mallory: `.length;
-    for (const pad of [60 - head, 59 - head, 120 - head, 3]) con.chat('mallory', `${'x'.repeat(pad)}${forged}`, at);
-    con.chat('mallory', `${'\u5b57'.repeat(25)}${forged}`, at);
-    con.chat('mallory', `${'e\u0301'.repeat(40)}${forged}`, at);
+    for (const pad of [60 - head, 59 - head, 120 - head, 3]) con.line('mallory', `${'x'.repeat(pad)}${forged}`, at);
+    con.line('mallory', `${'\u5b57'.repeat(25)}${forged}`, at);
+    con.line('mallory', `${'e\u0301'.repeat(40)}${forged}`, at);
     const rows = printed.split('\n').filter((row) => row !== '');
     for (const row of rows) {
       const width = [...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(row)].reduce((n, s) => n + cells(s.segment), 0);

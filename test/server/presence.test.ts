@@ -71,7 +71,9 @@ const quiet = { line() {}, joined() {}, left() {} };
 
 function relayWithClock(intervalMs = 250): { relay: Relay; clock: FakeClock } {
   const clock = new FakeClock();
-  return { relay: new Relay('console', quiet, intervalMs, clock), clock };
+  const relay = new Relay('console', { presenceIntervalMs: intervalMs, clock });
+  relay.listen(quiet);
+  return { relay, clock };
 }
 
 /** Joins a tab to the relay as a session whose welcome has just gone out. */
@@ -86,7 +88,7 @@ function join(relay: Relay, name: string): Tab {
 
 function leave(relay: Relay, tab: Tab, reason = 'left'): void {
   tab.departure = reason;
-  relay.left(tab as unknown as ServerSession, reason, 1000);
+  relay.left(tab as unknown as ServerSession, 1000, reason);
 }
 
 const sent = (tabs: Tab[]) => tabs.reduce((n, t) => n + t.received.length, 0);
@@ -218,7 +220,7 @@ describe('presence announcements', () => {
     const watcher = join(relay, 'watcher');
     join(relay, 'a');
     join(relay, 'b');
-    relay.endAll('over', 1000);
+    relay.endAll(1000, 'over');
     clock.advance(1000);
     assert.deepEqual(watcher.received.map((body) => body.kind), ['presence', 'end']);
   });

@@ -1,7 +1,7 @@
 /**
  * The Fernet codec against the spec's own vectors, against an independent implementation (the `fernet` npm
  * package), and against every way a token can be damaged. Each suite runs on both backends: the Web Crypto one
- * in shared/ (what the page runs) and server/node-crypto.ts.
+ * in shared/ (what the page runs) and server/node-fernet.ts.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import {
   parseToken,
   type Fernet,
 } from '../../shared/fernet.ts';
-import { createNodeFernet, nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { createNodeFernet, nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 const BACKENDS: [string, CryptoBackend][] = [
   ['Web Crypto', webCryptoBackend],

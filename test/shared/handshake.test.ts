@@ -6,14 +6,26 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
-import { concat, randomBytes, toHex, utf8 } from '../../shared/bytes.ts';
+import { concat, fromBase64Url, randomBytes, toBase64Url, toHex, utf8 } from '../../shared/bytes.ts';
+import { WirechatError } from '../../shared/errors.ts';
+import { parseClientFrame, parseServerFrame, type HelloFrame, type WelcomeFrame } from '../../shared/protocol.ts';
 import {
+  buildHello,
   exportSpki,
   fingerprint,
   generateClientKeyPair,
   importClientPublicKey,
   importServerKey,
   NONCE_BYTES,
+  prepareWelcome,
+  serverHandshakeFromPrimitives,
+  signWelcome,
+  unwrapWelcome,
+  verifyWelcome,
+  webCryptoHandshakePrimitives,
+  webCryptoServerHandshake,
+  type HandshakePrimitives,
+  type ServerHandshake,
   RSA_MODULUS_BITS,
   SESSION_ID_BYTES,
   SESSION_SECRET_BYTES,
@@ -360,5 +372,130 @@ describe('what people compare', () => {
     const codes = new Set<string>();
     for (let i = 0; i < 50; i++) codes.add(await sessionCode(randomBytes(100)));
     assert.ok(codes.size >= 49, `only ${codes.size} distinct codes in 50`);
+  });
+});
+
+// ---- the rules over any backend, and the steps both sides run ---------------------------------------------
+
+describe('serverHandshakeFromPrimitives: the rules are applied whatever the primitives', () => {
+  /** Web Crypto's primitives, with every call recorded. */
+  function recording(): { primitives: HandshakePrimitives<CryptoKey>; calls: string[]; labels: string[] } {
+    const calls: string[] = [];
+    const labels: string[] = [];
+    const web = webCryptoHandshakePrimitives;
+    return {
+      calls,
+      labels,
+      primitives: {
+        importRsaPublicKey: (spki, pkcs1) => (calls.push('import'), web.importRsaPublicKey(spki, pkcs1)),
+        rsaOaepEncrypt: (key, label, data) => (calls.push('encrypt'), labels.push(new TextDecoder().decode(label)), web.rsaOaepEncrypt(key, label, data)),
+        ecdsaSign: (key, data) => (calls.push('sign'), web.ecdsaSign(key, data)),
+        sha256: (data) => (calls.push('sha256'), web.sha256(data)),
+      },
+    };
+  }
+
+  test('the OAEP label is wirechat-session-keys-v1, and what is wrapped opens on the page', async () => {
+    const { primitives, labels } = recording();
+    const handshake = serverHandshakeFromPrimitives(primitives);
+    const secret = randomBytes(64);
+    const wrapped = await handshake.wrap(await handshake.importClientKey(pageSpki), secret);
+    assert.deepEqual(labels, ['wirechat-session-keys-v1']);
+    const { fernetKey, macKey } = await unwrapSessionSecret(pagePair.privateKey, wrapped);
+    assert.deepEqual(concat(fernetKey, macKey), secret);
+  });
+
+  test('a key the policy refuses never reaches the backend; a backend failure becomes HANDSHAKE_BAD_KEY, fixed words', async () => {
+    const { primitives, calls } = recording();
+    const handshake = serverHandshakeFromPrimitives(primitives);
+    await rejectsWith(handshake.importClientKey(rsaSpki(1024, E_65537)), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(handshake.importClientKey(rsaSpki(2048, Uint8Array.of(3))), 'HANDSHAKE_BAD_KEY');
+    assert.deepEqual(calls, [], 'refused by shared/rsa-spki.ts first');
+    const failing = serverHandshakeFromPrimitives({ ...primitives, importRsaPublicKey: () => Promise.reject(new Error('error:1E08010C:DECODER routines')) });
+    await assert.rejects(failing.importClientKey(pageSpki), (error: unknown) => {
+      assert.ok(error instanceof WirechatError && error.code === 'HANDSHAKE_BAD_KEY');
+      assert.equal(error.message, 'the public key is not an RSA SubjectPublicKeyInfo in DER');
+      return true;
+    });
+  });
+
+  test('the session code comes from the backend\'s SHA-256 of the labelled transcript, formatted once', async () => {
+    const data = transcript(sampleFields());
+    const { primitives, calls } = recording();
+    assert.equal(await serverHandshakeFromPrimitives(primitives).sessionCode(data), await sessionCode(data));
+    assert.deepEqual(calls, ['sha256']);
+    // A backend whose hash is all zeros: the first letter of the alphabet, eight times.
+    const zeros = serverHandshakeFromPrimitives({ ...primitives, sha256: async () => new Uint8Array(32) });
+    assert.equal(await zeros.sessionCode(data), '2222-2222');
+  });
+});
+
+describe('the handshake steps, server and page', () => {
+  async function hello(options: { acceptPlain?: boolean; nonce?: Uint8Array } = {}): Promise<HelloFrame> {
+    return buildHello({ name: 'alice', publicKey: pageSpki, acceptPlain: options.acceptPlain ?? false, ...options });
+  }
+
+  async function welcomeFor(h: HelloFrame, mode: 'secure' | 'plain', handshake: ServerHandshake = webCryptoServerHandshake) {
+    const draft = await prepareWelcome(handshake, h, mode);
+    const signed = await signWelcome(handshake, draft, { publicKey: identitySpki, signingKey: identity.privateKey, name: 'alice', time: 1767268800123 });
+    return { draft, signed };
+  }
+
+  test('buildHello makes the hello the parser accepts: version 2, the SPKI, a fresh 32-byte nonce', async () => {
+    const a = await hello();
+    assert.deepEqual(parseClientFrame(JSON.stringify(a)), a);
+    assert.deepEqual(Object.keys(a), ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain']);
+    assert.deepEqual(fromBase64Url(a.publicKey), pageSpki);
+    assert.equal(fromBase64Url(a.nonce).length, NONCE_BYTES);
+    assert.notEqual((await hello()).nonce, a.nonce);
+  });
+
+  test('secure: the welcome the server signs verifies on the page and unwraps to the server\'s secret', async () => {
+    const h = await hello();
+    const { draft, signed } = await welcomeFor(h, 'secure');
+    assert.deepEqual(parseServerFrame(JSON.stringify(signed.frame)), signed.frame);
+    const verified = await verifyWelcome(h, signed.frame);
+    assert.deepEqual(verified.transcript, signed.transcript);
+    assert.equal(await sessionCode(verified.transcript), signed.sessionCode);
+    assert.deepEqual(verified.sessionId, draft.sessionId);
+    const secret = await unwrapWelcome(verified, pagePair.privateKey);
+    assert.deepEqual(secret, draft.secret);
+  });
+
+  test('plain: no wrapped keys and no secret, and still signed over the page\'s key', async () => {
+    const h = await hello({ acceptPlain: true });
+    const { draft, signed } = await welcomeFor(h, 'plain');
+    assert.equal(draft.secret, undefined);
+    assert.equal(signed.frame.wrappedKeys, '');
+    const verified = await verifyWelcome(h, signed.frame);
+    assert.equal(await unwrapWelcome(verified, pagePair.privateKey), undefined);
+  });
+
+  test('a welcome for another hello, or changed after signing, does not verify (HANDSHAKE_BAD_SIGNATURE)', async () => {
+    const h = await hello();
+    const { signed } = await welcomeFor(h, 'secure');
+    await rejectsWith(verifyWelcome(await hello(), signed.frame), 'HANDSHAKE_BAD_SIGNATURE');
+    const changes: Array<(w: WelcomeFrame) => WelcomeFrame> = [
+      (w) => ({ ...w, name: 'mallory' }),
+      (w) => ({ ...w, mode: 'plain' }),
+      (w) => ({ ...w, time: w.time + 1 }),
+      (w) => ({ ...w, wrappedKeys: toBase64Url(randomBytes(256)) }),
+    ];
+    for (const change of changes) await rejectsWith(verifyWelcome(h, change(signed.frame)), 'HANDSHAKE_BAD_SIGNATURE');
+  });
+
+  test('malformed on either side: a short hello nonce, a short session id, keys in a plain welcome (PROTO_BAD_SHAPE)', async () => {
+    await rejectsWith(prepareWelcome(webCryptoServerHandshake, await hello({ nonce: randomBytes(31) }), 'secure'), 'PROTO_BAD_SHAPE');
+    const h = await hello();
+    const { signed } = await welcomeFor(h, 'secure');
+    await rejectsWith(verifyWelcome(h, { ...signed.frame, sessionId: toBase64Url(randomBytes(15)) }), 'PROTO_BAD_SHAPE');
+    const verified = await verifyWelcome(h, signed.frame);
+    await rejectsWith(unwrapWelcome({ ...verified, mode: 'plain' }, pagePair.privateKey), 'PROTO_BAD_SHAPE');
+    await rejectsWith(unwrapWelcome({ ...verified, wrappedKeys: new Uint8Array(0) }, pagePair.privateKey), 'PROTO_BAD_SHAPE');
+  });
+
+  test('prepareWelcome checks the page\'s key even in plain mode (HANDSHAKE_BAD_KEY)', async () => {
+    const bad = buildHello({ name: 'alice', publicKey: rsaSpki(1024, E_65537), acceptPlain: true });
+    await rejectsWith(prepareWelcome(webCryptoServerHandshake, bad, 'plain'), 'HANDSHAKE_BAD_KEY');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The outer HMAC-SHA256 (shared/mac.ts on Web Crypto, server/node-crypto.ts on node:crypto) against RFC 4231's
+ * The outer HMAC-SHA256 (shared/mac.ts on Web Crypto, server/node-fernet.ts on node:crypto) against RFC 4231's
  * test vectors and against forged tags.
  */
 import { describe, test } from 'node:test';
@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { toHex, utf8 } from '../../shared/bytes.ts';
 import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
 import { createMac, generateMacKey, importHmacKey, macFromCryptoKey, type Mac } from '../../shared/mac.ts';
-import { nodeCryptoBackend, nodeMacFromKey } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend, nodeMacFromKey } from '../../server/node-fernet.ts';
 
 const BACKENDS: [string, CryptoBackend, (key: Uint8Array) => Promise<Mac>][] = [
   ['Web Crypto', webCryptoBackend, async (key) => macFromCryptoKey(await importHmacKey(key))],

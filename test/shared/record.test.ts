@@ -7,9 +7,20 @@ import assert from 'node:assert/strict';
 import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../../shared/bytes.ts';
 import { createFernet, type Fernet } from '../../shared/fernet.ts';
 import { createMac } from '../../shared/mac.ts';
-import type { RecordFrame } from '../../shared/protocol.ts';
-import { RECORD_TTL_SECONDS, RecordChannel, recordMacInput, type Direction, type SessionKeys } from '../../shared/record.ts';
-import { rejectsWith } from '../helpers/expect-error.ts';
+import { webCryptoBackend } from '../../shared/crypto-backend.ts';
+import { parseClientBody, type ClientBody, type RecordFrame, type ServerBody } from '../../shared/protocol.ts';
+import {
+  createChannel,
+  EncodedBody,
+  PlainChannel,
+  RECORD_TTL_SECONDS,
+  RecordChannel,
+  recordMacInput,
+  type Direction,
+  type FrameCheck,
+  type SessionKeys,
+} from '../../shared/record.ts';
+import { rejectsWith, throwsWith } from '../helpers/expect-error.ts';
 
 const fernetKey = randomBytes(32);
 const macKey = randomBytes(32);
@@ -235,5 +246,98 @@ describe('records', () => {
     await assert.rejects(page.seal({ kind: 'line', id: 0, text: 'lost' }), /backend failure/);
     const next = await page.seal({ kind: 'line', id: 1, text: 'kept' });
     assert.equal(next.seq, 1);
+  });
+});
+
+describe('the channel: one interface for secure and plain mode', () => {
+  const LINE: ClientBody = { kind: 'line', id: 0, text: 'hi' };
+
+  test('plain: frames in the clear with their sequence numbers, values at once (no promise)', () => {
+    const page = new PlainChannel<ClientBody, ServerBody>();
+    const server = new PlainChannel<ServerBody, ClientBody>();
+    assert.equal(page.mode, 'plain');
+    const first = page.seal(LINE);
+    assert.deepEqual(first, { type: 'plain', seq: 0, body: LINE });
+    assert.deepEqual(Object.keys(first), ['type', 'seq', 'body'], 'the wire order of plain frames');
+    assert.deepEqual(page.seal({ kind: 'bye', word: 'EXIT' }), { type: 'plain', seq: 1, body: { kind: 'bye', word: 'EXIT' } });
+    const checks: FrameCheck[] = [];
+    assert.deepEqual(server.open(first, (check) => checks.push(check)), LINE);
+    assert.deepEqual(checks, ['sequence']);
+    // A body serialized once for many recipients goes out as the body itself.
+    const shared = new EncodedBody<ServerBody>({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
+    assert.deepEqual(server.seal(shared), { type: 'plain', seq: 0, body: shared.body });
+  });
+
+  test('plain: a replayed, skipped or early frame is refused (RECORD_BAD_SEQUENCE), and nothing is reported passed', () => {
+    const page = new PlainChannel<ClientBody, ServerBody>();
+    const server = new PlainChannel<ServerBody, ClientBody>();
+    const first = page.seal(LINE);
+    server.open(first);
+    const checks: FrameCheck[] = [];
+    throwsWith(() => server.open(first, (check) => checks.push(check)), 'RECORD_BAD_SEQUENCE');
+    throwsWith(() => server.open({ ...first, seq: 5 }, (check) => checks.push(check)), 'RECORD_BAD_SEQUENCE');
+    assert.deepEqual(checks, []);
+    assert.deepEqual(server.open({ ...first, seq: 1 }), LINE, 'the next number is still the one expected');
+  });
+
+  test('each mode refuses the other\'s frames (PROTO_UNEXPECTED): no downgrade, no upgrade', async () => {
+    const { page } = await pair();
+    const record = await page.seal(LINE);
+    throwsWith(() => new PlainChannel<ServerBody, ClientBody>().open(record), 'PROTO_UNEXPECTED');
+    const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+    await rejectsWith(server.open({ type: 'plain', seq: 0, body: LINE }), 'PROTO_UNEXPECTED');
+    assert.equal(server.nextReceiveSeq, 0, 'and it does not use up a sequence number');
+  });
+
+  test('secure: each check is reported as it passes, and the ones after a failure are not', async () => {
+    const opened = async (frame: RecordFrame, channel?: RecordChannel) => {
+      const checks: FrameCheck[] = [];
+      const server = channel ?? new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+      await server.open(frame, (check) => checks.push(check)).catch(() => undefined);
+      return checks;
+    };
+    const { page } = await pair();
+    const frame = await page.seal(LINE);
+    assert.deepEqual(await opened(frame), ['sequence', 'record-mac', 'fernet-mac']);
+    assert.deepEqual(await opened({ ...frame, seq: 1 }), [], 'the wrong number: nothing passed');
+    assert.deepEqual(await opened({ ...frame, mac: flip(frame.mac, 3) }), ['sequence'], 'the record HMAC failed');
+    assert.deepEqual(await opened(await macced('c2s', 0, flip(frame.token, 40))), ['sequence', 'record-mac'], 'the Fernet HMAC failed');
+    // A body of the wrong shape failed after every HMAC passed: both were verified, and it was decrypted.
+    const typed = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', { now: () => NOW, parse: parseClientBody });
+    const odd = await (await pair()).page.seal({ kind: 'wave' });
+    const checks: FrameCheck[] = [];
+    await rejectsWith(typed.open(odd, (check) => checks.push(check)), 'PROTO_BAD_SHAPE');
+    assert.deepEqual(checks, ['sequence', 'record-mac', 'fernet-mac']);
+  });
+
+  test('a typed channel hands out bodies through its parser', async () => {
+    const { page } = await pair();
+    const server = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', { now: () => NOW, parse: parseClientBody });
+    const body: ClientBody = await server.open(await page.seal(LINE));
+    assert.deepEqual(body, LINE);
+  });
+
+  test('createChannel: records under the secret\'s keys (zeroed once imported) in secure mode, plain frames in plain mode', async () => {
+    const secret = { fernetKey: fernetKey.slice(), macKey: macKey.slice() };
+    const server = await createChannel<ServerBody, ClientBody>({
+      mode: 'secure',
+      secret,
+      sessionId,
+      send: 's2c',
+      backend: webCryptoBackend,
+      parse: parseClientBody,
+      now: () => NOW,
+    });
+    assert.equal(server.mode, 'secure');
+    assert.ok(server instanceof RecordChannel);
+    assert.ok(secret.fernetKey.every((b) => b === 0) && secret.macKey.every((b) => b === 0), 'the raw keys are zeroed');
+    const { page } = await pair();
+    assert.deepEqual(await server.open(await page.seal(LINE)), LINE);
+    const plain = await createChannel<ServerBody, ClientBody>({ mode: 'plain', secret: undefined, sessionId, send: 's2c', backend: webCryptoBackend, parse: parseClientBody });
+    assert.ok(plain instanceof PlainChannel);
+    await rejectsWith(
+      createChannel({ mode: 'secure', secret: undefined, sessionId, send: 's2c', backend: webCryptoBackend, parse: parseClientBody }),
+      'PROTO_BAD_SHAPE',
+    );
   });
 });

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import type { Browser } from 'playwright-core';
 import { pageIsStale } from '../../server/build.ts';
 import { loadIdentity } from '../../server/identity.ts';
-import { nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS } from '../../server/options.ts';
 import { startServer, type RunningServer } from '../../server/server.ts';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
@@ -247,7 +247,7 @@ async function pageServer(): Promise<{ server: RunningServer; events: ConsoleEve
     events: {
       line: (name, text) => events.push({ kind: 'line', name, text }),
       joined: (s) => events.push({ kind: 'joined', name: s.name, text: s.code }),
-      left: (name, text, code) => events.push({ kind: 'left', name, text, code }),
+      left: (name, code, text) => events.push({ kind: 'left', name, text, code }),
     },
     dist,
   });
@@ -255,7 +255,7 @@ async function pageServer(): Promise<{ server: RunningServer; events: ConsoleEve
     server,
     events,
     async stop() {
-      server.relay.endAll('test over', 1001);
+      server.relay.endAll(1001, 'test over');
       await server.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -3,18 +3,12 @@
  * handshake and record code, so that the page's connection and controller run real handshakes in Node.
  */
 import assert from 'node:assert/strict';
-import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
+import { randomBytes, toBase64Url } from '../../shared/bytes.ts';
 import { webCryptoBackend } from '../../shared/crypto-backend.ts';
-import {
-  exportSpki,
-  generateClientKeyPair,
-  importClientPublicKey,
-  signTranscript,
-  transcript,
-  wrapSessionSecret,
-} from '../../shared/handshake.ts';
-import { parseClientBody, parseClientFrame, PROTOCOL_VERSION, type ServerBody, type WelcomeFrame } from '../../shared/protocol.ts';
-import { RecordChannel } from '../../shared/record.ts';
+import { exportSpki, generateClientKeyPair, prepareWelcome, signWelcome, webCryptoServerHandshake } from '../../shared/handshake.ts';
+import { createMac, type Mac } from '../../shared/mac.ts';
+import { parseClientBody, parseClientFrame, type ClientBody, type HelloFrame, type ServerBody } from '../../shared/protocol.ts';
+import { createChannel, recordMacInput, type Channel } from '../../shared/record.ts';
 import type { ConnectionOptions, SocketLike } from '../../web/connection.ts';
 
 /** The server's identity key, one for the whole test run. */
@@ -22,9 +16,12 @@ export const identity = crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: '
 // 2048 bits is the smallest the protocol accepts, and keeps these tests fast.
 export const makeKeyPair = () => generateClientKeyPair(2048);
 
-/** One server-side session: answers hello with a signed welcome, receipts every line, and can speak first. */
+/**
+ * One server-side session: answers hello with a signed welcome (through shared/handshake.ts's steps, as
+ * server/session.ts does), receipts every line that comes as a record, and can speak first.
+ */
 export class FakeServer {
-  channel: RecordChannel | undefined;
+  channel: Channel<ServerBody, ClientBody> | undefined;
   received: unknown[] = [];
   constructor(
     readonly socket: FakeSocket,
@@ -34,68 +31,57 @@ export class FakeServer {
   async handle(data: string): Promise<void> {
     const frame = parseClientFrame(data);
     if (frame.type === 'hello') {
-      if (this.options.answer) await this.#welcome(frame.publicKey, frame.nonce, frame.name);
+      if (this.options.answer) await this.#welcome(frame);
       return;
     }
     if (frame.type !== 'record' || this.channel === undefined) return;
-    const body = parseClientBody(await this.channel.open(frame));
+    const body = await this.channel.open(frame);
     this.received.push(body);
     if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '' });
   }
 
-  /** Plain mode's next sequence number: a plain server says everything in the clear. */
-  #plainSeq = 0;
-
   async say(body: ServerBody, tamper = false): Promise<void> {
     assert.ok(this.channel, 'no session yet');
-    if (this.options.mode === 'plain') {
-      this.socket.message(JSON.stringify({ type: 'plain', seq: this.#plainSeq++, body }));
-      return;
-    }
     const frame = await this.channel.seal(body);
-    if (tamper) frame.mac = toBase64Url(randomBytes(32));
+    if (tamper && frame.type === 'record') frame.mac = toBase64Url(randomBytes(32));
     this.socket.message(JSON.stringify(frame));
   }
 
-  async #welcome(publicKey: string, clientNonce: string, name: string): Promise<void> {
+  /** The record HMAC key, kept so that a test can send what only a key holder could (sayWithChangedToken). */
+  #forger: { mac: Mac; sessionId: Uint8Array } | undefined;
+
+  /** Seals `body`, then changes one character of its token and puts a correct record HMAC on the change. */
+  async sayWithChangedToken(body: ServerBody): Promise<void> {
+    assert.ok(this.channel && this.#forger, 'no secure session yet');
+    const frame = await this.channel.seal(body);
+    assert.equal(frame.type, 'record');
+    if (frame.type !== 'record') return;
+    const token = frame.token.slice(0, 40) + (frame.token[40] === 'A' ? 'B' : 'A') + frame.token.slice(41);
+    const mac = await this.#forger.mac.sign(recordMacInput('s2c', frame.seq, this.#forger.sessionId, token));
+    this.socket.message(JSON.stringify({ ...frame, token, mac: toBase64Url(mac) }));
+  }
+
+  async #welcome(hello: HelloFrame): Promise<void> {
     const key = await (this.options.identity ?? identity);
-    const clientPublicKey = fromBase64Url(publicKey);
-    const secret = randomBytes(64);
-    const fields = {
-      mode: this.options.mode,
-      clientPublicKey,
-      clientNonce: fromBase64Url(clientNonce),
-      name,
-      serverKey: await exportSpki(key.publicKey),
-      serverNonce: randomBytes(32),
-      sessionId: randomBytes(16),
+    const handshake = webCryptoServerHandshake;
+    const draft = await prepareWelcome(handshake, hello, this.options.mode);
+    const welcome = await signWelcome(handshake, draft, {
+      publicKey: await exportSpki(key.publicKey),
+      signingKey: key.privateKey,
+      name: hello.name,
       time: Date.now(),
-      // Plain mode has no keys to wrap: the welcome carries none.
-      wrappedKeys:
-        this.options.mode === 'plain'
-          ? new Uint8Array(0)
-          : await wrapSessionSecret(await importClientPublicKey(clientPublicKey), secret),
-    };
-    const signature = await signTranscript(key.privateKey, transcript(fields));
-    const keys = {
-      fernet: await webCryptoBackend.createFernet(secret.slice(0, 32)),
-      mac: await webCryptoBackend.createMac(secret.slice(32)),
-    };
-    this.channel = new RecordChannel(keys, fields.sessionId, 's2c');
-    this.socket.message(
-      JSON.stringify({
-        type: 'welcome',
-        version: PROTOCOL_VERSION,
-        mode: fields.mode,
-        name,
-        sessionId: toBase64Url(fields.sessionId),
-        nonce: toBase64Url(fields.serverNonce),
-        time: fields.time,
-        serverKey: toBase64Url(fields.serverKey),
-        wrappedKeys: toBase64Url(fields.wrappedKeys),
-        signature: toBase64Url(signature),
-      } satisfies WelcomeFrame),
-    );
+    });
+    // createMac zeroes the bytes it is given, as createChannel below does: the forger gets its own copy.
+    if (draft.secret) this.#forger = { mac: await createMac(draft.secret.macKey.slice()), sessionId: draft.sessionId };
+    this.channel = await createChannel<ServerBody, ClientBody>({
+      mode: this.options.mode,
+      secret: draft.secret,
+      sessionId: draft.sessionId,
+      send: 's2c',
+      backend: webCryptoBackend,
+      parse: parseClientBody,
+    });
+    this.socket.message(JSON.stringify(welcome.frame));
   }
 }
 

@@ -11,6 +11,7 @@ import { fromBase64Url, randomBytes, toBase64Url, toHex, utf8 } from '../../shar
 import { generateClientKeyPair, exportSpki } from '../../shared/handshake.ts';
 import { createFernet } from '../../shared/fernet.ts';
 import type { RecordFrame, ServerBody, WelcomeFrame } from '../../shared/protocol.ts';
+import type { FrameCheck } from '../../shared/record.ts';
 import { Connection, type ConnectionOptions } from '../../web/connection.ts';
 import {
   bodyText,
@@ -80,6 +81,7 @@ test('a record taken apart: every field is the bytes of the token, checked with 
     frame,
     connection: 0,
     check: { state: 'passed' },
+    passed: ['sequence', 'record-mac', 'fernet-mac'],
     body,
   };
   const view = inspect(event);
@@ -239,9 +241,9 @@ test('a record that fails its HMAC is marked failed with the code, still taken a
   assert.equal(summarize(bad).gist, 'refused, never opened');
 });
 
-test('what each record check shows follows the order the checks run in', () => {
-  const event = (code: Parameters<typeof failed>[0], parsed = true) => failed(code, parsed);
-  function failed(code: 'RECORD_BAD_SEQUENCE' | 'FERNET_EXPIRED' | 'FERNET_BAD_MAC' | 'FERNET_BAD_PADDING' | 'PROTO_BAD_SHAPE', parsed: boolean): WireEvent {
+test('what each record check shows is what the session reported, whatever order the checks run in', () => {
+  type Code = 'RECORD_BAD_SEQUENCE' | 'RECORD_BAD_MAC' | 'FERNET_EXPIRED' | 'FERNET_BAD_MAC' | 'FERNET_BAD_PADDING' | 'PROTO_BAD_SHAPE';
+  function event(code: Code, passed: FrameCheck[], parsed = true): WireEvent {
     return {
       index: 0,
       direction: 'in',
@@ -251,16 +253,38 @@ test('what each record check shows follows the order the checks run in', () => {
       frame: parsed ? { type: 'record', seq: 0, token: '', mac: '' } : undefined,
       connection: 0,
       check: { state: 'failed', code, message: 'm' },
+      passed,
       body: undefined,
     };
   }
-  const both = (e: WireEvent) => [recordMacCheck(e, 'RECORD_BAD_MAC').verdict, recordMacCheck(e, 'FERNET_BAD_MAC').verdict];
-  assert.deepEqual(both(event('RECORD_BAD_SEQUENCE')), ['unchecked', 'unchecked']);
-  assert.deepEqual(both(event('FERNET_EXPIRED')), ['verified', 'unchecked']);
-  assert.deepEqual(both(event('FERNET_BAD_MAC')), ['verified', 'failed']);
-  assert.deepEqual(both(event('FERNET_BAD_PADDING')), ['verified', 'verified']);
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE')), ['verified', 'verified'], 'a body of the wrong shape was decrypted first');
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE', false)), ['unchecked', 'unchecked'], 'a frame of the wrong shape was not');
+  const both = (e: WireEvent) => [recordMacCheck(e, 'record-mac').verdict, recordMacCheck(e, 'fernet-mac').verdict];
+  assert.deepEqual(both(event('RECORD_BAD_SEQUENCE', [])), ['unchecked', 'unchecked']);
+  assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence'])), ['failed', 'unchecked']);
+  assert.deepEqual(both(event('FERNET_EXPIRED', ['sequence', 'record-mac'])), ['verified', 'unchecked']);
+  assert.deepEqual(both(event('FERNET_BAD_MAC', ['sequence', 'record-mac'])), ['verified', 'failed']);
+  assert.deepEqual(both(event('FERNET_BAD_PADDING', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified']);
+  assert.deepEqual(both(event('PROTO_BAD_SHAPE', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified'], 'a body of the wrong shape was decrypted first');
+  assert.deepEqual(both(event('PROTO_BAD_SHAPE', [], false)), ['unchecked', 'unchecked'], 'a frame of the wrong shape was not');
+  // Were the Fernet HMAC ever checked before the record HMAC, the inspector would say so: it is told, it does
+  // not infer from the error code.
+  assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence', 'fernet-mac'])), ['failed', 'verified']);
+  assert.match(recordMacCheck(event('FERNET_BAD_MAC', ['sequence', 'record-mac']), 'record-mac').detail, /later check failed \(FERNET_BAD_MAC\)/);
+});
+
+test('a record whose Fernet HMAC fails under a good record HMAC shows one verified and one failed, as reported', async () => {
+  const { connection, server } = await connected();
+  await server().say(SERVER_LINE('fine'));
+  // What only a holder of the MAC key could send: a changed token under a correct record HMAC.
+  await server().sayWithChangedToken(SERVER_LINE('changed'));
+  await eventually(() => connection.state.phase === 'ended', 'the end');
+  const [good, bad] = frames(connection, 'record', 'in');
+  assert.ok(good && bad);
+  assert.deepEqual(good.passed, ['sequence', 'record-mac', 'fernet-mac']);
+  assert.deepEqual(bad.passed, ['sequence', 'record-mac']);
+  assert.equal(bad.check.state === 'failed' && bad.check.code, 'FERNET_BAD_MAC');
+  const view = inspect(bad);
+  assert.equal(field(view, 'mac').check?.verdict, 'verified');
+  assert.equal(field(view, 'hmac').check?.verdict, 'failed');
 });
 
 /** A socket whose server's welcome reaches the page with one byte of the signature changed. */
@@ -339,6 +363,7 @@ test('a frame that is not JSON is still listed and shown as it came', () => {
     frame: undefined,
     connection: 0,
     check: { state: 'failed', code: 'PROTO_BAD_JSON', message: 'the frame is not JSON' },
+    passed: [],
     body: undefined,
   });
   assert.equal(view.type, '?');

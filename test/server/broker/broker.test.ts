@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createNodeFernet } from '../../../server/node-crypto.ts';
+import { createNodeFernet } from '../../../server/node-fernet.ts';
 import { generateFernetKey } from '../../../shared/fernet.ts';
 import type { LogEntry } from '../../../server/log/log.ts';
 import type { ChatEvent, Participant } from '../../../server/broker/messages.ts';

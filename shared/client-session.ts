@@ -6,32 +6,28 @@
  * It does not open sockets: it is handed a `send` function and fed each incoming text frame through
  * `receive`, and it reports through `ClientEvents`.
  */
-import { WirechatError, isWirechatError } from './errors.ts';
-import { fromBase64Url, randomBytes, toBase64Url } from './bytes.ts';
+import { WirechatError } from './errors.ts';
 import { webCryptoBackend, type CryptoBackend } from './crypto-backend.ts';
 import {
+  buildHello,
+  checkWrappedKeys,
   exportSpki,
   fingerprint,
-  NONCE_BYTES,
   sessionCode,
-  SESSION_ID_BYTES,
-  transcript,
-  unwrapSessionSecret,
-  verifyTranscript,
+  unwrapWelcome,
+  verifyWelcome,
 } from './handshake.ts';
 import {
   parseServerBody,
   parseServerFrame,
-  PROTOCOL_VERSION,
   type ClientBody,
   type HelloFrame,
   type Mode,
-  type PlainFrame,
   type ServerBody,
   type ServerFrame,
   type WelcomeFrame,
 } from './protocol.ts';
-import { RecordChannel } from './record.ts';
+import { createChannel, type Channel, type FrameCheck } from './record.ts';
 
 export type HandshakeStep = 'keypair' | 'hello' | 'welcome' | 'verified' | 'trusted' | 'unwrapped' | 'ready';
 
@@ -53,10 +49,15 @@ export interface ClientEvents {
    * once its checks pass, and comes through `body`, before the next frame is reported here.
    */
   wire?(direction: 'out' | 'in', data: string, frame: ServerFrame | undefined, body?: ClientBody): void;
+  /**
+   * A check the last incoming frame (the last one reported on `wire`) passed, as it passes: its sequence number,
+   * the record HMAC, the Fernet HMAC, the welcome's signature. Told by the code that ran the check, so what the
+   * inspector shows cannot drift from the order the checks run in.
+   */
+  checked?(check: FrameCheck): void;
   /** A body arrived, verified and decrypted (or plain). */
   body?(body: ServerBody): void;
 }
-
 export interface ClientOptions {
   keyPair: CryptoKeyPair | Promise<CryptoKeyPair>;
   name: string;
@@ -71,12 +72,14 @@ export interface ClientOptions {
   backend?: CryptoBackend;
 }
 
+/** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
+export type ClientPhase = 'new' | 'hello' | 'verifying' | Mode | 'ended';
+
 type State =
   | { phase: 'new' }
-  | { phase: 'hello'; hello: HelloFrame; clientPublicKey: Uint8Array; privateKey: CryptoKey }
+  | { phase: 'hello'; hello: HelloFrame; privateKey: CryptoKey }
   | { phase: 'verifying' }
-  | { phase: 'secure'; channel: RecordChannel }
-  | { phase: 'plain'; sendSeq: number; receiveSeq: number }
+  | { phase: 'open'; channel: Channel<ClientBody, ServerBody> }
   | { phase: 'ended' };
 
 export class ClientSession {
@@ -91,8 +94,9 @@ export class ClientSession {
     this.#options = options;
   }
 
-  get phase(): State['phase'] {
-    return this.#state.phase;
+  get phase(): ClientPhase {
+    const state = this.#state;
+    return state.phase === 'open' ? state.channel.mode : state.phase;
   }
 
   get identity(): ServerIdentity | undefined {
@@ -118,16 +122,9 @@ export class ClientSession {
     if (this.#state.phase !== 'new') throw new WirechatError('PROTO_UNEXPECTED', 'the handshake has already begun');
     const keyPair = await this.#options.keyPair;
     this.#step('keypair');
-    const clientPublicKey = await exportSpki(keyPair.publicKey);
-    const hello = {
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      name: this.#options.name,
-      publicKey: toBase64Url(clientPublicKey),
-      nonce: toBase64Url(randomBytes(NONCE_BYTES)),
-      acceptPlain: this.#options.acceptPlain,
-    } satisfies HelloFrame;
-    this.#state = { phase: 'hello', hello, clientPublicKey, privateKey: keyPair.privateKey };
+    const publicKey = await exportSpki(keyPair.publicKey);
+    const hello = buildHello({ name: this.#options.name, publicKey, acceptPlain: this.#options.acceptPlain });
+    this.#state = { phase: 'hello', hello, privateKey: keyPair.privateKey };
     this.#send(JSON.stringify(hello));
     this.#step('hello');
   }
@@ -170,19 +167,11 @@ export class ClientSession {
       case 'welcome':
         if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second welcome');
         return this.#welcome(state, frame);
-      case 'record': {
-        if (state.phase !== 'secure') throw new WirechatError('PROTO_UNEXPECTED', 'a record outside a secure chat');
-        const body = parseServerBody(await state.channel.open(frame));
-        this.#options.events?.body?.(body);
-        return;
-      }
+      case 'record':
       case 'plain': {
-        if (state.phase !== 'plain') throw new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat');
-        if (frame.seq !== state.receiveSeq) {
-          throw new WirechatError('RECORD_BAD_SEQUENCE', `plain frame ${frame.seq}: expected ${state.receiveSeq}`);
-        }
-        state.receiveSeq++;
-        this.#options.events?.body?.(frame.body);
+        if (state.phase !== 'open') throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame before the chat is open`);
+        const body = await state.channel.open(frame, (check) => this.#options.events?.checked?.(check));
+        this.#options.events?.body?.(body);
         return;
       }
       default: {
@@ -195,42 +184,19 @@ export class ClientSession {
   async #welcome(state: Extract<State, { phase: 'hello' }>, welcome: WelcomeFrame): Promise<void> {
     this.#step('welcome');
     this.#state = { phase: 'verifying' };
-    const serverKey = fromBase64Url(welcome.serverKey);
-    const wrappedKeys = fromBase64Url(welcome.wrappedKeys);
-    const sessionId = fromBase64Url(welcome.sessionId);
-    const serverNonce = fromBase64Url(welcome.nonce);
-    if (sessionId.length !== SESSION_ID_BYTES || serverNonce.length !== NONCE_BYTES) {
-      throw new WirechatError('PROTO_BAD_SHAPE', 'welcome.sessionId or welcome.nonce has the wrong length');
-    }
-    const signed = transcript({
-      mode: welcome.mode,
-      clientPublicKey: state.clientPublicKey,
-      clientNonce: fromBase64Url(state.hello.nonce),
-      name: welcome.name,
-      serverKey,
-      serverNonce,
-      sessionId,
-      time: welcome.time,
-      wrappedKeys,
-    });
-    const signature = fromBase64Url(welcome.signature);
     // The signature is checked before anything in the welcome is used: until then it is an anonymous claim.
-    await verifyTranscript(serverKey, signed, signature);
+    const verified = await verifyWelcome(state.hello, welcome);
+    this.#options.events?.checked?.('signature');
     this.#step('verified');
-    if (welcome.mode === 'secure' && wrappedKeys.length === 0) {
-      throw new WirechatError('PROTO_BAD_SHAPE', 'a secure welcome without wrapped keys');
-    }
-    if (welcome.mode === 'plain' && wrappedKeys.length !== 0) {
-      throw new WirechatError('PROTO_BAD_SHAPE', 'a plain welcome with wrapped keys');
-    }
+    checkWrappedKeys(verified);
     this.#identity = {
-      serverKey,
-      fingerprint: await fingerprint(serverKey),
-      sessionCode: await sessionCode(signed),
-      mode: welcome.mode,
-      name: welcome.name,
+      serverKey: verified.serverKey,
+      fingerprint: await fingerprint(verified.serverKey),
+      sessionCode: await sessionCode(verified.transcript),
+      mode: verified.mode,
+      name: verified.name,
     };
-    this.#offsetMs = welcome.time - Date.now();
+    this.#offsetMs = verified.time - Date.now();
     if (!(await this.#options.trust(this.#identity))) {
       throw new WirechatError('HANDSHAKE_BAD_KEY', 'the server key was not trusted');
     }
@@ -238,23 +204,22 @@ export class ClientSession {
     // Only now is "this server runs in plain mode" the server's own word: signed, and by the key this page trusts
     // (an impostor's signed plain welcome meets the changed-key check first). The server sends it on purpose to a
     // page that did not allow plain mode, so that the refusal is authenticated and final.
-    if (welcome.mode === 'plain' && !this.#options.acceptPlain) {
+    if (verified.mode === 'plain' && !this.#options.acceptPlain) {
       throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', 'the server runs in plain mode, which this page did not allow');
     }
-    if (welcome.mode === 'plain') {
-      this.#state = { phase: 'plain', sendSeq: 0, receiveSeq: 0 };
-      this.#step('ready');
-      return;
-    }
-    const { fernetKey, macKey } = await unwrapSessionSecret(state.privateKey, wrappedKeys);
-    const backend = this.#options.backend ?? webCryptoBackend;
-    const keys = { fernet: await backend.createFernet(fernetKey), mac: await backend.createMac(macKey) };
-    this.#step('unwrapped');
+    const secret = await unwrapWelcome(verified, state.privateKey);
+    if (secret !== undefined) this.#step('unwrapped');
     const offset = this.#offsetMs;
-    this.#state = {
-      phase: 'secure',
-      channel: new RecordChannel(keys, sessionId, 'c2s', { now: () => (Date.now() + offset) / 1000 }),
-    };
+    const channel = await createChannel<ClientBody, ServerBody>({
+      mode: verified.mode,
+      secret,
+      sessionId: verified.sessionId,
+      send: 'c2s',
+      backend: this.#options.backend ?? webCryptoBackend,
+      parse: parseServerBody,
+      now: () => (Date.now() + offset) / 1000,
+    });
+    this.#state = { phase: 'open', channel };
     this.#step('ready');
   }
 
@@ -276,15 +241,10 @@ export class ClientSession {
 
   async #sendBody(body: ClientBody): Promise<void> {
     const state = this.#state;
-    if (state.phase === 'secure') {
-      const frame = await state.channel.seal(body);
-      this.#send(JSON.stringify(frame), body);
-    } else if (state.phase === 'plain') {
-      const frame = { type: 'plain', seq: state.sendSeq++, body } satisfies PlainFrame<ClientBody>;
-      this.#send(JSON.stringify(frame), body);
-    } else {
-      throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${state.phase}`);
-    }
+    if (state.phase !== 'open') throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${this.phase}`);
+    // A plain frame goes out at once; a record once sealed, in the order the bodies came.
+    const sealed = state.channel.seal(body);
+    this.#send(JSON.stringify(sealed instanceof Promise ? await sealed : sealed), body);
   }
 
   close(): void {
@@ -292,4 +252,3 @@ export class ClientSession {
   }
 }
 
-export { isWirechatError };

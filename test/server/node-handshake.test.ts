@@ -9,13 +9,18 @@ import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { WirechatError } from '../../shared/errors.ts';
 import {
+  buildHello,
   generateClientKeyPair,
   importClientPublicKey,
+  prepareWelcome,
   sessionCode,
+  signWelcome,
   unwrapSessionSecret,
+  unwrapWelcome,
   verifyTranscript,
+  verifyWelcome,
 } from '../../shared/handshake.ts';
-import { nodeServerHandshake, webCryptoServerHandshake } from '../../server/handshake-node.ts';
+import { nodeServerHandshake, webCryptoServerHandshake } from '../../server/node-handshake.ts';
 import { readRsaSpki } from '../../shared/rsa-spki.ts';
 import { rejectsWith, throwsWith } from '../helpers/expect-error.ts';
 
@@ -218,5 +223,17 @@ describe('node:crypto server handshake', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('a welcome the node:crypto server drafts and signs is verified and opened by the page\'s steps', async () => {
+    const page = (await pages)[1];
+    const { privateKey, publicKey } = await identity;
+    const serverKey = new Uint8Array(await subtle.exportKey('spki', publicKey));
+    const hello = buildHello({ name: 'alice', publicKey: await spkiOf(page), acceptPlain: false });
+    const draft = await prepareWelcome(nodeServerHandshake, hello, 'secure');
+    const signed = await signWelcome(nodeServerHandshake, draft, { publicKey: serverKey, signingKey: privateKey, name: 'alice', time: Date.now() });
+    const verified = await verifyWelcome(hello, signed.frame);
+    assert.equal(await sessionCode(verified.transcript), signed.sessionCode);
+    assert.deepEqual(await unwrapWelcome(verified, page.privateKey), draft.secret);
   });
 });

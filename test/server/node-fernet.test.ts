@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { fromBase64Url, toBase64Url } from '../../shared/bytes.ts';
 import { WirechatError } from '../../shared/errors.ts';
 import { createFernet, generateFernetKey, parseToken, strictBase64Url, type Fernet } from '../../shared/fernet.ts';
-import { createNodeFernet, nodeBase64Url, nodeCryptoBackend } from '../../server/node-crypto.ts';
+import { createNodeFernet, nodeBase64Url, nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 const RUNS = { numRuns: 150 };
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 });

@@ -1,12 +1,12 @@
 /**
- * shared/client.ts, the page's protocol engine, against a server played in-process by this test with
+ * shared/client-session.ts, the page's protocol engine, against a server played in-process by this test with
  * shared/handshake.ts: it accepts an honest welcome, and refuses every dishonest or out-of-place one having sent
  * nothing after its hello.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
-import { ClientSession, type HandshakeStep, type ServerIdentity } from '../../shared/client.ts';
+import { ClientSession, type HandshakeStep, type ServerIdentity } from '../../shared/client-session.ts';
 import { webCryptoBackend } from '../../shared/crypto-backend.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
 import {
@@ -29,7 +29,7 @@ import {
 } from '../../shared/protocol.ts';
 
 const JOINED_BOB: ServerBody = { kind: 'presence', at: 5, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 };
-import { RecordChannel } from '../../shared/record.ts';
+import { RecordChannel, recordMacInput } from '../../shared/record.ts';
 import { rejectsWith } from '../helpers/expect-error.ts';
 
 const subtle = globalThis.crypto.subtle;
@@ -113,11 +113,13 @@ async function playServer(helloText: string, twist: Twist = {}) {
     signature: toBase64Url(signature),
   };
   if (twist.after) welcome = twist.after(welcome);
+  // createMac zeroes the bytes it is given: the test's own copy of the record HMAC key comes first.
+  const mac = await webCryptoBackend.createMac(macKey.slice());
   const keys = { fernet: await webCryptoBackend.createFernet(fernetKey), mac: await webCryptoBackend.createMac(macKey) };
   // The server stamps and checks tokens on its own clock, which is `time` at the welcome.
   const skew = time - Date.now();
   const channel = new RecordChannel(keys, sessionId, 's2c', { now: () => (Date.now() + skew) / 1000 });
-  return { hello, welcome, channel, code: await sessionCode(signed) };
+  return { hello, welcome, channel, mac, code: await sessionCode(signed) };
 }
 
 interface Harness {
@@ -126,10 +128,12 @@ interface Harness {
   steps: HandshakeStep[];
   bodies: ServerBody[];
   trusted: ServerIdentity[];
+  /** Every `checked` event, and the `wire` and `body` events around them, in order. */
+  reports: string[];
 }
 
 async function startClient(options: { acceptPlain?: boolean; trust?: boolean } = {}): Promise<Harness> {
-  const harness: Harness = { session: undefined as never, sent: [], steps: [], bodies: [], trusted: [] };
+  const harness: Harness = { session: undefined as never, sent: [], steps: [], bodies: [], trusted: [], reports: [] };
   harness.session = new ClientSession({
     keyPair: pageKeys,
     name: 'alice',
@@ -139,7 +143,17 @@ async function startClient(options: { acceptPlain?: boolean; trust?: boolean } =
       harness.trusted.push(id);
       return options.trust ?? true;
     },
-    events: { step: (step) => harness.steps.push(step), body: (body) => harness.bodies.push(body) },
+    events: {
+      step: (step) => harness.steps.push(step),
+      body: (body) => {
+        harness.bodies.push(body);
+        harness.reports.push(`body ${body.kind}`);
+      },
+      wire: (direction, _data, frame) => {
+        if (direction === 'in') harness.reports.push(`in ${frame?.type ?? 'unreadable'}`);
+      },
+      checked: (check) => harness.reports.push(`passed ${check}`),
+    },
   });
   await harness.session.begin();
   assert.equal(harness.sent.length, 1, 'the hello');
@@ -343,5 +357,41 @@ describe('ClientSession against a played server', () => {
     assert.equal(h.session.phase, 'ended');
     assert.equal(h.trusted.length, 0);
     assert.equal(h.sent.length, 1);
+  });
+
+  test('reports each check an incoming frame passes, as it passes, between that frame and the next', async () => {
+    const h = await startClient();
+    const server = await playServer(h.sent[0]!);
+    await h.session.receive(JSON.stringify(server.welcome));
+    await h.session.receive(JSON.stringify(await server.channel.seal(JOINED_BOB)));
+    assert.deepEqual(h.reports, [
+      'in welcome',
+      'passed signature',
+      'in record',
+      'passed sequence',
+      'passed record-mac',
+      'passed fernet-mac',
+      'body presence',
+    ]);
+    // A token changed under a correct record HMAC (only a key holder could send it): the record HMAC passed,
+    // the Fernet HMAC failed, nothing after it is reported.
+    h.reports.length = 0;
+    const frame = await server.channel.seal(JOINED_BOB);
+    const token = frame.token.slice(0, 40) + (frame.token[40] === 'A' ? 'B' : 'A') + frame.token.slice(41);
+    const mac = toBase64Url(await server.mac.sign(recordMacInput('s2c', frame.seq, fromBase64Url(server.welcome.sessionId), token)));
+    await rejectsWith(h.session.receive(JSON.stringify({ ...frame, token, mac })), 'FERNET_BAD_MAC');
+    assert.deepEqual(h.reports, ['in record', 'passed sequence', 'passed record-mac']);
+  });
+
+  test('a welcome whose signature fails reports no check passed; a plain frame reports its sequence number', async () => {
+    const bad = await startClient();
+    const forged = await playServer(bad.sent[0]!, { signWith: impostor.privateKey });
+    await rejectsWith(bad.session.receive(JSON.stringify(forged.welcome)), 'HANDSHAKE_BAD_SIGNATURE');
+    assert.deepEqual(bad.reports, ['in welcome']);
+    const plain = await startClient({ acceptPlain: true });
+    const { welcome } = await playServer(plain.sent[0]!, { mode: 'plain' });
+    await plain.session.receive(JSON.stringify(welcome));
+    await plain.session.receive(JSON.stringify({ type: 'plain', seq: 0, body: JOINED_BOB }));
+    assert.deepEqual(plain.reports, ['in welcome', 'passed signature', 'in plain', 'passed sequence', 'body presence']);
   });
 });

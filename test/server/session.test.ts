@@ -1,0 +1,287 @@
+/**
+ * server/session.ts: one connection's wire, phases, receipts and heartbeat. Sessions here run on a real loopback
+ * WebSocket server with a host that records what it is told and answers lines as each test says, so what the
+ * session does itself (every receipt, the heartbeat, how it fails) is seen apart from the relay; the tests at the
+ * end run the same rules through a whole server.
+ */
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket, { WebSocketServer } from 'ws';
+import { loadIdentity, type Identity } from '../../server/identity.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
+import { nodeServerHandshake } from '../../server/node-handshake.ts';
+import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
+import { ServerSession, type LineOutcome, type SessionHost } from '../../server/session.ts';
+import type { ServerBody, ServerLine, ServerReceipt } from '../../shared/protocol.ts';
+import { ScriptedClient } from '../../tools/client.ts';
+import { expectDropped, honestServer } from '../helpers/checks.ts';
+import { helloFrame, RawClient, until, within } from '../helpers/raw-client.ts';
+import { startTestServer, testKeyPair, type TestServer } from '../helpers/server.ts';
+
+const DELIVERED: LineOutcome = { status: 'delivered', reason: '' };
+
+/** A host that records what its sessions tell it and answers each line with `answer`. */
+class RecordingHost implements SessionHost {
+  readonly lines: string[] = [];
+  readonly departures: Array<{ label: string; code: number; reason: string }> = [];
+  answer: (text: string) => LineOutcome | Promise<LineOutcome> = () => DELIVERED;
+  claimName(_session: ServerSession, requested: string): string {
+    return requested;
+  }
+  joined(): void {}
+  line(_session: ServerSession, _id: number, text: string): LineOutcome | Promise<LineOutcome> {
+    this.lines.push(text);
+    return this.answer(text);
+  }
+  left(session: ServerSession, code: number, reason: string): void {
+    this.departures.push({ label: session.label, code, reason });
+  }
+}
+
+interface Harness {
+  url: string;
+  host: RecordingHost;
+  sessions: ServerSession[];
+  /** The server side of each connection, in the order they came. */
+  sockets: WebSocket[];
+  close(): Promise<void>;
+}
+
+let identity: Identity;
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wirechat-session-'));
+  identity = await loadIdentity(join(dir, 'identity.jwk'));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function sessions(overrides: Partial<ServerOptions> = {}, handshake = nodeServerHandshake): Promise<Harness> {
+  const host = new RecordingHost();
+  const harness: Harness = { url: '', host, sessions: [], sockets: [], close: async () => undefined };
+  const options: ServerOptions = { ...DEFAULTS, identity: dir, ...overrides };
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  wss.on('connection', (ws) => {
+    harness.sockets.push(ws);
+    harness.sessions.push(new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host, handshake }));
+  });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  harness.url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`;
+  harness.close = () =>
+    new Promise<void>((resolve) => {
+      for (const ws of harness.sockets) ws.terminate();
+      wss.close(() => resolve());
+    });
+  return harness;
+}
+
+const tab = (h: Harness, name: string, acceptPlain = false) => ScriptedClient.connect({ url: h.url, name, keyPair: testKeyPair(), acceptPlain });
+const receiptFor = (id: number) => (b: ServerBody): b is ServerReceipt => b.kind === 'receipt' && b.id === id;
+
+describe('the session sends every receipt itself', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it('delivered, or failed with the reason its host gave', async () => {
+    h = await sessions();
+    h.host.answer = (text) => (text === 'refuse me' ? { status: 'failed', reason: 'not sent: the chat log is full' } : DELIVERED);
+    const amy = await tab(h, 'amy');
+    const first = await amy.send('hello');
+    const second = await amy.send('refuse me');
+    assert.deepEqual(await amy.waitFor(receiptFor(first)), { kind: 'receipt', id: first, status: 'delivered', reason: '' });
+    assert.deepEqual(await amy.waitFor(receiptFor(second)), {
+      kind: 'receipt',
+      id: second,
+      status: 'failed',
+      reason: 'not sent: the chat log is full',
+    });
+    assert.deepEqual(h.host.lines, ['hello', 'refuse me']);
+    await amy.bye();
+  });
+
+  it('waits for a host that answers later, and keeps the receipts in the order of the lines', async () => {
+    h = await sessions();
+    let release!: () => void;
+    const later = new Promise<void>((resolve) => (release = resolve));
+    h.host.answer = (text) => (text === 'slow' ? later.then(() => DELIVERED) : DELIVERED);
+    const amy = await tab(h, 'amy');
+    const slow = await amy.send('slow');
+    const fast = await amy.send('fast');
+    await until(() => h.host.lines.length === 1, 'the host to be asked about the first line');
+    release();
+    await amy.waitFor(receiptFor(fast));
+    const receipts = amy.bodies.filter((b): b is ServerReceipt => b.kind === 'receipt').map((b) => b.id);
+    assert.deepEqual(receipts, [slow, fast]);
+    assert.deepEqual(h.host.lines, ['slow', 'fast'], 'the next line is handled once the first is answered');
+    await amy.bye();
+  });
+
+  it('refuses a line over its own limits with a failed receipt, without asking its host', async () => {
+    h = await sessions({ maxLine: 10, rate: 1, burst: 1 });
+    const amy = await tab(h, 'amy');
+    // One after the other: the first takes the one token a second allows (rate 1, burst 1).
+    const long = await amy.send('héllo world');
+    const tooSoon = await amy.send('again');
+    assert.deepEqual(await amy.waitFor(receiptFor(long)), {
+      kind: 'receipt',
+      id: long,
+      status: 'failed',
+      reason: 'not sent: this server takes lines of at most 10 bytes (this one has 12)',
+    });
+    assert.deepEqual(await amy.waitFor(receiptFor(tooSoon)), {
+      kind: 'receipt',
+      id: tooSoon,
+      status: 'failed',
+      reason: 'not sent: at most 1 lines a second',
+    });
+    assert.deepEqual(h.host.lines, []);
+    await amy.bye();
+  });
+
+  it('in plain mode too: receipts in the clear, and a replayed plain frame ends it (RECORD_BAD_SEQUENCE, 1008)', async () => {
+    h = await sessions({ plain: true });
+    const amy = await tab(h, 'amy', true);
+    assert.equal(h.sessions[0]!.phase, 'plain');
+    const id = await amy.send('in the clear');
+    assert.deepEqual(await amy.waitFor(receiptFor(id)), { kind: 'receipt', id, status: 'delivered', reason: '' });
+    amy.ws.send(JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'line', id: 9, text: 'again' } }));
+    const closed = await within(amy.closed, 5000, 'the close');
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /^RECORD_BAD_SEQUENCE: /);
+    assert.deepEqual(h.host.lines, ['in the clear']);
+    assert.deepEqual(h.host.departures.map((l) => [l.code, l.reason.split(':')[0]]), [[1008, 'dropped']]);
+  });
+});
+
+describe('the heartbeat is the session\'s', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it('pings a peer that answered the last ping; drops one that did not (1006, "vanished"), then says false', async () => {
+    h = await sessions();
+    const ws = new WebSocket(h.url, { autoPong: false });
+    const pinged = new Promise((resolve) => ws.once('ping', resolve));
+    const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+    await new Promise((resolve) => ws.once('open', resolve));
+    await until(() => h.sessions.length === 1, 'the session');
+    const session = h.sessions[0]!;
+    assert.equal(session.heartbeat(), true, 'pinged');
+    await within(pinged, 5000, 'the ping');
+    assert.equal(session.heartbeat(), false, 'no pong came: dropped');
+    assert.equal(session.ended, true);
+    assert.deepEqual(h.host.departures.map((l) => l.code), [1006]);
+    assert.match(h.host.departures[0]!.reason, /^vanished \(no answer to heartbeats\)/);
+    assert.equal(await within(closed, 5000, 'the close'), 1006);
+    assert.equal(session.heartbeat(), false, 'still gone');
+  });
+
+  it('keeps a peer that answers, beat after beat', async () => {
+    h = await sessions();
+    const amy = await tab(h, 'amy');
+    const [session, socket] = [h.sessions[0]!, h.sockets[0]!];
+    for (let beat = 0; beat < 3; beat++) {
+      const ponged = new Promise((resolve) => socket.once('pong', resolve));
+      assert.equal(session.heartbeat(), true);
+      await within(ponged, 5000, 'the pong');
+    }
+    assert.equal(session.ended, false);
+    await amy.bye();
+  });
+});
+
+describe('fail(): honest to the console, generic to the peer', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  it('a wire error is told as it is, code before reason: the peer and the console get its code and our words', async () => {
+    h = await sessions();
+    const ws = new WebSocket(h.url);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(Buffer.from('binary'), { binary: true });
+    assert.deepEqual(await within(closed, 5000, 'the close'), { code: 1003, reason: 'PROTO_BINARY: binary frames are not part of the protocol' });
+    assert.equal(h.sessions[0]!.failed, true);
+    assert.deepEqual(h.host.departures, [
+      {
+        label: h.sessions[0]!.label,
+        code: 1003,
+        reason: 'dropped: PROTO_BINARY: binary frames are not part of the protocol (before the handshake finished)',
+      },
+    ]);
+  });
+
+  // Moved from test/server/close-reasons.test.ts: fail() is the session's, and its host is now a recording one.
+  it("sends the peer fixed words and SERVER_ERROR, never the library's message; the console gets the detail", async () => {
+    const internal = 'error:0200006B:rsa routines::internal library words';
+    h = await sessions({}, { ...nodeServerHandshake, wrap: () => Promise.reject(new Error(internal)) });
+    const ws = new WebSocket(h.url);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify(await helloFrame({ name: 'victim' })));
+    const { code, reason } = await within(closed, 5000, 'the close');
+    assert.equal(code, 1011);
+    assert.equal(reason, 'SERVER_ERROR: the server could not go on with this session');
+    assert.ok(!reason.includes('rsa routines'));
+    assert.equal(h.host.departures.length, 1);
+    assert.equal(h.host.departures[0]!.code, 1011);
+    assert.match(h.host.departures[0]!.reason, /^dropped: internal error: error:0200006B:rsa routines::internal library words/);
+    assert.equal(h.sessions[0]!.failed, true);
+  });
+});
+
+// Moved from test/server/chat.test.ts: a failed receipt is the session's, seen here through a whole server.
+describe('a server with a shorter line limit (--max-line)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ maxLine: 10 });
+  });
+  after(() => server.stop());
+
+  const isLine = (text: string) => (b: ServerBody): b is ServerLine => b.kind === 'line' && b.text === text;
+
+  it('answers a longer line with a failed receipt that says why, relays nothing, and keeps the chat open', async () => {
+    const alice = await server.connect({ name: 'alice' });
+    const bob = await server.connect({ name: 'bob' });
+    const long = await alice.send('héllo world');
+    const receipt = await alice.waitFor((b) => b.kind === 'receipt' && b.id === long);
+    assert.deepEqual(receipt, {
+      kind: 'receipt',
+      id: long,
+      status: 'failed',
+      reason: 'not sent: this server takes lines of at most 10 bytes (this one has 12)',
+    });
+    await alice.send('short');
+    await bob.waitFor(isLine('short'));
+    assert.equal(bob.bodies.some((b) => b.kind === 'line' && b.text === 'héllo world'), false);
+    assert.equal(server.events.some((e) => e.kind === 'line' && e.text === 'héllo world'), false);
+    await alice.bye();
+    await bob.bye();
+  });
+});
+
+// Moved from test/server/adversarial-resources.test.ts: the heartbeat is the session's, run here by a whole server.
+describe('a whole server\'s heartbeat (200 ms)', () => {
+  const { server, honest } = honestServer({ heartbeatMs: 200 });
+
+  it('drops a tab that stops answering pings (1006 on its side, "vanished" on the console)', async () => {
+    const client = await RawClient.handshake(server(), { name: 'silent', ws: { autoPong: false } });
+    let pings = 0;
+    client.ws.on('ping', () => pings++);
+    await expectDropped(server(), client, { code: 1006, error: 'vanished', name: 'silent', reasonNamesError: false });
+    assert.ok(pings >= 1, 'dropped before it was ever pinged');
+    const leave = await honest().a.waitForPresence('left', 'silent');
+    assert.match(leave.reason, /vanished/);
+  });
+
+  it('keeps a tab that answers pings, across several intervals', async () => {
+    const client = await RawClient.handshake(server(), { name: 'awake' });
+    let pings = 0;
+    client.ws.on('ping', () => pings++);
+    await until(() => pings >= 3, 'three heartbeats');
+    assert.ok(client.isOpen);
+    client.ws.close(1000);
+    await client.waitClosed();
+  });
+});
