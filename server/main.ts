@@ -9,7 +9,10 @@ import { Console } from './console.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
 import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
+import { openHistory, type History } from './history.ts';
+import { HistoryError } from './log/log.ts';
 import { Relay } from './relay.ts';
+import { SecretFileError } from './secret-file.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { isIP } from 'node:net';
 import { isLoopback, serverNames } from './origin.ts';
@@ -120,7 +123,21 @@ async function main(): Promise<number> {
 
   // The relay first, then the console that listens to it, then the server that serves it: each is whole when the
   // next needs it, and the console hears every event from the server's first connection on.
-  const relay = new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  let history: History;
+  try {
+    history = await openHistory(options);
+  } catch (error) {
+    if (!(error instanceof HistoryError) && !(error instanceof SecretFileError)) throw error;
+    const flag = error instanceof SecretFileError ? '--chat-key' : '--history';
+    process.stderr.write(`wirechat: ${flag}: ${error.message}\n`);
+    return 1;
+  }
+  const relay = new Relay(options.name, {
+    history,
+    plain: options.plain,
+    presenceIntervalMs: options.presenceIntervalMs,
+    alert: (text) => operator.alert(text),
+  });
   let server: RunningServer | undefined;
   let stopping = false;
   const stop = (code: number, reason: string): void => {
@@ -134,7 +151,11 @@ async function main(): Promise<number> {
       if (relay.size === 0 || Date.now() > deadline) {
         clearInterval(wait);
         operator.close();
-        void (server?.close() ?? Promise.resolve()).then(() => process.exit(0));
+        // The log writes what it was given before it closes: nothing receipted is left in a batch.
+        void (server?.close() ?? Promise.resolve())
+          .then(() => history.hub.close())
+          .catch(() => undefined)
+          .then(() => process.exit(0));
       }
     }, 25);
   };
@@ -180,6 +201,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
   process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
   operator.start();
+  operator.describeHistory().catch((error: unknown) => operator.alert(`chat log: ${(error as Error).message}`));
   return -1;
 }
 

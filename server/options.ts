@@ -44,6 +44,13 @@ export interface ServerOptions {
   tlsKey?: string;
   /** Where to append the TLS session secrets (NSS key log format), for Wireshark. */
   tlsKeylog?: string;
+  /** The chat log's SQLite file (--history); the log stays in memory without it (docs/history.md). */
+  history?: string;
+  /** Retention, in memory and on disk: the newest this many lines, none older than this many minutes. */
+  historyLines: number;
+  historyMinutes: number;
+  /** The key that seals the log at rest and the resume secrets; beside the identity key unless given. */
+  chatKey?: string;
 }
 
 export const DEFAULTS: ServerOptions = {
@@ -69,6 +76,8 @@ export const DEFAULTS: ServerOptions = {
   build: true,
   color: true,
   tls: false,
+  historyLines: 10_000,
+  historyMinutes: 60,
 };
 
 export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
@@ -109,6 +118,13 @@ usage: npm run server -- [options]
   --tls-key FILE         the certificate's private key (PEM)
   --tls-keylog FILE      append the TLS session secrets to FILE (NSS key log format) so that Wireshark can
                          decrypt a capture; whoever holds FILE can read the TLS layer
+  --history PATH         keep the chat log in this SQLite file, so that after a crash or restart the tabs get
+                         back what they missed (made on first use; without it the log is kept in memory)
+  --history-lines N      the log keeps the newest N lines (default ${DEFAULTS.historyLines})
+  --history-minutes M    and none older than M minutes (default ${DEFAULTS.historyMinutes}); a tab away longer is
+                         told how many lines it missed
+  --chat-key PATH        the key that seals the history file and the tabs' resume secrets, made on first use
+                         (default chat.key beside the identity key)
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -159,6 +175,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-keylog': { type: 'string' },
+        history: { type: 'string' },
+        'history-lines': { type: 'string' },
+        'history-minutes': { type: 'string' },
+        'chat-key': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -185,7 +205,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const tls = values.tls === true || values['tls-cert'] !== undefined;
   if (values['tls-keylog'] !== undefined && !tls) throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
-  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog'] as const) {
+  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog', 'history', 'chat-key'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
   }
   return {
@@ -219,5 +239,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     tls,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
     ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
+    ...(values.history !== undefined ? { history: values.history } : {}),
+    historyLines: integer(values['history-lines'], '--history-lines', DEFAULTS.historyLines, 1, 10_000_000),
+    historyMinutes: integer(values['history-minutes'], '--history-minutes', DEFAULTS.historyMinutes, 1, 525_600),
+    ...(values['chat-key'] !== undefined ? { chatKey: values['chat-key'] } : {}),
   };
 }

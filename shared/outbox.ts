@@ -12,6 +12,8 @@
  *   of them it had: they are taken out and reported as unconfirmed, never sent again without the person asking
  *   (sending them under the new identity could deliver a line twice).
  */
+import type { ClientResume, ServerBody, ServerResumed } from './protocol.ts';
+
 export class Outbox {
   #nextId = 0;
   readonly #waiting = new Map<number, string>();
@@ -42,5 +44,65 @@ export class Outbox {
 
   get size(): number {
     return this.#waiting.size;
+  }
+}
+
+/**
+ * Everything a page keeps to come back to its place after a drop (docs/protocol.md 9.1), in one place for the
+ * page (web/connection.ts) and the scripted tabs (tools/resuming-client.ts): its outbox, the newest seat (its
+ * single-use secret and the log epoch), and the highest chat-wide line number it has. It is fed every body that
+ * arrives, and says what to claim and what to do with the outbox when the server answers.
+ */
+export class ResumePlace {
+  readonly outbox = new Outbox();
+  #seat: { secret: string; epoch: string } | undefined;
+  #last = 0;
+
+  /** The highest line number this page has: a line's, a receipt's, a seat's. */
+  get last(): number {
+    return this.#last;
+  }
+
+  /** The secret it would present now; undefined when it has none (never joined, plain mode, or given up). */
+  get secret(): string | undefined {
+    return this.#seat?.secret || undefined;
+  }
+
+  get epoch(): string | undefined {
+    return this.#seat?.epoch;
+  }
+
+  /** Keeps what a resume needs from a body that arrived: seats, line numbers; receipts settle the outbox. */
+  track(body: ServerBody): void {
+    switch (body.kind) {
+      case 'seat':
+        this.#seat = { secret: body.secret, epoch: body.epoch };
+        this.#last = Math.max(this.#last, body.last);
+        return;
+      case 'line':
+        this.#last = Math.max(this.#last, body.n);
+        return;
+      case 'receipt':
+        this.outbox.settle(body.id);
+        this.#last = Math.max(this.#last, body.n);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** What to present in the `resume` body after a drop. */
+  claim(): Omit<ClientResume, 'kind'> {
+    return { secret: this.#seat?.secret ?? '', epoch: this.#seat?.epoch ?? '', last: this.#last };
+  }
+
+  /**
+   * The server's answer: recovered, the lines to send again (under their own ids); not, the ids nobody can
+   * confirm, let go (and the old secret with them: the next seat brings a new one).
+   */
+  resumed(answer: ServerResumed): { resend: { id: number; text: string }[]; unconfirmed: number[] } {
+    if (answer.recovered) return { resend: this.outbox.resend(), unconfirmed: [] };
+    this.#seat = undefined;
+    return { resend: [], unconfirmed: this.outbox.abandon() };
   }
 }
