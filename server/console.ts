@@ -11,18 +11,17 @@ import { printable } from '../shared/text.ts';
 import { completeName, fold, readings, shownName } from './console-text.ts';
 import type { LogEntry } from './log/log.ts';
 import type { Member, Relay, RelayEvents } from './relay.ts';
+import { paint, printAbovePrompt, type Colour } from './terminal.ts';
 
 export const CONSOLE_HELP = `commands:
   /who               who is in the chat, for how long, and their session codes
   /msg NAME text     send a line to one tab only; "NAME" in quotes when it has a space
-                     (\" and \\ inside the quotes for a quote and a backslash)
+                     (\\" and \\\\ inside the quotes for a quote and a backslash)
   /kick NAME         remove a tab from the chat
   /history N         the last N lines of the chat log (default 20), as they were said
   /help              this list
   EXIT or END        end the chat for everyone and stop the server
 anything else is sent to every tab`;
-
-const ANSI = { red: '\x1b[31m', yellow: '\x1b[33m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' } as const;
 
 export interface ConsoleOptions {
   input: Readable;
@@ -81,8 +80,8 @@ export class Console implements RelayEvents {
     this.#rl.close();
   }
 
-  #paint(color: keyof typeof ANSI, text: string): string {
-    return this.#options.color ? `${ANSI[color]}${text}${ANSI.reset}` : text;
+  #paint(color: Colour, text: string): string {
+    return paint(this.#options.color, color, text);
   }
 
   /**
@@ -90,15 +89,14 @@ export class Console implements RelayEvents {
    * width with the continuation rows marked (console-text.ts fold): a tab's line padded to the width must not wrap
    * into a row that passes for a line of its own.
    */
-  print(text: string, color?: keyof typeof ANSI): void {
+  print(text: string, color?: Colour): void {
     const tag = this.#options.plain ? '[PLAIN] ' : '';
     const columns = this.#options.output.columns;
     const width = typeof columns === 'number' && columns > 0 ? columns - 1 - tag.length : undefined;
     const rows = text.split('\n').flatMap((row) => fold(row, width));
     const line = rows.map((row) => (tag ? this.#paint('red', tag) : '') + (color ? this.#paint(color, row) : row)).join('\n');
     if (this.#interactive) {
-      this.#options.output.write('\r\x1b[K' + line + '\n');
-      this.#rl.prompt(true);
+      printAbovePrompt(this.#options.output, this.#rl, line);
     } else {
       this.#options.output.write(line + '\n');
     }

@@ -8,22 +8,22 @@ import { buildPage, pageIsStale } from './build.ts';
 import { Console } from './console.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
-import { HELP, parseOptions, UsageError, type ServerOptions } from './options.ts';
+import { UsageError } from './command-line.ts';
+import { HELP, parseOptions, type ServerOptions } from './options.ts';
 import { openHistory, type History } from './history.ts';
 import { HistoryError } from './log/log.ts';
 import { Relay } from './relay.ts';
 import { SecretFileError } from './secret-file.ts';
 import { startServer, type RunningServer } from './server.ts';
+import { paint as painted } from './terminal.ts';
 import { isIP } from 'node:net';
 import { isLoopback, serverNames } from './origin.ts';
 import { loadTls, openKeyLog, type KeyLog, type TlsCertificate } from './tls.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const RED = '\x1b[41m\x1b[97m\x1b[1m';
-const RESET = '\x1b[0m';
 
 function banner(options: ServerOptions, server: RunningServer, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
-  const paint = (text: string) => (options.color ? `${RED}${text}${RESET}` : text);
+  const paint = (text: string) => painted(options.color, 'alarm', text);
   const mode = options.plain
     ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
     : 'secure: RSA-OAEP key exchange signed by this server, every line a Fernet token + HMAC-SHA256';

@@ -2,11 +2,12 @@
  * The server's command line. Every limit the relay enforces has a flag and a default here, so that a reader of
  * `--help` sees the whole attack surface's settings in one place.
  */
-import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { nameProblem, normalizeName } from '../shared/names.ts';
 import { LIMITS } from '../shared/protocol.ts';
+import { parseFlags, UsageError, wholeNumber as integer } from './command-line.ts';
+import { wantColour } from './terminal.ts';
 
 export interface ServerOptions {
   port: number;
@@ -132,60 +133,41 @@ usage: npm run server -- [options]
 In the console: type a line and Enter to send it to every tab. /help lists commands.
 EXIT or END ends the chat for everyone and stops the server.`;
 
-export class UsageError extends Error {}
-
-function integer(value: string | undefined, flag: string, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} takes a whole number, not "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`${flag} must be between ${min} and ${max}, not ${n}`);
-  return n;
-}
-
 /** Returns the options, or 'help' when help was asked for. Throws UsageError with a message for a person. */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerOptions | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        plain: { type: 'boolean' },
-        name: { type: 'string' },
-        identity: { type: 'string' },
-        'allow-origin': { type: 'string', multiple: true },
-        'max-connections': { type: 'string' },
-        'max-payload': { type: 'string' },
-        'handshake-timeout': { type: 'string' },
-        rate: { type: 'string' },
-        burst: { type: 'string' },
-        heartbeat: { type: 'string' },
-        'max-buffered': { type: 'string' },
-        'max-line': { type: 'string' },
-        'max-per-address': { type: 'string' },
-        'max-pending-per-address': { type: 'string' },
-        'handshake-rate': { type: 'string' },
-        'handshake-burst': { type: 'string' },
-        'presence-interval': { type: 'string' },
-        'no-build': { type: 'boolean' },
-        'no-color': { type: 'boolean' },
-        tls: { type: 'boolean' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'tls-keylog': { type: 'string' },
-        history: { type: 'string' },
-        'history-lines': { type: 'string' },
-        'history-minutes': { type: 'string' },
-        'chat-key': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) return 'help';
+  const flags = parseFlags(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    plain: { type: 'boolean' },
+    name: { type: 'string' },
+    identity: { type: 'string' },
+    'allow-origin': { type: 'string', multiple: true },
+    'max-connections': { type: 'string' },
+    'max-payload': { type: 'string' },
+    'handshake-timeout': { type: 'string' },
+    rate: { type: 'string' },
+    burst: { type: 'string' },
+    heartbeat: { type: 'string' },
+    'max-buffered': { type: 'string' },
+    'max-line': { type: 'string' },
+    'max-per-address': { type: 'string' },
+    'max-pending-per-address': { type: 'string' },
+    'handshake-rate': { type: 'string' },
+    'handshake-burst': { type: 'string' },
+    'presence-interval': { type: 'string' },
+    'no-build': { type: 'boolean' },
+    'no-color': { type: 'boolean' },
+    tls: { type: 'boolean' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-keylog': { type: 'string' },
+    history: { type: 'string' },
+    'history-lines': { type: 'string' },
+    'history-minutes': { type: 'string' },
+    'chat-key': { type: 'string' },
+  });
+  if (flags === 'help') return 'help';
+  const { values } = flags;
   // The console's name goes on every line it sends, and pages refuse a line whose sender breaks the name rules
   // (shared/names.ts). The reserved names are not refused here: `--name server` is the operator's to choose.
   const badName = values.name === undefined ? undefined : nameProblem(values.name);
@@ -235,7 +217,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     handshakeBurst: integer(values['handshake-burst'], '--handshake-burst', DEFAULTS.handshakeBurst, 1, 1_000_000),
     presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
     build: !values['no-build'],
-    color: !values['no-color'] && env.NO_COLOR === undefined,
+    color: wantColour(values['no-color'], env),
     tls,
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
     ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),

@@ -6,7 +6,7 @@
  * know. Windows has no Unix modes, so only the symlink and regular-file rules apply there.
  */
 import { constants } from 'node:fs';
-import { link, mkdir, open, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readlink, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -40,7 +40,8 @@ export async function readSecretFile(path: string, what: string): Promise<Uint8A
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ELOOP') throw new SecretFileError('SYMLINK', path, `${what} ${path} is a symbolic link; keys are read only from a real file`);
+    // ELOOP (EMLINK on FreeBSD): the path is a symbolic link, dangling or not. Its target is never touched.
+    if (code === 'ELOOP' || code === 'EMLINK') throw new SecretFileError('SYMLINK', path, `${what} ${path} ${await describeLink(path)}`);
     throw new SecretFileError('UNREADABLE', path, `cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
   }
   try {
@@ -82,12 +83,42 @@ export async function createSecretFile(path: string, data: Uint8Array): Promise<
     await link(temporary, path);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // A file system without hard links: create the file itself exclusively (a reader racing us could then see it
+    // half-written and refuse it as not a key; the next start reads it whole).
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return createInPlace(path, data);
     throw error;
   } finally {
     await unlink(temporary);
     await syncFolder(folder);
   }
+}
+
+async function createInPlace(path: string, data: Uint8Array): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (POSIX ? constants.O_NOFOLLOW : 0), 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** "is a symbolic link (to T, which does not exist): refused, and nothing was changed", for the operator. */
+async function describeLink(path: string): Promise<string> {
+  const info = await lstat(path).catch(() => undefined);
+  if (info === undefined || !info.isSymbolicLink()) return 'could not be opened without following a link: refused, and nothing was changed';
+  const target = await readlink(path).catch(() => '?');
+  const dangling = await stat(path).then(() => false, () => true);
+  return `is a symbolic link (to ${target}${dangling ? ', which does not exist' : ''}): refused, and nothing was changed`;
 }
 
 /** The new name is durable only once its folder is flushed (POSIX); Windows cannot open a folder to flush it. */

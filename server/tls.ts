@@ -11,11 +11,12 @@ import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) n
 import * as x509 from '@peculiar/x509';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import { canonicalName, serverNames, type Machine } from './origin.ts';
 import type { ServerOptions } from './options.ts';
+import { readSecretFile } from './secret-file.ts';
 
 /** What the listening server needs: PEM text, and where the key log lines go, if anywhere. */
 export interface TlsMaterial {
@@ -128,13 +129,17 @@ async function writePrivate(path: string, text: string): Promise<void> {
   await rename(temp, path);
 }
 
-async function readIfThere(path: string): Promise<string | undefined> {
+/** The key this server made follows the identity key's rules (server/secret-file.ts): never read through a link,
+ * refused (not tightened) when others can read it. */
+async function readKeyIfThere(path: string): Promise<string | undefined> {
+  const bytes = await readSecretFile(path, 'the TLS key');
+  return bytes === null ? undefined : new TextDecoder().decode(bytes);
+}
+
+/** The certificate is public: read as it is. */
+async function readCertIfThere(path: string): Promise<string | undefined> {
   try {
-    const text = await readFile(path, 'utf8');
-    const mode = (await stat(path)).mode & 0o777;
-    // As identity.ts does: tighten a key that others may read, as ssh would insist on.
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) await chmod(path, 0o600);
-    return text;
+    return await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read ${path}: ${(error as Error).message}`);
@@ -164,8 +169,8 @@ export async function loadSelfSigned(
   now = new Date(),
 ): Promise<TlsCertificate> {
   const { certPath, keyPath } = paths;
-  const oldKey = await readIfThere(keyPath);
-  const oldCert = await readIfThere(certPath);
+  const oldKey = await readKeyIfThere(keyPath);
+  const oldCert = await readCertIfThere(certPath);
   let why: string | undefined;
   if (oldKey !== undefined && oldCert !== undefined) {
     const verdict = judge(oldCert, oldKey, names, now);

@@ -3,7 +3,7 @@
 // the files are listed here. `node test/run.mjs [unit|e2e|all] [filter,filter...]` (default: all); a file runs
 // when its path contains any of the filters.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,14 @@ const files = walk(join(root, 'test'))
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${kind} ${filter}`);
+  process.exit(1);
+}
+// `unit` needs no browser and no terminal, as the README says: a test file outside test/e2e/ that reaches for either
+// belongs in test/e2e/. (CHROMIUM_PATH=/nonexistent node test/run.mjs unit checks the same thing by running.)
+const E2E_ONLY = /from '(?:\.\.\/)+helpers\/(?:browser|page|a11y)\.ts'|from 'playwright-core'|\btmux\b/;
+const misplaced = files.filter((path) => !path.startsWith('test/e2e/') && E2E_ONLY.test(readFileSync(join(root, path), 'utf8')));
+if (misplaced.length > 0) {
+  console.error(`these launch a browser or a terminal, so they belong in test/e2e/:\n  ${misplaced.join('\n  ')}`);
   process.exit(1);
 }
 const result = spawnSync(

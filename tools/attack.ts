@@ -15,6 +15,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { toBase64Url } from '../shared/bytes.ts';
 import { PROTOCOL_VERSION, type HelloFrame } from '../shared/protocol.ts';
+import { isCommand } from '../server/command-line.ts';
 
 export type AttackMode = 'hold' | 'hello' | 'join';
 export const ATTACK_MODES: readonly AttackMode[] = ['hold', 'hello', 'join'];
@@ -171,4 +172,4 @@ async function child(): Promise<void> {
   else process.exit(0);
 }
 
-if (process.send !== undefined && import.meta.url === `file://${process.argv[1]}`) void child();
+if (process.send !== undefined && isCommand(import.meta.url)) void child();

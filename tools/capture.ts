@@ -29,8 +29,10 @@ import { startServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { Mode, ServerBody } from '../shared/protocol.ts';
 import { ScriptedClient } from './client.ts';
-import { describeFrame, DIRECTION_LABEL, preview, type Direction } from './wire-format.ts';
-import { commandLine, runAsCommand } from './cli.ts';
+import type { Direction } from '../shared/record.ts';
+import { printable } from '../shared/text.ts';
+import { describeFrame, routeText } from './wire-format.ts';
+import { commandLine, runAsCommand } from '../server/command-line.ts';
 
 export const CAPTURE_HELP = `npm run capture -- [options]: the same short chat, captured in plain and in secure mode.
 
@@ -466,7 +468,7 @@ function frameRow(f: DecodedFrame | undefined): string {
   if (f === undefined) return '';
   const arrow = f.direction === 'c2s' ? '->' : '<-';
   const what = f.kind === 'text' ? describeFrame(f.text, true).text : f.text;
-  return `${String(f.frame).padStart(4)} ${arrow} ${preview(what, 400)}`;
+  return `${String(f.frame).padStart(4)} ${arrow} ${printable(what, 400)}`;
 }
 
 function where(frames: number[]): string {
@@ -480,7 +482,7 @@ export function formatReport(result: CaptureResult, width = 160): string {
   const { plain, secure } = result;
   const out = header('wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode');
   out.push(`What tshark decodes (tshark -r FILE -d tcp.port==PORT,http -Y websocket, field websocket.payload.text):`);
-  out.push(`numbers are tshark's frame numbers; -> is ${DIRECTION_LABEL.c2s} (masked on the wire, unmasked by tshark), <- is ${DIRECTION_LABEL.s2c}`, '');
+  out.push(`numbers are tshark's frame numbers; -> is ${routeText('c2s')} (masked on the wire, unmasked by tshark), <- is ${routeText('s2c')}`, '');
   const title = (m: ModeCapture) => `${m.mode.toUpperCase()}  ${shown(m.file)} (${m.packets} packets, port ${m.port})`;
   const rows = Math.max(plain.frames.length, secure.frames.length);
   if (width >= 100) {
@@ -499,9 +501,9 @@ export function formatReport(result: CaptureResult, width = 160): string {
   const first = plain.frames.findIndex((f) => f.kind === 'text' && f.text.includes(SCRIPT[0]!.text));
   if (first >= 0) {
     out.push(`Wireshark's "Text" field for ${SCRIPT[0]!.from}'s line, verbatim, and the frame in the same place of the secure chat:`);
-    out.push(`  plain  frame ${plain.frames[first]!.frame}: ${preview(plain.frames[first]!.text, 300)}`);
+    out.push(`  plain  frame ${plain.frames[first]!.frame}: ${printable(plain.frames[first]!.text, 300)}`);
     const other = secure.frames[first];
-    if (other !== undefined) out.push(`  secure frame ${other.frame}: ${preview(other.text, 300)}`);
+    if (other !== undefined) out.push(`  secure frame ${other.frame}: ${printable(other.text, 300)}`);
     out.push('');
   }
   out.push('Each chat line, searched for in tshark\'s decoding and in the raw bytes of each file:');
@@ -553,7 +555,7 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
   out.push(`1 NO KEY LOG      what anyone on the path sees: TLS records, their sizes and times (${shown(secure.file)})`);
   out.push(`2 KEY LOG, SECURE TLS opened with ${shown(tls.keylog)}: WebSocket frames, in them Fernet tokens (same file)`);
   out.push(`3 KEY LOG, PLAIN  the same opened TLS around the plain chat: the text (${shown(plain.file)})`);
-  out.push(`(tshark -r FILE -d tcp.port==PORT,tls -d tls.port==PORT,http -o tls.keylog_file:KEYLOG; -> is ${DIRECTION_LABEL.c2s})`, '');
+  out.push(`(tshark -r FILE -d tcp.port==PORT,tls -d tls.port==PORT,http -o tls.keylog_file:KEYLOG; -> is ${routeText('c2s')})`, '');
   const inside = new Map<number, DecodedFrame[]>();
   for (const f of secure.frames) inside.set(f.frame, [...(inside.get(f.frame) ?? []), f]);
   const opened = new Map(secure.sealed!.opened.map((r) => [r.frame, r]));

@@ -4,7 +4,7 @@
  * exercise exactly what the browser runs.
  */
 import WebSocket from 'ws';
-import { WirechatError, isWirechatError } from '../shared/errors.ts';
+import { isWirechatError } from '../shared/errors.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import { ClientSession, type ServerIdentity } from '../shared/client-session.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
@@ -65,6 +65,7 @@ export class ScriptedClient {
     const closed = new Promise<Closed>((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
+    // eslint-disable-next-line prefer-const -- the callbacks below refer to it before it is made
     let client!: ScriptedClient;
     let ready!: () => void;
     let failed!: (error: unknown) => void;
@@ -169,5 +170,3 @@ export class ScriptedClient {
     this.ws.terminate();
   }
 }
-
-export { WirechatError };

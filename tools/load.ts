@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../server/identity.ts';
 import { nodeCryptoBackend } from '../server/node-fernet.ts';
-import { DEFAULTS, parseOptions, UsageError } from '../server/options.ts';
+import { UsageError } from '../server/command-line.ts';
+import { DEFAULTS, parseOptions } from '../server/options.ts';
 import type { AdmissionStats } from '../server/admission.ts';
 import type { ServerOptions } from '../server/options.ts';
 import type { PresenceStats } from '../server/presence.ts';
@@ -23,7 +24,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { ATTACK_MODES, MAX_SECONDS, MAX_SOCKETS, type AttackMode, type AttackOptions, type AttackReport } from './attack.ts';
 import { ScriptedClient } from './client.ts';
-import { commandLine, runAsCommand } from './cli.ts';
+import { commandLine, runAsCommand } from '../server/command-line.ts';
 
 export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send M lines through the relay.
 

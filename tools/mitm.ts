@@ -13,24 +13,20 @@
  *
  * The proxy is an honest relay until told otherwise, and invents a close only on `close`: when one side ends the
  * connection, the other is closed with the same code and reason, so each side's verdict is what the other sees.
+ * This file is the plumbing (the page's HTTP, the upgrade, the two sockets of each connection, their closes, the
+ * operator's terminal); the attacks, and the path every frame takes through them, are tools/mitm/attacks.ts.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
-import WebSocket, { WebSocketServer, type RawData } from 'ws';
-import { concat, fromBase64Url, fromUtf8, toBase64Url, toHex } from '../shared/bytes.ts';
-import { closeReason, isWirechatError } from '../shared/errors.ts';
-import { createFernet, encodeFernetKey, type Fernet } from '../shared/fernet.ts';
-import {
-  exportSpki,
-  generateClientKeyPair,
-  importClientPublicKey,
-  unwrapSessionSecret,
-  wrapSessionSecret,
-} from '../shared/handshake.ts';
-import { closeMeaning, describeFrame, DIRECTION_LABEL, preview, shortHash, type Direction } from './wire-format.ts';
-import { commandLine, runAsCommand } from './cli.ts';
+import WebSocket, { WebSocketServer } from 'ws';
+import { closeCodeText } from '../shared/errors.ts';
+import { printable } from '../shared/text.ts';
+import { commandLine, runAsCommand } from '../server/command-line.ts';
+import { paint, printAbovePrompt, wantColour, type Colour } from '../server/terminal.ts';
+import { Attacks, sendable, WAY_DIRECTION, type FlipField, type Link, type PassedFrame, type StolenKeys, type Way } from './mitm/attacks.ts';
+import { describeFrame, routeText } from './wire-format.ts';
 
 export const MITM_HELP = `npm run mitm -- --target URL [options]: a man in the middle between a page and a wirechat server.
 
@@ -63,11 +59,6 @@ function commandsHelp(): string {
   quit                        stop the proxy (Ctrl-C too)`;
 }
 
-export type Way = 'up' | 'down';
-export type FlipField = 'token' | 'mac';
-
-const WAY_DIRECTION: Record<Way, Direction> = { up: 'c2s', down: 's2c' };
-
 export interface MitmOptions {
   /** The server: http(s)://host:port. Its /ws is where the chat is relayed. */
   target: string;
@@ -82,25 +73,6 @@ export interface MitmOptions {
   modulusLength?: number;
 }
 
-/** One frame as it passed the proxy. */
-export interface PassedFrame {
-  connection: number;
-  way: Way;
-  /** The wirechat frame type, or "?" (or "binary"). */
-  type: string;
-  bytes: number;
-  /** What the proxy did to it, if anything. */
-  tampered?: 'flip' | 'swap' | 'rewrap';
-}
-
-export interface StolenKeys {
-  connection: number;
-  /** The 44-character Fernet key, as any Fernet library takes it. */
-  fernetKey: string;
-  /** The record MAC key, hex. */
-  macKey: string;
-}
-
 export interface ClosedLeg {
   connection: number;
   /** Who closed: the page's or the server's side of the proxy. */
@@ -108,25 +80,6 @@ export interface ClosedLeg {
   code: number;
   reason: string;
 }
-
-interface Link {
-  id: number;
-  page: WebSocket;
-  server: WebSocket;
-  /** Frames are handled one at a time per direction, in arrival order (swap awaits RSA). */
-  queue: Record<Way, Promise<void>>;
-  /** Set when the hello was swapped: the page's own public key, for re-wrapping. */
-  pageKey?: string;
-  /** Set when the keys were stolen: records on this connection can be read. */
-  fernet?: Fernet;
-  ended: boolean;
-}
-
-const RED = '\x1b[31m';
-const YELLOW = '\x1b[33m';
-const DIM = '\x1b[2m';
-const BOLD = '\x1b[1m';
-const RESET = '\x1b[0m';
 
 function stamp(): string {
   const d = new Date();
@@ -138,14 +91,8 @@ export function reasonCode(reason: string): string | undefined {
   return /^(?:\d{4} )?([A-Z][A-Z0-9_]+)(?::|$)/.exec(reason)?.[1];
 }
 
-/** Close codes ws may send; the others (1005, 1006, 1015) are only ever reported, never sent. */
-function sendable(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
-}
-
 export class MitmProxy {
   readonly frames: PassedFrame[] = [];
-  readonly stolen: StolenKeys[] = [];
   readonly closes: ClosedLeg[] = [];
   readonly #options: MitmOptions;
   readonly #target: URL;
@@ -153,13 +100,8 @@ export class MitmProxy {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #links = new Set<Link>();
-  readonly #ownKey: Promise<{ keyPair: CryptoKeyPair; spki: string }>;
+  readonly #attacks: Attacks;
   #nextId = 1;
-  #flip: { way: Way | 'any'; field: FlipField } | undefined;
-  #swapNext = false;
-  #lastUp: { link: Link; data: string; seq: unknown } | undefined;
-  /** The forged close, and how many connections still to come get it as soon as they open. */
-  #forged: { code: number; reason: string; next: number } | undefined;
   port = 0;
 
   constructor(options: MitmOptions) {
@@ -169,14 +111,22 @@ export class MitmProxy {
       throw new Error(`--target is the server's http:// or https:// address, not ${options.target}`);
     }
     this.#wsTarget = `${this.#target.protocol === 'https:' ? 'wss' : 'ws'}://${this.#target.host}/ws`;
-    this.#ownKey = generateClientKeyPair(options.modulusLength).then(async (keyPair) => ({
-      keyPair,
-      spki: toBase64Url(await exportSpki(keyPair.publicKey)),
-    }));
-    this.#ownKey.catch(() => undefined);
+    this.#attacks = new Attacks(
+      {
+        say: (kind, text) => this.#say(kind, text),
+        passed: (link, way, data, type, tampered) => this.#passed(link, way, data, type, tampered),
+        open: () => [...this.#links].filter((link) => !link.ended),
+      },
+      { swapAll: options.swapAll ?? false, modulusLength: options.modulusLength },
+    );
     this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     this.#http = createServer((req, res) => this.#forwardHttp(req, res));
     this.#http.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head));
+  }
+
+  /** The session keys taken by swap, one entry per connection. */
+  get stolen(): readonly StolenKeys[] {
+    return this.#attacks.stolen;
   }
 
   /** The address a browser opens. */
@@ -202,8 +152,8 @@ export class MitmProxy {
   }
 
   /** Waits for the proxy's own key pair (made at start, used by swap). Returns its SPKI's short hash. */
-  async ready(): Promise<string> {
-    return shortHash((await this.#ownKey).spki);
+  ready(): Promise<string> {
+    return this.#attacks.ready();
   }
 
   /** Stops: both sides of every connection hear 1001 (going away), and anything still open is cut after 1 s. */
@@ -225,56 +175,22 @@ export class MitmProxy {
 
   /** Arms a one-bit flip in the next record going `way` (either way by default). */
   flip(way: Way | 'any' = 'any', field: FlipField = 'token'): string {
-    this.#flip = { way, field };
-    const where = way === 'any' ? 'either way' : DIRECTION_LABEL[WAY_DIRECTION[way]];
-    return this.#say('attack', `armed: the next record ${where} gets one bit of its ${field} flipped`);
+    return this.#attacks.flip(way, field);
   }
 
   /** Re-sends the last page -> server record to the server. */
   replay(): string {
-    const last = this.#lastUp;
-    if (last === undefined) return this.#say('attack', 'nothing to replay: no page has sent a record yet');
-    if (last.link.server.readyState !== WebSocket.OPEN) {
-      return this.#say('attack', `nothing to replay: connection #${last.link.id} has ended`);
-    }
-    const said = this.#say('attack', `#${last.link.id} REPLAY: record seq ${String(last.seq)} goes to the server a second time:`);
-    last.link.server.send(last.data);
-    this.#record(last.link, 'up', 'record', Buffer.byteLength(last.data));
-    this.#print(last.link, 'up', last.data);
-    return said;
+    return this.#attacks.replay();
   }
 
   /** Arms the key swap for the next hello. */
   swap(): string {
-    this.#swapNext = true;
-    return this.#say('attack', 'armed: the next hello gets the proxy\'s public key instead of the page\'s');
+    return this.#attacks.swap();
   }
 
-  /**
-   * Forges a close frame with `code` and `reason` to the page of every open connection, and closes the server's
-   * side with 1001. With `next`, that many connections opened later get it too as soon as they open, before their
-   * handshake (enough of them in a row make the page stop retrying by itself and wait for its person).
-   */
+  /** Forges a close frame to every open connection's page, and to the next `next` as they open (Attacks.forgeClose). */
   forgeClose(code = 1000, reason = '', next = 0): string {
-    if (!sendable(code)) return this.#say('note', `close takes a code a WebSocket may send (1000-1003, 1007-1014, 3000-4999), not ${code}`);
-    this.#forged = { code, reason: closeReason(reason), next };
-    const open = [...this.#links].filter((link) => !link.ended);
-    for (const link of open) this.#forge(link);
-    const later = next > 0 ? `; the next ${next} connection${next === 1 ? '' : 's'} too, as they open` : '';
-    return this.#say('attack', `forged close ${code} (${closeMeaning(code)}) sent to ${open.length} page${open.length === 1 ? '' : 's'}${later}`);
-  }
-
-  #forge(link: Link): void {
-    const forged = this.#forged;
-    if (forged === undefined) return;
-    link.ended = true;
-    this.#say(
-      'attack',
-      `#${link.id} FORGED CLOSE to the page: ${forged.code} (${closeMeaning(forged.code)})${forged.reason ? ` "${preview(forged.reason, 120)}"` : ''}; the server's side gets 1001`,
-    );
-    link.page.close(forged.code, forged.reason);
-    link.server.close(1001, 'the man in the middle hung up');
-    for (const ws of [link.page, link.server]) setTimeout(() => ws.terminate(), 1000).unref();
+    return this.#attacks.forgeClose(code, reason, next);
   }
 
   /** One line the operator typed. Returns 'quit' when the proxy should stop. */
@@ -291,7 +207,7 @@ export class MitmProxy {
           if (word === 'up' || word === 'down') way = word;
           else if (word === 'token' || word === 'mac') field = word;
           else {
-            this.#say('note', `flip takes up or down and token or mac, not "${preview(word, 16)}"`);
+            this.#say('note', `flip takes up or down and token or mac, not "${printable(word, 16)}"`);
             return undefined;
           }
         }
@@ -309,7 +225,7 @@ export class MitmProxy {
         const [, code, ...said] = line.trim().split(/\s+/);
         const number = code === undefined ? 1000 : Number(code);
         if (!Number.isInteger(number)) {
-          this.#say('note', `close takes a close code first, not "${preview(code ?? '', 16)}"`);
+          this.#say('note', `close takes a close code first, not "${printable(code ?? '', 16)}"`);
           return undefined;
         }
         this.forgeClose(number, said.join(' ').replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))));
@@ -323,7 +239,7 @@ export class MitmProxy {
       case 'exit':
         return 'quit';
       default:
-        this.#say('note', `unknown command "${preview(verb, 16)}"; help lists them`);
+        this.#say('note', `unknown command "${printable(verb, 16)}"; help lists them`);
         return undefined;
     }
   }
@@ -346,7 +262,7 @@ export class MitmProxy {
       delete out['keep-alive'];
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
-      this.#options.log?.(this.#paint(DIM, `[${stamp()}] http ${req.method} ${preview(url.pathname, 60)} -> ${answer.statusCode}`));
+      this.#options.log?.(this.#paint('dim', `[${stamp()}] http ${req.method} ${printable(url.pathname, 60)} -> ${answer.statusCode}`));
     });
     upstream.on('error', (error) => {
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
@@ -408,116 +324,14 @@ export class MitmProxy {
   #link(id: number, page: WebSocket, server: WebSocket): void {
     const link: Link = { id, page, server, queue: { up: Promise.resolve(), down: Promise.resolve() }, ended: false };
     this.#links.add(link);
-    this.#options.log?.(this.#paint(DIM, `[${stamp()}] #${id} a page connected; relaying to ${this.#wsTarget}`));
-    page.on('message', (data, isBinary) => this.#enqueue(link, 'up', data, isBinary));
-    server.on('message', (data, isBinary) => this.#enqueue(link, 'down', data, isBinary));
+    this.#options.log?.(this.#paint('dim', `[${stamp()}] #${id} a page connected; relaying to ${this.#wsTarget}`));
+    page.on('message', (data, isBinary) => this.#attacks.enqueue(link, 'up', data, isBinary));
+    server.on('message', (data, isBinary) => this.#attacks.enqueue(link, 'down', data, isBinary));
     page.on('close', (code, reason) => this.#closed(link, 'page', code, reason.toString()));
     server.on('close', (code, reason) => this.#closed(link, 'server', code, reason.toString()));
     page.on('error', () => undefined);
     server.on('error', () => undefined);
-    if (this.#forged !== undefined && this.#forged.next > 0) {
-      this.#forged.next--;
-      this.#forge(link);
-    }
-  }
-
-  #enqueue(link: Link, way: Way, data: RawData, isBinary: boolean): void {
-    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    link.queue[way] = link.queue[way]
-      .then(() => this.#pass(link, way, bytes, isBinary))
-      .catch((error: unknown) => {
-        this.#say('note', `#${link.id} the proxy failed on a frame: ${(error as Error)?.message ?? String(error)}`);
-      });
-  }
-
-  async #pass(link: Link, way: Way, bytes: Buffer, isBinary: boolean): Promise<void> {
-    const to = way === 'up' ? link.server : link.page;
-    if (isBinary) {
-      this.#record(link, way, 'binary', bytes.length);
-      this.#options.log?.(`[${stamp()}] #${link.id} ${DIRECTION_LABEL[WAY_DIRECTION[way]].padEnd(14)} ${String(bytes.length).padStart(6)} B  binary`);
-      if (to.readyState === WebSocket.OPEN) to.send(bytes, { binary: true });
-      return;
-    }
-    const original = bytes.toString('utf8');
-    let data = original;
-    const notes: string[] = [];
-    let tampered: PassedFrame['tampered'];
-    let frame: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = JSON.parse(original);
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) frame = parsed as Record<string, unknown>;
-    } catch {
-      // not JSON: relayed as it is; the receiver refuses it
-    }
-
-    if (frame?.type === 'hello' && way === 'up' && (this.#options.swapAll || this.#swapNext)) {
-      this.#swapNext = false;
-      const own = await this.#ownKey;
-      link.pageKey = typeof frame.publicKey === 'string' ? frame.publicKey : '';
-      frame.publicKey = own.spki;
-      data = JSON.stringify(frame);
-      tampered = 'swap';
-      notes.push(`SWAP: the page's public key (sha256 ${shortHash(link.pageKey)}) replaced by the proxy's (sha256 ${shortHash(own.spki)})`);
-    }
-
-    if (frame?.type === 'welcome' && way === 'down' && link.pageKey !== undefined) {
-      const stolen = await this.#steal(link, frame, notes);
-      if (stolen) {
-        data = JSON.stringify(frame);
-        tampered = 'rewrap';
-      }
-    }
-
-    if (frame?.type === 'record') {
-      if (link.fernet !== undefined && typeof frame.token === 'string') {
-        try {
-          const plaintext = fromUtf8(await link.fernet.decrypt(frame.token));
-          notes.push(`READ with the stolen keys: ${preview(plaintext, 200)}`);
-        } catch (error) {
-          notes.push(`the stolen keys do not open it (${isWirechatError(error) ? error.code : String(error)})`);
-        }
-      }
-      const flip = this.#flip;
-      if (flip !== undefined && (flip.way === 'any' || flip.way === way)) {
-        this.#flip = undefined;
-        notes.push(flipBit(frame, flip.field));
-        data = JSON.stringify(frame);
-        tampered = 'flip';
-      }
-      if (way === 'up') this.#lastUp = { link, data: original, seq: frame.seq };
-    }
-
-    this.#record(link, way, frame === undefined ? '?' : describeFrame(original).type, Buffer.byteLength(original), tampered);
-    this.#print(link, way, original);
-    for (const note of notes) this.#say('attack', `#${link.id} ${note}`);
-    if (data !== original && tampered !== 'flip') this.#say('attack', `#${link.id} passed on instead: ${describeFrame(data).text}`);
-    if (to.readyState === WebSocket.OPEN) to.send(data);
-  }
-
-  /** The swap's second half: unwrap with the proxy's key, print, re-wrap for the page. Edits `welcome` in place. */
-  async #steal(link: Link, welcome: Record<string, unknown>, notes: string[]): Promise<boolean> {
-    if (welcome.mode !== 'secure' || typeof welcome.wrappedKeys !== 'string' || welcome.wrappedKeys === '') {
-      notes.push('a plain welcome: there are no session keys to steal (and plain mode hides nothing anyway)');
-      return false;
-    }
-    const own = await this.#ownKey;
-    try {
-      const { fernetKey, macKey } = await unwrapSessionSecret(own.keyPair.privateKey, fromBase64Url(welcome.wrappedKeys));
-      const stolen = { connection: link.id, fernetKey: encodeFernetKey(fernetKey), macKey: toHex(macKey) };
-      this.stolen.push(stolen);
-      notes.push(`STOLEN session keys (the server wrapped them for the proxy's key): fernet key ${stolen.fernetKey}  mac key ${stolen.macKey}`);
-      link.fernet = await createFernet(fernetKey.slice());
-      const pageKey = await importClientPublicKey(fromBase64Url(link.pageKey ?? ''));
-      welcome.wrappedKeys = toBase64Url(await wrapSessionSecret(pageKey, concat(fernetKey, macKey)));
-      notes.push(
-        're-wrapped them for the page\'s own key; but the server\'s signature covers the proxy\'s key, not the page\'s, ' +
-          'so the page should refuse this welcome (HANDSHAKE_BAD_SIGNATURE)',
-      );
-      return true;
-    } catch (error) {
-      notes.push(`could not steal the keys: ${(error as Error)?.message ?? String(error)}`);
-      return false;
-    }
+    this.#attacks.opened(link);
   }
 
   #closed(link: Link, by: 'page' | 'server', code: number, reason: string): void {
@@ -525,15 +339,15 @@ export class MitmProxy {
     const who = by === 'page' ? 'the page' : 'the server';
     if (link.ended) {
       // The answer to the close the proxy passed on: the connection is over on both sides.
-      this.#options.log?.(this.#paint(DIM, `[${stamp()}] #${link.id} ${who} answered the close (${code}); connection #${link.id} is over`));
+      this.#options.log?.(this.#paint('dim', `[${stamp()}] #${link.id} ${who} answered the close (${code}); connection #${link.id} is over`));
     } else {
       link.ended = true;
       const caught = reasonCode(reason);
       const verdict = caught !== undefined && code !== 1000 && code !== 1001 ? `  => ${who} caught it: ${caught}` : '';
       this.#options.log?.(
         this.#paint(
-          verdict ? YELLOW : DIM,
-          `[${stamp()}] #${link.id} ${who} closed: ${code} (${closeMeaning(code)})${reason ? ` "${preview(reason, 120)}"` : ''}${verdict}`,
+          verdict ? 'yellow' : 'dim',
+          `[${stamp()}] #${link.id} ${who} closed: ${closeCodeText(code)}${reason ? ` "${printable(reason, 120)}"` : ''}${verdict}`,
         ),
       );
       // Pass the close on as it came, so the other side sees the same verdict.
@@ -547,56 +361,21 @@ export class MitmProxy {
     if (link.page.readyState === WebSocket.CLOSED && link.server.readyState === WebSocket.CLOSED) this.#links.delete(link);
   }
 
-  #record(link: Link, way: Way, type: string, bytes: number, tampered?: PassedFrame['tampered']): void {
+  #passed(link: Link, way: Way, data: string | Buffer, type: string, tampered?: PassedFrame['tampered']): void {
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.frames.push({ connection: link.id, way, type, bytes, ...(tampered ? { tampered } : {}) });
-  }
-
-  #print(link: Link, way: Way, data: string): void {
-    const summary = describeFrame(data).text;
-    this.#options.log?.(
-      `[${stamp()}] #${link.id} ${DIRECTION_LABEL[WAY_DIRECTION[way]].padEnd(14)} ${String(Buffer.byteLength(data)).padStart(6)} B  ${summary}`,
-    );
+    const what = typeof data === 'string' ? describeFrame(data).text : 'binary';
+    this.#options.log?.(`[${stamp()}] #${link.id} ${routeText(WAY_DIRECTION[way]).padEnd(14)} ${String(bytes).padStart(6)} B  ${what}`);
   }
 
   #say(kind: 'attack' | 'note', text: string): string {
-    this.#options.log?.(this.#paint(kind === 'attack' ? RED : BOLD, `[${stamp()}] ${kind === 'attack' ? '!! ' : ''}${text}`));
+    this.#options.log?.(this.#paint(kind === 'attack' ? 'red' : 'bold', `[${stamp()}] ${kind === 'attack' ? '!! ' : ''}${text}`));
     return text;
   }
 
-  #paint(color: string, text: string): string {
-    return this.#options.color ? `${color}${text}${RESET}` : text;
+  #paint(colour: Colour, text: string): string {
+    return paint(this.#options.color === true, colour, text);
   }
-}
-
-/** Where two spellings of a value first differ, shown as a few characters of each around that place. */
-function changedAt(before: string, after: string): string {
-  let i = 0;
-  while (i < before.length && before[i] === after[i]) i++;
-  const from = Math.max(0, i - 4);
-  return `character ${i}: ...${before.slice(from, i + 5)}... is now ...${after.slice(from, i + 5)}...`;
-}
-
-/** Flips the lowest bit of the first ciphertext byte of the token (or of the mac's first byte). Edits `frame`. */
-export function flipBit(frame: Record<string, unknown>, field: FlipField): string {
-  const value = frame[field];
-  if (typeof value !== 'string' || value.length === 0) return `FLIP: the record has no ${field} to flip`;
-  let flipped: string;
-  let what: string;
-  try {
-    const bytes = fromBase64Url(value);
-    // Byte 25 of a token is its first ciphertext byte (after version, timestamp and IV); byte 0 of a mac.
-    const at = field === 'token' ? Math.min(25, bytes.length - 1) : 0;
-    bytes[at]! ^= 0x01;
-    flipped = toBase64Url(bytes, field === 'token');
-    what = `bit 0 of byte ${at}${field === 'token' && at === 25 ? ' (the first ciphertext byte)' : ''}`;
-  } catch {
-    // Not base64url: change one character instead; the receiver refuses the frame either way.
-    const i = Math.floor(value.length / 2);
-    flipped = value.slice(0, i) + (value[i] === 'A' ? 'B' : 'A') + value.slice(i + 1);
-    what = 'one character';
-  }
-  frame[field] = flipped;
-  return `FLIP: ${what} of record seq ${String(frame.seq)}'s ${field}, still well formed; ${changedAt(value, flipped)}`;
 }
 
 /** A proxy listening and ready to relay. */
@@ -628,10 +407,8 @@ async function main(): Promise<number> {
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive });
   const print = (line: string) => {
-    if (interactive) {
-      process.stdout.write('\r\x1b[K' + line + '\n');
-      rl.prompt(true);
-    } else process.stdout.write(line + '\n');
+    if (interactive) printAbovePrompt(process.stdout, rl, line);
+    else process.stdout.write(line + '\n');
   };
   let proxy: MitmProxy;
   try {
@@ -641,7 +418,7 @@ async function main(): Promise<number> {
       host: values.host,
       swapAll: values['swap-all'] ?? false,
       log: print,
-      color: !values['no-color'] && process.env.NO_COLOR === undefined && process.stdout.isTTY === true,
+      color: wantColour(values['no-color'], process.env, process.stdout.isTTY === true),
     });
     await proxy.listen();
   } catch (error) {

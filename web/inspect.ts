@@ -5,16 +5,17 @@
  * copied. docs/protocol.md sections 4-7 define every field named here.
  *
  * Pure: no DOM, no clock, no crypto calls. The session did the checks; this only reports them. It reads frames
- * leniently, as tools/wire-format.ts does for the terminal: a frame the session refused is shown all the same
- * (that is the point), so nothing here trusts the wire or throws on it.
+ * through shared/wire-read.ts, as tools/wire-format.ts does for the terminal: leniently, since a frame the session
+ * refused is shown all the same (that is the point), so nothing here trusts the wire or throws on it.
  */
 import type { HandshakeStep } from '../shared/client-session.ts';
 import type { FrameCheck } from '../shared/record.ts';
-import { fromBase64Url, toBase64Url, toHex } from '../shared/bytes.ts';
-import { isWirechatError, type ErrorCode } from '../shared/errors.ts';
-import { parseToken, type ParsedToken } from '../shared/fernet.ts';
+import { toBase64Url, toHex } from '../shared/bytes.ts';
+import type { ErrorCode } from '../shared/errors.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
+import { rsaKeyInfo } from '../shared/rsa-spki.ts';
 import { printable } from '../shared/text.ts';
+import { isP256Spki, looseBytes, readFrame, readToken, route, type Fields, type TokenPart } from '../shared/wire-read.ts';
 import { presenceLines } from './chat-log.ts';
 import { STEPS } from './steps.ts';
 import type { StepEvent, WireEvent } from './wire-log.ts';
@@ -47,13 +48,6 @@ export interface FieldRow {
   exposed: boolean;
   /** For a MAC or a signature: what its check said. */
   check: CheckView | undefined;
-}
-
-/** One part of a Fernet token, for the byte map drawn above its rows. */
-export interface TokenPart {
-  key: 'version' | 'timestamp' | 'iv' | 'ciphertext' | 'hmac';
-  label: string;
-  bytes: number;
 }
 
 export interface FieldGroup {
@@ -107,7 +101,7 @@ export interface FrameView extends FrameSummary {
   groups: FieldGroup[];
 }
 
-export const ROUTE = { out: 'page → server', in: 'server → page' } as const;
+export const ROUTE = { out: route('c2s'), in: route('s2c') } as const;
 const ARROW = { out: '→', in: '←' } as const;
 
 /** The sentences a student reads beside each field. */
@@ -149,33 +143,8 @@ const FRAME_STEPS: Record<string, readonly HandshakeStep[]> = {
   welcome: ['welcome', 'verified', 'trusted', 'unwrapped', 'ready'],
 };
 
-type Obj = Record<string, unknown>;
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The frame's JSON as an object, without trusting it; undefined when it is not a JSON object. */
-function looseFrame(data: string): Obj | undefined {
-  try {
-    const value: unknown = JSON.parse(data);
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function decoded(b64: unknown): Uint8Array | undefined {
-  if (typeof b64 !== 'string') return undefined;
-  try {
-    return fromBase64Url(b64);
-  } catch {
-    return undefined;
-  }
 }
 
 /** "2026-11-27 15:59:06 UTC" from milliseconds since the epoch; the milliseconds too when asked. */
@@ -197,65 +166,6 @@ export function byteCount(n: number): string {
   return `${n.toLocaleString('en-US').replace(/,/g, ' ')} ${n === 1 ? 'byte' : 'bytes'}`;
 }
 
-// ---- keys, read from their DER just far enough to name them -----------------------------------------------
-
-interface Der {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-/** One DER element at `offset` (X.690 §8.1: tag, definite length, contents), or undefined if it does not fit. */
-function der(bytes: Uint8Array, offset: number): Der | undefined {
-  const tag = bytes[offset];
-  let length = bytes[offset + 1];
-  if (tag === undefined || length === undefined) return undefined;
-  let start = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count === 0 || count > 3) return undefined;
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + (bytes[start + i] ?? NaN);
-    start += count;
-  }
-  const end = start + length;
-  return Number.isFinite(end) && end <= bytes.length ? { tag, start, end } : undefined;
-}
-
-/** rsaEncryption, 1.2.840.113549.1.1.1 (RFC 8017 A.1), as DER: tag, length, value. */
-const RSA_OID = '06092a864886f70d010101';
-
-/**
- * The modulus size and public exponent of an RSA SubjectPublicKeyInfo (RFC 5280 §4.1.2.7 around RFC 8017 A.1.1
- * RSAPublicKey): SEQUENCE { SEQUENCE { OID, NULL }, BIT STRING { SEQUENCE { INTEGER n, INTEGER e } } }.
- */
-export function rsaKeyInfo(spki: Uint8Array): { bits: number; exponent: number } | undefined {
-  const outer = der(spki, 0);
-  const algorithm = outer && der(spki, outer.start);
-  if (outer?.tag !== 0x30 || algorithm?.tag !== 0x30) return undefined;
-  if (!toHex(spki.subarray(algorithm.start, algorithm.end)).startsWith(RSA_OID)) return undefined;
-  const bitString = der(spki, algorithm.end);
-  if (bitString?.tag !== 0x03 || spki[bitString.start] !== 0) return undefined;
-  const key = der(spki, bitString.start + 1);
-  const n = key?.tag === 0x30 ? der(spki, key.start) : undefined;
-  const e = n?.tag === 0x02 ? der(spki, n.end) : undefined;
-  if (n === undefined || e?.tag !== 0x02 || e.end - e.start > 6) return undefined;
-  let first = n.start;
-  while (first < n.end - 1 && spki[first] === 0) first++;
-  const top = spki[first] ?? 0;
-  const bits = (n.end - first - 1) * 8 + (top === 0 ? 0 : Math.floor(Math.log2(top)) + 1);
-  let exponent = 0;
-  for (let i = e.start; i < e.end; i++) exponent = exponent * 256 + spki[i]!;
-  return { bits, exponent };
-}
-
-/** The fixed start of a P-256 SPKI: id-ecPublicKey, prime256v1, a 66-byte BIT STRING, an uncompressed point. */
-const P256_SPKI_PREFIX = '3059301306072a8648ce3d020106082a8648ce3d03010703420004';
-
-function isP256Spki(spki: Uint8Array): boolean {
-  return spki.length === 91 && toHex(spki.subarray(0, 27)) === P256_SPKI_PREFIX;
-}
-
 // ---- rows ---------------------------------------------------------------------------------------------------
 
 function row(key: string, label: string, value: string, explain: string, extra: Partial<FieldRow> = {}): FieldRow {
@@ -274,7 +184,7 @@ function text(value: unknown): string {
 
 /** A base64url field: its bytes as hex, with the wire spelling in the note. */
 function hexRow(key: string, label: string, b64: unknown, explain: string, extra: Partial<FieldRow> = {}): FieldRow {
-  const bytes = decoded(b64);
+  const bytes = looseBytes(b64);
   if (bytes === undefined) return row(key, label, text(b64), explain, { note: 'not base64url', ...extra });
   return row(key, label, toHex(bytes), explain, {
     note: `${byteCount(bytes.length)}, hex (base64url on the wire: ${text(b64).length} characters)`,
@@ -284,12 +194,12 @@ function hexRow(key: string, label: string, b64: unknown, explain: string, extra
 
 /** A base64url field shown as on the wire, its size in the note. */
 function b64Row(key: string, label: string, b64: unknown, explain: string, what: string, extra: Partial<FieldRow> = {}): FieldRow {
-  const bytes = decoded(b64);
+  const bytes = looseBytes(b64);
   const note = bytes === undefined ? 'not base64url' : `${byteCount(bytes.length)}${what === '' ? '' : `, ${what}`}; base64url`;
   return row(key, label, text(b64), explain, { note, ...extra });
 }
 
-function rawGroup(event: WireEvent, frame: Obj | undefined): FieldGroup {
+function rawGroup(event: WireEvent, frame: Fields | undefined): FieldGroup {
   const rows = [row('raw', 'Frame', event.data, EXPLAIN.raw, { note: `${byteCount(event.size)} of ${frame === undefined ? 'text' : 'JSON text'}` })];
   return { key: 'wire', title: 'On the wire', explain: 'What was sent, byte for byte.', rows, parts: [] };
 }
@@ -430,11 +340,11 @@ function inside(event: WireEvent, type: string): InsideView | undefined {
 
 // ---- frames -------------------------------------------------------------------------------------------------
 
-function gist(event: WireEvent, type: string, frame: Obj | undefined): string {
+function gist(event: WireEvent, type: string, frame: Fields | undefined): string {
   if (frame === undefined) return event.check.state === 'failed' ? 'unreadable: refused' : 'unreadable';
   switch (type) {
     case 'hello': {
-      const key = decoded(frame.publicKey);
+      const key = looseBytes(frame.publicKey);
       const info = key && rsaKeyInfo(key);
       return `public key (RSA ${info?.bits ?? '?'}) and nonce`;
     }
@@ -453,9 +363,7 @@ function gist(event: WireEvent, type: string, frame: Obj | undefined): string {
 
 /** One line about a frame, for the list. */
 export function summarize(event: WireEvent): FrameSummary {
-  const frame = looseFrame(event.data);
-  const type = typeof frame?.type === 'string' ? frame.type : '?';
-  const seq = frame !== undefined && typeof frame.seq === 'number' ? frame.seq : undefined;
+  const { fields: frame, type, seq } = readFrame(event.data);
   return {
     index: event.index,
     direction: event.direction,
@@ -476,7 +384,7 @@ export function summarize(event: WireEvent): FrameSummary {
 /** A frame taken apart: every field with what it is, and what the page read from it. */
 export function inspect(event: WireEvent, steps: readonly StepEvent[] = []): FrameView {
   const summary = summarize(event);
-  const frame = looseFrame(event.data);
+  const frame = readFrame(event.data).fields;
   const groups = [rawGroup(event, frame)];
   if (frame !== undefined) {
     switch (summary.type) {
@@ -501,8 +409,8 @@ export function inspect(event: WireEvent, steps: readonly StepEvent[] = []): Fra
   return { ...summary, inside: inside(event, summary.type), groups };
 }
 
-function helloGroup(frame: Obj): FieldGroup {
-  const key = decoded(frame.publicKey);
+function helloGroup(frame: Fields): FieldGroup {
+  const key = looseBytes(frame.publicKey);
   const info = key && rsaKeyInfo(key);
   const keyNote = info === undefined ? 'not an RSA key' : `RSA-OAEP ${info.bits}, e=${info.exponent}`;
   return {
@@ -520,10 +428,10 @@ function helloGroup(frame: Obj): FieldGroup {
   };
 }
 
-function welcomeGroup(event: WireEvent, frame: Obj): FieldGroup {
-  const serverKey = decoded(frame.serverKey);
+function welcomeGroup(event: WireEvent, frame: Fields): FieldGroup {
+  const serverKey = looseBytes(frame.serverKey);
   const keyNote = serverKey === undefined ? '' : isP256Spki(serverKey) ? 'SPKI DER, ECDSA P-256' : 'not a P-256 key';
-  const wrapped = decoded(frame.wrappedKeys);
+  const wrapped = looseBytes(frame.wrappedKeys);
   const time = typeof frame.time === 'number' ? frame.time : NaN;
   return {
     key: 'handshake',
@@ -547,11 +455,9 @@ function welcomeGroup(event: WireEvent, frame: Obj): FieldGroup {
 
 function tokenGroup(event: WireEvent, token: unknown): FieldGroup {
   const title = 'Fernet token, taken apart';
-  let parsed: ParsedToken;
-  try {
-    parsed = parseToken(text(token));
-  } catch (error) {
-    const why = isWirechatError(error) ? `${error.code}: ${error.message}` : 'it cannot be read';
+  const anatomy = readToken(text(token));
+  if (!anatomy.readable) {
+    const why = anatomy.code === undefined ? anatomy.why : `${anatomy.code}: ${anatomy.why}`;
     return {
       key: 'token',
       title,
@@ -560,7 +466,7 @@ function tokenGroup(event: WireEvent, token: unknown): FieldGroup {
       parts: [],
     };
   }
-  const total = parsed.signed.length + parsed.hmac.length;
+  const { token: parsed, parts, bytes: total } = anatomy;
   return {
     key: 'token',
     title,
@@ -583,13 +489,7 @@ function tokenGroup(event: WireEvent, token: unknown): FieldGroup {
       }),
       row('token', 'whole token', text(token), EXPLAIN.token, { note: `${text(token).length} characters = ${byteCount(total)}` }),
     ],
-    parts: [
-      { key: 'version', label: 'version', bytes: 1 },
-      { key: 'timestamp', label: 'timestamp', bytes: 8 },
-      { key: 'iv', label: 'IV', bytes: parsed.iv.length },
-      { key: 'ciphertext', label: 'ciphertext', bytes: parsed.ciphertext.length },
-      { key: 'hmac', label: 'HMAC', bytes: parsed.hmac.length },
-    ],
+    parts,
   };
 }
 

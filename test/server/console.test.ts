@@ -16,6 +16,8 @@ describe('the console', () => {
   let output: PassThrough;
   let printed: string;
   let ended: string[];
+  let endedOnce: Promise<string>;
+  let onEnd: (word: string) => void;
   let interrupted: number;
   let tabs: ScriptedClient[] = [];
   let con: Console;
@@ -27,12 +29,14 @@ describe('the console', () => {
   beforeEach(async () => {
     for (const tab of tabs) tab.close();
     tabs = [];
-    for (let i = 0; i < 100 && server.relay.names().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    // The relay says a tab left (a console event) after it has taken its name off the list.
+    if (server.relay.names().length > 0) await server.waitForEvent(() => server.relay.names().length === 0);
     assert.deepEqual(server.relay.names(), [], 'the previous test\'s tabs have left');
     input = new PassThrough();
     output = new PassThrough();
     printed = '';
     ended = [];
+    endedOnce = new Promise((resolve) => (onEnd = resolve));
     interrupted = 0;
     output.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     con = new Console({
@@ -41,13 +45,36 @@ describe('the console', () => {
       relay: server.relay,
       plain: false,
       color: false,
-      onEnd: (word) => ended.push(word),
+      onEnd: (word) => {
+        ended.push(word);
+        onEnd(word);
+      },
       onInterrupt: () => interrupted++,
     });
   });
 
   const type = (line: string) => input.write(line + '\n');
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+  /** Resolves once the console has printed something that matches `pattern` (a test's failure says what it printed). */
+  function waitForOutput(pattern: RegExp, timeoutMs = 5000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        output.off('data', check);
+      };
+      // Registered after the listener that appends to `printed`, so it sees each chunk already added.
+      const check = () => {
+        if (!pattern.test(printed)) return;
+        done();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`the console did not print ${pattern} within ${timeoutMs} ms; it printed:\n${printed}`));
+      }, timeoutMs);
+      output.on('data', check);
+      check();
+    });
+  }
   async function tab(name: string): Promise<ScriptedClient> {
     const client = await server.connect({ name });
     tabs.push(client);
@@ -63,16 +90,14 @@ describe('the console', () => {
 
   it('says when a line reached nobody', async () => {
     type('anyone?');
-    await settle();
-    assert.match(printed, /nobody else is here yet/);
+    await waitForOutput(/nobody else is here yet/);
   });
 
   it('/who lists names, time connected, mode and session codes', async () => {
     const a = await tab('amy');
     type('/who');
-    await settle();
+    await waitForOutput(new RegExp(`amy\\s+\\d+s\\s+secure\\s+${a.session.identity!.sessionCode}`));
     assert.match(printed, /1 in the chat:/);
-    assert.match(printed, new RegExp(`amy\\s+\\d+s\\s+secure\\s+${a.session.identity!.sessionCode}`));
   });
 
   it('/msg reaches only its target, and names a missing one', async () => {
@@ -85,9 +110,9 @@ describe('the console', () => {
     assert.match(printed, /you -> amy: just for you/);
     type('/msg nobody hi');
     type('/msg amy');
-    await settle();
+    // Lines are handled in order: once the second's answer is printed, so is the first's.
+    await waitForOutput(/usage: \/msg NAME text/);
     assert.match(printed, /nobody is called nobody \(try \/who\)/);
-    assert.match(printed, /usage: \/msg NAME text/);
   });
 
   it('/kick ends that tab with a reason and leaves the others', async () => {
@@ -102,7 +127,7 @@ describe('the console', () => {
   it('/help lists the commands; an unknown command says so', async () => {
     type('/help');
     type('/frobnicate');
-    await settle();
+    await waitForOutput(/unknown command \/frobnicate/);
     for (const command of ['/who', '/msg NAME text', '/kick NAME', 'EXIT or END']) assert.ok(printed.includes(command), command);
     assert.match(printed, /unknown command \/frobnicate/);
   });
@@ -110,17 +135,17 @@ describe('the console', () => {
   it('refuses a line that breaks the rules instead of sending it', async () => {
     const a = await tab('amy');
     type('x'.repeat(5000));
-    await settle();
-    assert.match(printed, /not sent: a line has at most 4096 bytes/);
+    await waitForOutput(/not sent: a line has at most 4096 bytes/);
     assert.equal(a.bodies.some((body) => body.kind === 'line'), false);
   });
 
   it('takes EXIT or END as the whole line, any case, spaces around; not inside a line', async () => {
     type('we are at the END of the lesson');
-    await settle();
+    // Sent as a line (nobody is here to get it): the console has decided it is not the end.
+    await waitForOutput(/we are at the END of the lesson/);
     assert.deepEqual(ended, []);
     type('   eNd  ');
-    await settle();
+    assert.equal(await endedOnce, 'END');
     assert.deepEqual(ended, ['END']);
   });
 
@@ -147,8 +172,7 @@ describe('the console', () => {
       const linesOf = (t: ScriptedClient) => t.bodies.flatMap((b) => (b.kind === 'line' ? [b.text] : []));
 
       type('/msg alice smith the code is 4711');
-      await settle();
-      assert.match(printed, /not sent: the words could name alice or "alice smith"; put the name in quotes, e\.g\. \/msg "alice smith" text/);
+      await waitForOutput(/not sent: the words could name alice or "alice smith"; put the name in quotes, e\.g\. \/msg "alice smith" text/);
       assert.deepEqual([linesOf(alice), linesOf(smith)], [[], []], 'an ambiguous /msg reaches nobody');
 
       type('/msg "alice smith" the code is 4711');
@@ -186,7 +210,7 @@ describe('the console', () => {
     type('/msg "say hello');
     type('/msg "bob"x hi');
     type('/kick "nobody here"');
-    await settle();
+    await waitForOutput(/nobody is called "nobody here" \(try \/who\)/);
     assert.match(printed, /a quoted name needs its closing " \(usage: \/msg NAME text\)/);
     assert.match(printed, /a quoted name ends with " and a space/);
     assert.match(printed, /nobody is called "nobody here" \(try \/who\)/);
@@ -199,7 +223,7 @@ describe('the console', () => {
     con.joined({ name: 'alice smith', code: 'ABCD-1234', phase: 'secure' });
     con.left('connection #3', 1002, 'dropped: PROTO_BAD_JSON: the frame is not JSON', false);
     type('/who');
-    await settle();
+    await waitForOutput(/^ {2}"alice smith"\s+\d+s/m);
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] "alice smith": hi$/m);
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] "bob: hi": there$/m);
     assert.match(printed, /\* "alice smith" joined \(secure/);

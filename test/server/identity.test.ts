@@ -30,15 +30,20 @@ describe('the server identity key', () => {
     }
   });
 
-  it('tightens a key file that others could read', async () => {
+  it('refuses a key file that others could read, saying how to make it private, and changes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wirechat-identity-'));
     try {
       const path = join(dir, 'identity.jwk');
-      await loadIdentity(path);
-      const { chmod } = await import('node:fs/promises');
+      const first = await loadIdentity(path);
       await chmod(path, 0o644);
-      await loadIdentity(path);
-      assert.equal((await stat(path)).mode & 0o777, 0o600);
+      await assert.rejects(loadIdentity(path), (error: unknown) => {
+        assert.ok(error instanceof IdentityError);
+        assert.equal(error.message, `the identity key ${path} can be read or changed by other users (mode 0644); make it private with: chmod 600 ${path}`);
+        return true;
+      });
+      assert.equal((await stat(path)).mode & 0o777, 0o644, 'refused, not tightened: the person should know');
+      await chmod(path, 0o600);
+      assert.equal((await loadIdentity(path)).fingerprint, first.fingerprint);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULTS, HELP, parseOptions, UsageError, type ServerOptions } from '../../server/options.ts';
+import { UsageError } from '../../server/command-line.ts';
+import { DEFAULTS, HELP, parseOptions, type ServerOptions } from '../../server/options.ts';
 
 /** Options from `argv` with an empty environment, asserting that they are options and not 'help'. */
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): ServerOptions {

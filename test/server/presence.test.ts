@@ -51,7 +51,10 @@ class Tab {
   readonly failed = false;
   /** What the others are told of this tab's leaving (ServerSession.departure). */
   departure = '';
-  constructor(readonly name: string) {}
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
   get label(): string {
     return this.name;
   }

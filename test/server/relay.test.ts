@@ -33,7 +33,10 @@ class FakeMember implements Member {
   seated(name: string): void {
     this.name = name;
   }
-  constructor(readonly number: number) {}
+  readonly number: number;
+  constructor(number: number) {
+    this.number = number;
+  }
   get label(): string {
     return this.name || `connection #${this.number}`;
   }

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { isIP, connect as netConnect } from 'node:net';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,14 +192,23 @@ describe('the self-signed certificate', () => {
     assert.ok(inspectCertificate(repaired.cert, await readFile(paths.keyPath, 'utf8')));
   });
 
-  it('tightens files that others may read to 0600', async () => {
+  it('refuses its key when others may read it, as the identity key is, and changes nothing', async () => {
     const paths = fresh();
     await loadSelfSigned(paths, NAMES);
-    await chmod(paths.keyPath, 0o644);
     await chmod(paths.certPath, 0o644);
-    assert.equal((await loadSelfSigned(paths, NAMES)).status, 'reused');
-    assert.equal(await mode(paths.keyPath), 0o600);
-    assert.equal(await mode(paths.certPath), 0o600);
+    assert.equal((await loadSelfSigned(paths, NAMES)).status, 'reused', 'the certificate is public');
+    await chmod(paths.keyPath, 0o644);
+    await assert.rejects(loadSelfSigned(paths, NAMES), /the TLS key .* can be read or changed by other users \(mode 0644\); make it private with: chmod 600/);
+    assert.equal(await mode(paths.keyPath), 0o644);
+  });
+
+  it('refuses a symbolic link for its key and never touches the target', async () => {
+    const paths = fresh();
+    await loadSelfSigned(paths, NAMES);
+    const target = `${paths.keyPath}.real`;
+    await rename(paths.keyPath, target);
+    await symlink(target, paths.keyPath);
+    await assert.rejects(loadSelfSigned(paths, NAMES), /the TLS key .* is a symbolic link \(to .*\): refused, and nothing was changed/);
   });
 
   it('is found by loadTls beside the identity key, for the names of --host', async () => {

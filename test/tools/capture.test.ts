@@ -1,7 +1,8 @@
 /**
  * `npm run capture` on this machine's loopback with the real tshark: the plain capture shows every chat line
  * and the secure one shows none. The facts are checked here against tshark's own decoding of the files (run
- * again by the test, not taken from the tool's report) and against the files' raw bytes.
+ * again by the test, not taken from the tool's report) and against the files' raw bytes. The reports rendered as
+ * a terminal shows them, for the README, are test/e2e/capture.test.ts.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,6 @@ import { join } from 'node:path';
 import { parseClientFrame, parseServerFrame } from '../../shared/protocol.ts';
 import { CaptureSetupError, formatReport, runCapture, SCRIPT, type CaptureResult } from '../../tools/capture.ts';
 import { ROOT } from '../helpers/process.ts';
-import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 
 const haveTshark = spawnSync('tshark', ['--version']).error === undefined;
 // Skipped only on a developer's machine without tshark; in CI (which installs it) a missing tshark fails.
@@ -40,21 +40,6 @@ function tsharkTexts(file: string, port: number, decodeAs = ['-d', `tcp.port==${
       text,
     })),
   );
-}
-
-/** A report as a terminal shows it, screenshotted for the README; the text on the picture is checked to be the report. */
-async function renderAsTerminal(report: string, width: number, name: string): Promise<void> {
-  const browser = await launchBrowser();
-  try {
-    const page = await browser.newPage({ viewport: { width, height: 300 } });
-    await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
-    // textContent: the report is wire text, so it goes in as text, never as markup.
-    await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
-    await page.locator('#t').screenshot({ path: screenshotPath(name) });
-    assert.equal(await page.locator('#t').innerText(), report.replace(/\n$/, ''));
-  } finally {
-    await browser.close();
-  }
 }
 
 describe('npm run capture', { skip }, () => {
@@ -110,9 +95,6 @@ describe('npm run capture', { skip }, () => {
     assert.doesNotMatch(formatReport(result, 80), /\| SECURE/, 'stacked, not side by side, in 80 columns');
   });
 
-  it('renders the report as a terminal shows it, for the README (docs/img/capture.png)', async () => {
-    await renderAsTerminal(formatReport(result, 160), 1400, 'capture.png');
-  });
 });
 
 describe('npm run capture -- --tls', { skip }, () => {
@@ -164,7 +146,7 @@ describe('npm run capture -- --tls', { skip }, () => {
     assert.equal(result.ok, true);
   });
 
-  it('prints the three layers side by side and the three verdicts (docs/img/capture-tls.png)', async () => {
+  it('prints the three layers side by side and the three verdicts', () => {
     const report = formatReport(result, 200);
     assert.match(report, /1 NO KEY LOG +\| 2 KEY LOG, SECURE +\| 3 KEY LOG, PLAIN/);
     assert.match(report, /Client Hello \(\d+ B\)/);
@@ -176,7 +158,6 @@ describe('npm run capture -- --tls', { skip }, () => {
     assert.match(report, /PASS {2}2 key log, secure: TLS opened: tshark decoded \d+ record frames/);
     assert.match(report, /PASS {2}3 key log, plain: {2}every chat line is readable once TLS is opened/);
     assert.doesNotMatch(formatReport(result, 100), /\| 2 KEY LOG/, 'stacked, not side by side, in 100 columns');
-    await renderAsTerminal(report, 1700, 'capture-tls.png');
   });
 });
 

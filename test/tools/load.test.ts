@@ -65,16 +65,3 @@ describe('npm run load', () => {
     assert.ok(Number.isNaN(percentile([], 50)));
   });
 });
-
-describe('every tool\'s command line', () => {
-  for (const tool of ['load', 'capture', 'mitm', 'bench', 'protocol-example']) {
-    it(`${tool} answers --help with exit 0 and a mistyped flag with exit 2`, () => {
-      const help = spawnSync(process.execPath, ['--import', 'tsx', `tools/${tool}.ts`, '--help'], { cwd: ROOT, encoding: 'utf8' });
-      assert.equal(help.status, 0, help.stderr);
-      assert.match(help.stdout, /--help|-h/);
-      const bad = spawnSync(process.execPath, ['--import', 'tsx', `tools/${tool}.ts`, '--no-such-flag'], { cwd: ROOT, encoding: 'utf8' });
-      assert.equal(bad.status, 2, bad.stdout + bad.stderr);
-      assert.match(bad.stderr, /no-such-flag/);
-    });
-  }
-});

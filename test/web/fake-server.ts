@@ -25,10 +25,12 @@ export class FakeServer {
   received: unknown[] = [];
   /** The chat-wide numbers this fake gives the lines it receipts. */
   #lines = 0;
-  constructor(
-    readonly socket: FakeSocket,
-    readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> },
-  ) {}
+  readonly socket: FakeSocket;
+  readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> };
+  constructor(socket: FakeSocket, options: FakeServer['options']) {
+    this.socket = socket;
+    this.options = options;
+  }
 
   async handle(data: string): Promise<void> {
     const frame = parseClientFrame(data);
@@ -139,8 +141,13 @@ export class FakeSocket implements SocketLike {
 }
 
 /** Waits for what arrives through a chain of promises (server handling, then the page's own receive). */
-export async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+/**
+ * Waits until `check()` holds, looking every 5 ms. The deadline is generous (a key pair made on a loaded 2-core
+ * machine can take seconds) and costs nothing when the state comes at once.
+ */
+export async function eventually(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.ok(check(), `timed out waiting for ${what}`);
 }
 

@@ -18,12 +18,12 @@ import {
   EXPLAIN,
   inspect,
   recordMacCheck,
-  rsaKeyInfo,
   summarize,
   type FieldRow,
   type FrameView,
 } from '../../web/inspect.ts';
 import type { WireEvent } from '../../web/wire-log.ts';
+import { rsaKeyInfo } from '../../shared/rsa-spki.ts';
 import { eventually, fakeNetwork, FakeSocket, makeKeyPair } from './fake-server.ts';
 
 /** A page connection through the fake server, already secure (or plain). */

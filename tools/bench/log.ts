@@ -18,8 +18,8 @@ import type { LogStore, NewEntry, Retention } from '../../server/log/log.ts';
 import { MemoryStore } from '../../server/log/memory.ts';
 import { createChatLog, createLogSealer } from '../../server/log/sealed.ts';
 import { openSqliteStore } from '../../server/log/sqlite.ts';
-import { commandLine, runAsCommand } from '../cli.ts';
-import { median } from '../bench-net.ts';
+import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
+import { median } from './net.ts';
 
 export interface LogBenchOptions {
   runs: number;
@@ -33,16 +33,21 @@ export const DEFAULTS: LogBenchOptions = { runs: 5, burst: 32, lines: 6_400 };
 const RETENTION: Retention = { maxLines: 1_000, maxAgeMs: 3_600_000 };
 
 export interface LogRow {
+  /** Stable key of the store: floor, memory, sqlite-normal, sqlite-full. */
+  key: string;
   store: string;
   /** 1: each append awaited before the next; more: that many made together. */
   burst: number;
   appendsPerSecond: number;
+  /** The sealed memory store's appends/s at the same burst: the median over the same runs. */
+  baselinePerSecond: number;
   /** Against the sealed memory store at the same burst, same run: median, lowest and highest over the runs. */
   ratio: { median: number; min: number; max: number };
   runs: number;
 }
 
 interface Contender {
+  key: string;
   store: string;
   /** Appends `count` lines in bursts of `burst`; returns the seconds it took. */
   measure(count: number, burst: number): Promise<number>;
@@ -62,8 +67,9 @@ async function timed(count: number, burst: number, append: (i: number) => Promis
 }
 
 /** Through the chat log: sealing, batching and the store. A fresh store (and file) for each measurement. */
-function sealed(store: string, open: (dir: string) => Promise<LogStore>): Contender {
+function sealed(key: string, store: string, open: (dir: string) => Promise<LogStore>): Contender {
   return {
+    key,
     store,
     async measure(count, burst) {
       const dir = await mkdtemp(join(tmpdir(), 'wirechat-bench-log-'));
@@ -81,6 +87,7 @@ function sealed(store: string, open: (dir: string) => Promise<LogStore>): Conten
 
 /** The floor: the memory store alone, given records already sealed, a burst as one appendMany. */
 const unsealedMemory: Contender = {
+  key: 'floor',
   store: 'memory store alone (records pre-sealed): the floor',
   async measure(count, burst) {
     const store = new MemoryStore({ retention: RETENTION });
@@ -100,10 +107,17 @@ export const BASELINE = 'memory (the default)';
 export async function benchLog(options: LogBenchOptions = DEFAULTS, log: (line: string) => void = () => {}): Promise<LogRow[]> {
   const contenders: Contender[] = [
     unsealedMemory,
-    sealed(BASELINE, async () => new MemoryStore({ retention: RETENTION })),
-    sealed('SQLite, WAL, synchronous=NORMAL', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'normal' })),
-    sealed('SQLite, WAL, synchronous=FULL (--history)', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'full' })),
+    sealed('memory', BASELINE, async () => new MemoryStore({ retention: RETENTION })),
   ];
+  // better-sqlite3 is an optional dependency: without it there is no --history, and nothing to measure for it.
+  if (await import('better-sqlite3').then(() => true, () => false)) {
+    contenders.push(
+      sealed('sqlite-normal', 'SQLite, WAL, synchronous=NORMAL', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'normal' })),
+      sealed('sqlite-full', 'SQLite, WAL, synchronous=FULL (--history)', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'full' })),
+    );
+  } else {
+    log('log bench: better-sqlite3 is not installed here, so the SQLite stores are left out');
+  }
   const rows: LogRow[] = [];
   for (const burst of [1, options.burst]) {
     const count = burst === 1 ? Math.max(1, Math.round(options.lines / 10)) : options.lines;
@@ -122,9 +136,11 @@ export async function benchLog(options: LogBenchOptions = DEFAULTS, log: (line: 
     contenders.forEach((c, i) => {
       const ratios = rates[i]!.map((rate, run) => rate / base[run]!);
       rows.push({
+        key: c.key,
         store: c.store,
         burst,
         appendsPerSecond: median(rates[i]!),
+        baselinePerSecond: median(base),
         ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
         runs: options.runs,
       });
@@ -148,7 +164,9 @@ export function formatLogRows(rows: LogRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-const HELP = `npx tsx tools/bench/log.ts [options]: appends/s of the chat log stores, as ratios against the memory store
+const COMMAND = 'npx tsx tools/bench/log.ts';
+
+const HELP = `${COMMAND} [options]: appends/s of the chat log stores, as ratios against the memory store
 measured in the same run.
 
   --runs N    runs per figure; each figure is the median (default ${DEFAULTS.runs})
@@ -157,7 +175,7 @@ measured in the same run.
   -h, --help  this text`;
 
 async function main(): Promise<number> {
-  const parsed = commandLine('bench', HELP, {
+  const parsed = commandLine(COMMAND, HELP, {
     runs: { type: 'string', default: String(DEFAULTS.runs) },
     burst: { type: 'string', default: String(DEFAULTS.burst) },
     lines: { type: 'string', default: String(DEFAULTS.lines) },
@@ -166,7 +184,7 @@ async function main(): Promise<number> {
   const options = { runs: Number(parsed.values.runs), burst: Number(parsed.values.burst), lines: Number(parsed.values.lines) };
   for (const [name, value] of Object.entries(options)) {
     if (!Number.isSafeInteger(value) || value < 1) {
-      console.error(`wirechat bench: --${name} takes a whole number >= 1, not ${String(value)}`);
+      console.error(usage(COMMAND, `--${name} takes a whole number >= 1, not ${String(value)}`));
       return 2;
     }
   }

@@ -93,7 +93,11 @@ class Model {
   all: LogEntry[] = [];
   first = 1;
 
-  constructor(readonly retention: Retention) {}
+  readonly retention: Retention;
+
+  constructor(retention: Retention) {
+    this.retention = retention;
+  }
 
   /** Retention at `now`: the newest maxLines, none older than maxAgeMs. */
   trim(now: number): void {

@@ -1,5 +1,5 @@
 /**
- * The networked measurements of `npm run bench`: a server child process (tools/bench-server.ts) and the clients
+ * The networked measurements of `npm run bench`: a server child process (tools/bench/server.ts) and the clients
  * that load it, all on loopback. Clients run in this process; every server runs in its own child, so the two
  * share the machine's cores but not an event loop, and the server's resident memory is its own.
  */
@@ -7,16 +7,16 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { nodeCryptoBackend } from '../server/node-fernet.ts';
-import { randomBytes, toBase64Url } from '../shared/bytes.ts';
-import { ClientSession, type HandshakeStep } from '../shared/client-session.ts';
-import { exportSpki } from '../shared/handshake.ts';
-import { PROTOCOL_VERSION, type HelloFrame } from '../shared/protocol.ts';
-import { RecordChannel } from '../shared/record.ts';
-import type { MemoryReport, PartsReport, Request, ServerMode } from './bench-server.ts';
-import { ScriptedClient } from './client.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
+import { randomBytes, toBase64Url } from '../../shared/bytes.ts';
+import { ClientSession, type HandshakeStep } from '../../shared/client-session.ts';
+import { exportSpki } from '../../shared/handshake.ts';
+import { PROTOCOL_VERSION, type HelloFrame } from '../../shared/protocol.ts';
+import { RecordChannel } from '../../shared/record.ts';
+import type { MemoryReport, PartsReport, Request, ServerMode } from './server.ts';
+import { ScriptedClient } from '../client.ts';
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Every wait in the benchmark is bounded; a figure that cannot be had in this time is an error, not a hang. */
 export const STEP_TIMEOUT_MS = 120_000;
@@ -29,7 +29,7 @@ export function deadline<T>(promise: Promise<T>, what: string, ms = STEP_TIMEOUT
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A server child process: tools/bench-server.ts in one mode. */
+/** A server child process: tools/bench/server.ts in one mode. */
 export class ServerChild {
   readonly port: number;
   readonly #child: ChildProcess;
@@ -70,7 +70,7 @@ export class ServerChild {
     // thread's is the large one).
     if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-interval', '100');
     const args = [mode, String(options.maxConnections ?? 10_000), ...(options.dist ? [options.dist] : [])];
-    const child = fork(fileURLToPath(new URL('bench-server.ts', import.meta.url)), args, {
+    const child = fork(fileURLToPath(new URL('server.ts', import.meta.url)), args, {
       cwd: ROOT,
       execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

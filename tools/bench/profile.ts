@@ -3,10 +3,10 @@
  * the functions with the most self time, and the project's functions with the most total time (self plus what
  * they called), each as a share of all samples.
  *
- *   npx tsx tools/bench-profile.ts FILE.cpuprofile [--top N]
+ *   npx tsx tools/bench/profile.ts FILE.cpuprofile [--top N]
  */
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { commandLine, runAsCommand, UsageError, usage, wholeNumber } from '../../server/command-line.ts';
 
 interface ProfileNode {
   id: number;
@@ -66,17 +66,27 @@ export function summarize(profile: Profile): { self: Share[]; total: Share[]; sa
   return { self: sorted(self), total: sorted(total), samples: profile.samples.length };
 }
 
-function main(): void {
-  const args = process.argv.slice(2);
-  const topAt = args.indexOf('--top');
-  const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
-  const files = args.filter((a, i) => !a.startsWith('--') && i !== topAt + 1);
-  if (files.length === 0 || args.includes('--help')) {
-    console.log('usage: npx tsx tools/bench-profile.ts FILE.cpuprofile... [--top N]');
-    process.exit(files.length > 0 || args.includes('--help') ? 0 : 2);
+const COMMAND = 'npx tsx tools/bench/profile.ts';
+
+const HELP = `${COMMAND} FILE.cpuprofile... [--top N]: where a V8 CPU profile's time went.
+
+  --top N      how many functions each list shows (default 25)
+  -h, --help   this text`;
+
+function main(): number {
+  const parsed = commandLine(COMMAND, HELP, { top: { type: 'string' } }, { positionals: true });
+  if ('exit' in parsed) return parsed.exit;
+  let top: number;
+  try {
+    top = wholeNumber(parsed.values.top, '--top', 25, 1, 10_000);
+    if (parsed.positionals.length === 0) throw new UsageError('give it one or more .cpuprofile files');
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(usage(COMMAND, error.message));
+    return 2;
   }
   const pct = (s: number) => `${(s * 100).toFixed(1).padStart(5)}%`;
-  for (const file of files) {
+  for (const file of parsed.positionals) {
     const { self, total, samples } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile);
     console.log(`${file}: ${samples} samples\n\nself time:`);
     for (const s of self.slice(0, top)) console.log(`  ${pct(s.share)}  ${s.name}  ${s.where}`);
@@ -86,6 +96,7 @@ function main(): void {
     }
     console.log('');
   }
+  return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
+runAsCommand(import.meta.url, main);

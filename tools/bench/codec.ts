@@ -10,14 +10,14 @@
  * gets with many messages in flight; the "concurrent" rows keep `inFlight` operations outstanding. node:crypto
  * and the package are synchronous, so only their sequential figure means anything.
  *
- *   npx tsx tools/bench-codec.ts [--runs N] [--window MS] [--in-flight N]
+ *   npx tsx tools/bench/codec.ts [--runs N] [--window MS] [--in-flight N]
  */
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { fromUtf8, utf8 } from '../shared/bytes.ts';
-import { webCryptoBackend, type CryptoBackend } from '../shared/crypto-backend.ts';
-import { encodeFernetKey, generateFernetKey } from '../shared/fernet.ts';
-import { nodeCryptoBackend } from '../server/node-fernet.ts';
+import { fromUtf8, utf8 } from '../../shared/bytes.ts';
+import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
+import { encodeFernetKey, generateFernetKey } from '../../shared/fernet.ts';
+import { commandLine, runAsCommand, UsageError, usage, wholeNumber } from '../../server/command-line.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 export interface CodecRow {
   implementation: string;
@@ -28,9 +28,12 @@ export interface CodecRow {
   bytes: number;
   encodePerSecond: number;
   decodePerSecond: number;
-  /** Throughput divided by the fernet package's at the same size (above 1: ours is faster). */
+  /** Throughput against the fernet package's at the same size, the median of per-run ratios (above 1: ours is faster). */
   encodeVsPackage: number;
   decodeVsPackage: number;
+  /** The lowest and highest of the per-run ratios against the package (each run against its own window). */
+  encodeRange: { min: number; max: number };
+  decodeRange: { min: number; max: number };
 }
 
 export interface BenchOptions {
@@ -41,6 +44,8 @@ export interface BenchOptions {
   /** Operations kept outstanding in the concurrent rows. */
   inFlight?: number;
 }
+
+const DEFAULTS: Required<BenchOptions> = { runs: 5, windowMs: 100, inFlight: 32 };
 
 export const SIZES = [100, 16 * 1024, 64 * 1024];
 export const PACKAGE = 'fernet 0.4.0 (npm, CryptoJS)';
@@ -112,10 +117,15 @@ function message(bytes: number): string {
   return text;
 }
 
+/** The lowest and highest of some ratios. */
+function spread(ratios: number[]): { min: number; max: number } {
+  return { min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
 export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]> {
-  const runs = options.runs ?? 5;
-  const windowMs = options.windowMs ?? 100;
-  const inFlight = options.inFlight ?? 32;
+  const runs = options.runs ?? DEFAULTS.runs;
+  const windowMs = options.windowMs ?? DEFAULTS.windowMs;
+  const inFlight = options.inFlight ?? DEFAULTS.inFlight;
   const key = generateFernetKey();
   const contenders: Contender[] = [
     { implementation: PACKAGE, mode: 'sequential', inFlight: 1, codec: theirs(key) },
@@ -141,8 +151,11 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
       }
     }
     const medians = samples.map((s) => ({ encode: median(s.encode), decode: median(s.decode) }));
-    const base = medians[0]!;
+    // Each run's figure against the package's in the same run: the ratios are their median, with their range.
+    const ratios = (i: number, op: 'encode' | 'decode') => samples[i]![op].map((value, run) => value / samples[0]![op][run]!);
     for (const [i, c] of contenders.entries()) {
+      const encode = ratios(i, 'encode');
+      const decode = ratios(i, 'decode');
       rows.push({
         implementation: c.implementation,
         mode: c.mode,
@@ -150,8 +163,10 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
         bytes,
         encodePerSecond: medians[i]!.encode,
         decodePerSecond: medians[i]!.decode,
-        encodeVsPackage: medians[i]!.encode / base.encode,
-        decodeVsPackage: medians[i]!.decode / base.decode,
+        encodeVsPackage: median(encode),
+        decodeVsPackage: median(decode),
+        encodeRange: spread(encode),
+        decodeRange: spread(decode),
       });
     }
   }
@@ -178,36 +193,40 @@ export function formatRows(rows: CodecRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-const USAGE = `usage: npx tsx tools/bench-codec.ts [--runs N] [--window MS] [--in-flight N]
+const COMMAND = 'npx tsx tools/bench/codec.ts';
 
-Fernet encode and decode per second, wirechat (Web Crypto and node:crypto backends) against the fernet npm
-package, at 100 B, 16 KiB and 64 KiB; each figure is the median of N windows of MS milliseconds.
-  --runs N        windows per figure (default 5)
-  --window MS     length of one window (default 100)
-  --in-flight N   operations outstanding in the concurrent Web Crypto rows (default 32)`;
+const HELP = `${COMMAND} [options]: Fernet encode and decode per second, wirechat (Web Crypto and node:crypto
+backends) against the fernet npm package, at 100 B, 16 KiB and 64 KiB; each figure is the median of N windows.
 
-function parseArgs(args: string[]): BenchOptions | undefined {
-  const options: BenchOptions = {};
-  const names: Record<string, keyof BenchOptions> = { '--runs': 'runs', '--window': 'windowMs', '--in-flight': 'inFlight' };
-  for (let i = 0; i < args.length; i++) {
-    const name = names[args[i]!];
-    const value = Number(args[i + 1]);
-    if (!name || !Number.isInteger(value) || value < 1) return undefined;
-    options[name] = value;
-    i++;
-  }
-  return options;
-}
+  --runs N        windows per figure (default ${DEFAULTS.runs})
+  --window MS     length of one window (default ${DEFAULTS.windowMs})
+  --in-flight N   operations outstanding in the concurrent Web Crypto rows (default ${DEFAULTS.inFlight})
+  -h, --help      this text`;
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  const options = parseArgs(args);
-  if (args.includes('--help') || args.includes('-h') || !options) {
-    console.log(USAGE);
-    process.exit(options ? 0 : 2);
+async function main(): Promise<number> {
+  const parsed = commandLine(COMMAND, HELP, {
+    runs: { type: 'string' },
+    window: { type: 'string' },
+    'in-flight': { type: 'string' },
+  });
+  if ('exit' in parsed) return parsed.exit;
+  let options: Required<BenchOptions>;
+  try {
+    options = {
+      runs: wholeNumber(parsed.values.runs, '--runs', DEFAULTS.runs, 1, 1000),
+      windowMs: wholeNumber(parsed.values.window, '--window', DEFAULTS.windowMs, 1, 60_000),
+      inFlight: wholeNumber(parsed.values['in-flight'], '--in-flight', DEFAULTS.inFlight, 1, 10_000),
+    };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(usage(COMMAND, error.message));
+    return 2;
   }
   const started = performance.now();
   const rows = await benchCodec(options);
   console.log(formatRows(rows));
   console.log(`\nnode ${process.version}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
 }
+
+runAsCommand(import.meta.url, main);

@@ -5,11 +5,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { buildPage, pageIsStale } from '../server/build.ts';
-import { generateClientKeyPair } from '../shared/handshake.ts';
-import { benchCodec } from './bench-codec.ts';
-import { browserHandshakes } from './bench-browser.ts';
+import { buildPage, pageIsStale } from '../../server/build.ts';
+import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
+import { generateClientKeyPair } from '../../shared/handshake.ts';
+import { benchCodec } from './codec.ts';
+import { benchLog, DEFAULTS as LOG_DEFAULTS, type LogBenchOptions } from './log.ts';
+import { browserHandshakes } from './browser.ts';
 import {
   allReceived,
   connectTabs,
@@ -31,9 +32,9 @@ import {
   timedHandshake,
   type CountingTab,
   type HandshakeTiming,
-} from './bench-net.ts';
+} from './net.ts';
 
-export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec'] as const;
+export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Target {
@@ -57,6 +58,8 @@ export interface Row {
   baseline?: { what: string; value: number };
   /** Median over runs of value/baseline, each run against its own baseline. */
   ratio?: number;
+  /** The lowest and highest of those per-run ratios. */
+  range?: { min: number; max: number };
   target?: Target;
   /** How many runs (or samples) the figure is the median (or percentile) of. */
   runs: number;
@@ -77,6 +80,7 @@ export interface Sizes {
   memoryRuns: number;
   codecRuns: number;
   codecWindowMs: number;
+  log: LogBenchOptions;
 }
 
 export const FULL: Sizes = {
@@ -97,6 +101,7 @@ export const FULL: Sizes = {
   memoryRuns: 3,
   codecRuns: 5,
   codecWindowMs: 100,
+  log: LOG_DEFAULTS,
 };
 
 export const QUICK: Sizes = {
@@ -117,6 +122,7 @@ export const QUICK: Sizes = {
   memoryRuns: 1,
   codecRuns: 3,
   codecWindowMs: 20,
+  log: { runs: 2, burst: LOG_DEFAULTS.burst, lines: 640 },
 };
 
 /** The targets of issue 7, on this machine. */
@@ -163,13 +169,38 @@ function compared(
   runs: Array<{ value: number; baseline: number }>,
   baselineWhat: string,
 ): Row {
+  const ratios = runs.map((r) => r.value / r.baseline);
   return {
     ...base,
     value: median(runs.map((r) => r.value)),
     baseline: { what: baselineWhat, value: median(runs.map((r) => r.baseline)) },
-    ratio: median(runs.map((r) => r.value / r.baseline)),
+    ratio: median(ratios),
+    range: { min: Math.min(...ratios), max: Math.max(...ratios) },
     runs: runs.length,
   };
+}
+
+const SHARE_OF = 'its share of ';
+
+/**
+ * A part of a handshake, in milliseconds, with its share of the whole it is part of (shown indented, as a
+ * percentage, under that whole's row).
+ */
+function shareRow(id: string, what: string, value: number, runs: number, whole: { what: string; value: number }): Row {
+  return {
+    id,
+    section: 'handshake',
+    what: `  ${what}`,
+    value,
+    unit: 'ms',
+    runs,
+    baseline: { what: SHARE_OF + whole.what, value: whole.value },
+    ratio: value / whole.value,
+  };
+}
+
+function isShare(row: Row): boolean {
+  return row.baseline?.what.startsWith(SHARE_OF) === true;
 }
 
 function withTarget(row: Row, kind: 'min' | 'max', on: 'value' | 'ratio', bound: number): Row {
@@ -220,17 +251,17 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
         ),
       );
     }
-    const total50 = median(perRun.map((r) => percentile(r.timings.map((t) => t.total), 50)));
+    const nodeTotal = { what: 'socket open -> secure, p50', value: median(perRun.map((r) => percentile(r.timings.map((t) => t.total), 50))) };
     const part = (id: string, what: string, pick: (t: HandshakeTiming) => number) => {
       for (const p of [50, 99]) {
         const value = median(perRun.map((r) => percentile(r.timings.map(pick), p)));
-        rows.push({ id: `handshake.node.${id}.p${p}`, section, what: `  ${what}, p${p}`, value, unit: 'ms', runs: perRun.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: value / total50 });
+        rows.push(shareRow(`handshake.node.${id}.p${p}`, `${what}, p${p}`, value, perRun.length, nodeTotal));
       }
     };
     part('server', 'hello sent -> welcome received (server work + loopback)', (t) => t.server);
     part('verify', 'tab: verify the signature (ECDSA P-256)', (t) => t.verify);
     part('unwrap', 'tab: unwrap the keys (RSA-OAEP 3072 decrypt + key import)', (t) => t.unwrap);
-    rows.push({ id: 'handshake.node.keypair.p50', section, what: '  tab: make the 3072-bit key pair (before the socket), p50', value: percentile(keygen, 50), unit: 'ms', runs: keygen.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: percentile(keygen, 50) / total50 });
+    rows.push(shareRow('handshake.node.keypair.p50', 'tab: make the 3072-bit key pair (before the socket), p50', percentile(keygen, 50), keygen.length, nodeTotal));
 
     log('handshake: the server\'s wrap and sign, timed in the server process');
     const parts = await secure.request({ cmd: 'parts', publicKey, count: sizes.handshakeSamples * sizes.runs });
@@ -241,7 +272,7 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     ] as const) {
       for (const p of [50, 99]) {
         const value = percentile([...ms], p);
-        rows.push({ id: `handshake.server.${id}.p${p}`, section, what: `  ${what}, p${p}`, value, unit: 'ms', runs: ms.length, baseline: { what: 'its share of socket open -> secure, p50', value: total50 }, ratio: value / total50 });
+        rows.push(shareRow(`handshake.server.${id}.p${p}`, `${what}, p${p}`, value, ms.length, nodeTotal));
       }
     }
 
@@ -277,7 +308,7 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     ] as const satisfies ReadonlyArray<readonly [string, string, (b: (typeof browser)[number]) => number]>) {
       // Steps the page shows in whole milliseconds can be 0; a floor of 1 ms keeps every figure positive.
       const value = Math.max(1, median(browser.map(pick)));
-      rows.push({ id: `handshake.chromium.${id}.p50`, section, what: `  ${what}, p50`, value, unit: 'ms', runs: browser.length, baseline: { what: 'its share of page load -> secure, p50', value: secure50 }, ratio: value / secure50 });
+      rows.push(shareRow(`handshake.chromium.${id}.p50`, `${what}, p50`, value, browser.length, { what: 'page load -> secure, p50', value: secure50 }));
     }
   } finally {
     await secure.stop();
@@ -348,8 +379,8 @@ function pageDist(log: (line: string) => void): Promise<string> {
 // 2. Round trip
 
 async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
-  const { ScriptedClient } = await import('./client.ts');
-  const { nodeCryptoBackend } = await import('../server/node-fernet.ts');
+  const { ScriptedClient } = await import('../client.ts');
+  const { nodeCryptoBackend } = await import('../../server/node-fernet.ts');
   const frames = await secureFrameSizes();
   const servers = {
     secure: await ServerChild.start('secure', { cpuProfDir }),
@@ -638,7 +669,7 @@ async function memoryRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
 // 6. Codec
 
 async function codecRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
-  log('codec: Fernet encode and decode against the fernet package (tools/bench-codec.ts)');
+  log('codec: Fernet encode and decode against the fernet package (tools/bench/codec.ts)');
   const rows: Row[] = [];
   for (const r of await benchCodec({ runs: sizes.codecRuns, windowMs: sizes.codecWindowMs })) {
     if (r.mode !== 'sequential' || r.implementation.startsWith('fernet')) continue;
@@ -648,6 +679,7 @@ async function codecRows(sizes: Sizes, log: (line: string) => void): Promise<Row
     for (const op of ['encode', 'decode'] as const) {
       const value = op === 'encode' ? r.encodePerSecond : r.decodePerSecond;
       const ratio = op === 'encode' ? r.encodeVsPackage : r.decodeVsPackage;
+      const range = op === 'encode' ? r.encodeRange : r.decodeRange;
       rows.push({
         id: `codec.${key}.${r.bytes}.${op}`,
         section: 'codec',
@@ -656,11 +688,30 @@ async function codecRows(sizes: Sizes, log: (line: string) => void): Promise<Row
         unit: `${op}s/s`,
         baseline: { what: `fernet npm package, ${size}`, value: value / ratio },
         ratio,
+        range,
         runs: sizes.codecRuns,
       });
     }
   }
   return rows;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 7. Chat log
+
+async function logRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
+  log(`log: chat log appends/s per store, ${sizes.log.runs} runs (tools/bench/log.ts)`);
+  return (await benchLog(sizes.log, log)).map((r) => ({
+    id: `log.${r.key}.${r.burst === 1 ? 'single' : 'burst'}`,
+    section: 'log',
+    what: `chat log appends/s, ${r.store}, ${r.burst === 1 ? 'one at a time' : `bursts of ${r.burst}`}`,
+    value: r.appendsPerSecond,
+    unit: 'appends/s',
+    baseline: { what: 'the memory log (sealed, the default), same bursts', value: r.baselinePerSecond },
+    ratio: r.ratio.median,
+    range: { min: r.ratio.min, max: r.ratio.max },
+    runs: r.runs,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -681,6 +732,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     fanout: async () => fanoutRows(sizes, log, await keyPair(), cpuProfDir),
     memory: async () => memoryRows(sizes, log, await keyPair()),
     codec: () => codecRows(sizes, log),
+    log: () => logRows(sizes, log),
   };
   for (const section of SECTIONS) {
     if (!only.has(section)) continue;
@@ -705,25 +757,26 @@ function figure(value: number, unit: string): string {
 }
 
 export function formatTable(result: BenchResult): string {
-  const header = ['section', 'measure', 'wirechat', 'baseline', 'ratio', 'target', 'result'];
+  const header = ['section', 'measure', 'wirechat', 'baseline', 'ratio', 'range', 'target', 'result'];
   const body = result.rows.map((r) => [
     r.what.startsWith('  ') ? '' : r.section,
     r.what,
     figure(r.value, r.unit),
     r.baseline ? figure(r.baseline.value, r.unit) : '',
-    r.ratio === undefined ? '' : r.baseline?.what.startsWith('its share') ? `${(r.ratio * 100).toFixed(0)}%` : `${r.ratio.toFixed(2)}x`,
+    r.ratio === undefined ? '' : isShare(r) ? `${(r.ratio * 100).toFixed(0)}%` : `${r.ratio.toFixed(2)}x`,
+    r.range === undefined ? '' : `${r.range.min.toFixed(2)}-${r.range.max.toFixed(2)}x`,
     r.target ? `${r.target.kind === 'min' ? '>=' : '<='} ${r.target.on === 'ratio' ? `${r.target.bound}x` : r.target.bound.toLocaleString('en-US')}` : '',
     r.target ? (r.target.met ? 'met' : `MISSED: ${r.target.miss}`) : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
     cells
-      .map((cell, i) => (i >= 2 && i <= 4 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   const baselines = new Map<string, string[]>();
   for (const r of result.rows) {
-    if (!r.baseline || r.baseline.what.startsWith('its share')) continue;
+    if (!r.baseline || isShare(r)) continue;
     const what = r.baseline.what.replace(/, p\d+$/, '');
     baselines.set(what, [...(baselines.get(what) ?? []), r.id.replace(/\.p\d+$/, '')]);
   }
@@ -732,7 +785,7 @@ export function formatTable(result: BenchResult): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...body.map(line),
     '',
-    'baselines (same run, same machine; ratio = wirechat / baseline, median of the per-run ratios):',
+    'baselines (same run, same machine; ratio = wirechat / baseline, median of the per-run ratios; range: lowest-highest of them):',
     ...[...baselines].map(([what, ids]) => `  ${[...new Set(ids)].join(', ')}: ${what}`),
     'parts (indented rows) are shown as their share of the total above them',
     '',
@@ -748,54 +801,32 @@ export const HELP = `npm run bench -- [options]: wirechat's costs against baseli
   --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
   -h, --help     this text
 
-Servers run in child processes (tools/bench-server.ts), clients in this one, all on loopback. Each figure is
+Servers run in child processes (tools/bench/server.ts), clients in this one, all on loopback. Each figure is
 the median of several runs; each ratio is wirechat against its baseline in the same run. Progress goes to
 stderr; the table (or JSON) to stdout. The default run takes a few minutes; every wait is bounded.`;
 
-export function parseBenchArgs(argv: string[]): { help: true } | { help: false; json: boolean; options: BenchOptions } {
-  let quick = false;
-  let json = false;
-  const only: Section[] = [];
-  let cpuProfDir: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return { help: true };
-    else if (arg === '--quick') quick = true;
-    else if (arg === '--json') json = true;
-    else if (arg === '--only' || arg === '--cpu-prof') {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      if (arg === '--cpu-prof') cpuProfDir = value;
-      else if ((SECTIONS as readonly string[]).includes(value)) only.push(value as Section);
-      else throw new Error(`--only takes one of ${SECTIONS.join(', ')}, not "${value}"`);
-    } else throw new Error(`unknown option ${arg}`);
-  }
-  return { help: false, json, options: { sizes: quick ? QUICK : FULL, only: only.length ? only : undefined, cpuProfDir } };
-}
-
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseBenchArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`bench: ${(error as Error).message}\n(npm run bench -- --help lists the options)\n`);
+  const parsed = commandLine('bench', HELP, {
+    quick: { type: 'boolean' },
+    only: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+    'cpu-prof': { type: 'string' },
+  });
+  if ('exit' in parsed) return parsed.exit;
+  const { values } = parsed;
+  const only = values.only ?? [];
+  const unknown = only.find((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (unknown !== undefined) {
+    console.error(usage('bench', `--only takes one of ${SECTIONS.join(', ')}, not "${unknown}"`));
     return 2;
   }
-  if (parsed.help) {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  const result = await runBench(parsed.options);
-  process.stdout.write((parsed.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
+  const result = await runBench({
+    sizes: values.quick ? QUICK : FULL,
+    only: only.length > 0 ? (only as Section[]) : undefined,
+    cpuProfDir: values['cpu-prof'],
+  });
+  process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + '\n');
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`bench: ${(error as Error)?.stack ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runAsCommand(import.meta.url, main);

@@ -5,8 +5,8 @@
  * cache), so each is a first visit.
  */
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../test/helpers/browser.ts';
-import { RSA_MODULUS_BITS } from '../shared/handshake.ts';
+import { launchBrowser } from '../../test/helpers/browser.ts';
+import { RSA_MODULUS_BITS } from '../../shared/handshake.ts';
 
 export interface BrowserRun {
   /** Milliseconds from navigation start to the page being secure. */

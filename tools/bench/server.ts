@@ -15,21 +15,21 @@
  *                    of a welcome), for the handshake and idle-memory baselines.
  *
  * It talks to the parent over the IPC channel: it sends {ready, port} once listening and answers {id, cmd}
- * requests (see `Request`). Started by tools/bench.ts with `--expose-gc` so that memory is measured after a
+ * requests (see `Request`). Started by tools/bench/main.ts with `--expose-gc` so that memory is measured after a
  * full collection.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { loadIdentity } from '../server/identity.ts';
-import { nodeCryptoBackend } from '../server/node-fernet.ts';
-import { DEFAULTS, type ServerOptions } from '../server/options.ts';
-import { startServer } from '../server/server.ts';
-import { ServerSession, type SessionHost } from '../server/session.ts';
-import { fromBase64Url, randomBytes } from '../shared/bytes.ts';
-import { transcript } from '../shared/handshake.ts';
-import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../server/node-handshake.ts';
+import { loadIdentity } from '../../server/identity.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
+import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
+import { startServer } from '../../server/server.ts';
+import { ServerSession, type SessionHost } from '../../server/session.ts';
+import { fromBase64Url, randomBytes } from '../../shared/bytes.ts';
+import { transcript } from '../../shared/handshake.ts';
+import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../../server/node-handshake.ts';
 
 export type ServerMode = 'secure' | 'plain' | 'sessions' | 'raw' | 'echo';
 

@@ -1,0 +1,61 @@
+/**
+ * `npm run bench -- --quick`: every row, Chromium's page loads included, and every figure in it a finite positive
+ * number. No time is asserted: the figures depend on the machine and on what else runs on it. Here, not in unit,
+ * because the handshake section launches Chromium; test/tools/bench.test.ts runs the sections that do not.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BenchResult } from '../../tools/bench/main.ts';
+import { CODEC_ROWS, LOG_ROWS, positive, runBench } from '../helpers/bench.ts';
+
+const p = (prefix: string, ids: string[]) => ids.flatMap((id) => [`${prefix}.${id}.p50`, `${prefix}.${id}.p99`]);
+
+const ROWS = [
+  'handshake.node.p50',
+  'handshake.node.p99',
+  ...p('handshake.node', ['server', 'verify', 'unwrap']),
+  'handshake.node.keypair.p50',
+  ...p('handshake.server', ['import', 'wrap', 'sign']),
+  'handshake.chromium.p50',
+  'handshake.chromium.p99',
+  ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map((id) => `handshake.chromium.${id}.p50`),
+  'handshake.rate',
+  'handshake.rate.cpu',
+  ...p('roundtrip', ['secure', 'plain']),
+  ...['1', '10', '100'].flatMap((n) => [`throughput.${n}`, `throughput.${n}.cpu`]),
+  'fanout',
+  'memory',
+  ...CODEC_ROWS,
+  ...LOG_ROWS,
+];
+
+/** The rows that carry one of issue 7's targets. */
+const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory'];
+
+describe('npm run bench', () => {
+  it('prints every row with finite positive figures (--quick --json)', { timeout: 240_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--json'], 230_000);
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout) as BenchResult;
+    assert.deepEqual(result.rows.map((r) => r.id).sort(), [...ROWS].sort());
+    for (const row of result.rows) {
+      assert.ok(positive(row.value), `${row.id}: value ${row.value}`);
+      assert.ok(row.unit.length > 0 && row.what.length > 0, row.id);
+      assert.ok(Number.isInteger(row.runs) && row.runs >= 1, `${row.id}: runs ${row.runs}`);
+      if (row.baseline) {
+        assert.ok(positive(row.baseline.value), `${row.id}: baseline ${row.baseline.value}`);
+        assert.ok(positive(row.ratio), `${row.id}: ratio ${row.ratio}`);
+      }
+    }
+    for (const id of TARGETED) {
+      const row = result.rows.find((r) => r.id === id)!;
+      assert.ok(row.baseline, `${id} has a baseline`);
+      assert.ok(row.target, `${id} has a target`);
+      assert.ok(positive(row.target.bound), id);
+      // Met or not is the machine's business; a miss must say by how much.
+      assert.equal(typeof row.target.met, 'boolean');
+      if (!row.target.met) assert.match(row.target.miss ?? '', /\d/);
+    }
+    assert.equal(result.quick, true);
+  });
+});
