@@ -177,7 +177,7 @@ describe('three tabs and the console across a SIGKILL, with --history', () => {
     const expected = [...before, 'console before', 'ann while the server was down', 'console right after the restart', 'ben right after the restart', 'cat once everyone is back'];
     for (const page of pages.values()) await waitForAll(page, expected);
     for (const name of names) {
-      await pages.get(name)!.locator('li[data-own]:not([data-status="delivered"])').first().waitFor({ state: 'detached', timeout: 15_000 });
+      await pages.get(name)!.locator('li[data-own="true"]:not([data-status="delivered"])').first().waitFor({ state: 'detached', timeout: 15_000 });
     }
     const seen = new Map<string, Shown[]>();
     for (const [name, page] of pages) {
