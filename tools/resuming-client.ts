@@ -26,6 +26,8 @@ export class ResumingClient {
   duplicates = 0;
   /** Lines received with `late`. */
   replayed = 0;
+  /** Lines sent again after a resume (their receipt had not come). */
+  resent = 0;
   /** Every `resumed` answer, in order. */
   readonly resumes: ServerResumed[] = [];
   /** Ids given up after a resume that did not recover this participant. */
@@ -93,6 +95,7 @@ export class ResumingClient {
     });
     const answer = this.resumes[before]!;
     const { resend, unconfirmed } = this.#place.resumed(answer);
+    this.resent += resend.length;
     for (const { id, text } of resend) this.#client.session.sendLine(text, id).catch(() => undefined);
     this.unconfirmed.push(...unconfirmed);
     return answer;
