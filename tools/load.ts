@@ -164,6 +164,8 @@ export async function runResumeLoad(options: { clients: number; lines: number; u
         handshakeBurst: 1_000_000,
         // A cut socket is found by the resume that replaces it, not by a heartbeat.
         heartbeatMs: 600_000,
+        // Hundreds of handshakes at once on one thread, with the tabs' own crypto: time, not a refusal.
+        handshakeTimeoutMs: 120_000,
       });
   const url = own?.url ?? options.url!;
   const problems: string[] = [];
