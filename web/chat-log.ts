@@ -166,6 +166,16 @@ export class ChatLog {
     );
   }
 
+  /**
+   * The server's log has a new epoch (it restarted without --history, or its file was replaced): its numbers start
+   * again at 1 and mean nothing against the old ones. The lines shown keep their place but lose their numbers, so
+   * that a new line 2 is not taken for the old line 2; new numbered lines go below them.
+   */
+  newEpoch(): void {
+    if (!this.#entries.some((e) => e.kind === 'line' && e.n !== undefined)) return;
+    this.#entries = this.#entries.map((e) => (e.kind === 'line' && e.n !== undefined ? { ...e, n: undefined } : e));
+  }
+
   /** Queues a copy of a not-delivered line at the end of the log; returns its key, or undefined if not allowed. */
   resend(key: number, at: number): number | undefined {
     const line = this.#find(key);

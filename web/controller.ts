@@ -116,6 +116,8 @@ export class Controller {
   #keyPair: Promise<CryptoKeyPair> | undefined;
   #pendingTrust: ((ok: boolean) => void) | undefined;
   #everReady = false;
+  /** The epoch of the server's chat log, from the last seat: line numbers mean something only within it. */
+  #epoch: string | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -155,6 +157,7 @@ export class Controller {
     });
     this.#connection = connection;
     this.#everReady = false;
+    this.#epoch = undefined;
     this.#set({ stage: 'chat', name: name.trim(), nameError: '', wire: connection.wire });
     connection.connect();
   }
@@ -326,8 +329,10 @@ export class Controller {
         this.#log.receipt(body.id, body.status, printable(body.reason, 256), body.n);
         break;
       case 'seat':
-        // The connection keeps the secret; nothing to show.
-        return;
+        // The connection keeps the secret. A seat of another epoch: the server's numbers started again.
+        if (this.#epoch !== undefined && this.#epoch !== body.epoch) this.#log.newEpoch();
+        this.#epoch = body.epoch;
+        break;
       case 'resumed':
         this.#resumed(body);
         break;

@@ -206,3 +206,13 @@ test('an own line numbered below a line shown moves to its place', () => {
   log.receipt(0, 'delivered', '', 8);
   assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? e.text : '')), ['mine', 'after mine']);
 });
+
+test('a new epoch keeps the lines shown, unnumbered, so that the new numbers start below them', () => {
+  const log = new ChatLog();
+  log.line('bob', 'old one', 1, false, 1);
+  log.line('bob', 'old two', 2, false, 2);
+  log.newEpoch();
+  assert.notEqual(log.line('bob', 'new one', 3, false, 1), undefined, 'number 1 of the new epoch is a new line');
+  log.line('bob', 'new two', 4, false, 2);
+  assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? `${e.text} ${e.n ?? '-'}` : '')), ['old one -', 'old two -', 'new one 1', 'new two 2']);
+});
