@@ -13,6 +13,7 @@
  * - **Requests**: `/who` (every relay's participants), `/kick` (a participant wherever it is) are answered here
  *   for this relay's tabs.
  */
+import type { History } from './history.ts';
 import { randomBytes } from 'node:crypto';
 import type { Broker } from './broker/broker.ts';
 import type { Participant as BrokerParticipant } from './broker/messages.ts';
@@ -55,8 +56,10 @@ export class ClusterRelay extends Relay {
   readonly #consoleId: string;
   #consoleLine = 0;
 
-  constructor(consoleName: string, hub: ChatHub, broker: Broker, notices: ClusterNotices, presenceIntervalMs = 250) {
-    super(consoleName, { presenceIntervalMs });
+  constructor(consoleName: string, hub: ChatHub, broker: Broker, notices: ClusterNotices, history: History, presenceIntervalMs = 250) {
+    // The base relay's own log stays empty here (lines go to Redis through `hub`), so it gives no resume secrets:
+    // a seat pointing into it would claim a recovery that replays nothing.
+    super(consoleName, { history, seats: false, presenceIntervalMs });
     this.#consoleName = consoleName;
     this.hub = hub;
     this.broker = broker;

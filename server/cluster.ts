@@ -6,6 +6,7 @@
  * the person at the terminal; main.ts prints it and exits 1. Nothing here retries at the start: an unreachable
  * Redis is said at once, not waited for.
  */
+import type { History } from './history.ts';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Close } from '../shared/errors.ts';
@@ -153,10 +154,11 @@ export function clusterRelay(
   cluster: Cluster,
   options: ServerOptions,
   console: () => ClusterNotices | undefined,
+  history: History,
 ): ClusterRelay {
   const notices: ClusterNotices = {
     notice: (text) => console()?.notice(text),
     alert: (text) => (console() ? console()!.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
   };
-  return new ClusterRelay(options.name, cluster.hub, cluster.broker, notices, options.presenceIntervalMs);
+  return new ClusterRelay(options.name, cluster.hub, cluster.broker, notices, history, options.presenceIntervalMs);
 }

@@ -9,6 +9,7 @@ import { Close } from '../shared/errors.ts';
 import { checkLine, isEndWord } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { completeName, fold, readings, shownName } from './console-text.ts';
+import type { LogEntry } from './log/log.ts';
 import type { Member, Relay, RelayEvents } from './relay.ts';
 import { paint, printAbovePrompt, type Colour } from './terminal.ts';
 
@@ -17,6 +18,7 @@ export const CONSOLE_HELP = `commands:
   /msg NAME text     send a line to one tab only; "NAME" in quotes when it has a space
                      (\\" and \\\\ inside the quotes for a quote and a backslash)
   /kick NAME         remove a tab from the chat
+  /history N         the last N lines of the chat log (default 20), as they were said
   /help              this list
   EXIT or END        end the chat for everyone and stop the server
 anything else is sent to every tab`;
@@ -160,9 +162,34 @@ export class Console implements RelayEvents {
     const problem = checkLine(text);
     if (problem) return this.alert(`not sent: ${problem}`);
     const { relay } = this.#options;
-    relay.say(text);
+    // Stored in the chat log before any tab gets it; a log that fails says so here, and no tab has it.
+    relay.say(text).then(
+      (n) => {
+        if (n === undefined) this.alert(`not sent: the chat log could not store it: ${printable(text, 40)}`);
+      },
+      (error: unknown) => this.alert(`not sent: ${printable(error instanceof Error ? error.message : String(error), 200)}`),
+    );
     if (!this.#interactive) this.print(`[${clock()}] you: ${text}`);
     if (relay.names().length === 0) this.notice('nobody else is here yet: your line reached no one');
+  }
+
+  /** Says which store keeps the chat log and how much it holds (at start). */
+  async describeHistory(): Promise<void> {
+    const { relay } = this.#options;
+    const held = await relay.held();
+    const lines = held.lines === 1 ? '1 entry' : `${held.lines} entries`;
+    const range = held.lines > 0 ? ` (lines ${held.first} to ${held.last}; /history N shows the last N)` : '';
+    this.notice(`chat log: ${relay.historyDescription}, holding ${lines}${range}`);
+  }
+
+  /** /history: the log's lines printed as the chat printed them, each with its number. */
+  #history(entries: readonly LogEntry[], count: number): void {
+    if (entries.length === 0) return this.notice('the chat log holds no lines');
+    this.notice(`the last ${entries.length === count ? count : entries.length} lines of the chat log:`);
+    for (const entry of entries) {
+      const to = entry.kind === 'direct' ? ' (direct message)' : '';
+      this.print(`[${clock(entry.at)}] #${entry.n} ${shownName(entry.from)}${to}: ${entry.text}`);
+    }
   }
 
   /**
@@ -220,6 +247,16 @@ export class Console implements RelayEvents {
         relay.direct(target.session.name, target.rest);
         return this.print(`[${clock()}] you -> ${shownName(target.session.name)}: ${target.rest}`);
       }
+      case '/history': {
+        if (args !== '' && !/^\d{1,6}$/.test(args)) return this.alert('usage: /history N (a number of lines, default 20)');
+        const count = args === '' ? 20 : Number(args);
+        if (count === 0) return;
+        relay.recent(count).then(
+          (entries) => this.#history(entries, count),
+          (error: unknown) => this.alert(`the chat log could not be read: ${printable(error instanceof Error ? error.message : String(error), 200)}`),
+        );
+        return;
+      }
       case '/kick': {
         const target = this.#target(args, false, 'usage: /kick NAME');
         if (target === undefined) return;
@@ -240,7 +277,7 @@ export function complete(line: string, names: string[]): [string[], string] {
   const match = /^(\/(?:msg|kick)\s+)(.*)$/isu.exec(line);
   if (match) return [completeName(match[1]!, match[2]!, names), line];
   if (line.startsWith('/')) {
-    const commands = ['/who', '/msg ', '/kick ', '/help'];
+    const commands = ['/who', '/msg ', '/kick ', '/history ', '/help'];
     return [commands.filter((c) => c.startsWith(line.toLowerCase())), line];
   }
   return [[], line];

@@ -27,6 +27,13 @@ export interface ChatHub extends EventEmitter<HubEvents> {
   append(entry: NewEntry): Promise<Appended>;
   /** The log behind the hub: resume and `/history` read it. */
   readonly log: ChatLog;
+  /** The log's epoch: a line number means something only within it. */
+  readonly epoch: string;
+  /**
+   * The number of the last entry emitted: every entry up to it has been handed to `entry` listeners, none after.
+   * A tab that joins now has its place right after it; one catching up is live once it has read up to it.
+   */
+  readonly last: number;
   close(): Promise<void>;
 }
 
@@ -36,16 +43,22 @@ export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
   #next = 0;
 
   readonly log: ChatLog;
+  readonly epoch: string;
 
-  private constructor(log: ChatLog, last: number) {
+  private constructor(log: ChatLog, epoch: string, last: number) {
     super();
     this.log = log;
+    this.epoch = epoch;
     this.#next = last + 1;
   }
 
   static async open(log: ChatLog): Promise<LocalHub> {
     const position = await log.position();
-    return new LocalHub(log, position.last);
+    return new LocalHub(log, position.epoch, position.last);
+  }
+
+  get last(): number {
+    return this.#next - 1;
   }
 
   async append(entry: NewEntry): Promise<Appended> {

@@ -14,7 +14,10 @@ import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
 import { UsageError } from './command-line.ts';
 import { HELP, parseOptions, type ServerOptions } from './options.ts';
+import { openHistory, type History } from './history.ts';
+import { HistoryError } from './log/log.ts';
 import { Relay } from './relay.ts';
+import { SecretFileError } from './secret-file.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { paint as painted } from './terminal.ts';
 import { isIP } from 'node:net';
@@ -135,8 +138,24 @@ async function main(): Promise<number> {
 
   // The relay first, then the console that listens to it, then the server that serves it: each is whole when the
   // next needs it, and the console hears every event from the server's first connection on.
-  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator) : undefined;
-  const relay: Relay = manyRelay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  let history: History;
+  try {
+    history = await openHistory(cluster ? { ...options, history: undefined } : options);
+  } catch (error) {
+    if (!(error instanceof HistoryError) && !(error instanceof SecretFileError)) throw error;
+    const flag = error instanceof SecretFileError ? '--chat-key' : '--history';
+    process.stderr.write(`wirechat: ${flag}: ${error.message}\n`);
+    return 1;
+  }
+  // With --redis the log lives in Redis and the cluster relay fans out from it; resume over Redis is not wired yet
+  // (docs/cluster.md), so a tab there is given no resume secret and rejoins as a new participant after a drop.
+  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator, history) : undefined;
+  const relay: Relay = manyRelay ?? new Relay(options.name, {
+    history,
+    plain: options.plain,
+    presenceIntervalMs: options.presenceIntervalMs,
+    alert: (text) => operator.alert(text),
+  });
   let server: RunningServer | undefined;
   // --workers: this process forks the relays that serve the tabs, and keeps the console (server/workers.ts).
   let workers: Workers | undefined;
@@ -153,9 +172,12 @@ async function main(): Promise<number> {
       if (relay.size === 0 || Date.now() > deadline) {
         clearInterval(wait);
         operator.close();
+        // The log writes what it was given before it closes: nothing receipted is left in a batch.
         void (server?.close() ?? Promise.resolve())
           .then(() => workers?.close(code === Close.NORMAL ? 3_000 : 0))
           .then(() => cluster?.hub.close())
+          .then(() => history.hub.close())
+          .catch(() => undefined)
           .then(() => process.exit(0));
       }
     }, 25);
@@ -214,6 +236,7 @@ async function main(): Promise<number> {
   // A worker whose primary is gone (killed) stops too, rather than serve on with nobody at the console.
   if (isWorker()) process.on('disconnect', () => stop(Close.GOING_AWAY, 'The server is shutting down (its primary process ended)'));
   operator.start();
+  operator.describeHistory().catch((error: unknown) => operator.alert(`chat log: ${(error as Error).message}`));
   return -1;
 }
 

@@ -53,6 +53,13 @@ export interface ServerOptions {
   chat: string;
   /** With --redis: this many relay processes on this machine, sharing the port (node:cluster). */
   workers?: number;
+  /** The chat log's SQLite file (--history); the log stays in memory without it (docs/history.md). */
+  history?: string;
+  /** Retention, in memory and on disk: the newest this many lines, none older than this many minutes. */
+  historyLines: number;
+  historyMinutes: number;
+  /** The key that seals the log at rest and the resume secrets; beside the identity key unless given. */
+  chatKey?: string;
 }
 
 export const DEFAULTS: ServerOptions = {
@@ -79,6 +86,8 @@ export const DEFAULTS: ServerOptions = {
   color: true,
   tls: false,
   chat: DEFAULT_CHAT,
+  historyLines: 10_000,
+  historyMinutes: 60,
 };
 
 export const HELP = `wirechat server: an encrypted chat between browser tabs and this terminal, over WebSocket.
@@ -124,6 +133,13 @@ usage: npm run server -- [options]
                          chat needs the same --identity file and the chat key beside it (chat.key)
   --chat NAME            which chat in that Redis, so that several share one (default "${DEFAULTS.chat}")
   --workers N            with --redis: start N relay processes sharing this port, one per core
+  --history PATH         keep the chat log in this SQLite file, so that after a crash or restart the tabs get
+                         back what they missed (made on first use; without it the log is kept in memory)
+  --history-lines N      the log keeps the newest N lines (default ${DEFAULTS.historyLines})
+  --history-minutes M    and none older than M minutes (default ${DEFAULTS.historyMinutes}); a tab away longer is
+                         told how many lines it missed
+  --chat-key PATH        the key that seals the history file and the tabs' resume secrets, made on first use
+                         (default chat.key beside the identity key)
   --no-build             serve dist/ as it is; do not rebuild the page when sources are newer
   --no-color             no ANSI colours on the console (also when NO_COLOR is set)
   -h, --help             this text
@@ -162,6 +178,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     redis: { type: 'string' },
     chat: { type: 'string' },
     workers: { type: 'string' },
+    history: { type: 'string' },
+    'history-lines': { type: 'string' },
+    'history-minutes': { type: 'string' },
+    'chat-key': { type: 'string' },
   });
   if (flags === 'help') return 'help';
   const { values } = flags;
@@ -184,7 +204,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const tls = values.tls === true || values['tls-cert'] !== undefined;
   if (values['tls-keylog'] !== undefined && !tls) throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
-  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog'] as const) {
+  for (const flag of ['tls-cert', 'tls-key', 'tls-keylog', 'history', 'chat-key'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
   }
   const cluster = clusterOptions(values.redis, values.chat, values.workers);
@@ -220,6 +240,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...(values['tls-cert'] !== undefined ? { tlsCert: values['tls-cert'], tlsKey: values['tls-key'] } : {}),
     ...(values['tls-keylog'] !== undefined ? { tlsKeylog: values['tls-keylog'] } : {}),
     ...cluster,
+    ...(values.history !== undefined ? { history: values.history } : {}),
+    historyLines: integer(values['history-lines'], '--history-lines', DEFAULTS.historyLines, 1, 10_000_000),
+    historyMinutes: integer(values['history-minutes'], '--history-minutes', DEFAULTS.historyMinutes, 1, 525_600),
+    ...(values['chat-key'] !== undefined ? { chatKey: values['chat-key'] } : {}),
   };
 }
 

@@ -3,12 +3,22 @@
  * what; each recipient's own session seals the line anew with that recipient's keys and sends it, so the relay
  * never handles a key, a token, a sequence number or a frame. What a tab's own session does (its wire, its
  * phases, its receipts, its heartbeat) is the session's (server/session.ts); the relay only answers its calls.
+ *
+ * Every line (a tab's, the console's, a `/msg`) goes into the chat log through the hub (server/hub.ts) and out
+ * to the tabs only from the hub's `entry` events: a line is receipted `delivered`, and shown to anyone, only
+ * once the log has it, under its chat-wide number. A tab that drops comes back with its resume secret
+ * (server/resume.ts): it gets its place and the lines it missed, marked late, and the lines it sends again are
+ * stored once (the log keys them on the participant identity and the tab's own line id).
  */
+import { randomBytes } from 'node:crypto';
 import { Close, WirechatError, type EndCode } from '../shared/errors.ts';
 import { NameBook } from '../shared/names.ts';
-import type { ServerBody } from '../shared/protocol.ts';
+import type { ClientResume, ServerBody, ServerLine, ServerResumed } from '../shared/protocol.ts';
 import { EncodedBody } from '../shared/record.ts';
+import type { History } from './history.ts';
+import { visibleTo, type LogEntry, type NewEntry } from './log/log.ts';
 import { Presence, type PresenceClock } from './presence.ts';
+import { missedWithoutResume, newParticipant, seatOrigin, seatProblem, type Seat } from './resume.ts';
 import type { LineOutcome, SessionHost } from './session.ts';
 
 /** What the console (or a test) hears from the relay. */
@@ -40,6 +50,20 @@ export interface Member {
   close(code: number, reason: string, why: string): void;
   /** Pings it, or drops it when it did not answer the last ping; false once it is gone. */
   heartbeat(): boolean;
+  /** The name it has after a resume (its old one, or a new one), set before it joins. */
+  seated(name: string): void;
+  /** Whether the tab said goodbye (EXIT or END): its resume secret is then revoked. */
+  readonly saidBye: boolean;
+  /** Whether the session is over (a resume that took a while may find it gone). */
+  readonly ended: boolean;
+}
+
+/** A joined tab's place in the chat: who it is across reconnects, its resume serial, the last line it was sent. */
+interface Place {
+  participant: string;
+  serial: number;
+  /** The highest line number handed to its session: fan-out sends only above it (a replay may overlap it). */
+  sent: number;
 }
 
 export interface Participant {
@@ -50,12 +74,21 @@ export interface Participant {
 }
 
 export interface RelayOptions {
+  /** The chat log and resume secrets (server/history.ts): memory or SQLite. */
+  history: History;
+  /** Plain mode: no resume secret is given (it would cross the network in the clear), nobody is resumed. */
+  plain?: boolean;
+  /** False: no resume secrets are given and nobody is resumed (a relay of many, whose log is not this one). */
+  seats?: boolean;
   /** How often joins and leaves are announced (server/presence.ts); 250 ms unless said. */
   presenceIntervalMs?: number;
   clock?: PresenceClock;
+  /** Told when the log fails (a line then gets a `failed` receipt); the console shows it. */
+  alert?(text: string): void;
 }
 
-const DELIVERED: LineOutcome = { status: 'delivered', reason: '' };
+/** A line that the log could not take: the sender is told, nothing was shown to anyone. */
+const NOT_STORED: LineOutcome = { status: 'failed', reason: 'not sent: the server could not store it', n: 0 };
 
 export class Relay implements SessionHost {
   readonly #consoleName: string;
@@ -67,12 +100,34 @@ export class Relay implements SessionHost {
   readonly #joined = new Set<Member>();
   /** Joins and leaves, announced in batches (server/presence.ts). */
   readonly presence: Presence<Member>;
+  readonly #history: History;
+  readonly #plain: boolean;
+  readonly #seats: boolean;
+  readonly #alert: (text: string) => void;
+  /** Joined tabs' places, and the tab that holds each participant identity now. */
+  readonly #places = new Map<Member, Place>();
+  readonly #byParticipant = new Map<string, Member>();
+  /** The console's identity in the log: new at every start, so its line ids never meet an earlier run's. */
+  readonly #consoleIdentity = `console:${randomBytes(12).toString('base64url')}`;
+  #consoleLines = 0;
 
-  constructor(consoleName: string, options: RelayOptions = {}) {
+  constructor(consoleName: string, options: RelayOptions) {
     this.#consoleName = consoleName;
     // The console's own name is reserved like `server` and `system`: a tab must not pass for the operator.
     this.#names = new NameBook([consoleName]);
     this.presence = new Presence(() => this.#joined, options.presenceIntervalMs ?? 250, options.clock);
+    this.#history = options.history;
+    this.#plain = options.plain ?? false;
+    this.#seats = options.seats ?? true;
+    this.#alert = options.alert ?? (() => undefined);
+    // The one place lines go out: in the log's order, once each, only once stored.
+    this.#history.hub.on('entry', (entry) => this.#fanOut(entry));
+    this.#history.hub.on('error', (error) => this.#alert(`chat log: ${error.message}`));
+  }
+
+  /** The chat log's store, for the console: "memory", "SQLite /path". */
+  get historyDescription(): string {
+    return this.#history.description;
   }
 
   /**
@@ -135,26 +190,127 @@ export class Relay implements SessionHost {
     for (const listener of this.#listeners) listener.line(from, text, at);
   }
 
+  /** A new participant joins: a fresh identity and, in secure mode, its first resume secret. */
   joined(session: Member): void {
+    this.#seat(session, { participant: newParticipant(), serial: 1, sent: this.#history.hub.last });
+  }
+
+  /**
+   * Gives `session` its place and joins it, in one turn of the event loop: from here on it gets every entry the
+   * hub emits above `place.sent`. Sends the seat (the resume secret for next time) first.
+   */
+  #seat(session: Member, place: Place): void {
+    this.#places.set(session, place);
+    this.#byParticipant.set(place.participant, session);
+    // In plain mode the seat carries no secret (it would cross in the clear): only the position, so that a tab
+    // that comes back can be told how many lines it missed.
+    const hub = this.#history.hub;
+    const seat: Seat = { participant: place.participant, serial: place.serial, epoch: hub.epoch, issuedAfter: place.sent, name: session.name };
+    const secret = this.#plain || !this.#seats ? '' : this.#history.seats.issue(seat);
+    void session.send({ kind: 'seat', secret, epoch: hub.epoch, last: place.sent });
     this.#joined.add(session);
     this.presence.joined(session, session.name);
     for (const listener of this.#listeners) listener.joined(session);
   }
 
   /**
-   * A line a joined tab sent (`_id`: its number on that tab, which the chat log will key on): to every other tab
-   * and the console. What became of it goes back to the sender's session, which sends the receipt.
+   * A line a joined tab sent (`id`: its own number for it, kept across its reconnects): into the log, keyed on
+   * (participant, id), so that the same line sent again after a resume is stored once. Every other tab and the
+   * console get it from the hub's `entry` event; the sender's session sends the receipt with this answer.
    */
-  line(session: Member, _id: number, text: string): LineOutcome | Promise<LineOutcome> {
-    const at = Date.now();
-    this.#toOthers(session, { kind: 'line', from: session.name, text, at, direct: false });
-    for (const listener of this.#listeners) listener.line(session.name, text, at);
-    return DELIVERED;
+  async line(session: Member, id: number, text: string): Promise<LineOutcome> {
+    const place = this.#places.get(session);
+    if (place === undefined) return NOT_STORED;
+    const appended = await this.#append({ kind: 'line', from: session.name, text, origin: { identity: place.participant, lineId: id } });
+    return appended === undefined ? NOT_STORED : { status: 'delivered', reason: '', n: appended.n };
+  }
+
+  /**
+   * A tab came back after a drop with its resume claim (the first body of a session whose hello said `resume`).
+   * A good secret gives it its participant identity and name back and replays, in order and marked late, every
+   * line it missed, then joins it; anything else makes it a new participant, told plainly what could not be
+   * recovered. Either way it ends with a `resumed` body and, in secure mode, a new seat.
+   */
+  async resume(session: Member, claim: ClientResume, asked: string): Promise<void> {
+    const hub = this.#history.hub;
+    const position = await hub.log.position();
+    const seat = this.#plain || !this.#seats || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
+    let refusal: ServerResumed['reason'] = this.#plain ? 'plain' : (seatProblem(seat, position) ?? '');
+    if (refusal === '' && seat !== undefined) {
+      // Spending the seat is an append: the log stores its origin once, so of two uses only the first is new.
+      const spent = await this.#append({ kind: 'join', from: seat.name, text: '', origin: seatOrigin(seat) });
+      if (spent === undefined || spent.duplicate) refusal = 'unknown';
+    }
+    if (session.ended) return;
+    if (refusal !== '' || seat === undefined) {
+      const name = await this.claimName(session, asked);
+      if (session.ended) return;
+      session.seated(name);
+      const gone = missedWithoutResume(claim, position);
+      this.joined(session);
+      void session.send({ kind: 'resumed', name, recovered: false, reason: refusal === '' ? 'unknown' : refusal, gone, replayed: 0 });
+      return;
+    }
+    // Its old session may still hold the name (its socket has not noticed the drop): that one is closed as it
+    // is replaced, so the name is free for its owner.
+    const previous = this.#byParticipant.get(seat.participant);
+    if (previous !== undefined) {
+      this.#names.release(previous);
+      previous.close(Close.NORMAL, 'resumed on another connection', 'its place was resumed on a new connection');
+    }
+    const name = await this.claimName(session, seat.name);
+    if (session.ended) return;
+    session.seated(name);
+    const recovery = await hub.log.recover({ epoch: claim.epoch, n: claim.last });
+    // A tab claiming lines the log never had (it lost acknowledged ones) is placed at the log's last line.
+    const place: Place = { participant: seat.participant, serial: seat.serial + 1, sent: Math.min(claim.last, recovery.position.last) };
+    let replayed = 0;
+    let entries = recovery.entries;
+    // Replay, then catch up with whatever the hub emitted meanwhile, and join in the same turn as the check that
+    // nothing emitted is left unread: no entry falls between the replay and the live lines, and none is sent
+    // twice (fan-out sends only above `sent`).
+    for (;;) {
+      for (const entry of entries) {
+        place.sent = Math.max(place.sent, entry.n);
+        const body = this.#replayed(entry, seat.participant);
+        if (body === undefined) continue;
+        void session.send(body);
+        replayed++;
+      }
+      if (place.sent >= hub.last) break;
+      entries = await hub.log.readAfter(place.sent);
+      if (entries.length === 0) {
+        // Emitted and already out of the log (retention): nothing left to give.
+        place.sent = hub.last;
+        break;
+      }
+    }
+    if (session.ended) return;
+    const ahead = !recovery.recovered && recovery.reason === 'ahead';
+    const gone = recovery.recovered ? 0 : recovery.gone;
+    this.#seat(session, place);
+    void session.send({ kind: 'resumed', name, recovered: true, reason: ahead ? 'ahead' : '', gone, replayed });
+  }
+
+  /** An entry of the log as a line replayed to `participant`, or undefined when it is not for it to see again. */
+  #replayed(entry: LogEntry, participant: string): ServerLine | undefined {
+    if (entry.kind === 'join' || entry.kind === 'leave') return undefined;
+    // Its own lines it has (it receipts them, or sends them again and is receipted).
+    if (entry.kind === 'line' && entry.origin?.identity === participant) return undefined;
+    if (!visibleTo(entry, participant)) return undefined;
+    return { kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: entry.kind === 'direct', n: entry.n, late: true };
   }
 
   left(session: Member, code: number, reason: string): void {
     this.#connections.delete(session);
     this.#names.release(session);
+    const place = this.#places.get(session);
+    this.#places.delete(session);
+    if (place !== undefined && this.#byParticipant.get(place.participant) === session) {
+      this.#byParticipant.delete(place.participant);
+      // EXIT or END: the tab gave up its place; its secret must not bring anyone back into it.
+      if (session.saidBye) void this.#revoke(session.name, place, 'left');
+    }
     if (!this.#joined.delete(session)) {
       // Nobody else saw it join, but the operator should see an attack fail: a connection the server dropped
       // for a failure (a broken hello, a bad key, no handshake in time) is shown by its number. One that merely
@@ -166,27 +322,55 @@ export class Relay implements SessionHost {
     for (const listener of this.#listeners) listener.left(session.name, code, reason, true);
   }
 
-  /** A line typed at the console, to every tab. */
-  say(text: string): void {
-    this.#announcePending();
-    const body = new EncodedBody<ServerBody>({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: false });
-    for (const session of this.#joined) session.send(body);
+  /**
+   * A line typed at the console, to every tab: stored first, sent from the hub's `entry`. Resolves with its
+   * number, or undefined when the log could not take it (the console has been told why).
+   */
+  async say(text: string): Promise<number | undefined> {
+    const lineId = ++this.#consoleLines;
+    const appended = await this.#append({ kind: 'console', from: this.#consoleName, text, origin: { identity: this.#consoleIdentity, lineId } });
+    return appended?.n;
   }
 
-  /** A line from the console to one tab only. Returns false when nobody has that name. */
+  /** A line from the console to one tab only, kept in the log for that tab alone. False when nobody has that name. */
   direct(name: string, text: string): boolean {
     const session = this.find(name);
-    if (!session) return false;
-    this.#announcePending();
-    session.send({ kind: 'line', from: this.#consoleName, text, at: Date.now(), direct: true });
+    const place = session === undefined ? undefined : this.#places.get(session);
+    if (place === undefined) return false;
+    const lineId = ++this.#consoleLines;
+    void this.#append({ kind: 'direct', from: this.#consoleName, text, to: place.participant, origin: { identity: this.#consoleIdentity, lineId } });
     return true;
   }
 
   kick(name: string): boolean {
     const session = this.find(name);
     if (!session) return false;
+    // Kicked means out: its resume secret is spent before the tab hears of it.
+    const place = this.#places.get(session);
+    if (place !== undefined) void this.#revoke(session.name, place, 'was removed by the server operator');
     session.end('KICKED', `${this.#consoleName} removed you from the chat`, 'was removed by the server operator');
     return true;
+  }
+
+  /** The last `count` lines of the log, oldest first, for the console's /history. */
+  async recent(count: number): Promise<LogEntry[]> {
+    const log = this.#history.hub.log;
+    const { first, last } = await log.position();
+    const lines: LogEntry[] = [];
+    // Seats spent and given up are entries too: read back until `count` lines are found or the log is done.
+    for (let before = last; before >= first && lines.length < count; ) {
+      const after = Math.max(first - 1, before - Math.max(count * 2, 50));
+      const page = (await log.readAfter(after, before - after)).filter((e) => e.kind !== 'join' && e.kind !== 'leave');
+      lines.unshift(...page.slice(-(count - lines.length)));
+      before = after;
+    }
+    return lines;
+  }
+
+  /** How much the log holds now, for the console at start. */
+  async held(): Promise<{ lines: number; first: number; last: number; epoch: string }> {
+    const { first, last, epoch } = await this.#history.hub.log.position();
+    return { lines: Math.max(0, last - first + 1), first, last, epoch };
   }
 
   /** The joined tab `name` means, when it means exactly one (see matches). */
@@ -232,10 +416,40 @@ export class Relay implements SessionHost {
     if (this.presence.pending) this.presence.flush();
   }
 
-  /** One body to every joined tab but the sender, serialized once for all of them (each seals its own record). */
-  #toOthers(sender: Member, body: ServerBody): void {
+  /** Appends through the hub; undefined (and the console told) when the log fails. */
+  async #append(entry: NewEntry): Promise<{ n: number; duplicate: boolean } | undefined> {
+    try {
+      return await this.#history.hub.append(entry);
+    } catch (error) {
+      this.#alert(`chat log: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  }
+
+  /** Spends the seat `place` holds now, so its secret resumes nobody. */
+  async #revoke(name: string, place: Place, why: string): Promise<void> {
+    await this.#append({ kind: 'leave', from: name, text: why, origin: seatOrigin(place) });
+  }
+
+  /**
+   * One entry of the chat, as the hub emits it (in number order, once, only once stored): to every joined tab it
+   * is for, serialized once for all of them (each session seals its own record), never back to its sender, never
+   * twice to a tab that had it in its replay. The console hears tabs' lines.
+   */
+  #fanOut(entry: LogEntry): void {
+    if (entry.kind === 'join' || entry.kind === 'leave') return;
     this.#announcePending();
-    const encoded = new EncodedBody(body);
-    for (const session of this.#joined) if (session !== sender) session.send(encoded);
+    const direct = entry.kind === 'direct';
+    const encoded = new EncodedBody<ServerBody>({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct, n: entry.n, late: false });
+    const sender = entry.kind === 'line' ? entry.origin?.identity : undefined;
+    for (const session of this.#joined) {
+      const place = this.#places.get(session);
+      if (place === undefined || place.sent >= entry.n) continue;
+      place.sent = entry.n;
+      if (place.participant === sender) continue;
+      if (direct && entry.to !== place.participant) continue;
+      void session.send(encoded);
+    }
+    if (entry.kind === 'line') for (const listener of this.#listeners) listener.line(entry.from, entry.text, entry.at);
   }
 }

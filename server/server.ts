@@ -13,6 +13,7 @@ import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
 import { originAllowed } from './origin.ts';
+import { openHistory } from './history.ts';
 import { Relay, type RelayEvents } from './relay.ts';
 import { ServerSession } from './session.ts';
 import { staticHandler } from './static.ts';
@@ -51,7 +52,11 @@ export interface ServerParts {
 
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { options, identity, backend } = parts;
-  const relay = parts.relay ?? new Relay(options.name, { presenceIntervalMs: options.presenceIntervalMs });
+  // Tests and tools that bring no relay get one over the history the options name (memory unless --history).
+  const ownHistory = parts.relay === undefined ? await openHistory(options) : undefined;
+  const relay =
+    parts.relay ??
+    new Relay(options.name, { history: ownHistory!, plain: options.plain, presenceIntervalMs: options.presenceIntervalMs });
   if (parts.events) relay.listen(parts.events);
   const admission = new Admission(options);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
@@ -153,6 +158,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
         http.close(() => resolve());
         http.closeAllConnections();
       });
+      await ownHistory?.hub.close();
     },
   };
 }

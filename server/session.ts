@@ -22,12 +22,14 @@ import {
   parseClientBody,
   parseClientFrame,
   type ClientBody,
+  type ClientResume,
   type ClientFrame,
   type HelloFrame,
   type ServerBody,
   type ServerReceipt,
 } from '../shared/protocol.ts';
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
+import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
 import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
@@ -48,6 +50,12 @@ export interface SessionHost {
   /** A unique name for a newcomer, derived from the one asked for; throws NAME_REFUSED. */
   claimName(session: ServerSession, requested: string): string | Promise<string>;
   joined(session: ServerSession): void;
+  /**
+   * A page that said `resume` in its hello presents its claim (the first body it sends): the host names it and
+   * joins it (or makes it a new participant), replaying what it missed. `asked`: the name its hello asked for.
+   * The session handles its next frame only once this resolves.
+   */
+  resume(session: ServerSession, claim: ClientResume, asked: string): Promise<void>;
   /**
    * A line the session accepted from its tab (`id`: the tab's number for it). The answer may come later (a
    * promise): the session handles its next frame only once it has it, so receipts keep the order of the lines.
@@ -97,6 +105,9 @@ export class ServerSession {
   #code = '';
   /** Whether the peer answered the last ping (see heartbeat). */
   #alive = true;
+  /** Set between the welcome and the `resume` body of a page whose hello said `resume`: it has not joined yet. */
+  #resuming: { asked: string } | undefined;
+  #saidBye = false;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -142,6 +153,16 @@ export class ServerSession {
   /** The session code both sides show (shared/handshake.ts); empty until the welcome is out. */
   get code(): string {
     return this.#code;
+  }
+
+  /** Whether the tab said goodbye (EXIT or END) inside the channel. */
+  get saidBye(): boolean {
+    return this.#saidBye;
+  }
+
+  /** The name the relay gives a resuming page (its old one, or a new one), before it joins. */
+  seated(name: string): void {
+    this.#name = name;
   }
 
   get label(): string {
@@ -229,8 +250,10 @@ export class ServerSession {
     // already been told it left): a session that ended meanwhile must not claim a name or join, or a ghost
     // would hold both for good.
     if (this.ended) return;
+    // A page coming back asks for its place in its first body, inside the session: until then it has no name of
+    // its own, and the welcome carries the name it asked for (a new participant's would be claimed from it).
+    const name = hello.resume ? normalizeName(hello.name) : await host.claimName(this, hello.name);
     // With many relays the name is claimed chat-wide, in Redis (server/cluster-relay.ts): the session may end meanwhile.
-    const name = await host.claimName(this, hello.name);
     if (this.ended) return;
     const welcome = await signWelcome(handshake, draft, {
       publicKey: identity.publicKey,
@@ -252,15 +275,27 @@ export class ServerSession {
       this.#sendFrame(JSON.stringify(welcome.frame));
       return;
     }
-    this.#name = name;
     this.#code = welcome.sessionCode;
     this.#state = { phase: 'joined', channel };
     this.#sendFrame(JSON.stringify(welcome.frame));
+    if (hello.resume) {
+      this.#resuming = { asked: hello.name };
+      return;
+    }
+    this.#name = name;
     host.joined(this);
   }
 
   #body(body: ClientBody): void | Promise<void> {
+    const resuming = this.#resuming;
+    if (resuming !== undefined) {
+      if (body.kind !== 'resume') throw new WirechatError('PROTO_UNEXPECTED', `a ${body.kind} before the resume this page announced`);
+      this.#resuming = undefined;
+      return this.#ctx.host.resume(this, body, resuming.asked);
+    }
     switch (body.kind) {
+      case 'resume':
+        throw new WirechatError('PROTO_UNEXPECTED', 'a resume from a page that did not announce one in its hello');
       case 'line': {
         const { options, host } = this.#ctx;
         if (!this.#bucket.take()) {
@@ -268,20 +303,21 @@ export class ServerSession {
           if (this.#excess > options.burst) {
             throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
           }
-          return this.#receipt(body.id, { status: 'failed', reason: `not sent: at most ${options.rate} lines a second` });
+          return this.#receipt(body.id, { status: 'failed', reason: `not sent: at most ${options.rate} lines a second`, n: 0 });
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
         const bytes = utf8(body.text).length;
         if (bytes > options.maxLine) {
           const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
-          return this.#receipt(body.id, { status: 'failed', reason });
+          return this.#receipt(body.id, { status: 'failed', reason, n: 0 });
         }
         const outcome = host.line(this, body.id, body.text);
         if (outcome instanceof Promise) return outcome.then((answer) => this.#receipt(body.id, answer));
         return this.#receipt(body.id, outcome);
       }
       case 'bye':
+        this.#saidBye = true;
         // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
         this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
         return;
@@ -294,7 +330,7 @@ export class ServerSession {
 
   /** Every receipt goes out here: what became of the tab's line `id`, delivered or failed and why. */
   #receipt(id: number, outcome: LineOutcome): void {
-    void this.send({ kind: 'receipt', id, status: outcome.status, reason: outcome.reason });
+    void this.send({ kind: 'receipt', id, status: outcome.status, reason: outcome.reason, n: outcome.n });
   }
 
   /**

@@ -21,6 +21,7 @@ import {
   parseServerBody,
   parseServerFrame,
   type ClientBody,
+  type ClientResume,
   type HelloFrame,
   type Mode,
   type ServerBody,
@@ -70,6 +71,12 @@ export interface ClientOptions {
   trust(identity: ServerIdentity): Promise<boolean>;
   events?: ClientEvents;
   backend?: CryptoBackend;
+  /**
+   * Set when this session comes back after a drop: what to claim (the secret from the last `seat`, the log epoch
+   * and the last line number this page has), asked once the session is open and sent as its first body. In plain
+   * mode the secret is left out (sent empty): it would cross the network in the clear.
+   */
+  resume?: () => Omit<ClientResume, 'kind'>;
 }
 
 /** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
@@ -99,6 +106,11 @@ export class ClientSession {
     return state.phase === 'open' ? state.channel.mode : state.phase;
   }
 
+  /** Whether this session asked for its place back: it is open only once the server's `resumed` answer came. */
+  get resuming(): boolean {
+    return this.#options.resume !== undefined;
+  }
+
   get identity(): ServerIdentity | undefined {
     return this.#identity;
   }
@@ -123,7 +135,12 @@ export class ClientSession {
     const keyPair = await this.#options.keyPair;
     this.#step('keypair');
     const publicKey = await exportSpki(keyPair.publicKey);
-    const hello = buildHello({ name: this.#options.name, publicKey, acceptPlain: this.#options.acceptPlain });
+    const hello = buildHello({
+      name: this.#options.name,
+      publicKey,
+      acceptPlain: this.#options.acceptPlain,
+      resume: this.#options.resume !== undefined,
+    });
     this.#state = { phase: 'hello', hello, privateKey: keyPair.privateKey };
     this.#send(JSON.stringify(hello));
     this.#step('hello');
@@ -220,15 +237,21 @@ export class ClientSession {
       now: () => (Date.now() + offset) / 1000,
     });
     this.#state = { phase: 'open', channel };
+    const resume = this.#options.resume;
+    if (resume !== undefined) {
+      const claim = resume();
+      await this.#sendBody({ kind: 'resume', ...claim, secret: verified.mode === 'plain' ? '' : claim.secret });
+    }
     this.#step('ready');
   }
 
   /**
    * Sends one chat line and returns its id, which the server's receipt will name. The caller has checked the line
    * (the page's controller, with checkLine); the server checks it again, as it checks everything from the wire.
+   * `id`: the page's own number for the line when it keeps them across reconnects (shared/outbox.ts; a line sent
+   * again keeps its id); else this session numbers its lines 0, 1, 2, ...
    */
-  async sendLine(text: string): Promise<number> {
-    const id = this.#nextLineId++;
+  async sendLine(text: string, id: number = this.#nextLineId++): Promise<number> {
     await this.#sendBody({ kind: 'line', id, text });
     return id;
   }

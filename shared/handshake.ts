@@ -262,7 +262,14 @@ export async function fingerprint(serverKey: Uint8Array): Promise<string> {
 // ---- the steps ----------------------------------------------------------------------------------------------
 
 /** The page's first frame: its public key (SPKI) and a fresh nonce. `nonce` is a test's to choose. */
-export function buildHello(options: { name: string; publicKey: Uint8Array; acceptPlain: boolean; nonce?: Uint8Array }): HelloFrame {
+export function buildHello(options: {
+  name: string;
+  publicKey: Uint8Array;
+  acceptPlain: boolean;
+  /** The page comes back after a drop and will present its resume claim first (protocol.md 9.1). */
+  resume?: boolean;
+  nonce?: Uint8Array;
+}): HelloFrame {
   return {
     type: 'hello',
     version: PROTOCOL_VERSION,
@@ -270,6 +277,7 @@ export function buildHello(options: { name: string; publicKey: Uint8Array; accep
     publicKey: toBase64Url(options.publicKey),
     nonce: toBase64Url(options.nonce ?? randomBytes(NONCE_BYTES)),
     acceptPlain: options.acceptPlain,
+    resume: options.resume ?? false,
   } satisfies HelloFrame;
 }
 

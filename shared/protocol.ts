@@ -12,8 +12,12 @@ import { WirechatError } from './errors.ts';
 import { CONTROL, printable } from './text.ts';
 import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
 
-/** 2: joins and leaves are announced in batches (`presence`) instead of one `join` or `leave` body each. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: joins and leaves are announced in batches (`presence`) instead of one `join` or `leave` body each.
+ * 3: every line has its chat-wide number (`line.n`, `receipt.n`); a tab that drops resumes its place (`hello.resume`,
+ *    the `resume` body, `seat`, `resumed`, lines replayed with `late`), docs/protocol.md 9.1.
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** Limits that both sides enforce, so that neither trusts the other to. */
 export const LIMITS = {
@@ -26,6 +30,10 @@ export const LIMITS = {
   maxSeq: Number.MAX_SAFE_INTEGER,
   /** Changes named in one `presence` body; any more are counted, not named. */
   maxPresenceChanges: 20,
+  /** A resume secret (server/resume.ts makes them well under this). */
+  maxSecretChars: 512,
+  /** A chat log epoch (server/log/log.ts: 16 base64url characters). */
+  maxEpochChars: 64,
 } as const;
 
 export type Mode = 'secure' | 'plain';
@@ -44,6 +52,11 @@ export interface HelloFrame {
   nonce: string;
   /** Set only when the person ticked the plain-mode opt-in on the page. */
   acceptPlain: boolean;
+  /**
+   * Set when the page comes back after a drop and will present its resume secret as its first body, inside the
+   * session: the server then waits for that body before it names the page or lets it join.
+   */
+  resume: boolean;
 }
 
 /** One authenticated, encrypted body: a Fernet token and the HMAC-SHA256 that binds it to its place. */
@@ -105,7 +118,20 @@ export interface ClientBye {
   word: string;
 }
 
-export type ClientBody = ClientLine | ClientBye;
+/**
+ * The first body after a welcome answered to a `hello` with `resume: true`: the page's resume secret (from its last
+ * `seat`; empty when it has none to give, as in plain mode), and the position it has: the log's epoch and the
+ * number of the last line it has. The server answers with the lines missed (`late`), a `resumed` body and a new
+ * `seat`.
+ */
+export interface ClientResume {
+  kind: 'resume';
+  secret: string;
+  epoch: string;
+  last: number;
+}
+
+export type ClientBody = ClientLine | ClientBye | ClientResume;
 
 export interface ServerLine {
   kind: 'line';
@@ -115,6 +141,10 @@ export interface ServerLine {
   at: number;
   /** Set on a `/msg` from the console: only this participant received it. */
   direct: boolean;
+  /** The line's chat-wide number (1, 2, 3, ...): every tab sees the same line under the same number. */
+  n: number;
+  /** Replayed after a resume: said while this page was away, shown in its place and marked so. */
+  late: boolean;
 }
 
 export interface ServerReceipt {
@@ -123,7 +153,48 @@ export interface ServerReceipt {
   status: 'delivered' | 'failed';
   /** Why a line failed, for the person who typed it. Empty when delivered. */
   reason: string;
+  /** The line's chat-wide number once delivered (the server's log has it); 0 when failed. */
+  n: number;
 }
+
+/**
+ * The page's place in the chat, sent inside the secure session once it has joined (and after every resume): the
+ * resume secret to present after a drop (single use: each `seat` replaces the last), and the log position it
+ * starts from. In plain mode `secret` is empty: a secret would cross the network in the clear, and nobody resumes
+ * there; the position still lets the server tell a tab that comes back how many lines it missed.
+ */
+export interface ServerSeat {
+  kind: 'seat';
+  /** Opaque to the page; at most LIMITS.maxSecretChars. */
+  secret: string;
+  /** The chat log's epoch: line numbers mean something only within it. */
+  epoch: string;
+  /** The number of the chat's last line when this seat was given. */
+  last: number;
+}
+
+/**
+ * The answer to a `resume`, after the lines replayed. `recovered`: the page has its old place back (its participant
+ * identity, so lines it sends again are recognised, and its name) and every line it missed, unless `reason` is
+ * `ahead` (the server lost lines it had confirmed). Not recovered: the page joined as a new participant, was given
+ * no history, and `reason` says why: `unknown` (the secret is not one this chat gave, or was already used, or was
+ * revoked by EXIT or a kick), `plain` (plain mode resumes nobody), `trimmed` (away longer than the log keeps),
+ * `epoch` (the server lost its history). `gone` counts the lines it missed and will not get, where known.
+ */
+export interface ServerResumed {
+  kind: 'resumed';
+  /** The name the page has now (its old one when resumed). */
+  name: string;
+  recovered: boolean;
+  reason: '' | ResumeRefusal;
+  /** Lines between the page's last and the first one replayed that can never be given back. */
+  gone: number;
+  /** Lines sent again, marked `late`, just before this body. */
+  replayed: number;
+}
+
+export const RESUME_REFUSALS = ['unknown', 'plain', 'trimmed', 'epoch', 'ahead'] as const;
+export type ResumeRefusal = (typeof RESUME_REFUSALS)[number];
 
 /** One change in a `presence` body: a name that joined, or one that left and why. */
 export type PresenceChange = { change: 'joined'; name: string } | { change: 'left'; name: string; reason: string };
@@ -156,7 +227,7 @@ export interface ServerEnd {
   reason: string;
 }
 
-export type ServerBody = ServerLine | ServerReceipt | ServerPresence | ServerEnd;
+export type ServerBody = ServerLine | ServerReceipt | ServerPresence | ServerEnd | ServerSeat | ServerResumed;
 
 // ---- parsing ---------------------------------------------------------------------------------------------
 
@@ -190,6 +261,30 @@ function b64(obj: Obj, key: string, what: string, max: number): string {
   const value = str(obj, key, what, max);
   if (!B64URL.test(value)) throw new WirechatError('BAD_BASE64', `${what}.${key} is not base64url`);
   return value;
+}
+
+/** A resume secret: base64url pieces joined by dots (server/resume.ts), opaque to the page. */
+function b64dot(obj: Obj, key: string, what: string, max: number): string {
+  const value = str(obj, key, what, max);
+  if (!/^[A-Za-z0-9_.-]*$/.test(value)) throw new WirechatError('BAD_BASE64', `${what}.${key} is not base64url pieces`);
+  return value;
+}
+
+/** A `seat` or a `resume`: the same three fields, a secret and a position in the chat log. */
+function place(obj: Obj, what: 'seat' | 'resume'): { secret: string; epoch: string; last: number } {
+  exactKeys(obj, ['kind', 'secret', 'epoch', 'last'], what);
+  return {
+    secret: b64dot(obj, 'secret', what, LIMITS.maxSecretChars),
+    epoch: b64(obj, 'epoch', what, LIMITS.maxEpochChars),
+    last: uint(obj, 'last', what),
+  };
+}
+
+/** A line's chat-wide number: 1 or more. */
+function lineNumber(obj: Obj, what: string): number {
+  const n = uint(obj, 'n', what);
+  if (n < 1) fail(`${what}.n must be 1 or more`);
+  return n;
 }
 
 function uint(obj: Obj, key: string, what: string): number {
@@ -301,7 +396,7 @@ export function parseClientFrame(data: string): ClientFrame {
     case 'hello':
       // The version first: a later version may have other fields, and its peer deserves to hear "version".
       version(obj, 'hello');
-      exactKeys(obj, ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain'], 'hello');
+      exactKeys(obj, ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain', 'resume'], 'hello');
       return {
         type: 'hello',
         version: PROTOCOL_VERSION,
@@ -309,6 +404,7 @@ export function parseClientFrame(data: string): ClientFrame {
         publicKey: b64(obj, 'publicKey', 'hello', 4096),
         nonce: b64(obj, 'nonce', 'hello', 64),
         acceptPlain: bool(obj, 'acceptPlain', 'hello'),
+        resume: bool(obj, 'resume', 'hello'),
       };
     case 'record':
       return recordFrame(obj);
@@ -365,6 +461,8 @@ export function parseClientBody(value: unknown): ClientBody {
       exactKeys(obj, ['kind', 'word'], 'bye');
       // The server prints the word on its console and relays it to the other tabs: no control characters.
       return { kind: 'bye', word: text(obj, 'word', 'bye', checkWord, 16) };
+    case 'resume':
+      return { kind: 'resume', ...place(obj, 'resume') };
     default:
       return fail(`unknown body kind ${describe(obj.kind)}`);
   }
@@ -374,19 +472,43 @@ export function parseServerBody(value: unknown): ServerBody {
   const obj = object(value, 'a body');
   switch (obj.kind) {
     case 'line':
-      exactKeys(obj, ['kind', 'from', 'text', 'at', 'direct'], 'line');
+      exactKeys(obj, ['kind', 'from', 'text', 'at', 'direct', 'n', 'late'], 'line');
       return {
         kind: 'line',
         from: text(obj, 'from', 'line', checkName, 64),
         text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes),
         at: uint(obj, 'at', 'line'),
         direct: bool(obj, 'direct', 'line'),
+        n: lineNumber(obj, 'line'),
+        late: bool(obj, 'late', 'line'),
       };
     case 'receipt': {
-      exactKeys(obj, ['kind', 'id', 'status', 'reason'], 'receipt');
+      exactKeys(obj, ['kind', 'id', 'status', 'reason', 'n'], 'receipt');
       const status = obj.status;
       if (status !== 'delivered' && status !== 'failed') fail('receipt.status must be "delivered" or "failed"');
-      return { kind: 'receipt', id: uint(obj, 'id', 'receipt'), status, reason: str(obj, 'reason', 'receipt', 256) };
+      const n = uint(obj, 'n', 'receipt');
+      // A delivered line has its place; a failed one has none.
+      if ((status === 'delivered') !== n > 0) fail('receipt.n is the line\'s number when delivered, 0 when failed');
+      return { kind: 'receipt', id: uint(obj, 'id', 'receipt'), status, reason: str(obj, 'reason', 'receipt', 256), n };
+    }
+    case 'seat':
+      return { kind: 'seat', ...place(obj, 'seat') };
+    case 'resumed': {
+      exactKeys(obj, ['kind', 'name', 'recovered', 'reason', 'gone', 'replayed'], 'resumed');
+      const recovered = bool(obj, 'recovered', 'resumed');
+      const reason = obj.reason;
+      const known = (RESUME_REFUSALS as readonly unknown[]).includes(reason);
+      // A new participant lost everything it missed; only a recovered one can have been told "ahead".
+      const fits = recovered ? reason === '' || reason === 'ahead' : known && reason !== 'ahead';
+      if (!fits) fail(`resumed.reason is "" or "ahead" when recovered, else one of ${RESUME_REFUSALS.join(', ')} but "ahead"`);
+      return {
+        kind: 'resumed',
+        name: text(obj, 'name', 'resumed', checkName, 64),
+        recovered,
+        reason: reason as ServerResumed['reason'],
+        gone: uint(obj, 'gone', 'resumed'),
+        replayed: uint(obj, 'replayed', 'resumed'),
+      };
     }
     case 'presence':
       return presence(obj);

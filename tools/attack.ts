@@ -63,6 +63,7 @@ function helloFrame(): string {
     publicKey: toBase64Url(spki),
     nonce: toBase64Url(new Uint8Array(randomBytes(32))),
     acceptPlain: true,
+    resume: false,
   } satisfies HelloFrame);
 }
 

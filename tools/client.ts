@@ -28,6 +28,11 @@ export interface ScriptedClientOptions {
   modulusLength?: number;
   /** Called with each body as it arrives, before it is queued. */
   onBody?: (body: ServerBody) => void;
+  /**
+   * Come back to a place after a drop (docs/protocol.md 9.1): what to claim. connect() then resolves once the
+   * server's `resumed` answer is in. tools/resuming-client.ts keeps the claim between connections.
+   */
+  resume?: () => { secret: string; epoch: string; last: number };
 }
 
 export interface Closed {
@@ -77,13 +82,15 @@ export class ScriptedClient {
       send: (data) => ws.send(data),
       trust: options.trust ?? (async () => true),
       backend: options.backend,
+      resume: options.resume,
       events: {
         step: (step) => {
-          if (step === 'ready') ready();
+          if (step === 'ready' && options.resume === undefined) ready();
         },
         body: (body) => {
           options.onBody?.(body);
           client.#push(body);
+          if (body.kind === 'resumed') ready();
         },
       },
     });
@@ -148,8 +155,9 @@ export class ScriptedClient {
     return found!;
   }
 
-  send(text: string): Promise<number> {
-    return this.session.sendLine(text);
+  /** Sends a line; `id`: the line's own number when the caller keeps them (a resumed line keeps its id). */
+  send(text: string, id?: number): Promise<number> {
+    return this.session.sendLine(text, id);
   }
 
   async bye(word = 'EXIT'): Promise<Closed> {

@@ -24,6 +24,7 @@ import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
 import { ATTACK_MODES, MAX_SECONDS, MAX_SOCKETS, type AttackMode, type AttackOptions, type AttackReport } from './attack.ts';
 import { ScriptedClient } from './client.ts';
+import { ResumingClient } from './resuming-client.ts';
 import { commandLine, runAsCommand } from '../server/command-line.ts';
 
 export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send M lines through the relay.
@@ -39,6 +40,9 @@ export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send 
   --plain         run the relay in plain mode (only with its own server)
   --from ADDR     the local address the tabs connect from (default 127.0.0.1)
   --json          print the result as JSON
+  --resume        cut tabs' sockets at random while they send (--cut P: the chance before each line, default
+                  0.05); each comes back with its resume secret; checks that every tab ends with every line
+                  exactly once and prints how many lines were replayed (docs/protocol.md 9.1)
   -h, --help      this text
 
 Each tab has its own handshake and keys; RSA key pairs are drawn from a pool of four, because making 200
@@ -132,6 +136,90 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       });
   try {
     return await honestRound(own ? [own.url] : given, options);
+  } finally {
+    await own?.stop();
+  }
+}
+
+export interface ResumeLoadResult {
+  clients: number;
+  lines: number;
+  cuts: number;
+  recovered: number;
+  replayed: number;
+  resent: number;
+  seconds: number;
+  problems: string[];
+}
+
+/**
+ * `npm run load -- --resume`: tabs that send their lines while their sockets are cut at random, and come back
+ * each time with their resume secret (tools/resuming-client.ts). In the end every tab must show every line of the
+ * chat exactly once, under the same number as every other tab.
+ */
+export async function runResumeLoad(options: { clients: number; lines: number; url?: string; cut: number }): Promise<ResumeLoadResult> {
+  const own = options.url
+    ? undefined
+    : await ownServer({
+        ...LOAD_LIMITS,
+        maxConnections: options.clients * 3 + 10,
+        maxPerAddress: options.clients * 3 + 10,
+        maxPendingPerAddress: options.clients * 3 + 10,
+        handshakeRate: 1_000_000,
+        handshakeBurst: 1_000_000,
+        // A cut socket is found by the resume that replaces it, not by a heartbeat.
+        heartbeatMs: 600_000,
+        // Hundreds of handshakes at once on one thread, with the tabs' own crypto: time, not a refusal.
+        handshakeTimeoutMs: 120_000,
+      });
+  const url = own?.url ?? options.url!;
+  const problems: string[] = [];
+  let cuts = 0;
+  let recovered = 0;
+  try {
+    const pool = await Promise.all(Array.from({ length: 4 }, () => generateClientKeyPair()));
+    const tabs: ResumingClient[] = [];
+    for (let i = 0; i < options.clients; i += 25) {
+      const batch = Array.from({ length: Math.min(25, options.clients - i) }, (_, j) =>
+        ResumingClient.join({ url, name: `tab-${i + j}`, keyPair: pool[(i + j) % pool.length]!, backend: nodeCryptoBackend }),
+      );
+      tabs.push(...(await Promise.all(batch)));
+    }
+    const started = performance.now();
+    await Promise.all(
+      tabs.map(async (tab, t) => {
+        for (let i = 0; i < options.lines; i++) {
+          if (Math.random() < options.cut) {
+            tab.cut();
+            cuts++;
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
+            const answer = await tab.resume();
+            if (answer.recovered) recovered++;
+            else problems.push(`tab-${t}: resume not recovered (${answer.reason})`);
+          }
+          tab.send(`tab-${t} line ${i}`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }),
+    );
+    await Promise.all(tabs.map((tab) => tab.settled(60_000).catch((error: Error) => problems.push(error.message))));
+    const all = new Map<number, string>();
+    for (const tab of tabs) for (const [n, line] of tab.lines) all.set(n, line.text);
+    const highest = Math.max(0, ...all.keys());
+    await Promise.all(tabs.map((tab) => tab.reached(highest, 60_000).catch((error: Error) => problems.push(error.message))));
+    const expected = options.clients * options.lines;
+    if (all.size !== expected) problems.push(`the chat has ${all.size} lines, not ${expected}`);
+    if (new Set(all.values()).size !== all.size) problems.push('a line is in the chat under two numbers');
+    for (const [t, tab] of tabs.entries()) {
+      if (tab.duplicates > 0) problems.push(`tab-${t} was shown ${tab.duplicates} lines twice`);
+      const missing = [...all.keys()].filter((n) => tab.lines.get(n)?.text !== all.get(n));
+      if (missing.length > 0) problems.push(`tab-${t} lacks ${missing.length} lines (first #${missing[0]})`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const replayed = tabs.reduce((sum, tab) => sum + tab.replayed, 0);
+    const resent = tabs.reduce((sum, tab) => sum + tab.resent, 0);
+    for (const tab of tabs) tab.close();
+    return { clients: options.clients, lines: options.lines, cuts, recovered, replayed, resent, seconds, problems };
   } finally {
     await own?.stop();
   }
@@ -482,6 +570,8 @@ async function main(): Promise<number> {
     warmup: { type: 'string', default: '2' },
     server: { type: 'string' },
     json: { type: 'boolean' },
+    resume: { type: 'boolean' },
+    cut: { type: 'string', default: '0.05' },
   });
   if ('exit' in parsed) return parsed.exit;
   const { values } = parsed;
@@ -536,6 +626,24 @@ async function main(): Promise<number> {
   if (values.attack !== undefined && (values.url?.length ?? 0) > 1) {
     console.error('wirechat load: --attack takes one --url');
     return 2;
+  }
+  if (values.resume) {
+    const cut = Number(values.cut);
+    if (!(cut >= 0 && cut <= 1)) {
+      console.error('wirechat load: --cut takes a chance from 0 to 1');
+      return 2;
+    }
+    const result = await runResumeLoad({ clients, lines, url: values.url[0] ?? values.url, cut });
+    if (values.json) console.log(JSON.stringify(result, null, 2));
+    else {
+      console.log(`${result.clients} tabs x ${result.lines} lines, sockets cut at random (chance ${cut} before each line)`);
+      console.log(`  cuts        ${result.cuts}, each followed by a resume (${result.recovered} recovered)`);
+      console.log(`  replayed    ${result.replayed} lines, marked late, to tabs that were away`);
+      console.log(`  resent      ${result.resent} lines whose receipt was lost to a cut`);
+      console.log(`  took        ${result.seconds.toFixed(2)} s`);
+      console.log(result.problems.length === 0 ? `  check       every tab ends with all ${result.clients * result.lines} lines, each exactly once, by number` : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
+    }
+    return result.problems.length === 0 ? 0 : 1;
   }
   const result = await runLoad({ clients, lines, urls: values.url, plain: values.plain, intervalMs, from: values.from });
   if (values.json) console.log(JSON.stringify(result, null, 2));

@@ -288,7 +288,7 @@ export async function buildExample(keys: ProtocolExample['keys'], previous?: Pro
     INPUTS.receipt.serverClock,
     Math.floor(INPUTS.receipt.serverClock / 1000),
     INPUTS.receipt.iv,
-    { kind: 'receipt', id: 0, status: 'delivered', reason: '' },
+    { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 },
     sessionId,
   );
   return {

@@ -3,9 +3,15 @@
  * DOM, so the rules below are tested in Node.
  *
  * An own line goes queued -> sending -> delivered | failed, from the server's receipt. A line that was sent
- * but not receipted when the connection dropped becomes not-delivered (the server may or may not have it; the
- * page says so and offers to send it again), and lines still queued when the chat ends become not-delivered
- * too. No line ever disappears or keeps a status that is no longer true.
+ * but not receipted when the connection dropped stays sending: the page sends it again, under the same id, once
+ * it has resumed its place (shared/outbox.ts), and the server delivers it exactly once. Only when the resume
+ * could not recover this participant does it become not-delivered (the server may or may not have it; the page
+ * says so and offers to send it again); lines still queued when the chat ends become not-delivered too. No line
+ * ever disappears or keeps a status that is no longer true.
+ *
+ * Lines are shown in chat order: every line the server numbered (`n`, the same on every tab) stands before any
+ * line with a higher number, so lines replayed after a resume (`late`) go in their place, above lines typed here
+ * while the page was away, and a line already shown under its number is never shown twice.
  */
 
 import type { ServerPresence } from '../shared/protocol.ts';
@@ -32,6 +38,10 @@ export interface ChatLine {
   readonly resendable?: boolean;
   /** This line was sent again as a new line further down. */
   readonly resent?: boolean;
+  /** The chat-wide line number, once known (from the server for others' lines, from the receipt for own ones). */
+  readonly n?: number;
+  /** Said while this page was away, and replayed when it resumed. */
+  readonly late?: boolean;
 }
 
 export interface SystemLine {
@@ -43,17 +53,17 @@ export interface SystemLine {
 
 export type ChatEntry = ChatLine | SystemLine;
 
-export const DROPPED_REASON = 'the connection dropped before the server confirmed it';
+export const DROPPED_REASON = 'the connection dropped before the server confirmed it, and the server could not tell whether it had it';
 export const ENDED_UNSENT = 'the chat ended before it was sent';
 export const ENDED_UNCONFIRMED = 'the chat ended before the server confirmed it';
 
 export class ChatLog {
   #entries: readonly ChatEntry[] = [];
   #nextKey = 0;
-  /** Receipt ids of the current session to the key of the line they name. Ids restart with every session. */
+  /** Receipt ids to the key of the line they name. Ids are the participant's, kept across reconnects. */
   #byId = new Map<number, number>();
   /** Receipts that arrived before the page learned the id of the line (never expected, but never lost). */
-  #early = new Map<number, { status: 'delivered' | 'failed'; reason: string }>();
+  #early = new Map<number, { status: 'delivered' | 'failed'; reason: string; n: number }>();
 
   /** A new array after every change, so a view can tell that something changed by identity alone. */
   get entries(): readonly ChatEntry[] {
@@ -65,8 +75,16 @@ export class ChatLog {
     return this.#entries.filter((e): e is ChatLine => e.kind === 'line' && e.status === 'queued');
   }
 
-  line(from: string, text: string, at: number, direct: boolean): number {
-    return this.#add({ kind: 'line', key: this.#nextKey, from, text, at, own: false, direct });
+  /**
+   * A line from the server, in its place by number. Returns its key, or undefined when a line with that number is
+   * already shown (a replay overlapping what arrived live: shown once).
+   */
+  line(from: string, text: string, at: number, direct: boolean, n?: number, late = false): number | undefined {
+    if (n !== undefined && this.#entries.some((e) => e.kind === 'line' && e.n === n)) return undefined;
+    const entry: ChatLine = { kind: 'line', key: this.#nextKey, from, text, at, own: false, direct, ...(n === undefined ? {} : { n }), ...(late ? { late } : {}) };
+    this.#nextKey++;
+    this.#entries = placed(this.#entries, entry);
+    return entry.key;
   }
 
   system(text: string, at: number): number {
@@ -90,7 +108,7 @@ export class ChatLog {
     const early = this.#early.get(id);
     if (early !== undefined) {
       this.#early.delete(id);
-      this.#settle(key, early.status, early.reason);
+      this.#settle(key, early.status, early.reason, early.n);
     } else {
       this.#byId.set(id, key);
     }
@@ -105,22 +123,30 @@ export class ChatLog {
     );
   }
 
-  receipt(id: number, status: 'delivered' | 'failed', reason: string): void {
+  receipt(id: number, status: 'delivered' | 'failed', reason: string, n = 0): void {
     const key = this.#byId.get(id);
     if (key === undefined) {
-      this.#early.set(id, { status, reason });
+      this.#early.set(id, { status, reason, n });
       return;
     }
     this.#byId.delete(id);
-    this.#settle(key, status, reason);
+    this.#settle(key, status, reason, n);
   }
 
-  /** The connection dropped: every line still waiting for a receipt is not delivered, as far as anyone knows. */
-  dropped(reason: string = DROPPED_REASON): void {
-    this.#byId.clear();
-    this.#early.clear();
+  /**
+   * The resume did not recover this participant: the lines `ids` were sent and never receipted, and nobody can
+   * now tell whether the server had them. Not delivered, as far as anyone knows; the person may send them again.
+   */
+  unconfirmed(ids: readonly number[], reason: string = DROPPED_REASON): void {
+    const keys = new Set<number>();
+    for (const id of ids) {
+      const key = this.#byId.get(id);
+      if (key !== undefined) keys.add(key);
+      this.#byId.delete(id);
+      this.#early.delete(id);
+    }
     this.#replaceWhere(
-      (line) => line.status === 'sending',
+      (line) => keys.has(line.key) && line.status === 'sending',
       (line) => ({ ...line, status: 'not-delivered', reason, resendable: true }),
     );
   }
@@ -140,6 +166,16 @@ export class ChatLog {
     );
   }
 
+  /**
+   * The server's log has a new epoch (it restarted without --history, or its file was replaced): its numbers start
+   * again at 1 and mean nothing against the old ones. The lines shown keep their place but lose their numbers, so
+   * that a new line 2 is not taken for the old line 2; new numbered lines go below them.
+   */
+  newEpoch(): void {
+    if (!this.#entries.some((e) => e.kind === 'line' && e.n !== undefined)) return;
+    this.#entries = this.#entries.map((e) => (e.kind === 'line' && e.n !== undefined ? { ...e, n: undefined } : e));
+  }
+
   /** Queues a copy of a not-delivered line at the end of the log; returns its key, or undefined if not allowed. */
   resend(key: number, at: number): number | undefined {
     const line = this.#find(key);
@@ -148,8 +184,12 @@ export class ChatLog {
     return this.own(line.from, line.text, at);
   }
 
-  #settle(key: number, status: 'delivered' | 'failed', reason: string): void {
-    this.#update(key, (line) => ({ ...line, status, reason: status === 'failed' ? reason : '' }));
+  #settle(key: number, status: 'delivered' | 'failed', reason: string, n: number): void {
+    const line = this.#find(key);
+    if (line === undefined) return;
+    const settled: ChatLine = { ...line, status, reason: status === 'failed' ? reason : '', ...(n > 0 ? { n } : {}) };
+    // Numbered now: it moves to its place in the chat's order (a line said by others meanwhile stands above it).
+    this.#entries = n > 0 ? placed(this.#entries.filter((e) => e.key !== key), settled, this.#entries.indexOf(line)) : this.#entries.map((e) => (e.key === key ? settled : e));
   }
 
   #add(entry: ChatEntry): number {
@@ -177,6 +217,28 @@ export class ChatLog {
     });
     if (changed) this.#entries = next;
   }
+}
+
+/**
+ * `entries` with `entry` in its place: before the first numbered line with a higher number; else where it was
+ * (`at`, for a line that just got its number) or at the end. Entries keep their order otherwise.
+ */
+function placed(entries: readonly ChatEntry[], entry: ChatLine, at = entries.length): readonly ChatEntry[] {
+  const n = entry.n;
+  let index = at;
+  if (n !== undefined) {
+    const after = entries.findIndex((e) => e.kind === 'line' && e.n !== undefined && e.n > n);
+    if (after !== -1) index = after;
+    else {
+      // Nothing numbered after it: it goes after the last numbered line, if that is below where it was.
+      let lastNumbered = -1;
+      entries.forEach((e, i) => {
+        if (e.kind === 'line' && e.n !== undefined) lastNumbered = i;
+      });
+      index = Math.max(Math.min(at, entries.length), lastNumbered + 1);
+    }
+  }
+  return [...entries.slice(0, index), entry, ...entries.slice(index)];
 }
 
 /** "alice", "alice and bob", "alice, bob and carol". */

@@ -26,7 +26,8 @@ import {
   WirechatError,
   type ErrorCode,
 } from '../shared/errors.ts';
-import type { ServerBody, ServerEnd } from '../shared/protocol.ts';
+import { ResumePlace } from '../shared/outbox.ts';
+import type { ServerBody, ServerEnd, ServerResumed } from '../shared/protocol.ts';
 import { backoffDelay } from './backoff.ts';
 import { WireLog, type StepEvent, type WireView } from './wire-log.ts';
 
@@ -92,6 +93,11 @@ export interface ConnectionEvents {
   step?(event: StepEvent): void;
   /** A verified body, in order; `end` bodies too (the state then moves to ended). */
   body?(body: ServerBody): void;
+  /**
+   * Lines sent before a drop (by the ids `sendLine` gave them) that nobody can confirm now: the resume did not
+   * recover this participant, so they are not sent again (shared/outbox.ts).
+   */
+  unconfirmed?(ids: readonly number[]): void;
 }
 
 export interface ConnectionOptions {
@@ -154,6 +160,13 @@ export class Connection {
   #handshakeTimer: unknown;
   #refusedFingerprint: string | undefined;
   readonly #wire: WireLog;
+  /**
+   * What this page needs to come back to its place after a drop: its outbox (lines sent and not yet receipted,
+   * numbered for the whole chat: the exactly-once rule), its newest seat, its highest line number.
+   */
+  readonly #place = new ResumePlace();
+  /** Whether a session of this chat ever opened: every later one resumes (hello.resume). */
+  #joinedOnce = false;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
@@ -191,7 +204,13 @@ export class Connection {
     if ((phase !== 'secure' && phase !== 'plain') || this.#session === undefined) {
       return Promise.reject(new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${phase}`));
     }
-    return this.#session.sendLine(text);
+    const session = this.#session;
+    const id = this.#place.outbox.add(text);
+    // A line that could not be sealed before the socket went is still in the outbox: sent again on resume.
+    return session.sendLine(text, id).then(
+      () => id,
+      () => id,
+    );
   }
 
   /** The person typed EXIT or END: say bye inside the channel if there is one, close with 1000, never retry. */
@@ -242,6 +261,9 @@ export class Connection {
       acceptPlain: this.#options.acceptPlain,
       send: (data) => socket.send(data),
       trust: (identity) => this.#trust(live, identity),
+      // After a drop the page asks for its place back, inside the new session (the secret never crosses in the
+      // clear: in plain mode the session sends an empty one).
+      resume: this.#joinedOnce ? () => this.#place.claim() : undefined,
       events: {
         // What crossed the wire: a frame handed to the open socket (the bye after EXIT too), a frame that arrived.
         wire: (direction, data, frame, body) => {
@@ -258,13 +280,16 @@ export class Connection {
           const event = { step, ms, connection };
           wire.step(event);
           this.#options.events?.step?.(event);
-          if (step === 'ready') this.#ready(session, attempt);
+          // A resuming session is ready once the server has said what became of its place (`resumed`).
+          if (step === 'ready' && !session.resuming) this.#ready(session, attempt);
         },
         body: (body) => {
           if (!live()) return;
           wire.settle({ state: 'passed' }, body);
+          this.#place.track(body);
           this.#options.events?.body?.(body);
           if (body.kind === 'end') this.#serverEnded(body);
+          if (body.kind === 'resumed') this.#resumed(session, attempt, body);
         },
       },
     });
@@ -308,7 +333,20 @@ export class Connection {
     return ok && live();
   }
 
+  /**
+   * The server's answer to this page's resume: its old place back (the lines still unconfirmed go again, under
+   * their own ids, and the server delivers each exactly once), or a new place (they are reported unconfirmed, and
+   * the old secret is forgotten: the next seat replaces it).
+   */
+  #resumed(session: ClientSession, attempt: number, body: ServerResumed): void {
+    const { resend, unconfirmed } = this.#place.resumed(body);
+    for (const { id, text } of resend) session.sendLine(text, id).catch(() => undefined);
+    if (unconfirmed.length > 0) this.#options.events?.unconfirmed?.(unconfirmed);
+    this.#ready(session, attempt);
+  }
+
   #ready(session: ClientSession, attempt: number): void {
+    this.#joinedOnce = true;
     const identity = session.identity;
     if (identity === undefined) return;
     this.#failures = 0;

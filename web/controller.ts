@@ -9,11 +9,11 @@
  * here; the connection and the session below only refuse what breaks their own state.
  */
 import type { HandshakeStep, ServerIdentity } from '../shared/client-session.ts';
-import { checkLine, isEndWord, type Mode, type ServerBody } from '../shared/protocol.ts';
+import { checkLine, isEndWord, type Mode, type ServerBody, type ServerResumed } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { ChatLog, presenceLines, type ChatEntry } from './chat-log.ts';
 import { Connection, type ConnectionOptions, type ConnectionState } from './connection.ts';
-import { endSummary } from './status-text.ts';
+import { endSummary, resumedText } from './status-text.ts';
 import type { TrustStore } from './trust-store.ts';
 import type { StepEvent, WireView } from './wire-log.ts';
 
@@ -116,6 +116,8 @@ export class Controller {
   #keyPair: Promise<CryptoKeyPair> | undefined;
   #pendingTrust: ((ok: boolean) => void) | undefined;
   #everReady = false;
+  /** The epoch of the server's chat log, from the last seat: line numbers mean something only within it. */
+  #epoch: string | undefined;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -150,10 +152,12 @@ export class Controller {
         state: (state) => this.#onState(connection, state),
         step: (event) => this.#onStep(connection, event),
         body: (body) => this.#onBody(connection, body),
+        unconfirmed: (ids) => this.#unconfirmed(connection, ids),
       },
     });
     this.#connection = connection;
     this.#everReady = false;
+    this.#epoch = undefined;
     this.#set({ stage: 'chat', name: name.trim(), nameError: '', wire: connection.wire });
     connection.connect();
   }
@@ -296,9 +300,8 @@ export class Controller {
         break;
       case 'disconnected':
         this.#cancelTrustPrompt();
-        this.#log.dropped();
         if (previous === 'secure' || previous === 'plain') {
-          this.#log.system('Connection lost. Lines sent but not confirmed are marked "not delivered".', at);
+          this.#log.system('Connection lost. Reconnecting: lines not yet confirmed are sent again once this page has its place back.', at);
         }
         break;
       case 'ended':
@@ -320,10 +323,18 @@ export class Controller {
     const offset = state.phase === 'secure' || state.phase === 'plain' ? state.clockOffsetMs : 0;
     switch (body.kind) {
       case 'line':
-        this.#log.line(body.from, body.text, body.at - offset, body.direct);
+        this.#log.line(body.from, body.text, body.at - offset, body.direct, body.n, body.late);
         break;
       case 'receipt':
-        this.#log.receipt(body.id, body.status, printable(body.reason, 256));
+        this.#log.receipt(body.id, body.status, printable(body.reason, 256), body.n);
+        break;
+      case 'seat':
+        // The connection keeps the secret. A seat of another epoch: the server's numbers started again.
+        if (this.#epoch !== undefined && this.#epoch !== body.epoch) this.#log.newEpoch();
+        this.#epoch = body.epoch;
+        break;
+      case 'resumed':
+        this.#resumed(body);
         break;
       case 'presence':
         for (const text of presenceLines(body)) this.#log.system(text, body.at - offset);
@@ -336,6 +347,21 @@ export class Controller {
         return unreachable;
       }
     }
+    this.#set({ entries: this.#log.entries });
+  }
+
+  /** What became of this page's place after a reconnect, in words; lines nobody can confirm are marked so. */
+  #resumed(body: ServerResumed): void {
+    const at = this.#now();
+    const identity = this.#view.identity;
+    if (identity !== undefined && identity.name !== body.name) this.#set({ identity: { ...identity, name: body.name } });
+    this.#log.system(resumedText(body), at);
+  }
+
+  /** Lines sent before a drop that the resume could not confirm (it did not recover this participant). */
+  #unconfirmed(connection: Connection, ids: readonly number[]): void {
+    if (connection !== this.#connection || ids.length === 0) return;
+    this.#log.unconfirmed(ids);
     this.#set({ entries: this.#log.entries });
   }
 

@@ -285,13 +285,19 @@ function signatureCheck(event: WireEvent): CheckView {
 export function bodyText(body: ClientBody | ServerBody): { text: string; detail: string } {
   switch (body.kind) {
     case 'line':
-      if ('from' in body) return { text: body.text, detail: `line from ${body.from}${body.direct ? ', direct message' : ''}` };
+      if ('from' in body) {
+        const how = `${body.direct ? ', direct message' : ''}${body.late ? ', said while you were away' : ''}`;
+        return { text: body.text, detail: `line #${body.n} of the chat, from ${body.from}${how}` };
+      }
       return { text: body.text, detail: `line #${body.id}` };
     case 'bye':
       return { text: body.word, detail: 'bye: you left the chat' };
     case 'receipt':
       return {
-        text: body.status === 'delivered' ? `your line #${body.id} was delivered` : `your line #${body.id} failed: ${printable(body.reason, 256)}`,
+        text:
+          body.status === 'delivered'
+            ? `your line #${body.id} was delivered, as line #${body.n} of the chat`
+            : `your line #${body.id} failed: ${printable(body.reason, 256)}`,
         detail: `receipt for line #${body.id}`,
       };
     case 'presence': {
@@ -301,6 +307,15 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
     }
     case 'end':
       return { text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`, detail: 'end of the chat' };
+    case 'resume':
+      return { text: `back after a drop, with line #${body.last}`, detail: 'resume: the secret from the last seat, inside this session' };
+    case 'seat':
+      return { text: `your resume secret, from line #${body.last}`, detail: 'seat: single use, for the next reconnect' };
+    case 'resumed':
+      return {
+        text: body.recovered ? `back as ${body.name}: ${body.replayed} lines replayed` : `joined as ${body.name}: nothing recovered (${body.reason})`,
+        detail: 'resumed: the answer to the resume',
+      };
   }
 }
 

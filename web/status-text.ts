@@ -3,6 +3,7 @@
  * wording every end shows is tested (every end says why; no end is silent).
  */
 import { closeCodeText, type ErrorCode } from '../shared/errors.ts';
+import type { ServerResumed } from '../shared/protocol.ts';
 import { printable } from '../shared/text.ts';
 import { REFUSALS_BEFORE_PAUSE, type ConnectionState, type Disconnected, type EndReason } from './connection.ts';
 
@@ -140,4 +141,31 @@ export function closeText(close: Pick<Disconnected, 'code' | 'reason' | 'unverif
 
 function withStop(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
+/**
+ * What became of this page's place after a reconnect (a `resumed` body), in one sentence or two: never a silent
+ * gap. Lines said meanwhile are marked "while you were away" where they stand.
+ */
+export function resumedText(body: ServerResumed): string {
+  const lines = (count: number) => (count === 1 ? '1 line' : `${count} lines`);
+  const back = body.replayed === 0 ? 'Nothing was said while you were away.' : `${lines(body.replayed)} said while you were away are shown in their place, marked so.`;
+  switch (body.reason) {
+    case '':
+      return `Back in the chat as ${body.name}. ${back}`;
+    case 'trimmed':
+      return `You joined again as a new participant, ${body.name}: you were away longer than the server keeps its history, so ${lines(body.gone)} could not be recovered. Lines not confirmed before the drop are marked "not delivered".`;
+    case 'epoch':
+      return `You joined again as a new participant, ${body.name}: the server lost its history since you left, so what was said while you were away could not be recovered. Lines not confirmed before the drop are marked "not delivered".`;
+    case 'ahead':
+      return `Back in the chat as ${body.name}, but the server no longer has lines it had confirmed: what was said around then could not be recovered.`;
+    case 'unknown':
+      return `You joined again as a new participant, ${body.name}: the server did not recognise this page's place (it restarted without its history, or the place was already used or given up), so what was said while you were away could not be recovered${body.gone > 0 ? ` (${lines(body.gone)})` : ''}. Lines not confirmed before the drop are marked "not delivered".`;
+    case 'plain':
+      return `You joined again as a new participant, ${body.name}: plain mode resumes nobody (the secret would cross the network in the clear), so what was said while you were away could not be recovered${body.gone > 0 ? ` (${lines(body.gone)})` : ''}.`;
+    default: {
+      const unreachable: never = body.reason;
+      return String(unreachable);
+    }
+  }
 }

@@ -102,7 +102,8 @@ describe('the wire inspector', () => {
     server.type('hello from the console');
     await chatLine(page, 'hello from the console').waitFor();
     const rows = frameRows(page);
-    await until(async () => seen.length === 5 && (await rows.count()) === 5, 'five frames listed');
+    // Hello, welcome, the resume seat (docs/protocol.md 9.1), the page's line, its receipt, the console's line.
+    await until(async () => seen.length === 6 && (await rows.count()) === 6, 'six frames listed');
 
     // The list is the network's: per direction, the same frames in the same order and of the same size.
     const listed = await rows.evaluateAll((lis) =>
@@ -127,6 +128,7 @@ describe('the wire inspector', () => {
       [
         '→ page → server hello',
         '← server → page welcome',
+        '← server → page record',
         '→ page → server record',
         '← server → page record',
         '← server → page record',
@@ -141,7 +143,7 @@ describe('the wire inspector', () => {
     const record = rows.filter({ hasText: '“hello from the console”' });
     assert.equal(await record.getAttribute('data-direction'), 'in');
     assert.equal(await record.getAttribute('data-verdict'), 'verified');
-    const onWire = JSON.parse(seen.filter((s) => s.direction === 'in')[2]!.payload);
+    const onWire = JSON.parse(seen.filter((s) => s.direction === 'in')[3]!.payload);
     const token = parseToken(onWire.token);
     await open(record);
     assert.equal(await valueOf(record, 'version'), '0x80');
@@ -172,7 +174,7 @@ describe('the wire inspector', () => {
     await field(record, 'iv').locator('[data-testid="copy"]').click();
     await field(record, 'iv').locator('[data-testid="copy"][data-copied="true"]').waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), toHex(token.iv));
-    assert.match(await record.locator('#copy-status').innerText(), /^Copied IV of record 1\.$/);
+    assert.match(await record.locator('#copy-status').innerText(), /^Copied IV of record 2\.$/);
     await checkA11y(page, 'inspector open, a record expanded and copied');
 
     // The README's picture: the chat beside the inspector, this record open at the top of the list (its
@@ -340,10 +342,11 @@ describe('the wire inspector under attack (npm run mitm in between)', () => {
       await page.locator('#integrity-alert').waitFor();
       await page.locator('#inspector-toggle').click();
       const records = frameRows(page).filter({ has: page.locator('.type', { hasText: /^record/ }) });
-      await until(async () => (await records.count()) === 2, 'both records listed');
+      // The seat, the line that arrived, the tampered one.
+      await until(async () => (await records.count()) === 3, 'the three records listed');
       assert.deepEqual(
         await records.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-verdict'))),
-        ['verified', 'failed'],
+        ['verified', 'verified', 'failed'],
       );
       const bad = records.last();
       await open(bad);

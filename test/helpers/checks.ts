@@ -99,7 +99,7 @@ export class HonestPair {
     const id = await from.send(text);
     const line = await to.waitFor((b): b is ServerLine => b.kind === 'line' && b.text === text);
     const receipt = await from.waitFor((b) => b.kind === 'receipt' && b.id === id);
-    assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '' });
+    assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '', n: line.n });
     const arrived = to.bodies.filter(lineFrom(this.#names.get(from)!)).map((l) => l.text);
     assert.deepEqual(arrived, sent, 'lines lost, duplicated or reordered between honest tabs');
     assert.ok(!to.bodies.some((b) => b.kind === 'end'), 'an honest tab was told the chat ended');
@@ -140,8 +140,8 @@ export async function assertServesFreshTabs(url: string, name = 'fresh'): Promis
   const b = await ScriptedClient.connect({ url, keyPair: testKeyPair(), name: `${name}-b` });
   const text = `${name}: still serving`;
   const id = await a.send(text);
-  await b.waitFor((body): body is ServerLine => body.kind === 'line' && body.text === text);
+  const line = await b.waitFor((body): body is ServerLine => body.kind === 'line' && body.text === text);
   const receipt = await a.waitFor((body) => body.kind === 'receipt' && body.id === id);
-  assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '' });
+  assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '', n: line.n });
   await Promise.all([a.bye(), b.bye()]);
 }

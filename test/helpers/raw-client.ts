@@ -210,8 +210,18 @@ export class RawClient extends RawSocket {
     client.channel = new RecordChannel(keys, sessionId, 'c2s', { now: options.now ?? (() => (Date.now() + offsetMs) / 1000) });
     client.name = welcome.name;
     client.sessionId = sessionId;
+    // The server's first record after the welcome is this tab's resume seat (docs/protocol.md 9.1): kept aside
+    // and taken out of `received`, so that frame 1 is the first answer to what a test sends. It is opened first
+    // by bodies() (the channel's sequence numbers count it), not here: a test may have skewed this side's clock.
+    const seatFrame = parseServerFrame(await client.frame(1));
+    if (seatFrame.type !== 'record') throw new Error(`expected the seat's record after the welcome: ${client.received[1]}`);
+    client.seatFrame = client.received.splice(1, 1)[0];
     return client;
   }
+
+  /** The record that carried this tab's resume seat, as it came: the server's record 0. */
+  seatFrame: string | undefined;
+  #seatOpened = false;
 
   /** Seals a chat line as the next record, without sending it. */
   async line(id: number, text: string): Promise<RecordFrame> {
@@ -233,6 +243,10 @@ export class RawClient extends RawSocket {
 
   /** Every body received so far, verified and decrypted in order (each record is opened once). */
   async bodies(): Promise<ServerBody[]> {
+    if (this.seatFrame !== undefined && !this.#seatOpened) {
+      this.#seatOpened = true;
+      await this.channel.open(parseServerFrame(this.seatFrame) as RecordFrame);
+    }
     for (const record of this.records().slice(this.#bodies.length)) {
       this.#bodies.push(parseServerBody(await this.channel.open(record)));
     }

@@ -248,7 +248,7 @@ describe('adversarial frames', () => {
     it('relays HTML in a chat line byte for byte, as text', async () => {
       const html = '<img src=x onerror=alert(1)><script>alert("x")</script>&amp;';
       const line = await honest().say(honest().a, html);
-      assert.deepEqual(line, { kind: 'line', from: 'alice', text: html, at: line.at, direct: false });
+      assert.deepEqual(line, { kind: 'line', from: 'alice', text: html, at: line.at, direct: false, n: line.n, late: false });
       const event = await server().waitForEvent((e) => e.kind === 'line' && e.text === html);
       assert.equal(event.name, 'alice');
     });

@@ -20,7 +20,7 @@ describe('secure chat through the relay', () => {
     assert.equal(line.from, 'alice');
     assert.equal(line.direct, false);
     const receipt = await alice.waitFor((b) => b.kind === 'receipt' && b.id === id);
-    assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '' });
+    assert.deepEqual(receipt, { kind: 'receipt', id, status: 'delivered', reason: '', n: line.n });
     await server.waitForEvent((e) => e.kind === 'line' && e.name === 'alice' && e.text === 'hello bob');
     await alice.bye();
     await bob.bye();

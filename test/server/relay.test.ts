@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { Close, type EndCode } from '../../shared/errors.ts';
 import type { ServerBody } from '../../shared/protocol.ts';
 import { EncodedBody } from '../../shared/record.ts';
-import { Relay, type Member, type RelayEvents } from '../../server/relay.ts';
+import { openHistory } from '../../server/history.ts';
+import { Relay, type Member, type RelayEvents, type RelayOptions } from '../../server/relay.ts';
 import { expectDropped } from '../helpers/checks.ts';
 import { helloFrame, RawSocket } from '../helpers/raw-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -22,9 +23,16 @@ class FakeMember implements Member {
   failed = false;
   departure = '';
   readonly received: Array<ServerBody | EncodedBody<ServerBody>> = [];
-  ended: { code: EndCode; reason: string } | undefined;
+  endedWith: { code: EndCode; reason: string } | undefined;
   closed: { code: number; reason: string } | undefined;
   beats = 0;
+  saidBye = false;
+  get ended(): boolean {
+    return this.endedWith !== undefined || this.closed !== undefined;
+  }
+  seated(name: string): void {
+    this.name = name;
+  }
   readonly number: number;
   constructor(number: number) {
     this.number = number;
@@ -36,7 +44,7 @@ class FakeMember implements Member {
     this.received.push(body);
   }
   end(code: EndCode, reason: string): void {
-    this.ended = { code, reason };
+    this.endedWith = { code, reason };
   }
   close(code: number, reason: string): void {
     this.closed = { code, reason };
@@ -64,6 +72,11 @@ function recorder(): { events: string[]; listener: RelayEvents } {
   };
 }
 
+/** A relay over a fresh memory log, as the server makes one by default. */
+async function newRelay(name: string, options: Partial<RelayOptions> = {}): Promise<Relay> {
+  return new Relay(name, { history: await openHistory(), ...options });
+}
+
 let numbers = 0;
 function connect(relay: Relay): FakeMember {
   const member = new FakeMember(++numbers);
@@ -79,24 +92,27 @@ function join(relay: Relay, requested: string): FakeMember {
 }
 
 describe('the relay', () => {
-  it("fans a line out to every other tab, serialized once, and answers delivered: the receipt is the sender's session's", () => {
-    const relay = new Relay('console');
+  it("fans a line out to every other tab, serialized once, and answers delivered: the receipt is the sender's session's", async () => {
+    const relay = await newRelay('console');
     const { events, listener } = recorder();
     relay.listen(listener);
     const [amy, bo, cy] = [join(relay, 'amy'), join(relay, 'bo'), join(relay, 'cy')];
     relay.presence.flush();
     for (const tab of [amy, bo, cy]) tab.received.length = 0;
-    assert.deepEqual(relay.line(amy, 7, 'hello'), { status: 'delivered', reason: '' });
+    // Answered once the log has it, with its chat-wide number; the others had it from the hub by then.
+    assert.deepEqual(await relay.line(amy, 7, 'hello'), { status: 'delivered', reason: '', n: 1 });
     assert.deepEqual(amy.received, [], 'no receipt and no echo from the relay');
     assert.equal(bo.received.length, 1);
     assert.ok(bo.received[0] instanceof EncodedBody, 'one body encoded once for every recipient');
     assert.equal(bo.received[0], cy.received[0], 'the same encoded body, not one per tab');
-    assert.deepEqual({ ...bo.bodies[0], at: 0 }, { kind: 'line', from: 'amy', text: 'hello', at: 0, direct: false });
+    assert.deepEqual({ ...bo.bodies[0], at: 0 }, { kind: 'line', from: 'amy', text: 'hello', at: 0, direct: false, n: 1, late: false });
+    assert.deepEqual(await relay.line(amy, 7, 'hello'), { status: 'delivered', reason: '', n: 1 }, 'the same line again: its first number');
+    assert.equal(bo.received.length, 1, 'and nobody gets it twice');
     assert.deepEqual(events.slice(-1), ['line amy: hello']);
   });
 
-  it('names: unique by skeleton, the console\'s own reserved, freed when their holder leaves', () => {
-    const relay = new Relay('teacher');
+  it('names: unique by skeleton, the console\'s own reserved, freed when their holder leaves', async () => {
+    const relay = await newRelay('teacher');
     const first = join(relay, 'copse');
     assert.equal(join(relay, '\u0441\u043e\u0440\u0455\u0435').name, '\u0441\u043e\u0440\u0455\u0435-2');
     assert.throws(() => relay.claimName(connect(relay), 'TEACHER'), (e: unknown) => (e as { code?: string }).code === 'NAME_REFUSED');
@@ -105,8 +121,8 @@ describe('the relay', () => {
     assert.deepEqual(relay.matches('copse').map((m) => m.name), ['COPSE']);
   });
 
-  it('tells its listeners of a leave, code before reason; a connection that never joined only when it was dropped', () => {
-    const relay = new Relay('console');
+  it('tells its listeners of a leave, code before reason; a connection that never joined only when it was dropped', async () => {
+    const relay = await newRelay('console');
     const { events, listener } = recorder();
     relay.listen(listener);
     const amy = join(relay, 'amy');
@@ -124,21 +140,21 @@ describe('the relay', () => {
     assert.equal(relay.size, 0);
   });
 
-  it('every listener hears every event; with none, nothing is lost but the telling', () => {
-    const relay = new Relay('console');
+  it('every listener hears every event; with none, nothing is lost but the telling', async () => {
+    const relay = await newRelay('console');
     const amy = join(relay, 'amy');
     const [one, two] = [recorder(), recorder()];
     relay.listen(one.listener);
     relay.listen(two.listener);
     const bo = join(relay, 'bo');
-    relay.line(bo, 0, 'hi');
+    await relay.line(bo, 0, 'hi');
     assert.deepEqual(one.events, ['joined bo', 'line bo: hi']);
     assert.deepEqual(two.events, one.events);
     assert.ok(amy.bodies.some((b) => b.kind === 'line' && b.text === 'hi'));
   });
 
-  it('gives every connection, joined or still in its handshake, one heartbeat a beat', () => {
-    const relay = new Relay('console');
+  it('gives every connection, joined or still in its handshake, one heartbeat a beat', async () => {
+    const relay = await newRelay('console');
     const joined = join(relay, 'amy');
     const handshaking = connect(relay);
     relay.heartbeat();
@@ -149,29 +165,31 @@ describe('the relay', () => {
     assert.deepEqual([joined.beats, handshaking.beats], [3, 2]);
   });
 
-  it('ends the chat for everyone: an end for joined tabs (SERVER_STOPPING for 1001), a close for the rest', () => {
+  it('ends the chat for everyone: an end for joined tabs (SERVER_STOPPING for 1001), a close for the rest', async () => {
     for (const [code, end] of [[Close.NORMAL, 'CHAT_ENDED'], [Close.GOING_AWAY, 'SERVER_STOPPING']] as const) {
-      const relay = new Relay('console');
+      const relay = await newRelay('console');
       const amy = join(relay, 'amy');
       const early = connect(relay);
       relay.endAll(code, 'over');
-      assert.deepEqual(amy.ended, { code: end, reason: 'over' });
+      assert.deepEqual(amy.endedWith, { code: end, reason: 'over' });
       assert.deepEqual(early.closed, { code, reason: 'over' });
-      assert.equal(early.ended, undefined);
+      assert.equal(early.endedWith, undefined);
     }
   });
 
-  it('sends a direct line to one tab, and kicks one tab with KICKED', () => {
-    const relay = new Relay('teacher');
+  it('sends a direct line to one tab, and kicks one tab with KICKED', async () => {
+    const relay = await newRelay('teacher');
     const [amy, bo] = [join(relay, 'amy'), join(relay, 'bo')];
     relay.presence.flush();
     for (const tab of [amy, bo]) tab.received.length = 0;
     assert.equal(relay.direct('amy', 'psst'), true);
-    assert.deepEqual({ ...amy.bodies[0], at: 0 }, { kind: 'line', from: 'teacher', text: 'psst', at: 0, direct: true });
+    // Sent once the log has it.
+    for (let turn = 0; turn < 100 && amy.received.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual({ ...amy.bodies[0], at: 0 }, { kind: 'line', from: 'teacher', text: 'psst', at: 0, direct: true, n: 1, late: false });
     assert.deepEqual(bo.received, []);
     assert.equal(relay.direct('nobody', 'x'), false);
     assert.equal(relay.kick('bo'), true);
-    assert.deepEqual(bo.ended, { code: 'KICKED', reason: 'teacher removed you from the chat' });
+    assert.deepEqual(bo.endedWith, { code: 'KICKED', reason: 'teacher removed you from the chat' });
     assert.equal(relay.kick('nobody'), false);
   });
 });

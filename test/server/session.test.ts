@@ -15,13 +15,13 @@ import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { nodeServerHandshake } from '../../server/node-handshake.ts';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { ServerSession, type LineOutcome, type SessionHost } from '../../server/session.ts';
-import type { ServerBody, ServerLine, ServerReceipt } from '../../shared/protocol.ts';
+import type { ClientResume, ServerBody, ServerLine, ServerReceipt } from '../../shared/protocol.ts';
 import { ScriptedClient } from '../../tools/client.ts';
 import { expectDropped, honestServer } from '../helpers/checks.ts';
 import { helloFrame, RawClient, until, within } from '../helpers/raw-client.ts';
 import { startTestServer, testKeyPair, type TestServer } from '../helpers/server.ts';
 
-const DELIVERED: LineOutcome = { status: 'delivered', reason: '' };
+const DELIVERED: LineOutcome = { status: 'delivered', reason: '', n: 1 };
 
 /** A host that records what its sessions tell it and answers each line with `answer`. */
 class RecordingHost implements SessionHost {
@@ -32,6 +32,13 @@ class RecordingHost implements SessionHost {
     return requested;
   }
   joined(): void {}
+  readonly resumes: ClientResume[] = [];
+  /** A resuming page is given the name it asked for and joined; the claim is recorded. */
+  resume(session: ServerSession, claim: ClientResume, asked: string): Promise<void> {
+    this.resumes.push(claim);
+    session.seated(asked);
+    return Promise.resolve();
+  }
   line(_session: ServerSession, _id: number, text: string): LineOutcome | Promise<LineOutcome> {
     this.lines.push(text);
     return this.answer(text);
@@ -86,16 +93,17 @@ describe('the session sends every receipt itself', () => {
 
   it('delivered, or failed with the reason its host gave', async () => {
     h = await sessions();
-    h.host.answer = (text) => (text === 'refuse me' ? { status: 'failed', reason: 'not sent: the chat log is full' } : DELIVERED);
+    h.host.answer = (text) => (text === 'refuse me' ? { status: 'failed', reason: 'not sent: the chat log is full', n: 0 } : DELIVERED);
     const amy = await tab(h, 'amy');
     const first = await amy.send('hello');
     const second = await amy.send('refuse me');
-    assert.deepEqual(await amy.waitFor(receiptFor(first)), { kind: 'receipt', id: first, status: 'delivered', reason: '' });
+    assert.deepEqual(await amy.waitFor(receiptFor(first)), { kind: 'receipt', id: first, status: 'delivered', reason: '', n: 1 });
     assert.deepEqual(await amy.waitFor(receiptFor(second)), {
       kind: 'receipt',
       id: second,
       status: 'failed',
       reason: 'not sent: the chat log is full',
+      n: 0,
     });
     assert.deepEqual(h.host.lines, ['hello', 'refuse me']);
     await amy.bye();
@@ -129,12 +137,14 @@ describe('the session sends every receipt itself', () => {
       id: long,
       status: 'failed',
       reason: 'not sent: this server takes lines of at most 10 bytes (this one has 12)',
+      n: 0,
     });
     assert.deepEqual(await amy.waitFor(receiptFor(tooSoon)), {
       kind: 'receipt',
       id: tooSoon,
       status: 'failed',
       reason: 'not sent: at most 1 lines a second',
+      n: 0,
     });
     assert.deepEqual(h.host.lines, []);
     await amy.bye();
@@ -145,7 +155,7 @@ describe('the session sends every receipt itself', () => {
     const amy = await tab(h, 'amy', true);
     assert.equal(h.sessions[0]!.phase, 'plain');
     const id = await amy.send('in the clear');
-    assert.deepEqual(await amy.waitFor(receiptFor(id)), { kind: 'receipt', id, status: 'delivered', reason: '' });
+    assert.deepEqual(await amy.waitFor(receiptFor(id)), { kind: 'receipt', id, status: 'delivered', reason: '', n: 1 });
     amy.ws.send(JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'line', id: 9, text: 'again' } }));
     const closed = await within(amy.closed, 5000, 'the close');
     assert.equal(closed.code, 1008);
@@ -251,6 +261,7 @@ describe('a server with a shorter line limit (--max-line)', () => {
       id: long,
       status: 'failed',
       reason: 'not sent: this server takes lines of at most 10 bytes (this one has 12)',
+      n: 0,
     });
     await alice.send('short');
     await bob.waitFor(isLine('short'));

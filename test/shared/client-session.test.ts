@@ -174,11 +174,12 @@ async function refusesWelcome(twist: Twist, code: ErrorCode, options: { acceptPl
 }
 
 describe('ClientSession against a played server', () => {
-  test('hello: version 2, the asked-for name, a 2048-bit SPKI and a 32-byte nonce', async () => {
+  test('hello: version 3, the asked-for name, a 2048-bit SPKI and a 32-byte nonce, no resume', async () => {
     const h = await startClient({ acceptPlain: true });
     const hello = parseClientFrame(h.sent[0]!) as HelloFrame;
-    assert.deepEqual(Object.keys(hello).sort(), ['acceptPlain', 'name', 'nonce', 'publicKey', 'type', 'version']);
-    assert.equal(hello.version, 2);
+    assert.deepEqual(Object.keys(hello).sort(), ['acceptPlain', 'name', 'nonce', 'publicKey', 'resume', 'type', 'version']);
+    assert.equal(hello.version, 3);
+    assert.equal(hello.resume, false);
     assert.equal(hello.name, 'alice');
     assert.equal(hello.acceptPlain, true);
     assert.equal(fromBase64Url(hello.nonce).length, 32);
@@ -210,7 +211,7 @@ describe('ClientSession against a played server', () => {
     assert.equal(frame.type, 'record');
     assert.deepEqual(parseClientBody(await server.channel.open(frame as never)), { kind: 'line', id: 0, text: 'hello server' });
 
-    const receipt: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '' };
+    const receipt: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 };
     await h.session.receive(JSON.stringify(await server.channel.seal(receipt)));
     assert.deepEqual(h.bodies, [receipt]);
 

@@ -231,7 +231,7 @@ describe('the transcript', () => {
     const f = sampleFields();
     const t = transcript(f);
     assert.deepEqual(t.subarray(0, 18), utf8('wirechat-handshake'));
-    assert.deepEqual([...t.subarray(18, 26)], [0, 0, 0, 0, 0, 0, 0, 2]);
+    assert.deepEqual([...t.subarray(18, 26)], [0, 0, 0, 0, 0, 0, 0, 3]);
     assert.deepEqual([...t.subarray(26, 30)], [0, 0, 0, 6]);
     assert.deepEqual(t.subarray(30, 36), utf8('secure'));
     const fixed = 18 + 8 + 8; // label, version, time
@@ -441,10 +441,10 @@ describe('the handshake steps, server and page', () => {
     return { draft, signed };
   }
 
-  test('buildHello makes the hello the parser accepts: version 2, the SPKI, a fresh 32-byte nonce', async () => {
+  test('buildHello makes the hello the parser accepts: version 3, the SPKI, a fresh 32-byte nonce', async () => {
     const a = await hello();
     assert.deepEqual(parseClientFrame(JSON.stringify(a)), a);
-    assert.deepEqual(Object.keys(a), ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain']);
+    assert.deepEqual(Object.keys(a), ['type', 'version', 'name', 'publicKey', 'nonce', 'acceptPlain', 'resume']);
     assert.deepEqual(fromBase64Url(a.publicKey), pageSpki);
     assert.equal(fromBase64Url(a.nonce).length, NONCE_BYTES);
     assert.notEqual((await hello()).nonce, a.nonce);

@@ -119,7 +119,7 @@ describe('the worked example against the code', () => {
     const field = (b: Uint8Array) => concat(u32(b.length), b);
     const byHand = concat(
       utf8('wirechat-handshake'),
-      u64be(2),
+      u64be(3),
       field(utf8(fields.mode)),
       field(fields.clientPublicKey),
       field(fields.clientNonce),

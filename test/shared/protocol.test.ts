@@ -34,6 +34,7 @@ const hello = {
   publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA',
   nonce: B43,
   acceptPlain: false,
+  resume: false,
 } as const;
 const welcome = {
   type: 'welcome',
@@ -53,12 +54,16 @@ const clientBodies: ClientBody[] = [
   { kind: 'line', id: 0, text: 'hello' },
   { kind: 'line', id: Number.MAX_SAFE_INTEGER, text: 'gr\u00fc\u00dfe \u2713 \u{1f600}' },
   { kind: 'bye', word: 'EXIT' },
+  { kind: 'resume', secret: 'WzEsImEiXQ.AAAAAAAAAAAAAAAAAAAAAA', epoch: 'AAAAAAAAAAAAAAAA', last: 41 },
 ];
 const serverBodies: ServerBody[] = [
-  { kind: 'line', from: 'console', text: 'hi', at: 1767268800123, direct: false },
-  { kind: 'line', from: 'console', text: 'just you', at: 0, direct: true },
-  { kind: 'receipt', id: 3, status: 'delivered', reason: '' },
-  { kind: 'receipt', id: 4, status: 'failed', reason: 'not sent: at most 20 lines a second' },
+  { kind: 'line', from: 'console', text: 'hi', at: 1767268800123, direct: false, n: 1, late: false },
+  { kind: 'line', from: 'console', text: 'just you', at: 0, direct: true, n: 2, late: true },
+  { kind: 'receipt', id: 3, status: 'delivered', reason: '', n: 7 },
+  { kind: 'receipt', id: 4, status: 'failed', reason: 'not sent: at most 20 lines a second', n: 0 },
+  { kind: 'seat', secret: 'WzEsImEiXQ.AAAAAAAAAAAAAAAAAAAAAA', epoch: 'AAAAAAAAAAAAAAAA', last: 0 },
+  { kind: 'resumed', name: 'ann', recovered: true, reason: '', gone: 0, replayed: 3 },
+  { kind: 'resumed', name: 'ann-2', recovered: false, reason: 'trimmed', gone: 12, replayed: 0 },
   { kind: 'presence', at: 1, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 },
   {
     kind: 'presence',
@@ -112,8 +117,24 @@ describe('valid frames round-trip', () => {
   }
 
   test('the order of fields and white space between them do not matter', () => {
-    const reordered = `{ "acceptPlain": false, "nonce": "${B43}", "publicKey": "${hello.publicKey}",\n "name": "alice", "version": ${PROTOCOL_VERSION}, "type": "hello" }`;
+    const reordered = `{ "resume": false, "acceptPlain": false, "nonce": "${B43}", "publicKey": "${hello.publicKey}",\n "name": "alice", "version": ${PROTOCOL_VERSION}, "type": "hello" }`;
     assert.deepEqual(parseClientFrame(reordered), hello);
+  });
+
+  test('version 3 bodies: numbers where they belong, and a resumed answer that says one thing', () => {
+    const refusedBody = (body: unknown) => assert.throws(() => parseServerBody(body), WirechatError, JSON.stringify(body));
+    refusedBody({ kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 0 });
+    refusedBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x', n: 3 });
+    refusedBody({ kind: 'line', from: 'a', text: 'x', at: 0, direct: false, n: 0, late: false });
+    refusedBody({ kind: 'line', from: 'a', text: 'x', at: 0, direct: false, n: 1 });
+    refusedBody({ kind: 'resumed', name: 'a', recovered: true, reason: 'unknown', gone: 0, replayed: 0 });
+    refusedBody({ kind: 'resumed', name: 'a', recovered: false, reason: '', gone: 0, replayed: 0 });
+    refusedBody({ kind: 'resumed', name: 'a', recovered: false, reason: 'ahead', gone: 0, replayed: 0 });
+    refusedBody({ kind: 'resumed', name: 'a', recovered: false, reason: 'lost', gone: 0, replayed: 0 });
+    refusedBody({ kind: 'seat', secret: 'a b', epoch: 'e', last: 0 });
+    refusedBody({ kind: 'seat', secret: 'x'.repeat(513), epoch: 'e', last: 0 });
+    assert.deepEqual(parseClientBody({ kind: 'resume', secret: '', epoch: '', last: 0 }), { kind: 'resume', secret: '', epoch: '', last: 0 });
+    assert.throws(() => parseClientBody({ kind: 'resume', secret: 's', epoch: 'e' }), WirechatError);
   });
 
   test('bodies parse on their own too', () => {
@@ -232,7 +253,7 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
     const left = (reason: string) => ({ kind: 'presence', at: 0, changes: [{ change: 'left', name: 'a', reason }], moreJoined: 0, moreLeft: 0 });
     assert.throws(() => parseServerBody(left('x'.repeat(257))), WirechatError);
     parseServerBody(left('x'.repeat(256)));
-    assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257) }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257), n: 0 }), WirechatError);
     assert.throws(() => parseClientBody({ kind: 'bye', word: 'x'.repeat(17) }), WirechatError);
     parseServerBody({ kind: 'end', code: 'K'.repeat(40), reason: 'x'.repeat(256) });
     parseClientBody({ kind: 'bye', word: 'x'.repeat(16) });
@@ -295,7 +316,7 @@ describe('PROTO_UNKNOWN_TYPE: a type this direction does not send', () => {
 
 describe(`HANDSHAKE_VERSION: a version other than ${PROTOCOL_VERSION}`, () => {
   test('hello and welcome', () => {
-    for (const version of [0, 1, 3, '2', 2.5, null, -1]) {
+    for (const version of [0, 1, 2, 4, '3', 2.5, null, -1]) {
       clientRefuses({ ...hello, version }, 'HANDSHAKE_VERSION');
       serverRefuses({ ...welcome, version }, 'HANDSHAKE_VERSION');
     }
@@ -328,7 +349,7 @@ describe('names', () => {
     clientRefuses({ ...hello, name }, 'NAME_REFUSED');
     serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
     assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }), WirechatError);
-    assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false, n: 1, late: false }), WirechatError);
   };
 
   test('control characters, C1 controls, line separators and bidi controls are refused anywhere', () => {
@@ -373,7 +394,7 @@ describe('chat lines', () => {
   const lineRefused = (text: string) => {
     assert.notEqual(checkLine(text), undefined, JSON.stringify(text.slice(0, 20)));
     throwsWith(() => parseClientBody({ kind: 'line', id: 0, text }), 'PROTO_BAD_SHAPE');
-    assert.throws(() => parseServerBody({ kind: 'line', from: 'a', text, at: 0, direct: false }), WirechatError);
+    assert.throws(() => parseServerBody({ kind: 'line', from: 'a', text, at: 0, direct: false, n: 1, late: false }), WirechatError);
   };
   const lineAccepted = (text: string) => {
     assert.equal(checkLine(text), undefined);

@@ -196,7 +196,7 @@ describe('mitm: swap', () => {
       const welcomed = new Promise<void>((resolve) => (arrived = resolve));
       ws.send(JSON.stringify({
         type: 'hello', version: PROTOCOL_VERSION, name: 'naive', publicKey: toBase64Url(await exportSpki(keyPair.publicKey)),
-        nonce: toBase64Url(randomBytes(32)), acceptPlain: false,
+        nonce: toBase64Url(randomBytes(32)), acceptPlain: false, resume: false,
       }));
       await welcomed;
       const welcome = parseServerFrame(frames[0]!);

@@ -44,31 +44,33 @@ test('a receipt that arrives before the id is known is applied once it is', () =
   assert.equal(own(log, key).status, 'delivered');
 });
 
-test('a drop marks lines waiting for a receipt not-delivered and resendable; queued lines stay queued', () => {
+test('a line without a receipt stays sending across a drop: it is sent again, under its id, once resumed', () => {
   const log = new ChatLog();
   const sent = log.own('alice', 'sent', 1);
   const waiting = log.own('alice', 'typed while down', 2);
   log.sending(sent);
   log.sent(sent, 0);
-  log.dropped();
-  assert.deepEqual(
-    [own(log, sent).status, own(log, sent).reason, own(log, sent).resendable],
-    ['not-delivered', DROPPED_REASON, true],
-  );
+  // (the connection drops and resumes: ids are the participant's, so the receipt for 0 is this line's)
+  assert.equal(own(log, sent).status, 'sending');
   assert.equal(own(log, waiting).status, 'queued');
-  // Ids restart with the next session: its receipt 0 must not land on the old line.
-  log.receipt(0, 'delivered', '');
-  assert.equal(own(log, sent).status, 'not-delivered');
+  log.receipt(0, 'delivered', '', 5);
+  assert.deepEqual([own(log, sent).status, own(log, sent).n], ['delivered', 5]);
 });
 
-test('a send that resolves after the drop does not bring the line back to sending', () => {
+test('lines the resume could not confirm become not-delivered and resendable; others are untouched', () => {
   const log = new ChatLog();
-  const key = log.own('alice', 'racing', 1);
-  log.sending(key);
-  log.dropped();
-  log.sent(key, 3);
-  log.receipt(3, 'delivered', '');
-  assert.equal(own(log, key).status, 'not-delivered');
+  const a = log.own('alice', 'a', 1);
+  const b = log.own('alice', 'b', 2);
+  log.sending(a);
+  log.sent(a, 0);
+  log.sending(b);
+  log.sent(b, 1);
+  log.receipt(1, 'delivered', '', 3);
+  log.unconfirmed([0, 1]);
+  assert.deepEqual([own(log, a).status, own(log, a).reason, own(log, a).resendable], ['not-delivered', DROPPED_REASON, true]);
+  assert.equal(own(log, b).status, 'delivered');
+  log.receipt(0, 'delivered', '', 4);
+  assert.equal(own(log, a).status, 'not-delivered', 'a receipt for an abandoned id lands nowhere');
 });
 
 test('resend queues a copy at the end once, and the original stops offering it', () => {
@@ -76,7 +78,8 @@ test('resend queues a copy at the end once, and the original stops offering it',
   const key = log.own('alice', 'again', 1);
   log.line('console', 'meanwhile', 2, false);
   log.sending(key);
-  log.dropped();
+  log.sent(key, 0);
+  log.unconfirmed([0]);
   const copy = log.resend(key, 3);
   assert.ok(copy !== undefined);
   assert.equal(log.entries.at(-1)?.key, copy);
@@ -128,7 +131,7 @@ test('every change gives a new entries array; no change keeps the old one', () =
   const after = log.entries;
   assert.notEqual(before, after);
   log.receipt(99, 'delivered', '');
-  log.dropped();
+  log.unconfirmed([99]);
   assert.equal(log.entries, after);
 });
 
@@ -168,4 +171,48 @@ test('a presence body names the counted changes by number: "alice, bob and 40 ot
   assert.deepEqual(presenceLines(presence(joined('alice'), 1)), ['alice and 1 other joined.']);
   assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), ['bob left.', '3 others joined.', '2 others left.']);
   assert.deepEqual(presenceLines(presence([], 0, 1)), ['1 other left.']);
+});
+
+test('numbered lines stand in number order: a late line goes in its place, a number shown twice is shown once', () => {
+  const log = new ChatLog();
+  log.line('bob', 'one', 1, false, 1);
+  log.line('bob', 'four', 4, false, 4);
+  const mine = log.own('alice', 'typed while away', 5);
+  assert.equal(log.line('bob', 'two', 2, false, 2, true) !== undefined, true);
+  log.line('bob', 'three', 3, false, 3, true);
+  assert.equal(log.line('bob', 'two again', 2, false, 2, true), undefined, 'number 2 is already shown');
+  const texts = () => log.entries.map((e) => (e.kind === 'line' ? e.text : e.text));
+  assert.deepEqual(texts(), ['one', 'two', 'three', 'four', 'typed while away']);
+  assert.deepEqual(
+    log.entries.filter((e) => e.kind === 'line' && e.late).map((e) => (e.kind === 'line' ? e.text : '')),
+    ['two', 'three'],
+  );
+  // A line said by someone else after this page's own line was typed but before it was stored goes above it.
+  log.line('bob', 'six', 6, false, 6);
+  log.sending(mine);
+  log.sent(mine, 0);
+  log.receipt(0, 'delivered', '', 7);
+  assert.deepEqual(texts(), ['one', 'two', 'three', 'four', 'six', 'typed while away']);
+  log.line('bob', 'five', 5, false, 5, true);
+  assert.deepEqual(texts(), ['one', 'two', 'three', 'four', 'five', 'six', 'typed while away']);
+});
+
+test('an own line numbered below a line shown moves to its place', () => {
+  const log = new ChatLog();
+  const mine = log.own('alice', 'mine', 1);
+  log.line('bob', 'after mine', 2, false, 9);
+  log.sending(mine);
+  log.sent(mine, 0);
+  log.receipt(0, 'delivered', '', 8);
+  assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? e.text : '')), ['mine', 'after mine']);
+});
+
+test('a new epoch keeps the lines shown, unnumbered, so that the new numbers start below them', () => {
+  const log = new ChatLog();
+  log.line('bob', 'old one', 1, false, 1);
+  log.line('bob', 'old two', 2, false, 2);
+  log.newEpoch();
+  assert.notEqual(log.line('bob', 'new one', 3, false, 1), undefined, 'number 1 of the new epoch is a new line');
+  log.line('bob', 'new two', 4, false, 2);
+  assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? `${e.text} ${e.n ?? '-'}` : '')), ['old one -', 'old two -', 'new one 1', 'new two 2']);
 });

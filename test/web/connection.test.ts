@@ -124,7 +124,7 @@ test('a line goes out as a record and its receipt comes back naming the id sendL
   const id = await h.connection.sendLine('hello <b>there</b>');
   await eventually(() => h.bodies.length > 0, 'the receipt');
   assert.deepEqual(h.sockets[0]!.server.received, [{ kind: 'line', id, text: 'hello <b>there</b>' }]);
-  assert.deepEqual(h.bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '' }]);
+  assert.deepEqual(h.bodies, [{ kind: 'receipt', id, status: 'delivered', reason: '', n: 1 }]);
 });
 
 test('sendLine refuses while the chat is not ready (PROTO_UNEXPECTED, as the session does), instead of losing the line', async () => {
@@ -231,7 +231,7 @@ test("a plain server's signed welcome to a page that did not allow plain mode en
 
 test('a tampered record ends the chat as an integrity failure, closed with 1008 sent as 4008, never retried', async () => {
   const h = await secured();
-  await h.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false }, true);
+  await h.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false, n: 1, late: false }, true);
   const state = await h.until('ended');
   assert.ok(state.phase === 'ended' && state.end.by === 'integrity');
   assert.deepEqual([state.end.code, state.end.closeCode, state.end.sentCode], ['RECORD_BAD_MAC', 1008, 4008]);

@@ -23,6 +23,8 @@ export const makeKeyPair = () => generateClientKeyPair(2048);
 export class FakeServer {
   channel: Channel<ServerBody, ClientBody> | undefined;
   received: unknown[] = [];
+  /** The chat-wide numbers this fake gives the lines it receipts. */
+  #lines = 0;
   readonly socket: FakeSocket;
   readonly options: { answer: boolean; mode: 'secure' | 'plain'; identity?: Promise<CryptoKeyPair> };
   constructor(socket: FakeSocket, options: FakeServer['options']) {
@@ -39,7 +41,13 @@ export class FakeServer {
     if (frame.type !== 'record' || this.channel === undefined) return;
     const body = await this.channel.open(frame);
     this.received.push(body);
-    if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '' });
+    if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '', n: ++this.#lines });
+    // It keeps no history and gives no seats: a page coming back is a new participant, told so, as a server that
+    // restarted without --history tells it.
+    if (body.kind === 'resume') {
+      const reason = this.options.mode === 'plain' ? 'plain' : 'unknown';
+      await this.say({ kind: 'resumed', name: this.#name, recovered: false, reason, gone: 0, replayed: 0 });
+    }
   }
 
   async say(body: ServerBody, tamper = false): Promise<void> {
@@ -63,7 +71,10 @@ export class FakeServer {
     this.socket.message(JSON.stringify({ ...frame, token, mac: toBase64Url(mac) }));
   }
 
+  #name = '';
+
   async #welcome(hello: HelloFrame): Promise<void> {
+    this.#name = hello.name;
     const key = await (this.options.identity ?? identity);
     const handshake = webCryptoServerHandshake;
     const draft = await prepareWelcome(handshake, hello, this.options.mode);

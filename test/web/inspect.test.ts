@@ -59,7 +59,7 @@ function frames(connection: Connection, type: string, direction?: 'in' | 'out'):
   return connection.wire.frames.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
 }
 
-const SERVER_LINE = (text: string): ServerBody => ({ kind: 'line', from: 'console', text, at: Date.now(), direct: false });
+const SERVER_LINE = (text: string): ServerBody => ({ kind: 'line', from: 'console', text, at: Date.now(), direct: false, n: 1, late: false });
 
 test('a record taken apart: every field is the bytes of the token, checked with Node crypto', async () => {
   const key = randomBytes(32);
@@ -322,7 +322,7 @@ test('plain frames show their body as readable by anyone, both ways', async () =
   const { connection, network } = await connected({ mode: 'plain' });
   await connection.sendLine('no secrets here');
   // The fake server speaks records only; its plain receipt is written here as the real server sends it.
-  network.sockets[0]!.message(JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'receipt', id: 0, status: 'delivered', reason: '' } }));
+  network.sockets[0]!.message(JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 } }));
   await eventually(() => frames(connection, 'plain', 'in').length === 1, 'the receipt');
   const [out] = frames(connection, 'plain', 'out');
   const [back] = frames(connection, 'plain', 'in');
@@ -336,7 +336,7 @@ test('plain frames show their body as readable by anyone, both ways', async () =
     assert.equal(field(view, 'body').value, JSON.stringify(JSON.parse(event.data).body));
   }
   assert.equal(inspect(out).inside?.text, 'no secrets here');
-  assert.match(inspect(back).inside?.text ?? '', /^your line #0 was delivered$/);
+  assert.match(inspect(back).inside?.text ?? '', /^your line #0 was delivered, as line #1 of the chat$/);
   const [welcome] = frames(connection, 'welcome');
   assert.equal(field(inspect(welcome!), 'wrappedKeys').value, '(empty: plain mode has no keys)');
 });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import type { ServerBody, ServerFrame } from '../../shared/protocol.ts';
 import { STEP_LIMIT, WireLog, type WireChange } from '../../web/wire-log.ts';
 
-const RECEIPT: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '' };
+const RECEIPT: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 };
 const RECORD: ServerFrame = { type: 'record', seq: 0, token: 't', mac: 'm' };
 
 test('frames are numbered from 0 across connections, timed and sized in UTF-8 bytes', () => {

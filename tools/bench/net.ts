@@ -189,6 +189,7 @@ export function helloText(publicKey: string): string {
     publicKey,
     nonce: toBase64Url(randomBytes(32)),
     acceptPlain: false,
+    resume: false,
   } satisfies HelloFrame);
 }
 

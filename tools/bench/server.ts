@@ -131,7 +131,8 @@ async function main(): Promise<void> {
       const host: SessionHost = {
         claimName: () => `tab-${++names}`,
         joined: () => {},
-        line: () => ({ status: 'delivered', reason: '' }),
+        line: () => ({ status: 'delivered', reason: '', n: 1 }),
+        resume: () => Promise.reject(new Error('no resume in this benchmark')),
         left: (session) => {
           sessions.delete(session);
         },

@@ -13,7 +13,8 @@ export interface SendDetail {
  * bindings only, so markup typed by anyone shows as typed. Own lines carry their fate from the receipts.
  *
  * Test hooks: `#chat-log` (role log); each line `li[data-testid="chat-line"][data-from][data-own][data-status]`
- * (status: received, queued, sending, delivered, failed, not-delivered), its text in `.text`; system lines
+ * (status: received, queued, sending, delivered, failed, not-delivered) `[data-n]` (its chat-wide number, once
+ * known) `[data-late]` ("true": replayed after a resume, shown "while you were away"), its text in `.text`; system lines
  * `li[data-testid="system-line"]`; `#chat-input`, `#send-button`, `#chat-error`, `button[data-testid="resend"]`.
  *
  * @fires wc-send - `SendDetail`; the verdict comes back down: `taken` counts up (the field empties) or `error` says why not
@@ -103,6 +104,15 @@ export class WcChat extends LitElement {
       [data-status='not-delivered'] .fate {
         color: var(--wc-danger);
         font-weight: 600;
+      }
+      li[data-late='true'] {
+        border-left: 3px solid var(--wc-warn);
+        padding-left: 0.5rem;
+      }
+      .number {
+        font-size: 0.75rem;
+        color: var(--wc-muted);
+        font-variant-numeric: tabular-nums;
       }
       li.system {
         text-align: center;
@@ -254,10 +264,14 @@ export class WcChat extends LitElement {
       data-from=${entry.from}
       data-own=${entry.own ? 'true' : 'false'}
       data-status=${entry.status ?? 'received'}
+      data-n=${entry.n ?? nothing}
+      data-late=${entry.late ? 'true' : 'false'}
     >
       <div class="meta">
         <span class="from">${entry.from}${entry.own ? ' (you)' : ''}</span>
         ${time} ${entry.direct ? html`<span class="tag">direct message</span>` : nothing}
+        ${entry.late ? html`<span class="tag late">while you were away</span>` : nothing}
+        ${entry.n === undefined ? nothing : html`<span class="number" title="line number in this chat">#${entry.n}</span>`}
       </div>
       <p class="text">${entry.text}</p>
       ${entry.own ? this.#fate(entry) : nothing}
