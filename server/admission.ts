@@ -53,7 +53,10 @@ export function addressKey(remote: string | undefined): string {
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
     return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
   }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (isIPv6 has said so), a dotted IPv4 tail included. */
@@ -116,7 +119,14 @@ export class Admission {
   readonly #refillMs: number;
   #size = 0;
   #lastSweep = 0;
-  readonly stats: AdmissionStats = { knocked: 0, admitted: 0, refusedFull: 0, refusedRate: 0, refusedPerAddress: 0, refusedPending: 0 };
+  readonly stats: AdmissionStats = {
+    knocked: 0,
+    admitted: 0,
+    refusedFull: 0,
+    refusedRate: 0,
+    refusedPerAddress: 0,
+    refusedPending: 0,
+  };
 
   constructor(limits: AdmissionLimits, now: () => number = () => performance.now()) {
     this.#limits = limits;
@@ -164,11 +174,17 @@ export class Admission {
     const state = this.#state(key, this.#now());
     if (this.#size >= limits.maxConnections) {
       this.stats.refusedFull++;
-      return new WirechatError('LIMIT_CONNECTIONS', `the server is full (${limits.maxConnections} connections); try again later`);
+      return new WirechatError(
+        'LIMIT_CONNECTIONS',
+        `the server is full (${limits.maxConnections} connections); try again later`,
+      );
     }
     if (state.tickets.size >= limits.maxPerAddress) {
       this.stats.refusedPerAddress++;
-      return new WirechatError('LIMIT_ADDRESS', `${key} already has ${limits.maxPerAddress} connections open; try again later`);
+      return new WirechatError(
+        'LIMIT_ADDRESS',
+        `${key} already has ${limits.maxPerAddress} connections open; try again later`,
+      );
     }
     if (countInHandshake(state) >= limits.maxPendingPerAddress) {
       this.stats.refusedPending++;
@@ -191,7 +207,11 @@ export class Admission {
   #state(key: string, now: number): AddressState {
     let state = this.#addresses.get(key);
     if (!state) {
-      state = { tickets: new Set(), bucket: new TokenBucket(this.#limits.handshakeRate, this.#limits.handshakeBurst, now), lastAttempt: now };
+      state = {
+        tickets: new Set(),
+        bucket: new TokenBucket(this.#limits.handshakeRate, this.#limits.handshakeBurst, now),
+        lastAttempt: now,
+      };
       this.#addresses.set(key, state);
     }
     return state;

@@ -56,7 +56,14 @@ export class ClusterRelay extends Relay {
   readonly #consoleId: string;
   #consoleLine = 0;
 
-  constructor(consoleName: string, hub: ChatHub, broker: Broker, notices: ClusterNotices, history: History, presenceIntervalMs = 250) {
+  constructor(
+    consoleName: string,
+    hub: ChatHub,
+    broker: Broker,
+    notices: ClusterNotices,
+    history: History,
+    presenceIntervalMs = 250,
+  ) {
     // The base relay's own log stays empty here (lines go to Redis through `hub`), so it gives no resume secrets:
     // a seat pointing into it would claim a recovery that replays nothing.
     super(consoleName, { history, seats: false, presenceIntervalMs });
@@ -71,7 +78,7 @@ export class ClusterRelay extends Relay {
     broker.on('reaped', ({ relay, participants }) => {
       // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them.
       for (const p of participants)
-        this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
+        void this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
     });
     broker
       .roster()
@@ -124,16 +131,16 @@ export class ClusterRelay extends Relay {
     super.joined(session);
     const id = this.#ids.get(session);
     if (id !== undefined)
-      this.#append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
+      void this.#append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
   }
 
   /** Delivered once the chat's log numbered it (waiting, bounded, while Redis is away); sent from the feed. */
-  override line(session: Member, lineId: number, text: string): LineOutcome | Promise<LineOutcome> {
+  override async line(session: Member, lineId: number, text: string): Promise<LineOutcome> {
     const identity = this.#ids.get(session);
-    if (identity === undefined) return { status: 'failed', reason: 'not sent: not in the chat' };
+    if (identity === undefined) return { status: 'failed', reason: 'not sent: not in the chat', n: 0 };
     return this.hub.append({ kind: 'line', from: session.name, text, origin: { identity, lineId } }).then(
-      (): LineOutcome => ({ status: 'delivered', reason: '' }),
-      (error: Error): LineOutcome => ({ status: 'failed', reason: `not sent: ${error.message}`.slice(0, 200) }),
+      (appended): LineOutcome => ({ status: 'delivered', reason: '', n: appended.n }),
+      (error: Error): LineOutcome => ({ status: 'failed', reason: `not sent: ${error.message}`.slice(0, 200), n: 0 }),
     );
   }
 
@@ -147,7 +154,7 @@ export class ClusterRelay extends Relay {
     this.#byId.delete(id);
     this.broker.leave(id, session.departure).catch((error: Error) => this.#notices.alert(`Redis: ${error.message}`));
     if (wasJoined)
-      this.#append({
+      void this.#append({
         kind: 'leave',
         from: session.name,
         text: session.departure,
@@ -156,8 +163,8 @@ export class ClusterRelay extends Relay {
   }
 
   /** A console line: into the log, and to every tab of every relay from there. */
-  override say(text: string): void {
-    this.#append({
+  override async say(text: string): Promise<number | undefined> {
+    return this.#append({
       kind: 'console',
       from: this.#consoleName,
       text,
@@ -175,7 +182,7 @@ export class ClusterRelay extends Relay {
   }
 
   directTo(id: string, text: string): void {
-    this.#append({
+    void this.#append({
       kind: 'direct',
       from: this.#consoleName,
       text,
@@ -238,8 +245,14 @@ export class ClusterRelay extends Relay {
     return true;
   }
 
-  #append(entry: NewEntry): void {
-    this.hub.append(entry).catch((error: Error) => this.#notices.alert(`not sent to the chat: ${error.message}`));
+  #append(entry: NewEntry): Promise<number | undefined> {
+    return this.hub.append(entry).then(
+      (appended) => appended.n,
+      (error: Error) => {
+        this.#notices.alert(`not sent to the chat: ${error.message}`);
+        return undefined;
+      },
+    );
   }
 
   /** One entry of the chat, from whichever relay: to the tabs here that may see it, and to this console. */
@@ -249,7 +262,10 @@ export class ClusterRelay extends Relay {
       case 'line':
       case 'console': {
         const sender = identity === undefined ? undefined : this.#byId.get(identity);
-        this.sendToMembers({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: false }, sender);
+        this.sendToMembers(
+          { kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: false, n: entry.n, late: false },
+          sender,
+        );
         // The console prints its own lines as it sends them.
         if (identity !== this.#consoleId) this.tellLine(entry.from, entry.text, entry.at);
         return;
@@ -258,7 +274,15 @@ export class ClusterRelay extends Relay {
         const to = entry.to === undefined ? undefined : this.#byId.get(entry.to);
         if (to) {
           this.flushPresence();
-          to.send({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: true });
+          to.send({
+            kind: 'line',
+            from: entry.from,
+            text: entry.text,
+            at: entry.at,
+            direct: true,
+            n: entry.n,
+            late: false,
+          });
         }
         return;
       }

@@ -12,7 +12,9 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
-type Values<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof HELP; strict: true }>>['values'];
+type Values<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O & typeof HELP; strict: true }>
+>['values'];
 
 /** A command line a person mistyped: the message says what was wrong, for them. */
 export class UsageError extends Error {
@@ -34,11 +36,19 @@ export function parseFlags<const O extends Options>(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  return (parsed.values as { help?: boolean }).help ? 'help' : { values: parsed.values as Values<O>, positionals: parsed.positionals };
+  return (parsed.values as { help?: boolean }).help
+    ? 'help'
+    : { values: parsed.values as Values<O>, positionals: parsed.positionals };
 }
 
 /** A flag's whole number between `min` and `max`, or `fallback` when the flag is not there. Throws UsageError. */
-export function wholeNumber(value: string | undefined, flag: string, fallback: number, min: number, max: number): number {
+export function wholeNumber(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new UsageError(`${flag} takes a whole number, not "${value}"`);
   const n = Number(value);

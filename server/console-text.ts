@@ -51,7 +51,8 @@ export function readings(args: string, textAfter: boolean): Reading[] | { error:
   const words = text.split(/\s+/u).filter((word) => word !== '');
   if (!textAfter) return words.length === 0 ? [] : [{ name: words.join(' '), rest: '' }];
   const out: Reading[] = [];
-  for (let n = 1; n < words.length; n++) out.push({ name: words.slice(0, n).join(' '), rest: words.slice(n).join(' ') });
+  for (let n = 1; n < words.length; n++)
+    out.push({ name: words.slice(0, n).join(' '), rest: words.slice(n).join(' ') });
   return out;
 }
 

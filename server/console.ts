@@ -96,7 +96,9 @@ export class Console implements RelayEvents {
     const columns = this.#options.output.columns;
     const width = typeof columns === 'number' && columns > 0 ? columns - 1 - tag.length : undefined;
     const rows = text.split('\n').flatMap((row) => fold(row, width));
-    const line = rows.map((row) => (tag ? this.#paint('red', tag) : '') + (color ? this.#paint(color, row) : row)).join('\n');
+    const line = rows
+      .map((row) => (tag ? this.#paint('red', tag) : '') + (color ? this.#paint(color, row) : row))
+      .join('\n');
     if (this.#interactive) {
       printAbovePrompt(this.#options.output, this.#rl, line);
     } else {
@@ -136,7 +138,9 @@ export class Console implements RelayEvents {
     try {
       this.#line(raw);
     } catch (error) {
-      this.alert(`internal error handling that line: ${printable(error instanceof Error ? error.message : String(error), 200)}`);
+      this.alert(
+        `internal error handling that line: ${printable(error instanceof Error ? error.message : String(error), 200)}`,
+      );
       this.#reprompt();
     }
   }
@@ -167,7 +171,8 @@ export class Console implements RelayEvents {
       (n) => {
         if (n === undefined) this.alert(`not sent: the chat log could not store it: ${printable(text, 40)}`);
       },
-      (error: unknown) => this.alert(`not sent: ${printable(error instanceof Error ? error.message : String(error), 200)}`),
+      (error: unknown) =>
+        this.alert(`not sent: ${printable(error instanceof Error ? error.message : String(error), 200)}`),
     );
     if (!this.#interactive) this.print(`[${clock()}] you: ${text}`);
     if (relay.names().length === 0) this.notice('nobody else is here yet: your line reached no one');
@@ -213,7 +218,8 @@ export class Console implements RelayEvents {
     }
     if (found.length > 1) {
       const names = [...new Set(found.map((f) => shownName(f.session.name)))];
-      const list = names.length === 1 ? `${names[0]} (read two ways)` : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+      const list =
+        names.length === 1 ? `${names[0]} (read two ways)` : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
       const quoted = names.at(-1)!.startsWith('"') ? names.at(-1)! : `"${names.at(-1)!}"`;
       const command = usage.split(' ')[1]!;
       return void this.alert(
@@ -236,8 +242,13 @@ export class Console implements RelayEvents {
       case '/who': {
         const people = relay.participants();
         if (people.length === 0) return this.notice('nobody is connected');
-        const rows = people.map((p) => `  ${shownName(p.name).padEnd(26)} ${duration(p.connectedMs).padStart(7)}  ${p.mode.padEnd(6)}  ${p.code}`);
-        return this.print(`${people.length} in the chat:\n  ${'name'.padEnd(26)} ${'for'.padStart(7)}  mode    session code\n${rows.join('\n')}`);
+        const rows = people.map(
+          (p) =>
+            `  ${shownName(p.name).padEnd(26)} ${duration(p.connectedMs).padStart(7)}  ${p.mode.padEnd(6)}  ${p.code}`,
+        );
+        return this.print(
+          `${people.length} in the chat:\n  ${'name'.padEnd(26)} ${'for'.padStart(7)}  mode    session code\n${rows.join('\n')}`,
+        );
       }
       case '/msg': {
         const target = this.#target(args, true, 'usage: /msg NAME text');
@@ -248,12 +259,16 @@ export class Console implements RelayEvents {
         return this.print(`[${clock()}] you -> ${shownName(target.session.name)}: ${target.rest}`);
       }
       case '/history': {
-        if (args !== '' && !/^\d{1,6}$/.test(args)) return this.alert('usage: /history N (a number of lines, default 20)');
+        if (args !== '' && !/^\d{1,6}$/.test(args))
+          return this.alert('usage: /history N (a number of lines, default 20)');
         const count = args === '' ? 20 : Number(args);
         if (count === 0) return;
         relay.recent(count).then(
           (entries) => this.#history(entries, count),
-          (error: unknown) => this.alert(`the chat log could not be read: ${printable(error instanceof Error ? error.message : String(error), 200)}`),
+          (error: unknown) =>
+            this.alert(
+              `the chat log could not be read: ${printable(error instanceof Error ? error.message : String(error), 200)}`,
+            ),
         );
         return;
       }

@@ -65,5 +65,11 @@ export async function openHistory(options: HistoryOptions = {}): Promise<History
   const store = await openSqliteStore(options.history, { retention });
   // A history sealed under another key is refused here, and the file let go (createChatLog).
   const log = await createChatLog(store, await createLogSealer(chatKey.key));
-  return { hub: await LocalHub.open(log), seats, description: log.description, chatKeyPath: chatKey.path, chatKeyCreated: chatKey.created };
+  return {
+    hub: await LocalHub.open(log),
+    seats,
+    description: log.description,
+    chatKeyPath: chatKey.path,
+    chatKeyCreated: chatKey.created,
+  };
 }

@@ -29,9 +29,19 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 const TEXT = 'text/plain; charset=utf-8';
 
 /** A short text answer on a response Node is still managing (the 'request' path). */
-export function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   const body = text + '\n';
-  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': TEXT, ...headers, 'Content-Length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'Content-Type': TEXT,
+    ...headers,
+    'Content-Length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -44,8 +54,16 @@ export function refuseSocket(socket: Duplex, status: number, text: string, heade
   socket.on('error', () => socket.destroy());
   if (!socket.writable) return void socket.destroy();
   const body = text + '\n';
-  const fields = { ...SECURITY_HEADERS, 'Content-Type': TEXT, ...headers, Connection: 'close', 'Content-Length': String(Buffer.byteLength(body)) };
-  const head = Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const fields = {
+    ...SECURITY_HEADERS,
+    'Content-Type': TEXT,
+    ...headers,
+    Connection: 'close',
+    'Content-Length': String(Buffer.byteLength(body)),
+  };
+  const head = Object.entries(fields)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${head}\r\n${body}`);
 }
@@ -67,7 +85,11 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
         : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
           ? 413
           : 400;
-  refuseSocket(socket, status, status === 400 ? 'bad request: not an HTTP request this server can read' : (STATUS_CODES[status] ?? 'refused'));
+  refuseSocket(
+    socket,
+    status,
+    status === 400 ? 'bad request: not an HTTP request this server can read' : (STATUS_CODES[status] ?? 'refused'),
+  );
 }
 
 /** RFC 3986 §3.2.2-3.2.3: an IP literal or a reg-name (which covers IPv4), then an optional port. */
@@ -88,7 +110,8 @@ export function headerProblem(req: IncomingMessage): string | undefined {
   const hosts = count(req, 'host');
   if (hosts > 1) return 'more than one Host header';
   if (hosts === 0 && req.httpVersion === '1.1') return 'no Host header';
-  if (hosts === 1 && !HOST.test(req.headers.host ?? '')) return `Host "${printable(req.headers.host ?? '')}" is not a host name`;
+  if (hosts === 1 && !HOST.test(req.headers.host ?? ''))
+    return `Host "${printable(req.headers.host ?? '')}" is not a host name`;
   if (count(req, 'origin') > 1) return 'more than one Origin header';
   return undefined;
 }

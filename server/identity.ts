@@ -36,7 +36,8 @@ export async function loadIdentity(path: string): Promise<Identity> {
   // Another server may make the file between our look and our link: then we read the one it made. Bounded, in
   // case something keeps making and removing it.
   for (let attempt = 0; jwk === undefined; attempt++) {
-    if (attempt === 3) throw new IdentityError(`cannot make the identity key ${path}: it keeps appearing and vanishing`);
+    if (attempt === 3)
+      throw new IdentityError(`cannot make the identity key ${path}: it keeps appearing and vanishing`);
     const pair = await subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
     const made = await subtle.exportKey('jwk', pair.privateKey);
     if (await createKeyFile(path, JSON.stringify(made) + '\n')) {
@@ -65,7 +66,9 @@ async function readKeyFile(path: string): Promise<JsonWebKey | undefined> {
     if (error instanceof SecretFileError && error.code === 'SYMLINK') {
       throw new IdentityError(`${error.message}. Give --identity the real file, or remove the link to make a new key`);
     }
-    throw new IdentityError(error instanceof SecretFileError ? error.message : `cannot read ${WHAT} ${path}: ${(error as Error).message}`);
+    throw new IdentityError(
+      error instanceof SecretFileError ? error.message : `cannot read ${WHAT} ${path}: ${(error as Error).message}`,
+    );
   }
   if (bytes === null) return undefined;
   try {

@@ -26,7 +26,13 @@ import { loadTls, openKeyLog, type KeyLog, type TlsCertificate } from './tls.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-function banner(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, fingerprint: string, identityNote: string, tls?: TlsCertificate): string {
+function banner(
+  options: ServerOptions,
+  server: Pick<RunningServer, 'url' | 'port'>,
+  fingerprint: string,
+  identityNote: string,
+  tls?: TlsCertificate,
+): string {
   const paint = (text: string) => painted(options.color, 'alarm', text);
   const mode = options.plain
     ? paint(' PLAIN MODE: chat lines cross the network UNENCRYPTED, readable by anyone who captures them ')
@@ -49,7 +55,12 @@ function banner(options: ServerOptions, server: Pick<RunningServer, 'url' | 'por
  * fingerprint and how to compare it, the key log warning; or, beyond loopback without --tls, why other machines
  * cannot chat and the fix.
  */
-function tlsLines(options: ServerOptions, server: Pick<RunningServer, 'url' | 'port'>, tls: TlsCertificate | undefined, paint: (t: string) => string): string[] {
+function tlsLines(
+  options: ServerOptions,
+  server: Pick<RunningServer, 'url' | 'port'>,
+  tls: TlsCertificate | undefined,
+  paint: (t: string) => string,
+): string[] {
   const lines: string[] = [];
   const scheme = tls ? 'https' : 'http';
   const others = isLoopback(options.host)
@@ -67,7 +78,7 @@ function tlsLines(options: ServerOptions, server: Pick<RunningServer, 'url' | 'p
       tls.status === 'given'
         ? '              browsers check this certificate; the fingerprint is the one their certificate viewer shows'
         : '              self-signed: a browser warns once; before you accept, compare this SHA-256 fingerprint with the\n' +
-          '              one in its certificate viewer (Not secure > Certificate details; Firefox: Advanced > View Certificate)',
+            '              one in its certificate viewer (Not secure > Certificate details; Firefox: Advanced > View Certificate)',
     );
     if (options.tlsKeylog) {
       lines.push(
@@ -78,7 +89,7 @@ function tlsLines(options: ServerOptions, server: Pick<RunningServer, 'url' | 'p
     }
   } else if (!isLoopback(options.host)) {
     lines.push(
-      '  warning     other machines that open http://<this machine\'s address> get a page without Web Crypto (not a',
+      "  warning     other machines that open http://<this machine's address> get a page without Web Crypto (not a",
       '              secure context) and cannot chat; start the server with --tls to serve https:',
       `              npm run server -- --tls --host ${options.host}`,
     );
@@ -112,7 +123,9 @@ async function main(): Promise<number> {
     process.stderr.write(`wirechat: ${error.message}\n`);
     return 1;
   }
-  const identityNote = identity.created ? `a new identity key, saved in ${identity.path}` : `identity key ${identity.path}`;
+  const identityNote = identity.created
+    ? `a new identity key, saved in ${identity.path}`
+    : `identity key ${identity.path}`;
   let tls: TlsCertificate | undefined;
   let keyLog: KeyLog | undefined;
   if (options.tls) {
@@ -149,13 +162,17 @@ async function main(): Promise<number> {
   }
   // With --redis the log lives in Redis and the cluster relay fans out from it; resume over Redis is not wired yet
   // (docs/cluster.md), so a tab there is given no resume secret and rejoins as a new participant after a drop.
-  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator, history) : undefined;
-  const relay: Relay = manyRelay ?? new Relay(options.name, {
-    history,
-    plain: options.plain,
-    presenceIntervalMs: options.presenceIntervalMs,
-    alert: (text) => operator.alert(text),
-  });
+  const manyRelay: ClusterRelay | undefined = cluster
+    ? clusterRelay(cluster, options, () => operator, history)
+    : undefined;
+  const relay: Relay =
+    manyRelay ??
+    new Relay(options.name, {
+      history,
+      plain: options.plain,
+      presenceIntervalMs: options.presenceIntervalMs,
+      alert: (text) => operator.alert(text),
+    });
   let server: RunningServer | undefined;
   // --workers: this process forks the relays that serve the tabs, and keeps the console (server/workers.ts).
   let workers: Workers | undefined;
@@ -189,26 +206,32 @@ async function main(): Promise<number> {
     color: options.color,
     onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
     onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
-    ...(manyRelay ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) } : {}),
+    ...(manyRelay
+      ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) }
+      : {}),
   });
   relay.listen(operator);
-  cluster?.watch(operator, (by, reason) => stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true));
+  cluster?.watch(operator, (by, reason) =>
+    stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true),
+  );
 
   try {
     if (options.workers !== undefined && !isWorker()) {
       const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
-      const url = (port: number) => `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+      const url = (port: number) =>
+        `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
       workers = await startWorkers(options, url, (text) => operator.alert(text));
-    } else server = await startServer({
-      options,
-      identity,
-      backend: nodeCryptoBackend,
-      relay,
-      dist: `${root}dist`,
-      ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
-      // What the server had to guard against (a request that made a handler fail) is the operator's to see.
-      log: (text) => operator.alert(text),
-    });
+    } else
+      server = await startServer({
+        options,
+        identity,
+        backend: nodeCryptoBackend,
+        relay,
+        dist: `${root}dist`,
+        ...(tls ? { tls: { cert: tls.cert, key: tls.key, keylog: keyLog?.write } } : {}),
+        // What the server had to guard against (a request that made a handler fail) is the operator's to see.
+        log: (text) => operator.alert(text),
+      });
   } catch (error) {
     operator.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -229,12 +252,15 @@ async function main(): Promise<number> {
     throw error;
   }
 
-  if (!isWorker()) process.stdout.write(banner(options, (workers ?? server)!, identity.fingerprint, identityNote, tls) + '\n');
-  if (cluster && !isWorker()) process.stdout.write([...cluster.banner, ...(workers ? [workers.banner] : [])].join('\n') + '\n');
+  if (!isWorker())
+    process.stdout.write(banner(options, (workers ?? server)!, identity.fingerprint, identityNote, tls) + '\n');
+  if (cluster && !isWorker())
+    process.stdout.write([...cluster.banner, ...(workers ? [workers.banner] : [])].join('\n') + '\n');
   process.on('SIGINT', () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'));
   process.on('SIGTERM', () => stop(Close.GOING_AWAY, 'The server is shutting down (SIGTERM)'));
   // A worker whose primary is gone (killed) stops too, rather than serve on with nobody at the console.
-  if (isWorker()) process.on('disconnect', () => stop(Close.GOING_AWAY, 'The server is shutting down (its primary process ended)'));
+  if (isWorker())
+    process.on('disconnect', () => stop(Close.GOING_AWAY, 'The server is shutting down (its primary process ended)'));
   operator.start();
   operator.describeHistory().catch((error: unknown) => operator.alert(`chat log: ${(error as Error).message}`));
   return -1;

@@ -4,7 +4,14 @@
  * for chat-sized messages. Only the primitives are here: the token format, check order and error codes are
  * shared/fernet.ts's fernetFromPrimitives, the same code the Web Crypto backend runs.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { concat } from '../shared/bytes.ts';
 import { WirechatError } from '../shared/errors.ts';

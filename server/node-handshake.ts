@@ -44,7 +44,12 @@ export const nodeHandshakePrimitives: HandshakePrimitives<KeyObject> = {
   },
 
   async rsaOaepEncrypt(key, label, data) {
-    return plain(publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: asBuffer(label) }, data));
+    return plain(
+      publicEncrypt(
+        { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: asBuffer(label) },
+        data,
+      ),
+    );
   },
 
   ecdsaSign(signingKey, data) {

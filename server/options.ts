@@ -197,13 +197,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     } catch {
       throw new UsageError(`--allow-origin takes an origin like https://example.org, not "${origin}"`);
     }
-    if (parsed.origin !== origin) throw new UsageError(`--allow-origin takes an origin (${parsed.origin}), not "${origin}"`);
+    if (parsed.origin !== origin)
+      throw new UsageError(`--allow-origin takes an origin (${parsed.origin}), not "${origin}"`);
   }
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
     throw new UsageError('--tls-cert and --tls-key go together: the certificate and its private key');
   }
   const tls = values.tls === true || values['tls-cert'] !== undefined;
-  if (values['tls-keylog'] !== undefined && !tls) throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
+  if (values['tls-keylog'] !== undefined && !tls)
+    throw new UsageError('--tls-keylog needs --tls (there is no TLS to log without it)');
   for (const flag of ['tls-cert', 'tls-key', 'tls-keylog', 'history', 'chat-key'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
   }
@@ -217,7 +219,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     allowOrigins: origins,
     maxConnections: integer(values['max-connections'], '--max-connections', DEFAULTS.maxConnections, 1, 1_000_000),
     maxPayload: integer(values['max-payload'], '--max-payload', DEFAULTS.maxPayload, 1024, 16 * 1024 * 1024),
-    handshakeTimeoutMs: integer(values['handshake-timeout'], '--handshake-timeout', DEFAULTS.handshakeTimeoutMs, 100, 600_000),
+    handshakeTimeoutMs: integer(
+      values['handshake-timeout'],
+      '--handshake-timeout',
+      DEFAULTS.handshakeTimeoutMs,
+      100,
+      600_000,
+    ),
     rate: integer(values.rate, '--rate', DEFAULTS.rate, 1, 1_000_000),
     burst: integer(values.burst, '--burst', DEFAULTS.burst, 1, 1_000_000),
     heartbeatMs: integer(values.heartbeat, '--heartbeat', DEFAULTS.heartbeatMs, 100, 3_600_000),
@@ -233,7 +241,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     ),
     handshakeRate: integer(values['handshake-rate'], '--handshake-rate', DEFAULTS.handshakeRate, 1, 1_000_000),
     handshakeBurst: integer(values['handshake-burst'], '--handshake-burst', DEFAULTS.handshakeBurst, 1, 1_000_000),
-    presenceIntervalMs: integer(values['presence-interval'], '--presence-interval', DEFAULTS.presenceIntervalMs, 0, 60_000),
+    presenceIntervalMs: integer(
+      values['presence-interval'],
+      '--presence-interval',
+      DEFAULTS.presenceIntervalMs,
+      0,
+      60_000,
+    ),
     build: !values['no-build'],
     color: wantColour(values['no-color'], env),
     tls,
@@ -248,7 +262,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
 }
 
 /** --redis, --chat and --workers, checked together: a URL Redis can be reached by, a chat name, workers only with Redis. */
-function clusterOptions(redis: string | undefined, chat: string | undefined, workers: string | undefined): Pick<ServerOptions, 'redis' | 'chat' | 'workers'> {
+function clusterOptions(
+  redis: string | undefined,
+  chat: string | undefined,
+  workers: string | undefined,
+): Pick<ServerOptions, 'redis' | 'chat' | 'workers'> {
   if (redis !== undefined) {
     try {
       parseRedisUrl(redis);

@@ -102,7 +102,10 @@ export function serverNames(host: string, machine: Machine = thisMachine()): str
 }
 
 /** Host names a Host header may carry: the server's own names, and those of the --allow-origin origins. */
-export function allowedHosts(options: Pick<ServerOptions, 'host' | 'allowOrigins'>, machine: Machine = thisMachine()): string[] {
+export function allowedHosts(
+  options: Pick<ServerOptions, 'host' | 'allowOrigins'>,
+  machine: Machine = thisMachine(),
+): string[] {
   const names = new Set(serverNames(options.host, machine));
   for (const origin of options.allowOrigins) {
     try {
@@ -155,5 +158,8 @@ export function originAllowed(
   } catch {
     // fall through: an Origin that is not a URL is not ours
   }
-  return { ok: false, why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)` };
+  return {
+    ok: false,
+    why: `pages from ${origin} may not connect (start the server with --allow-origin ${origin} to allow it)`,
+  };
 }

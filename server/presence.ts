@@ -139,7 +139,8 @@ export class Presence<R extends Recipient> {
 /** joinsFrom[i]: how many of changes[i..] are joins, for every i up to changes.length. */
 function suffixJoins(changes: readonly PresenceChange[]): Uint32Array {
   const joinsFrom = new Uint32Array(changes.length + 1);
-  for (let i = changes.length - 1; i >= 0; i--) joinsFrom[i] = joinsFrom[i + 1]! + (changes[i]!.change === 'joined' ? 1 : 0);
+  for (let i = changes.length - 1; i >= 0; i--)
+    joinsFrom[i] = joinsFrom[i + 1]! + (changes[i]!.change === 'joined' ? 1 : 0);
   return joinsFrom;
 }
 
@@ -148,7 +149,12 @@ function suffixJoins(changes: readonly PresenceChange[]): Uint32Array {
  * in LIMITS.maxPresenceChanges and PRESENCE_BUDGET_BYTES, and the rest counted (from `joinsFrom`, so a body costs
  * the same however many changes are pending).
  */
-function presenceBody(changes: readonly PresenceChange[], joinsFrom: Uint32Array, from: number, at: number): ServerPresence {
+function presenceBody(
+  changes: readonly PresenceChange[],
+  joinsFrom: Uint32Array,
+  from: number,
+  at: number,
+): ServerPresence {
   const listed: PresenceChange[] = [];
   let bytes = 0;
   let i = from;

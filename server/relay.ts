@@ -205,7 +205,13 @@ export class Relay implements SessionHost {
     // In plain mode the seat carries no secret (it would cross in the clear): only the position, so that a tab
     // that comes back can be told how many lines it missed.
     const hub = this.#history.hub;
-    const seat: Seat = { participant: place.participant, serial: place.serial, epoch: hub.epoch, issuedAfter: place.sent, name: session.name };
+    const seat: Seat = {
+      participant: place.participant,
+      serial: place.serial,
+      epoch: hub.epoch,
+      issuedAfter: place.sent,
+      name: session.name,
+    };
     const secret = this.#plain || !this.#seats ? '' : this.#history.seats.issue(seat);
     void session.send({ kind: 'seat', secret, epoch: hub.epoch, last: place.sent });
     this.#joined.add(session);
@@ -221,7 +227,12 @@ export class Relay implements SessionHost {
   async line(session: Member, id: number, text: string): Promise<LineOutcome> {
     const place = this.#places.get(session);
     if (place === undefined) return NOT_STORED;
-    const appended = await this.#append({ kind: 'line', from: session.name, text, origin: { identity: place.participant, lineId: id } });
+    const appended = await this.#append({
+      kind: 'line',
+      from: session.name,
+      text,
+      origin: { identity: place.participant, lineId: id },
+    });
     return appended === undefined ? NOT_STORED : { status: 'delivered', reason: '', n: appended.n };
   }
 
@@ -234,7 +245,8 @@ export class Relay implements SessionHost {
   async resume(session: Member, claim: ClientResume, asked: string): Promise<void> {
     const hub = this.#history.hub;
     const position = await hub.log.position();
-    const seat = this.#plain || !this.#seats || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
+    const seat =
+      this.#plain || !this.#seats || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
     let refusal: ServerResumed['reason'] = this.#plain ? 'plain' : (seatProblem(seat, position) ?? '');
     if (refusal === '' && seat !== undefined) {
       // Spending the seat is an append: the log stores its origin once, so of two uses only the first is new.
@@ -248,7 +260,14 @@ export class Relay implements SessionHost {
       session.seated(name);
       const gone = missedWithoutResume(claim, position);
       this.joined(session);
-      void session.send({ kind: 'resumed', name, recovered: false, reason: refusal === '' ? 'unknown' : refusal, gone, replayed: 0 });
+      void session.send({
+        kind: 'resumed',
+        name,
+        recovered: false,
+        reason: refusal === '' ? 'unknown' : refusal,
+        gone,
+        replayed: 0,
+      });
       return;
     }
     // Its old session may still hold the name (its socket has not noticed the drop): that one is closed as it
@@ -263,7 +282,11 @@ export class Relay implements SessionHost {
     session.seated(name);
     const recovery = await hub.log.recover({ epoch: claim.epoch, n: claim.last });
     // A tab claiming lines the log never had (it lost acknowledged ones) is placed at the log's last line.
-    const place: Place = { participant: seat.participant, serial: seat.serial + 1, sent: Math.min(claim.last, recovery.position.last) };
+    const place: Place = {
+      participant: seat.participant,
+      serial: seat.serial + 1,
+      sent: Math.min(claim.last, recovery.position.last),
+    };
     let replayed = 0;
     let entries = recovery.entries;
     // Replay, then catch up with whatever the hub emitted meanwhile, and join in the same turn as the check that
@@ -298,7 +321,15 @@ export class Relay implements SessionHost {
     // Its own lines it has (it receipts them, or sends them again and is receipted).
     if (entry.kind === 'line' && entry.origin?.identity === participant) return undefined;
     if (!visibleTo(entry, participant)) return undefined;
-    return { kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: entry.kind === 'direct', n: entry.n, late: true };
+    return {
+      kind: 'line',
+      from: entry.from,
+      text: entry.text,
+      at: entry.at,
+      direct: entry.kind === 'direct',
+      n: entry.n,
+      late: true,
+    };
   }
 
   left(session: Member, code: number, reason: string): void {
@@ -328,7 +359,12 @@ export class Relay implements SessionHost {
    */
   async say(text: string): Promise<number | undefined> {
     const lineId = ++this.#consoleLines;
-    const appended = await this.#append({ kind: 'console', from: this.#consoleName, text, origin: { identity: this.#consoleIdentity, lineId } });
+    const appended = await this.#append({
+      kind: 'console',
+      from: this.#consoleName,
+      text,
+      origin: { identity: this.#consoleIdentity, lineId },
+    });
     return appended?.n;
   }
 
@@ -338,7 +374,13 @@ export class Relay implements SessionHost {
     const place = session === undefined ? undefined : this.#places.get(session);
     if (place === undefined) return false;
     const lineId = ++this.#consoleLines;
-    void this.#append({ kind: 'direct', from: this.#consoleName, text, to: place.participant, origin: { identity: this.#consoleIdentity, lineId } });
+    void this.#append({
+      kind: 'direct',
+      from: this.#consoleName,
+      text,
+      to: place.participant,
+      origin: { identity: this.#consoleIdentity, lineId },
+    });
     return true;
   }
 
@@ -358,7 +400,7 @@ export class Relay implements SessionHost {
     const { first, last } = await log.position();
     const lines: LogEntry[] = [];
     // Seats spent and given up are entries too: read back until `count` lines are found or the log is done.
-    for (let before = last; before >= first && lines.length < count; ) {
+    for (let before = last; before >= first && lines.length < count;) {
       const after = Math.max(first - 1, before - Math.max(count * 2, 50));
       const page = (await log.readAfter(after, before - after)).filter((e) => e.kind !== 'join' && e.kind !== 'leave');
       lines.unshift(...page.slice(-(count - lines.length)));
@@ -389,7 +431,12 @@ export class Relay implements SessionHost {
   }
 
   participants(now: number = Date.now()): Participant[] {
-    return [...this.#joined].map((s) => ({ name: s.name, code: s.code, mode: s.phase, connectedMs: now - s.connectedAt }));
+    return [...this.#joined].map((s) => ({
+      name: s.name,
+      code: s.code,
+      mode: s.phase,
+      connectedMs: now - s.connectedAt,
+    }));
   }
 
   /**
@@ -440,7 +487,15 @@ export class Relay implements SessionHost {
     if (entry.kind === 'join' || entry.kind === 'leave') return;
     this.#announcePending();
     const direct = entry.kind === 'direct';
-    const encoded = new EncodedBody<ServerBody>({ kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct, n: entry.n, late: false });
+    const encoded = new EncodedBody<ServerBody>({
+      kind: 'line',
+      from: entry.from,
+      text: entry.text,
+      at: entry.at,
+      direct,
+      n: entry.n,
+      late: false,
+    });
     const sender = entry.kind === 'line' ? entry.origin?.identity : undefined;
     for (const session of this.#joined) {
       const place = this.#places.get(session);

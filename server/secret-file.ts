@@ -10,7 +10,8 @@ import { link, lstat, mkdir, open, readlink, stat, unlink } from 'node:fs/promis
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
-export type SecretFileErrorCode = 'SYMLINK' | 'NOT_A_FILE' | 'OPEN_TO_OTHERS' | 'NOT_OWNER' | 'TOO_BIG' | 'UNREADABLE' | 'NOT_A_KEY';
+export type SecretFileErrorCode =
+  'SYMLINK' | 'NOT_A_FILE' | 'OPEN_TO_OTHERS' | 'NOT_OWNER' | 'TOO_BIG' | 'UNREADABLE' | 'NOT_A_KEY';
 
 export class SecretFileError extends Error {
   override readonly name = 'SecretFileError';
@@ -41,21 +42,32 @@ export async function readSecretFile(path: string, what: string): Promise<Uint8A
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
     // ELOOP (EMLINK on FreeBSD): the path is a symbolic link, dangling or not. Its target is never touched.
-    if (code === 'ELOOP' || code === 'EMLINK') throw new SecretFileError('SYMLINK', path, `${what} ${path} ${await describeLink(path)}`);
-    throw new SecretFileError('UNREADABLE', path, `cannot read ${what} ${path}: ${(error as Error).message}`, { cause: error });
+    if (code === 'ELOOP' || code === 'EMLINK')
+      throw new SecretFileError('SYMLINK', path, `${what} ${path} ${await describeLink(path)}`);
+    throw new SecretFileError('UNREADABLE', path, `cannot read ${what} ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new SecretFileError('NOT_A_FILE', path, `${what} ${path} is not a regular file`);
     if (POSIX && (info.mode & 0o077) !== 0) {
       const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
-      throw new SecretFileError('OPEN_TO_OTHERS', path,
-        `${what} ${path} can be read or changed by other users (mode ${mode}); make it private with: chmod 600 ${path}`);
+      throw new SecretFileError(
+        'OPEN_TO_OTHERS',
+        path,
+        `${what} ${path} can be read or changed by other users (mode ${mode}); make it private with: chmod 600 ${path}`,
+      );
     }
     if (POSIX && process.getuid && info.uid !== process.getuid()) {
-      throw new SecretFileError('NOT_OWNER', path, `${what} ${path} belongs to another user (uid ${info.uid}); keys are read only from your own files`);
+      throw new SecretFileError(
+        'NOT_OWNER',
+        path,
+        `${what} ${path} belongs to another user (uid ${info.uid}); keys are read only from your own files`,
+      );
     }
-    if (info.size > MAX_SECRET_BYTES) throw new SecretFileError('TOO_BIG', path, `${what} ${path} is ${info.size} bytes: not a key`);
+    if (info.size > MAX_SECRET_BYTES)
+      throw new SecretFileError('TOO_BIG', path, `${what} ${path} is ${info.size} bytes: not a key`);
     return new Uint8Array(await handle.readFile());
   } finally {
     await handle.close();
@@ -87,7 +99,8 @@ export async function createSecretFile(path: string, data: Uint8Array): Promise<
     if (code === 'EEXIST') return false;
     // A file system without hard links: create the file itself exclusively (a reader racing us could then see it
     // half-written and refuse it as not a key; the next start reads it whole).
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') return createInPlace(path, data);
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS')
+      return createInPlace(path, data);
     throw error;
   } finally {
     await unlink(temporary);
@@ -98,7 +111,11 @@ export async function createSecretFile(path: string, data: Uint8Array): Promise<
 async function createInPlace(path: string, data: Uint8Array): Promise<boolean> {
   let handle;
   try {
-    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (POSIX ? constants.O_NOFOLLOW : 0), 0o600);
+    handle = await open(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (POSIX ? constants.O_NOFOLLOW : 0),
+      0o600,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
@@ -115,9 +132,13 @@ async function createInPlace(path: string, data: Uint8Array): Promise<boolean> {
 /** "is a symbolic link (to T, which does not exist): refused, and nothing was changed", for the operator. */
 async function describeLink(path: string): Promise<string> {
   const info = await lstat(path).catch(() => undefined);
-  if (info === undefined || !info.isSymbolicLink()) return 'could not be opened without following a link: refused, and nothing was changed';
+  if (info === undefined || !info.isSymbolicLink())
+    return 'could not be opened without following a link: refused, and nothing was changed';
   const target = await readlink(path).catch(() => '?');
-  const dangling = await stat(path).then(() => false, () => true);
+  const dangling = await stat(path).then(
+    () => false,
+    () => true,
+  );
   return `is a symbolic link (to ${target}${dangling ? ', which does not exist' : ''}): refused, and nothing was changed`;
 }
 

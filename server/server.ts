@@ -11,7 +11,16 @@ import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { Admission } from './admission.ts';
 import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
-import { answerClientError, guardRequest, guardUpgrade, headerProblem, refuseSocket, requestPath, sendText, type Log } from './http-guard.ts';
+import {
+  answerClientError,
+  guardRequest,
+  guardUpgrade,
+  headerProblem,
+  refuseSocket,
+  requestPath,
+  sendText,
+  type Log,
+} from './http-guard.ts';
 import { originAllowed } from './origin.ts';
 import { openHistory } from './history.ts';
 import { Relay, type RelayEvents } from './relay.ts';
@@ -56,7 +65,11 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const ownHistory = parts.relay === undefined ? await openHistory(options) : undefined;
   const relay =
     parts.relay ??
-    new Relay(options.name, { history: ownHistory!, plain: options.plain, presenceIntervalMs: options.presenceIntervalMs });
+    new Relay(options.name, {
+      history: ownHistory!,
+      plain: options.plain,
+      presenceIntervalMs: options.presenceIntervalMs,
+    });
   if (parts.events) relay.listen(parts.events);
   const admission = new Admission(options);
   const log = parts.log ?? ((text: string) => process.stderr.write(`wirechat: ${text}\n`));
@@ -73,9 +86,13 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   );
   http.on('clientError', answerClientError);
   // An Expect other than 100-continue (RFC 9110 §10.1.1): Node's own 417 would lack the headers every answer has.
-  http.on('checkExpectation', (_req, res) => sendText(res, 417, 'expectation failed: only 100-continue is understood', { Connection: 'close' }));
+  http.on('checkExpectation', (_req, res) =>
+    sendText(res, 417, 'expectation failed: only 100-continue is understood', { Connection: 'close' }),
+  );
   // CONNECT asks for a tunnel; without a listener Node would drop the connection without a word.
-  http.on('connect', (_req, socket: Duplex) => refuseSocket(socket, 405, 'this server is not a proxy', { Allow: 'GET, HEAD' }));
+  http.on('connect', (_req, socket: Duplex) =>
+    refuseSocket(socket, 405, 'this server is not a proxy', { Allow: 'GET, HEAD' }),
+  );
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayload,
@@ -166,7 +183,10 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
 /** The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says. */
 function listener(tls: TlsMaterial | undefined, handle: RequestListener): Server {
   if (tls === undefined) return createServer({ requireHostHeader: false }, handle);
-  const https = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false }, handle);
+  const https = createHttpsServer(
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false },
+    handle,
+  );
   if (tls.keylog) https.on('keylog', tls.keylog);
   return https;
 }

@@ -289,7 +289,8 @@ export class ServerSession {
   #body(body: ClientBody): void | Promise<void> {
     const resuming = this.#resuming;
     if (resuming !== undefined) {
-      if (body.kind !== 'resume') throw new WirechatError('PROTO_UNEXPECTED', `a ${body.kind} before the resume this page announced`);
+      if (body.kind !== 'resume')
+        throw new WirechatError('PROTO_UNEXPECTED', `a ${body.kind} before the resume this page announced`);
       this.#resuming = undefined;
       return this.#ctx.host.resume(this, body, resuming.asked);
     }
@@ -303,7 +304,11 @@ export class ServerSession {
           if (this.#excess > options.burst) {
             throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
           }
-          return this.#receipt(body.id, { status: 'failed', reason: `not sent: at most ${options.rate} lines a second`, n: 0 });
+          return this.#receipt(body.id, {
+            status: 'failed',
+            reason: `not sent: at most ${options.rate} lines a second`,
+            n: 0,
+          });
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
@@ -364,7 +369,9 @@ export class ServerSession {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     // A reader that does not keep up must not make the server hold unbounded memory for it.
     if (this.#ws.bufferedAmount + data.length > this.#ctx.options.maxBuffered) {
-      this.fail(new WirechatError('LIMIT_SLOW_READER', `more than ${this.#ctx.options.maxBuffered} bytes waiting to be read`));
+      this.fail(
+        new WirechatError('LIMIT_SLOW_READER', `more than ${this.#ctx.options.maxBuffered} bytes waiting to be read`),
+      );
       return;
     }
     this.#corkUntilNextTick();
@@ -436,7 +443,13 @@ export class ServerSession {
    * the other tabs are told), the `end` body goes out sealed (or plain) where the session has a channel, then the
    * close frame with `reason`.
    */
-  #finish(code: number, reason: string, why: string, end?: { code: EndCode; reason: string }, departure?: string): void {
+  #finish(
+    code: number,
+    reason: string,
+    why: string,
+    end?: { code: EndCode; reason: string },
+    departure?: string,
+  ): void {
     const state = this.#state;
     if (state.phase === 'ended') return;
     this.#ended(code, why, departure);
@@ -505,7 +518,8 @@ function afterNextPoll(): Promise<void> {
 const INTERNAL_MESSAGE = 'the server could not go on with this session';
 const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
-const PLAIN_REFUSED_WHY = 'refused: the page does not allow plain mode (HANDSHAKE_PLAIN_REFUSED), told so in a signed welcome';
+const PLAIN_REFUSED_WHY =
+  'refused: the page does not allow plain mode (HANDSHAKE_PLAIN_REFUSED), told so in a signed welcome';
 
 function describeError(error: unknown): string {
   return printable(error instanceof Error ? error.message : String(error), 200);

@@ -50,7 +50,8 @@ export function staticHandler(root: string, log: Log = () => undefined) {
   const base = resolve(root) + sep;
   const assets = join(base, 'assets') + sep;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
     const target = requestPath(req);
     if ('problem' in target) return sendText(res, 400, `bad request: ${target.problem}`, { Connection: 'close' });
     let path: string;

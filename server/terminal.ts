@@ -20,7 +20,11 @@ const CLEAR_LINE = '\r\x1b[K';
 export type Colour = keyof typeof SGR;
 
 /** Whether to colour: not when --no-color was given or NO_COLOR is set, nor (where `tty` is given) off a terminal. */
-export function wantColour(noColorFlag: boolean | undefined, env: NodeJS.ProcessEnv = process.env, tty?: boolean): boolean {
+export function wantColour(
+  noColorFlag: boolean | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  tty?: boolean,
+): boolean {
   return noColorFlag !== true && env.NO_COLOR === undefined && tty !== false;
 }
 

@@ -9,7 +9,14 @@
  */
 import 'reflect-metadata'; // @peculiar/x509's dependency injection (tsyringe) needs the Reflect metadata API
 import * as x509 from '@peculiar/x509';
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -93,7 +100,9 @@ export async function makeCertificate(names: readonly string[], keyPem: string, 
 
 /** A fresh ECDSA P-256 private key, PEM (PKCS#8). */
 export function makeKey(): string {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
 }
 
 interface Parsed {
@@ -107,7 +116,8 @@ interface Parsed {
 /** Reads a PEM certificate (the first, when there is a chain) and checks that `keyPem` is its key. */
 export function inspectCertificate(certPem: string, keyPem: string): Parsed {
   const cert = new X509Certificate(certPem);
-  if (!cert.checkPrivateKey(createPrivateKey(keyPem))) throw new Error('the private key does not belong to the certificate');
+  if (!cert.checkPrivateKey(createPrivateKey(keyPem)))
+    throw new Error('the private key does not belong to the certificate');
   const parsed = new x509.X509Certificate(cert.raw);
   const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
   const names = (san?.names.toJSON() ?? [])
@@ -115,7 +125,9 @@ export function inspectCertificate(certPem: string, keyPem: string): Parsed {
     .map((n) => canonicalName(n.value));
   return {
     fingerprint: cert.fingerprint256,
-    spkiPin: createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'),
+    spkiPin: createHash('sha256')
+      .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('base64'),
     names,
     notBefore: parsed.notBefore,
     notAfter: parsed.notAfter,
@@ -175,7 +187,15 @@ export async function loadSelfSigned(
   if (oldKey !== undefined && oldCert !== undefined) {
     const verdict = judge(oldCert, oldKey, names, now);
     if ('reuse' in verdict) {
-      return { cert: oldCert, key: oldKey, certPath, keyPath, ...verdict.reuse, status: 'reused', note: `certificate ${certPath}` };
+      return {
+        cert: oldCert,
+        key: oldKey,
+        certPath,
+        keyPath,
+        ...verdict.reuse,
+        status: 'reused',
+        note: `certificate ${certPath}`,
+      };
     }
     why = verdict.why;
   }
@@ -202,8 +222,10 @@ function judge(cert: string, key: string, names: readonly string[], now: Date): 
   }
   const day = (d: Date) => d.toISOString().slice(0, 10);
   if (parsed.notAfter <= now) return { why: `the old one expired on ${day(parsed.notAfter)}` };
-  if (parsed.notAfter.getTime() - now.getTime() <= RENEW_BEFORE_MS) return { why: `the old one expires on ${day(parsed.notAfter)}` };
-  if (parsed.notBefore > now) return { why: `the old one is not valid before ${parsed.notBefore.toISOString()}; was the clock changed?` };
+  if (parsed.notAfter.getTime() - now.getTime() <= RENEW_BEFORE_MS)
+    return { why: `the old one expires on ${day(parsed.notAfter)}` };
+  if (parsed.notBefore > now)
+    return { why: `the old one is not valid before ${parsed.notBefore.toISOString()}; was the clock changed?` };
   if (!sameNames(parsed.names, names)) return { why: `the names changed: ${changes(parsed.names, names)}` };
   return { reuse: parsed };
 }
@@ -222,12 +244,19 @@ function isP256(pem: string): boolean {
  * names the server answers on; a name it does not cover is said in the note (browsers will warn on that name),
  * an expired certificate is refused.
  */
-export async function loadGiven(certPath: string, keyPath: string, names: readonly string[], now = new Date()): Promise<TlsCertificate> {
+export async function loadGiven(
+  certPath: string,
+  keyPath: string,
+  names: readonly string[],
+  now = new Date(),
+): Promise<TlsCertificate> {
   const read = async (path: string, what: string) => {
     try {
       return await readFile(path, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read the ${what} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+      throw new Error(
+        `cannot read the ${what} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+      );
     }
   };
   const cert = await read(certPath, 'certificate (--tls-cert)');
@@ -241,14 +270,17 @@ export async function loadGiven(certPath: string, keyPath: string, names: readon
   try {
     createPrivateKey(key);
   } catch (error) {
-    throw new Error(`${keyPath} is not a PEM private key (--tls-key) that wirechat can read: ${(error as Error).message}`);
+    throw new Error(
+      `${keyPath} is not a PEM private key (--tls-key) that wirechat can read: ${(error as Error).message}`,
+    );
   }
   try {
     parsed = inspectCertificate(cert, key);
   } catch (error) {
     throw new Error(`--tls-cert ${certPath} and --tls-key ${keyPath} do not go together: ${(error as Error).message}`);
   }
-  if (parsed.notAfter <= now) throw new Error(`the certificate ${certPath} expired on ${parsed.notAfter.toISOString()}`);
+  if (parsed.notAfter <= now)
+    throw new Error(`the certificate ${certPath} expired on ${parsed.notAfter.toISOString()}`);
   const checker = new X509Certificate(cert);
   const uncovered = names.filter((n) => (isIP(n) ? checker.checkIP(n) : checker.checkHost(n)) === undefined);
   const note = uncovered.length
@@ -264,7 +296,8 @@ export function loadTls(
   now = new Date(),
 ): Promise<TlsCertificate> {
   const names = serverNames(options.host, machine);
-  if (options.tlsCert !== undefined && options.tlsKey !== undefined) return loadGiven(options.tlsCert, options.tlsKey, names, now);
+  if (options.tlsCert !== undefined && options.tlsKey !== undefined)
+    return loadGiven(options.tlsCert, options.tlsKey, names, now);
   return loadSelfSigned(certificatePaths(options.identity), names, now);
 }
 

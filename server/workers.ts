@@ -39,7 +39,11 @@ const RESTART_DELAY_MS = 1_000;
  * Forks `options.workers` relays running this same command, and resolves once each listens. `alert` tells the
  * operator of a worker that died (it is started again).
  */
-export async function startWorkers(options: ServerOptions, url: (port: number) => string, alert: (text: string) => void): Promise<Workers> {
+export async function startWorkers(
+  options: ServerOptions,
+  url: (port: number) => string,
+  alert: (text: string) => void,
+): Promise<Workers> {
   const count = options.workers ?? 1;
   let closing = false;
   const live = new Set<Worker>();
@@ -50,7 +54,9 @@ export async function startWorkers(options: ServerOptions, url: (port: number) =
     worker.on('exit', (code, signal) => {
       live.delete(worker);
       if (closing) return;
-      alert(`relay worker ${worker.process.pid} stopped (${signal ?? `exit ${code}`}); its tabs reconnect to the others; starting a new one`);
+      alert(
+        `relay worker ${worker.process.pid} stopped (${signal ?? `exit ${code}`}); its tabs reconnect to the others; starting a new one`,
+      );
       setTimeout(() => {
         if (!closing) fork();
       }, RESTART_DELAY_MS).unref();
@@ -70,7 +76,11 @@ export async function startWorkers(options: ServerOptions, url: (port: number) =
     const onEarlyExit = (worker: Worker, code: number) => {
       nodeCluster.off('listening', onListening);
       nodeCluster.off('exit', onEarlyExit);
-      reject(new Error(`a relay worker (${worker.process.pid}) exited with status ${code} before it listened; its error is above`));
+      reject(
+        new Error(
+          `a relay worker (${worker.process.pid}) exited with status ${code} before it listened; its error is above`,
+        ),
+      );
     };
     nodeCluster.on('listening', onListening);
     nodeCluster.on('exit', onEarlyExit);
@@ -90,7 +100,10 @@ export async function startWorkers(options: ServerOptions, url: (port: number) =
     banner: `  workers     ${count} relay processes share port ${port} (pids ${[...live].map((w) => w.process.pid).join(', ')}); this console is one more relay of the chat, with no tabs`,
     async close(graceMs = 0) {
       closing = true;
-      const exited = [...live].map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));
+      const exited = [...live].map(
+        (worker) =>
+          new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))),
+      );
       const all = Promise.all(exited);
       if (graceMs > 0) await Promise.race([all, new Promise((resolve) => setTimeout(resolve, graceMs))]);
       for (const worker of live) if (!worker.isDead()) worker.kill('SIGTERM');

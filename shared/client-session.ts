@@ -186,7 +186,8 @@ export class ClientSession {
         return this.#welcome(state, frame);
       case 'record':
       case 'plain': {
-        if (state.phase !== 'open') throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame before the chat is open`);
+        if (state.phase !== 'open')
+          throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame before the chat is open`);
         const body = await state.channel.open(frame, (check) => this.#options.events?.checked?.(check));
         this.#options.events?.body?.(body);
         return;
@@ -222,7 +223,10 @@ export class ClientSession {
     // (an impostor's signed plain welcome meets the changed-key check first). The server sends it on purpose to a
     // page that did not allow plain mode, so that the refusal is authenticated and final.
     if (verified.mode === 'plain' && !this.#options.acceptPlain) {
-      throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', 'the server runs in plain mode, which this page did not allow');
+      throw new WirechatError(
+        'HANDSHAKE_PLAIN_REFUSED',
+        'the server runs in plain mode, which this page did not allow',
+      );
     }
     const secret = await unwrapWelcome(verified, state.privateKey);
     if (secret !== undefined) this.#step('unwrapped');
@@ -264,7 +268,8 @@ export class ClientSession {
 
   async #sendBody(body: ClientBody): Promise<void> {
     const state = this.#state;
-    if (state.phase !== 'open') throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${this.phase}`);
+    if (state.phase !== 'open')
+      throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${this.phase}`);
     // A plain frame goes out at once; a record once sealed, in the order the bodies came.
     const sealed = state.channel.seal(body);
     this.#send(JSON.stringify(sealed instanceof Promise ? await sealed : sealed), body);
@@ -274,4 +279,3 @@ export class ClientSession {
     this.#state = { phase: 'ended' };
   }
 }
-

@@ -290,7 +290,9 @@ function webCryptoCbc(key: CryptoKey): CbcCipher {
   return {
     async encrypt(iv, plaintext) {
       // Web Crypto's AES-CBC applies PKCS #7 (Spec: Generating, step 3.1) itself.
-      return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(plaintext)));
+      return new Uint8Array(
+        await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(plaintext)),
+      );
     },
     async decrypt(iv, ciphertext) {
       try {

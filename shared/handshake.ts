@@ -17,7 +17,17 @@
  * server/node-handshake.ts.
  */
 import { WirechatError } from './errors.ts';
-import { concat, exact, fromBase64Url, randomBytes, randomPublicBytes, toBase64Url, toHex, u64be, utf8 } from './bytes.ts';
+import {
+  concat,
+  exact,
+  fromBase64Url,
+  randomBytes,
+  randomPublicBytes,
+  toBase64Url,
+  toHex,
+  u64be,
+  utf8,
+} from './bytes.ts';
 import { PROTOCOL_VERSION, type HelloFrame, type Mode, type WelcomeFrame } from './protocol.ts';
 import { readRsaSpki } from './rsa-spki.ts';
 
@@ -180,18 +190,18 @@ export const webCryptoHandshakePrimitives: HandshakePrimitives<CryptoKey> = {
   sha256,
 };
 
-export const webCryptoServerHandshake: ServerHandshake<CryptoKey> = serverHandshakeFromPrimitives(webCryptoHandshakePrimitives);
+export const webCryptoServerHandshake: ServerHandshake<CryptoKey> =
+  serverHandshakeFromPrimitives(webCryptoHandshakePrimitives);
 
 /**
  * The page's key pair. The private key is non-extractable and may only decrypt: even script injected into the
  * page can use it while the page lives but cannot copy it out.
  */
 export function generateClientKeyPair(modulusLength: number = RSA_MODULUS_BITS): Promise<CryptoKeyPair> {
-  return subtle().generateKey(
-    { ...RSA_OAEP, modulusLength, publicExponent: new Uint8Array([1, 0, 1]) },
-    false,
-    ['encrypt', 'decrypt'],
-  );
+  return subtle().generateKey({ ...RSA_OAEP, modulusLength, publicExponent: new Uint8Array([1, 0, 1]) }, false, [
+    'encrypt',
+    'decrypt',
+  ]);
 }
 
 export async function exportSpki(key: CryptoKey): Promise<Uint8Array> {
@@ -227,10 +237,15 @@ export async function unwrapSessionSecret(privateKey: CryptoKey, wrapped: Uint8A
       await subtle().decrypt({ name: 'RSA-OAEP', label: exact(OAEP_LABEL) }, privateKey, exact(wrapped)),
     );
   } catch (cause) {
-    throw new WirechatError('HANDSHAKE_UNWRAP_FAILED', 'the wrapped keys do not open with this page\'s private key', { cause });
+    throw new WirechatError('HANDSHAKE_UNWRAP_FAILED', "the wrapped keys do not open with this page's private key", {
+      cause,
+    });
   }
   if (secret.length !== SESSION_SECRET_BYTES) {
-    throw new WirechatError('HANDSHAKE_UNWRAP_FAILED', `the wrapped secret has ${secret.length} bytes, not ${SESSION_SECRET_BYTES}`);
+    throw new WirechatError(
+      'HANDSHAKE_UNWRAP_FAILED',
+      `the wrapped secret has ${secret.length} bytes, not ${SESSION_SECRET_BYTES}`,
+    );
   }
   return { fernetKey: secret.slice(0, KEY_BYTES), macKey: secret.slice(KEY_BYTES) };
 }
@@ -245,7 +260,8 @@ export async function importServerKey(spki: Uint8Array): Promise<CryptoKey> {
 
 export async function verifyTranscript(serverKey: Uint8Array, data: Uint8Array, signature: Uint8Array): Promise<void> {
   const key = await importServerKey(serverKey);
-  const ok = signature.length === SIGNATURE_BYTES && (await subtle().verify(ECDSA_SIGN, key, exact(signature), exact(data)));
+  const ok =
+    signature.length === SIGNATURE_BYTES && (await subtle().verify(ECDSA_SIGN, key, exact(signature), exact(data)));
   if (!ok) {
     throw new WirechatError('HANDSHAKE_BAD_SIGNATURE', 'the handshake signature does not verify with the server key');
   }
@@ -256,7 +272,11 @@ export async function verifyTranscript(serverKey: Uint8Array, data: Uint8Array, 
  * way one reads a long number aloud. The console prints the same string.
  */
 export async function fingerprint(serverKey: Uint8Array): Promise<string> {
-  return (toHex(await sha256(serverKey)).toUpperCase().match(/.{4}/g) ?? []).join(' ');
+  return (
+    toHex(await sha256(serverKey))
+      .toUpperCase()
+      .match(/.{4}/g) ?? []
+  ).join(' ');
 }
 
 // ---- the steps ----------------------------------------------------------------------------------------------
@@ -322,7 +342,15 @@ export async function prepareWelcome<K>(
   const sessionId = fixed.sessionId ?? randomPublicBytes(SESSION_ID_BYTES);
   const serverNonce = fixed.serverNonce ?? randomPublicBytes(NONCE_BYTES);
   if (mode === 'plain') {
-    return { mode, clientPublicKey, clientNonce, serverNonce, sessionId, wrappedKeys: new Uint8Array(0), secret: undefined };
+    return {
+      mode,
+      clientPublicKey,
+      clientNonce,
+      serverNonce,
+      sessionId,
+      wrappedKeys: new Uint8Array(0),
+      secret: undefined,
+    };
   }
   const secret = fixed.secret ?? { fernetKey: randomBytes(KEY_BYTES), macKey: randomBytes(KEY_BYTES) };
   const joined = joinSecret(secret);
@@ -414,11 +442,22 @@ export async function verifyWelcome(hello: HelloFrame, welcome: WelcomeFrame): P
     wrappedKeys,
   });
   await verifyTranscript(serverKey, signed, fromBase64Url(welcome.signature));
-  return { mode: welcome.mode, name: welcome.name, time: welcome.time, serverKey, sessionId, wrappedKeys, transcript: signed };
+  return {
+    mode: welcome.mode,
+    name: welcome.name,
+    time: welcome.time,
+    serverKey,
+    sessionId,
+    wrappedKeys,
+    transcript: signed,
+  };
 }
 
 /** The keys a verified welcome wraps for this page: none in plain mode, two in secure mode, and nothing else. */
-export async function unwrapWelcome(welcome: VerifiedWelcome, privateKey: CryptoKey): Promise<SessionSecret | undefined> {
+export async function unwrapWelcome(
+  welcome: VerifiedWelcome,
+  privateKey: CryptoKey,
+): Promise<SessionSecret | undefined> {
   checkWrappedKeys(welcome);
   return welcome.mode === 'plain' ? undefined : unwrapSessionSecret(privateKey, welcome.wrappedKeys);
 }

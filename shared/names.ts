@@ -20,7 +20,15 @@ export const MAX_NAME_CHARS = 24;
  * operator's lines as `you`; `console` is the operator's default name, and `server`, `system`, `operator`,
  * `admin` and `wirechat` read as the chat's authority). The server also reserves its operator's own `--name`.
  */
-export const RESERVED_NAMES: readonly string[] = ['console', 'server', 'system', 'operator', 'admin', 'wirechat', 'you'];
+export const RESERVED_NAMES: readonly string[] = [
+  'console',
+  'server',
+  'system',
+  'operator',
+  'admin',
+  'wirechat',
+  'you',
+];
 
 /**
  * The form a name is kept and sent in: NFKC (compatibility variants folded: fullwidth ｂｏｂ, 𝐛𝐨𝐛, ligatures, and
@@ -137,8 +145,10 @@ const SCRIPTS =
  * Jpan (Han with Hiragana and Katakana), Kore (Han with Hangul).
  */
 const RECOMMENDED = new Set(
-  ('Arab Armn Beng Bopo Cyrl Deva Ethi Geor Grek Gujr Guru Hang Hani Hebr Hira Kana Khmr Knda Laoo Latn Mlym Mymr ' +
-    'Orya Sinh Taml Telu Thaa Thai Tibt Hanb Jpan Kore').split(' '),
+  (
+    'Arab Armn Beng Bopo Cyrl Deva Ethi Geor Grek Gujr Guru Hang Hani Hebr Hira Kana Khmr Knda Laoo Latn Mlym Mymr ' +
+    'Orya Sinh Taml Telu Thaa Thai Tibt Hanb Jpan Kore'
+  ).split(' '),
 );
 
 /** UTS #39 §5.1: the augmented script sets, so that Japanese, Korean and Chinese with Bopomofo are single-script. */
@@ -218,7 +228,10 @@ function scriptProblem(chars: string[]): string | undefined {
   if (sets.length === 0 || intersect(sets).size > 0) return undefined;
   const others = sets.filter((set) => !set.has('Latn'));
   const other = intersect(others);
-  if (others.length < sets.length && [...other].some((code) => RECOMMENDED.has(code) && code !== 'Cyrl' && code !== 'Grek')) {
+  if (
+    others.length < sets.length &&
+    [...other].some((code) => RECOMMENDED.has(code) && code !== 'Cyrl' && code !== 'Grek')
+  ) {
     return undefined;
   }
   const seen = [...new Set(sets.map((set) => [...set][0]!))].map(scriptName);
@@ -280,7 +293,8 @@ export class NameBook<T> {
   readonly #keysOf = new Map<T, string[]>();
 
   constructor(reserved: readonly string[] = []) {
-    for (const name of [...RESERVED_NAMES, ...reserved]) for (const key of nameKeys(name)) this.#reserved.set(key, name);
+    for (const name of [...RESERVED_NAMES, ...reserved])
+      for (const key of nameKeys(name)) this.#reserved.set(key, name);
   }
 
   /**
@@ -296,7 +310,10 @@ export class NameBook<T> {
       const reserved = this.#reserved.get(key);
       if (reserved === undefined) continue;
       const same = normalizeName(reserved).toLowerCase() === base.toLowerCase();
-      return { ok: false, problem: same ? `"${reserved}" is reserved` : `"${base}" looks like the reserved name "${reserved}"` };
+      return {
+        ok: false,
+        problem: same ? `"${reserved}" is reserved` : `"${base}" looks like the reserved name "${reserved}"`,
+      };
     }
     let name = base;
     for (let n = 2; !this.#free(name); n++) {
@@ -305,7 +322,8 @@ export class NameBook<T> {
       const suffix = `-${n}`;
       name = `${cut(base, MAX_NAME_CHARS - suffix.length)}${suffix}`;
       // A cut that leaves no letter (or a mark with nothing to sit on) makes no name: the asker picks another.
-      if (nameProblem(name) !== undefined || normalizeName(name) !== name) return { ok: false, problem: `"${base}" is taken` };
+      if (nameProblem(name) !== undefined || normalizeName(name) !== name)
+        return { ok: false, problem: `"${base}" is taken` };
     }
     const keys = nameKeys(name);
     for (const key of keys) this.#held.set(key, holder);

@@ -307,7 +307,8 @@ export { printable };
 /** A value from the wire, named for an error message without trusting it (see printable). */
 function describe(value: unknown): string {
   if (typeof value === 'string') return `"${printable(value, 32)}"`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined)
+    return String(value);
   // Never JSON.stringify it: a deeply nested array would overflow the stack.
   return Array.isArray(value) ? 'an array' : 'an object';
 }
@@ -336,7 +337,8 @@ export function checkLine(text: string): string | undefined {
   // A line of spaces says nothing: the console skips one typed there, and no side sends or relays one.
   if (text.trim() === '') return 'an empty line is not sent';
   const bytes = new TextEncoder().encode(text).length;
-  if (bytes > LIMITS.maxLineBytes) return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
+  if (bytes > LIMITS.maxLineBytes)
+    return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
 }
@@ -385,7 +387,10 @@ function recordFrame(obj: Obj): RecordFrame {
 function version(obj: Obj, what: string): typeof PROTOCOL_VERSION {
   const value = obj.version;
   if (value !== PROTOCOL_VERSION) {
-    throw new WirechatError('HANDSHAKE_VERSION', `${what} speaks version ${describe(value)}, this side speaks ${PROTOCOL_VERSION}`);
+    throw new WirechatError(
+      'HANDSHAKE_VERSION',
+      `${what} speaks version ${describe(value)}, this side speaks ${PROTOCOL_VERSION}`,
+    );
   }
   return PROTOCOL_VERSION;
 }
@@ -456,7 +461,11 @@ export function parseClientBody(value: unknown): ClientBody {
   switch (obj.kind) {
     case 'line':
       exactKeys(obj, ['kind', 'id', 'text'], 'line');
-      return { kind: 'line', id: uint(obj, 'id', 'line'), text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes) };
+      return {
+        kind: 'line',
+        id: uint(obj, 'id', 'line'),
+        text: text(obj, 'text', 'line', checkLine, LIMITS.maxLineBytes),
+      };
     case 'bye':
       exactKeys(obj, ['kind', 'word'], 'bye');
       // The server prints the word on its console and relays it to the other tabs: no control characters.
@@ -488,7 +497,7 @@ export function parseServerBody(value: unknown): ServerBody {
       if (status !== 'delivered' && status !== 'failed') fail('receipt.status must be "delivered" or "failed"');
       const n = uint(obj, 'n', 'receipt');
       // A delivered line has its place; a failed one has none.
-      if ((status === 'delivered') !== n > 0) fail('receipt.n is the line\'s number when delivered, 0 when failed');
+      if ((status === 'delivered') !== n > 0) fail("receipt.n is the line's number when delivered, 0 when failed");
       return { kind: 'receipt', id: uint(obj, 'id', 'receipt'), status, reason: str(obj, 'reason', 'receipt', 256), n };
     }
     case 'seat':
@@ -500,7 +509,8 @@ export function parseServerBody(value: unknown): ServerBody {
       const known = (RESUME_REFUSALS as readonly unknown[]).includes(reason);
       // A new participant lost everything it missed; only a recovered one can have been told "ahead".
       const fits = recovered ? reason === '' || reason === 'ahead' : known && reason !== 'ahead';
-      if (!fits) fail(`resumed.reason is "" or "ahead" when recovered, else one of ${RESUME_REFUSALS.join(', ')} but "ahead"`);
+      if (!fits)
+        fail(`resumed.reason is "" or "ahead" when recovered, else one of ${RESUME_REFUSALS.join(', ')} but "ahead"`);
       return {
         kind: 'resumed',
         name: text(obj, 'name', 'resumed', checkName, 64),
@@ -525,7 +535,8 @@ function presence(obj: Obj): ServerPresence {
   const at = uint(obj, 'at', 'presence');
   const list = obj.changes;
   if (!Array.isArray(list)) fail('presence.changes must be an array');
-  if (list.length > LIMITS.maxPresenceChanges) fail(`presence.changes has more than ${LIMITS.maxPresenceChanges} entries`);
+  if (list.length > LIMITS.maxPresenceChanges)
+    fail(`presence.changes has more than ${LIMITS.maxPresenceChanges} entries`);
   const changes = list.map((value: unknown): PresenceChange => {
     const entry = object(value, 'a presence change');
     switch (entry.change) {

@@ -49,7 +49,13 @@ const IV_BYTES = 16;
 const textEncoder = new TextEncoder();
 
 /** The MAC input's fixed part, label ‖ direction ‖ seq ‖ session id, written at `offset`; returns its end. */
-function writeRecordMacHead(out: Uint8Array, offset: number, direction: Direction, seq: number, sessionId: Uint8Array): number {
+function writeRecordMacHead(
+  out: Uint8Array,
+  offset: number,
+  direction: Direction,
+  seq: number,
+  sessionId: Uint8Array,
+): number {
   out.set(LABEL, offset);
   out[offset + LABEL.length] = DIRECTION_BYTE[direction];
   writeU64be(out, offset + LABEL.length + 1, seq);
@@ -138,7 +144,8 @@ class RecordLayout {
   }
 
   finish(tag: Uint8Array): SealedRecord {
-    if (tag.length !== MAC_TAG_LENGTH) throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
+    if (tag.length !== MAC_TAG_LENGTH)
+      throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
     const out = this.#out;
     const tokenStart = this.#tokenStart;
     const tokenEnd = this.#tokenEnd;
@@ -148,7 +155,13 @@ class RecordLayout {
     out.set(FRAME_MAC, tokenEnd);
     writeBase64Url(tag, out, macStart);
     out.set(FRAME_END, macStart + MAC_TEXT_LENGTH);
-    return new SealedRecord(out.subarray(frameStart), this.#seq, tokenStart - frameStart, tokenEnd - frameStart, macStart - frameStart);
+    return new SealedRecord(
+      out.subarray(frameStart),
+      this.#seq,
+      tokenStart - frameStart,
+      tokenEnd - frameStart,
+      macStart - frameStart,
+    );
   }
 }
 
@@ -213,7 +226,9 @@ export interface ChannelOptions<In = unknown> {
 }
 
 /** The options argument: a parser must come with any `In` but unknown. */
-type OptionsArgument<In> = unknown extends In ? [options?: ChannelOptions<In>] : [options: ChannelOptions<In> & { parse: BodyParser<In> }];
+type OptionsArgument<In> = unknown extends In
+  ? [options?: ChannelOptions<In>]
+  : [options: ChannelOptions<In> & { parse: BodyParser<In> }];
 
 function checkSequence(what: string, seq: number, expected: number): void {
   if (seq !== expected) {
@@ -288,7 +303,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     return this.#inOrder('seal', () => {
       // A fresh IV for every token, from the pool of public random bytes (bytes.ts: one getRandomValues call per
       // 256 IVs instead of one per token).
-      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()), iv: randomPublicBytes(IV_BYTES) });
+      const token = this.#keys.fernet.sealToken(plaintext, {
+        time: Math.floor(this.#now()),
+        iv: randomPublicBytes(IV_BYTES),
+      });
       return andThen(token, (bytes) => {
         const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId);
         return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
@@ -302,7 +320,8 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
    * checks its own MAC before it decrypts; `checked` hears of each as it passes.
    */
   open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In> {
-    if (frame.type !== 'record') return this.#refuse(new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat'));
+    if (frame.type !== 'record')
+      return this.#refuse(new WirechatError('PROTO_UNEXPECTED', 'a plain frame in a secure chat'));
     const expected = this.#receiveSeq;
     try {
       checkSequence('record', frame.seq, expected);
@@ -321,7 +340,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       const input = recordMacInput(this.#receive, expected, this.#sessionId, frame.token);
       return andThen(this.#keys.mac.verify(input, tag), (verified) => {
         if (!verified) {
-          throw new WirechatError('RECORD_BAD_MAC', `record ${expected} failed its HMAC check: tampered, reflected or from another session`);
+          throw new WirechatError(
+            'RECORD_BAD_MAC',
+            `record ${expected} failed its HMAC check: tampered, reflected or from another session`,
+          );
         }
         checked?.('record-mac');
         const plaintext = this.#keys.fernet.openToken(frame.token, {
@@ -373,7 +395,11 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
   #receiveSeq = 0;
 
   seal(body: Out | EncodedBody<Out>): PlainFrame<Out> {
-    return { type: 'plain', seq: this.#sendSeq++, body: body instanceof EncodedBody ? body.body : body } satisfies PlainFrame<Out>;
+    return {
+      type: 'plain',
+      seq: this.#sendSeq++,
+      body: body instanceof EncodedBody ? body.body : body,
+    } satisfies PlainFrame<Out>;
   }
 
   sealWire(body: Out | EncodedBody<Out>): Uint8Array {
@@ -407,7 +433,10 @@ export async function createChannel<Out, In>(setup: ChannelSetup<In>): Promise<C
   if (setup.mode === 'plain') return new PlainChannel<Out, In>();
   if (setup.secret === undefined) throw new WirechatError('PROTO_BAD_SHAPE', 'a secure session without keys');
   // createFernet and createMac zero the raw bytes once imported.
-  const keys = { fernet: await setup.backend.createFernet(setup.secret.fernetKey), mac: await setup.backend.createMac(setup.secret.macKey) };
+  const keys = {
+    fernet: await setup.backend.createFernet(setup.secret.fernetKey),
+    mac: await setup.backend.createMac(setup.secret.macKey),
+  };
   const options: ChannelOptions<In> & { parse: BodyParser<In> } = { parse: setup.parse };
   if (setup.now) options.now = setup.now;
   return new RecordChannel<Out, In>(keys, setup.sessionId, setup.send, options);

@@ -97,22 +97,31 @@ function walk(spki: Uint8Array, strict: boolean): RsaLayers | undefined {
   if (outer === undefined || (strict && outer.end !== spki.length)) return fail();
   // Strict: exactly { rsaEncryption, NULL }, in its one encoding. Lenient: an AlgorithmIdentifier naming rsaEncryption.
   const algorithm = element(outer.start, outer.end, SEQUENCE);
-  if (algorithm === undefined || !(strict ? bytesAt(spki, outer.start, RSA_ENCRYPTION) : bytesAt(spki, algorithm.start, RSA_OID))) {
+  if (
+    algorithm === undefined ||
+    !(strict ? bytesAt(spki, outer.start, RSA_ENCRYPTION) : bytesAt(spki, algorithm.start, RSA_OID))
+  ) {
     return fail('the public key is not an RSA (rsaEncryption) key');
   }
   const bits = element(algorithm.end, outer.end, BIT_STRING);
   // No unused bits: the key is whole bytes.
-  if (bits === undefined || bits.end - bits.start < 2 || spki[bits.start] !== 0 || (strict && bits.end !== outer.end)) return fail();
+  if (bits === undefined || bits.end - bits.start < 2 || spki[bits.start] !== 0 || (strict && bits.end !== outer.end))
+    return fail();
   const key = element(bits.start + 1, bits.end, SEQUENCE);
   if (key === undefined || (strict && key.end !== bits.end)) return fail();
   const modulus = element(key.start, key.end, INTEGER);
   if (modulus === undefined) return fail();
   const n = spki.subarray(modulus.start, modulus.end);
   // Strict: a minimal INTEGER, no redundant 0x00 or 0xff in front.
-  if (n.length === 0 || (strict && n.length > 1 && ((n[0] === 0 && n[1]! < 0x80) || (n[0] === 0xff && n[1]! >= 0x80)))) return fail();
+  if (n.length === 0 || (strict && n.length > 1 && ((n[0] === 0 && n[1]! < 0x80) || (n[0] === 0xff && n[1]! >= 0x80))))
+    return fail();
   const exponent = element(modulus.end, key.end, INTEGER);
   if (exponent === undefined || (strict && exponent.end !== key.end)) return fail();
-  return { pkcs1: spki.subarray(bits.start + 1, bits.end), modulus: n, exponent: spki.subarray(exponent.start, exponent.end) };
+  return {
+    pkcs1: spki.subarray(bits.start + 1, bits.end),
+    modulus: n,
+    exponent: spki.subarray(exponent.start, exponent.end),
+  };
 }
 
 function bytesAt(der: Uint8Array, at: number, expected: readonly number[]): boolean {

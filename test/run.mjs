@@ -23,7 +23,9 @@ function walk(dir) {
 
 const files = walk(join(root, 'test'))
   .map((path) => relative(root, path))
-  .filter((path) => (kind === 'all' ? true : kind === 'e2e' ? path.startsWith('test/e2e/') : !path.startsWith('test/e2e/')))
+  .filter((path) =>
+    kind === 'all' ? true : kind === 'e2e' ? path.startsWith('test/e2e/') : !path.startsWith('test/e2e/'),
+  )
   .filter((path) => filter.split(',').some((part) => path.includes(part)))
   .sort();
 if (files.length === 0) {
@@ -33,7 +35,9 @@ if (files.length === 0) {
 // `unit` needs no browser and no terminal, as the README says: a test file outside test/e2e/ that reaches for either
 // belongs in test/e2e/. (CHROMIUM_PATH=/nonexistent node test/run.mjs unit checks the same thing by running.)
 const E2E_ONLY = /from '(?:\.\.\/)+helpers\/(?:browser|page|a11y)\.ts'|from 'playwright-core'|\btmux\b/;
-const misplaced = files.filter((path) => !path.startsWith('test/e2e/') && E2E_ONLY.test(readFileSync(join(root, path), 'utf8')));
+const misplaced = files.filter(
+  (path) => !path.startsWith('test/e2e/') && E2E_ONLY.test(readFileSync(join(root, path), 'utf8')),
+);
 if (misplaced.length > 0) {
   console.error(`these launch a browser or a terminal, so they belong in test/e2e/:\n  ${misplaced.join('\n  ')}`);
   process.exit(1);

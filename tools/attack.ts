@@ -71,7 +71,11 @@ function helloFrame(): string {
  * Runs the attack until `stop` resolves or `seconds` pass, then closes every connection and reports. `started` is
  * called once the first connections are on their way.
  */
-export async function attack(options: AttackOptions, stop: Promise<void>, started: () => void = () => {}): Promise<AttackReport> {
+export async function attack(
+  options: AttackOptions,
+  stop: Promise<void>,
+  started: () => void = () => {},
+): Promise<AttackReport> {
   const target = Math.min(options.sockets, MAX_SOCKETS);
   const hello = options.mode === 'hold' ? '' : helloFrame();
   const begun = performance.now();
@@ -97,7 +101,11 @@ export async function attack(options: AttackOptions, stop: Promise<void>, starte
   };
   const openOne = () => {
     report.opened++;
-    const ws = new WebSocket(options.url, { localAddress: options.from, perMessageDeflate: false, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(options.url, {
+      localAddress: options.from,
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
     live.add(ws);
     let upgraded = false;
     let welcomed = false;
@@ -147,10 +155,13 @@ export async function attack(options: AttackOptions, stop: Promise<void>, starte
   running = false;
   if (refill) clearImmediate(refill);
   report.seconds = (performance.now() - begun) / 1000;
-  const closing = [...live].map((ws) => new Promise((resolve) => {
-    ws.once('close', resolve);
-    ws.terminate();
-  }));
+  const closing = [...live].map(
+    (ws) =>
+      new Promise((resolve) => {
+        ws.once('close', resolve);
+        ws.terminate();
+      }),
+  );
   await Promise.all(closing);
   return report;
 }

@@ -135,7 +135,8 @@ export interface CaptureOptions {
   progress?: (text: string) => void;
 }
 
-const TSHARK_INSTALL = 'install it with: sudo apt-get install tshark  (Debian/Ubuntu; it brings dumpcap, the capture helper)';
+const TSHARK_INSTALL =
+  'install it with: sudo apt-get install tshark  (Debian/Ubuntu; it brings dumpcap, the capture helper)';
 
 /** tshark's words when dumpcap may not open the interface ("You do not have permission to capture on device"). */
 const NO_PERMISSION = /permission to capture|operation not permitted|couldn't run .*dumpcap/i;
@@ -143,7 +144,10 @@ const NO_PERMISSION = /permission to capture|operation not permitted|couldn't ru
 function permissionHelp(stderr: string): string {
   const lines = stderr.split('\n');
   const at = lines.findIndex((line) => NO_PERMISSION.test(line));
-  const said = lines.slice(Math.max(0, at), at + 2).map((line) => line.trim()).filter(Boolean);
+  const said = lines
+    .slice(Math.max(0, at), at + 2)
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (
     `tshark may not capture on the loopback interface as this user (uid ${process.getuid?.() ?? '?'}):\n  ${said.join('\n  ')}\n` +
     'Either run the capture as root (sudo npm run capture), or let your user capture, then log out and in again:\n' +
@@ -158,7 +162,9 @@ export function checkTshark(tshark = 'tshark'): string {
   if (result.error) {
     const code = (result.error as NodeJS.ErrnoException).code;
     throw new CaptureSetupError(
-      code === 'ENOENT' ? `tshark was not found (${tshark}): ${TSHARK_INSTALL}` : `tshark could not run: ${result.error.message}`,
+      code === 'ENOENT'
+        ? `tshark was not found (${tshark}): ${TSHARK_INSTALL}`
+        : `tshark could not run: ${result.error.message}`,
     );
   }
   return (result.stdout.split('\n')[0] ?? '').trim().replace(/\.$/, '');
@@ -184,7 +190,16 @@ export async function startTshark(
   file: string,
   where: { iface?: string; wrap?: string[] } = {},
 ): Promise<RunningCapture> {
-  const [command, ...args] = [...(where.wrap ?? []), tshark, '-i', where.iface ?? 'lo', '-f', `tcp port ${port}`, '-w', file];
+  const [command, ...args] = [
+    ...(where.wrap ?? []),
+    tshark,
+    '-i',
+    where.iface ?? 'lo',
+    '-f',
+    `tcp port ${port}`,
+    '-w',
+    file,
+  ];
   const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exitCode: number | null | undefined;
@@ -192,11 +207,14 @@ export async function startTshark(
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => (stderr += chunk));
   child.on('error', (error) => (spawnError = error));
-  const exited = new Promise<void>((resolve) => child.on('close', (code) => {
-    exitCode = code;
-    resolve();
-  }));
-  const started = async () => /Capture started/.test(stderr) || ((await stat(file).catch(() => undefined))?.size ?? 0) > 0;
+  const exited = new Promise<void>((resolve) =>
+    child.on('close', (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
+  const started = async () =>
+    /Capture started/.test(stderr) || ((await stat(file).catch(() => undefined))?.size ?? 0) > 0;
   try {
     const deadline = Date.now() + 15_000;
     while (!(await started())) {
@@ -206,7 +224,8 @@ export async function startTshark(
           ? new CaptureSetupError(permissionHelp(stderr))
           : new CaptureSetupError(`tshark stopped before capturing (exit ${exitCode}):\n${stderr.trim()}`);
       }
-      if (Date.now() > deadline) throw new CaptureSetupError(`tshark did not start capturing within 15 s:\n${stderr.trim()}`);
+      if (Date.now() > deadline)
+        throw new CaptureSetupError(`tshark did not start capturing within 15 s:\n${stderr.trim()}`);
       await delay(50);
     }
     await delay(300);
@@ -263,11 +282,29 @@ export function decodeCapture(
   port: number,
   tls?: { keylog?: string },
 ): { packets: number; frames: DecodedFrame[] } {
-  const packets = runTshark(tshark, ['-r', file, '-T', 'fields', '-e', 'frame.number']).split('\n').filter(Boolean).length;
-  const fields = ['frame.number', 'tcp.srcport', 'http.request.method', 'http.request.uri', 'http.response.code',
-    'websocket.payload.text', 'websocket.payload.close.status_code', 'websocket.payload.close.reason'];
-  const json = runTshark(tshark, ['-r', file, ...dissectAs(port, tls), '-Y', 'websocket || http', '-T', 'json',
-    ...fields.flatMap((f) => ['-e', f])]);
+  const packets = runTshark(tshark, ['-r', file, '-T', 'fields', '-e', 'frame.number'])
+    .split('\n')
+    .filter(Boolean).length;
+  const fields = [
+    'frame.number',
+    'tcp.srcport',
+    'http.request.method',
+    'http.request.uri',
+    'http.response.code',
+    'websocket.payload.text',
+    'websocket.payload.close.status_code',
+    'websocket.payload.close.reason',
+  ];
+  const json = runTshark(tshark, [
+    '-r',
+    file,
+    ...dissectAs(port, tls),
+    '-Y',
+    'websocket || http',
+    '-T',
+    'json',
+    ...fields.flatMap((f) => ['-e', f]),
+  ]);
   const frames: DecodedFrame[] = [];
   for (const packet of JSON.parse(json || '[]') as TsharkPacket[]) {
     const layers = packet._source.layers;
@@ -275,7 +312,12 @@ export function decodeCapture(
     const frame = Number(first('frame.number'));
     const direction: Direction = Number(first('tcp.srcport')) === port ? 's2c' : 'c2s';
     if (first('http.request.method') !== undefined) {
-      frames.push({ frame, direction, kind: 'upgrade', text: `HTTP ${first('http.request.method')} ${first('http.request.uri')}` });
+      frames.push({
+        frame,
+        direction,
+        kind: 'upgrade',
+        text: `HTTP ${first('http.request.method')} ${first('http.request.uri')}`,
+      });
     }
     if (first('http.response.code') !== undefined) {
       frames.push({ frame, direction, kind: 'upgrade', text: `HTTP ${first('http.response.code')}` });
@@ -295,11 +337,29 @@ export function decodeCapture(
  * (repeats counted: "Application Data x3") and their lengths. This is all an eavesdropper gets.
  */
 export function decodeTlsRecords(tshark: string, file: string, port: number, keylog?: string): TlsRecordRow[] {
-  const json = runTshark(tshark, ['-r', file, ...dissectAs(port, { keylog }), '-Y', 'tls', '-T', 'json',
-    '-e', 'frame.number', '-e', 'tcp.srcport', '-e', '_ws.col.Info', '-e', 'tls.record.length']);
+  const json = runTshark(tshark, [
+    '-r',
+    file,
+    ...dissectAs(port, { keylog }),
+    '-Y',
+    'tls',
+    '-T',
+    'json',
+    '-e',
+    'frame.number',
+    '-e',
+    'tcp.srcport',
+    '-e',
+    '_ws.col.Info',
+    '-e',
+    'tls.record.length',
+  ]);
   return (JSON.parse(json || '[]') as TsharkPacket[]).map(({ _source: { layers } }) => {
     const parts: Array<{ name: string; count: number }> = [];
-    for (const name of (layers['_ws.col.Info']?.[0] ?? '').split(', ').map((p) => p.trim()).filter(Boolean)) {
+    for (const name of (layers['_ws.col.Info']?.[0] ?? '')
+      .split(', ')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const last = parts[parts.length - 1];
       if (last?.name === name) last.count++;
       else parts.push({ name, count: 1 });
@@ -320,7 +380,13 @@ function leaksIn(raw: Buffer): string[] {
 }
 
 /** The scripted chat against a server at `url`: each line is awaited at its recipients before the next. */
-async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[], say: (text: string) => void, ca?: string): Promise<void> {
+async function chat(
+  url: string,
+  mode: Mode,
+  keyPairs: Promise<CryptoKeyPair>[],
+  say: (text: string) => void,
+  ca?: string,
+): Promise<void> {
   const options = { url, acceptPlain: mode === 'plain', backend: nodeCryptoBackend, ...(ca ? { ca } : {}) };
   const alice = await ScriptedClient.connect({ ...options, name: 'alice', keyPair: keyPairs[0]! });
   const bob = await ScriptedClient.connect({ ...options, name: 'bob', keyPair: keyPairs[1]! });
@@ -330,7 +396,11 @@ async function chat(url: string, mode: Mode, keyPairs: Promise<CryptoKeyPair>[],
       if (from === 'console') say(text);
       else await tabs[from].send(text);
       const heard = (body: ServerBody) => body.kind === 'line' && body.text === text;
-      await Promise.all(Object.entries(tabs).filter(([name]) => name !== from).map(([, tab]) => tab.waitFor(heard, 10_000)));
+      await Promise.all(
+        Object.entries(tabs)
+          .filter(([name]) => name !== from)
+          .map(([, tab]) => tab.waitFor(heard, 10_000)),
+      );
     }
     await alice.bye('EXIT');
     await bob.bye('EXIT');
@@ -356,7 +426,15 @@ async function captureMode(
     // The server's own --tls certificate, made as `npm run server -- --tls` makes it.
     const cert = keyLog ? await loadSelfSigned(certificatePaths(identity), serverNames('127.0.0.1')) : undefined;
     const server = await startServer({
-      options: { ...DEFAULTS, port: 0, host: '127.0.0.1', plain: mode === 'plain', build: false, identity, tls: keyLog !== undefined },
+      options: {
+        ...DEFAULTS,
+        port: 0,
+        host: '127.0.0.1',
+        plain: mode === 'plain',
+        build: false,
+        identity,
+        tls: keyLog !== undefined,
+      },
       identity: await loadIdentity(identity),
       backend: nodeCryptoBackend,
       events: { line: () => {}, joined: () => {}, left: () => {} },
@@ -368,7 +446,13 @@ async function captureMode(
       try {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          chat(`${cert ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`, mode, keyPairs, (text) => server.relay.say(text), cert?.cert),
+          chat(
+            `${cert ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`,
+            mode,
+            keyPairs,
+            (text) => server.relay.say(text),
+            cert?.cert,
+          ),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error(`the ${mode} chat did not finish within 30 s`)), 30_000);
           }),
@@ -386,7 +470,14 @@ async function captureMode(
   return { mode, file, port };
 }
 
-function analyse(mode: Mode, file: string, port: number, packets: number, frames: DecodedFrame[], raw: Buffer): ModeCapture {
+function analyse(
+  mode: Mode,
+  file: string,
+  port: number,
+  packets: number,
+  frames: DecodedFrame[],
+  raw: Buffer,
+): ModeCapture {
   const types: Record<string, number> = {};
   for (const f of frames) {
     if (f.kind !== 'text') continue;
@@ -424,20 +515,22 @@ export async function runCapture(options: CaptureOptions): Promise<CaptureResult
     await keyLog?.close();
   }
   // Decoded once the key log is complete on disk.
-  const [plain, secure] = await Promise.all(runs.map(async ({ mode, file, port }) => {
-    const raw = await readFile(file);
-    const { packets, frames } = decodeCapture(tshark, file, port, options.tls ? { keylog: keylogPath } : undefined);
-    const capture = analyse(mode, file, port, packets, frames, raw);
-    if (options.tls) {
-      capture.sealed = {
-        records: decodeTlsRecords(tshark, file, port),
-        opened: decodeTlsRecords(tshark, file, port, keylogPath),
-        frames: decodeCapture(tshark, file, port, {}).frames,
-        leaks: leaksIn(raw),
-      };
-    }
-    return capture;
-  })) as [ModeCapture, ModeCapture];
+  const [plain, secure] = (await Promise.all(
+    runs.map(async ({ mode, file, port }) => {
+      const raw = await readFile(file);
+      const { packets, frames } = decodeCapture(tshark, file, port, options.tls ? { keylog: keylogPath } : undefined);
+      const capture = analyse(mode, file, port, packets, frames, raw);
+      if (options.tls) {
+        capture.sealed = {
+          records: decodeTlsRecords(tshark, file, port),
+          opened: decodeTlsRecords(tshark, file, port, keylogPath),
+          frames: decodeCapture(tshark, file, port, {}).frames,
+          leaks: leaksIn(raw),
+        };
+      }
+      return capture;
+    }),
+  )) as [ModeCapture, ModeCapture];
   const plainReadable = plain.lines.every((l) => l.decodedIn.length > 0);
   const secureHidden =
     secure.lines.every((l) => l.decodedIn.length === 0 && !l.inRawBytes) &&
@@ -448,9 +541,19 @@ export async function runCapture(options: CaptureOptions): Promise<CaptureResult
   if (!options.tls) return { plain, secure, plainReadable, secureHidden, ok: plainReadable && secureHidden };
   // Without the key log: TLS records (application data among them) and nothing from the layers inside.
   const sealed = [plain, secure].every(
-    (m) => m.sealed!.frames.length === 0 && m.sealed!.leaks.length === 0 && m.sealed!.records.some((r) => r.text.includes('Application Data')),
+    (m) =>
+      m.sealed!.frames.length === 0 &&
+      m.sealed!.leaks.length === 0 &&
+      m.sealed!.records.some((r) => r.text.includes('Application Data')),
   );
-  return { plain, secure, plainReadable, secureHidden, tls: { keylog: keylogPath, sealed }, ok: plainReadable && secureHidden && sealed };
+  return {
+    plain,
+    secure,
+    plainReadable,
+    secureHidden,
+    tls: { keylog: keylogPath, sealed },
+    ok: plainReadable && secureHidden && sealed,
+  };
 }
 
 /** A file name as short as it can be said from here. */
@@ -480,16 +583,22 @@ function where(frames: number[]): string {
 export function formatReport(result: CaptureResult, width = 160): string {
   if (result.tls) return formatTlsReport(result, result.tls, width);
   const { plain, secure } = result;
-  const out = header('wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode');
+  const out = header(
+    'wirechat capture: the same chat on loopback, recorded by tshark in plain mode and in secure mode',
+  );
   out.push(`What tshark decodes (tshark -r FILE -d tcp.port==PORT,http -Y websocket, field websocket.payload.text):`);
-  out.push(`numbers are tshark's frame numbers; -> is ${routeText('c2s')} (masked on the wire, unmasked by tshark), <- is ${routeText('s2c')}`, '');
+  out.push(
+    `numbers are tshark's frame numbers; -> is ${routeText('c2s')} (masked on the wire, unmasked by tshark), <- is ${routeText('s2c')}`,
+    '',
+  );
   const title = (m: ModeCapture) => `${m.mode.toUpperCase()}  ${shown(m.file)} (${m.packets} packets, port ${m.port})`;
   const rows = Math.max(plain.frames.length, secure.frames.length);
   if (width >= 100) {
     const col = Math.floor((width - 3) / 2);
     out.push(`${cut(title(plain), col)} | ${title(secure)}`);
     out.push(`${'-'.repeat(col)}-+-${'-'.repeat(col)}`);
-    for (let i = 0; i < rows; i++) out.push(`${cut(frameRow(plain.frames[i]), col)} | ${cut(frameRow(secure.frames[i]), col)}`.trimEnd());
+    for (let i = 0; i < rows; i++)
+      out.push(`${cut(frameRow(plain.frames[i]), col)} | ${cut(frameRow(secure.frames[i]), col)}`.trimEnd());
   } else {
     for (const m of [plain, secure]) {
       out.push(title(m));
@@ -500,15 +609,19 @@ export function formatReport(result: CaptureResult, width = 160): string {
   out.push('');
   const first = plain.frames.findIndex((f) => f.kind === 'text' && f.text.includes(SCRIPT[0]!.text));
   if (first >= 0) {
-    out.push(`Wireshark's "Text" field for ${SCRIPT[0]!.from}'s line, verbatim, and the frame in the same place of the secure chat:`);
+    out.push(
+      `Wireshark's "Text" field for ${SCRIPT[0]!.from}'s line, verbatim, and the frame in the same place of the secure chat:`,
+    );
     out.push(`  plain  frame ${plain.frames[first]!.frame}: ${printable(plain.frames[first]!.text, 300)}`);
     const other = secure.frames[first];
     if (other !== undefined) out.push(`  secure frame ${other.frame}: ${printable(other.text, 300)}`);
     out.push('');
   }
-  out.push('Each chat line, searched for in tshark\'s decoding and in the raw bytes of each file:');
+  out.push("Each chat line, searched for in tshark's decoding and in the raw bytes of each file:");
   const w = Math.max(...SCRIPT.map((l) => l.text.length)) + 3;
-  out.push(`  ${'line'.padEnd(w)} ${'plain: decoded'.padEnd(20)} ${'plain: raw'.padEnd(11)} ${'secure: decoded'.padEnd(16)} secure: raw`);
+  out.push(
+    `  ${'line'.padEnd(w)} ${'plain: decoded'.padEnd(20)} ${'plain: raw'.padEnd(11)} ${'secure: decoded'.padEnd(16)} secure: raw`,
+  );
   SCRIPT.forEach((line, i) => {
     const p = plain.lines[i]!;
     const s = secure.lines[i]!;
@@ -517,7 +630,7 @@ export function formatReport(result: CaptureResult, width = 160): string {
         `${where(s.decodedIn).padEnd(16)} ${s.inRawBytes ? 'FOUND' : 'not found'}`,
     );
   });
-  out.push('  (a page\'s frames are masked on the wire as RFC 6455 requires, so plain raw bytes show only the server\'s');
+  out.push("  (a page's frames are masked on the wire as RFC 6455 requires, so plain raw bytes show only the server's");
   out.push('   copies; the masking hides nothing from tshark, which unmasks them)', '');
   const records = secure.types.record ?? 0;
   out.push(
@@ -529,7 +642,9 @@ export function formatReport(result: CaptureResult, width = 160): string {
       (leaked > 0
         ? `${leaked} chat line(s) FOUND in ${shown(secure.file)}`
         : `no chat line in tshark's decoding of ${shown(secure.file)} nor in its raw bytes; tshark decoded ${records} record frames ` +
-          `(${Object.entries(secure.types).map(([t, n]) => `${n} ${t}`).join(', ')})`),
+          `(${Object.entries(secure.types)
+            .map(([t, n]) => `${n} ${t}`)
+            .join(', ')})`),
   );
   return out.join('\n');
 }
@@ -551,11 +666,20 @@ function tlsRow(r: TlsRecordRow | undefined): string {
  */
 function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: boolean }, width: number): string {
   const { plain, secure } = result;
-  const out = header('wirechat capture --tls: the same chat over TLS on loopback, in plain and in secure mode, seen in three layers');
-  out.push(`1 NO KEY LOG      what anyone on the path sees: TLS records, their sizes and times (${shown(secure.file)})`);
-  out.push(`2 KEY LOG, SECURE TLS opened with ${shown(tls.keylog)}: WebSocket frames, in them Fernet tokens (same file)`);
+  const out = header(
+    'wirechat capture --tls: the same chat over TLS on loopback, in plain and in secure mode, seen in three layers',
+  );
+  out.push(
+    `1 NO KEY LOG      what anyone on the path sees: TLS records, their sizes and times (${shown(secure.file)})`,
+  );
+  out.push(
+    `2 KEY LOG, SECURE TLS opened with ${shown(tls.keylog)}: WebSocket frames, in them Fernet tokens (same file)`,
+  );
   out.push(`3 KEY LOG, PLAIN  the same opened TLS around the plain chat: the text (${shown(plain.file)})`);
-  out.push(`(tshark -r FILE -d tcp.port==PORT,tls -d tls.port==PORT,http -o tls.keylog_file:KEYLOG; -> is ${routeText('c2s')})`, '');
+  out.push(
+    `(tshark -r FILE -d tcp.port==PORT,tls -d tls.port==PORT,http -o tls.keylog_file:KEYLOG; -> is ${routeText('c2s')})`,
+    '',
+  );
   const inside = new Map<number, DecodedFrame[]>();
   for (const f of secure.frames) inside.set(f.frame, [...(inside.get(f.frame) ?? []), f]);
   const opened = new Map(secure.sealed!.opened.map((r) => [r.frame, r]));
@@ -596,12 +720,23 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
   const titles = ['1 NO KEY LOG', '2 KEY LOG, SECURE', '3 KEY LOG, PLAIN'] as const;
   if (width >= 150) {
     const col = Math.floor((width - 6) / 3);
-    out.push(titles.map((t) => cut(t, col)).join(' | ').trimEnd());
+    out.push(
+      titles
+        .map((t) => cut(t, col))
+        .join(' | ')
+        .trimEnd(),
+    );
     out.push(Array(3).fill('-'.repeat(col)).join('-+-'));
     for (const row of rows) {
       const cells = row.map((c) => lines(c, col));
       const height = Math.max(...cells.map((c) => c.length));
-      for (let i = 0; i < height; i++) out.push(cells.map((c) => c[i] ?? ' '.repeat(col)).join(' | ').trimEnd());
+      for (let i = 0; i < height; i++)
+        out.push(
+          cells
+            .map((c) => c[i] ?? ' '.repeat(col))
+            .join(' | ')
+            .trimEnd(),
+        );
     }
   } else {
     titles.forEach((title, i) => {
@@ -613,7 +748,9 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
   out.push('');
   out.push('Each chat line, searched for in each layer:');
   const w = Math.max(...SCRIPT.map((l) => l.text.length)) + 3;
-  out.push(`  ${'line'.padEnd(w)} ${'1 no key log: decoded, raw'.padEnd(30)} ${'2 key log, secure'.padEnd(18)} 3 key log, plain`);
+  out.push(
+    `  ${'line'.padEnd(w)} ${'1 no key log: decoded, raw'.padEnd(30)} ${'2 key log, secure'.padEnd(18)} 3 key log, plain`,
+  );
   SCRIPT.forEach((line, i) => {
     const found = [plain, secure].some((m) => m.sealed!.frames.some((f) => f.text.includes(line.text)));
     const raw = [plain, secure].some((m) => m.lines[i]!.inRawBytes);
@@ -624,7 +761,10 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
   });
   out.push('');
   const appData = (m: ModeCapture) => m.sealed!.records.filter((r) => r.text.includes('Application Data')).length;
-  const leaks = [plain, secure].flatMap((m) => [...m.sealed!.leaks, ...m.sealed!.frames.map((f) => `frame ${f.frame}`)]);
+  const leaks = [plain, secure].flatMap((m) => [
+    ...m.sealed!.leaks,
+    ...m.sealed!.frames.map((f) => `frame ${f.frame}`),
+  ]);
   out.push(
     `${tls.sealed ? 'PASS' : 'FAIL'}  1 no key log:      ` +
       (tls.sealed
@@ -641,9 +781,14 @@ function formatTlsReport(result: CaptureResult, tls: { keylog: string; sealed: b
   );
   out.push(
     `${result.plainReadable ? 'PASS' : 'FAIL'}  3 key log, plain:  ` +
-      (result.plainReadable ? 'every chat line is readable once TLS is opened' : 'some chat line is NOT readable with the key log'),
+      (result.plainReadable
+        ? 'every chat line is readable once TLS is opened'
+        : 'some chat line is NOT readable with the key log'),
   );
-  out.push('', 'TLS protects the path; wirechat\'s own records protect the chat inside it, even from whoever holds the key log.');
+  out.push(
+    '',
+    "TLS protects the path; wirechat's own records protect the chat inside it, even from whoever holds the key log.",
+  );
   return out.join('\n');
 }
 
@@ -674,7 +819,10 @@ async function main(): Promise<number> {
     throw error;
   }
   if (values.json) console.log(JSON.stringify(result, null, 2));
-  else console.log('\n' + formatReport(result, process.stdout.isTTY ? process.stdout.columns : Number(process.env.COLUMNS) || 160));
+  else
+    console.log(
+      '\n' + formatReport(result, process.stdout.isTTY ? process.stdout.columns : Number(process.env.COLUMNS) || 160),
+    );
   return result.ok ? 0 : 1;
 }
 

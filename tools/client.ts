@@ -149,7 +149,8 @@ export class ScriptedClient {
     name: string,
     timeoutMs?: number,
   ): Promise<Extract<PresenceChange, { change: C }>> {
-    const named = (c: PresenceChange): c is Extract<PresenceChange, { change: C }> => c.change === change && c.name === name;
+    const named = (c: PresenceChange): c is Extract<PresenceChange, { change: C }> =>
+      c.change === change && c.name === name;
     const body = await this.waitFor((b) => b.kind === 'presence' && b.changes.some(named), timeoutMs);
     const found = body.kind === 'presence' ? body.changes.find(named) : undefined;
     return found!;

@@ -22,7 +22,14 @@ import type { PresenceStats } from '../server/presence.ts';
 import { startServer, type RunningServer } from '../server/server.ts';
 import { generateClientKeyPair } from '../shared/handshake.ts';
 import type { ServerBody } from '../shared/protocol.ts';
-import { ATTACK_MODES, MAX_SECONDS, MAX_SOCKETS, type AttackMode, type AttackOptions, type AttackReport } from './attack.ts';
+import {
+  ATTACK_MODES,
+  MAX_SECONDS,
+  MAX_SOCKETS,
+  type AttackMode,
+  type AttackOptions,
+  type AttackReport,
+} from './attack.ts';
 import { ScriptedClient } from './client.ts';
 import { ResumingClient } from './resuming-client.ts';
 import { commandLine, runAsCommand } from '../server/command-line.ts';
@@ -98,7 +105,9 @@ export interface LoadOptions {
 }
 
 /** A server in this process on a free loopback port, with a fresh identity; `stop` removes it all. */
-async function ownServer(options: Partial<ServerOptions>): Promise<{ server: RunningServer; url: string; stop(): Promise<void> }> {
+async function ownServer(
+  options: Partial<ServerOptions>,
+): Promise<{ server: RunningServer; url: string; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-load-'));
   const server = await startServer({
     options: { ...DEFAULTS, ...options, port: 0, host: '127.0.0.1', build: false },
@@ -122,18 +131,19 @@ const LOAD_LIMITS: Partial<ServerOptions> = { rate: 1_000_000, burst: 1_000_000,
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const given = options.urls ?? (options.url ? [options.url] : []);
-  const own = given.length > 0
-    ? undefined
-    : await ownServer({
-        ...LOAD_LIMITS,
-        plain: options.plain ?? false,
-        maxConnections: options.clients + 10,
-        // Every tab comes from one address.
-        maxPerAddress: options.clients + 10,
-        maxPendingPerAddress: options.clients + 10,
-        handshakeRate: 1_000_000,
-        handshakeBurst: 1_000_000,
-      });
+  const own =
+    given.length > 0
+      ? undefined
+      : await ownServer({
+          ...LOAD_LIMITS,
+          plain: options.plain ?? false,
+          maxConnections: options.clients + 10,
+          // Every tab comes from one address.
+          maxPerAddress: options.clients + 10,
+          maxPendingPerAddress: options.clients + 10,
+          handshakeRate: 1_000_000,
+          handshakeBurst: 1_000_000,
+        });
   try {
     return await honestRound(own ? [own.url] : given, options);
   } finally {
@@ -157,7 +167,12 @@ export interface ResumeLoadResult {
  * each time with their resume secret (tools/resuming-client.ts). In the end every tab must show every line of the
  * chat exactly once, under the same number as every other tab.
  */
-export async function runResumeLoad(options: { clients: number; lines: number; url?: string; cut: number }): Promise<ResumeLoadResult> {
+export async function runResumeLoad(options: {
+  clients: number;
+  lines: number;
+  url?: string;
+  cut: number;
+}): Promise<ResumeLoadResult> {
   const own = options.url
     ? undefined
     : await ownServer({
@@ -181,7 +196,12 @@ export async function runResumeLoad(options: { clients: number; lines: number; u
     const tabs: ResumingClient[] = [];
     for (let i = 0; i < options.clients; i += 25) {
       const batch = Array.from({ length: Math.min(25, options.clients - i) }, (_, j) =>
-        ResumingClient.join({ url, name: `tab-${i + j}`, keyPair: pool[(i + j) % pool.length]!, backend: nodeCryptoBackend }),
+        ResumingClient.join({
+          url,
+          name: `tab-${i + j}`,
+          keyPair: pool[(i + j) % pool.length]!,
+          backend: nodeCryptoBackend,
+        }),
       );
       tabs.push(...(await Promise.all(batch)));
     }
@@ -206,7 +226,9 @@ export async function runResumeLoad(options: { clients: number; lines: number; u
     const all = new Map<number, string>();
     for (const tab of tabs) for (const [n, line] of tab.lines) all.set(n, line.text);
     const highest = Math.max(0, ...all.keys());
-    await Promise.all(tabs.map((tab) => tab.reached(highest, 60_000).catch((error: Error) => problems.push(error.message))));
+    await Promise.all(
+      tabs.map((tab) => tab.reached(highest, 60_000).catch((error: Error) => problems.push(error.message))),
+    );
     const expected = options.clients * options.lines;
     if (all.size !== expected) problems.push(`the chat has ${all.size} lines, not ${expected}`);
     if (new Set(all.values()).size !== all.size) problems.push('a line is in the chat under two numbers');
@@ -403,7 +425,9 @@ export function orderProblems(received: readonly (readonly string[])[]): string[
     }
   }
   if (placed === before.size) return [];
-  return [`the tabs saw lines in different orders: no one order holds them all (${before.size - placed} of ${before.size} lines cannot be placed)`];
+  return [
+    `the tabs saw lines in different orders: no one order holds them all (${before.size - placed} of ${before.size} lines cannot be placed)`,
+  ];
 }
 
 export interface AttackLoadOptions extends LoadOptions {
@@ -435,7 +459,9 @@ export interface AttackLoadResult {
 }
 
 function delta<T extends object>(after: T, before: T): T {
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v as number) - (before[k as keyof T] as number)])) as T;
+  return Object.fromEntries(
+    Object.entries(after).map(([k, v]) => [k, (v as number) - (before[k as keyof T] as number)]),
+  ) as T;
 }
 
 /** Starts tools/attack.ts in a child process; resolves once it runs, with a function that stops it and reports. */
@@ -476,8 +502,10 @@ export async function runAttackLoad(options: AttackLoadOptions): Promise<AttackL
   // The defaults, per-address limits included (or what --server says); only the honest tabs' own lines are not
   // rate-limited.
   const parsed = parseOptions(options.serverArgs ?? [], {});
-  if (parsed === 'help') throw new UsageError('--server takes the server\'s flags, not --help');
-  const own = options.url ? undefined : await ownServer({ ...parsed, ...LOAD_LIMITS, plain: options.plain ?? parsed.plain });
+  if (parsed === 'help') throw new UsageError("--server takes the server's flags, not --help");
+  const own = options.url
+    ? undefined
+    : await ownServer({ ...parsed, ...LOAD_LIMITS, plain: options.plain ?? parsed.plain });
   const url = own?.url ?? options.url!;
   try {
     const alone = await honestRound(url, options);
@@ -508,7 +536,10 @@ export async function runAttackLoad(options: AttackLoadOptions): Promise<AttackL
     } finally {
       attacker = await stopAttack();
     }
-    const problems = [...alone.problems.map((p) => `alone: ${p}`), ...underAttack.problems.map((p) => `under attack: ${p}`)];
+    const problems = [
+      ...alone.problems.map((p) => `alone: ${p}`),
+      ...underAttack.problems.map((p) => `under attack: ${p}`),
+    ];
     return { alone, underAttack, attacker, server, problems };
   } finally {
     await own?.stop();
@@ -529,18 +560,26 @@ function printAttack(result: AttackLoadResult, options: AttackLoadOptions): void
     .sort((a, b) => b[1] - a[1])
     .map(([code, n]) => `${code} x${n}`)
     .join(', ');
-  console.log(`${options.clients} honest tabs from ${options.from ?? '127.0.0.1'} x ${options.lines} lines; ` +
-    `attack "${attacker.mode}" from ${attacker.from}, ${options.attackers} connections kept going, for ${attacker.seconds.toFixed(1)} s`);
-  console.log(`  attacker    ${attacker.opened} connections tried, ${attacker.upgraded} upgraded, ${attacker.welcomed} welcomed; ` +
-    `at most ${attacker.peakOpen} open and ${attacker.peakJoined} joined at once`);
+  console.log(
+    `${options.clients} honest tabs from ${options.from ?? '127.0.0.1'} x ${options.lines} lines; ` +
+      `attack "${attacker.mode}" from ${attacker.from}, ${options.attackers} connections kept going, for ${attacker.seconds.toFixed(1)} s`,
+  );
+  console.log(
+    `  attacker    ${attacker.opened} connections tried, ${attacker.upgraded} upgraded, ${attacker.welcomed} welcomed; ` +
+      `at most ${attacker.peakOpen} open and ${attacker.peakJoined} joined at once`,
+  );
   console.log(`              closed: ${closes || 'none'}`);
   if (server) {
     const a = server.admission;
-    console.log(`  server      during the honest round: ${a.knocked} upgrades asked for, ${a.admitted} admitted; refused ${a.refusedRate} (rate, HTTP 429), ` +
-      `${a.refusedPerAddress} (per address), ${a.refusedPending} (handshakes), ${a.refusedFull} (full); ` +
-      `attacker held ${server.attackerOpen} (${server.attackerJoined} joined)`);
-    console.log(`              presence: ${server.presence.changes} joins and leaves in ${server.presence.batches} batches, ` +
-      `${server.presence.sent} sealed bodies`);
+    console.log(
+      `  server      during the honest round: ${a.knocked} upgrades asked for, ${a.admitted} admitted; refused ${a.refusedRate} (rate, HTTP 429), ` +
+        `${a.refusedPerAddress} (per address), ${a.refusedPending} (handshakes), ${a.refusedFull} (full); ` +
+        `attacker held ${server.attackerOpen} (${server.attackerJoined} joined)`,
+    );
+    console.log(
+      `              presence: ${server.presence.changes} joins and leaves in ${server.presence.batches} batches, ` +
+        `${server.presence.sent} sealed bodies`,
+    );
   }
   const rows: Array<[string, string, string, string]> = [
     ['joined', `${alone.joined}/${alone.clients}`, `${under.joined}/${under.clients}`, ''],
@@ -553,7 +592,11 @@ function printAttack(result: AttackLoadResult, options: AttackLoadOptions): void
   ];
   console.log(`  honest tabs   ${'alone'.padEnd(16)}${'under attack'.padEnd(16)}ratio`);
   for (const [label, a, u, r] of rows) console.log(`  ${label.padEnd(14)}${a.padEnd(16)}${u.padEnd(16)}${r}`);
-  console.log(result.problems.length === 0 ? '  check         every honest tab joined; every line reached every other tab once, in order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
+  console.log(
+    result.problems.length === 0
+      ? '  check         every honest tab joined; every line reached every other tab once, in order'
+      : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -594,7 +637,12 @@ async function main(): Promise<number> {
       console.error(`wirechat load: --attack takes ${ATTACK_MODES.join(', ')}, not "${values.attack}"`);
       return 2;
     }
-    if (!Number.isInteger(attackers) || attackers < 1 || attackers > MAX_SOCKETS || !(warmupSeconds >= 0 && warmupSeconds <= 60)) {
+    if (
+      !Number.isInteger(attackers) ||
+      attackers < 1 ||
+      attackers > MAX_SOCKETS ||
+      !(warmupSeconds >= 0 && warmupSeconds <= 60)
+    ) {
       console.error(`wirechat load: --attackers must be 1 to ${MAX_SOCKETS} and --warmup 0 to 60 seconds`);
       return 2;
     }
@@ -633,27 +681,50 @@ async function main(): Promise<number> {
       console.error('wirechat load: --cut takes a chance from 0 to 1');
       return 2;
     }
-    const result = await runResumeLoad({ clients, lines, url: values.url[0] ?? values.url, cut });
+    const result = await runResumeLoad({ clients, lines, url: values.url?.[0], cut });
     if (values.json) console.log(JSON.stringify(result, null, 2));
     else {
-      console.log(`${result.clients} tabs x ${result.lines} lines, sockets cut at random (chance ${cut} before each line)`);
+      console.log(
+        `${result.clients} tabs x ${result.lines} lines, sockets cut at random (chance ${cut} before each line)`,
+      );
       console.log(`  cuts        ${result.cuts}, each followed by a resume (${result.recovered} recovered)`);
       console.log(`  replayed    ${result.replayed} lines, marked late, to tabs that were away`);
       console.log(`  resent      ${result.resent} lines whose receipt was lost to a cut`);
       console.log(`  took        ${result.seconds.toFixed(2)} s`);
-      console.log(result.problems.length === 0 ? `  check       every tab ends with all ${result.clients * result.lines} lines, each exactly once, by number` : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
+      console.log(
+        result.problems.length === 0
+          ? `  check       every tab ends with all ${result.clients * result.lines} lines, each exactly once, by number`
+          : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`,
+      );
     }
     return result.problems.length === 0 ? 0 : 1;
   }
-  const result = await runLoad({ clients, lines, urls: values.url, plain: values.plain, intervalMs, from: values.from });
+  const result = await runLoad({
+    clients,
+    lines,
+    urls: values.url,
+    plain: values.plain,
+    intervalMs,
+    from: values.from,
+  });
   if (values.json) console.log(JSON.stringify(result, null, 2));
   else {
     const relays = values.url && values.url.length > 1 ? `, spread over ${values.url.length} relays` : '';
     console.log(`${result.clients} tabs x ${result.lines} lines, each line to ${result.clients - 1} others${relays}`);
-    console.log(`  relayed     ${result.clients * result.lines} lines, the last delivered after ${result.seconds.toFixed(2)} s: ${result.linesPerSecond.toFixed(0)} lines/s`);
-    console.log(`  delivered   ${result.deliveries} of ${result.expected}: ${result.deliveriesPerSecond.toFixed(0)} deliveries/s`);
-    console.log(`  latency     p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms (send to delivery)`);
-    console.log(result.problems.length === 0 ? '  check       every line reached every other tab once, in order, and every tab saw one order' : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`);
+    console.log(
+      `  relayed     ${result.clients * result.lines} lines, the last delivered after ${result.seconds.toFixed(2)} s: ${result.linesPerSecond.toFixed(0)} lines/s`,
+    );
+    console.log(
+      `  delivered   ${result.deliveries} of ${result.expected}: ${result.deliveriesPerSecond.toFixed(0)} deliveries/s`,
+    );
+    console.log(
+      `  latency     p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms (send to delivery)`,
+    );
+    console.log(
+      result.problems.length === 0
+        ? '  check       every line reached every other tab once, in order, and every tab saw one order'
+        : `  PROBLEMS\n    ${result.problems.slice(0, 20).join('\n    ')}`,
+    );
   }
   return result.problems.length === 0 ? 0 : 1;
 }

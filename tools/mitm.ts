@@ -16,7 +16,13 @@
  * This file is the plumbing (the page's HTTP, the upgrade, the two sockets of each connection, their closes, the
  * operator's terminal); the attacks, and the path every frame takes through them, are tools/mitm/attacks.ts.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -25,7 +31,16 @@ import { closeCodeText } from '../shared/errors.ts';
 import { printable } from '../shared/text.ts';
 import { commandLine, runAsCommand } from '../server/command-line.ts';
 import { paint, printAbovePrompt, wantColour, type Colour } from '../server/terminal.ts';
-import { Attacks, sendable, WAY_DIRECTION, type FlipField, type Link, type PassedFrame, type StolenKeys, type Way } from './mitm/attacks.ts';
+import {
+  Attacks,
+  sendable,
+  WAY_DIRECTION,
+  type FlipField,
+  type Link,
+  type PassedFrame,
+  type StolenKeys,
+  type Way,
+} from './mitm/attacks.ts';
 import { describeFrame, routeText } from './wire-format.ts';
 
 export const MITM_HELP = `npm run mitm -- --target URL [options]: a man in the middle between a page and a wirechat server.
@@ -228,7 +243,10 @@ export class MitmProxy {
           this.#say('note', `close takes a close code first, not "${printable(code ?? '', 16)}"`);
           return undefined;
         }
-        this.forgeClose(number, said.join(' ').replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))));
+        this.forgeClose(
+          number,
+          said.join(' ').replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+        );
         return undefined;
       }
       case 'help':
@@ -248,7 +266,9 @@ export class MitmProxy {
 
   #forwardHttp(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('the proxy forwards GET and HEAD only\n');
+      res
+        .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' })
+        .end('the proxy forwards GET and HEAD only\n');
       return;
     }
     const url = new URL(req.url ?? '/', this.#target);
@@ -262,7 +282,9 @@ export class MitmProxy {
       delete out['keep-alive'];
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
-      this.#options.log?.(this.#paint('dim', `[${stamp()}] http ${req.method} ${printable(url.pathname, 60)} -> ${answer.statusCode}`));
+      this.#options.log?.(
+        this.#paint('dim', `[${stamp()}] http ${req.method} ${printable(url.pathname, 60)} -> ${answer.statusCode}`),
+      );
     });
     upstream.on('error', (error) => {
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
@@ -339,7 +361,12 @@ export class MitmProxy {
     const who = by === 'page' ? 'the page' : 'the server';
     if (link.ended) {
       // The answer to the close the proxy passed on: the connection is over on both sides.
-      this.#options.log?.(this.#paint('dim', `[${stamp()}] #${link.id} ${who} answered the close (${code}); connection #${link.id} is over`));
+      this.#options.log?.(
+        this.#paint(
+          'dim',
+          `[${stamp()}] #${link.id} ${who} answered the close (${code}); connection #${link.id} is over`,
+        ),
+      );
     } else {
       link.ended = true;
       const caught = reasonCode(reason);
@@ -358,18 +385,23 @@ export class MitmProxy {
         else other.terminate();
       }
     }
-    if (link.page.readyState === WebSocket.CLOSED && link.server.readyState === WebSocket.CLOSED) this.#links.delete(link);
+    if (link.page.readyState === WebSocket.CLOSED && link.server.readyState === WebSocket.CLOSED)
+      this.#links.delete(link);
   }
 
   #passed(link: Link, way: Way, data: string | Buffer, type: string, tampered?: PassedFrame['tampered']): void {
     const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.frames.push({ connection: link.id, way, type, bytes, ...(tampered ? { tampered } : {}) });
     const what = typeof data === 'string' ? describeFrame(data).text : 'binary';
-    this.#options.log?.(`[${stamp()}] #${link.id} ${routeText(WAY_DIRECTION[way]).padEnd(14)} ${String(bytes).padStart(6)} B  ${what}`);
+    this.#options.log?.(
+      `[${stamp()}] #${link.id} ${routeText(WAY_DIRECTION[way]).padEnd(14)} ${String(bytes).padStart(6)} B  ${what}`,
+    );
   }
 
   #say(kind: 'attack' | 'note', text: string): string {
-    this.#options.log?.(this.#paint(kind === 'attack' ? 'red' : 'bold', `[${stamp()}] ${kind === 'attack' ? '!! ' : ''}${text}`));
+    this.#options.log?.(
+      this.#paint(kind === 'attack' ? 'red' : 'bold', `[${stamp()}] ${kind === 'attack' ? '!! ' : ''}${text}`),
+    );
     return text;
   }
 
@@ -437,7 +469,7 @@ async function main(): Promise<number> {
       'wirechat man-in-the-middle',
       `  open        ${proxy.url}  (instead of the server's own address)`,
       `  target      ${new URL(values.target).origin}  (its page, and its /ws for the chat)`,
-      `  swap-all    ${values['swap-all'] ? 'on: every hello gets the proxy\'s key' : 'off'}`,
+      `  swap-all    ${values['swap-all'] ? "on: every hello gets the proxy's key" : 'off'}`,
       '  commands    flip [up|down] [token|mac], replay, swap, close [CODE] [REASON], help, quit',
     ].join('\n'),
   );

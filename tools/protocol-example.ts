@@ -215,7 +215,11 @@ async function sealExample(
  * keys and signature stored in `previous` while those still open to the same secret and verify over the same
  * transcript; new ones otherwise.
  */
-function keepingStored(keys: ProtocolExample['keys'], serverKey: Uint8Array, previous?: ProtocolExample): ServerHandshake<CryptoKey> {
+function keepingStored(
+  keys: ProtocolExample['keys'],
+  serverKey: Uint8Array,
+  previous?: ProtocolExample,
+): ServerHandshake<CryptoKey> {
   const web = webCryptoServerHandshake;
   return {
     ...web,
@@ -252,7 +256,10 @@ function keepingStored(keys: ProtocolExample['keys'], serverKey: Uint8Array, pre
  * signature to keep when they are still valid for these inputs. The test holds the result to layouts written out
  * independently (transcriptParts, macInputParts, and the test's own), and to node:crypto.
  */
-export async function buildExample(keys: ProtocolExample['keys'], previous?: ProtocolExample): Promise<ProtocolExample> {
+export async function buildExample(
+  keys: ProtocolExample['keys'],
+  previous?: ProtocolExample,
+): Promise<ProtocolExample> {
   const clientPublicKey = await clientPublicSpki(keys.clientPrivateKeyPkcs8);
   const serverKey = await serverPublicSpki(keys.serverIdentityJwk);
   const sessionId = fromHex(INPUTS.sessionId);
@@ -265,9 +272,18 @@ export async function buildExample(keys: ProtocolExample['keys'], previous?: Pro
     nonce: fromHex(INPUTS.clientNonce),
   });
   const handshake = keepingStored(keys, serverKey, previous);
-  const draft = await prepareWelcome(handshake, hello, 'secure', { sessionId, serverNonce: fromHex(INPUTS.serverNonce), secret });
+  const draft = await prepareWelcome(handshake, hello, 'secure', {
+    sessionId,
+    serverNonce: fromHex(INPUTS.serverNonce),
+    secret,
+  });
   const signingKey = await subtle().importKey('jwk', keys.serverIdentityJwk, ECDSA, false, ['sign']);
-  const signed = await signWelcome(handshake, draft, { publicKey: serverKey, signingKey, name: INPUTS.name, time: INPUTS.time });
+  const signed = await signWelcome(handshake, draft, {
+    publicKey: serverKey,
+    signingKey,
+    name: INPUTS.name,
+    time: INPUTS.time,
+  });
   const welcome: WelcomeFrame = signed.frame;
   const clockOffsetMs = INPUTS.time - INPUTS.pageClockAtWelcome;
   const lineTime = Math.floor((INPUTS.line.pageClock + clockOffsetMs) / 1000);
@@ -385,7 +401,10 @@ function macInputParts(example: ProtocolExample, record: ExampleRecord): Part[] 
     },
     { note: `u64be seq = ${record.seq}`, bytes: u64be(record.seq) },
     { note: 'sessionId (16 bytes, decoded)', bytes: fromBase64Url(example.welcome.sessionId) },
-    { note: 'the token exactly as sent: its base64url text as ASCII bytes, padding included', bytes: utf8(record.token) },
+    {
+      note: 'the token exactly as sent: its base64url text as ASCII bytes, padding included',
+      bytes: utf8(record.token),
+    },
   ];
 }
 
@@ -467,7 +486,7 @@ export function renderExample(example: ProtocolExample): string {
     '',
     '## 12. Worked example',
     '',
-    'One secure handshake between a page that asks for the name `alice` and a server, then one chat line from the page and the server\'s receipt for it. Every value below is in [`test/vectors/protocol-example.json`](../test/vectors/protocol-example.json), made by [`tools/protocol-example.ts`](../tools/protocol-example.ts) and checked against the code by [`test/shared/protocol-example.test.ts`](../test/shared/protocol-example.test.ts), which also checks that each block of this section equals the JSON. Hex is lower case. Frames are shown indented for reading; on the wire each is one line of `JSON.stringify` output.',
+    "One secure handshake between a page that asks for the name `alice` and a server, then one chat line from the page and the server's receipt for it. Every value below is in [`test/vectors/protocol-example.json`](../test/vectors/protocol-example.json), made by [`tools/protocol-example.ts`](../tools/protocol-example.ts) and checked against the code by [`test/shared/protocol-example.test.ts`](../test/shared/protocol-example.test.ts), which also checks that each block of this section equals the JSON. Hex is lower case. Frames are shown indented for reading; on the wire each is one line of `JSON.stringify` output.",
     '',
     'The nonces, session id and session keys are runs of consecutive bytes so that they stand out in the dumps; real ones are random. The private keys are published here: never use them.',
     '',
@@ -475,13 +494,13 @@ export function renderExample(example: ProtocolExample): string {
     '',
     `The page's RSA-OAEP key pair (3072 bits, e = 65537) and the server's ECDSA P-256 identity key:`,
     '',
-    '<details><summary>The page\'s RSA-OAEP private key (PKCS #8, PEM)</summary>',
+    "<details><summary>The page's RSA-OAEP private key (PKCS #8, PEM)</summary>",
     '',
     block('text', 'client-private-key', pem('PRIVATE KEY', example.keys.clientPrivateKeyPkcs8)),
     '',
     '</details>',
     '',
-    '<details><summary>The server\'s identity key (JWK, as the server keeps it in <code>identity.jwk</code>)</summary>',
+    "<details><summary>The server's identity key (JWK, as the server keeps it in <code>identity.jwk</code>)</summary>",
     '',
     block('json', 'server-identity', json(example.keys.serverIdentityJwk)),
     '',
@@ -499,21 +518,25 @@ export function renderExample(example: ProtocolExample): string {
     '',
     `The server makes the session secret \`fernetKey || macKey\` (64 bytes; the Fernet key is its signing key then its encryption key):`,
     '',
-    block('text', 'secret', annotated([
-      { note: 'fernetKey: signing key (HMAC-SHA256)', bytes: fromHex(example.secret).subarray(0, 16) },
-      { note: 'fernetKey: encryption key (AES-128-CBC)', bytes: fromHex(example.secret).subarray(16, 32) },
-      { note: 'macKey (record HMAC-SHA256)', bytes: fromHex(example.secret).subarray(32, 64) },
-    ])),
+    block(
+      'text',
+      'secret',
+      annotated([
+        { note: 'fernetKey: signing key (HMAC-SHA256)', bytes: fromHex(example.secret).subarray(0, 16) },
+        { note: 'fernetKey: encryption key (AES-128-CBC)', bytes: fromHex(example.secret).subarray(16, 32) },
+        { note: 'macKey (record HMAC-SHA256)', bytes: fromHex(example.secret).subarray(32, 64) },
+      ]),
+    ),
     '',
-    'wraps it with RSA-OAEP (SHA-256, MGF1-SHA-256, label `wirechat-session-keys-v1`) under the page\'s public key, and signs this transcript with its identity key:',
+    "wraps it with RSA-OAEP (SHA-256, MGF1-SHA-256, label `wirechat-session-keys-v1`) under the page's public key, and signs this transcript with its identity key:",
     '',
     block('text', 'transcript', annotated(transcriptParts(example))),
     '',
-    'RSA-OAEP and ECDSA are randomized: `wrappedKeys` and `signature` below are one valid choice each, not the only one. The test checks that `wrappedKeys` decrypts to the secret above with the page\'s private key and that `signature` (r || s, 32 bytes each) verifies over the transcript with `serverKey`. The welcome:',
+    "RSA-OAEP and ECDSA are randomized: `wrappedKeys` and `signature` below are one valid choice each, not the only one. The test checks that `wrappedKeys` decrypts to the secret above with the page's private key and that `signature` (r || s, 32 bytes each) verifies over the transcript with `serverKey`. The welcome:",
     '',
     block('json', 'welcome', json(example.welcome)),
     '',
-    'What the page shows before it goes on: the server\'s fingerprint (SHA-256 of the `serverKey` SPKI)',
+    "What the page shows before it goes on: the server's fingerprint (SHA-256 of the `serverKey` SPKI)",
     '',
     block('text', 'fingerprint', example.fingerprint),
     '',

@@ -52,7 +52,9 @@ function byteLength(b64: unknown): string {
 }
 
 function clock(seconds: number): string {
-  return Number.isFinite(seconds) && seconds < 8.64e12 ? new Date(seconds * 1000).toISOString().slice(11, 19) : String(seconds);
+  return Number.isFinite(seconds) && seconds < 8.64e12
+    ? new Date(seconds * 1000).toISOString().slice(11, 19)
+    : String(seconds);
 }
 
 /**
@@ -116,7 +118,8 @@ function describeBody(body: unknown): string {
  */
 export function describeFrame(data: string, brief = false): FrameLine {
   const { json, fields: frame, type, seq } = readFrame(data);
-  if (frame === undefined) return { type, seq, text: `${json ? 'JSON but not a frame' : 'not JSON'}: ${printable(data, 60)}` };
+  if (frame === undefined)
+    return { type, seq, text: `${json ? 'JSON but not a frame' : 'not JSON'}: ${printable(data, 60)}` };
   switch (frame.type) {
     case 'hello':
       return {

@@ -53,7 +53,8 @@ export interface SystemLine {
 
 export type ChatEntry = ChatLine | SystemLine;
 
-export const DROPPED_REASON = 'the connection dropped before the server confirmed it, and the server could not tell whether it had it';
+export const DROPPED_REASON =
+  'the connection dropped before the server confirmed it, and the server could not tell whether it had it';
 export const ENDED_UNSENT = 'the chat ended before it was sent';
 export const ENDED_UNCONFIRMED = 'the chat ended before the server confirmed it';
 
@@ -81,7 +82,17 @@ export class ChatLog {
    */
   line(from: string, text: string, at: number, direct: boolean, n?: number, late = false): number | undefined {
     if (n !== undefined && this.#entries.some((e) => e.kind === 'line' && e.n === n)) return undefined;
-    const entry: ChatLine = { kind: 'line', key: this.#nextKey, from, text, at, own: false, direct, ...(n === undefined ? {} : { n }), ...(late ? { late } : {}) };
+    const entry: ChatLine = {
+      kind: 'line',
+      key: this.#nextKey,
+      from,
+      text,
+      at,
+      own: false,
+      direct,
+      ...(n === undefined ? {} : { n }),
+      ...(late ? { late } : {}),
+    };
     this.#nextKey++;
     this.#entries = placed(this.#entries, entry);
     return entry.key;
@@ -189,7 +200,14 @@ export class ChatLog {
     if (line === undefined) return;
     const settled: ChatLine = { ...line, status, reason: status === 'failed' ? reason : '', ...(n > 0 ? { n } : {}) };
     // Numbered now: it moves to its place in the chat's order (a line said by others meanwhile stands above it).
-    this.#entries = n > 0 ? placed(this.#entries.filter((e) => e.key !== key), settled, this.#entries.indexOf(line)) : this.#entries.map((e) => (e.key === key ? settled : e));
+    this.#entries =
+      n > 0
+        ? placed(
+            this.#entries.filter((e) => e.key !== key),
+            settled,
+            this.#entries.indexOf(line),
+          )
+        : this.#entries.map((e) => (e.key === key ? settled : e));
   }
 
   #add(entry: ChatEntry): number {

@@ -81,10 +81,13 @@ export type ConnectionState =
  * `attempt` is the next attempt (1 for the first retry); it starts at `retryAt` (ms since the epoch), or, when
  * `paused`, when the person says so.
  */
-export type Disconnected = { phase: 'disconnected'; code: number; reason: string; unverified: boolean; attempt: number } & (
-  | { paused: false; delayMs: number; retryAt: number }
-  | { paused: true }
-);
+export type Disconnected = {
+  phase: 'disconnected';
+  code: number;
+  reason: string;
+  unverified: boolean;
+  attempt: number;
+} & ({ paused: false; delayMs: number; retryAt: number } | { paused: true });
 
 /** What the connection tells its owner, as ClientEvents tells the connection. */
 export interface ConnectionEvents {
@@ -301,7 +304,11 @@ export class Connection {
       if (!live()) return;
       this.#setState({ phase: 'securing', attempt });
       this.#handshakeTimer = this.#setTimer(() => {
-        if (live()) this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', { closeIt: true, unverified: false });
+        if (live())
+          this.#dropped(Close.POLICY_VIOLATION, 'the server did not answer hello in time', {
+            closeIt: true,
+            unverified: false,
+          });
       }, this.#options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
       session.begin().catch((error: unknown) => {
         if (live()) this.#failed(error, 'no frame');
@@ -310,7 +317,10 @@ export class Connection {
     socket.onmessage = (event) => {
       if (!live()) return;
       if (typeof event.data !== 'string') {
-        this.#failed(new WirechatError('PROTO_BINARY', 'the server sent a binary frame; wirechat frames are text'), 'no frame');
+        this.#failed(
+          new WirechatError('PROTO_BINARY', 'the server sent a binary frame; wirechat frames are text'),
+          'no frame',
+        );
         return;
       }
       // The session handles frames one at a time: a failure is its verdict on the newest frame in the wire log.
@@ -391,7 +401,13 @@ export class Connection {
       reason = `${code} ${error.code}: ${error.message}`;
     } else if (isWirechatError(error)) {
       code = error.closeCode;
-      end = { by: 'integrity', code: error.code, message: error.message, closeCode: code, sentCode: toBrowserCloseCode(code) };
+      end = {
+        by: 'integrity',
+        code: error.code,
+        message: error.message,
+        closeCode: code,
+        sentCode: toBrowserCloseCode(code),
+      };
       if (blame === 'newest frame') this.#wire.settle({ state: 'failed', code: error.code, message: error.message });
       reason = `${code} ${error.code}: ${error.message}`;
     } else {
@@ -428,7 +444,13 @@ export class Connection {
     // The next attempt's key pair is made while the backoff runs.
     this.#keyPair = this.#options.generateKeyPair();
     this.#keyPair.catch(() => undefined);
-    const dropped = { phase: 'disconnected', code, reason, unverified: how.unverified, attempt: this.#failures } as const;
+    const dropped = {
+      phase: 'disconnected',
+      code,
+      reason,
+      unverified: how.unverified,
+      attempt: this.#failures,
+    } as const;
     if (this.#refusals >= REFUSALS_BEFORE_PAUSE) {
       this.#setState({ ...dropped, paused: true });
       return;

@@ -294,14 +294,20 @@ export class Controller {
       case 'secure':
       case 'plain':
         if (this.#everReady) {
-          this.#log.system(`Reconnected: ${state.phase === 'secure' ? 'secure' : 'PLAIN MODE'} again, session ${state.identity.sessionCode}.`, at);
+          this.#log.system(
+            `Reconnected: ${state.phase === 'secure' ? 'secure' : 'PLAIN MODE'} again, session ${state.identity.sessionCode}.`,
+            at,
+          );
         }
         this.#everReady = true;
         break;
       case 'disconnected':
         this.#cancelTrustPrompt();
         if (previous === 'secure' || previous === 'plain') {
-          this.#log.system('Connection lost. Reconnecting: lines not yet confirmed are sent again once this page has its place back.', at);
+          this.#log.system(
+            'Connection lost. Reconnecting: lines not yet confirmed are sent again once this page has its place back.',
+            at,
+          );
         }
         break;
       case 'ended':
@@ -354,7 +360,8 @@ export class Controller {
   #resumed(body: ServerResumed): void {
     const at = this.#now();
     const identity = this.#view.identity;
-    if (identity !== undefined && identity.name !== body.name) this.#set({ identity: { ...identity, name: body.name } });
+    if (identity !== undefined && identity.name !== body.name)
+      this.#set({ identity: { ...identity, name: body.name } });
     this.#log.system(resumedText(body), at);
   }
 

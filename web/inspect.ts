@@ -15,7 +15,15 @@ import type { ErrorCode } from '../shared/errors.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
 import { rsaKeyInfo } from '../shared/rsa-spki.ts';
 import { printable } from '../shared/text.ts';
-import { isP256Spki, looseBytes, readFrame, readToken, route, type Fields, type TokenPart } from '../shared/wire-read.ts';
+import {
+  isP256Spki,
+  looseBytes,
+  readFrame,
+  readToken,
+  route,
+  type Fields,
+  type TokenPart,
+} from '../shared/wire-read.ts';
 import { presenceLines } from './chat-log.ts';
 import { STEPS } from './steps.ts';
 import type { StepEvent, WireEvent } from './wire-log.ts';
@@ -113,12 +121,15 @@ export const EXPLAIN = {
   helloName: 'The name you asked for, sent in the clear: the handshake does not hide it.',
   publicKey:
     "This tab's public key, made fresh for this connection: the server locks the session keys with it, and only this tab's private key, which never leaves the browser, can unlock them.",
-  helloNonce: '32 random bytes from this page that make this handshake unlike any other, so an old recorded handshake cannot be played back.',
+  helloNonce:
+    '32 random bytes from this page that make this handshake unlike any other, so an old recorded handshake cannot be played back.',
   acceptPlain: 'Whether you allowed plain mode; when false, the page refuses a server that will not encrypt.',
   mode: '"secure": every frame after this one is encrypted; "plain": none is.',
   welcomeName: 'The name the server gave you (made unique); the signature covers it.',
-  sessionId: '16 random bytes that name this session; every record HMAC covers them, so a record cannot be moved into another session.',
-  welcomeNonce: "The server's 32 random bytes; with the page's nonce they make this handshake, and its signature, unique.",
+  sessionId:
+    '16 random bytes that name this session; every record HMAC covers them, so a record cannot be moved into another session.',
+  welcomeNonce:
+    "The server's 32 random bytes; with the page's nonce they make this handshake, and its signature, unique.",
   time: "The server's clock when it answered; the page stamps and checks every token on the server's time.",
   serverKey:
     "The server's long-term public key: its SHA-256 is the fingerprint under Server identity, and it checks the signature below.",
@@ -169,7 +180,18 @@ export function byteCount(n: number): string {
 // ---- rows ---------------------------------------------------------------------------------------------------
 
 function row(key: string, label: string, value: string, explain: string, extra: Partial<FieldRow> = {}): FieldRow {
-  return { key, label, value, explain, note: '', mono: true, copyable: true, exposed: false, check: undefined, ...extra };
+  return {
+    key,
+    label,
+    value,
+    explain,
+    note: '',
+    mono: true,
+    copyable: true,
+    exposed: false,
+    check: undefined,
+    ...extra,
+  };
 }
 
 function words(key: string, label: string, value: string, explain: string, extra: Partial<FieldRow> = {}): FieldRow {
@@ -193,24 +215,42 @@ function hexRow(key: string, label: string, b64: unknown, explain: string, extra
 }
 
 /** A base64url field shown as on the wire, its size in the note. */
-function b64Row(key: string, label: string, b64: unknown, explain: string, what: string, extra: Partial<FieldRow> = {}): FieldRow {
+function b64Row(
+  key: string,
+  label: string,
+  b64: unknown,
+  explain: string,
+  what: string,
+  extra: Partial<FieldRow> = {},
+): FieldRow {
   const bytes = looseBytes(b64);
-  const note = bytes === undefined ? 'not base64url' : `${byteCount(bytes.length)}${what === '' ? '' : `, ${what}`}; base64url`;
+  const note =
+    bytes === undefined ? 'not base64url' : `${byteCount(bytes.length)}${what === '' ? '' : `, ${what}`}; base64url`;
   return row(key, label, text(b64), explain, { note, ...extra });
 }
 
 function rawGroup(event: WireEvent, frame: Fields | undefined): FieldGroup {
-  const rows = [row('raw', 'Frame', event.data, EXPLAIN.raw, { note: `${byteCount(event.size)} of ${frame === undefined ? 'text' : 'JSON text'}` })];
+  const rows = [
+    row('raw', 'Frame', event.data, EXPLAIN.raw, {
+      note: `${byteCount(event.size)} of ${frame === undefined ? 'text' : 'JSON text'}`,
+    }),
+  ];
   return { key: 'wire', title: 'On the wire', explain: 'What was sent, byte for byte.', rows, parts: [] };
 }
 
 function seqRow(seq: unknown): FieldRow {
-  return words('seq', 'seq', text(seq), EXPLAIN.seq, { note: typeof seq === 'number' ? `frame ${seq + 1} this way` : '' });
+  return words('seq', 'seq', text(seq), EXPLAIN.seq, {
+    note: typeof seq === 'number' ? `frame ${seq + 1} this way` : '',
+  });
 }
 
 // ---- checks -------------------------------------------------------------------------------------------------
 
-const MADE: CheckView = { verdict: 'made', label: 'made by this page', detail: 'This page computed it with the session key; the server checks it.' };
+const MADE: CheckView = {
+  verdict: 'made',
+  label: 'made by this page',
+  detail: 'This page computed it with the session key; the server checks it.',
+};
 
 /** The check whose own failure each code is; any other code that ended the chat is another check's. */
 const FAILED_CHECK: Partial<Record<ErrorCode, FrameCheck>> = {
@@ -225,7 +265,12 @@ const FAILED_CHECK: Partial<Record<ErrorCode, FrameCheck>> = {
  * if any, that ended the chat on this frame: passed; failed (the error is this check's own); or not run, because
  * the chat ended first on another check. Nothing here depends on the order the checks run in.
  */
-function checkOutcome(event: WireEvent, which: FrameCheck, passed: string, failedToo: readonly ErrorCode[] = []): CheckView {
+function checkOutcome(
+  event: WireEvent,
+  which: FrameCheck,
+  passed: string,
+  failedToo: readonly ErrorCode[] = [],
+): CheckView {
   const check = event.check;
   if (check.state === 'made') return MADE;
   if (event.passed.includes(which)) {
@@ -235,7 +280,11 @@ function checkOutcome(event: WireEvent, which: FrameCheck, passed: string, faile
   if (check.state === 'failed') {
     return FAILED_CHECK[check.code] === which || failedToo.includes(check.code)
       ? { verdict: 'failed', label: 'failed', detail: `${check.code}: ${check.message}` }
-      : { verdict: 'unchecked', label: 'not checked', detail: `Not checked: another check failed first (${check.code}).` };
+      : {
+          verdict: 'unchecked',
+          label: 'not checked',
+          detail: `Not checked: another check failed first (${check.code}).`,
+        };
   }
   return { verdict: 'unchecked', label: 'not checked', detail: 'Not checked (yet): the chat may have ended first.' };
 }
@@ -261,13 +310,29 @@ function frameCheck(event: WireEvent, type: string): CheckView {
   switch (check.state) {
     case 'made':
       return type === 'record'
-        ? { verdict: 'made', label: 'made by this page', detail: 'Sealed here with the session keys; the server checks both HMACs.' }
-        : { verdict: 'made', label: 'sent by this page', detail: 'Nothing in it is secret; the server signs what it answers.' };
+        ? {
+            verdict: 'made',
+            label: 'made by this page',
+            detail: 'Sealed here with the session keys; the server checks both HMACs.',
+          }
+        : {
+            verdict: 'made',
+            label: 'sent by this page',
+            detail: 'Nothing in it is secret; the server signs what it answers.',
+          };
     case 'pending':
-      return { verdict: 'unchecked', label: 'not checked', detail: 'Not checked (yet): the chat may have ended first.' };
+      return {
+        verdict: 'unchecked',
+        label: 'not checked',
+        detail: 'Not checked (yet): the chat may have ended first.',
+      };
     case 'passed':
       return type === 'welcome'
-        ? { verdict: 'verified', label: 'signature verified', detail: "The server's signature over the handshake checked out." }
+        ? {
+            verdict: 'verified',
+            label: 'signature verified',
+            detail: "The server's signature over the handshake checked out.",
+          }
         : { verdict: 'verified', label: 'verified', detail: 'Both HMACs matched, then the page decrypted it.' };
     case 'failed':
       return { verdict: 'failed', label: 'failed', detail: `${check.code}: ${check.message}` };
@@ -276,7 +341,9 @@ function frameCheck(event: WireEvent, type: string): CheckView {
 
 /** The welcome's signature; a server key that cannot be read (HANDSHAKE_BAD_KEY before it) fails it too. */
 function signatureCheck(event: WireEvent): CheckView {
-  return checkOutcome(event, 'signature', 'Checked with the server key above, over the transcript this page rebuilt.', ['HANDSHAKE_BAD_KEY']);
+  return checkOutcome(event, 'signature', 'Checked with the server key above, over the transcript this page rebuilt.', [
+    'HANDSHAKE_BAD_KEY',
+  ]);
 }
 
 // ---- bodies -------------------------------------------------------------------------------------------------
@@ -306,14 +373,25 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
       return { text: presenceLines(body).join(' '), detail: `presence: ${joined} joined, ${left} left` };
     }
     case 'end':
-      return { text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`, detail: 'end of the chat' };
+      return {
+        text: body.reason === '' ? 'the chat is over' : `${printable(body.reason, 256)} (${body.code})`,
+        detail: 'end of the chat',
+      };
     case 'resume':
-      return { text: `back after a drop, with line #${body.last}`, detail: 'resume: the secret from the last seat, inside this session' };
+      return {
+        text: `back after a drop, with line #${body.last}`,
+        detail: 'resume: the secret from the last seat, inside this session',
+      };
     case 'seat':
-      return { text: `your resume secret, from line #${body.last}`, detail: 'seat: single use, for the next reconnect' };
+      return {
+        text: `your resume secret, from line #${body.last}`,
+        detail: 'seat: single use, for the next reconnect',
+      };
     case 'resumed':
       return {
-        text: body.recovered ? `back as ${body.name}: ${body.replayed} lines replayed` : `joined as ${body.name}: nothing recovered (${body.reason})`,
+        text: body.recovered
+          ? `back as ${body.name}: ${body.replayed} lines replayed`
+          : `joined as ${body.name}: nothing recovered (${body.reason})`,
         detail: 'resumed: the answer to the resume',
       };
   }
@@ -445,7 +523,9 @@ function welcomeGroup(event: WireEvent, frame: Fields): FieldGroup {
       words('time', 'time', utcDate(time, true), EXPLAIN.time, { note: `${text(frame.time)} ms since 1970` }),
       b64Row('serverKey', 'server key', frame.serverKey, EXPLAIN.serverKey, keyNote),
       wrapped !== undefined && wrapped.length === 0
-        ? words('wrappedKeys', 'wrapped keys', '(empty: plain mode has no keys)', EXPLAIN.wrappedKeys, { copyable: false })
+        ? words('wrappedKeys', 'wrapped keys', '(empty: plain mode has no keys)', EXPLAIN.wrappedKeys, {
+            copyable: false,
+          })
         : b64Row('wrappedKeys', 'wrapped keys', frame.wrappedKeys, EXPLAIN.wrappedKeys, 'RSA-OAEP ciphertext'),
       hexRow('signature', 'signature', frame.signature, EXPLAIN.signature, { check: signatureCheck(event) }),
     ],
@@ -487,7 +567,9 @@ function tokenGroup(event: WireEvent, token: unknown): FieldGroup {
       row('ciphertextB64', 'ciphertext (base64url)', toBase64Url(parsed.ciphertext), EXPLAIN.ciphertextB64, {
         note: `${byteCount(parsed.ciphertext.length)}, base64url`,
       }),
-      row('token', 'whole token', text(token), EXPLAIN.token, { note: `${text(token).length} characters = ${byteCount(total)}` }),
+      row('token', 'whole token', text(token), EXPLAIN.token, {
+        note: `${text(token).length} characters = ${byteCount(total)}`,
+      }),
     ],
     parts,
   };

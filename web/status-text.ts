@@ -55,9 +55,13 @@ function serverEndText(end: ServerEnd): string {
   const words = END_WORDS[end.code];
   let text: string;
   if (words !== undefined) text = reason === '' ? words : withStop(reason);
-  else if (end.code === 'SERVER_ERROR') text = `The server could not go on with this chat (SERVER_ERROR)${reason === '' ? '.' : `: ${withStop(reason)}`}`;
-  else text = `The server ended the chat over something this page sent (${end.code})${reason === '' ? '.' : `: ${withStop(reason)}`}`;
-  return end.verified ? text : `${text} In plain mode nothing authenticates this end: anyone on the path could have sent it.`;
+  else if (end.code === 'SERVER_ERROR')
+    text = `The server could not go on with this chat (SERVER_ERROR)${reason === '' ? '.' : `: ${withStop(reason)}`}`;
+  else
+    text = `The server ended the chat over something this page sent (${end.code})${reason === '' ? '.' : `: ${withStop(reason)}`}`;
+  return end.verified
+    ? text
+    : `${text} In plain mode nothing authenticates this end: anyone on the path could have sent it.`;
 }
 
 /** What a failed check most likely means, for the checks whose failure points at someone on the path. */
@@ -149,7 +153,10 @@ function withStop(text: string): string {
  */
 export function resumedText(body: ServerResumed): string {
   const lines = (count: number) => (count === 1 ? '1 line' : `${count} lines`);
-  const back = body.replayed === 0 ? 'Nothing was said while you were away.' : `${lines(body.replayed)} said while you were away are shown in their place, marked so.`;
+  const back =
+    body.replayed === 0
+      ? 'Nothing was said while you were away.'
+      : `${lines(body.replayed)} said while you were away are shown in their place, marked so.`;
   switch (body.reason) {
     case '':
       return `Back in the chat as ${body.name}. ${back}`;

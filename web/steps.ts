@@ -5,7 +5,15 @@
 import type { HandshakeStep } from '../shared/client-session.ts';
 
 /** The steps in the order shared/client-session.ts reports them. */
-export const STEP_ORDER: readonly HandshakeStep[] = ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'];
+export const STEP_ORDER: readonly HandshakeStep[] = [
+  'keypair',
+  'hello',
+  'welcome',
+  'verified',
+  'trusted',
+  'unwrapped',
+  'ready',
+];
 
 /** Each step's name, and what it does in one sentence (the inspector shows both). */
 export const STEPS: Record<HandshakeStep, { label: string; explain: string }> = {
@@ -17,9 +25,13 @@ export const STEPS: Record<HandshakeStep, { label: string; explain: string }> = 
   // The welcome, not "keys": a plain server's welcome carries none, and nothing in it is trusted yet.
   welcome: {
     label: 'Welcome received',
-    explain: 'The round trip: the server made the session keys, locked them with your public key and signed the handshake.',
+    explain:
+      'The round trip: the server made the session keys, locked them with your public key and signed the handshake.',
   },
-  verified: { label: 'Signature verified', explain: "Checking the server's ECDSA signature over everything both sides said." },
+  verified: {
+    label: 'Signature verified',
+    explain: "Checking the server's ECDSA signature over everything both sides said.",
+  },
   trusted: {
     label: 'Server trusted',
     explain: "Comparing the server key's fingerprint with the one this browser remembers (or asking you).",

@@ -8,10 +8,7 @@
 /** The part of the Web Storage API the store uses, so that tests can hand it a Map-backed stand-in. */
 export type PinStorage = Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
 
-export type TrustCheck =
-  | { kind: 'unknown' }
-  | { kind: 'same' }
-  | { kind: 'changed'; pinned: string };
+export type TrustCheck = { kind: 'unknown' } | { kind: 'same' } | { kind: 'changed'; pinned: string };
 
 const PREFIX = 'wirechat.pin.';
 

@@ -17,7 +17,16 @@ import type { RedisConnection, RedisLink } from './connection.ts';
 import { BrokerError, isTransient, reasonOf } from './errors.ts';
 import { Feed, type FeedEvents, type FeedOptions } from './feed.ts';
 import type { ChatKeys } from './keys.ts';
-import { parseEnvelope, type Body, type ChatEvent, type Envelope, type Participant, type RelayInfo, type RequestKind, type Requests } from './messages.ts';
+import {
+  parseEnvelope,
+  type Body,
+  type ChatEvent,
+  type Envelope,
+  type Participant,
+  type RelayInfo,
+  type RequestKind,
+  type Requests,
+} from './messages.ts';
 import { Outbox } from './outbox.ts';
 import { DEFAULT_TIMING, Presence, type JoinResult, type PresenceTiming, type Reaped } from './presence.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, RequestHub, type Handler, type RequestResult } from './requests.ts';
@@ -89,7 +98,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.keys = options.store.keys;
     this.#maxAgeS = options.maxMessageAgeS ?? 60;
     this.relay = { id: randomBytes(12).toString('base64url'), label: options.label };
-    this.presence = new Presence(options.connection.client, this.keys, sealer, this.relay, options.timing ?? DEFAULT_TIMING);
+    this.presence = new Presence(
+      options.connection.client,
+      this.keys,
+      sealer,
+      this.relay,
+      options.timing ?? DEFAULT_TIMING,
+    );
     this.#feedLink = feedLink;
     this.#subLink = subLink;
     this.#outbox = new Outbox(
@@ -105,7 +120,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#hub = new RequestHub(this.relay.id, (to, body) => this.#publishNow(to, body));
     this.#feed = new Feed(feedLink, options.connection, options.log, options.store, options.feed);
     for (const name of ['entry', 'epoch', 'gap', 'rewound'] as const) {
-      this.#feed.on(name, (...args: unknown[]) => (this.emit as (event: string, ...a: unknown[]) => boolean)(name, ...args));
+      this.#feed.on(name, (...args: unknown[]) =>
+        (this.emit as (event: string, ...a: unknown[]) => boolean)(name, ...args),
+      );
     }
     this.#feed.on('error', (error) => this.#report(error));
     options.connection.on('down', this.#onDown);
@@ -117,7 +134,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * listed before it returns) and keeps beating. The feed starts with `startFeed`.
    */
   static async create(options: BrokerOptions): Promise<Broker> {
-    if (typeof options.label !== 'string' || options.label.length > 256) throw new RangeError('a relay label is a string of at most 256 characters');
+    if (typeof options.label !== 'string' || options.label.length > 256)
+      throw new RangeError('a relay label is a string of at most 256 characters');
     const sealer = await createBrokerSealer(options.chatKey);
     const feedLink = await options.connection.open('feed');
     let subLink: RedisLink;
@@ -129,9 +147,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
     }
     const broker = new Broker(options, sealer, feedLink, subLink);
     try {
-      await subLink.client.subscribe([broker.keys.events, broker.keys.inbox(broker.relay.id)], (message: string, channel: string) => {
-        broker.#onMessage(message, channel).catch((error: unknown) => broker.#report(error));
-      });
+      await subLink.client.subscribe(
+        [broker.keys.events, broker.keys.inbox(broker.relay.id)],
+        (message: string, channel: string) => {
+          broker.#onMessage(message, channel).catch((error: unknown) => broker.#report(error));
+        },
+      );
       await broker.presence.beat();
       broker.#timer = setInterval(() => void broker.#tick(), broker.presence.timing.heartbeatMs);
     } catch (error) {
@@ -167,7 +188,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.#closed) return Promise.reject(new BrokerError('CLOSED', 'the broker is closed'));
     let ready: NewEntry[];
     try {
-      ready = entries.map((entry) => checkEntry(entry.origin ? entry : { ...entry, origin: { identity: `relay:${this.relay.id}`, lineId: ++this.#lineId } }));
+      ready = entries.map((entry) =>
+        checkEntry(
+          entry.origin ? entry : { ...entry, origin: { identity: `relay:${this.relay.id}`, lineId: ++this.#lineId } },
+        ),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -202,7 +227,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     } catch (error) {
       throw this.#wrap(error, `cannot claim the name ${JSON.stringify(name)} chat-wide`);
     }
-    if (result.ok) this.#announce({ type: 'presence', change: 'join', participant: { id, name, relay: this.relay.id }, reason: '' });
+    if (result.ok)
+      this.#announce({ type: 'presence', change: 'join', participant: { id, name, relay: this.relay.id }, reason: '' });
     return result;
   }
 
@@ -253,7 +279,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * Asks `to` (by default every live relay, this one included) and resolves with the answers that came within
    * `timeoutMs`, the relays that failed and those that did not answer. Rejects with DOWN when Redis is away.
    */
-  async request<K extends RequestKind>(kind: K, body: Requests[K]['body'], options: { to?: readonly string[]; timeoutMs?: number } = {}): Promise<RequestResult<K>> {
+  async request<K extends RequestKind>(
+    kind: K,
+    body: Requests[K]['body'],
+    options: { to?: readonly string[]; timeoutMs?: number } = {},
+  ): Promise<RequestResult<K>> {
     if (this.#closed) throw new BrokerError('CLOSED', 'the broker is closed');
     let relays = options.to;
     if (relays === undefined) {
@@ -280,7 +310,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#hub.close();
     // The others take this relay's participants as gone now, as they would for a relay that died.
     const participants = this.presence.participants;
-    if (participants.length > 0) this.#outbox.publish(this.keys.events, this.#envelope('all', { t: 'event', event: { type: 'relay-lost', relay: this.relay, participants } })).catch(() => {});
+    if (participants.length > 0)
+      this.#outbox
+        .publish(
+          this.keys.events,
+          this.#envelope('all', { t: 'event', event: { type: 'relay-lost', relay: this.relay, participants } }),
+        )
+        .catch(() => {});
     await this.#outbox.close(drainMs);
     await this.#ticking;
     if (this.#connection.up) await this.presence.stop().catch(() => {});
@@ -360,9 +396,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const now = Date.now();
     if (now - this.#foreignAt < FOREIGN_REPORT_MS) return;
     this.#foreignAt = now;
-    this.#report(new BrokerError('FOREIGN',
-      `a message on ${channel} was refused (${reasonOf(error)}): does every relay of chat ${this.keys.chat} hold the same chat key, and their clocks agree within a minute?`,
-      { cause: error }));
+    this.#report(
+      new BrokerError(
+        'FOREIGN',
+        `a message on ${channel} was refused (${reasonOf(error)}): does every relay of chat ${this.keys.chat} hold the same chat key, and their clocks agree within a minute?`,
+        { cause: error },
+      ),
+    );
   }
 
   /** One beat and one sweep, never two at once. */
@@ -400,7 +440,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   #wrap(error: unknown, what: string): Error {
     if (error instanceof BrokerError || error instanceof RangeError) return error;
-    if (isTransient(error)) return new BrokerError('DOWN', `${what}: Redis is away (${reasonOf(error)})`, { cause: error });
+    if (isTransient(error))
+      return new BrokerError('DOWN', `${what}: Redis is away (${reasonOf(error)})`, { cause: error });
     return new BrokerError('REFUSED', `${what}: ${reasonOf(error)}`, { cause: error });
   }
 }

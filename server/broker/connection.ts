@@ -43,7 +43,11 @@ export interface ServerInfo {
   evictionPolicy: string | null;
 }
 
-function createRedisClient(target: RedisTarget, options: ConnectOptions, strategy: (retries: number) => number | false) {
+function createRedisClient(
+  target: RedisTarget,
+  options: ConnectOptions,
+  strategy: (retries: number) => number | false,
+) {
   const socket = {
     host: target.host,
     port: target.port,
@@ -148,41 +152,70 @@ function startError(error: unknown, target: RedisTarget, options: ConnectOptions
     new BrokerError(kind, scrubPassword(message, target), { cause: error });
   if (error instanceof ErrorReply) {
     if (/^(WRONGPASS|NOAUTH)|invalid (username-)?password|AUTH.*without any password/i.test(error.message)) {
-      return make('AUTH_FAILED', `${where} refused the ${target.password === undefined ? 'connection without a password' : 'user name or password'} (${reason}); give the right one as redis://:PASSWORD@HOST:PORT`);
+      return make(
+        'AUTH_FAILED',
+        `${where} refused the ${target.password === undefined ? 'connection without a password' : 'user name or password'} (${reason}); give the right one as redis://:PASSWORD@HOST:PORT`,
+      );
     }
     if (/unknown command .?HELLO|NOPROTO/i.test(error.message)) {
-      return make('UNSUPPORTED', `${where} is too old for wirechat, which needs Redis ${MIN_REDIS_VERSION.join('.')} or newer (${reason})`);
+      return make(
+        'UNSUPPORTED',
+        `${where} is too old for wirechat, which needs Redis ${MIN_REDIS_VERSION.join('.')} or newer (${reason})`,
+      );
     }
     if (/DB index is out of range/i.test(error.message)) {
-      return make('REFUSED', `${where} has no database ${target.database} (${reason}); its databases are numbered from 0 to its "databases" setting - 1`);
+      return make(
+        'REFUSED',
+        `${where} has no database ${target.database} (${reason}); its databases are numbered from 0 to its "databases" setting - 1`,
+      );
     }
     return make('REFUSED', `${where} refused the connection: ${reason}`);
   }
   if (typeof code === 'string') {
-    if (code === 'ECONNREFUSED') return make('UNREACHABLE', `cannot reach ${where}: connection refused; is redis-server running there? (start one with \`redis-server\`, or give --redis another URL)`);
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return make('UNREACHABLE', `cannot reach ${where}: there is no host called ${target.host}`);
+    if (code === 'ECONNREFUSED')
+      return make(
+        'UNREACHABLE',
+        `cannot reach ${where}: connection refused; is redis-server running there? (start one with \`redis-server\`, or give --redis another URL)`,
+      );
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      return make('UNREACHABLE', `cannot reach ${where}: there is no host called ${target.host}`);
     if (code === 'ECONNRESET' || code === 'EPIPE') {
       // The port answered, then hung up during the greeting: a TLS port spoken to in plain text does that.
-      return make('REFUSED', `${where} closed the connection before answering (${reason})${target.tls ? '' : '; if that port speaks TLS, write rediss://'}`);
+      return make(
+        'REFUSED',
+        `${where} closed the connection before answering (${reason})${target.tls ? '' : '; if that port speaks TLS, write rediss://'}`,
+      );
     }
     if (['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'].includes(code)) {
       return make('UNREACHABLE', `cannot reach ${where}: ${reason}`);
     }
     if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|HOSTNAME|ALTNAME/.test(code)) {
-      return make('TLS_FAILED', `the TLS handshake with ${where} failed: ${reason}; give the certificate that signed its certificate (NODE_EXTRA_CA_CERTS=ca.pem), and check the host name is in its certificate`);
+      return make(
+        'TLS_FAILED',
+        `the TLS handshake with ${where} failed: ${reason}; give the certificate that signed its certificate (NODE_EXTRA_CA_CERTS=ca.pem), and check the host name is in its certificate`,
+      );
     }
   }
   const name = (error as Error | null)?.constructor?.name ?? '';
   if (name === 'ConnectionTimeoutError') {
     // A plain Redis port holds a TLS greeting as a half-read command and never answers it.
     const hint = target.tls ? '; if that port is not a TLS port, write redis:// (rediss:// is TLS)' : '';
-    return make('UNREACHABLE', `cannot reach ${where}: no answer in ${(options.connectTimeoutMs ?? 5_000) / 1000} s${hint}`);
+    return make(
+      'UNREACHABLE',
+      `cannot reach ${where}: no answer in ${(options.connectTimeoutMs ?? 5_000) / 1000} s${hint}`,
+    );
   }
   if (target.tls && /SSL|TLS|wrong version number|packet length/i.test(reason)) {
-    return make('TLS_FAILED', `the TLS handshake with ${where} failed: ${reason}; is it a TLS port? (redis:// is plain, rediss:// is TLS)`);
+    return make(
+      'TLS_FAILED',
+      `the TLS handshake with ${where} failed: ${reason}; is it a TLS port? (redis:// is plain, rediss:// is TLS)`,
+    );
   }
   if (name === 'SocketClosedUnexpectedlyError' || /closed unexpectedly/i.test(reason)) {
-    return make('REFUSED', `${where} closed the connection before answering${target.tls ? '' : '; if that port speaks TLS, write rediss://'}`);
+    return make(
+      'REFUSED',
+      `${where} closed the connection before answering${target.tls ? '' : '; if that port speaks TLS, write rediss://'}`,
+    );
   }
   return make('UNREACHABLE', `cannot use ${where}: ${reason}`);
 }
@@ -216,7 +249,14 @@ export class RedisConnection extends EventEmitter {
     this.server = server;
     main.on('down', (error: unknown) => {
       this.#downSince = Date.now();
-      this.emit('down', new BrokerError('DOWN', scrubPassword(`lost Redis at ${target.redacted} (${reasonOf(error)}); reconnecting`, target), { cause: error }));
+      this.emit(
+        'down',
+        new BrokerError(
+          'DOWN',
+          scrubPassword(`lost Redis at ${target.redacted} (${reasonOf(error)}); reconnecting`, target),
+          { cause: error },
+        ),
+      );
     });
     main.on('up', () => {
       const awayMs = this.#downSince === null ? 0 : Date.now() - this.#downSince;
@@ -228,14 +268,18 @@ export class RedisConnection extends EventEmitter {
   /** Connects to the Redis `url` names; throws BrokerError (BAD_URL, UNREACHABLE, AUTH_FAILED, TLS_FAILED, REFUSED, UNSUPPORTED). */
   static async open(url: string | RedisTarget, options: ConnectOptions = {}): Promise<RedisConnection> {
     const target = typeof url === 'string' ? parseRedisUrl(url) : url;
-    if (options.name !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.name)) throw new RangeError(`a client name is 1 to 64 letters, digits, - or _, not ${options.name}`);
+    if (options.name !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.name))
+      throw new RangeError(`a client name is 1 to 64 letters, digits, - or _, not ${options.name}`);
     const main = new Link(target, options);
     await main.connect(target, options);
     try {
       const server = await serverInfo(main.client);
       const [major = 0, minor = 0] = server.version.split('.').map(Number);
       if (major < MIN_REDIS_VERSION[0] || (major === MIN_REDIS_VERSION[0] && minor < MIN_REDIS_VERSION[1])) {
-        throw new BrokerError('UNSUPPORTED', `Redis at ${target.redacted} is version ${server.version}; wirechat needs ${MIN_REDIS_VERSION.join('.')} or newer (streams trimmed by id)`);
+        throw new BrokerError(
+          'UNSUPPORTED',
+          `Redis at ${target.redacted} is version ${server.version}; wirechat needs ${MIN_REDIS_VERSION.join('.')} or newer (streams trimmed by id)`,
+        );
       }
       return new RedisConnection(target, options, main, server);
     } catch (error) {
@@ -283,7 +327,12 @@ export class RedisConnection extends EventEmitter {
   /** How a person would say where this relay's chat lives, and what Redis keeps of it. */
   describe(): string {
     const { appendonly, appendfsync } = this.server;
-    const persistence = appendonly === null ? 'persistence unknown' : appendonly === 'yes' ? `appendonly yes, appendfsync ${appendfsync}` : 'appendonly no';
+    const persistence =
+      appendonly === null
+        ? 'persistence unknown'
+        : appendonly === 'yes'
+          ? `appendonly yes, appendfsync ${appendfsync}`
+          : 'appendonly no';
     return `Redis ${this.server.version} at ${this.target.redacted} (${persistence})`;
   }
 
@@ -307,5 +356,10 @@ async function serverInfo(client: RedisClient): Promise<ServerInfo> {
       return null;
     }
   };
-  return { version, appendonly: await config('appendonly'), appendfsync: await config('appendfsync'), evictionPolicy: await config('maxmemory-policy') };
+  return {
+    version,
+    appendonly: await config('appendonly'),
+    appendfsync: await config('appendfsync'),
+    evictionPolicy: await config('maxmemory-policy'),
+  };
 }

@@ -60,7 +60,14 @@ export function reasonOf(error: unknown): string {
 }
 
 /** node-redis's ways of saying that the socket is gone or not there yet. */
-const LOST = [ClientOfflineError, SocketClosedUnexpectedlyError, ConnectionTimeoutError, SocketTimeoutError, DisconnectsClientError, TimeoutError];
+const LOST = [
+  ClientOfflineError,
+  SocketClosedUnexpectedlyError,
+  ConnectionTimeoutError,
+  SocketTimeoutError,
+  DisconnectsClientError,
+  TimeoutError,
+];
 
 /** Redis's answers that mean "not now" rather than "never": a retry after a while may succeed. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|READONLY|MASTERDOWN|CLUSTERDOWN|OOM|NOREPLICAS)\b/;

@@ -62,7 +62,13 @@ export class Feed extends EventEmitter<FeedEvents> {
   /** Set after Redis was away: the next turn checks that Redis did not come back with less than it had. */
   #checkRewind = false;
 
-  constructor(link: FeedLink, commands: { readonly up: boolean; whenUp(): Promise<void> }, log: ChatLog, store: RedisStore, options: FeedOptions = {}) {
+  constructor(
+    link: FeedLink,
+    commands: { readonly up: boolean; whenUp(): Promise<void> },
+    log: ChatLog,
+    store: RedisStore,
+    options: FeedOptions = {},
+  ) {
     super();
     this.#link = link;
     this.#commands = commands;
@@ -129,7 +135,16 @@ export class Feed extends EventEmitter<FeedEvents> {
           continue;
         }
         // Nothing new: wait for the stream to pass this line (or for the block to time out and look again).
-        await this.#link.client.sendCommand(['XREAD', 'COUNT', '1', 'BLOCK', String(this.#blockMs), 'STREAMS', this.#store.keys.log, `${this.#n}-0`]);
+        await this.#link.client.sendCommand([
+          'XREAD',
+          'COUNT',
+          '1',
+          'BLOCK',
+          String(this.#blockMs),
+          'STREAMS',
+          this.#store.keys.log,
+          `${this.#n}-0`,
+        ]);
       } catch (error) {
         if (this.#stopped) return;
         const transient = isTransient(error);

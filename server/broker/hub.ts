@@ -31,6 +31,15 @@ export class BrokerHub extends EventEmitter<HubEvents> implements ChatHub {
   }
 
   /** Queued while Redis is away (bounded: QUEUE_FULL past it); resolves once Redis numbered it. */
+  /** The log's epoch and the last entry handed to listeners, as the feed has delivered them. */
+  get epoch(): string {
+    return this.broker.delivered.epoch;
+  }
+
+  get last(): number {
+    return this.broker.delivered.n;
+  }
+
   append(entry: NewEntry): Promise<Appended> {
     return this.broker.append(entry);
   }

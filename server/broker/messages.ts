@@ -75,14 +75,16 @@ function object(value: unknown, what: string, keys: readonly string[], optional:
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RangeError(`${what} is an object`);
   const fields = value as Fields;
   for (const key of Object.keys(fields)) {
-    if (!keys.includes(key) && !optional.includes(key)) throw new RangeError(`${what} has an unknown field ${JSON.stringify(key).slice(0, 40)}`);
+    if (!keys.includes(key) && !optional.includes(key))
+      throw new RangeError(`${what} has an unknown field ${JSON.stringify(key).slice(0, 40)}`);
   }
   for (const key of keys) if (!(key in fields)) throw new RangeError(`${what} has no ${key}`);
   return fields;
 }
 
 function text(value: unknown, what: string, max = MAX_TEXT, min = 0): string {
-  if (typeof value !== 'string' || value.length < min || value.length > max) throw new RangeError(`${what} is a string of ${min} to ${max} characters`);
+  if (typeof value !== 'string' || value.length < min || value.length > max)
+    throw new RangeError(`${what} is a string of ${min} to ${max} characters`);
   return value;
 }
 
@@ -98,7 +100,11 @@ function oneOf<T extends string>(value: unknown, what: string, allowed: readonly
 
 export function parseParticipant(value: unknown): Participant {
   const f = object(value, 'a participant', ['id', 'name', 'relay']);
-  return { id: text(f.id, "a participant's id", 256, 1), name: text(f.name, "a participant's name", 256, 1), relay: relayId(f.relay, "a participant's relay") };
+  return {
+    id: text(f.id, "a participant's id", 256, 1),
+    name: text(f.name, "a participant's name", 256, 1),
+    relay: relayId(f.relay, "a participant's relay"),
+  };
 }
 
 export function parseRelayInfo(value: unknown): RelayInfo {
@@ -107,7 +113,8 @@ export function parseRelayInfo(value: unknown): RelayInfo {
 }
 
 function participants(value: unknown, what: string): Participant[] {
-  if (!Array.isArray(value) || value.length > MAX_PARTICIPANTS) throw new RangeError(`${what} is a list of participants`);
+  if (!Array.isArray(value) || value.length > MAX_PARTICIPANTS)
+    throw new RangeError(`${what} is a list of participants`);
   return value.map(parseParticipant);
 }
 
@@ -121,11 +128,20 @@ export function parseEvent(value: unknown): ChatEvent {
   switch (type) {
     case 'presence': {
       const f = object(value, 'a presence event', ['type', 'change', 'participant', 'reason']);
-      return { type, change: oneOf(f.change, 'a presence change', ['join', 'leave'] as const), participant: parseParticipant(f.participant), reason: text(f.reason, 'a reason') };
+      return {
+        type,
+        change: oneOf(f.change, 'a presence change', ['join', 'leave'] as const),
+        participant: parseParticipant(f.participant),
+        reason: text(f.reason, 'a reason'),
+      };
     }
     case 'relay-lost': {
       const f = object(value, 'a relay-lost event', ['type', 'relay', 'participants']);
-      return { type, relay: parseRelayInfo(f.relay), participants: participants(f.participants, "a lost relay's participants") };
+      return {
+        type,
+        relay: parseRelayInfo(f.relay),
+        participants: participants(f.participants, "a lost relay's participants"),
+      };
     }
     case 'end': {
       const f = object(value, 'an end event', ['type', 'by', 'reason']);
@@ -145,7 +161,11 @@ export function parseRequestBody(kind: RequestKind, value: unknown): Requests[Re
       return empty(value, `a ${kind} request`);
     case 'kick': {
       const f = object(value, 'a kick request', ['id', 'by', 'reason']);
-      return { id: text(f.id, 'who is kicked', 256, 1), by: text(f.by, 'who kicks', 256), reason: text(f.reason, 'a reason') };
+      return {
+        id: text(f.id, 'who is kicked', 256, 1),
+        by: text(f.by, 'who kicks', 256),
+        reason: text(f.reason, 'a reason'),
+      };
     }
     default: {
       const check: never = kind;
@@ -157,7 +177,9 @@ export function parseRequestBody(kind: RequestKind, value: unknown): Requests[Re
 export function parseAnswer(kind: RequestKind, value: unknown): Requests[RequestKind]['answer'] {
   switch (kind) {
     case 'who':
-      return { participants: participants(object(value, 'a who answer', ['participants']).participants, 'a who answer') };
+      return {
+        participants: participants(object(value, 'a who answer', ['participants']).participants, 'a who answer'),
+      };
     case 'kick': {
       const kicked = object(value, 'a kick answer', ['kicked']).kicked;
       if (typeof kicked !== 'boolean') throw new RangeError('a kick answer says kicked: true or false');
@@ -204,7 +226,8 @@ function parseBody(value: unknown): Body | { t: 'response'; rid: string; ok: tru
 }
 
 function messageId(value: unknown): string {
-  if (typeof value !== 'string' || !MESSAGE_ID.test(value)) throw new RangeError('a message id is 16 to 32 base64url characters');
+  if (typeof value !== 'string' || !MESSAGE_ID.test(value))
+    throw new RangeError('a message id is 16 to 32 base64url characters');
   return value;
 }
 
@@ -213,8 +236,16 @@ export type ParsedEnvelope = Omit<Envelope, 'body'> & { body: ReturnType<typeof 
 /** The envelope in `value`, checked against the chat and the channel (`to`) it arrived on. */
 export function parseEnvelope(value: unknown, expected: { chat: string; to: string }): ParsedEnvelope {
   const f = object(value, 'a message', ['v', 'chat', 'to', 'from', 'id', 'body']);
-  if (f.v !== ENVELOPE_VERSION) throw new RangeError(`a message of version ${String(f.v).slice(0, 20)}; this relay reads ${ENVELOPE_VERSION}`);
+  if (f.v !== ENVELOPE_VERSION)
+    throw new RangeError(`a message of version ${String(f.v).slice(0, 20)}; this relay reads ${ENVELOPE_VERSION}`);
   if (f.chat !== expected.chat) throw new RangeError('a message for another chat');
   if (f.to !== expected.to) throw new RangeError('a message for another channel');
-  return { v: ENVELOPE_VERSION, chat: expected.chat, to: expected.to, from: relayId(f.from, "a message's sender"), id: messageId(f.id), body: parseBody(f.body) };
+  return {
+    v: ENVELOPE_VERSION,
+    chat: expected.chat,
+    to: expected.to,
+    from: relayId(f.from, "a message's sender"),
+    id: messageId(f.id),
+    body: parseBody(f.body),
+  };
 }

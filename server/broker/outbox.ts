@@ -54,12 +54,16 @@ export class Outbox {
 
   append(entries: readonly NewEntry[]): Promise<Appended[]> {
     if (entries.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => this.#push({ kind: 'append', entries, resolve, reject }, entries.length, reject));
+    return new Promise((resolve, reject) =>
+      this.#push({ kind: 'append', entries, resolve, reject }, entries.length, reject),
+    );
   }
 
   /** `message` is sealed by the sink at each try, so its age is the age of the publish, not of the queueing. */
   publish(channel: string, message: unknown): Promise<void> {
-    return new Promise((resolve, reject) => this.#push({ kind: 'publish', channel, message, resolve, reject }, 1, reject));
+    return new Promise((resolve, reject) =>
+      this.#push({ kind: 'publish', channel, message, resolve, reject }, 1, reject),
+    );
   }
 
   /** Waits (at most `ms`) for what is queued to go out, then refuses the rest with CLOSED. */
@@ -84,7 +88,12 @@ export class Outbox {
   #push(item: Item, weight: number, reject: (error: unknown) => void): void {
     if (this.#closed) return reject(new BrokerError('CLOSED', 'the broker is closed'));
     if (this.#count + weight > this.max) {
-      return reject(new BrokerError('QUEUE_FULL', `${this.#count} lines and messages are waiting for Redis, the most this relay keeps; this one was not sent`));
+      return reject(
+        new BrokerError(
+          'QUEUE_FULL',
+          `${this.#count} lines and messages are waiting for Redis, the most this relay keeps; this one was not sent`,
+        ),
+      );
     }
     this.#count += weight;
     this.#items.push(item);

@@ -33,8 +33,10 @@ export const DEFAULT_TIMING: PresenceTiming = { heartbeatMs: 1_000, ttlMs: 5_000
 
 export function checkTiming(timing: PresenceTiming): PresenceTiming {
   const { heartbeatMs, ttlMs } = timing;
-  if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 10) throw new RangeError(`the heartbeat is a whole number of ms >= 10, not ${heartbeatMs}`);
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < heartbeatMs * 2) throw new RangeError(`a heartbeat lives at least two beats (${heartbeatMs * 2} ms), not ${ttlMs}`);
+  if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 10)
+    throw new RangeError(`the heartbeat is a whole number of ms >= 10, not ${heartbeatMs}`);
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < heartbeatMs * 2)
+    throw new RangeError(`a heartbeat lives at least two beats (${heartbeatMs * 2} ms), not ${ttlMs}`);
   return { heartbeatMs, ttlMs };
 }
 
@@ -211,7 +213,8 @@ redis.call('HDEL', KEYS[1], me)
 return #tabs / 2
 `);
 
-export type JoinResult = { ok: true } | { ok: false; reason: 'taken'; holder: Participant | null } | { ok: false; reason: 'gone' };
+export type JoinResult =
+  { ok: true } | { ok: false; reason: 'taken'; holder: Participant | null } | { ok: false; reason: 'gone' };
 
 export interface Reaped {
   relay: RelayInfo;
@@ -266,10 +269,21 @@ export class Presence {
   async beat(): Promise<Beat> {
     if (this.#label === '') this.#label = await this.#sealer.seal(this.relay);
     const local = [...this.#local.values()];
-    const [fresh, lostFields] = (await BEAT.run(this.#client, this.#relayKeys(), [this.#keys.prefix, this.relay.id, String(this.timing.ttlMs), this.#label, ...local.map((l) => l.field)])) as [number, string[]];
+    const [fresh, lostFields] = (await BEAT.run(this.#client, this.#relayKeys(), [
+      this.#keys.prefix,
+      this.relay.id,
+      String(this.timing.ttlMs),
+      this.#label,
+      ...local.map((l) => l.field),
+    ])) as [number, string[]];
     let lost: string[] = lostFields;
     if (fresh === 1 && local.length > 0) {
-      lost = (await REASSERT.run(this.#client, this.#relayKeys(), [this.#keys.prefix, this.relay.id, String(this.timing.ttlMs), ...local.flatMap((l) => [l.field, l.value])])) as string[];
+      lost = (await REASSERT.run(this.#client, this.#relayKeys(), [
+        this.#keys.prefix,
+        this.relay.id,
+        String(this.timing.ttlMs),
+        ...local.flatMap((l) => [l.field, l.value]),
+      ])) as string[];
     }
     const gone = new Set(lost);
     const lostParticipants = local.filter((l) => gone.has(l.field)).map((l) => l.participant);
@@ -286,7 +300,13 @@ export class Presence {
     const participant: Participant = { id, name, relay: this.relay.id };
     const field = this.#field(id);
     const value = [...this.#claims(name), await this.#sealer.seal(participant)].join(' ');
-    const reply = (await JOIN.run(this.#client, this.#relayKeys(), [this.#keys.prefix, this.relay.id, String(this.timing.ttlMs), field, value])) as string[];
+    const reply = (await JOIN.run(this.#client, this.#relayKeys(), [
+      this.#keys.prefix,
+      this.relay.id,
+      String(this.timing.ttlMs),
+      field,
+      value,
+    ])) as string[];
     if (reply[0] === 'gone') return { ok: false, reason: 'gone' };
     if (reply[0] === 'taken') return { ok: false, reason: 'taken', holder: await this.find(name) };
     this.#local.set(id, { participant, field, value });
@@ -296,32 +316,51 @@ export class Presence {
   /** Lets go of participant `id`'s name and entry; false when this relay did not list it. */
   async leave(id: string): Promise<boolean> {
     const had = this.#local.delete(id);
-    const removed = (await LEAVE.run(this.#client, [this.#keys.tabs(this.relay.id)], [this.#keys.prefix, this.relay.id, this.#field(id)])) as number;
+    const removed = (await LEAVE.run(
+      this.#client,
+      [this.#keys.tabs(this.relay.id)],
+      [this.#keys.prefix, this.relay.id, this.#field(id)],
+    )) as number;
     return had || removed === 1;
   }
 
   /** Who holds `name` (or a name confusable with it) on a live relay, or null. */
   async find(name: string): Promise<Participant | null> {
-    const reply = (await FIND.run(this.#client, this.#claims(name).map((h) => this.#keys.name(h)), [this.#keys.prefix])) as string[];
+    const reply = (await FIND.run(
+      this.#client,
+      this.#claims(name).map((h) => this.#keys.name(h)),
+      [this.#keys.prefix],
+    )) as string[];
     if (reply.length < 2) return null;
     return this.#participant(reply[1]!);
   }
 
   /** Every live relay and its participants. */
   async roster(): Promise<Array<{ relay: RelayInfo; participants: Participant[] }>> {
-    const reply = (await ROSTER.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<[string, string, string[]]>;
-    return Promise.all(reply.map(async ([, label, tokens]) => ({ relay: parseRelayInfo(await this.#sealer.open(label)), participants: await this.#participants(tokens) })));
+    const reply = (await ROSTER.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<
+      [string, string, string[]]
+    >;
+    return Promise.all(
+      reply.map(async ([, label, tokens]) => ({
+        relay: parseRelayInfo(await this.#sealer.open(label)),
+        participants: await this.#participants(tokens),
+      })),
+    );
   }
 
   /** The ids of the live relays. */
   async relays(): Promise<string[]> {
-    const reply = (await ROSTER.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<[string, string, string[]]>;
+    const reply = (await ROSTER.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<
+      [string, string, string[]]
+    >;
     return reply.map(([id]) => id);
   }
 
   /** Reaps the relays whose heartbeat expired; each is reaped once chat-wide, by whichever relay swept first. */
   async sweep(): Promise<Reaped[]> {
-    const reply = (await REAP.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<[string, string, string[]]>;
+    const reply = (await REAP.run(this.#client, [this.#keys.relays], [this.#keys.prefix])) as Array<
+      [string, string, string[]]
+    >;
     const reaped: Reaped[] = [];
     for (const [id, label, tokens] of reply) {
       let relay: RelayInfo;

@@ -42,7 +42,10 @@ export function redactUrl(text: string): string {
 }
 
 function bad(text: string, why: string): BrokerError {
-  return new BrokerError('BAD_URL', `--redis ${redactUrl(text)}: ${why}; write redis://HOST:PORT[/DB], with :PASSWORD@ before HOST when Redis wants one, or rediss:// for TLS`);
+  return new BrokerError(
+    'BAD_URL',
+    `--redis ${redactUrl(text)}: ${why}; write redis://HOST:PORT[/DB], with :PASSWORD@ before HOST when Redis wants one, or rediss:// for TLS`,
+  );
 }
 
 function decode(part: string, text: string, what: string): string {
@@ -63,7 +66,8 @@ export function parseRedisUrl(text: string): RedisTarget {
     throw bad(text, 'not a URL');
   }
   const tls = url.protocol === 'rediss:';
-  if (!tls && url.protocol !== 'redis:') throw bad(text, `the scheme is ${url.protocol.replace(/:$/, '')}, not redis or rediss`);
+  if (!tls && url.protocol !== 'redis:')
+    throw bad(text, `the scheme is ${url.protocol.replace(/:$/, '')}, not redis or rediss`);
   if (url.search !== '' || url.hash !== '') throw bad(text, 'a Redis URL has no ?query or #fragment here');
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw bad(text, 'no host');

@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { BrokerError, reasonOf } from './errors.ts';
 import { parseAnswer, type Body, type RequestKind, type Requests } from './messages.ts';
 
-export type Handler<K extends RequestKind> = (body: Requests[K]['body'], from: string) => Promise<Requests[K]['answer']> | Requests[K]['answer'];
+export type Handler<K extends RequestKind> = (
+  body: Requests[K]['body'],
+  from: string,
+) => Promise<Requests[K]['answer']> | Requests[K]['answer'];
 
 export interface RequestResult<K extends RequestKind> {
   /** One per relay that answered, this relay's first when it was asked. */
@@ -44,8 +47,14 @@ export class RequestHub {
   }
 
   /** Asks `relays` (this one included if listed) and gathers their answers for at most `timeoutMs`. */
-  async request<K extends RequestKind>(kind: K, body: Requests[K]['body'], relays: readonly string[], timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<RequestResult<K>> {
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) throw new RangeError(`a request's timeout is a whole number of ms >= 1, not ${timeoutMs}`);
+  async request<K extends RequestKind>(
+    kind: K,
+    body: Requests[K]['body'],
+    relays: readonly string[],
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  ): Promise<RequestResult<K>> {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1)
+      throw new RangeError(`a request's timeout is a whole number of ms >= 1, not ${timeoutMs}`);
     const result: RequestResult<RequestKind> = { answers: [], failed: [], missing: [] };
     const others = [...new Set(relays)].filter((r) => r !== this.#self);
     if (relays.includes(this.#self)) await this.#answerLocally(kind, body, result);
@@ -70,10 +79,14 @@ export class RequestHub {
       this.#pending.set(rid, pending);
     });
     const sent = await Promise.allSettled(others.map((relay) => this.#send(relay, { t: 'request', rid, kind, body })));
-    const unsent = sent.flatMap((outcome, i) => (outcome.status === 'rejected' ? [{ relay: others[i]!, error: reasonOf(outcome.reason) }] : []));
+    const unsent = sent.flatMap((outcome, i) =>
+      outcome.status === 'rejected' ? [{ relay: others[i]!, error: reasonOf(outcome.reason) }] : [],
+    );
     if (unsent.length === others.length) {
       this.#pending.get(rid)?.done();
-      throw new BrokerError('DOWN', `could not ask the other relays: ${unsent[0]!.error}`, { cause: (sent[0] as PromiseRejectedResult).reason });
+      throw new BrokerError('DOWN', `could not ask the other relays: ${unsent[0]!.error}`, {
+        cause: (sent[0] as PromiseRejectedResult).reason,
+      });
     }
     const pending = this.#pending.get(rid);
     for (const { relay } of unsent) pending?.waiting.delete(relay);
@@ -122,7 +135,11 @@ export class RequestHub {
     }
   }
 
-  async #answerLocally(kind: RequestKind, body: Requests[RequestKind]['body'], result: RequestResult<RequestKind>): Promise<void> {
+  async #answerLocally(
+    kind: RequestKind,
+    body: Requests[RequestKind]['body'],
+    result: RequestResult<RequestKind>,
+  ): Promise<void> {
     const handler = this.#handlers.get(kind);
     try {
       if (!handler) throw new Error(`this relay answers no ${kind} requests`);

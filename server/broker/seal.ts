@@ -46,7 +46,11 @@ export async function createBrokerSealer(chatKey: Uint8Array): Promise<BrokerSea
     },
     hash(purpose, value) {
       // JSON of the pair: one spelling per (purpose, value), so no two inputs share an HMAC input.
-      return createHmac('sha256', hashKey).update(JSON.stringify([purpose, value])).digest().subarray(0, HASH_BYTES).toString('base64url');
+      return createHmac('sha256', hashKey)
+        .update(JSON.stringify([purpose, value]))
+        .digest()
+        .subarray(0, HASH_BYTES)
+        .toString('base64url');
     },
   };
 }

@@ -39,7 +39,12 @@ function parseChatKey(data: Uint8Array, path: string): Uint8Array {
   try {
     return fernetKeyBytes(fromUtf8(data).replace(/\r?\n$/, ''));
   } catch (error) {
-    throw new SecretFileError('NOT_A_KEY', path, `${path} is not a chat key: it should hold one Fernet key, 44 base64url characters`, { cause: error });
+    throw new SecretFileError(
+      'NOT_A_KEY',
+      path,
+      `${path} is not a chat key: it should hold one Fernet key, 44 base64url characters`,
+      { cause: error },
+    );
   } finally {
     data.fill(0);
   }

@@ -229,7 +229,8 @@ export function checkLineNumber(n: number): number {
 }
 
 export function checkLimit(limit: number): number {
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`a read limit is a whole number >= 1, not ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`a read limit is a whole number >= 1, not ${limit}`);
   return limit;
 }
 
@@ -237,7 +238,12 @@ export function checkLimit(limit: number): number {
  * The oldest line retention keeps at `now`, given the newest line and a way to find the first line at or after
  * a time. Times never go down as numbers go up, so what the age bound keeps is a suffix, like the count's.
  */
-export function firstKept(last: number, retention: Retention, firstAtOrAfter: (cutoff: number) => number, now: number): number {
+export function firstKept(
+  last: number,
+  retention: Retention,
+  firstAtOrAfter: (cutoff: number) => number,
+  now: number,
+): number {
   const byCount = Math.max(1, last - retention.maxLines + 1);
   return Math.max(byCount, firstAtOrAfter(now - retention.maxAgeMs));
 }
@@ -279,18 +285,21 @@ const MAX_IDENTITY_CHARS = 256;
 /** An entry the relay built: a mistake here is a bug in the relay, so it throws RangeError. */
 export function checkEntry(entry: NewEntry): NewEntry {
   const { kind, from, text, to, origin } = entry;
-  if (!(ENTRY_KINDS as readonly string[]).includes(kind)) throw new RangeError(`an entry's kind is one of ${ENTRY_KINDS.join(', ')}, not ${String(kind)}`);
+  if (!(ENTRY_KINDS as readonly string[]).includes(kind))
+    throw new RangeError(`an entry's kind is one of ${ENTRY_KINDS.join(', ')}, not ${String(kind)}`);
   if (typeof from !== 'string' || typeof text !== 'string') throw new RangeError('an entry has a name and a text');
   if (to !== undefined && (typeof to !== 'string' || to === '' || to.length > MAX_IDENTITY_CHARS)) {
     throw new RangeError(`a recipient is an identity of 1 to ${MAX_IDENTITY_CHARS} characters`);
   }
-  if ((kind === 'direct') !== (to !== undefined)) throw new RangeError('a direct entry, and only a direct one, names its recipient');
+  if ((kind === 'direct') !== (to !== undefined))
+    throw new RangeError('a direct entry, and only a direct one, names its recipient');
   if (origin !== undefined) {
     const { identity, lineId } = origin;
     if (typeof identity !== 'string' || identity === '' || identity.length > MAX_IDENTITY_CHARS) {
       throw new RangeError(`an origin's identity is 1 to ${MAX_IDENTITY_CHARS} characters`);
     }
-    if (!Number.isSafeInteger(lineId) || lineId < 0) throw new RangeError(`an origin's line id is a whole number >= 0, not ${lineId}`);
+    if (!Number.isSafeInteger(lineId) || lineId < 0)
+      throw new RangeError(`an origin's line id is a whole number >= 0, not ${lineId}`);
   }
   return entry;
 }

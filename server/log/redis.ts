@@ -166,7 +166,10 @@ export interface RedisStoreOptions extends StoreOptions {
  * Opens the chat `chat` in Redis, over `connection` (shared with the broker; left open by close()) or a URL
  * (a connection of its own, closed with the store). Throws HistoryError OPEN_FAILED when Redis cannot be used.
  */
-export async function openRedisStore(connection: RedisConnection | string, options: RedisStoreOptions = {}): Promise<RedisStore> {
+export async function openRedisStore(
+  connection: RedisConnection | string,
+  options: RedisStoreOptions = {},
+): Promise<RedisStore> {
   const retention = checkRetention(options.retention ?? DEFAULT_RETENTION);
   const keys = chatKeys(options.chat ?? DEFAULT_CHAT);
   let owned: RedisConnection | null = null;
@@ -201,7 +204,13 @@ export class RedisStore implements LogStore {
   #epoch: string | null = null;
   #closed = false;
 
-  constructor(connection: RedisConnection, owned: boolean, keys: ChatKeys, retention: Retention, options: RedisStoreOptions) {
+  constructor(
+    connection: RedisConnection,
+    owned: boolean,
+    keys: ChatKeys,
+    retention: Retention,
+    options: RedisStoreOptions,
+  ) {
     this.#connection = connection;
     this.#owned = owned;
     this.keys = keys;
@@ -233,7 +242,12 @@ export class RedisStore implements LogStore {
     checkLimit(limit);
     this.#open();
     const reply = await this.#run(READ, [String(n), String(limit)], 'READ_FAILED', 'could not read');
-    return (reply[1] as Row[]).map(([n, at, tag, sealed]) => ({ n: Number(n), at: Number(at), tag: tag === '' ? null : tag, sealed }));
+    return (reply[1] as Row[]).map(([n, at, tag, sealed]) => ({
+      n: Number(n),
+      at: Number(at),
+      tag: tag === '' ? null : tag,
+      sealed,
+    }));
   }
 
   async position(): Promise<Position> {
@@ -259,7 +273,9 @@ export class RedisStore implements LogStore {
     try {
       return String(await RENAME.run(this.#connection.client, [this.keys.epoch], [epoch, newEpoch()]));
     } catch (error) {
-      throw new HistoryError('WRITE_FAILED', `could not start a new epoch in ${this.description}: ${reasonOf(error)}`, { cause: error });
+      throw new HistoryError('WRITE_FAILED', `could not start a new epoch in ${this.description}: ${reasonOf(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -273,12 +289,23 @@ export class RedisStore implements LogStore {
     if (this.#closed) throw new HistoryError('CLOSED', 'the chat log is closed');
   }
 
-  async #run(script: LuaScript, more: string[], code: 'READ_FAILED' | 'WRITE_FAILED', what: string): Promise<unknown[]> {
+  async #run(
+    script: LuaScript,
+    more: string[],
+    code: 'READ_FAILED' | 'WRITE_FAILED',
+    what: string,
+  ): Promise<unknown[]> {
     const { maxLines, maxAgeMs } = this.retention;
     const keys = [this.keys.epoch, this.keys.last, this.keys.log, this.keys.tags];
     let reply: unknown[];
     try {
-      reply = (await script.run(this.#connection.client, keys, [newEpoch(), String(this.#now()), String(maxLines), String(maxAgeMs), ...more])) as unknown[];
+      reply = (await script.run(this.#connection.client, keys, [
+        newEpoch(),
+        String(this.#now()),
+        String(maxLines),
+        String(maxAgeMs),
+        ...more,
+      ])) as unknown[];
     } catch (error) {
       throw new HistoryError(code, `${what} ${this.description}: ${reasonOf(error)}`, { cause: error });
     }

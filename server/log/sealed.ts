@@ -90,11 +90,15 @@ export async function createLogSealer(chatKey: Uint8Array): Promise<LogSealer> {
       return fernet.encrypt(utf8(JSON.stringify(payload)));
     },
     async open(token) {
-      return parsePayload(JSON.parse(fromUtf8(await fernet.decrypt(token, { maxClockSkew: NO_FUTURE_BOUND }))) as unknown);
+      return parsePayload(
+        JSON.parse(fromUtf8(await fernet.decrypt(token, { maxClockSkew: NO_FUTURE_BOUND }))) as unknown,
+      );
     },
     tag(origin) {
       // JSON of the pair: one spelling per (identity, lineId), so no two origins share an HMAC input.
-      const mac = createHmac('sha256', tagKey).update(JSON.stringify([origin.identity, origin.lineId])).digest();
+      const mac = createHmac('sha256', tagKey)
+        .update(JSON.stringify([origin.identity, origin.lineId]))
+        .digest();
       return mac.subarray(0, TAG_BYTES).toString('base64url');
     },
   };
@@ -103,9 +107,12 @@ export async function createLogSealer(chatKey: Uint8Array): Promise<LogSealer> {
 function parsePayload(value: unknown): NewEntry {
   if (typeof value !== 'object' || value === null) throw new RangeError('a sealed entry is a JSON object');
   const { v, kind, from, text, to, origin, ...rest } = value as Record<string, unknown>;
-  if (v !== PAYLOAD_VERSION) throw new RangeError(`a sealed entry of version ${String(v)}; this server reads ${PAYLOAD_VERSION}`);
-  if (Object.keys(rest).length > 0) throw new RangeError(`a sealed entry has unknown fields: ${Object.keys(rest).join(', ')}`);
-  if (!(ENTRY_KINDS as readonly unknown[]).includes(kind)) throw new RangeError(`a sealed entry of kind ${String(kind)}`);
+  if (v !== PAYLOAD_VERSION)
+    throw new RangeError(`a sealed entry of version ${String(v)}; this server reads ${PAYLOAD_VERSION}`);
+  if (Object.keys(rest).length > 0)
+    throw new RangeError(`a sealed entry has unknown fields: ${Object.keys(rest).join(', ')}`);
+  if (!(ENTRY_KINDS as readonly unknown[]).includes(kind))
+    throw new RangeError(`a sealed entry of kind ${String(kind)}`);
   const entry: NewEntry = { kind: kind as EntryKind, from: from as string, text: text as string };
   if (to !== undefined) entry.to = to as string;
   if (origin !== undefined) {
@@ -147,11 +154,17 @@ async function openNewest(store: LogStore, sealer: LogSealer, newest: StoredReco
     await sealer.open(newest.sealed);
   } catch (error) {
     if (isWirechatError(error, 'FERNET_BAD_MAC')) {
-      throw new HistoryError('KEY_MISMATCH',
+      throw new HistoryError(
+        'KEY_MISMATCH',
         `the history in ${store.description} was sealed under another chat key; start with the key it was written with, or move the history away to begin a new one`,
-        { cause: error });
+        { cause: error },
+      );
     }
-    throw new HistoryError('READ_FAILED', `line ${newest.n} of ${store.description} cannot be read: ${(error as Error).message}`, { cause: error });
+    throw new HistoryError(
+      'READ_FAILED',
+      `line ${newest.n} of ${store.description} cannot be read: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -248,7 +261,11 @@ class SealedChatLog implements ChatLog {
     try {
       entry = await this.#sealer.open(record.sealed);
     } catch (error) {
-      throw new HistoryError('READ_FAILED', `line ${record.n} of ${this.#store.description} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new HistoryError(
+        'READ_FAILED',
+        `line ${record.n} of ${this.#store.description} cannot be read: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     return { n: record.n, at: record.at, ...entry };
   }

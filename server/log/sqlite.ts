@@ -78,7 +78,8 @@ function reason(error: unknown): string {
 export async function openSqliteStore(path: string, options: SqliteOptions = {}): Promise<SqliteStore> {
   const retention = checkRetention(options.retention ?? DEFAULT_RETENTION);
   const synchronous = options.synchronous ?? 'full';
-  if (synchronous !== 'full' && synchronous !== 'normal') throw new RangeError(`synchronous is full or normal, not ${synchronous}`);
+  if (synchronous !== 'full' && synchronous !== 'normal')
+    throw new RangeError(`synchronous is full or normal, not ${synchronous}`);
   createPrivateFile(path);
   // Loaded here, not at the top: the default memory store never loads a native module.
   // An optional dependency: `npm install` goes on without it where no C++ compiler is at hand (it builds SQLite).
@@ -104,7 +105,8 @@ export async function openSqliteStore(path: string, options: SqliteOptions = {})
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     // Whose file it is comes first: a database that is not ours is left exactly as it was, journal mode too.
     const fresh = isNewOrOurs(db, path);
-    if (one(db.prepare('PRAGMA journal_mode = WAL')) !== 'wal') throw new HistoryError('OPEN_FAILED', `${path} cannot use a write-ahead log`);
+    if (one(db.prepare('PRAGMA journal_mode = WAL')) !== 'wal')
+      throw new HistoryError('OPEN_FAILED', `${path} cannot use a write-ahead log`);
     db.exec(`PRAGMA synchronous = ${synchronous.toUpperCase()}`);
     // Take the write lock now, at the start, and keep it (EXCLUSIVE mode never lets go of a lock it took).
     db.exec('BEGIN EXCLUSIVE');
@@ -120,10 +122,18 @@ export async function openSqliteStore(path: string, options: SqliteOptions = {})
     if (error instanceof HistoryError) throw error;
     const code = sqliteCode(error);
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new HistoryError('NOT_A_LOG', `${path} is not a wirechat history file (not an SQLite database, or a damaged one)`, { cause: error });
+      throw new HistoryError(
+        'NOT_A_LOG',
+        `${path} is not a wirechat history file (not an SQLite database, or a damaged one)`,
+        { cause: error },
+      );
     }
     if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      throw new HistoryError('IN_USE', `the history file ${path} is in use by another wirechat server; give each server its own file`, { cause: error });
+      throw new HistoryError(
+        'IN_USE',
+        `the history file ${path} is in use by another wirechat server; give each server its own file`,
+        { cause: error },
+      );
     }
     throw new HistoryError('OPEN_FAILED', `cannot open the history file ${path}: ${reason(error)}`, { cause: error });
   }
@@ -140,13 +150,19 @@ function createPrivateFile(path: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      if (statSync(path).isDirectory()) throw new HistoryError('OPEN_FAILED', `the history path ${path} is a folder; give a file name`);
+      if (statSync(path).isDirectory())
+        throw new HistoryError('OPEN_FAILED', `the history path ${path} is a folder; give a file name`);
       return;
     }
     if (code === 'ENOENT') {
-      throw new HistoryError('OPEN_FAILED', `cannot create the history file ${path}: the folder ${dirname(path)} does not exist`, { cause: error });
+      throw new HistoryError(
+        'OPEN_FAILED',
+        `cannot create the history file ${path}: the folder ${dirname(path)} does not exist`,
+        { cause: error },
+      );
     }
-    if (code === 'EISDIR') throw new HistoryError('OPEN_FAILED', `the history path ${path} is a folder; give a file name`);
+    if (code === 'EISDIR')
+      throw new HistoryError('OPEN_FAILED', `the history path ${path} is a folder; give a file name`);
     throw new HistoryError('OPEN_FAILED', `cannot create the history file ${path}: ${reason(error)}`, { cause: error });
   }
 }
@@ -157,11 +173,17 @@ function isNewOrOurs(db: Database, path: string): boolean {
   const tables = one(db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'"));
   if (applicationId === 0 && tables === 0) return true;
   if (applicationId !== APPLICATION_ID) {
-    throw new HistoryError('NOT_A_LOG', `${path} is an SQLite database but not a wirechat history file; give another path`);
+    throw new HistoryError(
+      'NOT_A_LOG',
+      `${path} is an SQLite database but not a wirechat history file; give another path`,
+    );
   }
   const version = one(db.prepare('PRAGMA user_version'));
   if (version !== SCHEMA_VERSION) {
-    throw new HistoryError('NOT_A_LOG', `${path} is a wirechat history of version ${String(version)}; this server reads version ${SCHEMA_VERSION}`);
+    throw new HistoryError(
+      'NOT_A_LOG',
+      `${path} is a wirechat history of version ${String(version)}; this server reads version ${SCHEMA_VERSION}`,
+    );
   }
   return false;
 }
@@ -178,7 +200,8 @@ function create(db: Database): string {
 
 function readEpoch(db: Database, path: string): string {
   const epoch = one(db.prepare("SELECT value FROM meta WHERE key = 'epoch'"));
-  if (typeof epoch !== 'string' || epoch === '') throw new HistoryError('NOT_A_LOG', `${path} has no epoch: it is damaged`);
+  if (typeof epoch !== 'string' || epoch === '')
+    throw new HistoryError('NOT_A_LOG', `${path} has no epoch: it is damaged`);
   return epoch;
 }
 
@@ -238,7 +261,9 @@ export class SqliteStore implements LogStore {
     } catch (error) {
       [this.#last, this.#lastAt] = [last, lastAt];
       this.#rollback();
-      throw new HistoryError('WRITE_FAILED', `could not store the lines in ${this.description}: ${reason(error)}`, { cause: error });
+      throw new HistoryError('WRITE_FAILED', `could not store the lines in ${this.description}: ${reason(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -248,7 +273,9 @@ export class SqliteStore implements LogStore {
     this.#open();
     try {
       const first = this.#first(this.#now());
-      const rows = this.#sql.read.raw(true).all(Math.max(n, first - 1), limit) as Array<[number, number, string | null, string]>;
+      const rows = this.#sql.read.raw(true).all(Math.max(n, first - 1), limit) as Array<
+        [number, number, string | null, string]
+      >;
       return rows.map(([n, at, tag, sealed]) => ({ n, at, tag, sealed }));
     } catch (error) {
       throw new HistoryError('READ_FAILED', `could not read ${this.description}: ${reason(error)}`, { cause: error });
@@ -301,7 +328,12 @@ export class SqliteStore implements LogStore {
   }
 
   #first(now: number): number {
-    return firstKept(this.#last, this.retention, (cutoff) => Number(one(this.#sql.firstAtOrAfter, cutoff) ?? this.#last + 1), now);
+    return firstKept(
+      this.#last,
+      this.retention,
+      (cutoff) => Number(one(this.#sql.firstAtOrAfter, cutoff) ?? this.#last + 1),
+      now,
+    );
   }
 
   #dropExpired(now: number): void {

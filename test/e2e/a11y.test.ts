@@ -44,9 +44,14 @@ async function focused(page: Page): Promise<Focused> {
     const root = element.getRootNode();
     const host = root instanceof ShadowRoot ? root.host.localName : 'document';
     const style = getComputedStyle(element);
-    const ring = element.matches(':focus-visible') && style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+    const ring =
+      element.matches(':focus-visible') && style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
     const name = element.id === '' ? element.localName : `#${element.id}`;
-    return { where: `${host}${name.startsWith('#') ? '' : ' '}${name}`, text: (element.textContent ?? '').trim().slice(0, 60), ring };
+    return {
+      where: `${host}${name.startsWith('#') ? '' : ' '}${name}`,
+      text: (element.textContent ?? '').trim().slice(0, 60),
+      ring,
+    };
   });
 }
 
@@ -73,16 +78,32 @@ async function liveRegionOf(context: BrowserContext, page: Page, text: string) {
   const cdp = await context.newCDPSession(page);
   try {
     type Property = { name: string; value: { value?: unknown } };
-    type AXNode = { nodeId: string; parentId?: string; role?: { value?: string }; name?: { value?: string }; properties?: Property[] };
+    type AXNode = {
+      nodeId: string;
+      parentId?: string;
+      role?: { value?: string };
+      name?: { value?: string };
+      properties?: Property[];
+    };
     const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as unknown as { nodes: AXNode[] };
     const byId = new Map(nodes.map((n) => [n.nodeId, n]));
     const prop = (n: AXNode, name: string) => n.properties?.find((p) => p.name === name)?.value.value;
     const start = nodes.find((n) => n.role?.value === 'StaticText' && String(n.name?.value ?? '').includes(text));
     assert.ok(start !== undefined, `no text "${text}" in the accessibility tree`);
-    for (let n: AXNode | undefined = start; n !== undefined; n = n.parentId === undefined ? undefined : byId.get(n.parentId)) {
+    for (
+      let n: AXNode | undefined = start;
+      n !== undefined;
+      n = n.parentId === undefined ? undefined : byId.get(n.parentId)
+    ) {
       const live = prop(n, 'live');
       if (live !== undefined && live !== 'off') {
-        return { role: n.role?.value, name: n.name?.value, live, relevant: prop(n, 'relevant'), atomic: prop(n, 'atomic') };
+        return {
+          role: n.role?.value,
+          name: n.name?.value,
+          live,
+          relevant: prop(n, 'relevant'),
+          atomic: prop(n, 'atomic'),
+        };
       }
     }
     return undefined;
@@ -101,7 +122,10 @@ describe('the axe helper', () => {
 
       // Two faults, two shadow roots down (wc-app, then wc-join), drawn through the CSSOM as the page's CSP wants.
       await page.evaluate(() => {
-        const form = document.querySelector('wc-app')!.shadowRoot!.querySelector('wc-join')!.shadowRoot!.querySelector('form')!;
+        const form = document
+          .querySelector('wc-app')!
+          .shadowRoot!.querySelector('wc-join')!
+          .shadowRoot!.querySelector('form')!;
         const button = document.createElement('button');
         button.id = 'nameless';
         form.append(button);
@@ -112,18 +136,28 @@ describe('the axe helper', () => {
         form.append(faint);
       });
       await assert.rejects(checkA11y(page, 'join form, broken on purpose'), (error: Error) => {
-        assert.match(error.message, /found 2 serious or critical accessibility violations on "join form, broken on purpose"/);
+        assert.match(
+          error.message,
+          /found 2 serious or critical accessibility violations on "join form, broken on purpose"/,
+        );
         assert.match(error.message, /^ {2}button-name \(critical\): Buttons must have discernible text$/m);
         assert.match(error.message, /^ {4}wc-app >> wc-join >> #nameless$/m);
         assert.match(error.message, /^ {2}color-contrast \(serious\): /m);
-        assert.match(error.message, /^ {4}wc-app >> wc-join >> #faint\n {6}Fix any of the following: Element has insufficient color contrast of 2\.\d+/m);
+        assert.match(
+          error.message,
+          /^ {4}wc-app >> wc-join >> #faint\n {6}Fix any of the following: Element has insufficient color contrast of 2\.\d+/m,
+        );
         assert.match(error.message, /https:\/\/dequeuniversity\.com\/rules\/axe\/[\d.]+\/button-name/);
         return true;
       });
 
       // axe went in without lifting the page's CSP: an inline script is still refused.
       await page.addScriptTag({ content: 'window.inlineRan = true;' }).catch(() => undefined);
-      assert.equal(await page.evaluate(() => (window as { inlineRan?: boolean }).inlineRan), undefined, 'an inline script ran');
+      assert.equal(
+        await page.evaluate(() => (window as { inlineRan?: boolean }).inlineRan),
+        undefined,
+        'an inline script ran',
+      );
     } finally {
       await page.close();
     }
@@ -155,10 +189,17 @@ describe('the page by keyboard alone', () => {
       // Every text the status region takes from here on, recorded on the node itself: a region updated in place
       // is announced; one replaced by a new node often is not.
       await page.evaluate(() => {
-        const status = document.querySelector('wc-app')!.shadowRoot!.querySelector('wc-status')!.shadowRoot!.querySelector('#status-text')!;
+        const status = document
+          .querySelector('wc-app')!
+          .shadowRoot!.querySelector('wc-status')!
+          .shadowRoot!.querySelector('#status-text')!;
         const spoken: string[] = [];
         Object.assign(window, { spoken, statusNode: status });
-        new MutationObserver(() => spoken.push(status.textContent ?? '')).observe(status, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => spoken.push(status.textContent ?? '')).observe(status, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
       });
 
       // Enter on Connect: the chat, with the focus in the message field.
@@ -167,14 +208,24 @@ describe('the page by keyboard alone', () => {
       await page.locator('#chat-input').waitFor();
       await focusIs(page, 'wc-chat#chat-input');
       const spoken = await page.evaluate(() => {
-        const status = document.querySelector('wc-app')!.shadowRoot!.querySelector('wc-status')!.shadowRoot!.querySelector('#status-text');
-        return { texts: (window as unknown as { spoken: string[] }).spoken, same: status === (window as unknown as { statusNode: Element }).statusNode };
+        const status = document
+          .querySelector('wc-app')!
+          .shadowRoot!.querySelector('wc-status')!
+          .shadowRoot!.querySelector('#status-text');
+        return {
+          texts: (window as unknown as { spoken: string[] }).spoken,
+          same: status === (window as unknown as { statusNode: Element }).statusNode,
+        };
       });
       assert.ok(spoken.same, 'the status region is the same node as before: updated in place');
       assert.match(spoken.texts[0] ?? '', /^Connecting…/, spoken.texts.join(' | '));
       assert.equal(spoken.texts.at(-1), 'Secure: encrypted between this tab and the server');
       assert.deepEqual(await liveRegionOf(context, page, 'Secure: encrypted between'), {
-        role: 'status', name: '', live: 'polite', relevant: 'additions text', atomic: true,
+        role: 'status',
+        name: '',
+        live: 'polite',
+        relevant: 'additions text',
+        atomic: true,
       });
       await server.waitForLine('kim joined (secure');
       await checkA11y(page, 'secure chat, reached by keyboard');
@@ -196,12 +247,17 @@ describe('the page by keyboard alone', () => {
       server.type('heard by a screen reader');
       await chatLine(page, 'heard by a screen reader').waitFor();
       assert.deepEqual(await liveRegionOf(context, page, 'heard by a screen reader'), {
-        role: 'log', name: 'Chat lines', live: 'polite', relevant: 'additions', atomic: false,
+        role: 'log',
+        name: 'Chat lines',
+        live: 'polite',
+        relevant: 'additions',
+        atomic: false,
       });
-      assert.deepEqual(
-        await page.locator('li[data-testid="chat-line"] .text').allInnerTexts(),
-        ['typed without a mouse', 'sent with the button', 'heard by a screen reader'],
-      );
+      assert.deepEqual(await page.locator('li[data-testid="chat-line"] .text').allInnerTexts(), [
+        'typed without a mouse',
+        'sent with the button',
+        'heard by a screen reader',
+      ]);
 
       // Backwards: the input, the log (scrollable, so focusable), the inspector's toggle in the header.
       await press(page, 'Shift+Tab', 'wc-chat#chat-input');

@@ -18,7 +18,9 @@ const ROWS = [
   ...p('handshake.server', ['import', 'wrap', 'sign']),
   'handshake.chromium.p50',
   'handshake.chromium.p99',
-  ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map((id) => `handshake.chromium.${id}.p50`),
+  ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map(
+    (id) => `handshake.chromium.${id}.p50`,
+  ),
   'handshake.rate',
   'handshake.rate.cpu',
   ...p('roundtrip', ['secure', 'plain']),
@@ -31,7 +33,17 @@ const ROWS = [
 ];
 
 /** The rows that carry one of issue 7's targets. */
-const TARGETED = ['handshake.rate', 'handshake.chromium.p50', 'roundtrip.secure.p50', 'throughput.1', 'throughput.10', 'throughput.100', 'fanout', 'memory', ...RECORD_ROWS];
+const TARGETED = [
+  'handshake.rate',
+  'handshake.chromium.p50',
+  'roundtrip.secure.p50',
+  'throughput.1',
+  'throughput.10',
+  'throughput.100',
+  'fanout',
+  'memory',
+  ...RECORD_ROWS,
+];
 
 describe('npm run bench', () => {
   it('prints every row with finite positive figures (--quick --json)', { timeout: 240_000 }, async () => {

@@ -32,7 +32,9 @@ describe('npm run capture, as a terminal shows it', { skip }, () => {
   /** A report as a terminal shows it, screenshotted for the README; the text on the picture is checked to be the report. */
   async function renderAsTerminal(report: string, width: number, name: string): Promise<void> {
     const page = await browser.newPage({ viewport: { width, height: 300 } });
-    await page.setContent('<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>');
+    await page.setContent(
+      '<body style="margin:0;background:#111;"><pre id="t" style="margin:0;padding:16px;color:#e8e8e8;font:13px/1.35 DejaVu Sans Mono,monospace;white-space:pre-wrap;word-break:break-all"></pre></body>',
+    );
     // textContent: the report is wire text, so it goes in as text, never as markup.
     await page.locator('#t').evaluate((element, text) => (element.textContent = text), report);
     await page.locator('#t').screenshot({ path: screenshotPath(name) });

@@ -33,7 +33,14 @@ describe('secure chat between a tab and the console', () => {
     const code = (await page.locator('#session-code').innerText()).trim();
     await server.waitForLine(`alice joined (secure, session code ${code})`);
     // The panel names the steps as the inspector does (web/steps.ts): the welcome, not "keys", is what came.
-    for (const step of ['Key pair made', 'Public key sent', 'Welcome received', 'Signature verified', 'Keys unwrapped', 'Secure']) {
+    for (const step of [
+      'Key pair made',
+      'Public key sent',
+      'Welcome received',
+      'Signature verified',
+      'Keys unwrapped',
+      'Secure',
+    ]) {
       assert.match(await page.locator('#handshake-steps').innerText(), new RegExp(step));
     }
 
@@ -94,7 +101,6 @@ describe('secure chat between a tab and the console', () => {
   });
 });
 
-
 describe('names: the page checks early, the server decides', () => {
   let server: ServerProcess;
   before(async () => {
@@ -102,7 +108,7 @@ describe('names: the page checks early, the server decides', () => {
   });
   after(() => server.stop());
 
-  it("refuses an invisible name at once, sends a refused one back to the name field, and joins with a space", async () => {
+  it('refuses an invisible name at once, sends a refused one back to the name field, and joins with a space', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     // The page's own check: no connection is made for a name with a zero-width space in it.
     await join(page, server.url, { name: 'console\u200b' });
@@ -118,7 +124,10 @@ describe('names: the page checks early, the server decides', () => {
     await page.locator('#name-input').fill('Teacher');
     await page.locator('#name-input').press('Enter');
     await page.locator('#name-error').filter({ hasText: 'the server refused' }).waitFor();
-    assert.equal(await page.locator('#name-error').innerText(), 'Pick another name: the server refused this one ("teacher" is reserved).');
+    assert.equal(
+      await page.locator('#name-error').innerText(),
+      'Pick another name: the server refused this one ("teacher" is reserved).',
+    );
     assert.equal(await page.locator('#name-input').inputValue(), 'Teacher');
     await server.waitForLine(/! connection #\d+ dropped: NAME_REFUSED: "teacher" is reserved/);
     await page.screenshot({ path: screenshotPath('name-refused.png') });

@@ -46,8 +46,16 @@ describe('the console in a real terminal', () => {
 
   it("shows a tab's line padded to the terminal width with its wrapped rest marked, never as a line of its own", async () => {
     const forged = '[09:41:00] console: the code is 4711';
-    const tab = await ScriptedClient.connect({ url: `ws://127.0.0.1:${port}/ws`, name: 'mallory', keyPair: testKeyPair() });
-    const smith = await ScriptedClient.connect({ url: `ws://127.0.0.1:${port}/ws`, name: 'alice smith', keyPair: testKeyPair() });
+    const tab = await ScriptedClient.connect({
+      url: `ws://127.0.0.1:${port}/ws`,
+      name: 'mallory',
+      keyPair: testKeyPair(),
+    });
+    const smith = await ScriptedClient.connect({
+      url: `ws://127.0.0.1:${port}/ws`,
+      name: 'alice smith',
+      keyPair: testKeyPair(),
+    });
     // 120 columns: the head `[hh:mm:ss] mallory: ` and the padding fill the row, so a terminal wrapping the line
     // itself would start the next row with the forged text.
     await tab.send(`${'x'.repeat(120 - '[00:00:00] mallory: '.length)}${forged}`);
@@ -57,7 +65,11 @@ describe('the console in a real terminal', () => {
     const row = rows.find((r) => r.includes('console: the code is 4711'))!;
     assert.match(row, /^ {11}↪ x*\[09:41:00\] console: the code is 4711\s*$/, 'the wrapped rest is marked as such');
     assert.equal(rows.filter((r) => r.startsWith('[09:41:00]')).length, 0, 'no row passes for a line from the console');
-    assert.match(rows.find((r) => r.includes('hello'))!, /^\[\d\d:\d\d:\d\d\] "alice smith": hello\s*$/, 'a name with a space is quoted');
+    assert.match(
+      rows.find((r) => r.includes('hello'))!,
+      /^\[\d\d:\d\d:\d\d\] "alice smith": hello\s*$/,
+      'a name with a space is quoted',
+    );
     tmux('send-keys', '-t', 'console', '-l', '/msg "alice smith" just you');
     tmux('send-keys', '-t', 'console', 'Enter');
     await smith.waitFor((body) => body.kind === 'line' && body.text === 'just you' && body.direct);
@@ -66,12 +78,18 @@ describe('the console in a real terminal', () => {
   });
 
   it('prints an incoming line above the prompt and keeps the half-typed line, then Ctrl-C ends the chat', async () => {
-    const tab = await ScriptedClient.connect({ url: `ws://127.0.0.1:${port}/ws`, name: 'alice', keyPair: testKeyPair() });
+    const tab = await ScriptedClient.connect({
+      url: `ws://127.0.0.1:${port}/ws`,
+      name: 'alice',
+      keyPair: testKeyPair(),
+    });
     tmux('send-keys', '-t', 'console', '-l', 'half typ');
     await until('the typed text', () => screen().includes('> half typ'));
     await tab.send('an incoming line');
     await until('the incoming line', () => screen().includes('alice: an incoming line'));
-    const lines = screen().split('\n').filter((line) => line.trim() !== '');
+    const lines = screen()
+      .split('\n')
+      .filter((line) => line.trim() !== '');
     assert.match(lines.at(-2)!, /^\[\d\d:\d\d:\d\d\] alice: an incoming line$/, 'printed on its own line');
     assert.equal(lines.at(-1), '> half typ', 'the prompt comes back with the half-typed line intact');
 

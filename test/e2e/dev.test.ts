@@ -20,12 +20,16 @@ describe('npm run dev', () => {
     browser = await launchBrowser();
     server = await startServerProcess();
     const port = await freePort();
-    vite = spawn('npm', ['run', '--silent', 'dev', '--', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
-      cwd: ROOT,
-      env: { ...process.env, WIRECHAT_PORT: String(server.port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    vite = spawn(
+      'npm',
+      ['run', '--silent', 'dev', '--', '--port', String(port), '--strictPort', '--host', '127.0.0.1'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, WIRECHAT_PORT: String(server.port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     devUrl = `http://127.0.0.1:${port}/`;
     let output = '';
     vite.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -55,7 +59,10 @@ describe('npm run dev', () => {
     await chatLine(page, 'back through it').waitFor();
     await checkA11y(page, 'secure chat from the dev server');
     const scripts = await page.locator('script[type="module"]').evaluateAll((s) => s.map((e) => e.getAttribute('src')));
-    assert.ok(scripts.some((src) => src?.includes('/@vite/client')), 'the page came from the dev server, with hot reload');
+    assert.ok(
+      scripts.some((src) => src?.includes('/@vite/client')),
+      'the page came from the dev server, with hot reload',
+    );
     await page.close();
   });
 });

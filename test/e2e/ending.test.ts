@@ -53,4 +53,3 @@ describe('the console ends the chat', () => {
     }
   });
 });
-

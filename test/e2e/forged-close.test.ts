@@ -42,7 +42,9 @@ describe('a close frame forged by someone on the path', () => {
       await join(page, mitm.url, { name: 'alice' });
       await waitForState(page, 'secure');
       mitm.forgeClose(1000, 'The server operator ended the chat (END)');
-      await systemLine(page, /^Reconnected: secure again, session /).first().waitFor({ timeout: 15_000 });
+      await systemLine(page, /^Reconnected: secure again, session /)
+        .first()
+        .waitFor({ timeout: 15_000 });
       await waitForState(page, 'secure');
       assert.equal(await page.locator('#chat-ended').count(), 0, 'the chat did not end');
       await checkA11y(page, 'secure again after a forged close');
@@ -64,7 +66,10 @@ describe('a close frame forged by someone on the path', () => {
       await page.locator('#status[data-state="disconnected"][data-paused="true"]').waitFor({ timeout: 45_000 });
       const status = await page.locator('#status').innerText();
       assert.ok(!status.includes('\u202e'), `a raw U+202E reached the page: ${JSON.stringify(status)}`);
-      assert.match(status, /Disconnected \(1008 policy violation; its close frame said .*HANDSHAKE_PLAIN_REFUSED: \\u202etxt\.exe.*, unverified\)/);
+      assert.match(
+        status,
+        /Disconnected \(1008 policy violation; its close frame said .*HANDSHAKE_PLAIN_REFUSED: \\u202etxt\.exe.*, unverified\)/,
+      );
       assert.match(status, /not retrying by itself after 5 refusals in a row/);
       assert.equal(await page.locator('#chat-ended').count(), 0, 'a close never ends the chat');
       await page.screenshot({ path: screenshotPath('forged-close.png') });
@@ -73,7 +78,12 @@ describe('a close frame forged by someone on the path', () => {
       await waitForState(page, 'secure');
       await say(page, 'back again');
       await server.waitForLine(/bob: back again$/);
-      assert.ok(log.some((l) => l.includes('FORGED CLOSE to the page: 1008 policy violation "HANDSHAKE_PLAIN_REFUSED: \\u202etxt.exe"')), log.join('\n'));
+      assert.ok(
+        log.some((l) =>
+          l.includes('FORGED CLOSE to the page: 1008 policy violation "HANDSHAKE_PLAIN_REFUSED: \\u202etxt.exe"'),
+        ),
+        log.join('\n'),
+      );
     } finally {
       await page.close();
     }

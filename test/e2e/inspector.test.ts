@@ -147,7 +147,10 @@ describe('the wire inspector', () => {
     const token = parseToken(onWire.token);
     await open(record);
     assert.equal(await valueOf(record, 'version'), '0x80');
-    assert.equal(await valueOf(record, 'timestamp'), `${new Date(token.timestamp * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`);
+    assert.equal(
+      await valueOf(record, 'timestamp'),
+      `${new Date(token.timestamp * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`,
+    );
     assert.ok(Math.abs(token.timestamp * 1000 - Date.now()) < 120_000, 'stamped just now');
     assert.equal(await valueOf(record, 'iv'), toHex(token.iv));
     await field(record, 'ciphertext').locator('[data-testid="show-all"]').click();
@@ -201,9 +204,15 @@ describe('the wire inspector', () => {
     await open(hello);
     await field(hello, 'publicKey').locator('[data-testid="show-all"]').click();
     assert.equal(await valueOf(hello, 'publicKey'), sentHello.publicKey);
-    assert.equal(await field(hello, 'publicKey').locator('.note').innerText(), '422 bytes, SPKI DER, RSA-OAEP 3072, e=65537; base64url');
+    assert.equal(
+      await field(hello, 'publicKey').locator('.note').innerText(),
+      '422 bytes, SPKI DER, RSA-OAEP 3072, e=65537; base64url',
+    );
     assert.equal(await valueOf(hello, 'nonce'), toHex(fromBase64Url(sentHello.nonce)));
-    assert.match(await field(hello, 'publicKey').locator('.explain').innerText(), /private key, which never leaves the browser/);
+    assert.match(
+      await field(hello, 'publicKey').locator('.explain').innerText(),
+      /private key, which never leaves the browser/,
+    );
     assert.match(await valueOf(hello, 'step-keypair'), /^\d+ ms$/);
     assert.match(await valueOf(hello, 'step-hello'), /^\d+ ms$/);
     await checkA11y(page, 'inspector, the hello expanded in full');
@@ -237,7 +246,9 @@ describe('the wire inspector', () => {
     await page.locator('#name-input').press('Enter');
     await waitForState(page, 'secure');
     assert.equal(await page.locator('#inspector-toggle').getAttribute('aria-expanded'), 'true');
-    await frameRows(page).filter({ has: page.locator('.type', { hasText: /^hello$/ }) }).waitFor();
+    await frameRows(page)
+      .filter({ has: page.locator('.type', { hasText: /^hello$/ }) })
+      .waitFor();
     await context.close();
   });
 
@@ -254,7 +265,10 @@ describe('the wire inspector', () => {
     const total = Number(await rows.last().getAttribute('data-index')) + 1;
     assert.ok(total >= lines + 2, `${total} frames`);
     assert.equal(await rows.count(), 200);
-    assert.equal(await page.locator('#wire-limit-note').innerText(), `Showing the newest 200 of ${total} frames; older ones are not listed.`);
+    assert.equal(
+      await page.locator('#wire-limit-note').innerText(),
+      `Showing the newest 200 of ${total} frames; older ones are not listed.`,
+    );
     await checkA11y(page, 'inspector, the newest 200 of hundreds of frames');
     assert.equal(Number(await rows.first().getAttribute('data-index')), total - 200);
     assert.ok(
@@ -278,7 +292,12 @@ describe('the wire inspector', () => {
       // No helper functions inside: tsx would name them with a __name the page does not have.
       page.evaluate(() => {
         const [chat, inspector] = ['section.chat', '#inspector'].map(
-          (selector) => document.querySelector('wc-app')!.shadowRoot!.querySelector(selector)!.getBoundingClientRect().toJSON() as DOMRect,
+          (selector) =>
+            document
+              .querySelector('wc-app')!
+              .shadowRoot!.querySelector(selector)!
+              .getBoundingClientRect()
+              .toJSON() as DOMRect,
         );
         return { chat: chat!, inspector: inspector!, viewport: window.innerHeight };
       });
@@ -316,7 +335,10 @@ describe('the wire inspector under attack (npm run mitm in between)', () => {
       assert.equal(await welcome.getAttribute('data-verdict'), 'failed');
       await open(welcome);
       assert.equal(await field(welcome, 'signature').locator('.check').getAttribute('data-verdict'), 'failed');
-      assert.match(await field(welcome, 'signature').locator('.check-detail').innerText(), /^HANDSHAKE_BAD_SIGNATURE: /);
+      assert.match(
+        await field(welcome, 'signature').locator('.check-detail').innerText(),
+        /^HANDSHAKE_BAD_SIGNATURE: /,
+      );
       await checkA11y(page, 'integrity failure, the failed welcome expanded');
       assert.deepEqual(
         await frameRows(page).evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type'))),
@@ -344,10 +366,11 @@ describe('the wire inspector under attack (npm run mitm in between)', () => {
       const records = frameRows(page).filter({ has: page.locator('.type', { hasText: /^record/ }) });
       // The seat, the line that arrived, the tampered one.
       await until(async () => (await records.count()) === 3, 'the three records listed');
-      assert.deepEqual(
-        await records.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-verdict'))),
-        ['verified', 'verified', 'failed'],
-      );
+      assert.deepEqual(await records.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-verdict'))), [
+        'verified',
+        'verified',
+        'failed',
+      ]);
       const bad = records.last();
       await open(bad);
       assert.equal(await field(bad, 'mac').locator('.check').getAttribute('data-verdict'), 'failed');

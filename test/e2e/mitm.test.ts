@@ -25,7 +25,12 @@ async function pageServer(): Promise<{ server: TestServer; stop(): Promise<void>
   if (await pageIsStale(ROOT)) {
     dist = join(dir, 'dist');
     const { build } = await import('vite');
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn', build: { outDir: dist, emptyOutDir: true } });
+    await build({
+      root: ROOT,
+      configFile: join(ROOT, 'vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir: dist, emptyOutDir: true },
+    });
   }
   const server = await startTestServer({}, { dist });
   return {
@@ -47,7 +52,13 @@ describe('mitm: swap against the real page in Chromium', () => {
   it('the page refuses, shows the failed signature, sends no line, though the proxy holds the keys', async () => {
     const target = await pageServer();
     const log: string[] = [];
-    const mitm = await startMitm({ target: target.server.url, port: 0, log: (line) => log.push(line), modulusLength: 2048, swapAll: true });
+    const mitm = await startMitm({
+      target: target.server.url,
+      port: 0,
+      log: (line) => log.push(line),
+      modulusLength: 2048,
+      swapAll: true,
+    });
     await mitm.ready();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     try {
@@ -65,11 +76,17 @@ describe('mitm: swap against the real page in Chromium', () => {
       // The proxy stole the keys, and got nothing to use them on: the page sent its hello and nothing else.
       assert.equal(mitm.stolen.length, 1);
       assert.ok(log.some((l) => l.includes('STOLEN session keys')));
-      assert.deepEqual(mitm.frames.filter((f) => f.way === 'up').map((f) => f.type), ['hello']);
+      assert.deepEqual(
+        mitm.frames.filter((f) => f.way === 'up').map((f) => f.type),
+        ['hello'],
+      );
       // All it read is the seat the server gave the session it thinks is alice's: the proxy's own session (its key),
       // so a secret to come back as itself, never the page's (docs/security.md, resume secrets).
       const read = log.filter((l) => l.includes('READ with the stolen keys'));
-      assert.ok(read.every((l) => l.includes('"kind":"seat"')), read.join('\n'));
+      assert.ok(
+        read.every((l) => l.includes('"kind":"seat"')),
+        read.join('\n'),
+      );
       // The browser closes with 4008 (it may not send 1008), naming the check; the server's console shows it.
       assert.equal(mitm.closes[0]?.by, 'page');
       assert.equal(mitm.closes[0]?.code, 4008);
@@ -78,8 +95,14 @@ describe('mitm: swap against the real page in Chromium', () => {
       assert.equal(left.name, 'alice');
       // The page closed with 4008 (a browser may not send 1008); the console reads it as the 1008 it stands for.
       assert.equal(left.code, 1008);
-      assert.match(left.text, /^disconnected \(1008 policy violation \(sent as 4008\); its close said "1008 HANDSHAKE_BAD_SIGNATURE/);
-      assert.equal(target.server.events.some((e) => e.kind === 'line'), false);
+      assert.match(
+        left.text,
+        /^disconnected \(1008 policy violation \(sent as 4008\); its close said "1008 HANDSHAKE_BAD_SIGNATURE/,
+      );
+      assert.equal(
+        target.server.events.some((e) => e.kind === 'line'),
+        false,
+      );
     } finally {
       await page.close();
       await mitm.close();

@@ -57,4 +57,3 @@ describe('plain mode', () => {
     await page.close();
   });
 });
-

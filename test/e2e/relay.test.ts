@@ -57,14 +57,30 @@ describe('three tabs and the console', () => {
       const all = await texts(page);
       for (const sender of [...names, 'console']) {
         const order = [1, 2, 3].map((round) => all.findIndex((t) => t.includes(`${sender} line ${round}`)));
-        assert.ok(order.every((i) => i >= 0), `${name} sees all of ${sender}'s lines`);
-        assert.deepEqual([...order].sort((a, b) => a - b), order, `${name} sees ${sender}'s lines in order`);
+        assert.ok(
+          order.every((i) => i >= 0),
+          `${name} sees all of ${sender}'s lines`,
+        );
+        assert.deepEqual(
+          [...order].sort((a, b) => a - b),
+          order,
+          `${name} sees ${sender}'s lines in order`,
+        );
       }
     }
     for (const sender of names) {
-      const at = [1, 2, 3].map((round) => server.lines.findIndex((l) => l.endsWith(`${sender}: ${sender} line ${round}`)));
-      assert.ok(at.every((i) => i >= 0), `the console shows all of ${sender}'s lines`);
-      assert.deepEqual([...at].sort((a, b) => a - b), at, `the console shows ${sender}'s lines in order`);
+      const at = [1, 2, 3].map((round) =>
+        server.lines.findIndex((l) => l.endsWith(`${sender}: ${sender} line ${round}`)),
+      );
+      assert.ok(
+        at.every((i) => i >= 0),
+        `the console shows all of ${sender}'s lines`,
+      );
+      assert.deepEqual(
+        [...at].sort((a, b) => a - b),
+        at,
+        `the console shows ${sender}'s lines in order`,
+      );
     }
   });
 
@@ -82,14 +98,19 @@ describe('three tabs and the console', () => {
     const before = [...server.lines];
     server.signal('SIGKILL');
     await server.exited;
-    for (const page of pages.values()) await page.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
+    for (const page of pages.values())
+      await page.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
     // Typed while the server is down: kept, and sent once the chat is secure again.
     await say(pages.get('ann')!, 'typed while the server was down');
     await checkA11y(pages.get('ann')!, 'disconnected, a line in the outbox');
     server = await startServerProcess([], { identityDir, port });
     for (const page of pages.values()) await waitForState(page, 'secure', 30_000);
     await server.waitForLine('ann: typed while the server was down');
-    await pages.get('ann')!.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'typed while the server was down' }).waitFor();
+    await pages
+      .get('ann')!
+      .locator('li[data-own][data-status="delivered"]')
+      .filter({ hasText: 'typed while the server was down' })
+      .waitFor();
     // (Tabs that reconnected after ann did not get that line: the relay keeps no history.)
 
     await say(pages.get('cat')!, 'after the restart');
@@ -104,7 +125,10 @@ describe('three tabs and the console', () => {
         .evaluateAll((items) => items.map((p) => p.textContent ?? ''));
       assert.ok(delivered.length >= 3, `${name} has its delivered lines`);
       for (const text of delivered) {
-        assert.ok(consoles.some((l) => l.endsWith(`${name}: ${text}`)), `${name}'s delivered "${text}" reached a console`);
+        assert.ok(
+          consoles.some((l) => l.endsWith(`${name}: ${text}`)),
+          `${name}'s delivered "${text}" reached a console`,
+        );
       }
     }
   });

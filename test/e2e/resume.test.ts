@@ -43,7 +43,10 @@ function assertChatOrder(lines: Shown[], who: string): void {
   const texts = lines.map((l) => l.text);
   assert.equal(new Set(texts).size, texts.length, `${who} shows a line twice: ${JSON.stringify(texts)}`);
   const numbers = lines.map((l) => l.n);
-  assert.ok(numbers.every((n) => n !== undefined), `${who} has a line without its number: ${JSON.stringify(lines)}`);
+  assert.ok(
+    numbers.every((n) => n !== undefined),
+    `${who} has a line without its number: ${JSON.stringify(lines)}`,
+  );
   const sorted = [...(numbers as number[])].sort((a, b) => a - b);
   assert.deepEqual(numbers, sorted, `${who} shows lines out of the chat's order: ${JSON.stringify(lines)}`);
   assert.equal(new Set(numbers).size, numbers.length, `${who} shows two lines under one number`);
@@ -97,8 +100,14 @@ describe('a tab whose socket is cut while the server stays up', () => {
 
     await waitForState(ann, 'secure', 30_000);
     await waitForAll(ann, missed);
-    await ann.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'typed by ann while away' }).waitFor({ timeout: 15_000 });
-    await ann.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'in flight at the cut' }).waitFor({ timeout: 15_000 });
+    await ann
+      .locator('li[data-own][data-status="delivered"]')
+      .filter({ hasText: 'typed by ann while away' })
+      .waitFor({ timeout: 15_000 });
+    await ann
+      .locator('li[data-own][data-status="delivered"]')
+      .filter({ hasText: 'in flight at the cut' })
+      .waitFor({ timeout: 15_000 });
     await waitForAll(ben, ['in flight at the cut', 'typed by ann while away']);
 
     const annLines = await shown(ann);
@@ -163,7 +172,8 @@ describe('three tabs and the console across a SIGKILL, with --history', () => {
     server.type('console in flight');
     server.signal('SIGKILL');
     await server.exited;
-    for (const page of pages.values()) await page.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
+    for (const page of pages.values())
+      await page.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
     await say(pages.get('ann')!, 'ann while the server was down');
 
     server = await startServerProcess(history, { identityDir, port });
@@ -174,10 +184,21 @@ describe('three tabs and the console across a SIGKILL, with --history', () => {
     for (const page of pages.values()) await waitForState(page, 'secure', 30_000);
     await say(pages.get('cat')!, 'cat once everyone is back');
 
-    const expected = [...before, 'console before', 'ann while the server was down', 'console right after the restart', 'ben right after the restart', 'cat once everyone is back'];
+    const expected = [
+      ...before,
+      'console before',
+      'ann while the server was down',
+      'console right after the restart',
+      'ben right after the restart',
+      'cat once everyone is back',
+    ];
     for (const page of pages.values()) await waitForAll(page, expected);
     for (const name of names) {
-      await pages.get(name)!.locator('li[data-own="true"]:not([data-status="delivered"])').first().waitFor({ state: 'detached', timeout: 15_000 });
+      await pages
+        .get(name)!
+        .locator('li[data-own="true"]:not([data-status="delivered"])')
+        .first()
+        .waitFor({ state: 'detached', timeout: 15_000 });
     }
     const seen = new Map<string, Shown[]>();
     for (const [name, page] of pages) {
@@ -187,7 +208,11 @@ describe('three tabs and the console across a SIGKILL, with --history', () => {
     }
     const reference = seen.get('ann')!.map((l) => `${l.n} ${l.text}`);
     for (const [name, lines] of seen) {
-      assert.deepEqual(lines.map((l) => `${l.n} ${l.text}`), reference, `${name} shows the same lines, numbers and order as ann`);
+      assert.deepEqual(
+        lines.map((l) => `${l.n} ${l.text}`),
+        reference,
+        `${name} shows the same lines, numbers and order as ann`,
+      );
     }
     // The line ann sent as the server died: delivered exactly once, whichever side of the crash it was stored on.
     assert.equal(reference.filter((l) => l.endsWith(' ann in flight')).length, 1, 'ann in flight is in the chat once');
@@ -198,10 +223,17 @@ describe('three tabs and the console across a SIGKILL, with --history', () => {
     server.type('/history 50');
     await server.waitForLine(/#\d+ cat: cat once everyone is back/);
     const printed = server.lines.filter((l) => / #\d+ /.test(l));
-    assert.equal(printed.some((l) => l.endsWith('console: console in flight')), consoleInFlight, 'the console and the tabs agree on the line in flight');
+    assert.equal(
+      printed.some((l) => l.endsWith('console: console in flight')),
+      consoleInFlight,
+      'the console and the tabs agree on the line in flight',
+    );
     for (const line of reference) {
       const [n, ...words] = line.split(' ');
-      assert.ok(printed.some((l) => l.includes(`#${n} `) && l.endsWith(words.join(' '))), `/history shows #${n} ${words.join(' ')}`);
+      assert.ok(
+        printed.some((l) => l.includes(`#${n} `) && l.endsWith(words.join(' '))),
+        `/history shows #${n} ${words.join(' ')}`,
+      );
     }
   });
 });

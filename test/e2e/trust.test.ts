@@ -46,7 +46,10 @@ describe('a server whose key changed', () => {
     await page.locator('#trust-warning').waitFor();
     assert.equal(squash(await page.locator('#pinned-fingerprint').innerText()), first);
     assert.equal(squash(await page.locator('#presented-fingerprint').innerText()), second);
-    assert.equal(await page.evaluate(() => document.activeElement?.shadowRoot ? 'in component' : 'page'), 'in component');
+    assert.equal(
+      await page.evaluate(() => (document.activeElement?.shadowRoot ? 'in component' : 'page')),
+      'in component',
+    );
     await page.screenshot({ path: screenshotPath('key-changed.png') });
     await checkA11y(page, 'changed-key warning');
 

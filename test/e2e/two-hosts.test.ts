@@ -37,9 +37,10 @@ let dir: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wirechat-two-hosts-'));
   hosts = twoHosts();
-  const where = hosts.kind === 'namespaces'
-    ? `two network namespaces joined by a veth pair; the server at ${hosts.serverAddress}`
-    : `NO network namespaces (${hosts.why}); falling back to the server on 127.0.0.2 and the browser on 127.0.0.1`;
+  const where =
+    hosts.kind === 'namespaces'
+      ? `two network namespaces joined by a veth pair; the server at ${hosts.serverAddress}`
+      : `NO network namespaces (${hosts.why}); falling back to the server on 127.0.0.2 and the browser on 127.0.0.1`;
   console.log(`# two hosts: ${where}`);
 });
 after(async () => {
@@ -56,7 +57,12 @@ describe('from another machine, over https', () => {
   const file = () => join(dir, 'veth.pcapng');
   const keylog = () => join(dir, 'keys.log');
   const startServer = () =>
-    startServerProcess(['--tls', '--tls-keylog', keylog()], { identityDir: dir, host: hosts.serverAddress, port, wrap: hosts.onServer });
+    startServerProcess(['--tls', '--tls-keylog', keylog()], {
+      identityDir: dir,
+      host: hosts.serverAddress,
+      port,
+      wrap: hosts.onServer,
+    });
 
   before(async () => {
     // Inside our own namespace every port is free; on the shared loopback, ask.
@@ -95,9 +101,18 @@ describe('from another machine, over https', () => {
     assert.equal(security?.protocol, 'TLS 1.3');
     assert.equal(security?.subjectName, 'wirechat');
     // The certificate the browser got is the one whose fingerprint the console printed.
-    const { tableNames } = (await cdp.send('Network.getCertificate', { origin: new URL(server.url).origin })) as { tableNames: string[] };
-    assert.equal(new X509Certificate(Buffer.from(tableNames[0]!, 'base64')).fingerprint256, new X509Certificate(certPem).fingerprint256);
-    assert.deepEqual(await page.evaluate(() => [isSecureContext, location.protocol, typeof crypto.subtle]), [true, 'https:', 'object']);
+    const { tableNames } = (await cdp.send('Network.getCertificate', { origin: new URL(server.url).origin })) as {
+      tableNames: string[];
+    };
+    assert.equal(
+      new X509Certificate(Buffer.from(tableNames[0]!, 'base64')).fingerprint256,
+      new X509Certificate(certPem).fingerprint256,
+    );
+    assert.deepEqual(await page.evaluate(() => [isSecureContext, location.protocol, typeof crypto.subtle]), [
+      true,
+      'https:',
+      'object',
+    ]);
 
     await page.locator('#name-input').fill('alice');
     await page.locator('#name-input').press('Enter');
@@ -139,19 +154,34 @@ describe('from another machine, over https', () => {
     for (const mark of [LINES.page, LINES.console, 'gAAAAA', '"type":', 'GET /']) {
       assert.equal(raw.includes(Buffer.from(mark)), false, `${JSON.stringify(mark)} in the capture's bytes`);
     }
-    assert.deepEqual(decodeCapture('tshark', file(), port, {}).frames, [], 'no HTTP and no WebSocket frame without the key log');
+    assert.deepEqual(
+      decodeCapture('tshark', file(), port, {}).frames,
+      [],
+      'no HTTP and no WebSocket frame without the key log',
+    );
     const records = decodeTlsRecords('tshark', file(), port);
-    assert.ok(records.filter((r) => r.text.includes('Application Data')).length >= 10, 'TLS application data on the wire');
+    assert.ok(
+      records.filter((r) => r.text.includes('Application Data')).length >= 10,
+      'TLS application data on the wire',
+    );
 
     const opened = decodeCapture('tshark', file(), port, { keylog: keylog() }).frames;
     const texts = opened.filter((f) => f.kind === 'text');
-    for (const line of Object.values(LINES)) assert.deepEqual(texts.filter((f) => f.text.includes(line)), [], line);
+    for (const line of Object.values(LINES))
+      assert.deepEqual(
+        texts.filter((f) => f.text.includes(line)),
+        [],
+        line,
+      );
     const frames = texts.map((f) => (f.direction === 'c2s' ? parseClientFrame(f.text) : parseServerFrame(f.text)));
     const sealed = frames.filter((f) => f.type === 'record') as Array<{ token: string }>;
     assert.ok(sealed.length >= 4, `${sealed.length} record frames, both ways`);
     for (const r of sealed) assert.match(r.token, /^gAAAAA/);
     assert.ok(frames.some((f) => f.type === 'hello') && frames.some((f) => f.type === 'welcome'));
-    assert.ok(opened.some((f) => f.kind === 'upgrade' && f.text === 'HTTP GET /ws'), 'the upgrade, inside TLS');
+    assert.ok(
+      opened.some((f) => f.kind === 'upgrade' && f.text === 'HTTP GET /ws'),
+      'the upgrade, inside TLS',
+    );
   });
 });
 
@@ -162,28 +192,40 @@ describe('from another machine, over plain http', () => {
     const name = hosts.kind === 'namespaces' ? hosts.serverAddress : FALLBACK_NAME;
     // Inside the namespace, every interface: the README's --host 0.0.0.0, whose addresses the console lists. On
     // the shared host, never beyond loopback.
-    const server = await startServerProcess(hosts.kind === 'namespaces' ? [] : ['--allow-origin', `http://${name}:${port}`], {
-      host: hosts.kind === 'namespaces' ? '0.0.0.0' : hosts.serverAddress,
-      port,
-      wrap: hosts.onServer,
-    });
+    const server = await startServerProcess(
+      hosts.kind === 'namespaces' ? [] : ['--allow-origin', `http://${name}:${port}`],
+      {
+        host: hosts.kind === 'namespaces' ? '0.0.0.0' : hosts.serverAddress,
+        port,
+        wrap: hosts.onServer,
+      },
+    );
     const browser = await launchBrowser({
       executablePath: await chromiumOn(hosts, CHROMIUM, dir),
       args: [`--host-resolver-rules=MAP ${FALLBACK_NAME} 127.0.0.2`],
     });
     try {
       if (hosts.kind === 'namespaces') {
-        await server.waitForLine(/^ {2}warning {5}other machines that open http:\/\/<this machine's address> get a page without Web Crypto/);
+        await server.waitForLine(
+          /^ {2}warning {5}other machines that open http:\/\/<this machine's address> get a page without Web Crypto/,
+        );
         await server.waitForLine(`              npm run server -- --tls --host 0.0.0.0`);
         await server.waitForLine(`  also        http://${hosts.serverAddress}:${port}/`);
       } else {
-        console.log('# loopback fallback: 127.0.0.2 is loopback, so the console rightly prints no warning; not checked');
+        console.log(
+          '# loopback fallback: 127.0.0.2 is loopback, so the console rightly prints no warning; not checked',
+        );
       }
       const page = await browser.newPage();
       await page.goto(`http://${name}:${port}/`);
       const text = await page.locator('#insecure-context').innerText();
       assert.match(text, /Web Crypto only works on https:\/\//);
-      assert.ok(text.includes(`Start the server with --tls (npm run server -- --tls --host 0.0.0.0) and open https://${name}:${port}`), text);
+      assert.ok(
+        text.includes(
+          `Start the server with --tls (npm run server -- --tls --host 0.0.0.0) and open https://${name}:${port}`,
+        ),
+        text,
+      );
       await checkA11y(page, 'no Web Crypto page from another machine');
     } finally {
       await browser.close();

@@ -34,11 +34,18 @@ export function describeViolation(violation: Result): string {
     // In a shadow root, a target is the path of selectors from the document through each shadow host.
     const target = node.target.map((part) => (Array.isArray(part) ? part.join(' >> ') : String(part))).join(' | ');
     // "Fix any of the following:" and then one check a line: kept on one line, the checks split by semicolons.
-    const [lead = '', ...checks] = (node.failureSummary ?? '').split('\n').map((line) => line.trim()).filter((line) => line !== '');
+    const [lead = '', ...checks] = (node.failureSummary ?? '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
     const why = `${lead} ${checks.join('; ')}`.trim();
     return `    ${target}\n      ${why}`;
   });
-  return [`  ${violation.id} (${violation.impact ?? 'no impact'}): ${violation.help}`, `    ${violation.helpUrl}`, ...nodes].join('\n');
+  return [
+    `  ${violation.id} (${violation.impact ?? 'no impact'}): ${violation.help}`,
+    `    ${violation.helpUrl}`,
+    ...nodes,
+  ].join('\n');
 }
 
 /** Puts axe into the page once per document (a navigation or reload starts a new one). */
@@ -63,10 +70,15 @@ export async function runAxe(page: Page): Promise<AxeResults> {
 export async function checkA11y(page: Page, state: string): Promise<AxeResults> {
   const results = await runAxe(page);
   if (process.env.WIRECHAT_AXE_ALL === '1') {
-    const all = [...results.violations.map(describeViolation), ...results.incomplete.map((r) => `${describeViolation(r)} [needs review]`)];
+    const all = [
+      ...results.violations.map(describeViolation),
+      ...results.incomplete.map((r) => `${describeViolation(r)} [needs review]`),
+    ];
     if (all.length > 0) console.log(`axe on "${state}", every impact and what it could not decide:\n${all.join('\n')}`);
   }
-  const failing = results.violations.filter((v) => v.impact !== undefined && v.impact !== null && FAILING_IMPACTS.includes(v.impact));
+  const failing = results.violations.filter(
+    (v) => v.impact !== undefined && v.impact !== null && FAILING_IMPACTS.includes(v.impact),
+  );
   assert.ok(
     failing.length === 0,
     `axe-core ${results.testEngine.version} found ${failing.length} serious or critical accessibility ` +

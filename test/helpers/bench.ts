@@ -9,12 +9,21 @@ export const CODEC_ROWS = ['node', 'web'].flatMap((who) =>
   [100, 16384, 65536].flatMap((bytes) => [`codec.${who}.${bytes}.encode`, `codec.${who}.${bytes}.decode`]),
 );
 export const RECORD_ROWS = ['seal', 'seal.fanout', 'open'].map((op) => `record.node.${op}`);
-export const LOG_ROWS = ['floor', 'memory', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [`log.${store}.single`, `log.${store}.burst`]);
+export const LOG_ROWS = ['floor', 'memory', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [
+  `log.${store}.single`,
+  `log.${store}.burst`,
+]);
 
 /** `npm run bench -- ARGS`, killed (and the test failed) after `timeoutMs`. */
-export function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runBench(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'bench', '--', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', '--silent', 'bench', '--', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));

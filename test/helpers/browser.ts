@@ -38,7 +38,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * fresh fingerprint in them would otherwise change tracked files on every test run.
  */
 export function screenshotPath(name: string): string {
-  const dir = process.env.WIRECHAT_SCREENSHOTS === 'docs' ? join(ROOT, 'docs', 'img') : join(ROOT, 'test-results', 'screenshots');
+  const dir =
+    process.env.WIRECHAT_SCREENSHOTS === 'docs' ? join(ROOT, 'docs', 'img') : join(ROOT, 'test-results', 'screenshots');
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
 }

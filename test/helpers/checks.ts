@@ -33,7 +33,8 @@ export async function expectDropped(
 ): Promise<{ closed: Closed; event: ConsoleEvent }> {
   const closed = await socket.waitClosed();
   assert.equal(closed.code, expected.code, `close code (reason "${closed.reason}")`);
-  if (expected.reasonNamesError ?? true) assert.ok(closed.reason.startsWith(`${expected.error}:`), `close reason "${closed.reason}"`);
+  if (expected.reasonNamesError ?? true)
+    assert.ok(closed.reason.startsWith(`${expected.error}:`), `close reason "${closed.reason}"`);
   const event = await server.waitForEvent(
     (e) => e.kind === 'left' && server.events.indexOf(e) >= socket.eventMark && e.text.includes(expected.error),
   );
@@ -54,7 +55,10 @@ export function assertPrintable(text: string, what: string): void {
   assert.ok(text.length <= 300, `${what} is ${text.length} characters long`);
 }
 
-const lineFrom = (from: string) => (b: ServerBody): b is ServerLine => b.kind === 'line' && b.from === from;
+const lineFrom =
+  (from: string) =>
+  (b: ServerBody): b is ServerLine =>
+    b.kind === 'line' && b.from === from;
 
 /**
  * Two honest tabs kept connected across a suite's cases. `check()` sends a line each way and asserts that it

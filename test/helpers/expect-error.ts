@@ -17,7 +17,9 @@ function isCode(error: unknown, code: ErrorCode): true {
  * on both passes a function.
  */
 export async function rejectsWith(block: Promise<unknown> | (() => unknown), code: ErrorCode): Promise<void> {
-  await assert.rejects(typeof block === 'function' ? async () => block() : block, (error: unknown) => isCode(error, code));
+  await assert.rejects(typeof block === 'function' ? async () => block() : block, (error: unknown) =>
+    isCode(error, code),
+  );
 }
 
 export function throwsWith(fn: () => unknown, code: ErrorCode, message?: string): void {

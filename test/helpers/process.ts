@@ -52,8 +52,21 @@ export async function startServerProcess(
   } = {},
 ): Promise<ServerProcess> {
   const identityDir = options.identityDir ?? (await mkdtemp(join(tmpdir(), 'wirechat-e2e-')));
-  const npm = ['npm', 'run', '--silent', 'server', '--', '--port', String(options.port ?? 0), '--host', options.host ?? '127.0.0.1',
-    '--no-build', '--identity', join(identityDir, 'identity.jwk'), ...args];
+  const npm = [
+    'npm',
+    'run',
+    '--silent',
+    'server',
+    '--',
+    '--port',
+    String(options.port ?? 0),
+    '--host',
+    options.host ?? '127.0.0.1',
+    '--no-build',
+    '--identity',
+    join(identityDir, 'identity.jwk'),
+    ...args,
+  ];
   const [command, ...commandArgs] = [...(options.wrap ?? []), ...npm];
   const child = spawn(
     command!,
@@ -95,9 +108,11 @@ export async function startServerProcess(
     for (;;) {
       const found = lines.find(test);
       if (found !== undefined) return found;
-      if (exitedFlag) throw new Error(`the server exited before printing ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+      if (exitedFlag)
+        throw new Error(`the server exited before printing ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for ${match}; stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         waiters.push(() => {

@@ -13,7 +13,13 @@ import WebSocket, { type ClientOptions } from 'ws';
 import { toBase64Url } from '../../shared/bytes.ts';
 import type { Mac } from '../../shared/mac.ts';
 import { buildHello, exportSpki, unwrapWelcome, verifyWelcome } from '../../shared/handshake.ts';
-import { parseServerBody, parseServerFrame, type HelloFrame, type RecordFrame, type ServerBody } from '../../shared/protocol.ts';
+import {
+  parseServerBody,
+  parseServerFrame,
+  type HelloFrame,
+  type RecordFrame,
+  type ServerBody,
+} from '../../shared/protocol.ts';
 import { RecordChannel, recordMacInput } from '../../shared/record.ts';
 import { createNodeFernet, createNodeMac } from '../../server/node-fernet.ts';
 import { testKeyPair, type TestServer } from './server.ts';
@@ -53,7 +59,10 @@ export async function until(condition: () => boolean, what: string, ms = 10_000)
 export function busyThreadPool(): Promise<unknown> {
   const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   return Promise.all(
-    Array.from({ length: threads }, () => new Promise((resolve) => pbkdf2('busy', 'salt', 100_000, 32, 'sha256', resolve))),
+    Array.from(
+      { length: threads },
+      () => new Promise((resolve) => pbkdf2('busy', 'salt', 100_000, 32, 'sha256', resolve)),
+    ),
   );
 }
 
@@ -68,7 +77,9 @@ export class RawSocket {
   protected constructor(ws: WebSocket, eventMark: number) {
     this.ws = ws;
     this.eventMark = eventMark;
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     ws.on('message', (data, isBinary) => {
       if (!isBinary) this.received.push(data.toString());
       this.#wake();
@@ -125,7 +136,10 @@ export class RawSocket {
     return within(
       Promise.race([
         // A close before the frame is the closed branch's to report, not a failure of this one.
-        this.frame(index, ms).then((frame) => ({ frame }), () => new Promise<never>(() => undefined)),
+        this.frame(index, ms).then(
+          (frame) => ({ frame }),
+          () => new Promise<never>(() => undefined),
+        ),
         this.closed.then((closed) => ({ closed })),
       ]),
       ms,
@@ -196,7 +210,8 @@ export class RawClient extends RawSocket {
     const hello = await helloFrame({ name: options.name });
     client.sendJson(hello);
     const welcome = parseServerFrame(await client.frame(0));
-    if (welcome.type !== 'welcome' || welcome.mode !== 'secure') throw new Error(`expected a secure welcome: ${client.received[0]}`);
+    if (welcome.type !== 'welcome' || welcome.mode !== 'secure')
+      throw new Error(`expected a secure welcome: ${client.received[0]}`);
     // Checked and opened as the page does it (shared/handshake.ts's steps), so the keys are the session's own.
     const verified = await verifyWelcome(hello, welcome);
     const secret = await unwrapWelcome(verified, keyPair.privateKey);
@@ -207,14 +222,17 @@ export class RawClient extends RawSocket {
     client.#mac = await createNodeMac(macKey.slice());
     const keys = { fernet: await createNodeFernet(fernetKey), mac: await createNodeMac(macKey) };
     const offsetMs = welcome.time - Date.now();
-    client.channel = new RecordChannel(keys, sessionId, 'c2s', { now: options.now ?? (() => (Date.now() + offsetMs) / 1000) });
+    client.channel = new RecordChannel(keys, sessionId, 'c2s', {
+      now: options.now ?? (() => (Date.now() + offsetMs) / 1000),
+    });
     client.name = welcome.name;
     client.sessionId = sessionId;
     // The server's first record after the welcome is this tab's resume seat (docs/protocol.md 9.1): kept aside
     // and taken out of `received`, so that frame 1 is the first answer to what a test sends. It is opened first
     // by bodies() (the channel's sequence numbers count it), not here: a test may have skewed this side's clock.
     const seatFrame = parseServerFrame(await client.frame(1));
-    if (seatFrame.type !== 'record') throw new Error(`expected the seat's record after the welcome: ${client.received[1]}`);
+    if (seatFrame.type !== 'record')
+      throw new Error(`expected the seat's record after the welcome: ${client.received[1]}`);
     client.seatFrame = client.received.splice(1, 1)[0];
     return client;
   }
@@ -236,7 +254,9 @@ export class RawClient extends RawSocket {
 
   /** The records the server has sent this client, as they came off the wire. */
   records(): RecordFrame[] {
-    return this.received.map((text) => parseServerFrame(text)).filter((frame): frame is RecordFrame => frame.type === 'record');
+    return this.received
+      .map((text) => parseServerFrame(text))
+      .filter((frame): frame is RecordFrame => frame.type === 'record');
   }
 
   #bodies: ServerBody[] = [];

@@ -49,7 +49,11 @@ function parseHead(head: string): { status: number; reason: string; headers: Map
  * promises nothing. After a 101, answers the upgrade with a close frame and waits for the server's close frame
  * and the end of the connection. Rejects when the answer is not HTTP, or does not come within `timeoutMs`.
  */
-export function exchange(port: number, request: Buffer | string, options: { head?: boolean; timeoutMs?: number } = {}): Promise<HttpAnswer> {
+export function exchange(
+  port: number,
+  request: Buffer | string,
+  options: { head?: boolean; timeoutMs?: number } = {},
+): Promise<HttpAnswer> {
   const timeoutMs = options.timeoutMs ?? 5000;
   return new Promise<HttpAnswer>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
@@ -66,8 +70,12 @@ export function exchange(port: number, request: Buffer | string, options: { head
       if (error) reject(error);
       else resolve(result!);
     };
-    const what = () => `${JSON.stringify(String(request).slice(0, 300))}; received ${JSON.stringify(data.toString('latin1').slice(0, 300))}`;
-    const timer = setTimeout(() => finish(new Error(`no complete answer within ${timeoutMs} ms to ${what()}`)), timeoutMs);
+    const what = () =>
+      `${JSON.stringify(String(request).slice(0, 300))}; received ${JSON.stringify(data.toString('latin1').slice(0, 300))}`;
+    const timer = setTimeout(
+      () => finish(new Error(`no complete answer within ${timeoutMs} ms to ${what()}`)),
+      timeoutMs,
+    );
 
     const progress = (closed: boolean): void => {
       try {
@@ -90,7 +98,8 @@ export function exchange(port: number, request: Buffer | string, options: { head
         if (answer.status === 101) {
           // The server's close frame: unmasked, opcode 8, a 2-byte status (RFC 6455 §5.5.1).
           if (!closed) return;
-          if (body.length < 4 || body[0] !== 0x88 || (body[1]! & 0x80) !== 0) throw new Error('a 101 not followed by a close frame');
+          if (body.length < 4 || body[0] !== 0x88 || (body[1]! & 0x80) !== 0)
+            throw new Error('a 101 not followed by a close frame');
           return finish(undefined, { ...answer, body: Buffer.alloc(0), interim, wsClose: body.readUInt16BE(2) });
         }
         const length = answer.headers.get('content-length');
@@ -141,7 +150,12 @@ function dechunk(data: Buffer): Buffer | undefined {
 }
 
 /** A request built from its parts, CRLF-terminated, bytes as given (strings as UTF-8). */
-export function rawRequest(method: string, target: string, headers: Array<[string, string | Buffer]>, version = 'HTTP/1.1'): Buffer {
+export function rawRequest(
+  method: string,
+  target: string,
+  headers: Array<[string, string | Buffer]>,
+  version = 'HTTP/1.1',
+): Buffer {
   const parts: Buffer[] = [Buffer.from(`${method} ${target} ${version}\r\n`)];
   for (const [name, value] of headers) parts.push(Buffer.from(`${name}: `), Buffer.from(value), Buffer.from('\r\n'));
   parts.push(Buffer.from('\r\n'));

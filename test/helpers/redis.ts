@@ -54,11 +54,15 @@ const START_MS = 15_000;
 /** Waits for the ready line; rejects with the server's output if it exits first or the deadline passes. */
 function waitReady(child: ChildProcess, output: () => string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`redis-server was not ready in ${START_MS} ms:\n${output()}`)), START_MS);
+    const timer = setTimeout(
+      () => done(new Error(`redis-server was not ready in ${START_MS} ms:\n${output()}`)),
+      START_MS,
+    );
     const onData = () => {
       if (READY.test(output())) done();
     };
-    const onExit = (code: number | null, signal: string | null) => done(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output()}`));
+    const onExit = (code: number | null, signal: string | null) =>
+      done(new Error(`redis-server exited (${code ?? signal}) before it was ready:\n${output()}`));
     function done(error?: Error): void {
       clearTimeout(timer);
       child.stdout!.off('data', onData);
@@ -85,12 +89,38 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const output = () => log;
 
   function args(): string[] {
-    const base = ['--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--logfile', '', '--protected-mode', 'yes'];
-    const aof = options.persistence === 'aof-always' ? 'always' : options.persistence === 'aof-everysec' ? 'everysec' : null;
+    const base = [
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
+      '--protected-mode',
+      'yes',
+    ];
+    const aof =
+      options.persistence === 'aof-always' ? 'always' : options.persistence === 'aof-everysec' ? 'everysec' : null;
     base.push(...(aof ? ['--appendonly', 'yes', '--appendfsync', aof] : ['--appendonly', 'no']));
     if (options.tls) {
-      base.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile,
-        '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no');
+      base.push(
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        options.tls.certFile,
+        '--tls-key-file',
+        options.tls.keyFile,
+        '--tls-ca-cert-file',
+        options.tls.caFile,
+        '--tls-auth-clients',
+        'no',
+      );
     } else {
       base.push('--port', String(port));
     }
@@ -105,7 +135,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
     const spawned = new Promise<void>((resolve, reject) => {
       proc.once('spawn', resolve);
-      proc.once('error', (error) => reject(new Error(`cannot start ${REDIS_SERVER}: ${error.message} (install Debian's redis-server)`)));
+      proc.once('error', (error) =>
+        reject(new Error(`cannot start ${REDIS_SERVER}: ${error.message} (install Debian's redis-server)`)),
+      );
     });
     await spawned;
     child = proc;
@@ -138,7 +170,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
     async flush() {
-      const client = createClient({ url, socket: options.tls ? { tls: true, ca: await readCa(options.tls.caFile) } : {} });
+      const client = createClient({
+        url,
+        socket: options.tls ? { tls: true, ca: await readCa(options.tls.caFile) } : {},
+      });
       client.on('error', () => {});
       await client.connect();
       try {
@@ -214,12 +249,18 @@ export async function everyKey(raw: InspectorClient): Promise<string[]> {
 export async function dump(raw: InspectorClient, key: string): Promise<string> {
   const type = (await raw.sendCommand(['TYPE', key])) as string;
   const value =
-    type === 'string' ? await raw.sendCommand(['GET', key])
-    : type === 'hash' ? await raw.sendCommand(['HGETALL', key])
-    : type === 'stream' ? await raw.sendCommand(['XRANGE', key, '-', '+'])
-    : type === 'set' ? await raw.sendCommand(['SMEMBERS', key])
-    : type === 'list' ? await raw.sendCommand(['LRANGE', key, '0', '-1'])
-    : type === 'zset' ? await raw.sendCommand(['ZRANGE', key, '0', '-1', 'WITHSCORES'])
-    : `(${type})`;
+    type === 'string'
+      ? await raw.sendCommand(['GET', key])
+      : type === 'hash'
+        ? await raw.sendCommand(['HGETALL', key])
+        : type === 'stream'
+          ? await raw.sendCommand(['XRANGE', key, '-', '+'])
+          : type === 'set'
+            ? await raw.sendCommand(['SMEMBERS', key])
+            : type === 'list'
+              ? await raw.sendCommand(['LRANGE', key, '0', '-1'])
+              : type === 'zset'
+                ? await raw.sendCommand(['ZRANGE', key, '0', '-1', 'WITHSCORES'])
+                : `(${type})`;
   return `${key} ${type} ${JSON.stringify(value)}`;
 }

@@ -118,7 +118,12 @@ export async function startTestServer(
       }
     },
     connect(clientOptions = {}) {
-      return ScriptedClient.connect({ url: wsUrl, keyPair: testKeyPair(), ...(extra.tls ? { ca: extra.tls.cert } : {}), ...clientOptions });
+      return ScriptedClient.connect({
+        url: wsUrl,
+        keyPair: testKeyPair(),
+        ...(extra.tls ? { ca: extra.tls.cert } : {}),
+        ...clientOptions,
+      });
     },
     async stop() {
       server.relay.endAll(1001, 'test over');

@@ -8,7 +8,13 @@ import { Admission, addressKey, Ticket, type AdmissionLimits } from '../../serve
 import { DEFAULTS } from '../../server/options.ts';
 import { WirechatError } from '../../shared/errors.ts';
 
-const LIMITS: AdmissionLimits = { maxConnections: 100, maxPerAddress: 10, maxPendingPerAddress: 4, handshakeRate: 1000, handshakeBurst: 1000 };
+const LIMITS: AdmissionLimits = {
+  maxConnections: 100,
+  maxPerAddress: 10,
+  maxPendingPerAddress: 4,
+  handshakeRate: 1000,
+  handshakeBurst: 1000,
+};
 
 function admission(limits: Partial<AdmissionLimits> = {}): { admission: Admission; clock: { now: number } } {
   const clock = { now: 0 };
@@ -16,7 +22,10 @@ function admission(limits: Partial<AdmissionLimits> = {}): { admission: Admissio
 }
 
 function admitted(result: Ticket | WirechatError | string): Ticket {
-  assert.ok(result instanceof Ticket, result instanceof WirechatError ? `${result.code}: ${result.message}` : String(result));
+  assert.ok(
+    result instanceof Ticket,
+    result instanceof WirechatError ? `${result.code}: ${result.message}` : String(result),
+  );
   return result;
 }
 
@@ -26,8 +35,15 @@ function connect(a: Admission, remote: string): Ticket | WirechatError | string 
 }
 
 function tooFast(result: Ticket | WirechatError | string, from: string): void {
-  assert.equal(typeof result, 'string', `not refused by the rate: ${result instanceof Ticket ? 'admitted' : String(result)}`);
-  assert.match(result as string, new RegExp(`^more than \\d+ new connections a second from ${from.replaceAll('.', '\\.')}`));
+  assert.equal(
+    typeof result,
+    'string',
+    `not refused by the rate: ${result instanceof Ticket ? 'admitted' : String(result)}`,
+  );
+  assert.match(
+    result as string,
+    new RegExp(`^more than \\d+ new connections a second from ${from.replaceAll('.', '\\.')}`),
+  );
 }
 
 function refused(result: Ticket | WirechatError | string, code: string, message: RegExp): void {
@@ -61,7 +77,12 @@ describe('addressKey', () => {
   it('counts IPv6 addresses by their /64, however they are written, zone dropped', () => {
     const key = addressKey('2001:db8:0:1::1');
     assert.equal(key, '2001:db8:0:1::/64');
-    for (const same of ['2001:db8:0:1:ffff:ffff:ffff:ffff', '2001:DB8:0:1:a:b:c:d', '2001:0db8:0000:0001::2', '2001:db8:0:1::1%eth0']) {
+    for (const same of [
+      '2001:db8:0:1:ffff:ffff:ffff:ffff',
+      '2001:DB8:0:1:a:b:c:d',
+      '2001:0db8:0000:0001::2',
+      '2001:db8:0:1::1%eth0',
+    ]) {
       assert.equal(addressKey(same), key, same);
     }
     assert.notEqual(addressKey('2001:db8:0:2::1'), key);

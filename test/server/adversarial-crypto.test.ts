@@ -36,8 +36,14 @@ describe('adversarial crypto', () => {
   describe('public keys at hello (1008 HANDSHAKE_BAD_KEY)', () => {
     const keys: Array<[string, () => Uint8Array]> = [
       ['bytes that are not an SPKI', () => randomBytes(294)],
-      ['an EC P-256 key', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' })],
-      ['a 1024-bit RSA key (too weak)', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'der' })],
+      [
+        'an EC P-256 key',
+        () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }),
+      ],
+      [
+        'a 1024-bit RSA key (too weak)',
+        () => generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'der' }),
+      ],
       ['a 16384-bit RSA key (a CPU sink)', () => rsaSpki(16384)],
       ['an RSA key with exponent 1 (encrypts to the plaintext)', () => rsaSpki(2048, 'AQ')],
       ['an RSA key with exponent 3', () => rsaSpki(2048, 'Aw')],
@@ -57,7 +63,10 @@ describe('adversarial crypto', () => {
     async function refused(client: RawClient, frame: RecordFrame, error: string, text: string): Promise<void> {
       client.sendJson(frame);
       await expectDropped(server(), client, { code: Close.POLICY_VIOLATION, error, name: client.name });
-      assert.ok(!server().events.some((e) => e.kind === 'line' && e.text === text), 'a refused line reached the console');
+      assert.ok(
+        !server().events.some((e) => e.kind === 'line' && e.text === text),
+        'a refused line reached the console',
+      );
       assert.ok(!honest().a.bodies.some((b) => b.kind === 'line' && b.text === text), 'a refused line reached a tab');
     }
 
@@ -98,7 +107,11 @@ describe('adversarial crypto', () => {
       const record = await client.line(0, 'only once');
       client.sendJson(record);
       client.sendJson(record);
-      await expectDropped(server(), client, { code: Close.POLICY_VIOLATION, error: 'RECORD_BAD_SEQUENCE', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.POLICY_VIOLATION,
+        error: 'RECORD_BAD_SEQUENCE',
+        name: client.name,
+      });
       await honest().a.waitFor((b) => b.kind === 'line' && b.text === 'only once');
       assert.equal(server().events.filter((e) => e.kind === 'line' && e.text === 'only once').length, 1);
       assert.equal(honest().a.bodies.filter((b) => b.kind === 'line' && b.text === 'only once').length, 1);
@@ -118,7 +131,11 @@ describe('adversarial crypto', () => {
       const reflected = client.seatFrame!;
       assert.equal(JSON.parse(reflected).seq, client.channel.nextSendSeq);
       client.send(reflected);
-      await expectDropped(server(), client, { code: Close.POLICY_VIOLATION, error: 'RECORD_BAD_MAC', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.POLICY_VIOLATION,
+        error: 'RECORD_BAD_MAC',
+        name: client.name,
+      });
     });
 
     it("closes 1008 RECORD_BAD_MAC on a record taken from another session's socket", async () => {

@@ -23,8 +23,18 @@ describe('adversarial frames', () => {
       { name: 'JSON null', frame: () => 'null', code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE' },
       { name: 'a JSON number', frame: () => '42', code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE' },
       { name: 'a JSON string', frame: () => '"hello"', code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE' },
-      { name: 'an unknown frame type', frame: () => '{"type":"welcome"}', code: Close.PROTOCOL_ERROR, error: 'PROTO_UNKNOWN_TYPE' },
-      { name: 'a frame without a type', frame: () => '{"seq":0}', code: Close.PROTOCOL_ERROR, error: 'PROTO_UNKNOWN_TYPE' },
+      {
+        name: 'an unknown frame type',
+        frame: () => '{"type":"welcome"}',
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_UNKNOWN_TYPE',
+      },
+      {
+        name: 'a frame without a type',
+        frame: () => '{"seq":0}',
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_UNKNOWN_TYPE',
+      },
       {
         name: 'hello with a number for its name',
         frame: async () => JSON.stringify({ ...(await helloFrame()), name: 42 }),
@@ -129,12 +139,32 @@ describe('adversarial frames', () => {
   describe('console injection: wire text quoted in a reason reaches the console escaped and short', () => {
     const ESC = '\x1b[2J\x1b[31m';
     const frames: Array<[string, () => Promise<string> | string, string]> = [
-      ['a field named with ANSI escapes', async () => JSON.stringify({ ...(await helloFrame()), [`${ESC}x`]: 1 }), 'PROTO_BAD_SHAPE'],
-      ['a 60,000-character field name', async () => JSON.stringify({ ...(await helloFrame()), ['k'.repeat(60_000)]: 1 }), 'PROTO_BAD_SHAPE'],
-      ['a frame type with an OSC title escape', () => JSON.stringify({ type: '\x1b]0;pwned\x07' }), 'PROTO_UNKNOWN_TYPE'],
-      ['a version with ANSI escapes', async () => JSON.stringify({ ...(await helloFrame()), version: ESC }), 'HANDSHAKE_VERSION'],
+      [
+        'a field named with ANSI escapes',
+        async () => JSON.stringify({ ...(await helloFrame()), [`${ESC}x`]: 1 }),
+        'PROTO_BAD_SHAPE',
+      ],
+      [
+        'a 60,000-character field name',
+        async () => JSON.stringify({ ...(await helloFrame()), ['k'.repeat(60_000)]: 1 }),
+        'PROTO_BAD_SHAPE',
+      ],
+      [
+        'a frame type with an OSC title escape',
+        () => JSON.stringify({ type: '\x1b]0;pwned\x07' }),
+        'PROTO_UNKNOWN_TYPE',
+      ],
+      [
+        'a version with ANSI escapes',
+        async () => JSON.stringify({ ...(await helloFrame()), version: ESC }),
+        'HANDSHAKE_VERSION',
+      ],
       // JSON.stringify of this type overflowed the stack, which closed 1011 "internal error" instead of 1002.
-      ['a frame type nested 30,000 arrays deep', () => `{"type":${'['.repeat(30_000)}${']'.repeat(30_000)}}`, 'PROTO_UNKNOWN_TYPE'],
+      [
+        'a frame type nested 30,000 arrays deep',
+        () => `{"type":${'['.repeat(30_000)}${']'.repeat(30_000)}}`,
+        'PROTO_UNKNOWN_TYPE',
+      ],
     ];
     for (const [what, frame, error] of frames) {
       it(`closes 1002 ${error} on ${what}`, async () => {
@@ -161,7 +191,11 @@ describe('adversarial frames', () => {
     it('closes 1002 on a bye word with an ANSI escape', async () => {
       const client = await RawClient.handshake(server());
       client.sendJson(await client.channel.seal({ kind: 'bye', word: `${ESC}EXIT` }));
-      await expectDropped(server(), client, { code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_BAD_SHAPE',
+        name: client.name,
+      });
     });
   });
 
@@ -212,13 +246,21 @@ describe('adversarial frames', () => {
     it('closes 1002 on a second hello', async () => {
       const client = await RawClient.handshake(server());
       client.sendJson(await helloFrame({ name: 'again' }));
-      await expectDropped(server(), client, { code: Close.PROTOCOL_ERROR, error: 'PROTO_UNEXPECTED', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_UNEXPECTED',
+        name: client.name,
+      });
     });
 
     it('closes 1002 on a plain chat line in a secure session (no downgrade)', async () => {
       const client = await RawClient.handshake(server());
       client.sendJson({ type: 'plain', seq: 0, body: { kind: 'line', id: 0, text: 'in the clear' } });
-      await expectDropped(server(), client, { code: Close.PROTOCOL_ERROR, error: 'PROTO_UNEXPECTED', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_UNEXPECTED',
+        name: client.name,
+      });
       assert.ok(!server().events.some((e) => e.kind === 'line' && e.text === 'in the clear'));
     });
 
@@ -232,7 +274,11 @@ describe('adversarial frames', () => {
     it(`refuses a line of ${LIMITS.maxLineBytes + 1} bytes of UTF-8 (1002), in ${LIMITS.maxLineBytes / 2 + 1} characters`, async () => {
       const client = await RawClient.handshake(server());
       client.sendJson(await client.line(0, 'é'.repeat(LIMITS.maxLineBytes / 2) + 'x'));
-      await expectDropped(server(), client, { code: Close.PROTOCOL_ERROR, error: 'PROTO_BAD_SHAPE', name: client.name });
+      await expectDropped(server(), client, {
+        code: Close.PROTOCOL_ERROR,
+        error: 'PROTO_BAD_SHAPE',
+        name: client.name,
+      });
       assert.ok(!server().events.some((e) => e.kind === 'line' && e.name === client.name));
     });
 
@@ -248,7 +294,15 @@ describe('adversarial frames', () => {
     it('relays HTML in a chat line byte for byte, as text', async () => {
       const html = '<img src=x onerror=alert(1)><script>alert("x")</script>&amp;';
       const line = await honest().say(honest().a, html);
-      assert.deepEqual(line, { kind: 'line', from: 'alice', text: html, at: line.at, direct: false, n: line.n, late: false });
+      assert.deepEqual(line, {
+        kind: 'line',
+        from: 'alice',
+        text: html,
+        at: line.at,
+        direct: false,
+        n: line.n,
+        late: false,
+      });
       const event = await server().waitForEvent((e) => e.kind === 'line' && e.text === html);
       assert.equal(event.name, 'alice');
     });

@@ -46,8 +46,13 @@ describe('adversarial limits', () => {
       );
       const failed = receipts[10]!;
       assert.equal(failed.kind === 'receipt' && failed.reason, 'not sent: at most 1 lines a second');
-      const relayed = server().events.filter((e) => e.kind === 'line' && e.name === client.name).map((e) => e.text);
-      assert.deepEqual(relayed, records.slice(0, 10).map((_, id) => `burst ${id}`));
+      const relayed = server()
+        .events.filter((e) => e.kind === 'line' && e.name === client.name)
+        .map((e) => e.text);
+      assert.deepEqual(
+        relayed,
+        records.slice(0, 10).map((_, id) => `burst ${id}`),
+      );
       assert.ok(client.isOpen, 'a short burst over the limit is refused line by line, not cut off');
       client.terminate();
     });
@@ -128,7 +133,11 @@ describe('adversarial limits', () => {
         if (i % 50 === 49) await sleep(1);
       }
       (slow.ws as unknown as { _socket: Socket })._socket.resume();
-      await expectDropped(server(), slow, { code: Close.POLICY_VIOLATION, error: 'LIMIT_SLOW_READER', name: slow.name });
+      await expectDropped(server(), slow, {
+        code: Close.POLICY_VIOLATION,
+        error: 'LIMIT_SLOW_READER',
+        name: slow.name,
+      });
     });
   });
 

@@ -8,7 +8,8 @@ import { pageIsStale } from '../../server/build.ts';
 async function tree(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'wirechat-build-'));
   for (const dir of ['web/components', 'shared', 'dist']) await mkdir(join(root, dir), { recursive: true });
-  for (const file of ['web/components/a.ts', 'shared/b.ts', 'index.html', 'vite.config.ts']) await writeFile(join(root, file), '');
+  for (const file of ['web/components/a.ts', 'shared/b.ts', 'index.html', 'vite.config.ts'])
+    await writeFile(join(root, file), '');
   return root;
 }
 
@@ -28,7 +29,15 @@ describe('rebuilding the page only when needed', () => {
     const root = await tree();
     try {
       await writeFile(join(root, 'dist', 'index.html'), '');
-      for (const file of ['web/components/a.ts', 'web/components', 'web', 'shared/b.ts', 'shared', 'index.html', 'vite.config.ts']) {
+      for (const file of [
+        'web/components/a.ts',
+        'web/components',
+        'web',
+        'shared/b.ts',
+        'shared',
+        'index.html',
+        'vite.config.ts',
+      ]) {
         await at(root, file, 1_000_000);
       }
       await at(root, 'dist/index.html', 2_000_000);

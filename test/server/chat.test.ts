@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import type { ServerBody, ServerLine } from '../../shared/protocol.ts';
 
-const isLine = (text: string) => (b: ServerBody): b is ServerLine => b.kind === 'line' && b.text === text;
+const isLine =
+  (text: string) =>
+  (b: ServerBody): b is ServerLine =>
+    b.kind === 'line' && b.text === text;
 
 describe('secure chat through the relay', () => {
   let server: TestServer;
@@ -28,7 +31,7 @@ describe('secure chat through the relay', () => {
 
   it('sends console lines to every tab, and ends the chat for everyone with a reason', async () => {
     const carol = await server.connect({ name: 'carol' });
-    server.relay.say('hi from the console');
+    void server.relay.say('hi from the console');
     const line = await carol.waitFor(isLine('hi from the console'));
     assert.equal(line.from, 'console');
     server.relay.endAll(1000, 'The server operator ended the chat (END)');
@@ -58,7 +61,11 @@ describe('secure chat through the relay', () => {
     closing.ws.close(1000, 'BANNED BY ADMIN');
     const cutting = await server.connect({ name: 'cutting' });
     cutting.ws.close(4008, 'BANNED BY ADMIN');
-    for (const [name, reason] of [['byeing', 'left'], ['closing', 'left'], ['cutting', 'disconnected (1008 policy violation (sent as 4008))']] as const) {
+    for (const [name, reason] of [
+      ['byeing', 'left'],
+      ['closing', 'left'],
+      ['cutting', 'disconnected (1008 policy violation (sent as 4008))'],
+    ] as const) {
       const leave = await watcher.waitForPresence('left', name);
       assert.equal(leave.reason, reason, name);
     }

@@ -31,7 +31,10 @@ describe('a refusal the server makes with keys in hand', () => {
     const bodies = await client.bodies();
     const end = bodies.at(-1);
     assert.deepEqual(end, { kind: 'end', code: 'LIMIT_RATE', reason: 'more than 1 lines a second, for too long' });
-    assert.ok(bodies.slice(0, -1).every((b) => b.kind === 'receipt' || b.kind === 'seat'), 'the end is the last thing said');
+    assert.ok(
+      bodies.slice(0, -1).every((b) => b.kind === 'receipt' || b.kind === 'seat'),
+      'the end is the last thing said',
+    );
   });
 
   it('a kick is an authenticated end too (KICKED, close 1008)', async () => {
@@ -50,15 +53,17 @@ describe('a plain server and a page that did not allow plain mode', () => {
   });
   after(() => server.stop());
 
-  it('gets the signed plain welcome and refuses it itself: the refusal is the server\'s own signed word', async () => {
-    await assert.rejects(
-      server.connect({ name: 'careful', acceptPlain: false }),
-      (error: unknown) => isWirechatError(error, 'HANDSHAKE_PLAIN_REFUSED'),
+  it("gets the signed plain welcome and refuses it itself: the refusal is the server's own signed word", async () => {
+    await assert.rejects(server.connect({ name: 'careful', acceptPlain: false }), (error: unknown) =>
+      isWirechatError(error, 'HANDSHAKE_PLAIN_REFUSED'),
     );
     const event = await server.waitForEvent((e) => e.kind === 'left' && e.text.includes('HANDSHAKE_PLAIN_REFUSED'));
     assert.match(event.name, /^connection #\d+$/, 'never joined, so named by its number');
     assert.equal(event.code, 1008);
-    assert.equal(server.events.some((e) => e.kind === 'joined' && e.name === 'careful'), false);
+    assert.equal(
+      server.events.some((e) => e.kind === 'joined' && e.name === 'careful'),
+      false,
+    );
     assert.deepEqual(server.relay.names(), []);
   });
 
@@ -84,11 +89,14 @@ describe('a plain server and a page that did not allow plain mode', () => {
     const closed = await socket.waitClosed();
     assert.equal(closed.code, 1008);
     assert.match(closed.reason, /^HANDSHAKE_PLAIN_REFUSED: /);
-    assert.equal(server.events.some((e) => e.kind === 'line' && e.text === 'let me in'), false);
+    assert.equal(
+      server.events.some((e) => e.kind === 'line' && e.text === 'let me in'),
+      false,
+    );
   });
 });
 
-describe('what the console shows of a peer\'s close', () => {
+describe("what the console shows of a peer's close", () => {
   let server: TestServer;
   before(async () => {
     server = await startTestServer();
@@ -126,7 +134,10 @@ describe('a page key OpenSSL cannot use', () => {
     const n = randomBytes(256);
     n[0]! |= 0x80;
     n[255]! &= 0xfe;
-    const spki = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    const spki = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: 'AQAB' }, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'der',
+    });
     const socket = await RawSocket.open(server);
     socket.sendJson(await helloFrame({ publicKey: spki }));
     const closed = await socket.waitClosed();

@@ -23,7 +23,10 @@ describe('parseFlags', () => {
       return parsed === 'help' ? parsed : { values: { ...parsed.values }, positionals: parsed.positionals };
     };
     assert.deepEqual(flags(['--port', '80', '--quiet']), { values: { port: '80', quiet: true }, positionals: [] });
-    assert.deepEqual(flags(['a.cpuprofile', '--port', '1'], true), { values: { port: '1' }, positionals: ['a.cpuprofile'] });
+    assert.deepEqual(flags(['a.cpuprofile', '--port', '1'], true), {
+      values: { port: '1' },
+      positionals: ['a.cpuprofile'],
+    });
     assert.throws(() => parseFlags(['a.cpuprofile'], options), UsageError);
   });
 
@@ -33,7 +36,10 @@ describe('parseFlags', () => {
   });
 
   it('refuses an unknown flag and a flag without its value with UsageError', () => {
-    assert.throws(() => parseFlags(['--fast'], options), (error: unknown) => error instanceof UsageError && /--fast/.test(error.message));
+    assert.throws(
+      () => parseFlags(['--fast'], options),
+      (error: unknown) => error instanceof UsageError && /--fast/.test(error.message),
+    );
     assert.throws(() => parseFlags(['--port'], options), UsageError);
   });
 });
@@ -42,7 +48,8 @@ describe('wholeNumber', () => {
   it('reads digits within the bounds, gives the fallback when the flag is missing, refuses the rest', () => {
     assert.equal(wholeNumber('42', '--n', 7, 1, 100), 42);
     assert.equal(wholeNumber(undefined, '--n', 7, 1, 100), 7);
-    for (const bad of ['', '-1', '1.5', '1e3', ' 4', 'x', '0x10']) assert.throws(() => wholeNumber(bad, '--n', 7, 0, 10_000), UsageError, bad);
+    for (const bad of ['', '-1', '1.5', '1e3', ' 4', 'x', '0x10'])
+      assert.throws(() => wholeNumber(bad, '--n', 7, 0, 10_000), UsageError, bad);
     assert.throws(() => wholeNumber('0', '--n', 7, 1, 100), /--n must be between 1 and 100, not 0/);
   });
 });
@@ -50,7 +57,10 @@ describe('wholeNumber', () => {
 describe('usage', () => {
   it('names the command and where its help is, for npm scripts and for plain files', () => {
     assert.equal(usage('mitm', 'bad'), 'wirechat mitm: bad\n(npm run mitm -- --help lists the options)');
-    assert.equal(usage('npx tsx tools/bench/log.ts', 'bad'), 'wirechat bench/log: bad\n(npx tsx tools/bench/log.ts --help lists the options)');
+    assert.equal(
+      usage('npx tsx tools/bench/log.ts', 'bad'),
+      'wirechat bench/log: bad\n(npx tsx tools/bench/log.ts --help lists the options)',
+    );
   });
 });
 
@@ -62,11 +72,15 @@ describe('runAsCommand', () => {
       const folder = join(dir, 'my tools');
       await mkdir(folder);
       const tool = join(folder, 'tool.ts');
-      await writeFile(tool, `import { runAsCommand } from '${helper}';\nrunAsCommand(import.meta.url, () => { console.log('ran'); return 3; });\n`);
+      await writeFile(
+        tool,
+        `import { runAsCommand } from '${helper}';\nrunAsCommand(import.meta.url, () => { console.log('ran'); return 3; });\n`,
+      );
       const importer = join(dir, 'importer.ts');
       await writeFile(importer, `import ${JSON.stringify(pathToFileURL(tool).href)};\nconsole.log('imported');\n`);
       await symlink(folder, join(dir, 'linked'));
-      const node = (file: string) => spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      const node = (file: string) =>
+        spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
 
       const direct = node(tool);
       assert.equal(direct.stdout, 'ran\n', direct.stderr);
@@ -84,10 +98,24 @@ describe('runAsCommand', () => {
 });
 
 describe("every tool's command line", () => {
-  const tools = ['load', 'capture', 'mitm', 'bench/main', 'bench/log', 'bench/codec', 'bench/profile', 'protocol-example'];
+  const tools = [
+    'load',
+    'capture',
+    'mitm',
+    'bench/main',
+    'bench/log',
+    'bench/codec',
+    'bench/profile',
+    'protocol-example',
+  ];
   for (const tool of tools) {
     it(`tools/${tool}.ts answers --help with exit 0, and a mistyped flag with exit 2 and where the help is`, () => {
-      const run = (flag: string) => spawnSync(process.execPath, ['--import', 'tsx', `tools/${tool}.ts`, flag], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      const run = (flag: string) =>
+        spawnSync(process.execPath, ['--import', 'tsx', `tools/${tool}.ts`, flag], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
       const help = run('--help');
       assert.equal(help.status, 0, help.stderr);
       assert.match(help.stdout, /-h, --help/);

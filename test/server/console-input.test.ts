@@ -25,7 +25,15 @@ describe('the console, given anything at all to read', () => {
     const output = new PassThrough();
     printed = '';
     output.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    new Console({ input, output, relay: server.relay, plain: false, color: false, onEnd: () => undefined, onInterrupt: () => undefined });
+    new Console({
+      input,
+      output,
+      relay: server.relay,
+      plain: false,
+      color: false,
+      onEnd: () => undefined,
+      onInterrupt: () => undefined,
+    });
   });
 
   /** Types `/help` and waits (bounded) for the list: the console is still reading and answering. */
@@ -38,9 +46,35 @@ describe('the console, given anything at all to read', () => {
   it('reads control characters, escapes, lone surrogates and huge lines without throwing (300 runs)', async () => {
     const line = fc.oneof(
       fc.string({ maxLength: 64, unit: 'binary' }),
-      fc.string({ maxLength: 64, unit: fc.constantFrom('\x00', '\x1b', '[', '2', 'J', '\x07', '\x7f', '\u202e', '\ud800', '\udfff', '/', ' ', '\t', 'a') }),
+      fc.string({
+        maxLength: 64,
+        unit: fc.constantFrom(
+          '\x00',
+          '\x1b',
+          '[',
+          '2',
+          'J',
+          '\x07',
+          '\x7f',
+          '\u202e',
+          '\ud800',
+          '\udfff',
+          '/',
+          ' ',
+          '\t',
+          'a',
+        ),
+      }),
       fc.string({ maxLength: 32, unit: 'binary' }).map((s) => `/${s}`),
-      fc.constantFrom('/msg', '/msg \x1b', '/kick \u0000', '/who \x1b[2J', '/\x1b[2J', 'x'.repeat(1_000_000), `/${'k'.repeat(100_000)}`),
+      fc.constantFrom(
+        '/msg',
+        '/msg \x1b',
+        '/kick \u0000',
+        '/who \x1b[2J',
+        '/\x1b[2J',
+        'x'.repeat(1_000_000),
+        `/${'k'.repeat(100_000)}`,
+      ),
     );
     await fc.assert(
       fc.asyncProperty(line, async (text) => {

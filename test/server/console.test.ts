@@ -31,7 +31,7 @@ describe('the console', () => {
     tabs = [];
     // The relay says a tab left (a console event) after it has taken its name off the list.
     if (server.relay.names().length > 0) await server.waitForEvent(() => server.relay.names().length === 0);
-    assert.deepEqual(server.relay.names(), [], 'the previous test\'s tabs have left');
+    assert.deepEqual(server.relay.names(), [], "the previous test's tabs have left");
     input = new PassThrough();
     output = new PassThrough();
     printed = '';
@@ -84,7 +84,8 @@ describe('the console', () => {
   it('sends a typed line to every tab and echoes it with the time', async () => {
     const [a, b] = [await tab('amy'), await tab('bo')];
     type('hello tabs');
-    for (const t of [a, b]) await t.waitFor((body) => body.kind === 'line' && body.text === 'hello tabs' && body.from === 'console');
+    for (const t of [a, b])
+      await t.waitFor((body) => body.kind === 'line' && body.text === 'hello tabs' && body.from === 'console');
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] you: hello tabs$/m);
   });
 
@@ -106,7 +107,10 @@ describe('the console', () => {
     type('for everyone');
     await a.waitFor((body) => body.kind === 'line' && body.text === 'just for you' && body.direct);
     await b.waitFor((body) => body.kind === 'line' && body.text === 'for everyone');
-    assert.equal(b.bodies.some((body) => body.kind === 'line' && body.text === 'just for you'), false);
+    assert.equal(
+      b.bodies.some((body) => body.kind === 'line' && body.text === 'just for you'),
+      false,
+    );
     assert.match(printed, /you -> amy: just for you/);
     type('/msg nobody hi');
     type('/msg amy');
@@ -128,7 +132,8 @@ describe('the console', () => {
     type('/help');
     type('/frobnicate');
     await waitForOutput(/unknown command \/frobnicate/);
-    for (const command of ['/who', '/msg NAME text', '/kick NAME', 'EXIT or END']) assert.ok(printed.includes(command), command);
+    for (const command of ['/who', '/msg NAME text', '/kick NAME', 'EXIT or END'])
+      assert.ok(printed.includes(command), command);
     assert.match(printed, /unknown command \/frobnicate/);
   });
 
@@ -136,7 +141,10 @@ describe('the console', () => {
     const a = await tab('amy');
     type('x'.repeat(5000));
     await waitForOutput(/not sent: a line has at most 4096 bytes/);
-    assert.equal(a.bodies.some((body) => body.kind === 'line'), false);
+    assert.equal(
+      a.bodies.some((body) => body.kind === 'line'),
+      false,
+    );
   });
 
   it('takes EXIT or END as the whole line, any case, spaces around; not inside a line', async () => {
@@ -165,14 +173,19 @@ describe('the console', () => {
   });
 
   // Issue 10, item 2: with tabs `alice smith` and `alice`, the words typed must never reach the wrong one.
-  for (const order of [['alice', 'alice smith'], ['alice smith', 'alice']]) {
+  for (const order of [
+    ['alice', 'alice smith'],
+    ['alice smith', 'alice'],
+  ]) {
     it(`/msg and /kick reach "alice smith" or alice, never the wrong one (joined ${order.join(', then ')})`, async () => {
       const [first, second] = [await tab(order[0]!), await tab(order[1]!)];
       const [alice, smith] = order[0] === 'alice' ? [first, second] : [second, first];
       const linesOf = (t: ScriptedClient) => t.bodies.flatMap((b) => (b.kind === 'line' ? [b.text] : []));
 
       type('/msg alice smith the code is 4711');
-      await waitForOutput(/not sent: the words could name alice or "alice smith"; put the name in quotes, e\.g\. \/msg "alice smith" text/);
+      await waitForOutput(
+        /not sent: the words could name alice or "alice smith"; put the name in quotes, e\.g\. \/msg "alice smith" text/,
+      );
       assert.deepEqual([linesOf(alice), linesOf(smith)], [[], []], 'an ambiguous /msg reaches nobody');
 
       type('/msg "alice smith" the code is 4711');
@@ -186,7 +199,11 @@ describe('the console', () => {
       type('/kick alice smith');
       await smith.waitFor((b) => b.kind === 'end');
       await alice.waitForPresence('left', 'alice smith');
-      assert.equal(alice.bodies.some((b) => b.kind === 'end'), false, 'alice is still in the chat');
+      assert.equal(
+        alice.bodies.some((b) => b.kind === 'end'),
+        false,
+        'alice is still in the chat',
+      );
       type('/kick alice');
       await alice.waitFor((b) => b.kind === 'end');
     });
@@ -227,8 +244,11 @@ describe('the console', () => {
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] "alice smith": hi$/m);
     assert.match(printed, /^\[\d\d:\d\d:\d\d\] "bob: hi": there$/m);
     assert.match(printed, /\* "alice smith" joined \(secure/);
-    assert.match(printed, /! connection #3 dropped/, 'a connection\'s label is not a name');
-    assert.match(printed, new RegExp(`^  "alice smith"\\s+\\d+s\\s+secure\\s+${smith.session.identity!.sessionCode}$`, 'm'));
+    assert.match(printed, /! connection #3 dropped/, "a connection's label is not a name");
+    assert.match(
+      printed,
+      new RegExp(`^  "alice smith"\\s+\\d+s\\s+secure\\s+${smith.session.identity!.sessionCode}$`, 'm'),
+    );
   });
 
   it('folds a tab line to the terminal width and marks every continuation, so padding cannot forge a line', () => {
@@ -241,9 +261,15 @@ describe('the console', () => {
     con.line('mallory', `${'e\u0301'.repeat(40)}${forged}`, at);
     const rows = printed.split('\n').filter((row) => row !== '');
     for (const row of rows) {
-      const width = [...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(row)].reduce((n, s) => n + cells(s.segment), 0);
+      const width = [...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(row)].reduce(
+        (n, s) => n + cells(s.segment),
+        0,
+      );
       assert.ok(width <= 59, `a row of ${width} cells: ${row}`);
-      assert.ok(/^\[\d\d:\d\d:\d\d\] mallory: /.test(row) || row.startsWith(`${' '.repeat(11)}${CONTINUED}`), `a row that starts like a line: ${row}`);
+      assert.ok(
+        /^\[\d\d:\d\d:\d\d\] mallory: /.test(row) || row.startsWith(`${' '.repeat(11)}${CONTINUED}`),
+        `a row that starts like a line: ${row}`,
+      );
       assert.ok(!row.startsWith('[09:41:00]'), `forged: ${row}`);
     }
     assert.ok(rows.length > 6, 'the long lines were folded');

@@ -38,8 +38,13 @@ const LIMITS: Partial<ServerOptions> = {
  * are answered with HTTP 429 before the upgrade (`tooFast`: the errors); those over a seat limit are upgraded and
  * closed right after (`refused`); the rest stay (`held`), counted by the server.
  */
-async function holdFlood(server: TestServer, count: number): Promise<{ held: RawSocket[]; refused: RawSocket[]; tooFast: unknown[] }> {
-  const opened = await Promise.allSettled(Array.from({ length: count }, () => RawSocket.open(server, { localAddress: ATTACKER })));
+async function holdFlood(
+  server: TestServer,
+  count: number,
+): Promise<{ held: RawSocket[]; refused: RawSocket[]; tooFast: unknown[] }> {
+  const opened = await Promise.allSettled(
+    Array.from({ length: count }, () => RawSocket.open(server, { localAddress: ATTACKER })),
+  );
   const sockets = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
   const tooFast = opened.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
   await until(
@@ -107,7 +112,12 @@ describe('one address against everyone: 12 seats, 8 per address, 4 of them in th
     await refusedWith(refused, /^LIMIT_ADDRESS: 127\.0\.0\.2 already has 8 connections open/);
     assert.equal(refused.length, 8);
     assert.deepEqual(server().admission.count(ATTACKER), { open: 8, inHandshake: 0 });
-    assert.equal(server().relay.names().filter((n) => n.startsWith('flood')).length, 8);
+    assert.equal(
+      server()
+        .relay.names()
+        .filter((n) => n.startsWith('flood')).length,
+      8,
+    );
     // 2 honest tabs and 8 flood sessions: carol takes the 11th of 12 seats.
     await newcomerChats(server(), honest().a);
     await letGo(server(), joined);

@@ -58,15 +58,19 @@ const mutations: fc.Arbitrary<Mutation> = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc.tuple(unit, anyValue).map(([r, v]) =>
-      mutation(`field #${r} := ${JSON.stringify(v)}`, (f) => JSON.stringify({ ...f, [pickKey(f, r)]: v })),
-    ),
+    arbitrary: fc
+      .tuple(unit, anyValue)
+      .map(([r, v]) =>
+        mutation(`field #${r} := ${JSON.stringify(v)}`, (f) => JSON.stringify({ ...f, [pickKey(f, r)]: v })),
+      ),
   },
   {
     weight: 1,
-    arbitrary: fc.tuple(unit, fc.oneof(fc.integer({ min: -2, max: 3 }), fc.double(), fc.constant(2 ** 53))).map(([r, n]) =>
-      mutation(`number field #${r} := ${n}`, (f) => JSON.stringify({ ...f, [pickKey(f, r, 'number')]: n })),
-    ),
+    arbitrary: fc
+      .tuple(unit, fc.oneof(fc.integer({ min: -2, max: 3 }), fc.double(), fc.constant(2 ** 53)))
+      .map(([r, n]) =>
+        mutation(`number field #${r} := ${n}`, (f) => JSON.stringify({ ...f, [pickKey(f, r, 'number')]: n })),
+      ),
   },
   {
     weight: 1,
@@ -79,9 +83,11 @@ const mutations: fc.Arbitrary<Mutation> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.tuple(fc.string({ maxLength: 8 }), anyValue).map(([k, v]) =>
-      mutation(`field ${JSON.stringify(k)} := ${JSON.stringify(v)}`, (f) => JSON.stringify({ ...f, [k]: v })),
-    ),
+    arbitrary: fc
+      .tuple(fc.string({ maxLength: 8 }), anyValue)
+      .map(([k, v]) =>
+        mutation(`field ${JSON.stringify(k)} := ${JSON.stringify(v)}`, (f) => JSON.stringify({ ...f, [k]: v })),
+      ),
   },
   {
     weight: 1,

@@ -44,20 +44,83 @@ const anyText: fc.Arbitrary<Bytes> = fc.string({ maxLength: 12, unit: 'binary' }
 function arbitraries(port: number) {
   const self = `127.0.0.1:${port}`;
   const method: fc.Arbitrary<Bytes> = fc.oneof(
-    { weight: 12, arbitrary: fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT', 'PRI', 'PROPFIND', 'M-SEARCH') },
+    {
+      weight: 12,
+      arbitrary: fc.constantFrom(
+        'GET',
+        'GET',
+        'GET',
+        'HEAD',
+        'POST',
+        'PUT',
+        'DELETE',
+        'OPTIONS',
+        'PATCH',
+        'TRACE',
+        'CONNECT',
+        'PRI',
+        'PROPFIND',
+        'M-SEARCH',
+      ),
+    },
     { weight: 1, arbitrary: fc.constantFrom('get', 'G ET', '', 'GET\0', 'ＧＥＴ') },
     { weight: 1, arbitrary: fc.stringMatching(/^[A-Z!#$%&'*+.^_`|~-]{1,10}$/) },
     { weight: 1, arbitrary: oddBytes },
   );
-  const segment = fc.constantFrom('ws', 'index.html', 'assets', 'app.js', '..', '.', '%2e%2e', '%2F', '%00', '%', '%zz', '%c3%a9', 'é', '[', ']', '@', ':', ';', '', 'a'.repeat(300));
+  const segment = fc.constantFrom(
+    'ws',
+    'index.html',
+    'assets',
+    'app.js',
+    '..',
+    '.',
+    '%2e%2e',
+    '%2F',
+    '%00',
+    '%',
+    '%zz',
+    '%c3%a9',
+    'é',
+    '[',
+    ']',
+    '@',
+    ':',
+    ';',
+    '',
+    'a'.repeat(300),
+  );
   const target: fc.Arbitrary<Bytes> = fc.oneof(
     {
       weight: 4,
       arbitrary: fc.constantFrom(
-        '/', '/ws', '/ws?x=1', '/ws#f', '//[', '//ws', '/%', '*', 'http://x:99999/', `http://${self}/ws`, `HTTP://${self}/ws`,
-        `http://${self}`, `https://${self}/ws`, 'http://[/', 'http://evil.example/ws', `ws://${self}/ws`, 'x', self, '/ws/../ws',
-        '/%2e%2e/%2e%2e/etc/passwd', '/../../etc/passwd', '/index.html', '/assets/app.js', '/assets/', '/assets/..%2findex.html',
-        '/ws?%', '/?' + 'q'.repeat(17_000), '/' + 'p'.repeat(9000),
+        '/',
+        '/ws',
+        '/ws?x=1',
+        '/ws#f',
+        '//[',
+        '//ws',
+        '/%',
+        '*',
+        'http://x:99999/',
+        `http://${self}/ws`,
+        `HTTP://${self}/ws`,
+        `http://${self}`,
+        `https://${self}/ws`,
+        'http://[/',
+        'http://evil.example/ws',
+        `ws://${self}/ws`,
+        'x',
+        self,
+        '/ws/../ws',
+        '/%2e%2e/%2e%2e/etc/passwd',
+        '/../../etc/passwd',
+        '/index.html',
+        '/assets/app.js',
+        '/assets/',
+        '/assets/..%2findex.html',
+        '/ws?%',
+        '/?' + 'q'.repeat(17_000),
+        '/' + 'p'.repeat(9000),
       ),
     },
     { weight: 3, arbitrary: fc.array(segment, { maxLength: 5 }).map((parts) => '/' + parts.join('/')) },
@@ -67,7 +130,19 @@ function arbitraries(port: number) {
   );
   const version = fc.oneof(
     { weight: 8, arbitrary: fc.constant('HTTP/1.1') },
-    { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/0.9', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1.10', 'HTTP/9.9', '') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        'HTTP/1.0',
+        'HTTP/2.0',
+        'HTTP/0.9',
+        'http/1.1',
+        'HTTP/1.1 ',
+        'HTTP/1.10',
+        'HTTP/9.9',
+        '',
+      ),
+    },
   );
   // Mostly values a client might send, so that most requests get past Node's parser to our handlers (which
   // is where a throw would come from); some of any text, some of any bytes, for the parser and the guards.
@@ -79,18 +154,99 @@ function arbitraries(port: number) {
       { weight: 1, arbitrary: oddBytes },
     );
   const header: fc.Arbitrary<[Bytes, Bytes]> = fc.oneof(
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Host', 'host', 'HOST'), value([self, 'localhost', `localhost:${port}`, '[::1]', 'evil.example', '', 'x:99999', '127.0.0.1:99999', 'a b', '[', '//[', 'h'.repeat(9000)])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Origin', 'origin'), value([`http://${self}`, 'http://evil.example', 'null', '', '//[', 'http://x:99999', `http://${self}, http://evil.example`])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Upgrade', 'upgrade'), value(['websocket', 'WebSocket', 'h2c', '', 'websocket, h2c', 'TLS/1.0'])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Connection', 'connection'), value(['Upgrade', 'upgrade', 'keep-alive, Upgrade', 'close', 'keep-alive', ''])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constant('Sec-WebSocket-Key'), value(['dGhlIHNhbXBsZSBub25jZQ==', 'AAAAAAAAAAAAAAAAAAAAAA==', 'short', '', 'dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ=='])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constant('Sec-WebSocket-Version'), value(['13', '8', '7', '', '13, 8', 'x', '013'])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions'), value(['chat', 'permessage-deflate', 'permessage-deflate; client_max_window_bits', ',', ''])) },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('Host', 'host', 'HOST'),
+        value([
+          self,
+          'localhost',
+          `localhost:${port}`,
+          '[::1]',
+          'evil.example',
+          '',
+          'x:99999',
+          '127.0.0.1:99999',
+          'a b',
+          '[',
+          '//[',
+          'h'.repeat(9000),
+        ]),
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('Origin', 'origin'),
+        value([
+          `http://${self}`,
+          'http://evil.example',
+          'null',
+          '',
+          '//[',
+          'http://x:99999',
+          `http://${self}, http://evil.example`,
+        ]),
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('Upgrade', 'upgrade'),
+        value(['websocket', 'WebSocket', 'h2c', '', 'websocket, h2c', 'TLS/1.0']),
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('Connection', 'connection'),
+        value(['Upgrade', 'upgrade', 'keep-alive, Upgrade', 'close', 'keep-alive', '']),
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constant('Sec-WebSocket-Key'),
+        value([
+          'dGhlIHNhbXBsZSBub25jZQ==',
+          'AAAAAAAAAAAAAAAAAAAAAA==',
+          'short',
+          '',
+          'dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ==',
+        ]),
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(fc.constant('Sec-WebSocket-Version'), value(['13', '8', '7', '', '13, 8', 'x', '013'])),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('Sec-WebSocket-Protocol', 'Sec-WebSocket-Extensions'),
+        value(['chat', 'permessage-deflate', 'permessage-deflate; client_max_window_bits', ',', '']),
+      ),
+    },
     { weight: 1, arbitrary: fc.tuple(fc.constant('Content-Length'), value(['0', '0', '5', '-1', 'x', '1, 2'])) },
-    { weight: 1, arbitrary: fc.tuple(fc.constant('Transfer-Encoding'), value(['chunked', 'gzip, chunked', 'identity'])) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constant('Transfer-Encoding'), value(['chunked', 'gzip, chunked', 'identity'])),
+    },
     { weight: 1, arbitrary: fc.tuple(fc.constant('Expect'), value(['100-continue', 'nothing'])) },
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('X-Fuzz', 'Cookie', 'Referer', 'User-Agent', 'X-Big'), value(['a', 'b'.repeat(17_000), '\t', 'é'])) },
-    { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/), oddBytes, fc.constantFrom('', ' Host', 'Host ', 'Ho\0st')), anyText) },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.constantFrom('X-Fuzz', 'Cookie', 'Referer', 'User-Agent', 'X-Big'),
+        value(['a', 'b'.repeat(17_000), '\t', 'é']),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(
+        fc.oneof(fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/), oddBytes, fc.constantFrom('', ' Host', 'Host ', 'Ho\0st')),
+        anyText,
+      ),
+    },
   );
   const upgradeBase: Array<[Bytes, Bytes]> = [
     ['Host', self],
@@ -102,12 +258,24 @@ function arbitraries(port: number) {
   /** A request: its line, then a base set of headers (an upgrade's, a page request's, none) and fuzzed ones. */
   const request = (kind: 'upgrade' | 'plain') =>
     fc.record({
-      method: kind === 'upgrade' ? fc.oneof({ weight: 4, arbitrary: fc.constant<Bytes>('GET') }, { weight: 1, arbitrary: method }) : method,
+      method:
+        kind === 'upgrade'
+          ? fc.oneof({ weight: 4, arbitrary: fc.constant<Bytes>('GET') }, { weight: 1, arbitrary: method })
+          : method,
       // An upgrade's target is mostly the chat's, so that many get as far as ws and the session behind it.
-      target: kind === 'upgrade' ? fc.oneof({ weight: 1, arbitrary: fc.constantFrom<Bytes>('/ws', '/ws?x=1', `http://${self}/ws`) }, { weight: 1, arbitrary: target }) : target,
+      target:
+        kind === 'upgrade'
+          ? fc.oneof(
+              { weight: 1, arbitrary: fc.constantFrom<Bytes>('/ws', '/ws?x=1', `http://${self}/ws`) },
+              { weight: 1, arbitrary: target },
+            )
+          : target,
       version,
       base: fc.oneof(
-        { weight: 6, arbitrary: fc.constant<Array<[Bytes, Bytes]>>(kind === 'upgrade' ? upgradeBase : upgradeBase.slice(0, 1)) },
+        {
+          weight: 6,
+          arbitrary: fc.constant<Array<[Bytes, Bytes]>>(kind === 'upgrade' ? upgradeBase : upgradeBase.slice(0, 1)),
+        },
         { weight: 1, arbitrary: fc.constant<Array<[Bytes, Bytes]>>(kind === 'upgrade' ? upgradeBase.slice(1) : []) },
       ),
       headers: fc.array(header, { maxLength: 4 }),
@@ -129,7 +297,8 @@ interface Fuzzed {
 function encode(r: Fuzzed): Buffer {
   const headers = r.first ? [...r.headers, ...r.base] : [...r.base, ...r.headers];
   const parts = [asBuffer(r.method), Buffer.from(' '), asBuffer(r.target), Buffer.from(` ${r.version}\r\n`)];
-  for (const [name, value] of headers) parts.push(asBuffer(name), Buffer.from(': '), asBuffer(value), Buffer.from('\r\n'));
+  for (const [name, value] of headers)
+    parts.push(asBuffer(name), Buffer.from(': '), asBuffer(value), Buffer.from('\r\n'));
   parts.push(Buffer.from('\r\n'));
   // PRI opens the HTTP/2 connection preface (RFC 9113 §3.4): the parser rightly waits for its last six bytes
   // before it answers (400) as it would wait for any unfinished request, so they are sent.
@@ -138,7 +307,9 @@ function encode(r: Fuzzed): Buffer {
 }
 
 function describeRequest(r: Fuzzed): string {
-  const headers = (r.first ? [...r.headers, ...r.base] : [...r.base, ...r.headers]).map(([n, v]) => `${show(n)}: ${show(v).slice(0, 80)}`);
+  const headers = (r.first ? [...r.headers, ...r.base] : [...r.base, ...r.headers]).map(
+    ([n, v]) => `${show(n)}: ${show(v).slice(0, 80)}`,
+  );
   return `${show(r.method)} ${show(r.target).slice(0, 120)} ${r.version} | ${headers.join(' | ')}`;
 }
 
@@ -159,7 +330,12 @@ describe('fuzzing the HTTP request line and headers against the real server', ()
   after(async () => {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
-    if (process.env.FUZZ_REPORT) console.log('statuses seen', Object.fromEntries([...statuses].sort()), [...reasons].sort((a, b) => b[1] - a[1]));
+    if (process.env.FUZZ_REPORT)
+      console.log(
+        'statuses seen',
+        Object.fromEntries([...statuses].sort()),
+        [...reasons].sort((a, b) => b[1] - a[1]),
+      );
   });
 
   async function check(r: Fuzzed): Promise<void> {
@@ -173,7 +349,10 @@ describe('fuzzing the HTTP request line and headers against the real server', ()
     }
     statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
     if (process.env.FUZZ_REPORT && answer.status === 400) {
-      const why = answer.body.toString().replace(/"[^"]*"/g, '""').slice(0, 60);
+      const why = answer.body
+        .toString()
+        .replace(/"[^"]*"/g, '""')
+        .slice(0, 60);
       reasons.set(why, (reasons.get(why) ?? 0) + 1);
     }
     const what = `${answer.status} ${answer.reason} for ${describeRequest(r)}`;
@@ -201,6 +380,9 @@ describe('fuzzing the HTTP request line and headers against the real server', ()
   it('still serves a fresh tab afterwards: it joins and chats', async () => {
     await assertServesFreshTabs(server.wsUrl, 'after-fuzz');
     // Both kinds of answer were reached: refusals and upgrades that went through (the fuzz got past the checks).
-    assert.ok(statuses.has(101) && statuses.has(400) && statuses.has(200), `statuses seen: ${JSON.stringify([...statuses])}`);
+    assert.ok(
+      statuses.has(101) && statuses.has(400) && statuses.has(200),
+      `statuses seen: ${JSON.stringify([...statuses])}`,
+    );
   });
 });

@@ -19,8 +19,15 @@ import { startTestServer, type TestServer } from '../helpers/server.ts';
 const EVIL = 'http://evil.example';
 
 /** An upgrade as a browser sends it for `new WebSocket('ws://127.0.0.1:PORT' + target)` from a page at `origin`. */
-function upgrade(port: number, target: string, origin = `http://127.0.0.1:${port}`, extra: Array<[string, string]> = []): Buffer {
-  const headers = upgradeHeaders(port).map(([name, value]): [string, string] => (name === 'Origin' ? [name, origin] : [name, value]));
+function upgrade(
+  port: number,
+  target: string,
+  origin = `http://127.0.0.1:${port}`,
+  extra: Array<[string, string]> = [],
+): Buffer {
+  const headers = upgradeHeaders(port).map(([name, value]): [string, string] =>
+    name === 'Origin' ? [name, origin] : [name, value],
+  );
   return rawRequest('GET', target, [...headers, ...extra]);
 }
 
@@ -45,15 +52,22 @@ describe('requests that once killed the server, or could', () => {
     assert.equal(answer.status, 400);
     assert.match(answer.body.toString(), /not the Host header/);
     // With a Host to match it is a well-formed absolute-form target, for a host that is not this machine.
-    const matching = rawRequest('GET', 'http://x:99999/', [...upgradeHeaders(port()).filter(([n]) => n !== 'Host'), ['Host', 'x:99999']]);
+    const matching = rawRequest('GET', 'http://x:99999/', [
+      ...upgradeHeaders(port()).filter(([n]) => n !== 'Host'),
+      ['Host', 'x:99999'],
+    ]);
     assert.equal((await send(matching)).status, 403);
     await assertServesFreshTabs(server.wsUrl);
   });
 
   it('judges the Origin before the path: another site gets the same 403 whatever it asks for', async () => {
     const answers: HttpAnswer[] = [];
-    for (const target of ['/ws', '/nope', '//[', '/%', '/ws?x=1', '/ws/../ws']) answers.push(await send(upgrade(port(), target, EVIL)));
-    assert.deepEqual(answers.map((a) => a.status), [403, 403, 403, 403, 403, 403]);
+    for (const target of ['/ws', '/nope', '//[', '/%', '/ws?x=1', '/ws/../ws'])
+      answers.push(await send(upgrade(port(), target, EVIL)));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [403, 403, 403, 403, 403, 403],
+    );
     assert.equal(new Set(answers.map((a) => a.body.toString())).size, 1, 'the refusal says nothing about the path');
   });
 
@@ -88,7 +102,13 @@ describe('requests that once killed the server, or could', () => {
     for (const [what, headers] of cases) {
       const up = await send(rawRequest('GET', '/ws', headers));
       assert.equal(up.status, 400, `upgrade with ${what}: ${up.body}`);
-      const plain = await send(rawRequest('GET', '/', headers.filter(([n]) => !/^(upgrade|connection|sec-)/i.test(n))));
+      const plain = await send(
+        rawRequest(
+          'GET',
+          '/',
+          headers.filter(([n]) => !/^(upgrade|connection|sec-)/i.test(n)),
+        ),
+      );
       assert.equal(plain.status, 400, `plain request with ${what}: ${plain.body}`);
       assert.deepEqual(plain.headers.get('connection'), ['close'], what);
     }
@@ -106,8 +126,14 @@ describe('requests that once killed the server, or could', () => {
   it('answers a request line or headers over the size limit with 431, with our headers, and closes', async () => {
     for (const request of [
       upgrade(port(), `/ws?${'a'.repeat(20_000)}`),
-      rawRequest('GET', '/', [['Host', 'localhost'], ['X-Big', 'b'.repeat(20_000)]]),
-      rawRequest('GET', '/', [['Host', 'localhost'], ...Array.from({ length: 4000 }, (_, i): [string, string] => [`X-${i}`, 'y'])]),
+      rawRequest('GET', '/', [
+        ['Host', 'localhost'],
+        ['X-Big', 'b'.repeat(20_000)],
+      ]),
+      rawRequest('GET', '/', [
+        ['Host', 'localhost'],
+        ...Array.from({ length: 4000 }, (_, i): [string, string] => [`X-${i}`, 'y']),
+      ]),
     ]) {
       const answer = await send(request);
       assert.equal(answer.status, 431);
@@ -117,7 +143,12 @@ describe('requests that once killed the server, or could', () => {
   });
 
   it('answers bytes that are not HTTP with 400 and closes the connection', async () => {
-    for (const junk of ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n', 'GET /\x00 HTTP/1.1\r\n\r\n', 'GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n']) {
+    for (const junk of [
+      '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n',
+      'GET /\x00 HTTP/1.1\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n',
+    ]) {
       const answer = await send(Buffer.from(junk, 'latin1'));
       assert.equal(answer.status, 400, JSON.stringify(junk));
       assert.deepEqual(answer.headers.get('connection'), ['close']);
@@ -126,10 +157,21 @@ describe('requests that once killed the server, or could', () => {
   });
 
   it('answers an Expect it does not know with 417 and our headers, and 100-continue with 100 first', async () => {
-    const refused = await send(rawRequest('GET', '/', [['Host', 'localhost'], ['Expect', 'teapot']]));
+    const refused = await send(
+      rawRequest('GET', '/', [
+        ['Host', 'localhost'],
+        ['Expect', 'teapot'],
+      ]),
+    );
     assert.equal(refused.status, 417);
     assert.ok(refused.headers.has('content-security-policy'));
-    const continued = await send(rawRequest('POST', '/', [['Host', 'localhost'], ['Expect', '100-continue'], ['Content-Length', '0']]));
+    const continued = await send(
+      rawRequest('POST', '/', [
+        ['Host', 'localhost'],
+        ['Expect', '100-continue'],
+        ['Content-Length', '0'],
+      ]),
+    );
     assert.deepEqual(continued.interim, [100]);
     assert.equal(continued.status, 404);
   });
@@ -143,7 +185,12 @@ describe('requests that once killed the server, or could', () => {
   it('leaves the refusals to ws where ws owns the rule (key, version, Upgrade), and survives them', async () => {
     const base = upgradeHeaders(port());
     const set = (name: string, value: string) => base.map(([n, v]): [string, string] => [n, n === name ? value : v]);
-    for (const headers of [set('Sec-WebSocket-Key', 'short'), set('Sec-WebSocket-Version', '7'), set('Upgrade', 'h2c'), set('Sec-WebSocket-Key', 'a'.repeat(24))]) {
+    for (const headers of [
+      set('Sec-WebSocket-Key', 'short'),
+      set('Sec-WebSocket-Version', '7'),
+      set('Upgrade', 'h2c'),
+      set('Sec-WebSocket-Key', 'a'.repeat(24)),
+    ]) {
       const answer = await send(rawRequest('GET', '/ws', headers));
       assert.equal(answer.status, 400, JSON.stringify(headers));
     }

@@ -38,7 +38,10 @@ describe('the server identity key', () => {
       await chmod(path, 0o644);
       await assert.rejects(loadIdentity(path), (error: unknown) => {
         assert.ok(error instanceof IdentityError);
-        assert.equal(error.message, `the identity key ${path} can be read or changed by other users (mode 0644); make it private with: chmod 600 ${path}`);
+        assert.equal(
+          error.message,
+          `the identity key ${path} can be read or changed by other users (mode 0644); make it private with: chmod 600 ${path}`,
+        );
         return true;
       });
       assert.equal((await stat(path)).mode & 0o777, 0o644, 'refused, not tightened: the person should know');
@@ -99,13 +102,20 @@ describe('the server identity key', () => {
     try {
       const path = join(dir, 'identity.jwk');
       await symlink(join(dir, 'elsewhere.jwk'), path);
-      const result = spawnSync(process.execPath, ['--import', 'tsx', 'server/main.ts', '--no-build', '--port', '0', '--identity', path], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const result = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'server/main.ts', '--no-build', '--port', '0', '--identity', path],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
       assert.equal(result.status, 1);
-      assert.equal(result.stderr, `wirechat: the identity key ${path} is a symbolic link (to ${join(dir, 'elsewhere.jwk')}, which does not exist): refused, and nothing was changed. Give --identity the real file, or remove the link to make a new key\n`);
+      assert.equal(
+        result.stderr,
+        `wirechat: the identity key ${path} is a symbolic link (to ${join(dir, 'elsewhere.jwk')}, which does not exist): refused, and nothing was changed. Give --identity the real file, or remove the link to make a new key\n`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -176,16 +186,23 @@ describe('the server identity key', () => {
       try {
         const path = join(dir, 'identity.jwk');
         const children = [0, 1].map(() => {
-          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', loader, path], { cwd: ROOT, stdio: 'pipe' });
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', loader, path], {
+            cwd: ROOT,
+            stdio: 'pipe',
+          });
           let out = '';
           child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-          const ready = new Promise<void>((resolve) => child.stdout.on('data', () => out.startsWith('ready') && resolve()));
+          const ready = new Promise<void>((resolve) =>
+            child.stdout.on('data', () => out.startsWith('ready') && resolve()),
+          );
           const done = new Promise<string>((resolve) => child.on('exit', () => resolve(out.slice('ready\n'.length))));
           return { child, ready, done };
         });
         await Promise.all(children.map((c) => c.ready));
         for (const { child } of children) child.stdin.write('go\n');
-        const results = (await Promise.all(children.map((c) => c.done))).map((text) => JSON.parse(text) as { fingerprint?: string; created?: boolean; error?: string });
+        const results = (await Promise.all(children.map((c) => c.done))).map(
+          (text) => JSON.parse(text) as { fingerprint?: string; created?: boolean; error?: string },
+        );
         for (const result of results) assert.equal(result.error, undefined, `round ${round}: ${result.error}`);
         assert.equal(results[0]!.fingerprint, results[1]!.fingerprint, `round ${round}: one key`);
         assert.equal(results.filter((r) => r.created).length, 1, `round ${round}: made once`);
@@ -201,11 +218,15 @@ describe('the server identity key', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_COLOR: '1' };
     delete env.WIRECHAT_IDENTITY;
     const start = () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--port', '0', '--host', '127.0.0.1', '--no-build'], {
-        cwd: ROOT,
-        env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'server/main.ts', '--port', '0', '--host', '127.0.0.1', '--no-build'],
+        {
+          cwd: ROOT,
+          env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let err = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { ROOT, startServerProcess } from '../helpers/process.ts';
 
 function server(args: string[]) {
-  return spawnSync('npx', ['tsx', 'server/main.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000, input: '' });
+  return spawnSync('npx', ['tsx', 'server/main.ts', ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+    input: '',
+  });
 }
 
 describe('npm run server, from the command line', () => {
@@ -42,7 +47,15 @@ describe('npm run server, from the command line', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const result = server(['--port', String(port), '--host', '127.0.0.1', '--no-build', '--identity', '/tmp/wirechat-main-test/id.jwk']);
+      const result = server([
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--no-build',
+        '--identity',
+        '/tmp/wirechat-main-test/id.jwk',
+      ]);
       assert.equal(result.status, 1);
       assert.match(result.stderr, new RegExp(`port ${port} is already in use`));
       assert.match(result.stderr, /--port 8081/);
@@ -66,7 +79,11 @@ describe('npm run server -- --tls', () => {
       await first.waitForLine(/one in its certificate viewer/);
       await first.waitForLine(`  key log      TLS SESSION SECRETS ARE WRITTEN TO ${keylog} `);
       await first.waitForLine(/whoever holds that file can decrypt every captured TLS record/);
-      assert.equal(first.lines.some((l) => l.includes('warning')), false, 'no warning on loopback');
+      assert.equal(
+        first.lines.some((l) => l.includes('warning')),
+        false,
+        'no warning on loopback',
+      );
     } finally {
       await first.stop();
     }
@@ -75,7 +92,10 @@ describe('npm run server -- --tls', () => {
       const cert = new X509Certificate(await readFile(join(dir, 'tls-cert.pem'), 'utf8'));
       await again.waitForLine(`  tls         SHA-256 ${cert.fingerprint256}`);
       await again.waitForLine(`              certificate ${join(dir, 'tls-cert.pem')}`);
-      assert.equal(again.lines.some((l) => l.includes('key log')), false);
+      assert.equal(
+        again.lines.some((l) => l.includes('key log')),
+        false,
+      );
     } finally {
       await again.stop();
       await rm(dir, { recursive: true, force: true });
@@ -83,9 +103,21 @@ describe('npm run server -- --tls', () => {
   });
 
   it('says what is wrong with a given certificate, and exits 1', () => {
-    const result = server(['--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem', '--host', '127.0.0.1', '--no-build',
-      '--identity', '/tmp/wirechat-main-test/id.jwk']);
+    const result = server([
+      '--tls-cert',
+      '/nonexistent/cert.pem',
+      '--tls-key',
+      '/nonexistent/key.pem',
+      '--host',
+      '127.0.0.1',
+      '--no-build',
+      '--identity',
+      '/tmp/wirechat-main-test/id.jwk',
+    ]);
     assert.equal(result.status, 1);
-    assert.equal(result.stderr, 'wirechat: --tls: cannot read the certificate (--tls-cert) /nonexistent/cert.pem: no such file\n');
+    assert.equal(
+      result.stderr,
+      'wirechat: --tls: cannot read the certificate (--tls-cert) /nonexistent/cert.pem: no such file\n',
+    );
   });
 });

@@ -41,7 +41,7 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 }
 
 describe('node:crypto and Web Crypto Fernet backends agree', () => {
-  test('the same key, IV and time give the same token, and each decrypts the other\'s', async () => {
+  test("the same key, IV and time give the same token, and each decrypts the other's", async () => {
     await fc.assert(
       fc.asyncProperty(key, iv, time, plaintext, async (raw, ivBytes, seconds, message) => {
         const { web, node } = await pair(raw);
@@ -88,9 +88,9 @@ describe('node:crypto and Web Crypto Fernet backends agree', () => {
     const token = await web.encrypt(new Uint8Array(40).fill(7), { time: NOW });
     const mutation = fc.oneof(
       // one character replaced by anything, base64url or not
-      fc.tuple(fc.nat(token.length - 1), fc.constantFrom(...'AZaz09-_+/= .%\u00e9')).map(
-        ([at, char]) => token.slice(0, at) + char + token.slice(at + 1),
-      ),
+      fc
+        .tuple(fc.nat(token.length - 1), fc.constantFrom(...'AZaz09-_+/= .%\u00e9'))
+        .map(([at, char]) => token.slice(0, at) + char + token.slice(at + 1)),
       // one byte changed in the decoded token, re-encoded
       fc.tuple(fc.nat(fromBase64Url(token).length - 1), fc.integer({ min: 1, max: 255 })).map(([at, xor]) => {
         const bytes = fromBase64Url(token);
@@ -130,7 +130,9 @@ describe('nodeBase64Url (Buffer) is as strict as shared/bytes.ts', () => {
         fc.nat(),
         fc.constantFrom(...'AQgwBCDE-_+/= \n.%\u00e9'),
       )
-      .map(([text, at, char]) => (text.length === 0 ? text : text.slice(0, at % text.length) + char + text.slice((at % text.length) + 1)));
+      .map(([text, at, char]) =>
+        text.length === 0 ? text : text.slice(0, at % text.length) + char + text.slice((at % text.length) + 1),
+      );
     const decode = (codec: typeof strictBase64Url, text: string) => {
       try {
         return toBase64Url(codec.decode(text));
@@ -159,7 +161,7 @@ describe('nodeBase64Url (Buffer) is as strict as shared/bytes.ts', () => {
 });
 
 describe('node:crypto keys', () => {
-  test('createFernet and createMac zero the caller\'s raw bytes', async () => {
+  test("createFernet and createMac zero the caller's raw bytes", async () => {
     const fernetKey = generateFernetKey();
     const fernet = await nodeCryptoBackend.createFernet(fernetKey);
     assert.deepEqual(fernetKey, new Uint8Array(32));

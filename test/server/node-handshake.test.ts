@@ -35,7 +35,10 @@ function rsaSpki(bits: number, e = 'AQAB'): Uint8Array {
   const n = randomBytes(bits / 8);
   n[0]! |= 0x80;
   n[n.length - 1]! |= 1;
-  return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+  return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({
+    type: 'spki',
+    format: 'der',
+  });
 }
 
 /** A DER tag-length-value, with the shortest length (as DER asks). */
@@ -93,12 +96,21 @@ describe('node:crypto server handshake', () => {
   test('a page key that the Web Crypto import refuses is refused too (HANDSHAKE_BAD_KEY)', async () => {
     const keys: Array<[string, Uint8Array]> = [
       ['random bytes', randomBytes(294)],
-      ['an EC P-256 key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' })],
-      ['a 1024-bit RSA key', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'der' })],
+      [
+        'an EC P-256 key',
+        generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }),
+      ],
+      [
+        'a 1024-bit RSA key',
+        generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'der' }),
+      ],
       ['a 16384-bit RSA key', rsaSpki(16384)],
       ['exponent 1', rsaSpki(2048, 'AQ')],
       ['exponent 3', rsaSpki(2048, 'Aw')],
-      ['an RSA-PSS key', generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' })],
+      [
+        'an RSA-PSS key',
+        generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }),
+      ],
       ['an empty key', new Uint8Array(0)],
     ];
     for (const [what, spki] of keys) {
@@ -132,7 +144,11 @@ describe('node:crypto server handshake', () => {
   });
 
   test('malformed RSAPublicKeys inside a valid SPKI: both backends refuse each, with fixed words', async () => {
-    const jwk = createPublicKey({ key: Buffer.from(await spkiOf((await pages)[0])), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    const jwk = createPublicKey({
+      key: Buffer.from(await spkiOf((await pages)[0])),
+      format: 'der',
+      type: 'spki',
+    }).export({ format: 'jwk' });
     const m = [...Buffer.from(jwk.n!, 'base64url')]; // 256 bytes, the top bit set: needs a 0x00 to be positive
     const e = [0x01, 0x00, 0x01];
     const odd = (bytes: number[]) => [...bytes.slice(0, -1), bytes.at(-1)! | 1];
@@ -152,7 +168,10 @@ describe('node:crypto server handshake', () => {
       ['a byte after the RSAPublicKey, inside the BIT STRING', spkiOf2(rsaKey([0x00, ...m], e), [0x00])],
       ['the exponent missing', spkiOf2(tlv(0x30, tlv(0x02, [0x00, ...m])))],
       ['the modulus tagged as a BIT STRING', spkiOf2(tlv(0x30, [...tlv(0x03, [0x00, ...m]), ...tlv(0x02, e)]))],
-      ['a non-minimal length for the exponent', spkiOf2(tlv(0x30, [...tlv(0x02, [0x00, ...m]), 0x02, 0x81, 0x03, ...e]))],
+      [
+        'a non-minimal length for the exponent',
+        spkiOf2(tlv(0x30, [...tlv(0x02, [0x00, ...m]), 0x02, 0x81, 0x03, ...e])),
+      ],
       ['an indefinite length', Uint8Array.of(0x30, 0x80, ...spkiOf2(rsaKey([0x00, ...m], e)).subarray(4), 0x00, 0x00)],
     ];
     // The honest key built the same way is accepted by both, as the same key: the table changes one thing each.
@@ -163,18 +182,28 @@ describe('node:crypto server handshake', () => {
         ['Web Crypto', webCryptoServerHandshake.importClientKey],
         ['node', nodeServerHandshake.importClientKey],
       ] as const) {
-        await assert.rejects(importer(spki), (error: unknown) => {
-          assert.ok(error instanceof WirechatError && error.code === 'HANDSHAKE_BAD_KEY', `${backend}: ${what}: ${String(error)}`);
-          assert.match(error.message, FIXED_WORDS, `${backend}: ${what}: the words a peer reads are ours`);
-          return true;
-        }, `${backend}: ${what}`);
+        await assert.rejects(
+          importer(spki),
+          (error: unknown) => {
+            assert.ok(
+              error instanceof WirechatError && error.code === 'HANDSHAKE_BAD_KEY',
+              `${backend}: ${what}: ${String(error)}`,
+            );
+            assert.match(error.message, FIXED_WORDS, `${backend}: ${what}: the words a peer reads are ours`);
+            return true;
+          },
+          `${backend}: ${what}`,
+        );
       }
     }
   });
 
   test('keys of 2048 to 4096 bits with exponent 65537 are accepted by both backends', async () => {
     for (const spki of [rsaSpki(2048), rsaSpki(3072), rsaSpki(4096)]) {
-      assert.equal(await outcome((s) => webCryptoServerHandshake.importClientKey(s), spki), await outcome((s) => nodeServerHandshake.importClientKey(s), spki));
+      assert.equal(
+        await outcome((s) => webCryptoServerHandshake.importClientKey(s), spki),
+        await outcome((s) => nodeServerHandshake.importClientKey(s), spki),
+      );
       assert.match(await outcome((s) => nodeServerHandshake.importClientKey(s), spki), /^key /);
     }
   });
@@ -182,11 +211,13 @@ describe('node:crypto server handshake', () => {
   test('damaged page keys: the node import and the Web Crypto import come to the same answer, byte for byte', async () => {
     const good = await spkiOf((await pages)[0]);
     const damage = fc.oneof(
-      fc.record({ at: fc.nat({ max: good.length - 1 }), value: fc.integer({ min: 0, max: 255 }) }).map(({ at, value }) => {
-        const out = Uint8Array.from(good);
-        out[at] = value;
-        return out;
-      }),
+      fc
+        .record({ at: fc.nat({ max: good.length - 1 }), value: fc.integer({ min: 0, max: 255 }) })
+        .map(({ at, value }) => {
+          const out = Uint8Array.from(good);
+          out[at] = value;
+          return out;
+        }),
       fc.nat({ max: good.length }).map((cut) => good.subarray(0, cut)),
       fc.uint8Array({ minLength: 1, maxLength: 4 }).map((tail) => Uint8Array.of(...good, ...tail)),
     );
@@ -225,13 +256,18 @@ describe('node:crypto server handshake', () => {
     );
   });
 
-  test('a welcome the node:crypto server drafts and signs is verified and opened by the page\'s steps', async () => {
+  test("a welcome the node:crypto server drafts and signs is verified and opened by the page's steps", async () => {
     const page = (await pages)[1];
     const { privateKey, publicKey } = await identity;
     const serverKey = new Uint8Array(await subtle.exportKey('spki', publicKey));
     const hello = buildHello({ name: 'alice', publicKey: await spkiOf(page), acceptPlain: false });
     const draft = await prepareWelcome(nodeServerHandshake, hello, 'secure');
-    const signed = await signWelcome(nodeServerHandshake, draft, { publicKey: serverKey, signingKey: privateKey, name: 'alice', time: Date.now() });
+    const signed = await signWelcome(nodeServerHandshake, draft, {
+      publicKey: serverKey,
+      signingKey: privateKey,
+      name: 'alice',
+      time: Date.now(),
+    });
     const verified = await verifyWelcome(hello, signed.frame);
     assert.equal(await sessionCode(verified.transcript), signed.sessionCode);
     assert.deepEqual(await unwrapWelcome(verified, page.privateKey), draft.secret);

@@ -22,10 +22,30 @@ describe('parseOptions', () => {
   });
 
   it('lists every flag in the help text', () => {
-    for (const flag of ['--port', '--host', '--plain', '--name', '--identity', '--allow-origin', '--max-connections',
-      '--max-payload', '--handshake-timeout', '--rate', '--burst', '--heartbeat', '--max-buffered', '--max-line', '--no-build',
-      '--no-color', '--help', '--max-per-address', '--max-pending-per-address', '--handshake-rate', '--handshake-burst',
-      '--presence-interval']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--plain',
+      '--name',
+      '--identity',
+      '--allow-origin',
+      '--max-connections',
+      '--max-payload',
+      '--handshake-timeout',
+      '--rate',
+      '--burst',
+      '--heartbeat',
+      '--max-buffered',
+      '--max-line',
+      '--no-build',
+      '--no-color',
+      '--help',
+      '--max-per-address',
+      '--max-pending-per-address',
+      '--handshake-rate',
+      '--handshake-burst',
+      '--presence-interval',
+    ]) {
       assert.ok(HELP.includes(flag), flag);
     }
   });
@@ -99,7 +119,14 @@ describe('parseOptions', () => {
   it('takes --allow-origin more than once, each an exact origin', () => {
     const options = parse(['--allow-origin', 'https://a.example', '--allow-origin', 'http://localhost:5173']);
     assert.deepEqual(options.allowOrigins, ['https://a.example', 'http://localhost:5173']);
-    for (const bad of ['a.example', 'https://a.example/', 'https://a.example/chat', 'https://A.example', 'https://a.example:443', '*']) {
+    for (const bad of [
+      'a.example',
+      'https://a.example/',
+      'https://a.example/chat',
+      'https://A.example',
+      'https://a.example:443',
+      '*',
+    ]) {
       assert.throws(() => parseOptions(['--allow-origin', bad], {}), UsageError, bad);
     }
   });

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from '../../shared/bytes.ts';
 import { createFernet } from '../../shared/fernet.ts';
 import { createMac } from '../../shared/mac.ts';
-import { LIMITS, parseServerBody, parseServerFrame, type ServerBody, type ServerPresence } from '../../shared/protocol.ts';
+import {
+  LIMITS,
+  parseServerBody,
+  parseServerFrame,
+  type ServerBody,
+  type ServerPresence,
+} from '../../shared/protocol.ts';
 import { EncodedBody, RecordChannel } from '../../shared/record.ts';
 import { Presence, type PresenceClock } from '../../server/presence.ts';
 import { openHistory } from '../../server/history.ts';
@@ -88,7 +94,7 @@ function join(relay: Relay, name: string): Tab {
   const tab = new Tab(name);
   const session = tab as unknown as ServerSession;
   relay.add(session);
-  relay.claimName(session, name);
+  void relay.claimName(session, name);
   relay.joined(session);
   return tab;
 }
@@ -125,7 +131,10 @@ describe('presence announcements', () => {
     const burst = Array.from({ length: 100 }, (_, i) => join(relay, `new-${i}`));
     clock.advance(250);
     const cost = sent([...room, ...burst]) - before;
-    assert.ok(cost <= 200 + 1, `${cost} bodies (one announcement per join would be about 100 * 100 + 100 * 99 / 2 = 14,950)`);
+    assert.ok(
+      cost <= 200 + 1,
+      `${cost} bodies (one announcement per join would be about 100 * 100 + 100 * 99 / 2 = 14,950)`,
+    );
   });
 
   it('never tells a tab of its own join, and tells it only what happened after it', async () => {
@@ -182,7 +191,13 @@ describe('presence announcements', () => {
     const b = join(relay, 'b');
     await relay.line(b as unknown as ServerSession, 0, 'hello from b');
     assert.deepEqual(
-      watcher.received.map((body) => (body.kind === 'presence' ? named(body).join(' ') : body.kind === 'line' ? `${body.from}: ${body.text}` : body.kind)),
+      watcher.received.map((body) =>
+        body.kind === 'presence'
+          ? named(body).join(' ')
+          : body.kind === 'line'
+            ? `${body.from}: ${body.text}`
+            : body.kind,
+      ),
       ['+a', '+b', 'b: hello from b'],
     );
     await relay.say('from the console');
@@ -214,8 +229,15 @@ describe('presence announcements', () => {
     for (let i = 0; i < 100; i++) presence.left(name(i), reason);
     clock.advance(250);
     const body = watcher.presence.at(-1)!;
-    assert.ok(body.changes.length >= 1 && body.changes.length < LIMITS.maxPresenceChanges, `${body.changes.length} named`);
-    assert.equal(watcher.presence.reduce((n, b) => n + b.changes.length + b.moreLeft, 0), 100, 'every leave named or counted');
+    assert.ok(
+      body.changes.length >= 1 && body.changes.length < LIMITS.maxPresenceChanges,
+      `${body.changes.length} named`,
+    );
+    assert.equal(
+      watcher.presence.reduce((n, b) => n + b.changes.length + b.moreLeft, 0),
+      100,
+      'every leave named or counted',
+    );
     const keys = { fernet: await createFernet(randomBytes(32)), mac: await createMac(randomBytes(32)) };
     const frame = await new RecordChannel(keys, randomBytes(16), 's2c').seal(new EncodedBody(body));
     const parsed = parseServerFrame(JSON.stringify(frame));
@@ -229,7 +251,10 @@ describe('presence announcements', () => {
     join(relay, 'b');
     relay.endAll(1000, 'over');
     clock.advance(1000);
-    assert.deepEqual(watcher.received.map((body) => body.kind), ['presence', 'end']);
+    assert.deepEqual(
+      watcher.received.map((body) => body.kind),
+      ['presence', 'end'],
+    );
   });
 
   it('sends nothing after stop, and never an empty batch', async () => {
@@ -242,6 +267,9 @@ describe('presence announcements', () => {
     presence.left('b', 'left');
     presence.stop();
     clock.advance(1000);
-    assert.deepEqual(watcher.received.map((b) => b.kind === 'presence' && named(b)), [['-a']]);
+    assert.deepEqual(
+      watcher.received.map((b) => b.kind === 'presence' && named(b)),
+      [['-a']],
+    );
   });
 });

@@ -105,20 +105,33 @@ describe('the relay', () => {
     assert.equal(bo.received.length, 1);
     assert.ok(bo.received[0] instanceof EncodedBody, 'one body encoded once for every recipient');
     assert.equal(bo.received[0], cy.received[0], 'the same encoded body, not one per tab');
-    assert.deepEqual({ ...bo.bodies[0], at: 0 }, { kind: 'line', from: 'amy', text: 'hello', at: 0, direct: false, n: 1, late: false });
-    assert.deepEqual(await relay.line(amy, 7, 'hello'), { status: 'delivered', reason: '', n: 1 }, 'the same line again: its first number');
+    assert.deepEqual(
+      { ...bo.bodies[0], at: 0 },
+      { kind: 'line', from: 'amy', text: 'hello', at: 0, direct: false, n: 1, late: false },
+    );
+    assert.deepEqual(
+      await relay.line(amy, 7, 'hello'),
+      { status: 'delivered', reason: '', n: 1 },
+      'the same line again: its first number',
+    );
     assert.equal(bo.received.length, 1, 'and nobody gets it twice');
     assert.deepEqual(events.slice(-1), ['line amy: hello']);
   });
 
-  it('names: unique by skeleton, the console\'s own reserved, freed when their holder leaves', async () => {
+  it("names: unique by skeleton, the console's own reserved, freed when their holder leaves", async () => {
     const relay = await newRelay('teacher');
     const first = join(relay, 'copse');
     assert.equal(join(relay, '\u0441\u043e\u0440\u0455\u0435').name, '\u0441\u043e\u0440\u0455\u0435-2');
-    assert.throws(() => relay.claimName(connect(relay), 'TEACHER'), (e: unknown) => (e as { code?: string }).code === 'NAME_REFUSED');
+    assert.throws(
+      () => relay.claimName(connect(relay), 'TEACHER'),
+      (e: unknown) => (e as { code?: string }).code === 'NAME_REFUSED',
+    );
     relay.left(first, Close.NORMAL, 'left');
     assert.equal(join(relay, 'COPSE').name, 'COPSE');
-    assert.deepEqual(relay.matches('copse').map((m) => m.name), ['COPSE']);
+    assert.deepEqual(
+      relay.matches('copse').map((m) => m.name),
+      ['COPSE'],
+    );
   });
 
   it('tells its listeners of a leave, code before reason; a connection that never joined only when it was dropped', async () => {
@@ -166,7 +179,10 @@ describe('the relay', () => {
   });
 
   it('ends the chat for everyone: an end for joined tabs (SERVER_STOPPING for 1001), a close for the rest', async () => {
-    for (const [code, end] of [[Close.NORMAL, 'CHAT_ENDED'], [Close.GOING_AWAY, 'SERVER_STOPPING']] as const) {
+    for (const [code, end] of [
+      [Close.NORMAL, 'CHAT_ENDED'],
+      [Close.GOING_AWAY, 'SERVER_STOPPING'],
+    ] as const) {
       const relay = await newRelay('console');
       const amy = join(relay, 'amy');
       const early = connect(relay);
@@ -184,8 +200,12 @@ describe('the relay', () => {
     for (const tab of [amy, bo]) tab.received.length = 0;
     assert.equal(relay.direct('amy', 'psst'), true);
     // Sent once the log has it.
-    for (let turn = 0; turn < 100 && amy.received.length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual({ ...amy.bodies[0], at: 0 }, { kind: 'line', from: 'teacher', text: 'psst', at: 0, direct: true, n: 1, late: false });
+    for (let turn = 0; turn < 100 && amy.received.length === 0; turn++)
+      await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(
+      { ...amy.bodies[0], at: 0 },
+      { kind: 'line', from: 'teacher', text: 'psst', at: 0, direct: true, n: 1, late: false },
+    );
     assert.deepEqual(bo.received, []);
     assert.equal(relay.direct('nobody', 'x'), false);
     assert.equal(relay.kick('bo'), true);
@@ -210,7 +230,10 @@ describe('names through the relay', () => {
   };
 
   it('refuses a hello asking for console + U+200B (or any invisible or look-alike name) with NAME_REFUSED, 4100', async () => {
-    assert.match(await refused('console\u200b'), /^NAME_REFUSED: a name cannot contain an invisible character \(U\+200B\)$/);
+    assert.match(
+      await refused('console\u200b'),
+      /^NAME_REFUSED: a name cannot contain an invisible character \(U\+200B\)$/,
+    );
     assert.match(await refused('c\u043ensole'), /cannot mix scripts/);
     assert.match(await refused('\u3164'), /invisible/);
   });

@@ -14,7 +14,12 @@ async function tab(server: TestServer, name: string): Promise<ResumingClient> {
 /** A connection that presents `secret` (and a position) as if it were the tab coming back. */
 async function presenting(server: TestServer, name: string, secret: string, epoch: string, last: number) {
   const { ScriptedClient } = await import('../../tools/client.ts');
-  return ScriptedClient.connect({ url: server.wsUrl, name, keyPair: testKeyPair(), resume: () => ({ secret, epoch, last }) });
+  return ScriptedClient.connect({
+    url: server.wsUrl,
+    name,
+    keyPair: testKeyPair(),
+    resume: () => ({ secret, epoch, last }),
+  });
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -43,7 +48,7 @@ describe('line numbers', () => {
     const one = numberOf(ann, first);
     await ben.reached(one);
     await ann.reached(numberOf(ben, 0));
-    assert.equal(ben.lines.get(one)?.text, 'one', 'ben sees ann\'s line under the number ann\'s receipt has');
+    assert.equal(ben.lines.get(one)?.text, 'one', "ben sees ann's line under the number ann's receipt has");
     assert.equal(ann.lines.get(numberOf(ben, 0))?.text, 'two');
     assert.notEqual(one, numberOf(ben, 0));
     assert.equal(ann.duplicates + ben.duplicates, 0);
@@ -76,7 +81,10 @@ describe('resume', () => {
     );
     await ann.settled();
     const late = [...ann.lines.entries()].filter(([, l]) => l.late);
-    assert.deepEqual(late.map(([n, l]) => [n, l.text]), said.map((id) => [ben.own.get(id)!.n, ben.own.get(id)!.text]));
+    assert.deepEqual(
+      late.map(([n, l]) => [n, l.text]),
+      said.map((id) => [ben.own.get(id)!.n, ben.own.get(id)!.text]),
+    );
     await ben.reached(ann.own.get(typedWhileAway)!.n!);
     assert.equal([...ben.lines.values()].filter((l) => l.text === 'typed while away').length, 1);
     assert.equal(ann.duplicates + ben.duplicates, 0, 'no line shown twice');
@@ -114,9 +122,19 @@ describe('resume', () => {
     assert.equal((await ann.resume()).recovered, true);
     const thief = await presenting(server, 'thief', used, epoch, ann.last);
     const answer = await thief.waitFor((b) => b.kind === 'resumed');
-    assert.deepEqual(answer, { kind: 'resumed', name: 'thief', recovered: false, reason: 'unknown', gone: 0, replayed: 0 });
+    assert.deepEqual(answer, {
+      kind: 'resumed',
+      name: 'thief',
+      recovered: false,
+      reason: 'unknown',
+      gone: 0,
+      replayed: 0,
+    });
     assert.ok(!thief.bodies.some((b) => b.kind === 'line'), 'and no history');
-    assert.ok(thief.bodies.some((b) => b.kind === 'seat'), 'a new participant gets a seat of its own');
+    assert.ok(
+      thief.bodies.some((b) => b.kind === 'seat'),
+      'a new participant gets a seat of its own',
+    );
     thief.close();
     ann.close();
   });
@@ -150,7 +168,14 @@ describe('resume', () => {
     await ben.settled();
     const forged = await presenting(server, 'ann5', `${ann.secret!.split('.')[0]}.AAAAAAAAAAAAAAAAAAAAAA`, epoch, last);
     const answer = await forged.waitFor((b) => b.kind === 'resumed');
-    assert.deepEqual(answer, { kind: 'resumed', name: 'ann5', recovered: false, reason: 'unknown', gone: 2, replayed: 0 });
+    assert.deepEqual(answer, {
+      kind: 'resumed',
+      name: 'ann5',
+      recovered: false,
+      reason: 'unknown',
+      gone: 2,
+      replayed: 0,
+    });
     assert.ok(!forged.bodies.some((b) => b.kind === 'line' && b.late), 'no history for a secret that is not one');
     forged.close();
     ben.close();
@@ -180,15 +205,35 @@ describe('resume beyond retention, and in plain mode', () => {
   test('plain mode gives no secret and resumes nobody, and says why', async () => {
     const server = await startTestServer({ plain: true });
     try {
-      const ann = await ResumingClient.join({ url: server.wsUrl, name: 'ann', keyPair: testKeyPair(), acceptPlain: true });
-      const ben = await ResumingClient.join({ url: server.wsUrl, name: 'ben', keyPair: testKeyPair(), acceptPlain: true });
+      const ann = await ResumingClient.join({
+        url: server.wsUrl,
+        name: 'ann',
+        keyPair: testKeyPair(),
+        acceptPlain: true,
+      });
+      const ben = await ResumingClient.join({
+        url: server.wsUrl,
+        name: 'ben',
+        keyPair: testKeyPair(),
+        acceptPlain: true,
+      });
       assert.equal(ann.secret, undefined, 'no secret crosses the wire in the clear');
-      assert.ok(ann.client!.bodies.some((b) => b.kind === 'seat' && b.secret === ''), 'the seat says where the tab is, no more');
+      assert.ok(
+        ann.client!.bodies.some((b) => b.kind === 'seat' && b.secret === ''),
+        'the seat says where the tab is, no more',
+      );
       ann.cut();
       ben.send('while ann was away');
       await ben.settled();
       const answer = await ann.resume();
-      assert.deepEqual(answer, { kind: 'resumed', name: 'ann', recovered: false, reason: 'plain', gone: 1, replayed: 0 });
+      assert.deepEqual(answer, {
+        kind: 'resumed',
+        name: 'ann',
+        recovered: false,
+        reason: 'plain',
+        gone: 1,
+        replayed: 0,
+      });
       ben.close();
       ann.close();
     } finally {

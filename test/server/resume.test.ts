@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ephemeralChatKey } from '../../server/log/chat-key.ts';
-import { missedWithoutResume, newParticipant, SeatKeeper, seatOrigin, seatProblem, type Seat } from '../../server/resume.ts';
+import {
+  missedWithoutResume,
+  newParticipant,
+  SeatKeeper,
+  seatOrigin,
+  seatProblem,
+  type Seat,
+} from '../../server/resume.ts';
 
 const seat: Seat = { participant: newParticipant(), serial: 1, epoch: 'epoch-A', issuedAfter: 41, name: 'alice' };
 
@@ -52,7 +59,11 @@ test('a seat from another epoch, or given before what the log dropped, is refuse
   const position = { epoch: 'epoch-A', first: 42, last: 90 };
   assert.equal(seatProblem(undefined, position), 'unknown');
   assert.equal(seatProblem({ ...seat, epoch: 'epoch-B' }, position), 'epoch');
-  assert.equal(seatProblem(seat, position), undefined, 'given at 41 and the log holds 42 on: its spending entry would be held');
+  assert.equal(
+    seatProblem(seat, position),
+    undefined,
+    'given at 41 and the log holds 42 on: its spending entry would be held',
+  );
   assert.equal(seatProblem(seat, { ...position, first: 43 }), 'trimmed', 'line 42, after it was given, is gone');
 });
 

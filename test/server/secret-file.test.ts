@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createSecretFile, MAX_SECRET_BYTES, readSecretFile, SecretFileError, type SecretFileErrorCode } from '../../server/secret-file.ts';
+import {
+  createSecretFile,
+  MAX_SECRET_BYTES,
+  readSecretFile,
+  SecretFileError,
+  type SecretFileErrorCode,
+} from '../../server/secret-file.ts';
 import { inTempDir } from '../helpers/temp.ts';
 
 const inTemp = (run: (dir: string) => Promise<void>) => inTempDir('secret', run);
@@ -62,38 +68,50 @@ describe('secret files', () => {
     });
   });
 
-  it('refuses a file others can read or write, and says how to fix it', { skip: !posix && 'no Unix modes on Windows' }, async () => {
-    await inTemp(async (dir) => {
-      const path = join(dir, 'chat.key');
-      await createSecretFile(path, bytes('k'));
-      for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
-        await chmod(path, mode);
-        await refused(path, 'OPEN_TO_OTHERS', new RegExp(`mode 0${mode.toString(8)}.*chmod 600 ${path}`));
-      }
-      await chmod(path, 0o600);
-      assert.deepEqual(await readSecretFile(path, 'the test key'), bytes('k'), 'readable again once private');
-      await chmod(path, 0o400);
-      assert.deepEqual(await readSecretFile(path, 'the test key'), bytes('k'), 'read-only for its owner is fine');
-    });
-  });
+  it(
+    'refuses a file others can read or write, and says how to fix it',
+    { skip: !posix && 'no Unix modes on Windows' },
+    async () => {
+      await inTemp(async (dir) => {
+        const path = join(dir, 'chat.key');
+        await createSecretFile(path, bytes('k'));
+        for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602]) {
+          await chmod(path, mode);
+          await refused(path, 'OPEN_TO_OTHERS', new RegExp(`mode 0${mode.toString(8)}.*chmod 600 ${path}`));
+        }
+        await chmod(path, 0o600);
+        assert.deepEqual(await readSecretFile(path, 'the test key'), bytes('k'), 'readable again once private');
+        await chmod(path, 0o400);
+        assert.deepEqual(await readSecretFile(path, 'the test key'), bytes('k'), 'read-only for its owner is fine');
+      });
+    },
+  );
 
-  it('refuses what is not a regular file: a folder, a FIFO (without hanging)', { skip: !posix && 'no FIFOs on Windows' }, async () => {
-    await inTemp(async (dir) => {
-      await mkdir(join(dir, 'folder.key'), { mode: 0o700 });
-      await refused(join(dir, 'folder.key'), 'NOT_A_FILE', /not a regular file/);
-      execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.key')]);
-      await refused(join(dir, 'fifo.key'), 'NOT_A_FILE', /not a regular file/);
-    });
-  });
+  it(
+    'refuses what is not a regular file: a folder, a FIFO (without hanging)',
+    { skip: !posix && 'no FIFOs on Windows' },
+    async () => {
+      await inTemp(async (dir) => {
+        await mkdir(join(dir, 'folder.key'), { mode: 0o700 });
+        await refused(join(dir, 'folder.key'), 'NOT_A_FILE', /not a regular file/);
+        execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.key')]);
+        await refused(join(dir, 'fifo.key'), 'NOT_A_FILE', /not a regular file/);
+      });
+    },
+  );
 
-  it('refuses a file that belongs to another user', { skip: process.getuid?.() !== 0 && 'only root can give a file away' }, async () => {
-    await inTemp(async (dir) => {
-      const path = join(dir, 'chat.key');
-      await createSecretFile(path, bytes('k'));
-      await chown(path, 65534, 65534);
-      await refused(path, 'NOT_OWNER', /belongs to another user/);
-    });
-  });
+  it(
+    'refuses a file that belongs to another user',
+    { skip: process.getuid?.() !== 0 && 'only root can give a file away' },
+    async () => {
+      await inTemp(async (dir) => {
+        const path = join(dir, 'chat.key');
+        await createSecretFile(path, bytes('k'));
+        await chown(path, 65534, 65534);
+        await refused(path, 'NOT_OWNER', /belongs to another user/);
+      });
+    },
+  );
 
   it('refuses a file far bigger than any key, without reading it', async () => {
     await inTemp(async (dir) => {

@@ -29,8 +29,9 @@ after(() => rm(dir, { recursive: true, force: true }));
 const host: SessionHost = {
   claimName: (_session, requested) => requested,
   joined: () => undefined,
-  line: () => ({ status: 'delivered', reason: '' }),
+  line: () => ({ status: 'delivered', reason: '', n: 1 }),
   left: () => undefined,
+  resume: async () => undefined,
 };
 
 /** One joined session on a real server, and its socket's writes counted (net.Socket's _write and _writev). */
@@ -78,7 +79,15 @@ async function joined(): Promise<{
   };
 }
 
-const line = (n: number): ServerBody => ({ kind: 'line', from: 'bob', text: `line ${n}`, at: 0, direct: false });
+const line = (n: number): ServerBody => ({
+  kind: 'line',
+  from: 'bob',
+  text: `line ${n}`,
+  at: 0,
+  direct: false,
+  n,
+  late: false,
+});
 const isLine = (n: number) => (body: ServerBody) => body.kind === 'line' && body.text === `line ${n}`;
 
 describe('the send path', () => {

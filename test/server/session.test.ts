@@ -84,8 +84,12 @@ async function sessions(overrides: Partial<ServerOptions> = {}, handshake = node
   return harness;
 }
 
-const tab = (h: Harness, name: string, acceptPlain = false) => ScriptedClient.connect({ url: h.url, name, keyPair: testKeyPair(), acceptPlain });
-const receiptFor = (id: number) => (b: ServerBody): b is ServerReceipt => b.kind === 'receipt' && b.id === id;
+const tab = (h: Harness, name: string, acceptPlain = false) =>
+  ScriptedClient.connect({ url: h.url, name, keyPair: testKeyPair(), acceptPlain });
+const receiptFor =
+  (id: number) =>
+  (b: ServerBody): b is ServerReceipt =>
+    b.kind === 'receipt' && b.id === id;
 
 describe('the session sends every receipt itself', () => {
   let h: Harness;
@@ -93,11 +97,18 @@ describe('the session sends every receipt itself', () => {
 
   it('delivered, or failed with the reason its host gave', async () => {
     h = await sessions();
-    h.host.answer = (text) => (text === 'refuse me' ? { status: 'failed', reason: 'not sent: the chat log is full', n: 0 } : DELIVERED);
+    h.host.answer = (text) =>
+      text === 'refuse me' ? { status: 'failed', reason: 'not sent: the chat log is full', n: 0 } : DELIVERED;
     const amy = await tab(h, 'amy');
     const first = await amy.send('hello');
     const second = await amy.send('refuse me');
-    assert.deepEqual(await amy.waitFor(receiptFor(first)), { kind: 'receipt', id: first, status: 'delivered', reason: '', n: 1 });
+    assert.deepEqual(await amy.waitFor(receiptFor(first)), {
+      kind: 'receipt',
+      id: first,
+      status: 'delivered',
+      reason: '',
+      n: 1,
+    });
     assert.deepEqual(await amy.waitFor(receiptFor(second)), {
       kind: 'receipt',
       id: second,
@@ -161,11 +172,14 @@ describe('the session sends every receipt itself', () => {
     assert.equal(closed.code, 1008);
     assert.match(closed.reason, /^RECORD_BAD_SEQUENCE: /);
     assert.deepEqual(h.host.lines, ['in the clear']);
-    assert.deepEqual(h.host.departures.map((l) => [l.code, l.reason.split(':')[0]]), [[1008, 'dropped']]);
+    assert.deepEqual(
+      h.host.departures.map((l) => [l.code, l.reason.split(':')[0]]),
+      [[1008, 'dropped']],
+    );
   });
 });
 
-describe('the heartbeat is the session\'s', () => {
+describe("the heartbeat is the session's", () => {
   let h: Harness;
   afterEach(() => h.close());
 
@@ -181,7 +195,10 @@ describe('the heartbeat is the session\'s', () => {
     await within(pinged, 5000, 'the ping');
     assert.equal(session.heartbeat(), false, 'no pong came: dropped');
     assert.equal(session.ended, true);
-    assert.deepEqual(h.host.departures.map((l) => l.code), [1006]);
+    assert.deepEqual(
+      h.host.departures.map((l) => l.code),
+      [1006],
+    );
     assert.match(h.host.departures[0]!.reason, /^vanished \(no answer to heartbeats\)/);
     assert.equal(await within(closed, 5000, 'the close'), 1006);
     assert.equal(session.heartbeat(), false, 'still gone');
@@ -208,10 +225,15 @@ describe('fail(): honest to the console, generic to the peer', () => {
   it('a wire error is told as it is, code before reason: the peer and the console get its code and our words', async () => {
     h = await sessions();
     const ws = new WebSocket(h.url);
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send(Buffer.from('binary'), { binary: true });
-    assert.deepEqual(await within(closed, 5000, 'the close'), { code: 1003, reason: 'PROTO_BINARY: binary frames are not part of the protocol' });
+    assert.deepEqual(await within(closed, 5000, 'the close'), {
+      code: 1003,
+      reason: 'PROTO_BINARY: binary frames are not part of the protocol',
+    });
     assert.equal(h.sessions[0]!.failed, true);
     assert.deepEqual(h.host.departures, [
       {
@@ -227,7 +249,9 @@ describe('fail(): honest to the console, generic to the peer', () => {
     const internal = 'error:0200006B:rsa routines::internal library words';
     h = await sessions({}, { ...nodeServerHandshake, wrap: () => Promise.reject(new Error(internal)) });
     const ws = new WebSocket(h.url);
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send(JSON.stringify(await helloFrame({ name: 'victim' })));
     const { code, reason } = await within(closed, 5000, 'the close');
@@ -236,7 +260,10 @@ describe('fail(): honest to the console, generic to the peer', () => {
     assert.ok(!reason.includes('rsa routines'));
     assert.equal(h.host.departures.length, 1);
     assert.equal(h.host.departures[0]!.code, 1011);
-    assert.match(h.host.departures[0]!.reason, /^dropped: internal error: error:0200006B:rsa routines::internal library words/);
+    assert.match(
+      h.host.departures[0]!.reason,
+      /^dropped: internal error: error:0200006B:rsa routines::internal library words/,
+    );
     assert.equal(h.sessions[0]!.failed, true);
   });
 });
@@ -249,7 +276,10 @@ describe('a server with a shorter line limit (--max-line)', () => {
   });
   after(() => server.stop());
 
-  const isLine = (text: string) => (b: ServerBody): b is ServerLine => b.kind === 'line' && b.text === text;
+  const isLine =
+    (text: string) =>
+    (b: ServerBody): b is ServerLine =>
+      b.kind === 'line' && b.text === text;
 
   it('answers a longer line with a failed receipt that says why, relays nothing, and keeps the chat open', async () => {
     const alice = await server.connect({ name: 'alice' });
@@ -265,15 +295,21 @@ describe('a server with a shorter line limit (--max-line)', () => {
     });
     await alice.send('short');
     await bob.waitFor(isLine('short'));
-    assert.equal(bob.bodies.some((b) => b.kind === 'line' && b.text === 'héllo world'), false);
-    assert.equal(server.events.some((e) => e.kind === 'line' && e.text === 'héllo world'), false);
+    assert.equal(
+      bob.bodies.some((b) => b.kind === 'line' && b.text === 'héllo world'),
+      false,
+    );
+    assert.equal(
+      server.events.some((e) => e.kind === 'line' && e.text === 'héllo world'),
+      false,
+    );
     await alice.bye();
     await bob.bye();
   });
 });
 
 // Moved from test/server/adversarial-resources.test.ts: the heartbeat is the session's, run here by a whole server.
-describe('a whole server\'s heartbeat (200 ms)', () => {
+describe("a whole server's heartbeat (200 ms)", () => {
   const { server, honest } = honestServer({ heartbeatMs: 200 });
 
   it('drops a tab that stops answering pings (1006 on its side, "vanished" on the console)', async () => {

@@ -41,7 +41,9 @@ describe('the static file server', () => {
   let dir: string;
   let dist: string;
   const get = (target: string, headers: Array<[string, string]> = [], method = 'GET') =>
-    exchange(server.port, rawRequest(method, target, [['Host', `127.0.0.1:${server.port}`], ...headers]), { head: method === 'HEAD' });
+    exchange(server.port, rawRequest(method, target, [['Host', `127.0.0.1:${server.port}`], ...headers]), {
+      head: method === 'HEAD',
+    });
 
   before(async () => {
     ({ dir, dist } = await makeDist());
@@ -116,7 +118,15 @@ describe('the static file server', () => {
   });
 
   it('refuses a target that is not a path with 400, and takes absolute-form for its own Host', async () => {
-    for (const target of ['*', 'index.html', 'x:99999', 'mailto:a@b', 'file:///etc/passwd', 'http:/index.html', 'http://x:99999/']) {
+    for (const target of [
+      '*',
+      'index.html',
+      'x:99999',
+      'mailto:a@b',
+      'file:///etc/passwd',
+      'http:/index.html',
+      'http://x:99999/',
+    ]) {
       const answer = await get(target);
       assert.equal(answer.status, 400, target);
       assertSecurityHeaders(answer, target);
@@ -148,7 +158,10 @@ describe('the static file server', () => {
 
   it('answers HEAD with the headers GET would send and no body', async () => {
     const got = await get('/assets/app-1a2b.js');
-    const request = rawRequest('HEAD', '/assets/app-1a2b.js', [['Host', 'localhost'], ['Connection', 'close']]);
+    const request = rawRequest('HEAD', '/assets/app-1a2b.js', [
+      ['Host', 'localhost'],
+      ['Connection', 'close'],
+    ]);
     // Read up to the close: any byte after the headers would be a body HEAD must not have.
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect(server.port, '127.0.0.1');
@@ -176,7 +189,13 @@ describe('the static file server', () => {
       get('/missing.js'),
       get('/', [], 'POST'),
       get('/%zz'),
-      exchange(port, rawRequest('GET', '/', [['Host', 'a'], ['Host', 'b']])),
+      exchange(
+        port,
+        rawRequest('GET', '/', [
+          ['Host', 'a'],
+          ['Host', 'b'],
+        ]),
+      ),
       exchange(port, rawRequest('GET', '/', [])),
       exchange(port, rawRequest('GET', 'http://elsewhere.example/', [['Host', 'localhost']])),
       exchange(port, rawRequest('GET', `/${'a'.repeat(20_000)}`, [['Host', 'localhost']])),
@@ -265,7 +284,10 @@ describe('the static file server', () => {
     await truncate(name, 1024);
     socket.resume();
     // Without the cut, the connection would stay open (keep-alive), the client waiting for bytes that never come.
-    const timer = setTimeout(() => socket.destroy(new Error('the connection stayed open after the file shrank')), 10_000);
+    const timer = setTimeout(
+      () => socket.destroy(new Error('the connection stayed open after the file shrank')),
+      10_000,
+    );
     await closed.finally(() => clearTimeout(timer));
     assert.ok(received < size, `received ${received} of ${size} bytes`);
     assert.equal((await get('/')).status, 200, 'the server keeps serving');
@@ -282,7 +304,8 @@ describe('the static file server', () => {
       socket.write(rawRequest('GET', '/assets/large.bin', [['Host', 'localhost']]));
     });
     socket.destroy();
-    const open = () => new Promise<number>((resolve, reject) => server.http.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    const open = () =>
+      new Promise<number>((resolve, reject) => server.http.getConnections((e, n) => (e ? reject(e) : resolve(n))));
     for (let i = 0; (await open()) > 0; i++) {
       assert.ok(i < 500, 'the server never noticed the client leave');
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -47,18 +47,26 @@ async function mode(path: string): Promise<number> {
 }
 
 /** A real TLS handshake on loopback with `cert`, the client trusting exactly it and checking the name. */
-async function handshake(cert: { cert: string; key: string }, host: string): Promise<{ authorized: boolean; error?: string }> {
+async function handshake(
+  cert: { cert: string; key: string },
+  host: string,
+): Promise<{ authorized: boolean; error?: string }> {
   const server = createServer({ cert: cert.cert, key: cert.key }, (socket) => socket.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   try {
     return await new Promise((resolve) => {
-      const socket: TLSSocket = connect({ port, host: '127.0.0.1', servername: isIP(host) ? undefined : host, ca: cert.cert,
+      const socket: TLSSocket = connect({
+        port,
+        host: '127.0.0.1',
+        servername: isIP(host) ? undefined : host,
+        ca: cert.cert,
         checkServerIdentity: (_name, peer) => {
           const c = new X509Certificate(peer.raw);
           const ok = isIP(host) ? c.checkIP(host) : c.checkHost(host);
           return ok === undefined ? new Error(`the certificate does not name ${host}`) : undefined;
-        } });
+        },
+      });
       socket.once('secureConnect', () => {
         resolve({ authorized: socket.authorized });
         socket.destroy();
@@ -85,7 +93,10 @@ describe('the self-signed certificate', () => {
 
     // Read back by OpenSSL (Node's X509Certificate), not by the library that wrote it.
     const cert = new X509Certificate(made.cert);
-    assert.equal(cert.subjectAltName, 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.77.0.1, DNS:lab-laptop');
+    assert.equal(
+      cert.subjectAltName,
+      'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:10.77.0.1, DNS:lab-laptop',
+    );
     assert.equal(cert.ca, false);
     assert.ok(cert.verify(cert.publicKey), 'self-signed: its signature verifies with its own key');
     assert.equal(cert.publicKey.asymmetricKeyType, 'ec');
@@ -95,14 +106,20 @@ describe('the self-signed certificate', () => {
     assert.ok(Math.abs(lifetime - VALIDITY_DAYS * DAY) < 2000, `valid for ${lifetime / DAY} days`);
     assert.ok(new Date(cert.validFrom) < now, 'valid from a little before now (a clock a little behind)');
     assert.equal(made.fingerprint, cert.fingerprint256);
-    assert.equal(made.spkiPin, createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64'));
+    assert.equal(
+      made.spkiPin,
+      createHash('sha256')
+        .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('base64'),
+    );
     assert.deepEqual(made.names, NAMES);
     assert.ok(cert.checkPrivateKey(createPrivateKey(made.key)));
   });
 
   it('serves TLS for each of its names, and for no other', async () => {
     const made = await loadSelfSigned(fresh(), ['localhost', '127.0.0.1', '::1']);
-    for (const host of ['localhost', '127.0.0.1', '::1']) assert.deepEqual(await handshake(made, host), { authorized: true }, host);
+    for (const host of ['localhost', '127.0.0.1', '::1'])
+      assert.deepEqual(await handshake(made, host), { authorized: true }, host);
     const other = await handshake(made, 'evil.example');
     assert.equal(other.authorized, false);
     assert.match(other.error ?? '', /does not name evil\.example/);
@@ -178,7 +195,9 @@ describe('the self-signed certificate', () => {
     const rekeyed = await loadSelfSigned(paths, NAMES);
     assert.equal(rekeyed.status, 'renewed');
     assert.notEqual(rekeyed.spkiPin, first.spkiPin);
-    assert.ok(new X509Certificate(rekeyed.cert).checkPrivateKey(createPrivateKey(await readFile(paths.keyPath, 'utf8'))));
+    assert.ok(
+      new X509Certificate(rekeyed.cert).checkPrivateKey(createPrivateKey(await readFile(paths.keyPath, 'utf8'))),
+    );
     assert.equal(await mode(paths.keyPath), 0o600);
   });
 
@@ -198,7 +217,10 @@ describe('the self-signed certificate', () => {
     await chmod(paths.certPath, 0o644);
     assert.equal((await loadSelfSigned(paths, NAMES)).status, 'reused', 'the certificate is public');
     await chmod(paths.keyPath, 0o644);
-    await assert.rejects(loadSelfSigned(paths, NAMES), /the TLS key .* can be read or changed by other users \(mode 0644\); make it private with: chmod 600/);
+    await assert.rejects(
+      loadSelfSigned(paths, NAMES),
+      /the TLS key .* can be read or changed by other users \(mode 0644\); make it private with: chmod 600/,
+    );
     assert.equal(await mode(paths.keyPath), 0o644);
   });
 
@@ -208,7 +230,10 @@ describe('the self-signed certificate', () => {
     const target = `${paths.keyPath}.real`;
     await rename(paths.keyPath, target);
     await symlink(target, paths.keyPath);
-    await assert.rejects(loadSelfSigned(paths, NAMES), /the TLS key .* is a symbolic link \(to .*\): refused, and nothing was changed/);
+    await assert.rejects(
+      loadSelfSigned(paths, NAMES),
+      /the TLS key .* is a symbolic link \(to .*\): refused, and nothing was changed/,
+    );
   });
 
   it('is found by loadTls beside the identity key, for the names of --host', async () => {
@@ -237,7 +262,10 @@ describe('a certificate given with --tls-cert and --tls-key', () => {
     assert.equal(given.cert, await readFile(certPath, 'utf8'));
     assert.equal(given.note, `certificate ${certPath}; it does not name lab-laptop: browsers opening those will warn`);
     assert.equal((await loadGiven(certPath, keyPath, ['10.77.0.1'])).note, `certificate ${certPath}`);
-    const viaOptions = await loadTls({ host: '10.77.0.1', identity: join(dir, 'x', 'id.jwk'), tlsCert: certPath, tlsKey: keyPath }, { hostname: '', interfaces: {} });
+    const viaOptions = await loadTls(
+      { host: '10.77.0.1', identity: join(dir, 'x', 'id.jwk'), tlsCert: certPath, tlsKey: keyPath },
+      { hostname: '', interfaces: {} },
+    );
     assert.equal(viaOptions.status, 'given');
   });
 
@@ -251,7 +279,11 @@ describe('a certificate given with --tls-cert and --tls-key', () => {
     await writeFile(expiredCert, await makeCertificate(['localhost'], key, new Date('2020-01-01T00:00:00Z')));
     const cases: Array<[string, string, RegExp]> = [
       [join(dir, 'nope.pem'), keyPath, /^cannot read the certificate \(--tls-cert\) .*nope\.pem: no such file$/],
-      [certPath, join(dir, 'nope-key.pem'), /^cannot read the private key \(--tls-key\) .*nope-key\.pem: no such file$/],
+      [
+        certPath,
+        join(dir, 'nope-key.pem'),
+        /^cannot read the private key \(--tls-key\) .*nope-key\.pem: no such file$/,
+      ],
       [garbage, keyPath, /garbage\.pem is not a PEM certificate \(--tls-cert\)/],
       [certPath, garbage, /garbage\.pem is not a PEM private key \(--tls-key\)/],
       [certPath, otherKey, /do not go together: the private key does not belong to the certificate/],
@@ -284,9 +316,20 @@ describe('the key log', () => {
         assert.ok(match, `an NSS key log line: ${line}`);
         return match[1];
       });
-      const known = ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0', 'EXPORTER_SECRET'];
+      const known = [
+        'CLIENT_HANDSHAKE_TRAFFIC_SECRET',
+        'SERVER_HANDSHAKE_TRAFFIC_SECRET',
+        'CLIENT_TRAFFIC_SECRET_0',
+        'SERVER_TRAFFIC_SECRET_0',
+        'EXPORTER_SECRET',
+      ];
       for (const label of labels) assert.ok(known.includes(label!), label);
-      for (const needed of ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'SERVER_TRAFFIC_SECRET_0']) {
+      for (const needed of [
+        'CLIENT_HANDSHAKE_TRAFFIC_SECRET',
+        'SERVER_HANDSHAKE_TRAFFIC_SECRET',
+        'CLIENT_TRAFFIC_SECRET_0',
+        'SERVER_TRAFFIC_SECRET_0',
+      ]) {
         assert.ok(labels.includes(needed), needed);
       }
       assert.equal(await mode(path), 0o600);
@@ -321,19 +364,28 @@ describe('the server over TLS', () => {
       request(server.url, { ca: cert }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     assert.equal(status, 404, 'no dist/ given to this server: the static handler answers 404 over https');
   });
 
   it('refuses a client that does not trust the certificate, and a plain ws:// to the same port', async () => {
-    await assert.rejects(server.connect({ ca: undefined }).then((c) => c.close()), /self-signed certificate/);
+    await assert.rejects(
+      server.connect({ ca: undefined }).then((c) => c.close()),
+      /self-signed certificate/,
+    );
     await assert.rejects(server.connect({ url: server.wsUrl.replace(/^wss:/, 'ws:') }).then((c) => c.close()));
   });
 
   it('shrugs off what is not TLS (plain HTTP, garbage, a half handshake) and keeps serving', async () => {
     const port = Number(new URL(server.url).port);
-    for (const bytes of [Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'), randomBytes(4096), Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1])]) {
+    for (const bytes of [
+      Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+      randomBytes(4096),
+      Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1]),
+    ]) {
       const socket = netConnect(port, '127.0.0.1');
       socket.on('error', () => undefined);
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));

@@ -54,7 +54,7 @@ describe('base64url', () => {
     assert.throws(() => fromBase64Url('////'), isBadBase64);
   });
 
-  test('encodes as Node\'s base64url does, padded only on request, and decodes back (property)', () => {
+  test("encodes as Node's base64url does, padded only on request, and decodes back (property)", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
         const unpadded = toBase64Url(bytes);

@@ -28,7 +28,13 @@ import {
   type WelcomeFrame,
 } from '../../shared/protocol.ts';
 
-const JOINED_BOB: ServerBody = { kind: 'presence', at: 5, changes: [{ change: 'joined', name: 'bob' }], moreJoined: 0, moreLeft: 0 };
+const JOINED_BOB: ServerBody = {
+  kind: 'presence',
+  at: 5,
+  changes: [{ change: 'joined', name: 'bob' }],
+  moreJoined: 0,
+  moreLeft: 0,
+};
 import { RecordChannel, recordMacInput } from '../../shared/record.ts';
 import { rejectsWith } from '../helpers/expect-error.ts';
 
@@ -115,7 +121,10 @@ async function playServer(helloText: string, twist: Twist = {}) {
   if (twist.after) welcome = twist.after(welcome);
   // createMac zeroes the bytes it is given: the test's own copy of the record HMAC key comes first.
   const mac = await webCryptoBackend.createMac(macKey.slice());
-  const keys = { fernet: await webCryptoBackend.createFernet(fernetKey), mac: await webCryptoBackend.createMac(macKey) };
+  const keys = {
+    fernet: await webCryptoBackend.createFernet(fernetKey),
+    mac: await webCryptoBackend.createMac(macKey),
+  };
   // The server stamps and checks tokens on its own clock, which is `time` at the welcome.
   const skew = time - Date.now();
   const channel = new RecordChannel(keys, sessionId, 's2c', { now: () => (Date.now() + skew) / 1000 });
@@ -177,7 +186,15 @@ describe('ClientSession against a played server', () => {
   test('hello: version 3, the asked-for name, a 2048-bit SPKI and a 32-byte nonce, no resume', async () => {
     const h = await startClient({ acceptPlain: true });
     const hello = parseClientFrame(h.sent[0]!) as HelloFrame;
-    assert.deepEqual(Object.keys(hello).sort(), ['acceptPlain', 'name', 'nonce', 'publicKey', 'resume', 'type', 'version']);
+    assert.deepEqual(Object.keys(hello).sort(), [
+      'acceptPlain',
+      'name',
+      'nonce',
+      'publicKey',
+      'resume',
+      'type',
+      'version',
+    ]);
     assert.equal(hello.version, 3);
     assert.equal(hello.resume, false);
     assert.equal(hello.name, 'alice');
@@ -209,14 +226,21 @@ describe('ClientSession against a played server', () => {
     assert.equal(lineId, 0);
     const frame = parseClientFrame(h.sent[1]!);
     assert.equal(frame.type, 'record');
-    assert.deepEqual(parseClientBody(await server.channel.open(frame as never)), { kind: 'line', id: 0, text: 'hello server' });
+    assert.deepEqual(parseClientBody(await server.channel.open(frame as never)), {
+      kind: 'line',
+      id: 0,
+      text: 'hello server',
+    });
 
     const receipt: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 };
     await h.session.receive(JSON.stringify(await server.channel.seal(receipt)));
     assert.deepEqual(h.bodies, [receipt]);
 
     await h.session.bye('EXIT');
-    assert.deepEqual(parseClientBody(await server.channel.open(parseClientFrame(h.sent[2]!) as never)), { kind: 'bye', word: 'EXIT' });
+    assert.deepEqual(parseClientBody(await server.channel.open(parseClientFrame(h.sent[2]!) as never)), {
+      kind: 'bye',
+      word: 'EXIT',
+    });
     assert.equal(h.session.phase, 'ended');
   });
 
@@ -246,7 +270,7 @@ describe('ClientSession against a played server', () => {
     for (const after of changes) await refusesWelcome({ after }, 'HANDSHAKE_BAD_SIGNATURE');
   });
 
-  test('a relay that swapped the page\'s public key for its own: HANDSHAKE_BAD_SIGNATURE', async () => {
+  test("a relay that swapped the page's public key for its own: HANDSHAKE_BAD_SIGNATURE", async () => {
     const relaySpki = new Uint8Array(await subtle.exportKey('spki', relayKeys.publicKey));
     await refusesWelcome({ wrapFor: relaySpki }, 'HANDSHAKE_BAD_SIGNATURE');
   });
@@ -271,7 +295,11 @@ describe('ClientSession against a played server', () => {
     assert.equal(h.session.identity?.mode, 'plain');
     assert.ok(!h.steps.includes('unwrapped'));
     await h.session.sendLine('in the clear');
-    assert.deepEqual(JSON.parse(h.sent[1]!), { type: 'plain', seq: 0, body: { kind: 'line', id: 0, text: 'in the clear' } });
+    assert.deepEqual(JSON.parse(h.sent[1]!), {
+      type: 'plain',
+      seq: 0,
+      body: { kind: 'line', id: 0, text: 'in the clear' },
+    });
     const join = JOINED_BOB;
     await h.session.receive(JSON.stringify({ type: 'plain', seq: 0, body: join }));
     assert.deepEqual(h.bodies, [join]);
@@ -379,7 +407,9 @@ describe('ClientSession against a played server', () => {
     h.reports.length = 0;
     const frame = await server.channel.seal(JOINED_BOB);
     const token = frame.token.slice(0, 40) + (frame.token[40] === 'A' ? 'B' : 'A') + frame.token.slice(41);
-    const mac = toBase64Url(await server.mac.sign(recordMacInput('s2c', frame.seq, fromBase64Url(server.welcome.sessionId), token)));
+    const mac = toBase64Url(
+      await server.mac.sign(recordMacInput('s2c', frame.seq, fromBase64Url(server.welcome.sessionId), token)),
+    );
     await rejectsWith(h.session.receive(JSON.stringify({ ...frame, token, mac })), 'FERNET_BAD_MAC');
     assert.deepEqual(h.reports, ['in record', 'passed sequence', 'passed record-mac']);
   });

@@ -38,7 +38,8 @@ test('every RFC 6455 and IANA close code a person may meet has its words, 1005, 
   ];
   for (const [code, words] of table) assert.equal(closeName(code), words, String(code));
   for (const code of Object.values(Close)) assert.notEqual(closeName(code), 'unknown code', `Close has ${code}`);
-  for (const code of Object.values(ERROR_CLOSE)) assert.notEqual(closeName(code), 'unknown code', `an error maps to ${code}`);
+  for (const code of Object.values(ERROR_CLOSE))
+    assert.notEqual(closeName(code), 'unknown code', `an error maps to ${code}`);
   assert.equal(closeName(1004), 'unknown code');
   assert.equal(closeName(3001), 'a registered library code');
   assert.equal(closeName(4999), "an application's own code");
@@ -52,7 +53,10 @@ test('a browser sends 1000 and 3000-4999 as they are and any other code as 4000 
 });
 
 test("a reader turns a page's 4000 + n back into the RFC code it stands for, and leaves other codes alone", () => {
-  assert.deepEqual([4001, 4002, 4003, 4007, 4008, 4009, 4011, 4012, 4013].map(fromBrowserCloseCode), [1001, 1002, 1003, 1007, 1008, 1009, 1011, 1012, 1013]);
+  assert.deepEqual(
+    [4001, 4002, 4003, 4007, 4008, 4009, 4011, 4012, 4013].map(fromBrowserCloseCode),
+    [1001, 1002, 1003, 1007, 1008, 1009, 1011, 1012, 1013],
+  );
   // 4000 (1000 is sent as itself), 4005, 4006 and 4015 (never sent by anyone) and 4999 are an application's own.
   for (const code of [1000, 1006, 3000, 4000, 4005, 4006, 4015, 4999]) assert.equal(fromBrowserCloseCode(code), code);
   assert.equal(closeName(4008), 'policy violation');

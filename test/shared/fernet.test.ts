@@ -181,7 +181,11 @@ for (const [name, backend] of BACKENDS) {
       const { fernet, bytes } = await fixture();
       for (let extra = 1; extra <= 48; extra++) {
         const token = toBase64Url(concat(bytes, new Uint8Array(extra).fill(extra)), true);
-        await rejectsWith(decrypt(fernet, token), extra % 16 === 0 ? 'FERNET_BAD_MAC' : 'FERNET_BAD_LENGTH', `+${extra}`);
+        await rejectsWith(
+          decrypt(fernet, token),
+          extra % 16 === 0 ? 'FERNET_BAD_MAC' : 'FERNET_BAD_LENGTH',
+          `+${extra}`,
+        );
       }
     });
 
@@ -264,7 +268,7 @@ for (const [name, backend] of BACKENDS) {
   });
 
   describe(`${name}: keys and encrypt options`, () => {
-    test('the caller\'s raw key bytes are zeroed once imported', async () => {
+    test("the caller's raw key bytes are zeroed once imported", async () => {
       const key = generateFernetKey();
       assert.ok(key.some((b) => b !== 0));
       await backend.createFernet(key);
@@ -310,12 +314,24 @@ describe('Web Crypto keys', () => {
     const v = load('generate')[0]!;
     const fernet = await createFernet(v.secret);
     assert.equal(await fernet.encrypt(utf8(v.src!), { time: seconds(v.now), iv: Uint8Array.from(v.iv!) }), v.token);
-    assert.equal(await (await createNodeFernet(v.secret)).encrypt(utf8(v.src!), { time: seconds(v.now), iv: Uint8Array.from(v.iv!) }), v.token);
+    assert.equal(
+      await (
+        await createNodeFernet(v.secret)
+      ).encrypt(utf8(v.src!), { time: seconds(v.now), iv: Uint8Array.from(v.iv!) }),
+      v.token,
+    );
   });
 
   test('a key string that is not 44 characters of strict padded base64url is FERNET_BAD_KEY', async () => {
     const good = load('generate')[0]!.secret;
-    for (const bad of [good.slice(0, 43), good + 'A', good.replace('=', 'A'), good.replace('_', '/'), '%'.repeat(44), '']) {
+    for (const bad of [
+      good.slice(0, 43),
+      good + 'A',
+      good.replace('=', 'A'),
+      good.replace('_', '/'),
+      '%'.repeat(44),
+      '',
+    ]) {
       await rejectsWith(createFernet(bad), 'FERNET_BAD_KEY', JSON.stringify(bad));
       await rejectsWith(createNodeFernet(bad), 'FERNET_BAD_KEY', JSON.stringify(bad));
     }
@@ -369,7 +385,11 @@ describe('parseToken (for the wire inspector)', () => {
     for (const v of load('invalid')) {
       const code = INVALID_CODE[v.desc!]!;
       if (['FERNET_BAD_BASE64', 'FERNET_TOO_SHORT', 'FERNET_BAD_LENGTH'].includes(code)) {
-        assert.throws(() => parseToken(v.token), (error: unknown) => error instanceof WirechatError && error.code === code, v.desc);
+        assert.throws(
+          () => parseToken(v.token),
+          (error: unknown) => error instanceof WirechatError && error.code === code,
+          v.desc,
+        );
       } else {
         assert.equal(parseToken(v.token).version, 0x80, v.desc);
       }

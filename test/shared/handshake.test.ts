@@ -50,7 +50,8 @@ function derLength(n: number): Uint8Array {
   return Uint8Array.of(0x80 | bytes.length, ...bytes);
 }
 const der = (tag: number, body: Uint8Array) => concat(Uint8Array.of(tag), derLength(body.length), body);
-const derInteger = (unsigned: Uint8Array) => der(0x02, unsigned[0]! & 0x80 ? concat(Uint8Array.of(0), unsigned) : unsigned);
+const derInteger = (unsigned: Uint8Array) =>
+  der(0x02, unsigned[0]! & 0x80 ? concat(Uint8Array.of(0), unsigned) : unsigned);
 const RSA_ENCRYPTION = Uint8Array.of(0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00);
 
 /** SPKI DER of an RSA public key with a `bits`-bit odd modulus (not a real product of primes) and exponent e. */
@@ -75,7 +76,7 @@ before(async () => {
   identitySpki = new Uint8Array(await subtle.exportKey('spki', identity.publicKey));
 });
 
-describe('the page\'s key pair', () => {
+describe("the page's key pair", () => {
   test('RSA-OAEP SHA-256 with e = 65537; 3072 bits unless asked otherwise', async () => {
     assert.equal(RSA_MODULUS_BITS, 3072);
     const algorithm = pagePair.publicKey.algorithm as RsaHashedKeyAlgorithm;
@@ -103,7 +104,12 @@ describe('the page\'s key pair', () => {
 
 describe('importClientPublicKey refuses what a careful server should (HANDSHAKE_BAD_KEY)', () => {
   test('bytes that are not an SPKI', async () => {
-    for (const bytes of [new Uint8Array(0), randomBytes(300), utf8('MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'), pageSpki.subarray(0, 100)]) {
+    for (const bytes of [
+      new Uint8Array(0),
+      randomBytes(300),
+      utf8('MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'),
+      pageSpki.subarray(0, 100),
+    ]) {
       await rejectsWith(importClientPublicKey(bytes), 'HANDSHAKE_BAD_KEY');
     }
   });
@@ -159,7 +165,7 @@ describe('wrapping the session secret', () => {
     assert.notEqual(toHex(await wrapSessionSecret(key, secret)), toHex(await wrapSessionSecret(key, secret)));
   });
 
-  test('another page\'s private key cannot unwrap (HANDSHAKE_UNWRAP_FAILED)', async () => {
+  test("another page's private key cannot unwrap (HANDSHAKE_UNWRAP_FAILED)", async () => {
     const other = await generateClientKeyPair(2048);
     const wrapped = await wrapSessionSecret(await importClientPublicKey(pageSpki), randomBytes(64));
     await rejectsWith(unwrapSessionSecret(other.privateKey, wrapped), 'HANDSHAKE_UNWRAP_FAILED');
@@ -183,7 +189,10 @@ describe('wrapping the session secret', () => {
     await rejectsWith(unwrapSessionSecret(pagePair.privateKey, wrapped.subarray(1)), 'HANDSHAKE_UNWRAP_FAILED');
     await rejectsWith(unwrapSessionSecret(pagePair.privateKey, new Uint8Array(0)), 'HANDSHAKE_UNWRAP_FAILED');
     for (const size of [32, 63, 65]) {
-      await rejectsWith(unwrapSessionSecret(pagePair.privateKey, await wrapSessionSecret(key, randomBytes(size))), 'HANDSHAKE_UNWRAP_FAILED');
+      await rejectsWith(
+        unwrapSessionSecret(pagePair.privateKey, await wrapSessionSecret(key, randomBytes(size))),
+        'HANDSHAKE_UNWRAP_FAILED',
+      );
     }
   });
 });
@@ -235,7 +244,16 @@ describe('the transcript', () => {
     assert.deepEqual([...t.subarray(26, 30)], [0, 0, 0, 6]);
     assert.deepEqual(t.subarray(30, 36), utf8('secure'));
     const fixed = 18 + 8 + 8; // label, version, time
-    const variable = [utf8(f.mode), f.clientPublicKey, f.clientNonce, utf8(f.name), f.serverKey, f.serverNonce, f.sessionId, f.wrappedKeys];
+    const variable = [
+      utf8(f.mode),
+      f.clientPublicKey,
+      f.clientNonce,
+      utf8(f.name),
+      f.serverKey,
+      f.serverNonce,
+      f.sessionId,
+      f.wrappedKeys,
+    ];
     assert.equal(t.length, fixed + variable.reduce((n, b) => n + 4 + b.length, 0));
   });
 
@@ -337,7 +355,10 @@ describe('the signature', () => {
     await rejectsWith(verifyTranscript(pageSpki, data, signature), 'HANDSHAKE_BAD_KEY');
     await rejectsWith(verifyTranscript(randomBytes(91), data, signature), 'HANDSHAKE_BAD_KEY');
     const p384 = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify']);
-    await rejectsWith(importServerKey(new Uint8Array(await subtle.exportKey('spki', p384.publicKey))), 'HANDSHAKE_BAD_KEY');
+    await rejectsWith(
+      importServerKey(new Uint8Array(await subtle.exportKey('spki', p384.publicKey))),
+      'HANDSHAKE_BAD_KEY',
+    );
   });
 });
 
@@ -355,7 +376,9 @@ describe('what people compare', () => {
     const signature = await signTranscript(identity.privateKey, data);
     const code = await sessionCode(data);
     assert.match(code, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}$/);
-    const digest = createHash('sha256').update(concat(utf8('wirechat-session-code'), data)).digest();
+    const digest = createHash('sha256')
+      .update(concat(utf8('wirechat-session-code'), data))
+      .digest();
     const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
     const chars = [...digest.subarray(0, 8)].map((b) => alphabet[b % 31]).join('');
     assert.equal(code, `${chars.slice(0, 4)}-${chars.slice(4)}`);
@@ -388,7 +411,11 @@ describe('serverHandshakeFromPrimitives: the rules are applied whatever the prim
       labels,
       primitives: {
         importRsaPublicKey: (spki, pkcs1) => (calls.push('import'), web.importRsaPublicKey(spki, pkcs1)),
-        rsaOaepEncrypt: (key, label, data) => (calls.push('encrypt'), labels.push(new TextDecoder().decode(label)), web.rsaOaepEncrypt(key, label, data)),
+        rsaOaepEncrypt: (key, label, data) => (
+          calls.push('encrypt'),
+          labels.push(new TextDecoder().decode(label)),
+          web.rsaOaepEncrypt(key, label, data)
+        ),
         ecdsaSign: (key, data) => (calls.push('sign'), web.ecdsaSign(key, data)),
         sha256: (data) => (calls.push('sha256'), web.sha256(data)),
       },
@@ -411,7 +438,10 @@ describe('serverHandshakeFromPrimitives: the rules are applied whatever the prim
     await rejectsWith(handshake.importClientKey(rsaSpki(1024, E_65537)), 'HANDSHAKE_BAD_KEY');
     await rejectsWith(handshake.importClientKey(rsaSpki(2048, Uint8Array.of(3))), 'HANDSHAKE_BAD_KEY');
     assert.deepEqual(calls, [], 'refused by shared/rsa-spki.ts first');
-    const failing = serverHandshakeFromPrimitives({ ...primitives, importRsaPublicKey: () => Promise.reject(new Error('error:1E08010C:DECODER routines')) });
+    const failing = serverHandshakeFromPrimitives({
+      ...primitives,
+      importRsaPublicKey: () => Promise.reject(new Error('error:1E08010C:DECODER routines')),
+    });
     await assert.rejects(failing.importClientKey(pageSpki), (error: unknown) => {
       assert.ok(error instanceof WirechatError && error.code === 'HANDSHAKE_BAD_KEY');
       assert.equal(error.message, 'the public key is not an RSA SubjectPublicKeyInfo in DER');
@@ -419,7 +449,7 @@ describe('serverHandshakeFromPrimitives: the rules are applied whatever the prim
     });
   });
 
-  test('the session code comes from the backend\'s SHA-256 of the labelled transcript, formatted once', async () => {
+  test("the session code comes from the backend's SHA-256 of the labelled transcript, formatted once", async () => {
     const data = transcript(sampleFields());
     const { primitives, calls } = recording();
     assert.equal(await serverHandshakeFromPrimitives(primitives).sessionCode(data), await sessionCode(data));
@@ -435,9 +465,18 @@ describe('the handshake steps, server and page', () => {
     return buildHello({ name: 'alice', publicKey: pageSpki, acceptPlain: options.acceptPlain ?? false, ...options });
   }
 
-  async function welcomeFor(h: HelloFrame, mode: 'secure' | 'plain', handshake: ServerHandshake = webCryptoServerHandshake) {
+  async function welcomeFor(
+    h: HelloFrame,
+    mode: 'secure' | 'plain',
+    handshake: ServerHandshake = webCryptoServerHandshake,
+  ) {
     const draft = await prepareWelcome(handshake, h, mode);
-    const signed = await signWelcome(handshake, draft, { publicKey: identitySpki, signingKey: identity.privateKey, name: 'alice', time: 1767268800123 });
+    const signed = await signWelcome(handshake, draft, {
+      publicKey: identitySpki,
+      signingKey: identity.privateKey,
+      name: 'alice',
+      time: 1767268800123,
+    });
     return { draft, signed };
   }
 
@@ -450,7 +489,7 @@ describe('the handshake steps, server and page', () => {
     assert.notEqual((await hello()).nonce, a.nonce);
   });
 
-  test('secure: the welcome the server signs verifies on the page and unwraps to the server\'s secret', async () => {
+  test("secure: the welcome the server signs verifies on the page and unwraps to the server's secret", async () => {
     const h = await hello();
     const { draft, signed } = await welcomeFor(h, 'secure');
     assert.deepEqual(parseServerFrame(JSON.stringify(signed.frame)), signed.frame);
@@ -462,7 +501,7 @@ describe('the handshake steps, server and page', () => {
     assert.deepEqual(secret, draft.secret);
   });
 
-  test('plain: no wrapped keys and no secret, and still signed over the page\'s key', async () => {
+  test("plain: no wrapped keys and no secret, and still signed over the page's key", async () => {
     const h = await hello({ acceptPlain: true });
     const { draft, signed } = await welcomeFor(h, 'plain');
     assert.equal(draft.secret, undefined);
@@ -485,16 +524,25 @@ describe('the handshake steps, server and page', () => {
   });
 
   test('malformed on either side: a short hello nonce, a short session id, keys in a plain welcome (PROTO_BAD_SHAPE)', async () => {
-    await rejectsWith(prepareWelcome(webCryptoServerHandshake, await hello({ nonce: randomBytes(31) }), 'secure'), 'PROTO_BAD_SHAPE');
+    await rejectsWith(
+      prepareWelcome(webCryptoServerHandshake, await hello({ nonce: randomBytes(31) }), 'secure'),
+      'PROTO_BAD_SHAPE',
+    );
     const h = await hello();
     const { signed } = await welcomeFor(h, 'secure');
-    await rejectsWith(verifyWelcome(h, { ...signed.frame, sessionId: toBase64Url(randomBytes(15)) }), 'PROTO_BAD_SHAPE');
+    await rejectsWith(
+      verifyWelcome(h, { ...signed.frame, sessionId: toBase64Url(randomBytes(15)) }),
+      'PROTO_BAD_SHAPE',
+    );
     const verified = await verifyWelcome(h, signed.frame);
     await rejectsWith(unwrapWelcome({ ...verified, mode: 'plain' }, pagePair.privateKey), 'PROTO_BAD_SHAPE');
-    await rejectsWith(unwrapWelcome({ ...verified, wrappedKeys: new Uint8Array(0) }, pagePair.privateKey), 'PROTO_BAD_SHAPE');
+    await rejectsWith(
+      unwrapWelcome({ ...verified, wrappedKeys: new Uint8Array(0) }, pagePair.privateKey),
+      'PROTO_BAD_SHAPE',
+    );
   });
 
-  test('prepareWelcome checks the page\'s key even in plain mode (HANDSHAKE_BAD_KEY)', async () => {
+  test("prepareWelcome checks the page's key even in plain mode (HANDSHAKE_BAD_KEY)", async () => {
     const bad = buildHello({ name: 'alice', publicKey: rsaSpki(1024, E_65537), acceptPlain: true });
     await rejectsWith(prepareWelcome(webCryptoServerHandshake, bad, 'plain'), 'HANDSHAKE_BAD_KEY');
   });

@@ -76,7 +76,7 @@ for (const [name, backend, anyLengthMac] of BACKENDS) {
   });
 
   describe(`${name}: createMac`, () => {
-    test('takes exactly 32 bytes and zeroes the caller\'s copy', async () => {
+    test("takes exactly 32 bytes and zeroes the caller's copy", async () => {
       for (const length of [0, 16, 31, 33, 64]) {
         await assert.rejects(backend.createMac(new Uint8Array(length).fill(1)), RangeError, `${length} bytes`);
       }
@@ -102,12 +102,18 @@ for (const [name, backend, anyLengthMac] of BACKENDS) {
       const mac = await backend.createMac(generateMacKey());
       const data = utf8('a chat line');
       const tag = await mac.sign(data);
-      for (const wrong of [tag.subarray(0, 31), tag.subarray(0, 16), new Uint8Array(0), Uint8Array.of(...tag, 0), new Uint8Array(64)]) {
+      for (const wrong of [
+        tag.subarray(0, 31),
+        tag.subarray(0, 16),
+        new Uint8Array(0),
+        Uint8Array.of(...tag, 0),
+        new Uint8Array(64),
+      ]) {
         assert.equal(await mac.verify(data, wrong), false, `${wrong.length} bytes`);
       }
     });
 
-    test('verify: false with any one of the tag\'s 256 bits flipped', async () => {
+    test("verify: false with any one of the tag's 256 bits flipped", async () => {
       const mac = await backend.createMac(generateMacKey());
       const data = utf8('a chat line');
       const tag = await mac.sign(data);
@@ -121,16 +127,20 @@ for (const [name, backend, anyLengthMac] of BACKENDS) {
 }
 
 describe('both backends', () => {
-  test('sign the same bytes to the same tag and accept each other\'s tags', async () => {
+  test("sign the same bytes to the same tag and accept each other's tags", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 2048 }), async (key, data) => {
-        const web = await webCryptoBackend.createMac(key.slice());
-        const node = await nodeCryptoBackend.createMac(key.slice());
-        const [webTag, nodeTag] = [await web.sign(data), await node.sign(data)];
-        assert.deepEqual(webTag, nodeTag);
-        assert.equal(await web.verify(data, nodeTag), true);
-        assert.equal(await node.verify(data, webTag), true);
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 2048 }),
+        async (key, data) => {
+          const web = await webCryptoBackend.createMac(key.slice());
+          const node = await nodeCryptoBackend.createMac(key.slice());
+          const [webTag, nodeTag] = [await web.sign(data), await node.sign(data)];
+          assert.deepEqual(webTag, nodeTag);
+          assert.equal(await web.verify(data, nodeTag), true);
+          assert.equal(await node.verify(data, webTag), true);
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -32,7 +32,9 @@ function docTable(): Row[] {
   const begin = doc.indexOf('<!-- names-table:begin');
   const end = doc.indexOf('<!-- names-table:end -->');
   assert.ok(begin >= 0 && end > begin, 'docs/protocol.md has the names table');
-  return [...doc.slice(begin, end).matchAll(/^\| `("(?:[^"\\]|\\.)*")` \| (.+) \| (page and server|server) \|$/gmu)].map((m) => ({
+  return [
+    ...doc.slice(begin, end).matchAll(/^\| `("(?:[^"\\]|\\.)*")` \| (.+) \| (page and server|server) \|$/gmu),
+  ].map((m) => ({
     asked: JSON.parse(m[1]!) as string,
     answer: m[2]!,
     by: m[3]!,
@@ -60,7 +62,17 @@ describe('the names table of docs/protocol.md', () => {
   test('has the rows the issue names, and a good many more', () => {
     assert.ok(rows.length >= 50, `${rows.length} rows`);
     const asked = new Set(rows.map((r) => r.asked));
-    for (const name of ['console\u200b', 'c\u043ensole', 'console\u00ad', 'bob\u200b', '\u3164', '\u2800', '\u115f', 'server', 'alice\u00a0smith']) {
+    for (const name of [
+      'console\u200b',
+      'c\u043ensole',
+      'console\u00ad',
+      'bob\u200b',
+      '\u3164',
+      '\u2800',
+      '\u115f',
+      'server',
+      'alice\u00a0smith',
+    ]) {
       assert.ok(asked.has(name), JSON.stringify(name));
     }
     assert.ok(rows.some((r) => r.answer.startsWith('accepted')) && rows.some((r) => r.answer.startsWith('refused')));
@@ -73,7 +85,10 @@ describe('the names table of docs/protocol.md', () => {
       if (row.by === 'server') {
         assert.equal(page, undefined, 'only the server checks look-alikes of reserved names');
       } else {
-        assert.equal(page === undefined ? undefined : `refused: ${page}`, row.answer.startsWith('refused') ? row.answer : undefined);
+        assert.equal(
+          page === undefined ? undefined : `refused: ${page}`,
+          row.answer.startsWith('refused') ? row.answer : undefined,
+        );
       }
     });
   }
@@ -110,13 +125,19 @@ describe('normal form', () => {
 });
 
 describe('names the server sends', () => {
-  test('a character this engine does not know is the server\'s to judge: a newer server must not end older pages', () => {
+  test("a character this engine does not know is the server's to judge: a newer server must not end older pages", () => {
     // U+0378 is unassigned in every Unicode so far: here it stands for a letter of a script added after this
     // engine's Unicode, which the server (on newer data) accepted.
     const newer = 'ab\u0378';
     assert.match(nameProblem(newer) ?? '', /unassigned/);
     assert.equal(receivedNameProblem(newer), undefined);
-    const joined = { kind: 'presence', at: 0, changes: [{ change: 'joined', name: newer }], moreJoined: 0, moreLeft: 0 };
+    const joined = {
+      kind: 'presence',
+      at: 0,
+      changes: [{ change: 'joined', name: newer }],
+      moreJoined: 0,
+      moreLeft: 0,
+    };
     assert.deepEqual(parseServerBody(joined), joined);
     assert.equal(receivedNameProblem('\u0378\u0379'), undefined, 'a name only of such letters');
   });
@@ -124,7 +145,9 @@ describe('names the server sends', () => {
   test('what hides or rewrites text is refused in any name the server sends', () => {
     for (const name of ['console\u200b', 'bob\u202e', '\u3164', 'a\u001bb', ' bob', '\u0301bob', 'x'.repeat(25)]) {
       assert.notEqual(checkName(name), undefined, JSON.stringify(name));
-      assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }));
+      assert.throws(() =>
+        parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }),
+      );
     }
   });
 });
@@ -153,7 +176,10 @@ describe('NameBook: who holds which name', () => {
   test('a name taken by a look-alike gets a suffix that passes the rules and clashes with nothing', () => {
     const book = new NameBook<string>(['console']);
     assert.deepEqual(book.claim('copse', 'a'), { ok: true, name: 'copse' });
-    assert.deepEqual(book.claim('\u0441\u043e\u0440\u0455\u0435', 'b'), { ok: true, name: '\u0441\u043e\u0440\u0455\u0435-2' });
+    assert.deepEqual(book.claim('\u0441\u043e\u0440\u0455\u0435', 'b'), {
+      ok: true,
+      name: '\u0441\u043e\u0440\u0455\u0435-2',
+    });
     assert.deepEqual(book.claim('Copse', 'c'), { ok: true, name: 'Copse-3' });
     assert.deepEqual(book.claim('bob', 'd'), { ok: true, name: 'bob' });
     // `bob-2` is held, so a later `Bob` skips to -3; a suffix is checked like any name.
@@ -169,9 +195,16 @@ describe('NameBook: who holds which name', () => {
     assert.ok(second.ok && checkName(second.name) === undefined && [...second.name].length === MAX_NAME_CHARS);
   });
 
-  test('reserved names, the console\'s own among them, are refused in any case and by look-alikes', () => {
+  test("reserved names, the console's own among them, are refused in any case and by look-alikes", () => {
     const book = new NameBook<string>(['teacher']);
-    for (const name of [...RESERVED_NAMES, 'teacher', 'TEACHER', 'Server', '\u0455\u0435\u0433\u0475\u0435\u0433', '\u0405\u04ae\u0405\u0422\u0415\u041c']) {
+    for (const name of [
+      ...RESERVED_NAMES,
+      'teacher',
+      'TEACHER',
+      'Server',
+      '\u0455\u0435\u0433\u0475\u0435\u0433',
+      '\u0405\u04ae\u0405\u0422\u0415\u041c',
+    ]) {
       const claim = book.claim(name, name);
       assert.equal(claim.ok, false, name);
       assert.match(!claim.ok ? claim.problem : '', /reserved/);
@@ -218,17 +251,21 @@ describe('NameBook: who holds which name', () => {
 describe('properties over any string', () => {
   test('the checks never throw; an accepted name normalizes to one the server may send, and a claim gives one', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 30 }), (a, b) => {
-        for (const raw of [a, b, a + b]) {
-          const problem = nameProblem(raw);
-          requestedNameProblem(raw);
-          nameKeys(raw);
-          if (problem === undefined) assert.equal(checkName(normalizeName(raw)), undefined, JSON.stringify(raw));
-          const claim = new NameBook<number>().claim(raw, 1);
-          if (claim.ok) assert.equal(checkName(claim.name), undefined, JSON.stringify(claim.name));
-          else assert.ok(claim.problem.length > 0);
-        }
-      }),
+      fc.property(
+        fc.string({ unit: 'grapheme', maxLength: 30 }),
+        fc.string({ unit: 'binary', maxLength: 30 }),
+        (a, b) => {
+          for (const raw of [a, b, a + b]) {
+            const problem = nameProblem(raw);
+            requestedNameProblem(raw);
+            nameKeys(raw);
+            if (problem === undefined) assert.equal(checkName(normalizeName(raw)), undefined, JSON.stringify(raw));
+            const claim = new NameBook<number>().claim(raw, 1);
+            if (claim.ok) assert.equal(checkName(claim.name), undefined, JSON.stringify(claim.name));
+            else assert.ok(claim.problem.length > 0);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -47,7 +47,12 @@ test('resending what has no receipt after every resume stores each line exactly 
       const run = async (frames: { id: number; text: string }[], reach: number, back: number) => {
         const answered: number[] = [];
         for (const frame of frames.slice(0, reach)) {
-          const appended = await log.append({ kind: 'line', from: 'alice', text: frame.text, origin: { identity, lineId: frame.id } });
+          const appended = await log.append({
+            kind: 'line',
+            from: 'alice',
+            text: frame.text,
+            origin: { identity, lineId: frame.id },
+          });
           assert.ok(appended.n >= 1, 'every append is numbered');
           answered.push(frame.id);
         }
@@ -66,7 +71,11 @@ test('resending what has no receipt after every resume stores each line exactly 
       await run(rest, rest.length, rest.length);
       assert.equal(outbox.size, 0, 'every line has its receipt in the end');
       const stored = (await log.readAfter(0, 1000)).map((entry) => entry.text);
-      assert.deepEqual(stored, Array.from({ length: typed }, (_, i) => `line ${i}`), 'each line once, in typing order');
+      assert.deepEqual(
+        stored,
+        Array.from({ length: typed }, (_, i) => `line ${i}`),
+        'each line once, in typing order',
+      );
       await log.close();
     }),
     { numRuns: 200 },

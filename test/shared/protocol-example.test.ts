@@ -65,7 +65,10 @@ function hexOf(block: string): string {
 
 /** Fresh keys for each use: createFernet and createMac zero the bytes they are given. */
 async function sessionKeys(): Promise<SessionKeys> {
-  return { fernet: await createFernet(fromHex(example.inputs.fernetKey)), mac: await createMac(fromHex(example.inputs.macKey)) };
+  return {
+    fernet: await createFernet(fromHex(example.inputs.fernetKey)),
+    mac: await createMac(fromHex(example.inputs.macKey)),
+  };
 }
 
 const sessionId = fromBase64Url(example.welcome.sessionId);
@@ -81,7 +84,12 @@ describe('the worked example against the code', () => {
     assert.equal(example.hello.name, example.inputs.name);
     assert.equal(example.welcome.mode, 'secure');
     // Unpadded everywhere but in Fernet tokens.
-    for (const value of [example.hello.publicKey, example.hello.nonce, example.welcome.serverKey, example.welcome.signature])
+    for (const value of [
+      example.hello.publicKey,
+      example.hello.nonce,
+      example.welcome.serverKey,
+      example.welcome.signature,
+    ])
       assert.ok(!value.includes('='));
   });
 
@@ -99,7 +107,7 @@ describe('the worked example against the code', () => {
     assert.equal(spki.length, 91);
   });
 
-  test('the transcript is transcript() of the two frames\' fields, and the doc\'s field list', () => {
+  test("the transcript is transcript() of the two frames' fields, and the doc's field list", () => {
     const h = example.hello;
     const w = example.welcome;
     const fields = {
@@ -146,7 +154,7 @@ describe('the worked example against the code', () => {
     await rejectsWith(verifyTranscript(serverKey, changed, signature), 'HANDSHAKE_BAD_SIGNATURE');
   });
 
-  test('wrappedKeys decrypts to the stated secret: shared code, and node:crypto with the doc\'s OAEP parameters', async () => {
+  test("wrappedKeys decrypts to the stated secret: shared code, and node:crypto with the doc's OAEP parameters", async () => {
     const wrapped = fromBase64Url(example.welcome.wrappedKeys);
     assert.equal(wrapped.length, 384);
     assert.equal(example.secret, example.inputs.fernetKey + example.inputs.macKey);
@@ -155,14 +163,26 @@ describe('the worked example against the code', () => {
       wrapped,
     );
     assert.equal(toHex(concat(fernetKey, macKey)), example.secret);
-    const key = createPrivateKey({ key: Buffer.from(example.keys.clientPrivateKeyPkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const key = createPrivateKey({
+      key: Buffer.from(example.keys.clientPrivateKeyPkcs8, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     const opened = privateDecrypt(
-      { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('wirechat-session-keys-v1') },
+      {
+        key,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+        oaepLabel: Buffer.from('wirechat-session-keys-v1'),
+      },
       wrapped,
     );
     assert.equal(opened.toString('hex'), example.secret);
     assert.throws(() =>
-      privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('other') }, wrapped),
+      privateDecrypt(
+        { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('other') },
+        wrapped,
+      ),
     );
   });
 
@@ -192,7 +212,10 @@ describe('the worked example against the code', () => {
 
       test('the token is exactly Fernet(fernetKey, plaintext, time, IV), and the fernet package decodes it', async () => {
         const keys = await sessionKeys();
-        const token = await keys.fernet.encrypt(fromHex(record.plaintext), { time: record.time, iv: fromHex(record.iv) });
+        const token = await keys.fernet.encrypt(fromHex(record.plaintext), {
+          time: record.time,
+          iv: fromHex(record.iv),
+        });
         assert.equal(token, record.token);
         assert.equal(token.length % 4, 0, 'padded');
         const reference = createRequire(import.meta.url)('fernet') as {
@@ -221,7 +244,7 @@ describe('the worked example against the code', () => {
         assert.deepEqual(record.frame, { type: 'record', seq: record.seq, token: record.token, mac: record.mac });
       });
 
-      test('the frame opens with the receiving side\'s RecordChannel to the body, within TTL and skew', async () => {
+      test("the frame opens with the receiving side's RecordChannel to the body, within TTL and skew", async () => {
         const parse = record.direction === 'c2s' ? parseClientFrame : parseServerFrame;
         const frame = parse(JSON.stringify(record.frame));
         assert.equal(frame.type, 'record');
@@ -276,7 +299,7 @@ describe('docs/protocol.md mirrors the example and the code', () => {
     for (const [name, check] of Object.entries(expected)) check(blocks.get(name)!);
   });
 
-  test('the doc\'s frames, as printed, parse with the frame parsers', () => {
+  test("the doc's frames, as printed, parse with the frame parsers", () => {
     assert.deepEqual(parseClientFrame(blocks.get('hello')!), example.hello);
     assert.deepEqual(parseServerFrame(blocks.get('welcome')!), example.welcome);
     assert.deepEqual(parseClientFrame(blocks.get('line-record')!), line.frame);

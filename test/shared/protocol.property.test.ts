@@ -7,7 +7,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WirechatError } from '../../shared/errors.ts';
-import { parseClientBody, parseClientFrame, parseServerBody, parseServerFrame, PROTOCOL_VERSION } from '../../shared/protocol.ts';
+import {
+  parseClientBody,
+  parseClientFrame,
+  parseServerBody,
+  parseServerFrame,
+  PROTOCOL_VERSION,
+} from '../../shared/protocol.ts';
 
 const RUNS = { numRuns: 400 };
 
@@ -48,17 +54,44 @@ function bodyHolds(parse: (value: unknown) => unknown, value: unknown): boolean 
 // ---- near-valid values: each field either valid or drawn from trouble -----------------------------------------
 
 const base64url = (maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')), maxLength });
+  fc.string({
+    unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')),
+    maxLength,
+  });
 const trouble: fc.Arbitrary<unknown> = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
-  fc.constantFrom(-1, -0, 1.5, 2 ** 53, 1e308, '', ' ', '=', 'A=A', 'AA==', '+/', '\u0000', '\u001b[2J', '\u202e', 'x'.repeat(5000)),
+  fc.constantFrom(
+    -1,
+    -0,
+    1.5,
+    2 ** 53,
+    1e308,
+    '',
+    ' ',
+    '=',
+    'A=A',
+    'AA==',
+    '+/',
+    '\u0000',
+    '\u001b[2J',
+    '\u202e',
+    'x'.repeat(5000),
+  ),
   fc.string({ maxLength: 30 }),
 );
-const maybe = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: trouble });
+const maybe = <T>(valid: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 12, arbitrary: valid }, { weight: 1, arbitrary: trouble });
 /** null three times in four. */
-const rarely = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
-const name = fc.oneof(fc.constantFrom('alice', 'bob', ' carol ', '\u00e9l\u00e8ve', '\u{1f600}'), fc.string({ minLength: 1, maxLength: 26 }));
-const lineText = fc.oneof(fc.constantFrom('hi', 'gr\u00fc\u00dfe \u2713', '\u20ac'.repeat(1366)), fc.string({ minLength: 1, maxLength: 40 }));
+const rarely = <T>(arb: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
+const name = fc.oneof(
+  fc.constantFrom('alice', 'bob', ' carol ', '\u00e9l\u00e8ve', '\u{1f600}'),
+  fc.string({ minLength: 1, maxLength: 26 }),
+);
+const lineText = fc.oneof(
+  fc.constantFrom('hi', 'gr\u00fc\u00dfe \u2713', '\u20ac'.repeat(1366)),
+  fc.string({ minLength: 1, maxLength: 40 }),
+);
 const uint = fc.oneof(fc.nat(), fc.constantFrom(0, Number.MAX_SAFE_INTEGER));
 
 /** A record of fields, then perhaps one dropped and perhaps one added. */
@@ -73,7 +106,8 @@ function shaped(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Rec
     .map(([obj, drop, add]) => {
       const out: Record<string, unknown> = { ...obj };
       if (drop !== null) delete out[drop];
-      if (add !== null) Object.defineProperty(out, add[0], { value: add[1], enumerable: true, writable: true, configurable: true });
+      if (add !== null)
+        Object.defineProperty(out, add[0], { value: add[1], enumerable: true, writable: true, configurable: true });
       return out;
     });
 }
@@ -83,8 +117,19 @@ const clientBody = fc.oneof(
   shaped({ kind: maybe(fc.constant('bye')), word: maybe(fc.constantFrom('EXIT', 'END', 'exit\u001b')) }),
 );
 const serverBody = fc.oneof(
-  shaped({ kind: maybe(fc.constant('line')), from: maybe(name), text: maybe(lineText), at: maybe(uint), direct: maybe(fc.boolean()) }),
-  shaped({ kind: maybe(fc.constant('receipt')), id: maybe(uint), status: maybe(fc.constantFrom('delivered', 'failed')), reason: maybe(fc.string({ maxLength: 20 })) }),
+  shaped({
+    kind: maybe(fc.constant('line')),
+    from: maybe(name),
+    text: maybe(lineText),
+    at: maybe(uint),
+    direct: maybe(fc.boolean()),
+  }),
+  shaped({
+    kind: maybe(fc.constant('receipt')),
+    id: maybe(uint),
+    status: maybe(fc.constantFrom('delivered', 'failed')),
+    reason: maybe(fc.string({ maxLength: 20 })),
+  }),
   shaped({
     kind: maybe(fc.constant('presence')),
     at: maybe(uint),
@@ -92,7 +137,11 @@ const serverBody = fc.oneof(
       fc.array(
         fc.oneof(
           shaped({ change: maybe(fc.constant('joined')), name: maybe(name) }),
-          shaped({ change: maybe(fc.constant('left')), name: maybe(name), reason: maybe(fc.string({ maxLength: 20 })) }),
+          shaped({
+            change: maybe(fc.constant('left')),
+            name: maybe(name),
+            reason: maybe(fc.string({ maxLength: 20 })),
+          }),
         ),
         { maxLength: 22 },
       ),
@@ -167,13 +216,38 @@ describe('frame parsers never throw anything but WirechatError', () => {
 
   test('random strings, and JSON-like soup, never throw anything but a WirechatError', () => {
     const soup = fc
-      .array(fc.constantFrom('{', '}', '[', ']', ',', ':', '"type"', '"hello"', '"record"', '"plain"', '"seq"', '0', '-0', '1e999', '"\\ud800"', 'null', ' ', '"'), { maxLength: 30 })
+      .array(
+        fc.constantFrom(
+          '{',
+          '}',
+          '[',
+          ']',
+          ',',
+          ':',
+          '"type"',
+          '"hello"',
+          '"record"',
+          '"plain"',
+          '"seq"',
+          '0',
+          '-0',
+          '1e999',
+          '"\\ud800"',
+          'null',
+          ' ',
+          '"',
+        ),
+        { maxLength: 30 },
+      )
       .map((parts) => parts.join(''));
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), soup), (text) => {
-        holds(parseClientFrame, text);
-        holds(parseServerFrame, text);
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), soup),
+        (text) => {
+          holds(parseClientFrame, text);
+          holds(parseServerFrame, text);
+        },
+      ),
       { numRuns: 500 },
     );
   });

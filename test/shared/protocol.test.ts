@@ -25,7 +25,8 @@ import {
 import { normalizeName } from '../../shared/names.ts';
 
 const B43 = 'A'.repeat(42) + 'E'; // 43 characters: an unpadded 32-byte value
-const TOKEN = 'gAAAAABpVmHDwMHCw8TFxsfIycrLzM3Oz8la8ZrSTmmzo-10bh7leRLTrvqm3PQkMb5zRogNkMQsVxkCaIQxJZBEM_73QmqzZ5ttbkwwZMa92XllLRzimEUN5_ywB9icv3JbRAdq0DfV0glPGczgDRWvVlL6zuUwFA==';
+const TOKEN =
+  'gAAAAABpVmHDwMHCw8TFxsfIycrLzM3Oz8la8ZrSTmmzo-10bh7leRLTrvqm3PQkMb5zRogNkMQsVxkCaIQxJZBEM_73QmqzZ5ttbkwwZMa92XllLRzimEUN5_ywB9icv3JbRAdq0DfV0glPGczgDRWvVlL6zuUwFA==';
 
 const hello = {
   type: 'hello',
@@ -122,7 +123,8 @@ describe('valid frames round-trip', () => {
   });
 
   test('version 3 bodies: numbers where they belong, and a resumed answer that says one thing', () => {
-    const refusedBody = (body: unknown) => assert.throws(() => parseServerBody(body), WirechatError, JSON.stringify(body));
+    const refusedBody = (body: unknown) =>
+      assert.throws(() => parseServerBody(body), WirechatError, JSON.stringify(body));
     refusedBody({ kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 0 });
     refusedBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x', n: 3 });
     refusedBody({ kind: 'line', from: 'a', text: 'x', at: 0, direct: false, n: 0, late: false });
@@ -133,7 +135,12 @@ describe('valid frames round-trip', () => {
     refusedBody({ kind: 'resumed', name: 'a', recovered: false, reason: 'lost', gone: 0, replayed: 0 });
     refusedBody({ kind: 'seat', secret: 'a b', epoch: 'e', last: 0 });
     refusedBody({ kind: 'seat', secret: 'x'.repeat(513), epoch: 'e', last: 0 });
-    assert.deepEqual(parseClientBody({ kind: 'resume', secret: '', epoch: '', last: 0 }), { kind: 'resume', secret: '', epoch: '', last: 0 });
+    assert.deepEqual(parseClientBody({ kind: 'resume', secret: '', epoch: '', last: 0 }), {
+      kind: 'resume',
+      secret: '',
+      epoch: '',
+      last: 0,
+    });
     assert.throws(() => parseClientBody({ kind: 'resume', secret: 's', epoch: 'e' }), WirechatError);
   });
 
@@ -144,7 +151,17 @@ describe('valid frames round-trip', () => {
 });
 
 describe('PROTO_BAD_JSON: a frame that is not JSON', () => {
-  for (const data of ['', ' ', '{', 'hello', "{'type':'hello'}", '{"type":"record"} x', '{"type":"record",}', 'undefined', 'NaN']) {
+  for (const data of [
+    '',
+    ' ',
+    '{',
+    'hello',
+    "{'type':'hello'}",
+    '{"type":"record"} x',
+    '{"type":"record",}',
+    'undefined',
+    'NaN',
+  ]) {
     test(JSON.stringify(data), () => {
       refused(parseClientFrame, data, 'PROTO_BAD_JSON');
       refused(parseServerFrame, data, 'PROTO_BAD_JSON');
@@ -192,12 +209,16 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
       clientRefuses({ ...record, seq }, 'PROTO_BAD_SHAPE');
       serverRefuses({ ...welcome, time: seq }, 'PROTO_BAD_SHAPE');
     }
-    assert.equal((parseClientFrame(JSON.stringify({ ...record, seq: LIMITS.maxSeq })) as { seq: number }).seq, LIMITS.maxSeq);
+    assert.equal(
+      (parseClientFrame(JSON.stringify({ ...record, seq: LIMITS.maxSeq })) as { seq: number }).seq,
+      LIMITS.maxSeq,
+    );
     refused(parseClientFrame, JSON.stringify(record).replace('"seq":7', '"seq":1e400'), 'PROTO_BAD_SHAPE');
   });
 
   test('booleans: true or false only', () => {
-    for (const acceptPlain of [0, 1, 'true', 'false', null]) clientRefuses({ ...hello, acceptPlain }, 'PROTO_BAD_SHAPE');
+    for (const acceptPlain of [0, 1, 'true', 'false', null])
+      clientRefuses({ ...hello, acceptPlain }, 'PROTO_BAD_SHAPE');
   });
 
   test('strings: a string, within its length', () => {
@@ -228,7 +249,14 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
   });
 
   test('bodies: an unknown kind, a wrong status, a missing field', () => {
-    for (const value of [{}, { kind: 'receipt', id: 0, status: 'delivered', reason: '' }, { kind: 'LINE', id: 0, text: 'x' }, [], null, 'line']) {
+    for (const value of [
+      {},
+      { kind: 'receipt', id: 0, status: 'delivered', reason: '' },
+      { kind: 'LINE', id: 0, text: 'x' },
+      [],
+      null,
+      'line',
+    ]) {
       throwsWith(() => parseClientBody(value), 'PROTO_BAD_SHAPE');
     }
     for (const value of [
@@ -250,10 +278,19 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
   test('free-text fields have their maximum length', () => {
     assert.throws(() => parseServerBody({ kind: 'end', code: 'KICKED', reason: 'x'.repeat(257) }), WirechatError);
     assert.throws(() => parseServerBody({ kind: 'end', code: 'K'.repeat(41), reason: '' }), WirechatError);
-    const left = (reason: string) => ({ kind: 'presence', at: 0, changes: [{ change: 'left', name: 'a', reason }], moreJoined: 0, moreLeft: 0 });
+    const left = (reason: string) => ({
+      kind: 'presence',
+      at: 0,
+      changes: [{ change: 'left', name: 'a', reason }],
+      moreJoined: 0,
+      moreLeft: 0,
+    });
     assert.throws(() => parseServerBody(left('x'.repeat(257))), WirechatError);
     parseServerBody(left('x'.repeat(256)));
-    assert.throws(() => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257), n: 0 }), WirechatError);
+    assert.throws(
+      () => parseServerBody({ kind: 'receipt', id: 0, status: 'failed', reason: 'x'.repeat(257), n: 0 }),
+      WirechatError,
+    );
     assert.throws(() => parseClientBody({ kind: 'bye', word: 'x'.repeat(17) }), WirechatError);
     parseServerBody({ kind: 'end', code: 'K'.repeat(40), reason: 'x'.repeat(256) });
     parseClientBody({ kind: 'bye', word: 'x'.repeat(16) });
@@ -261,7 +298,14 @@ describe('PROTO_BAD_SHAPE: JSON that is not an object, or a field missing, extra
 });
 
 describe('presence bodies', () => {
-  const presence = (fields: object) => ({ kind: 'presence', at: 0, changes: [{ change: 'joined', name: 'a' }], moreJoined: 0, moreLeft: 0, ...fields });
+  const presence = (fields: object) => ({
+    kind: 'presence',
+    at: 0,
+    changes: [{ change: 'joined', name: 'a' }],
+    moreJoined: 0,
+    moreLeft: 0,
+    ...fields,
+  });
   const joined = (n: number) => Array.from({ length: n }, (_, i) => ({ change: 'joined', name: `tab-${i}` }));
 
   test(`name at most ${LIMITS.maxPresenceChanges} changes; the rest can only be counted`, () => {
@@ -305,11 +349,13 @@ describe('presence bodies', () => {
 
 describe('PROTO_UNKNOWN_TYPE: a type this direction does not send', () => {
   test('page frames', () => {
-    for (const type of ['welcome', 'Hello', 'HELLO', 'bye', '', 1, null, undefined]) clientRefuses({ ...hello, type }, 'PROTO_UNKNOWN_TYPE');
+    for (const type of ['welcome', 'Hello', 'HELLO', 'bye', '', 1, null, undefined])
+      clientRefuses({ ...hello, type }, 'PROTO_UNKNOWN_TYPE');
     clientRefuses({}, 'PROTO_UNKNOWN_TYPE');
   });
   test('server frames', () => {
-    for (const type of ['hello', 'Welcome', 'end', '', 0, false]) serverRefuses({ ...welcome, type }, 'PROTO_UNKNOWN_TYPE');
+    for (const type of ['hello', 'Welcome', 'end', '', 0, false])
+      serverRefuses({ ...welcome, type }, 'PROTO_UNKNOWN_TYPE');
     serverRefuses({ seq: 0 }, 'PROTO_UNKNOWN_TYPE');
   });
 });
@@ -348,12 +394,35 @@ describe('names', () => {
     // A hello's name is the person's: refused with its own code, which sends the page back to its name field.
     clientRefuses({ ...hello, name }, 'NAME_REFUSED');
     serverRefuses({ ...welcome, name }, 'PROTO_BAD_SHAPE');
-    assert.throws(() => parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }), WirechatError);
-    assert.throws(() => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false, n: 1, late: false }), WirechatError);
+    assert.throws(
+      () =>
+        parseServerBody({ kind: 'presence', at: 0, changes: [{ change: 'joined', name }], moreJoined: 0, moreLeft: 0 }),
+      WirechatError,
+    );
+    assert.throws(
+      () => parseServerBody({ kind: 'line', from: name, text: 'x', at: 0, direct: false, n: 1, late: false }),
+      WirechatError,
+    );
   };
 
   test('control characters, C1 controls, line separators and bidi controls are refused anywhere', () => {
-    for (const c of ['\u0000', '\u0007', '\u001b', '\t', '\n', '\r', '\u007f', '\u0085', '\u009f', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069']) {
+    for (const c of [
+      '\u0000',
+      '\u0007',
+      '\u001b',
+      '\t',
+      '\n',
+      '\r',
+      '\u007f',
+      '\u0085',
+      '\u009f',
+      '\u2028',
+      '\u2029',
+      '\u202a',
+      '\u202e',
+      '\u2066',
+      '\u2069',
+    ]) {
       nameRefused(`al${c}ice`);
       nameRefused(`alice${c}`);
       nameRefused(`${c}alice`);
@@ -380,7 +449,18 @@ describe('names', () => {
   });
 
   test('a hello may ask for a name in any form; the server sends names only in their normal form', () => {
-    for (const name of ['alice', 'Bob 2', '\u00e9l\u00e8ve', '\u5b66\u751f', '\u0627\u0644\u0637\u0627\u0644\u0628', 'o\u0301scar', 'a-b_c.d', ' bob ', 'alice\u00a0 smith', '\uff22\uff4f\uff42']) {
+    for (const name of [
+      'alice',
+      'Bob 2',
+      '\u00e9l\u00e8ve',
+      '\u5b66\u751f',
+      '\u0627\u0644\u0637\u0627\u0644\u0628',
+      'o\u0301scar',
+      'a-b_c.d',
+      ' bob ',
+      'alice\u00a0 smith',
+      '\uff22\uff4f\uff42',
+    ]) {
       assert.deepEqual(parseClientFrame(JSON.stringify({ ...hello, name })), { ...hello, name });
       const normal = normalizeName(name);
       assert.equal(checkName(normal), undefined, normal);
@@ -394,7 +474,10 @@ describe('chat lines', () => {
   const lineRefused = (text: string) => {
     assert.notEqual(checkLine(text), undefined, JSON.stringify(text.slice(0, 20)));
     throwsWith(() => parseClientBody({ kind: 'line', id: 0, text }), 'PROTO_BAD_SHAPE');
-    assert.throws(() => parseServerBody({ kind: 'line', from: 'a', text, at: 0, direct: false, n: 1, late: false }), WirechatError);
+    assert.throws(
+      () => parseServerBody({ kind: 'line', from: 'a', text, at: 0, direct: false, n: 1, late: false }),
+      WirechatError,
+    );
   };
   const lineAccepted = (text: string) => {
     assert.equal(checkLine(text), undefined);
@@ -415,7 +498,19 @@ describe('chat lines', () => {
   test('empty lines, lines of spaces only, and control characters (tabs and newlines too) are refused', () => {
     lineRefused('');
     for (const blank of [' ', '   ', '\u00a0', '\u3000 \u2003']) lineRefused(blank);
-    for (const c of ['\u0000', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u2028', '\u2029', '\u202e', '\u2067']) {
+    for (const c of [
+      '\u0000',
+      '\t',
+      '\n',
+      '\r',
+      '\u001b',
+      '\u007f',
+      '\u0085',
+      '\u2028',
+      '\u2029',
+      '\u202e',
+      '\u2067',
+    ]) {
       lineRefused(`one${c}two`);
       lineRefused(c);
     }
@@ -423,13 +518,22 @@ describe('chat lines', () => {
   });
 
   test('ordinary text is accepted as is, spaces included', () => {
-    for (const text of ['hi', ' padded ', 'gr\u00fc\u00dfe \u2713', '\u{1f600}', '"quoted" \\ back', '<b>not markup</b>']) lineAccepted(text);
+    for (const text of [
+      'hi',
+      ' padded ',
+      'gr\u00fc\u00dfe \u2713',
+      '\u{1f600}',
+      '"quoted" \\ back',
+      '<b>not markup</b>',
+    ])
+      lineAccepted(text);
   });
 });
 
 describe('the bye word', () => {
   test('EXIT and END as the page sends them are accepted; control characters are not', () => {
-    for (const word of ['EXIT', 'END', 'exit']) assert.deepEqual(parseClientBody({ kind: 'bye', word }), { kind: 'bye', word });
+    for (const word of ['EXIT', 'END', 'exit'])
+      assert.deepEqual(parseClientBody({ kind: 'bye', word }), { kind: 'bye', word });
     for (const word of ['EXIT\u001b[2J', '\tEXIT', 'END\n', '\u202eTIXE']) {
       throwsWith(() => parseClientBody({ kind: 'bye', word }), 'PROTO_BAD_SHAPE', JSON.stringify(word));
     }
@@ -438,7 +542,8 @@ describe('the bye word', () => {
 
 describe('isEndWord', () => {
   test('EXIT or END as the whole line, any case, spaces around ignored', () => {
-    for (const line of ['EXIT', 'END', 'exit', 'End', ' eXiT ', '\tEND\n']) assert.equal(isEndWord(line), true, JSON.stringify(line));
+    for (const line of ['EXIT', 'END', 'exit', 'End', ' eXiT ', '\tEND\n'])
+      assert.equal(isEndWord(line), true, JSON.stringify(line));
   });
   test('anything else is a chat line', () => {
     for (const line of ['', 'EXI', 'ENDS', 'EXIT NOW', 'the END', 'E N D', 'QUIT', '/exit', 'EXIT.']) {

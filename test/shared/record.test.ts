@@ -34,11 +34,19 @@ const BACKENDS = [
 ] as const satisfies ReadonlyArray<readonly [string, CryptoBackend]>;
 
 /** Keys from the session's secret; each call imports fresh copies (createFernet and createMac zero their input). */
-async function keysOn(backend: CryptoBackend, fk: Uint8Array = fernetKey, mk: Uint8Array = macKey): Promise<SessionKeys> {
+async function keysOn(
+  backend: CryptoBackend,
+  fk: Uint8Array = fernetKey,
+  mk: Uint8Array = macKey,
+): Promise<SessionKeys> {
   return { fernet: await backend.createFernet(fk.slice()), mac: await backend.createMac(mk.slice()) };
 }
 
-async function pairOn(backend: CryptoBackend, id: Uint8Array = sessionId, now = NOW): Promise<{ page: RecordChannel; server: RecordChannel }> {
+async function pairOn(
+  backend: CryptoBackend,
+  id: Uint8Array = sessionId,
+  now = NOW,
+): Promise<{ page: RecordChannel; server: RecordChannel }> {
   return {
     page: new RecordChannel(await keysOn(backend), id, 'c2s', { now: () => now }),
     server: new RecordChannel(await keysOn(backend), id, 's2c', { now: () => now }),
@@ -57,7 +65,12 @@ function flip(text: string, index: number): string {
 /** What an attacker with the MAC key but not the Fernet key could send: any token, correctly MACed in place. */
 async function macced(direction: Direction, seq: number, token: string): Promise<RecordFrame> {
   const mac = await createMac(macKey.slice());
-  return { type: 'record', seq, token, mac: toBase64Url(await mac.sign(recordMacInput(direction, seq, sessionId, token))) };
+  return {
+    type: 'record',
+    seq,
+    token,
+    mac: toBase64Url(await mac.sign(recordMacInput(direction, seq, sessionId, token))),
+  };
 }
 
 /** Both backends run every record test: the page's Web Crypto (promises) and the server's node:crypto (none). */
@@ -68,7 +81,11 @@ for (const [label, backend] of BACKENDS) {
 
     test('seal and open round-trip both ways, with sequence numbers from 0 in each direction', async () => {
       const { page, server } = await pair();
-      const bodies = [{ kind: 'line', id: 0, text: 'hi' }, { kind: 'line', id: 1, text: 'gr\u00fc\u00dfe \u2713' }, { kind: 'bye', word: 'EXIT' }];
+      const bodies = [
+        { kind: 'line', id: 0, text: 'hi' },
+        { kind: 'line', id: 1, text: 'gr\u00fc\u00dfe \u2713' },
+        { kind: 'bye', word: 'EXIT' },
+      ];
       for (const [i, body] of bodies.entries()) {
         const frame = await page.seal(body);
         assert.equal(frame.type, 'record');
@@ -137,7 +154,9 @@ for (const [label, backend] of BACKENDS) {
 
     test('a record under other keys is refused (RECORD_BAD_MAC)', async () => {
       const { page } = await pair();
-      const server = new RecordChannel(await keys(randomBytes(32), randomBytes(32)), sessionId, 's2c', { now: () => NOW });
+      const server = new RecordChannel(await keys(randomBytes(32), randomBytes(32)), sessionId, 's2c', {
+        now: () => NOW,
+      });
       const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
       await rejectsWith(() => server.open(frame), 'RECORD_BAD_MAC');
     });
@@ -151,7 +170,7 @@ for (const [label, backend] of BACKENDS) {
       }
     });
 
-    test('a tampered token with a valid outer MAC is still refused, by Fernet\'s own HMAC (FERNET_BAD_MAC)', async () => {
+    test("a tampered token with a valid outer MAC is still refused, by Fernet's own HMAC (FERNET_BAD_MAC)", async () => {
       const { page } = await pair();
       const frame = await page.seal({ kind: 'line', id: 0, text: 'defence in depth' });
       const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
@@ -162,7 +181,16 @@ for (const [label, backend] of BACKENDS) {
     test('a tampered, truncated or malformed mac is refused (RECORD_BAD_MAC)', async () => {
       const { page } = await pair();
       const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
-      for (const mac of [flip(frame.mac, 0), flip(frame.mac, 41), frame.mac.slice(0, 42), frame.mac + 'AA', '', '!!!!', 'A', frame.mac.slice(0, 42) + 'F']) {
+      for (const mac of [
+        flip(frame.mac, 0),
+        flip(frame.mac, 41),
+        frame.mac.slice(0, 42),
+        frame.mac + 'AA',
+        '',
+        '!!!!',
+        'A',
+        frame.mac.slice(0, 42) + 'F',
+      ]) {
         const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
         await rejectsWith(() => server.open({ ...frame, mac }), 'RECORD_BAD_MAC');
       }
@@ -178,7 +206,7 @@ for (const [label, backend] of BACKENDS) {
       await rejectsWith(() => server.open({ ...f2, seq: 1 }), 'RECORD_BAD_MAC');
     });
 
-    test('a token older than the TTL or too far in the future is refused, on the channel\'s clock', async () => {
+    test("a token older than the TTL or too far in the future is refused, on the channel's clock", async () => {
       const { page } = await pair(sessionId, NOW);
       const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
       const open = async (now: number) =>
@@ -233,8 +261,15 @@ for (const [label, backend] of BACKENDS) {
         }),
       );
       const frames = await Promise.all(sealing);
-      assert.deepEqual(resolved, Array.from({ length: 40 }, (_, i) => i), 'resolved in sequence order');
-      assert.deepEqual(frames.map((f) => f.seq), resolved);
+      assert.deepEqual(
+        resolved,
+        Array.from({ length: 40 }, (_, i) => i),
+        'resolved in sequence order',
+      );
+      assert.deepEqual(
+        frames.map((f) => f.seq),
+        resolved,
+      );
       const opened: number[] = [];
       const opening = frames.map((frame) =>
         Promise.resolve(server.open(frame)).then((body) => {
@@ -244,7 +279,10 @@ for (const [label, backend] of BACKENDS) {
       );
       const bodies = await Promise.all(opening);
       assert.deepEqual(opened, resolved, 'opened in sequence order');
-      assert.deepEqual(bodies, frames.map((_, id) => ({ kind: 'line', id, text: `line ${id}` })));
+      assert.deepEqual(
+        bodies,
+        frames.map((_, id) => ({ kind: 'line', id, text: `line ${id}` })),
+      );
     });
 
     test('a seal that fails does not stop the ones after it', async () => {
@@ -272,11 +310,15 @@ for (const [label, backend] of BACKENDS) {
 describe('records between the backends, and the frame built in one buffer', () => {
   const LINE = { kind: 'line', id: 7, text: 'gr\u00fc\u00dfe \u2713 "quoted" \\ back' };
 
-  test('what one backend seals the other opens, both ways, and each refuses the other\'s reflection', async () => {
-    for (const [sealer, opener] of [[webCryptoBackend, nodeCryptoBackend], [nodeCryptoBackend, webCryptoBackend]] as const) {
+  test("what one backend seals the other opens, both ways, and each refuses the other's reflection", async () => {
+    for (const [sealer, opener] of [
+      [webCryptoBackend, nodeCryptoBackend],
+      [nodeCryptoBackend, webCryptoBackend],
+    ] as const) {
       const page = new RecordChannel(await keysOn(sealer), sessionId, 'c2s', { now: () => NOW });
       const server = new RecordChannel(await keysOn(opener), sessionId, 's2c', { now: () => NOW });
-      for (let i = 0; i < 3; i++) assert.deepEqual(await server.open(await page.seal({ ...LINE, id: i })), { ...LINE, id: i });
+      for (let i = 0; i < 3; i++)
+        assert.deepEqual(await server.open(await page.seal({ ...LINE, id: i })), { ...LINE, id: i });
       const down = await server.seal({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
       assert.deepEqual(await page.open(down), { kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
       const reflectedTo = new RecordChannel(await keysOn(opener), sessionId, 's2c', { now: () => NOW });
@@ -335,9 +377,16 @@ describe('the channel: one interface for secure and plain mode', () => {
     const first = page.seal(LINE);
     assert.deepEqual(first, { type: 'plain', seq: 0, body: LINE });
     assert.deepEqual(Object.keys(first), ['type', 'seq', 'body'], 'the wire order of plain frames');
-    assert.deepEqual(page.seal({ kind: 'bye', word: 'EXIT' }), { type: 'plain', seq: 1, body: { kind: 'bye', word: 'EXIT' } });
+    assert.deepEqual(page.seal({ kind: 'bye', word: 'EXIT' }), {
+      type: 'plain',
+      seq: 1,
+      body: { kind: 'bye', word: 'EXIT' },
+    });
     const checks: FrameCheck[] = [];
-    assert.deepEqual(server.open(first, (check) => checks.push(check)), LINE);
+    assert.deepEqual(
+      server.open(first, (check) => checks.push(check)),
+      LINE,
+    );
     assert.deepEqual(checks, ['sequence']);
     // A body serialized once for many recipients goes out as the body itself.
     const shared = new EncodedBody<ServerBody>({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
@@ -356,7 +405,7 @@ describe('the channel: one interface for secure and plain mode', () => {
     assert.deepEqual(server.open({ ...first, seq: 1 }), LINE, 'the next number is still the one expected');
   });
 
-  test('each mode refuses the other\'s frames (PROTO_UNEXPECTED): no downgrade, no upgrade', async () => {
+  test("each mode refuses the other's frames (PROTO_UNEXPECTED): no downgrade, no upgrade", async () => {
     const { page } = await pair();
     const record = await page.seal(LINE);
     throwsWith(() => new PlainChannel<ServerBody, ClientBody>().open(record), 'PROTO_UNEXPECTED');
@@ -379,9 +428,16 @@ describe('the channel: one interface for secure and plain mode', () => {
     assert.deepEqual(await opened(frame), ['sequence', 'record-mac', 'fernet-mac']);
     assert.deepEqual(await opened({ ...frame, seq: 1 }), [], 'the wrong number: nothing passed');
     assert.deepEqual(await opened({ ...frame, mac: flip(frame.mac, 3) }), ['sequence'], 'the record HMAC failed');
-    assert.deepEqual(await opened(await macced('c2s', 0, flip(frame.token, 40))), ['sequence', 'record-mac'], 'the Fernet HMAC failed');
+    assert.deepEqual(
+      await opened(await macced('c2s', 0, flip(frame.token, 40))),
+      ['sequence', 'record-mac'],
+      'the Fernet HMAC failed',
+    );
     // A body of the wrong shape failed after every HMAC passed: both were verified, and it was decrypted.
-    const typed = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', { now: () => NOW, parse: parseClientBody });
+    const typed = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', {
+      now: () => NOW,
+      parse: parseClientBody,
+    });
     const odd = await (await pair()).page.seal({ kind: 'wave' });
     const checks: FrameCheck[] = [];
     await rejectsWith(() => typed.open(odd, (check) => checks.push(check)), 'PROTO_BAD_SHAPE');
@@ -390,12 +446,15 @@ describe('the channel: one interface for secure and plain mode', () => {
 
   test('a typed channel hands out bodies through its parser', async () => {
     const { page } = await pair();
-    const server = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', { now: () => NOW, parse: parseClientBody });
+    const server = new RecordChannel<ServerBody, ClientBody>(await keys(), sessionId, 's2c', {
+      now: () => NOW,
+      parse: parseClientBody,
+    });
     const body: ClientBody = await server.open(await page.seal(LINE));
     assert.deepEqual(body, LINE);
   });
 
-  test('createChannel: records under the secret\'s keys (zeroed once imported) in secure mode, plain frames in plain mode', async () => {
+  test("createChannel: records under the secret's keys (zeroed once imported) in secure mode, plain frames in plain mode", async () => {
     const secret = { fernetKey: fernetKey.slice(), macKey: macKey.slice() };
     const server = await createChannel<ServerBody, ClientBody>({
       mode: 'secure',
@@ -411,10 +470,24 @@ describe('the channel: one interface for secure and plain mode', () => {
     assert.ok(secret.fernetKey.every((b) => b === 0) && secret.macKey.every((b) => b === 0), 'the raw keys are zeroed');
     const { page } = await pair();
     assert.deepEqual(await server.open(await page.seal(LINE)), LINE);
-    const plain = await createChannel<ServerBody, ClientBody>({ mode: 'plain', secret: undefined, sessionId, send: 's2c', backend: webCryptoBackend, parse: parseClientBody });
+    const plain = await createChannel<ServerBody, ClientBody>({
+      mode: 'plain',
+      secret: undefined,
+      sessionId,
+      send: 's2c',
+      backend: webCryptoBackend,
+      parse: parseClientBody,
+    });
     assert.ok(plain instanceof PlainChannel);
     await rejectsWith(
-      createChannel({ mode: 'secure', secret: undefined, sessionId, send: 's2c', backend: webCryptoBackend, parse: parseClientBody }),
+      createChannel({
+        mode: 'secure',
+        secret: undefined,
+        sessionId,
+        send: 's2c',
+        backend: webCryptoBackend,
+        parse: parseClientBody,
+      }),
       'PROTO_BAD_SHAPE',
     );
   });

@@ -16,7 +16,12 @@ function rsaSpki(bits: number, e = 'AQAB'): Uint8Array {
   const n = randomBytes(bits / 8);
   n[0]! |= 0x80;
   n[n.length - 1]! |= 1;
-  return new Uint8Array(createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({ type: 'spki', format: 'der' }));
+  return new Uint8Array(
+    createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'der',
+    }),
+  );
 }
 
 /** What the strict reader says: the modulus size, or the error code. */
@@ -46,7 +51,8 @@ describe('the RSA key reader', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' });
     assert.equal(rsaKeyInfo(new Uint8Array(ec)), undefined);
     const good = rsaSpki(2048);
-    for (let cut = 0; cut < good.length; cut += 7) assert.equal(rsaKeyInfo(good.subarray(0, cut)), undefined, `cut at ${cut}`);
+    for (let cut = 0; cut < good.length; cut += 7)
+      assert.equal(rsaKeyInfo(good.subarray(0, cut)), undefined, `cut at ${cut}`);
     assert.equal(rsaKeyInfo(Uint8Array.of(0x30, 0x80)), undefined, 'an indefinite length');
   });
 

@@ -7,11 +7,33 @@ import fc from 'fast-check';
 import { CONTROL, printable } from '../../shared/text.ts';
 
 test('CONTROL refuses C0/C1 controls, the line and paragraph separators and every bidi control, marks included', () => {
-  const refused = ['\u0000', '\t', '\n', '\u001b', '\u007f', '\u0085', '\u009f', '\u2028', '\u2029', '\u061c', '\u200e',
-    '\u200f', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'];
+  const refused = [
+    '\u0000',
+    '\t',
+    '\n',
+    '\u001b',
+    '\u007f',
+    '\u0085',
+    '\u009f',
+    '\u2028',
+    '\u2029',
+    '\u061c',
+    '\u200e',
+    '\u200f',
+    '\u202a',
+    '\u202b',
+    '\u202c',
+    '\u202d',
+    '\u202e',
+    '\u2066',
+    '\u2067',
+    '\u2068',
+    '\u2069',
+  ];
   for (const c of refused) assert.ok(CONTROL.test(`a${c}b`), `U+${c.codePointAt(0)!.toString(16)}`);
   // Chat text keeps what real writing needs: joiners in emoji and Persian, combining marks, right-to-left letters.
-  for (const ok of ['👨\u200d👩\u200d👧', 'می\u200cخواهم', 'e\u0301', 'שלום', 'مرحبا', '❤\ufe0f']) assert.ok(!CONTROL.test(ok), ok);
+  for (const ok of ['👨\u200d👩\u200d👧', 'می\u200cخواهم', 'e\u0301', 'שלום', 'مرحبا', '❤\ufe0f'])
+    assert.ok(!CONTROL.test(ok), ok);
 });
 
 test('printable escapes every control, format, bidi, separator and default-ignorable character', () => {

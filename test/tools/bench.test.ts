@@ -14,17 +14,26 @@ import { ROOT } from '../helpers/process.ts';
 
 describe('npm run bench', () => {
   it('runs the codec, log and record sections (--quick --only codec --only log --only record --json), each ratio inside its range', async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--only', 'codec', '--only', 'log', '--only', 'record', '--json'], 90_000);
+    const { code, stdout, stderr } = await runBench(
+      ['--quick', '--only', 'codec', '--only', 'log', '--only', 'record', '--json'],
+      90_000,
+    );
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout) as BenchResult;
     assert.deepEqual(result.rows.map((r) => r.id).sort(), [...CODEC_ROWS, ...LOG_ROWS, ...RECORD_ROWS].sort());
     for (const id of RECORD_ROWS) {
       const row = result.rows.find((r) => r.id === id)!;
-      assert.ok(row.target && row.target.bound === 1.3 && typeof row.target.met === 'boolean', `${id} carries issue 14's target`);
+      assert.ok(
+        row.target && row.target.bound === 1.3 && typeof row.target.met === 'boolean',
+        `${id} carries issue 14's target`,
+      );
     }
     for (const row of result.rows) {
       assert.ok(positive(row.value) && positive(row.baseline?.value) && positive(row.ratio), row.id);
-      assert.ok(row.range && row.range.min <= row.ratio! && row.ratio! <= row.range.max, `${row.id}: ${row.ratio} in ${JSON.stringify(row.range)}`);
+      assert.ok(
+        row.range && row.range.min <= row.ratio! && row.ratio! <= row.range.max,
+        `${row.id}: ${row.ratio} in ${JSON.stringify(row.range)}`,
+      );
     }
     // The log's baseline is the sealed memory store: against itself, exactly 1 in every run.
     for (const id of ['log.memory.single', 'log.memory.burst']) {
@@ -36,9 +45,15 @@ describe('npm run bench', () => {
   it('times a seal and an open against their primitives (tools/bench/record.ts)', async () => {
     // Every timed open checks what it opens, so a broken channel throws here instead of timing nothing.
     const rows = await benchRecord({ runs: 2, batch: 20, fanout: 5 });
-    assert.deepEqual(rows.map((r) => r.id), ['seal', 'seal.fanout', 'open']);
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ['seal', 'seal.fanout', 'open'],
+    );
     for (const row of rows) {
-      assert.ok(positive(row.us) && positive(row.primitivesUs) && positive(row.ratio), `${row.id}: ${JSON.stringify(row)}`);
+      assert.ok(
+        positive(row.us) && positive(row.primitivesUs) && positive(row.ratio),
+        `${row.id}: ${JSON.stringify(row)}`,
+      );
       assert.ok(row.range.min <= row.ratio && row.ratio <= row.range.max, row.id);
       assert.equal(row.runs, 2);
     }
@@ -49,7 +64,10 @@ describe('npm run bench', () => {
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--only NAME/);
     assert.match(help.stdout, /--quick/);
-    const section = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--only', 'nonsense'], { cwd: ROOT, encoding: 'utf8' });
+    const section = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--only', 'nonsense'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(section.status, 2);
     assert.match(section.stderr, /--only takes one of handshake/);
     const option = spawnSync('npx', ['tsx', 'tools/bench/main.ts', '--fast'], { cwd: ROOT, encoding: 'utf8' });

@@ -24,11 +24,28 @@ function overTls(port: number, keylog: string): string[] {
 }
 
 /** Every WebSocket text payload in a capture, as tshark decodes (and unmasks) it; `decodeAs` for TLS. */
-function tsharkTexts(file: string, port: number, decodeAs = ['-d', `tcp.port==${port},http`]): Array<{ frame: number; fromServer: boolean; text: string }> {
+function tsharkTexts(
+  file: string,
+  port: number,
+  decodeAs = ['-d', `tcp.port==${port},http`],
+): Array<{ frame: number; fromServer: boolean; text: string }> {
   const result = spawnSync(
     'tshark',
-    ['-r', file, ...decodeAs, '-Y', 'websocket', '-T', 'json',
-      '-e', 'frame.number', '-e', 'tcp.srcport', '-e', 'websocket.payload.text'],
+    [
+      '-r',
+      file,
+      ...decodeAs,
+      '-Y',
+      'websocket',
+      '-T',
+      'json',
+      '-e',
+      'frame.number',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'websocket.payload.text',
+    ],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   assert.equal(result.status, 0, result.stderr);
@@ -58,10 +75,16 @@ describe('npm run capture', { skip }, () => {
       const found = texts.filter((t) => t.text.includes(text));
       // The sender's frame (masked on the wire, unmasked by tshark) or the console's, and the server's copy to
       // the other tab.
-      assert.ok(found.some((t) => t.fromServer), `"${text}" from the server, readable`);
+      assert.ok(
+        found.some((t) => t.fromServer),
+        `"${text}" from the server, readable`,
+      );
       assert.ok(found.length >= 2, `"${text}" readable in ${found.length} frames`);
     }
-    assert.ok(texts.some((t) => !t.fromServer && parseClientFrame(t.text).type === 'plain'), 'a page\'s plain frame, unmasked');
+    assert.ok(
+      texts.some((t) => !t.fromServer && parseClientFrame(t.text).type === 'plain'),
+      "a page's plain frame, unmasked",
+    );
     assert.equal(result.plainReadable, true);
   });
 
@@ -70,7 +93,11 @@ describe('npm run capture', { skip }, () => {
     const texts = tsharkTexts(result.secure.file, result.secure.port);
     const raw = await readFile(result.secure.file);
     for (const { text } of SCRIPT) {
-      assert.deepEqual(texts.filter((t) => t.text.includes(text)), [], `"${text}" in tshark's decoding`);
+      assert.deepEqual(
+        texts.filter((t) => t.text.includes(text)),
+        [],
+        `"${text}" in tshark's decoding`,
+      );
       assert.equal(raw.includes(Buffer.from(text)), false, `"${text}" in the raw bytes`);
     }
     // The decoding worked: the frames are there and are wirechat records in both directions.
@@ -94,7 +121,6 @@ describe('npm run capture', { skip }, () => {
     assert.match(report, /PASS {2}secure: no chat line in tshark's decoding/);
     assert.doesNotMatch(formatReport(result, 80), /\| SECURE/, 'stacked, not side by side, in 80 columns');
   });
-
 });
 
 describe('npm run capture -- --tls', { skip }, () => {
@@ -117,10 +143,18 @@ describe('npm run capture -- --tls', { skip }, () => {
 
   it('without the key log: TLS records only, no HTTP, no WebSocket frame, no chat line, no token in either file', async () => {
     for (const m of [result.plain, result.secure]) {
-      const sealed = spawnSync('tshark', ['-r', m.file, ...overTls(m.port, ''), '-Y', 'websocket || http', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      const sealed = spawnSync(
+        'tshark',
+        ['-r', m.file, ...overTls(m.port, ''), '-Y', 'websocket || http', '-T', 'fields', '-e', 'frame.number'],
+        { encoding: 'utf8' },
+      );
       assert.equal(sealed.status, 0, sealed.stderr);
       assert.equal(sealed.stdout.trim(), '', `${m.mode}: nothing inside TLS decoded without the key log`);
-      const records = spawnSync('tshark', ['-r', m.file, ...overTls(m.port, ''), '-Y', 'tls.app_data', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      const records = spawnSync(
+        'tshark',
+        ['-r', m.file, ...overTls(m.port, ''), '-Y', 'tls.app_data', '-T', 'fields', '-e', 'frame.number'],
+        { encoding: 'utf8' },
+      );
       assert.ok(records.stdout.trim().split('\n').length >= 20, `${m.mode}: TLS application data records are there`);
       const raw = await readFile(m.file);
       for (const mark of [...SCRIPT.map((l) => l.text), 'gAAAAA', '"type":', 'GET /ws']) {
@@ -132,8 +166,15 @@ describe('npm run capture -- --tls', { skip }, () => {
 
   it('with the key log, secure: WebSocket frames carrying Fernet tokens, and no chat line', () => {
     const texts = tsharkTexts(result.secure.file, result.secure.port, overTls(result.secure.port, result.tls!.keylog));
-    for (const { text } of SCRIPT) assert.deepEqual(texts.filter((t) => t.text.includes(text)), [], text);
-    const records = texts.map((t) => (t.fromServer ? parseServerFrame(t.text) : parseClientFrame(t.text))).filter((f) => f.type === 'record');
+    for (const { text } of SCRIPT)
+      assert.deepEqual(
+        texts.filter((t) => t.text.includes(text)),
+        [],
+        text,
+      );
+    const records = texts
+      .map((t) => (t.fromServer ? parseServerFrame(t.text) : parseClientFrame(t.text)))
+      .filter((f) => f.type === 'record');
     assert.ok(records.length >= SCRIPT.length * 2, `${records.length} record frames`);
     for (const r of records) assert.match((r as { token: string }).token, /^gAAAAA/);
     assert.equal(result.secureHidden, true);
@@ -150,7 +191,10 @@ describe('npm run capture -- --tls', { skip }, () => {
     const report = formatReport(result, 200);
     assert.match(report, /1 NO KEY LOG +\| 2 KEY LOG, SECURE +\| 3 KEY LOG, PLAIN/);
     assert.match(report, /Client Hello \(\d+ B\)/);
-    assert.match(report, /Application Data \(\d+ B\) +\| +\d+ -> record seq 0: token gAAAAA.* \| +\d+ -> plain seq 0: line #0: "meet me at the library at six"/);
+    assert.match(
+      report,
+      /Application Data \(\d+ B\) +\| +\d+ -> record seq 0: token gAAAAA.* \| +\d+ -> plain seq 0: line #0: "meet me at the library at six"/,
+    );
     // The TLS handshake, opened by the key log (wrapped over two lines in its column).
     assert.match(report, /Encrypted Extensions,/);
     assert.match(report, /Certificate, Certificate Verify, Finished/);
@@ -168,17 +212,25 @@ describe('npm run capture without tshark', () => {
       assert.match(error.message, /sudo apt-get install tshark/);
       return true;
     });
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/capture.ts', '--tshark', '/nonexistent/tshark'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'tools/capture.ts', '--tshark', '/nonexistent/tshark'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     assert.equal(run.status, 2, run.stderr);
     assert.match(run.stderr, /tshark was not found .*sudo apt-get install tshark/);
   });
 
   it('answers --help', () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/capture.ts', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/capture.ts', '--help'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(run.status, 0);
     assert.match(run.stdout, /--out DIR/);
   });
@@ -186,23 +238,38 @@ describe('npm run capture without tshark', () => {
 
 const canDropRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).error === undefined;
 
-describe('npm run capture as a user who may not capture', { skip: !haveTshark || !canDropRoot ? 'needs root, setpriv and tshark' : false }, () => {
-  it('says it is a permission problem, how to fix it, and exits 2', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'wirechat-nobody-'));
-    try {
-      await chmod(home, 0o777);
-      const run = spawnSync(
-        'setpriv',
-        ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${home}`, process.execPath, '--import', 'tsx',
-          'tools/capture.ts', '--out', join(home, 'captures')],
-        { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
-      );
-      assert.equal(run.status, 2, run.stdout + run.stderr);
-      assert.match(run.stderr, /may not capture on the loopback interface as this user \(uid 65534\)/);
-      assert.match(run.stderr, /You do not have permission to capture on device "lo"/);
-      assert.match(run.stderr, /sudo dpkg-reconfigure wireshark-common/);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
-  });
-});
+describe(
+  'npm run capture as a user who may not capture',
+  { skip: !haveTshark || !canDropRoot ? 'needs root, setpriv and tshark' : false },
+  () => {
+    it('says it is a permission problem, how to fix it, and exits 2', async () => {
+      const home = await mkdtemp(join(tmpdir(), 'wirechat-nobody-'));
+      try {
+        await chmod(home, 0o777);
+        const run = spawnSync(
+          'setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            'env',
+            `HOME=${home}`,
+            process.execPath,
+            '--import',
+            'tsx',
+            'tools/capture.ts',
+            '--out',
+            join(home, 'captures'),
+          ],
+          { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+        );
+        assert.equal(run.status, 2, run.stdout + run.stderr);
+        assert.match(run.stderr, /may not capture on the loopback interface as this user \(uid 65534\)/);
+        assert.match(run.stderr, /You do not have permission to capture on device "lo"/);
+        assert.match(run.stderr, /sudo dpkg-reconfigure wireshark-common/);
+      } finally {
+        await rm(home, { recursive: true, force: true });
+      }
+    });
+  },
+);

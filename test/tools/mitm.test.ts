@@ -60,21 +60,29 @@ describe('mitm: flip and replay against the in-process server', () => {
       const left = await leftEvent(name);
       assert.equal(left.code, 1008);
       assert.match(left.text, /^dropped: RECORD_BAD_MAC: /);
-      assert.equal(server.events.some((e) => e.kind === 'line' && e.name === name), false, 'the line was never relayed');
+      assert.equal(
+        server.events.some((e) => e.kind === 'line' && e.name === name),
+        false,
+        'the line was never relayed',
+      );
       assert.ok(log.some((l) => l.includes(`FLIP: bit 0 of byte ${field === 'token' ? 25 : 0}`)));
       assert.ok(log.some((l) => /the server closed: 1008 .*=> the server caught it: RECORD_BAD_MAC/.test(l)));
     });
   }
 
-  it('flip down: the page\'s record MAC check fails, it closes 1008 and the console shows why', async () => {
+  it("flip down: the page's record MAC check fails, it closes 1008 and the console shows why", async () => {
     const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'down', keyPair: testKeyPair() });
     mitm.command('flip down');
-    server.relay.say('a console line someone on the path changed');
+    void server.relay.say('a console line someone on the path changed');
     const closed = await tab.closed;
     assert.equal(closed.code, 1008);
     assert.equal(tab.errors.length, 1);
     assert.ok(isWirechatError(tab.errors[0], 'RECORD_BAD_MAC'), String(tab.errors[0]));
-    assert.equal(tab.bodies.some(isLine('a console line someone on the path changed')), false, 'the frame was not shown');
+    assert.equal(
+      tab.bodies.some(isLine('a console line someone on the path changed')),
+      false,
+      'the frame was not shown',
+    );
     const left = await leftEvent('down');
     assert.equal(left.code, 1008);
     assert.equal(left.text, 'disconnected (1008 policy violation; its close said "RECORD_BAD_MAC")');
@@ -96,7 +104,10 @@ describe('mitm: flip and replay against the in-process server', () => {
     assert.equal(left.text, 'dropped: RECORD_BAD_SEQUENCE: record 0 is replayed: expected 1');
     await bob.waitForPresence('left', 'replayed');
     assert.equal(bob.bodies.filter(isLine('pay bob 10 euros')).length, 1, 'bob got the line once');
-    assert.equal(server.events.filter((e: ConsoleEvent) => e.kind === 'line' && e.text === 'pay bob 10 euros').length, 1);
+    assert.equal(
+      server.events.filter((e: ConsoleEvent) => e.kind === 'line' && e.text === 'pay bob 10 euros').length,
+      1,
+    );
     assert.ok(log.some((l) => l.includes('REPLAY: record seq 0 goes to the server a second time')));
     await bob.bye();
   });
@@ -105,10 +116,21 @@ describe('mitm: flip and replay against the in-process server', () => {
     const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'forged', keyPair: testKeyPair() });
     mitm.command('close 1008 HANDSHAKE_PLAIN_REFUSED: \\u202eevil');
     assert.deepEqual(await tab.closed, { code: 1008, reason: 'HANDSHAKE_PLAIN_REFUSED: \u202eevil' });
-    assert.deepEqual(tab.bodies.filter((b) => b.kind === 'end'), [], 'no end record came: only a close');
+    assert.deepEqual(
+      tab.bodies.filter((b) => b.kind === 'end'),
+      [],
+      'no end record came: only a close',
+    );
     const left = await leftEvent('forged');
     assert.equal(left.code, 1001, 'the server saw the proxy hang up, not a refusal');
-    assert.ok(log.some((l) => l.includes('#') && l.includes('FORGED CLOSE to the page: 1008 policy violation "HANDSHAKE_PLAIN_REFUSED: \\u202eevil"')), log.join('\n'));
+    assert.ok(
+      log.some(
+        (l) =>
+          l.includes('#') &&
+          l.includes('FORGED CLOSE to the page: 1008 policy violation "HANDSHAKE_PLAIN_REFUSED: \\u202eevil"'),
+      ),
+      log.join('\n'),
+    );
     mitm.command('close 999');
     assert.match(log.at(-1)!, /close takes a code a WebSocket may send .*not 999/);
     mitm.command('close soon');
@@ -132,7 +154,7 @@ describe('mitm: flip and replay against the in-process server', () => {
 });
 
 describe('mitm: replay against npm run server', () => {
-  it('shows RECORD_BAD_SEQUENCE on the server\'s own console', async () => {
+  it("shows RECORD_BAD_SEQUENCE on the server's own console", async () => {
     const server = await startServerProcess();
     const { mitm } = await proxy(server.url);
     try {
@@ -142,7 +164,9 @@ describe('mitm: replay against npm run server', () => {
       await server.waitForLine(/^\[\d\d:\d\d:\d\d\] alice: only once, please$/);
       mitm.replay();
       assert.equal((await tab.closed).code, 1008);
-      await server.waitForLine(/^\[\d\d:\d\d:\d\d\] ! alice dropped: RECORD_BAD_SEQUENCE: record 0 is replayed: expected 1$/);
+      await server.waitForLine(
+        /^\[\d\d:\d\d:\d\d\] ! alice dropped: RECORD_BAD_SEQUENCE: record 0 is replayed: expected 1$/,
+      );
       assert.equal(server.lines.filter((l) => l.endsWith('alice: only once, please')).length, 1);
     } finally {
       await mitm.close();
@@ -194,22 +218,36 @@ describe('mitm: swap', () => {
       });
       await new Promise((resolve) => ws.once('open', resolve));
       const welcomed = new Promise<void>((resolve) => (arrived = resolve));
-      ws.send(JSON.stringify({
-        type: 'hello', version: PROTOCOL_VERSION, name: 'naive', publicKey: toBase64Url(await exportSpki(keyPair.publicKey)),
-        nonce: toBase64Url(randomBytes(32)), acceptPlain: false, resume: false,
-      }));
+      ws.send(
+        JSON.stringify({
+          type: 'hello',
+          version: PROTOCOL_VERSION,
+          name: 'naive',
+          publicKey: toBase64Url(await exportSpki(keyPair.publicKey)),
+          nonce: toBase64Url(randomBytes(32)),
+          acceptPlain: false,
+          resume: false,
+        }),
+      );
       await welcomed;
       const welcome = parseServerFrame(frames[0]!);
       assert.equal(welcome.type, 'welcome');
       if (welcome.type !== 'welcome') return;
       const { fernetKey, macKey } = await unwrapSessionSecret(keyPair.privateKey, fromBase64Url(welcome.wrappedKeys));
-      const keys = { fernet: await nodeCryptoBackend.createFernet(fernetKey), mac: await nodeCryptoBackend.createMac(macKey) };
+      const keys = {
+        fernet: await nodeCryptoBackend.createFernet(fernetKey),
+        mac: await nodeCryptoBackend.createMac(macKey),
+      };
       const channel = new RecordChannel(keys, fromBase64Url(welcome.sessionId), 'c2s');
       ws.send(JSON.stringify(await channel.seal({ kind: 'line', id: 0, text: 'the exam answers are in locker 12' })));
       // The server accepts it (the keys are the real ones), and the proxy has read it on the way.
-      await server.waitForEvent((e) => e.kind === 'line' && e.name === 'naive' && e.text === 'the exam answers are in locker 12');
+      await server.waitForEvent(
+        (e) => e.kind === 'line' && e.name === 'naive' && e.text === 'the exam answers are in locker 12',
+      );
       assert.ok(
-        log.some((l) => l.includes('READ with the stolen keys: {"kind":"line","id":0,"text":"the exam answers are in locker 12"}')),
+        log.some((l) =>
+          l.includes('READ with the stolen keys: {"kind":"line","id":0,"text":"the exam answers are in locker 12"}'),
+        ),
         log.join('\n'),
       );
       ws.close();
@@ -220,13 +258,16 @@ describe('mitm: swap', () => {
 });
 
 describe('mitm: an unreachable server', () => {
-  it('answers the page\'s upgrade with 502 and says why', async () => {
+  it("answers the page's upgrade with 502 and says why", async () => {
     const { mitm, log } = await proxy('http://127.0.0.1:9'); // discard: nothing listens there
     try {
       const ws = new WebSocket(mitm.wsUrl);
       const error = await new Promise<Error>((resolve) => ws.once('error', resolve));
       assert.match(error.message, /Unexpected server response: 502/);
-      assert.ok(log.some((l) => l.includes('#1 cannot reach the server at ws://127.0.0.1:9/ws')), log.join('\n'));
+      assert.ok(
+        log.some((l) => l.includes('#1 cannot reach the server at ws://127.0.0.1:9/ws')),
+        log.join('\n'),
+      );
       const page = await fetch(mitm.url);
       assert.equal(page.status, 502);
       assert.match(await page.text(), /the proxy could not reach http:\/\/127\.0\.0\.1:9/);
@@ -238,11 +279,19 @@ describe('mitm: an unreachable server', () => {
 
 describe('npm run mitm', () => {
   it('answers --help, and refuses to start without --target', () => {
-    const help = spawnSync(process.execPath, ['--import', 'tsx', 'tools/mitm.ts', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const help = spawnSync(process.execPath, ['--import', 'tsx', 'tools/mitm.ts', '--help'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /flip \[up\|down\] \[token\|mac\]/);
     assert.match(help.stdout, /--swap-all/);
-    const none = spawnSync(process.execPath, ['--import', 'tsx', 'tools/mitm.ts'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const none = spawnSync(process.execPath, ['--import', 'tsx', 'tools/mitm.ts'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(none.status, 2);
     assert.match(none.stderr, /--target URL is required/);
   });

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import { BACKOFF, backoffDelay, nominalDelay } from '../../web/backoff.ts';
 
 test('the nominal schedule doubles from 0.5 s and stays at the 10 s cap', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50, 5000].map(nominalDelay), [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 50, 5000].map(nominalDelay),
+    [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000, 10_000],
+  );
 });
 
 test('jitter stays within +-20 % of the nominal delay and never passes the cap', () => {

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PresenceChange, ServerPresence } from '../../shared/protocol.ts';
-import { ChatLog, DROPPED_REASON, ENDED_UNCONFIRMED, ENDED_UNSENT, presenceLines, type ChatLine } from '../../web/chat-log.ts';
+import {
+  ChatLog,
+  DROPPED_REASON,
+  ENDED_UNCONFIRMED,
+  ENDED_UNSENT,
+  presenceLines,
+  type ChatLine,
+} from '../../web/chat-log.ts';
 
 function own(log: ChatLog, key: number): ChatLine {
   const entry = log.entries.find((e) => e.key === key);
@@ -13,7 +20,10 @@ test('an own line goes queued -> sending -> delivered by the receipt that names 
   const log = new ChatLog();
   const key = log.own('alice', 'hi', 1);
   assert.equal(own(log, key).status, 'queued');
-  assert.deepEqual(log.queued.map((l) => l.key), [key]);
+  assert.deepEqual(
+    log.queued.map((l) => l.key),
+    [key],
+  );
   log.sending(key);
   assert.equal(own(log, key).status, 'sending');
   assert.deepEqual(log.queued, []);
@@ -67,7 +77,10 @@ test('lines the resume could not confirm become not-delivered and resendable; ot
   log.sent(b, 1);
   log.receipt(1, 'delivered', '', 3);
   log.unconfirmed([0, 1]);
-  assert.deepEqual([own(log, a).status, own(log, a).reason, own(log, a).resendable], ['not-delivered', DROPPED_REASON, true]);
+  assert.deepEqual(
+    [own(log, a).status, own(log, a).reason, own(log, a).resendable],
+    ['not-delivered', DROPPED_REASON, true],
+  );
   assert.equal(own(log, b).status, 'delivered');
   log.receipt(0, 'delivered', '', 4);
   assert.equal(own(log, a).status, 'not-delivered', 'a receipt for an abandoned id lands nowhere');
@@ -84,7 +97,10 @@ test('resend queues a copy at the end once, and the original stops offering it',
   assert.ok(copy !== undefined);
   assert.equal(log.entries.at(-1)?.key, copy);
   assert.deepEqual([own(log, copy).text, own(log, copy).status], ['again', 'queued']);
-  assert.deepEqual([own(log, key).resendable, own(log, key).resent, own(log, key).status], [false, true, 'not-delivered']);
+  assert.deepEqual(
+    [own(log, key).resendable, own(log, key).resent, own(log, key).status],
+    [false, true, 'not-delivered'],
+  );
   assert.equal(log.resend(key, 4), undefined);
 });
 
@@ -150,14 +166,28 @@ test('incoming and system lines keep their order and fields', () => {
 
 const joined = (...names: string[]): PresenceChange[] => names.map((name) => ({ change: 'joined', name }));
 const left = (name: string, reason: string): PresenceChange => ({ change: 'left', name, reason });
-const presence = (changes: PresenceChange[], moreJoined = 0, moreLeft = 0): ServerPresence => ({ kind: 'presence', at: 0, changes, moreJoined, moreLeft });
+const presence = (changes: PresenceChange[], moreJoined = 0, moreLeft = 0): ServerPresence => ({
+  kind: 'presence',
+  at: 0,
+  changes,
+  moreJoined,
+  moreLeft,
+});
 
 test('a presence body reads as sentences: joins in a row make one line, each leave its own, in order', () => {
   assert.deepEqual(presenceLines(presence(joined('alice'))), ['alice joined.']);
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob'))), ['alice and bob joined.']);
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob', 'carol'))), ['alice, bob and carol joined.']);
   assert.deepEqual(
-    presenceLines(presence([left('bob', 'left'), ...joined('bob', 'carol'), left('dave', ' '), left('eve', 'disconnected (1006)'), ...joined('erin')])),
+    presenceLines(
+      presence([
+        left('bob', 'left'),
+        ...joined('bob', 'carol'),
+        left('dave', ' '),
+        left('eve', 'disconnected (1006)'),
+        ...joined('erin'),
+      ]),
+    ),
     ['bob left.', 'bob and carol joined.', 'dave left.', 'eve disconnected (1006).', 'erin joined.'],
   );
 });
@@ -169,7 +199,11 @@ test("a presence body's reasons are shown printable: a bidi override cannot turn
 test('a presence body names the counted changes by number: "alice, bob and 40 others joined."', () => {
   assert.deepEqual(presenceLines(presence(joined('alice', 'bob'), 40)), ['alice, bob and 40 others joined.']);
   assert.deepEqual(presenceLines(presence(joined('alice'), 1)), ['alice and 1 other joined.']);
-  assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), ['bob left.', '3 others joined.', '2 others left.']);
+  assert.deepEqual(presenceLines(presence([left('bob', 'left')], 3, 2)), [
+    'bob left.',
+    '3 others joined.',
+    '2 others left.',
+  ]);
   assert.deepEqual(presenceLines(presence([], 0, 1)), ['1 other left.']);
 });
 
@@ -204,7 +238,10 @@ test('an own line numbered below a line shown moves to its place', () => {
   log.sending(mine);
   log.sent(mine, 0);
   log.receipt(0, 'delivered', '', 8);
-  assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? e.text : '')), ['mine', 'after mine']);
+  assert.deepEqual(
+    log.entries.map((e) => (e.kind === 'line' ? e.text : '')),
+    ['mine', 'after mine'],
+  );
 });
 
 test('a new epoch keeps the lines shown, unnumbered, so that the new numbers start below them', () => {
@@ -214,5 +251,8 @@ test('a new epoch keeps the lines shown, unnumbered, so that the new numbers sta
   log.newEpoch();
   assert.notEqual(log.line('bob', 'new one', 3, false, 1), undefined, 'number 1 of the new epoch is a new line');
   log.line('bob', 'new two', 4, false, 2);
-  assert.deepEqual(log.entries.map((e) => (e.kind === 'line' ? `${e.text} ${e.n ?? '-'}` : '')), ['old one -', 'old two -', 'new one 1', 'new two 2']);
+  assert.deepEqual(
+    log.entries.map((e) => (e.kind === 'line' ? `${e.text} ${e.n ?? '-'}` : '')),
+    ['old one -', 'old two -', 'new one 1', 'new two 2'],
+  );
 });

@@ -6,7 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ServerBody } from '../../shared/protocol.ts';
-import { Connection, REFUSALS_BEFORE_PAUSE, type ConnectionOptions, type ConnectionState } from '../../web/connection.ts';
+import {
+  Connection,
+  REFUSALS_BEFORE_PAUSE,
+  type ConnectionOptions,
+  type ConnectionState,
+} from '../../web/connection.ts';
 import { statusText } from '../../web/status-text.ts';
 import { STEP_ORDER } from '../../web/steps.ts';
 import type { StepEvent } from '../../web/wire-log.ts';
@@ -102,9 +107,15 @@ test('connect: connecting, securing, then secure, with every handshake step and 
   const h = harness();
   h.connection.connect();
   const state = await h.until('secure');
-  assert.deepEqual(h.states.map((s) => s.phase), ['connecting', 'securing', 'secure']);
+  assert.deepEqual(
+    h.states.map((s) => s.phase),
+    ['connecting', 'securing', 'secure'],
+  );
   const steps = ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'];
-  assert.deepEqual(h.steps.map((s) => s.step), steps);
+  assert.deepEqual(
+    h.steps.map((s) => s.step),
+    steps,
+  );
   assert.deepEqual(STEP_ORDER, steps, 'the page names the steps in the order they come');
   assert.deepEqual(h.connection.wire.steps, h.steps, 'the wire log keeps the same steps');
   assert.ok(state.phase === 'secure' && /^[0-9A-F]{4}( [0-9A-F]{4}){15}$/.test(state.identity.fingerprint));
@@ -116,7 +127,10 @@ test('connect: connecting, securing, then secure, with every handshake step and 
       ['in', 'welcome', 0, 'passed'],
     ],
   );
-  assert.deepEqual(frames.map((w) => w.data), h.sockets[0]!.sent.slice(0, 1).concat(frames[1]!.data));
+  assert.deepEqual(
+    frames.map((w) => w.data),
+    h.sockets[0]!.sent.slice(0, 1).concat(frames[1]!.data),
+  );
 });
 
 test('a line goes out as a record and its receipt comes back naming the id sendLine returned', async () => {
@@ -193,20 +207,34 @@ test('END while waiting to reconnect cancels the retry', async () => {
   assertEndedForGood(h, { by: 'you', word: 'END' });
 });
 
-test("an authenticated end body still ends the chat, with its code and reason; the close after it is not a drop", async () => {
+test('an authenticated end body still ends the chat, with its code and reason; the close after it is not a drop', async () => {
   const h = await secured();
   await h.sockets[0]!.server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await h.until('ended');
   assert.equal(h.sockets[0]!.closed?.code, 1000);
-  assertEndedForGood(h, { by: 'server', code: 'CHAT_ENDED', reason: 'The server operator ended the chat', verified: true });
+  assertEndedForGood(h, {
+    by: 'server',
+    code: 'CHAT_ENDED',
+    reason: 'The server operator ended the chat',
+    verified: true,
+  });
 });
 
-test("a refusal the server makes with keys comes as an authenticated end (LIMIT_RATE) and is final", async () => {
+test('a refusal the server makes with keys comes as an authenticated end (LIMIT_RATE) and is final', async () => {
   const h = await secured();
-  await h.sockets[0]!.server.say({ kind: 'end', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long' });
+  await h.sockets[0]!.server.say({
+    kind: 'end',
+    code: 'LIMIT_RATE',
+    reason: 'more than 20 lines a second, for too long',
+  });
   await h.until('ended');
   h.sockets[0]!.drop(1008, 'LIMIT_RATE: more than 20 lines a second, for too long');
-  assertEndedForGood(h, { by: 'server', code: 'LIMIT_RATE', reason: 'more than 20 lines a second, for too long', verified: true });
+  assertEndedForGood(h, {
+    by: 'server',
+    code: 'LIMIT_RATE',
+    reason: 'more than 20 lines a second, for too long',
+    verified: true,
+  });
 });
 
 test('an end body in plain mode ends the chat, but is marked unverified: nothing authenticates it', async () => {
@@ -231,7 +259,10 @@ test("a plain server's signed welcome to a page that did not allow plain mode en
 
 test('a tampered record ends the chat as an integrity failure, closed with 1008 sent as 4008, never retried', async () => {
   const h = await secured();
-  await h.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false, n: 1, late: false }, true);
+  await h.sockets[0]!.server.say(
+    { kind: 'line', from: 'console', text: 'forged', at: Date.now(), direct: false, n: 1, late: false },
+    true,
+  );
   const state = await h.until('ended');
   assert.ok(state.phase === 'ended' && state.end.by === 'integrity');
   assert.deepEqual([state.end.code, state.end.closeCode, state.end.sentCode], ['RECORD_BAD_MAC', 1008, 4008]);
@@ -288,7 +319,10 @@ test('a forged close 1000 without an end body is a disconnection, not an end, an
   h.sockets[0]!.drop(1000, 'The server operator ended the chat (END)');
   const state = h.connection.state;
   assert.ok(state.phase === 'disconnected' && !state.paused);
-  assert.deepEqual([state.code, state.reason, state.unverified, state.attempt], [1000, 'The server operator ended the chat (END)', true, 1]);
+  assert.deepEqual(
+    [state.code, state.reason, state.unverified, state.attempt],
+    [1000, 'The server operator ended the chat (END)', true, 1],
+  );
   h.network.retry();
   await h.until('secure');
   assert.equal(h.sockets.length, 2);
@@ -399,7 +433,10 @@ test('the wire log keeps only the newest frames', async () => {
   await eventually(() => h.bodies.length === 3, 'three receipts');
   const log = h.connection.wire.frames;
   assert.equal(log.length, 3);
-  assert.ok(log.every((w) => JSON.parse(w.data).type === 'record'), 'hello and welcome, the oldest, are gone');
+  assert.ok(
+    log.every((w) => JSON.parse(w.data).type === 'record'),
+    'hello and welcome, the oldest, are gone',
+  );
   assert.equal(log.at(-1)!.direction, 'in', "the newest is the last line's receipt");
 });
 
@@ -408,9 +445,15 @@ test('a line sealed after its connection dropped never went out, and the wire lo
   const sending = h.connection.sendLine('too late');
   h.sockets[0]!.drop(1006); // the socket closes while the record is being sealed
   await sending; // the session sealed it and handed it to the socket, which had closed meanwhile
-  assert.deepEqual(h.sockets[0]!.sent.map((d) => JSON.parse(d).type), ['hello']);
-  assert.deepEqual(h.connection.wire.frames.map((w) => [w.direction, JSON.parse(w.data).type]), [
-    ['out', 'hello'],
-    ['in', 'welcome'],
-  ]);
+  assert.deepEqual(
+    h.sockets[0]!.sent.map((d) => JSON.parse(d).type),
+    ['hello'],
+  );
+  assert.deepEqual(
+    h.connection.wire.frames.map((w) => [w.direction, JSON.parse(w.data).type]),
+    [
+      ['out', 'hello'],
+      ['in', 'welcome'],
+    ],
+  );
 });

@@ -79,7 +79,10 @@ test('first contact pins the fingerprint and says so; the next visit finds it th
   assert.equal(identity.trust, 'first');
   assert.equal(new TrustStore(storage).pinned(HOST), identity.fingerprint);
   assert.equal(identity.name, 'alice');
-  assert.deepEqual(first.view().steps.map((s) => s.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  assert.deepEqual(
+    first.view().steps.map((s) => s.step),
+    ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'],
+  );
 
   const again = setup({ storage });
   again.controller.connect('alice', false);
@@ -107,7 +110,10 @@ test('lines typed before the chat is secure wait in the outbox and go out in ord
     ['two', 'queued'],
   ]);
   await eventually(() => s.own().every((l) => l.status === 'delivered'), 'both delivered');
-  assert.deepEqual(s.sockets[0]!.server.received.map((b) => (b as { text: string }).text), ['one', 'two']);
+  assert.deepEqual(
+    s.sockets[0]!.server.received.map((b) => (b as { text: string }).text),
+    ['one', 'two'],
+  );
 });
 
 test('across a drop: lines the resume cannot confirm are marked not delivered, lines typed meanwhile go out after it', async () => {
@@ -129,7 +135,9 @@ test('across a drop: lines the resume cannot confirm are marked not delivered, l
   s.retry();
   await s.phase('secure');
   // This server keeps no history: a new participant, told so, and the line nobody can confirm is marked.
-  assert.ok(s.view().entries.some((e) => e.kind === 'system' && /new participant.*could not be recovered/.test(e.text)));
+  assert.ok(
+    s.view().entries.some((e) => e.kind === 'system' && /new participant.*could not be recovered/.test(e.text)),
+  );
   await eventually(() => s.own()[1]?.status === 'delivered', 'the queued line delivered');
   assert.equal(s.own()[0]!.status, 'not-delivered', 'never silently changed');
   assert.equal(s.view().connection, 1, 'the handshake shown is the new one');
@@ -204,12 +212,23 @@ test('a line sent costs two views on the sender (taken, then delivered) and one 
     const frames = wire.frames.length;
     s.type(`line ${i}`);
     await eventually(() => s.own()[i]?.status === 'delivered', 'the receipt');
-    await eventually(() => wire.frames.length === frames + 2 && wire.frames.at(-1)!.check.state === 'passed', 'the receipt checked');
+    await eventually(
+      () => wire.frames.length === frames + 2 && wire.frames.at(-1)!.check.state === 'passed',
+      'the receipt checked',
+    );
     assert.equal(s.renders() - before, 2, `line ${i}: one view with it sending, one with it delivered`);
     assert.equal(s.view().wire, wire, 'the same log: frames are never copied into a view');
   }
   const before = s.renders();
-  await s.sockets[0]!.server.say({ kind: 'line', from: 'console', text: 'hi', at: Date.now(), direct: false, n: 100, late: false });
+  await s.sockets[0]!.server.say({
+    kind: 'line',
+    from: 'console',
+    text: 'hi',
+    at: Date.now(),
+    direct: false,
+    n: 100,
+    late: false,
+  });
   await eventually(() => s.view().entries.some((e) => e.kind === 'line' && e.text === 'hi'), 'the line');
   assert.equal(s.renders() - before, 1);
 });
@@ -232,7 +251,10 @@ test("the controller's view carries the chat's wire log and every step, by refer
       ['in', 'record', 'passed'],
     ],
   );
-  assert.deepEqual(wire.steps.map((st) => st.step), ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready']);
+  assert.deepEqual(
+    wire.steps.map((st) => st.step),
+    ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'],
+  );
   s.type('EXIT');
   await s.phase('ended');
   s.controller.newChat();
@@ -260,7 +282,9 @@ test('incoming lines and presence changes are logged; the server end shows its r
   });
   await server.say({ kind: 'end', code: 'CHAT_ENDED', reason: 'The server operator ended the chat' });
   await s.phase('ended');
-  const log = s.view().entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
+  const log = s
+    .view()
+    .entries.map((e) => (e.kind === 'line' ? `${e.from}${e.direct ? ' (direct)' : ''}: ${e.text}` : e.text));
   assert.deepEqual(log, [
     'bob joined.',
     'console (direct): only for you',
@@ -286,7 +310,10 @@ test('Start a new chat goes back to the name form with a fresh key pair and an e
   await s.phase('ended');
   s.controller.newChat();
   const view = s.view();
-  assert.deepEqual([view.stage, view.state.phase, view.entries.length, view.identity, view.name], ['join', 'idle', 0, undefined, 'alice']);
+  assert.deepEqual(
+    [view.stage, view.state.phase, view.entries.length, view.identity, view.name],
+    ['join', 'idle', 0, undefined, 'alice'],
+  );
   assert.deepEqual(view.composer, { error: '', taken: 0 });
   assert.equal(view.keyPair.state, 'generating');
   await eventually(() => s.view().keyPair.state === 'ready', 'the new key pair');

@@ -21,7 +21,8 @@ describe('the early key pair', () => {
     const [a, b] = await Promise.all([first, second]);
     assert.equal(a.privateKey.extractable, false);
     assert.equal((a.publicKey.algorithm as RsaHashedKeyAlgorithm).modulusLength, 3072);
-    const spki = async (pair: CryptoKeyPair) => Buffer.from(await crypto.subtle.exportKey('spki', pair.publicKey)).toString('hex');
+    const spki = async (pair: CryptoKeyPair) =>
+      Buffer.from(await crypto.subtle.exportKey('spki', pair.publicKey)).toString('hex');
     assert.notEqual(await spki(a), await spki(b));
   });
 });

@@ -5,9 +5,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes, toBase64Url } from '../../shared/bytes.ts';
 import { webCryptoBackend } from '../../shared/crypto-backend.ts';
-import { exportSpki, generateClientKeyPair, prepareWelcome, signWelcome, webCryptoServerHandshake } from '../../shared/handshake.ts';
+import {
+  exportSpki,
+  generateClientKeyPair,
+  prepareWelcome,
+  signWelcome,
+  webCryptoServerHandshake,
+} from '../../shared/handshake.ts';
 import { createMac, type Mac } from '../../shared/mac.ts';
-import { parseClientBody, parseClientFrame, type ClientBody, type HelloFrame, type ServerBody } from '../../shared/protocol.ts';
+import {
+  parseClientBody,
+  parseClientFrame,
+  type ClientBody,
+  type HelloFrame,
+  type ServerBody,
+} from '../../shared/protocol.ts';
 import { createChannel, recordMacInput, type Channel } from '../../shared/record.ts';
 import type { ConnectionOptions, SocketLike } from '../../web/connection.ts';
 
@@ -41,7 +53,8 @@ export class FakeServer {
     if (frame.type !== 'record' || this.channel === undefined) return;
     const body = await this.channel.open(frame);
     this.received.push(body);
-    if (body.kind === 'line') await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '', n: ++this.#lines });
+    if (body.kind === 'line')
+      await this.say({ kind: 'receipt', id: body.id, status: 'delivered', reason: '', n: ++this.#lines });
     // It keeps no history and gives no seats: a page coming back is a new participant, told so, as a server that
     // restarted without --history tells it.
     if (body.kind === 'resume') {

@@ -56,10 +56,20 @@ function field(view: FrameView, key: string): FieldRow {
 }
 
 function frames(connection: Connection, type: string, direction?: 'in' | 'out'): WireEvent[] {
-  return connection.wire.frames.filter((w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction));
+  return connection.wire.frames.filter(
+    (w) => JSON.parse(w.data).type === type && (direction === undefined || w.direction === direction),
+  );
 }
 
-const SERVER_LINE = (text: string): ServerBody => ({ kind: 'line', from: 'console', text, at: Date.now(), direct: false, n: 1, late: false });
+const SERVER_LINE = (text: string): ServerBody => ({
+  kind: 'line',
+  from: 'console',
+  text,
+  at: Date.now(),
+  direct: false,
+  n: 1,
+  late: false,
+});
 
 test('a record taken apart: every field is the bytes of the token, checked with Node crypto', async () => {
   const key = randomBytes(32);
@@ -99,7 +109,10 @@ test('a record taken apart: every field is the bytes of the token, checked with 
   // The ciphertext row decrypts, under the token's encryption key and IV, to the body; the HMAC row is the
   // HMAC-SHA256 of everything before it under the signing key (Fernet spec), both computed here with node:crypto.
   const ciphertext = Buffer.from(field(view, 'ciphertext').value, 'hex');
-  assert.equal(Buffer.from(fromBase64Url(field(view, 'ciphertextB64').value)).toString('hex'), ciphertext.toString('hex'));
+  assert.equal(
+    Buffer.from(fromBase64Url(field(view, 'ciphertextB64').value)).toString('hex'),
+    ciphertext.toString('hex'),
+  );
   const decipher = createDecipheriv('aes-128-cbc', encryption, iv);
   assert.equal(Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8'), JSON.stringify(body));
   const raw = fromBase64Url(token);
@@ -110,9 +123,18 @@ test('a record taken apart: every field is the bytes of the token, checked with 
   const parts = view.groups.find((g) => g.key === 'token')!.parts;
   assert.deepEqual(
     parts.map((p) => [p.key, p.bytes]),
-    [['version', 1], ['timestamp', 8], ['iv', 16], ['ciphertext', ciphertext.length], ['hmac', 32]],
+    [
+      ['version', 1],
+      ['timestamp', 8],
+      ['iv', 16],
+      ['ciphertext', ciphertext.length],
+      ['hmac', 32],
+    ],
   );
-  assert.equal(parts.reduce((sum, p) => sum + p.bytes, 0), raw.length);
+  assert.equal(
+    parts.reduce((sum, p) => sum + p.bytes, 0),
+    raw.length,
+  );
 
   assert.equal(view.check.verdict, 'verified');
   assert.equal(field(view, 'mac').check?.label, 'verified');
@@ -207,15 +229,24 @@ test('each record received is paired with its own body once it verifies, even wh
   const texts = ['one', 'two', 'three', 'four'];
   // Sealed in order and sent without waiting: the page is still opening one when the next arrives.
   await Promise.all(texts.map((t) => server().say(SERVER_LINE(t))));
-  await eventually(() => frames(connection, 'record', 'in').every((w) => w.check.state === 'passed') && checked.length === 5, 'four lines checked');
+  await eventually(
+    () => frames(connection, 'record', 'in').every((w) => w.check.state === 'passed') && checked.length === 5,
+    'four lines checked',
+  );
   const records = frames(connection, 'record', 'in');
   assert.deepEqual(
     records.map((w) => [JSON.parse(w.data).seq, w.check.state, w.body?.kind === 'line' ? w.body.text : undefined]),
     texts.map((t, seq) => [seq, 'passed', t]),
   );
   // The `checked` events name the same frames (by index) as the log, welcome first.
-  assert.deepEqual(checked.map((c) => c.index), [1, ...records.map((r) => r.index)]);
-  assert.deepEqual(connection.wire.frames.map((w) => w.index), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    checked.map((c) => c.index),
+    [1, ...records.map((r) => r.index)],
+  );
+  assert.deepEqual(
+    connection.wire.frames.map((w) => w.index),
+    [0, 1, 2, 3, 4, 5],
+  );
   for (const record of records) assert.equal(inspect(record).inside?.label, 'Decrypted by this page');
 });
 
@@ -242,7 +273,13 @@ test('a record that fails its HMAC is marked failed with the code, still taken a
 });
 
 test('what each record check shows is what the session reported, whatever order the checks run in', () => {
-  type Code = 'RECORD_BAD_SEQUENCE' | 'RECORD_BAD_MAC' | 'FERNET_EXPIRED' | 'FERNET_BAD_MAC' | 'FERNET_BAD_PADDING' | 'PROTO_BAD_SHAPE';
+  type Code =
+    | 'RECORD_BAD_SEQUENCE'
+    | 'RECORD_BAD_MAC'
+    | 'FERNET_EXPIRED'
+    | 'FERNET_BAD_MAC'
+    | 'FERNET_BAD_PADDING'
+    | 'PROTO_BAD_SHAPE';
   function event(code: Code, passed: FrameCheck[], parsed = true): WireEvent {
     return {
       index: 0,
@@ -262,13 +299,27 @@ test('what each record check shows is what the session reported, whatever order 
   assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence'])), ['failed', 'unchecked']);
   assert.deepEqual(both(event('FERNET_EXPIRED', ['sequence', 'record-mac'])), ['verified', 'unchecked']);
   assert.deepEqual(both(event('FERNET_BAD_MAC', ['sequence', 'record-mac'])), ['verified', 'failed']);
-  assert.deepEqual(both(event('FERNET_BAD_PADDING', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified']);
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE', ['sequence', 'record-mac', 'fernet-mac'])), ['verified', 'verified'], 'a body of the wrong shape was decrypted first');
-  assert.deepEqual(both(event('PROTO_BAD_SHAPE', [], false)), ['unchecked', 'unchecked'], 'a frame of the wrong shape was not');
+  assert.deepEqual(both(event('FERNET_BAD_PADDING', ['sequence', 'record-mac', 'fernet-mac'])), [
+    'verified',
+    'verified',
+  ]);
+  assert.deepEqual(
+    both(event('PROTO_BAD_SHAPE', ['sequence', 'record-mac', 'fernet-mac'])),
+    ['verified', 'verified'],
+    'a body of the wrong shape was decrypted first',
+  );
+  assert.deepEqual(
+    both(event('PROTO_BAD_SHAPE', [], false)),
+    ['unchecked', 'unchecked'],
+    'a frame of the wrong shape was not',
+  );
   // Were the Fernet HMAC ever checked before the record HMAC, the inspector would say so: it is told, it does
   // not infer from the error code.
   assert.deepEqual(both(event('RECORD_BAD_MAC', ['sequence', 'fernet-mac'])), ['failed', 'verified']);
-  assert.match(recordMacCheck(event('FERNET_BAD_MAC', ['sequence', 'record-mac']), 'record-mac').detail, /later check failed \(FERNET_BAD_MAC\)/);
+  assert.match(
+    recordMacCheck(event('FERNET_BAD_MAC', ['sequence', 'record-mac']), 'record-mac').detail,
+    /later check failed \(FERNET_BAD_MAC\)/,
+  );
 });
 
 test('a record whose Fernet HMAC fails under a good record HMAC shows one verified and one failed, as reported', async () => {
@@ -322,7 +373,9 @@ test('plain frames show their body as readable by anyone, both ways', async () =
   const { connection, network } = await connected({ mode: 'plain' });
   await connection.sendLine('no secrets here');
   // The fake server speaks records only; its plain receipt is written here as the real server sends it.
-  network.sockets[0]!.message(JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 } }));
+  network.sockets[0]!.message(
+    JSON.stringify({ type: 'plain', seq: 0, body: { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 } }),
+  );
   await eventually(() => frames(connection, 'plain', 'in').length === 1, 'the receipt');
   const [out] = frames(connection, 'plain', 'out');
   const [back] = frames(connection, 'plain', 'in');
@@ -345,11 +398,17 @@ test('a presence body is shown as the chat log says it, with how many joined and
   const body: ServerBody = {
     kind: 'presence',
     at: 0,
-    changes: [{ change: 'left', name: 'bob', reason: 'left' }, { change: 'joined', name: 'carol' }],
+    changes: [
+      { change: 'left', name: 'bob', reason: 'left' },
+      { change: 'joined', name: 'carol' },
+    ],
     moreJoined: 40,
     moreLeft: 0,
   };
-  assert.deepEqual(bodyText(body), { text: 'bob left. carol and 40 others joined.', detail: 'presence: 41 joined, 1 left' });
+  assert.deepEqual(bodyText(body), {
+    text: 'bob left. carol and 40 others joined.',
+    detail: 'presence: 41 joined, 1 left',
+  });
 });
 
 test('a frame that is not JSON is still listed and shown as it came', () => {
@@ -368,5 +427,8 @@ test('a frame that is not JSON is still listed and shown as it came', () => {
   });
   assert.equal(view.type, '?');
   assert.equal(view.check.verdict, 'failed');
-  assert.deepEqual(view.groups.flatMap((g) => g.rows.map((r) => [r.key, r.value])), [['raw', data]]);
+  assert.deepEqual(
+    view.groups.flatMap((g) => g.rows.map((r) => [r.key, r.value])),
+    [['raw', data]],
+  );
 });

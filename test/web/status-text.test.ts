@@ -12,11 +12,20 @@ test('every kind of end says why', () => {
     [server('CHAT_ENDED', ''), /^The server ended the chat\.$/],
     [server('SERVER_STOPPING', ''), /^The server is stopping\.$/],
     [server('KICKED', ''), /^The server removed you from the chat\.$/],
-    [server('LIMIT_RATE', 'more than 20 lines a second, for too long'), /^The server ended the chat over something this page sent \(LIMIT_RATE\): more than 20 lines a second, for too long\.$/],
+    [
+      server('LIMIT_RATE', 'more than 20 lines a second, for too long'),
+      /^The server ended the chat over something this page sent \(LIMIT_RATE\): more than 20 lines a second, for too long\.$/,
+    ],
     [server('SERVER_ERROR', ''), /^The server could not go on with this chat \(SERVER_ERROR\)\.$/],
     [{ by: 'plain-refused' }, /^This server runs in plain mode: .*signed welcome.*"Allow plain mode" ticked\.$/],
     [
-      { by: 'integrity', code: 'RECORD_BAD_MAC', message: 'record 3 failed its HMAC check', closeCode: 1008, sentCode: 4008 },
+      {
+        by: 'integrity',
+        code: 'RECORD_BAD_MAC',
+        message: 'record 3 failed its HMAC check',
+        closeCode: 1008,
+        sentCode: 4008,
+      },
       /^Integrity check failed \(RECORD_BAD_MAC\): record 3 failed its HMAC check\. The frame was not shown\. .*1008 \(sent as 4008/,
     ],
     [{ by: 'trust', fingerprint: 'AAAA' }, /did not trust it/],
@@ -30,8 +39,11 @@ test('every kind of end says why', () => {
   assert.equal(endSummary(server('LIMIT_RATE', '')), 'Ended by the server (LIMIT_RATE)');
 });
 
-test("an end in plain mode says that nothing authenticated it", () => {
-  assert.match(endText(server('CHAT_ENDED', 'bye', false)), /^bye\. In plain mode nothing authenticates this end: anyone on the path could have sent it\.$/);
+test('an end in plain mode says that nothing authenticated it', () => {
+  assert.match(
+    endText(server('CHAT_ENDED', 'bye', false)),
+    /^bye\. In plain mode nothing authenticates this end: anyone on the path could have sent it\.$/,
+  );
 });
 
 test("the server's own end reason is shown printable too: no control or bidi character reaches the page", () => {
@@ -55,11 +67,24 @@ test('a handshake signature that fails says someone on the path may have changed
 });
 
 const dropped = (over: Partial<Disconnected> = {}): Disconnected =>
-  ({ phase: 'disconnected', code: 1006, reason: '', unverified: true, attempt: 3, paused: false, delayMs: 2000, retryAt: 10_000, ...over }) as Disconnected;
+  ({
+    phase: 'disconnected',
+    code: 1006,
+    reason: '',
+    unverified: true,
+    attempt: 3,
+    paused: false,
+    delayMs: 2000,
+    retryAt: 10_000,
+    ...over,
+  }) as Disconnected;
 
 test('the status line shows the close code in words and counts down to the next attempt', () => {
   const state = dropped();
-  assert.equal(statusText(state, 8_100), 'Disconnected (1006 connection lost without a close frame): reconnecting in 2 s (attempt 3)');
+  assert.equal(
+    statusText(state, 8_100),
+    'Disconnected (1006 connection lost without a close frame): reconnecting in 2 s (attempt 3)',
+  );
   assert.match(statusText(state, 20_000), /reconnecting in 0 s/);
 });
 

@@ -30,11 +30,14 @@ test('frames are numbered from 0 across connections, timed and sized in UTF-8 by
 test('only the newest frames are kept, and the index still counts every frame', () => {
   const log = new WireLog({ limit: 3 });
   for (let i = 0; i < 5; i++) log.recordOut(0, `${i}`, undefined);
-  assert.deepEqual(log.frames.map((f) => [f.index, f.data]), [
-    [2, '2'],
-    [3, '3'],
-    [4, '4'],
-  ]);
+  assert.deepEqual(
+    log.frames.map((f) => [f.index, f.data]),
+    [
+      [2, '2'],
+      [3, '3'],
+      [4, '4'],
+    ],
+  );
 });
 
 test('settle replaces the newest incoming frame with its outcome and its body, keeping its place and index', () => {
@@ -75,10 +78,13 @@ test('a settled frame that has already left the log is still settled for later v
   log.recordOut(0, 'a', undefined);
   log.recordOut(0, 'b', undefined);
   log.settle({ state: 'passed' });
-  assert.deepEqual(log.frames.map((f) => [f.data, f.check.state]), [
-    ['a', 'made'],
-    ['b', 'made'],
-  ]);
+  assert.deepEqual(
+    log.frames.map((f) => [f.data, f.check.state]),
+    [
+      ['a', 'made'],
+      ['b', 'made'],
+    ],
+  );
 });
 
 test('steps are kept for the last fifty connections', () => {
@@ -96,7 +102,8 @@ test('steps are kept for the last fifty connections', () => {
 test('listeners hear every change, in order, until they unsubscribe', () => {
   const log = new WireLog();
   const heard: string[] = [];
-  const describe = (c: WireChange) => (c.kind === 'step' ? `step ${c.step.step}` : `${c.kind} ${c.frame.index} ${c.frame.check.state}`);
+  const describe = (c: WireChange) =>
+    c.kind === 'step' ? `step ${c.step.step}` : `${c.kind} ${c.frame.index} ${c.frame.check.state}`;
   const off = log.subscribe((change) => heard.push(describe(change)));
   log.recordOut(0, 'hello', undefined);
   log.step({ step: 'hello', ms: 3, connection: 0 });

@@ -44,7 +44,9 @@ async function keyPairOnly(browser: Browser, origin: string): Promise<{ made: nu
   try {
     const page = await context.newPage();
     // Same origin and same navigation as the real page: only what the page does after loading differs.
-    await page.route(`${origin}bench-keygen`, (route) => route.fulfill({ contentType: 'text/html', body: KEYGEN_PAGE }));
+    await page.route(`${origin}bench-keygen`, (route) =>
+      route.fulfill({ contentType: 'text/html', body: KEYGEN_PAGE }),
+    );
     await page.goto(`${origin}bench-keygen`);
     await page.waitForFunction(() => (window as { __keyPairMade?: number }).__keyPairMade !== undefined, undefined, {
       timeout: 60_000,
@@ -66,7 +68,10 @@ async function stepMs(page: Page, step: string): Promise<number> {
   return ms;
 }
 
-async function realPage(browser: Browser, origin: string): Promise<Omit<BrowserRun, 'loadToKeyPair' | 'keyPairOnlyMaking'>> {
+async function realPage(
+  browser: Browser,
+  origin: string,
+): Promise<Omit<BrowserRun, 'loadToKeyPair' | 'keyPairOnlyMaking'>> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -130,7 +135,11 @@ export async function browserHandshakes(origin: string, runs: number): Promise<B
     const out: BrowserRun[] = [];
     for (let i = 0; i < runs; i++) {
       const only = await keyPairOnly(browser, origin);
-      out.push({ loadToKeyPair: only.made, keyPairOnlyMaking: only.made - only.asked, ...(await realPage(browser, origin)) });
+      out.push({
+        loadToKeyPair: only.made,
+        keyPairOnlyMaking: only.made - only.asked,
+        ...(await realPage(browser, origin)),
+      });
     }
     return out;
   } finally {

@@ -47,7 +47,12 @@ async function freePort(): Promise<number> {
 }
 
 /** A child process that printed `ready` (a RegExp on its output) within `ms`, or an error with what it said. */
-async function started(command: string, args: string[], ready: RegExp, ms = 60_000): Promise<ChildProcessWithoutNullStreams> {
+async function started(
+  command: string,
+  args: string[],
+  ready: RegExp,
+  ms = 60_000,
+): Promise<ChildProcessWithoutNullStreams> {
   const child = spawn(command, args, { cwd: ROOT, stdio: 'pipe', env: { ...process.env, NO_COLOR: '1' } });
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -82,8 +87,24 @@ function stop(child: ChildProcessWithoutNullStreams): Promise<void> {
 }
 
 /** Limits out of the way: every simulated tab comes from one address, as fast as it can. */
-const LIMITS = ['--rate', '1000000', '--burst', '1000000', '--max-buffered', '67108864', '--max-per-address', '100000',
-  '--max-pending-per-address', '100000', '--handshake-rate', '1000000', '--handshake-burst', '1000000', '--presence-interval', '250'];
+const LIMITS = [
+  '--rate',
+  '1000000',
+  '--burst',
+  '1000000',
+  '--max-buffered',
+  '67108864',
+  '--max-per-address',
+  '100000',
+  '--max-pending-per-address',
+  '100000',
+  '--handshake-rate',
+  '1000000',
+  '--handshake-burst',
+  '1000000',
+  '--presence-interval',
+  '250',
+];
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -91,35 +112,82 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-export async function benchCluster(options: ClusterBenchOptions, log: (line: string) => void): Promise<ClusterFigure[]> {
+export async function benchCluster(
+  options: ClusterBenchOptions,
+  log: (line: string) => void,
+): Promise<ClusterFigure[]> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-bench-cluster-'));
   const children: ChildProcessWithoutNullStreams[] = [];
   try {
     const redisPort = await freePort();
-    children.push(await started('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-      /Ready to accept connections/));
+    children.push(
+      await started(
+        'redis-server',
+        ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        /Ready to accept connections/,
+      ),
+    );
     const redis = `redis://127.0.0.1:${redisPort}`;
-    const configs = [{ key: 'alone', label: 'one process, no Redis', args: [] as string[] },
-      ...options.workers.map((n) => ({ key: `workers${n}`, label: `--redis --workers ${n}`, args: ['--redis', redis, '--chat', `bench-${n}`, '--workers', String(n)] }))];
+    const configs = [
+      { key: 'alone', label: 'one process, no Redis', args: [] as string[] },
+      ...options.workers.map((n) => ({
+        key: `workers${n}`,
+        label: `--redis --workers ${n}`,
+        args: ['--redis', redis, '--chat', `bench-${n}`, '--workers', String(n)],
+      })),
+    ];
     const urls = new Map<string, string>();
     for (const config of configs) {
       const port = await freePort();
-      children.push(await started(process.execPath, ['--import', 'tsx', 'server/main.ts', '--no-build', '--host', '127.0.0.1', '--port', String(port),
-        '--identity', join(dir, 'identity.jwk'), ...LIMITS, ...config.args], /^\s+open\s+http/m));
+      children.push(
+        await started(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'server/main.ts',
+            '--no-build',
+            '--host',
+            '127.0.0.1',
+            '--port',
+            String(port),
+            '--identity',
+            join(dir, 'identity.jwk'),
+            ...LIMITS,
+            ...config.args,
+          ],
+          /^\s+open\s+http/m,
+        ),
+      );
       urls.set(config.key, `ws://127.0.0.1:${port}/ws`);
     }
-    log(`cluster: ${configs.map((c) => c.label).join(', ')}; ${options.clients} tabs x ${options.lines} lines, ${options.runs} runs each, in turn`);
+    log(
+      `cluster: ${configs.map((c) => c.label).join(', ')}; ${options.clients} tabs x ${options.lines} lines, ${options.runs} runs each, in turn`,
+    );
     const rounds = new Map<string, LoadResult[]>(configs.map((c) => [c.key, []]));
     const paced = new Map<string, number[]>(configs.map((c) => [c.key, []]));
     const check = (key: string, result: LoadResult) => {
-      if (result.problems.length > 0) throw new Error(`cluster bench, ${key}: ${result.problems.slice(0, 3).join('; ')}`);
+      if (result.problems.length > 0)
+        throw new Error(`cluster bench, ${key}: ${result.problems.slice(0, 3).join('; ')}`);
       return result;
     };
     for (let run = 0; run < options.runs; run++) {
       for (const config of configs) {
-        rounds.get(config.key)!.push(check(config.key, await runLoad({ clients: options.clients, lines: options.lines, url: urls.get(config.key)! })));
+        rounds
+          .get(config.key)!
+          .push(
+            check(
+              config.key,
+              await runLoad({ clients: options.clients, lines: options.lines, url: urls.get(config.key)! }),
+            ),
+          );
         // One line at a time between two tabs: the round trip with nothing queued before it.
-        paced.get(config.key)!.push(check(config.key, await runLoad({ clients: 2, lines: 20, intervalMs: 25, url: urls.get(config.key)! })).p50Ms);
+        paced
+          .get(config.key)!
+          .push(
+            check(config.key, await runLoad({ clients: 2, lines: 20, intervalMs: 25, url: urls.get(config.key)! }))
+              .p50Ms,
+          );
       }
     }
     const figures: ClusterFigure[] = [];

@@ -129,9 +129,19 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
   const key = generateFernetKey();
   const contenders: Contender[] = [
     { implementation: PACKAGE, mode: 'sequential', inFlight: 1, codec: theirs(key) },
-    { implementation: 'wirechat, Web Crypto', mode: 'sequential', inFlight: 1, codec: await ours(webCryptoBackend, key) },
+    {
+      implementation: 'wirechat, Web Crypto',
+      mode: 'sequential',
+      inFlight: 1,
+      codec: await ours(webCryptoBackend, key),
+    },
     { implementation: 'wirechat, Web Crypto', mode: 'concurrent', inFlight, codec: await ours(webCryptoBackend, key) },
-    { implementation: 'wirechat, node:crypto', mode: 'sequential', inFlight: 1, codec: await ours(nodeCryptoBackend, key) },
+    {
+      implementation: 'wirechat, node:crypto',
+      mode: 'sequential',
+      inFlight: 1,
+      codec: await ours(nodeCryptoBackend, key),
+    },
   ];
   const rows: CodecRow[] = [];
   for (const bytes of SIZES) {
@@ -152,7 +162,8 @@ export async function benchCodec(options: BenchOptions = {}): Promise<CodecRow[]
     }
     const medians = samples.map((s) => ({ encode: median(s.encode), decode: median(s.decode) }));
     // Each run's figure against the package's in the same run: the ratios are their median, with their range.
-    const ratios = (i: number, op: 'encode' | 'decode') => samples[i]![op].map((value, run) => value / samples[0]![op][run]!);
+    const ratios = (i: number, op: 'encode' | 'decode') =>
+      samples[i]![op].map((value, run) => value / samples[0]![op][run]!);
     for (const [i, c] of contenders.entries()) {
       const encode = ratios(i, 'encode');
       const decode = ratios(i, 'decode');

@@ -55,7 +55,12 @@ interface Contender {
 
 /** A chat line of about 100 bytes, each from its own origin, so none is a resend. */
 function entry(i: number): NewEntry {
-  return { kind: 'line', from: 'alice', text: `line ${i}: `.padEnd(100, 'the quick brown fox jumps over the lazy dog '), origin: { identity: 'bench-tab', lineId: i } };
+  return {
+    kind: 'line',
+    from: 'alice',
+    text: `line ${i}: `.padEnd(100, 'the quick brown fox jumps over the lazy dog '),
+    origin: { identity: 'bench-tab', lineId: i },
+  };
 }
 
 async function timed(count: number, burst: number, append: (i: number) => Promise<unknown>): Promise<number> {
@@ -104,16 +109,28 @@ const unsealedMemory: Contender = {
 
 export const BASELINE = 'memory (the default)';
 
-export async function benchLog(options: LogBenchOptions = DEFAULTS, log: (line: string) => void = () => {}): Promise<LogRow[]> {
+export async function benchLog(
+  options: LogBenchOptions = DEFAULTS,
+  log: (line: string) => void = () => {},
+): Promise<LogRow[]> {
   const contenders: Contender[] = [
     unsealedMemory,
     sealed('memory', BASELINE, async () => new MemoryStore({ retention: RETENTION })),
   ];
   // better-sqlite3 is an optional dependency: without it there is no --history, and nothing to measure for it.
-  if (await import('better-sqlite3').then(() => true, () => false)) {
+  if (
+    await import('better-sqlite3').then(
+      () => true,
+      () => false,
+    )
+  ) {
     contenders.push(
-      sealed('sqlite-normal', 'SQLite, WAL, synchronous=NORMAL', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'normal' })),
-      sealed('sqlite-full', 'SQLite, WAL, synchronous=FULL (--history)', (dir) => openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'full' })),
+      sealed('sqlite-normal', 'SQLite, WAL, synchronous=NORMAL', (dir) =>
+        openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'normal' }),
+      ),
+      sealed('sqlite-full', 'SQLite, WAL, synchronous=FULL (--history)', (dir) =>
+        openSqliteStore(join(dir, 'h.db'), { retention: RETENTION, synchronous: 'full' }),
+      ),
     );
   } else {
     log('log bench: better-sqlite3 is not installed here, so the SQLite stores are left out');
@@ -160,7 +177,8 @@ export function formatLogRows(rows: LogRow[]): string {
     `${ratio(r.ratio.min)}-${ratio(r.ratio.max)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
@@ -181,7 +199,11 @@ async function main(): Promise<number> {
     lines: { type: 'string', default: String(DEFAULTS.lines) },
   });
   if ('exit' in parsed) return parsed.exit;
-  const options = { runs: Number(parsed.values.runs), burst: Number(parsed.values.burst), lines: Number(parsed.values.lines) };
+  const options = {
+    runs: Number(parsed.values.runs),
+    burst: Number(parsed.values.burst),
+    lines: Number(parsed.values.lines),
+  };
   for (const [name, value] of Object.entries(options)) {
     if (!Number.isSafeInteger(value) || value < 1) {
       console.error(usage(COMMAND, `--${name} takes a whole number >= 1, not ${String(value)}`));
@@ -191,7 +213,9 @@ async function main(): Promise<number> {
   const started = performance.now();
   const rows = await benchLog(options, (line) => process.stderr.write(line + '\n'));
   console.log(formatLogRows(rows));
-  console.log(`\nretention ${RETENTION.maxLines.toLocaleString('en-US')} lines; node ${process.version}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(
+    `\nretention ${RETENTION.maxLines.toLocaleString('en-US')} lines; node ${process.version}; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
   return 0;
 }
 

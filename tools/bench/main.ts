@@ -36,7 +36,17 @@ import {
   type HandshakeTiming,
 } from './net.ts';
 
-export const SECTIONS = ['handshake', 'roundtrip', 'throughput', 'fanout', 'memory', 'codec', 'log', 'record', 'cluster'] as const;
+export const SECTIONS = [
+  'handshake',
+  'roundtrip',
+  'throughput',
+  'fanout',
+  'memory',
+  'codec',
+  'log',
+  'record',
+  'cluster',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Target {
@@ -210,7 +220,10 @@ function isShare(row: Row): boolean {
 
 function withTarget(row: Row, kind: 'min' | 'max', on: 'value' | 'ratio', bound: number): Row {
   const figure = on === 'ratio' ? row.ratio! : row.value;
-  return { ...row, target: target(kind, on, bound, figure, on === 'ratio' ? 'x' : row.unit === 'handshakes/s' ? '/s' : ` ${row.unit}`) };
+  return {
+    ...row,
+    target: target(kind, on, bound, figure, on === 'ratio' ? 'x' : row.unit === 'handshakes/s' ? '/s' : ` ${row.unit}`),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -250,13 +263,34 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     for (const p of [50, 99]) {
       rows.push(
         compared(
-          { id: `handshake.node.p${p}`, section, what: `Node tab, socket open -> secure, p${p} (pre-made key pair)`, unit: 'ms' },
-          perRun.map((r) => ({ value: percentile(r.timings.map((t) => t.total), p), baseline: percentile(r.raw, p) })),
+          {
+            id: `handshake.node.p${p}`,
+            section,
+            what: `Node tab, socket open -> secure, p${p} (pre-made key pair)`,
+            unit: 'ms',
+          },
+          perRun.map((r) => ({
+            value: percentile(
+              r.timings.map((t) => t.total),
+              p,
+            ),
+            baseline: percentile(r.raw, p),
+          })),
           `bare ws: open -> hello-sized message answered with a welcome-sized one, p${p}`,
         ),
       );
     }
-    const nodeTotal = { what: 'socket open -> secure, p50', value: median(perRun.map((r) => percentile(r.timings.map((t) => t.total), 50))) };
+    const nodeTotal = {
+      what: 'socket open -> secure, p50',
+      value: median(
+        perRun.map((r) =>
+          percentile(
+            r.timings.map((t) => t.total),
+            50,
+          ),
+        ),
+      ),
+    };
     const part = (id: string, what: string, pick: (t: HandshakeTiming) => number) => {
       for (const p of [50, 99]) {
         const value = median(perRun.map((r) => percentile(r.timings.map(pick), p)));
@@ -266,9 +300,17 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     part('server', 'hello sent -> welcome received (server work + loopback)', (t) => t.server);
     part('verify', 'tab: verify the signature (ECDSA P-256)', (t) => t.verify);
     part('unwrap', 'tab: unwrap the keys (RSA-OAEP 3072 decrypt + key import)', (t) => t.unwrap);
-    rows.push(shareRow('handshake.node.keypair.p50', 'tab: make the 3072-bit key pair (before the socket), p50', percentile(keygen, 50), keygen.length, nodeTotal));
+    rows.push(
+      shareRow(
+        'handshake.node.keypair.p50',
+        'tab: make the 3072-bit key pair (before the socket), p50',
+        percentile(keygen, 50),
+        keygen.length,
+        nodeTotal,
+      ),
+    );
 
-    log('handshake: the server\'s wrap and sign, timed in the server process');
+    log("handshake: the server's wrap and sign, timed in the server process");
     const parts = await secure.request({ cmd: 'parts', publicKey, count: sizes.handshakeSamples * sizes.runs });
     for (const [id, what, ms] of [
       ['import', "server: import and check the tab's public key", parts.importMs],
@@ -313,14 +355,21 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     ] as const satisfies ReadonlyArray<readonly [string, string, (b: (typeof browser)[number]) => number]>) {
       // Steps the page shows in whole milliseconds can be 0; a floor of 1 ms keeps every figure positive.
       const value = Math.max(1, median(browser.map(pick)));
-      rows.push(shareRow(`handshake.chromium.${id}.p50`, `${what}, p50`, value, browser.length, { what: 'page load -> secure, p50', value: secure50 }));
+      rows.push(
+        shareRow(`handshake.chromium.${id}.p50`, `${what}, p50`, value, browser.length, {
+          what: 'page load -> secure, p50',
+          value: secure50,
+        }),
+      );
     }
   } finally {
     await secure.stop();
     await echo.stop();
   }
 
-  log(`handshake: server handshakes per second, ${sizes.rateInFlight} in flight, ${sizes.runs} windows of ${sizes.rateWindowMs} ms`);
+  log(
+    `handshake: server handshakes per second, ${sizes.rateInFlight} in flight, ${sizes.runs} windows of ${sizes.rateWindowMs} ms`,
+  );
   const sessions = await ServerChild.start('sessions', { cpuProfDir });
   const echo2 = await ServerChild.start('echo');
   try {
@@ -329,7 +378,8 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     await handshakeRate(echo2.port, publicKey, sizes.rateWindowMs / 2, sizes.rateInFlight);
     const runs: Array<{ value: number; baseline: number }> = [];
     const cpu: Array<{ value: number; baseline: number }> = [];
-    const window = (server: ServerChild) => server.cpuDuring(() => handshakeRate(server.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight));
+    const window = (server: ServerChild) =>
+      server.cpuDuring(() => handshakeRate(server.port, publicKey, sizes.rateWindowMs, sizes.rateInFlight));
     for (let run = 0; run < sizes.runs; run++) {
       const secure = await window(sessions);
       const bare = await window(echo2);
@@ -339,7 +389,12 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     rows.push(
       withTarget(
         compared(
-          { id: 'handshake.rate', section, what: `server handshakes/s (connect, hello -> welcome, close; ${sizes.rateInFlight} in flight, raw TCP client)`, unit: 'handshakes/s' },
+          {
+            id: 'handshake.rate',
+            section,
+            what: `server handshakes/s (connect, hello -> welcome, close; ${sizes.rateInFlight} in flight, raw TCP client)`,
+            unit: 'handshakes/s',
+          },
           runs,
           'bare ws: connect, hello-sized message -> welcome-sized answer, close',
         ),
@@ -348,7 +403,12 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
         TARGETS.handshakesPerSecond,
       ),
       compared(
-        { id: 'handshake.rate.cpu', section, what: '  server CPU time per handshake (user + system, all threads)', unit: 'us' },
+        {
+          id: 'handshake.rate.cpu',
+          section,
+          what: '  server CPU time per handshake (user + system, all threads)',
+          unit: 'us',
+        },
         cpu,
         'bare ws server: CPU time per connect, exchange and close',
       ),
@@ -383,7 +443,12 @@ function pageDist(log: (line: string) => void): Promise<string> {
 // ---------------------------------------------------------------------------------------------------------------
 // 2. Round trip
 
-async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+async function roundTripRows(
+  sizes: Sizes,
+  log: (line: string) => void,
+  keyPair: CryptoKeyPair,
+  cpuProfDir?: string,
+): Promise<Row[]> {
   const { ScriptedClient } = await import('../client.ts');
   const { nodeCryptoBackend } = await import('../../server/node-fernet.ts');
   const frames = await secureFrameSizes();
@@ -447,7 +512,11 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
         },
       };
     };
-    const pairs = { secure: await scripted(servers.secure.wsUrl, false), plain: await scripted(servers.plain.wsUrl, true), raw: await raw(servers.raw.wsUrl) };
+    const pairs = {
+      secure: await scripted(servers.secure.wsUrl, false),
+      plain: await scripted(servers.plain.wsUrl, true),
+      raw: await raw(servers.raw.wsUrl),
+    };
     const sample = async (pair: Pair, i: number) => {
       const { atB, settled } = pair.arm();
       const t = performance.now();
@@ -456,7 +525,9 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
       await settled;
       return delivered - t;
     };
-    log(`roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure, plain and bare ws in turn`);
+    log(
+      `roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure, plain and bare ws in turn`,
+    );
     const perRun: Array<Record<'secure' | 'plain' | 'raw', number[]>> = [];
     let n = 0;
     for (let i = 0; i < 20; i++) for (const pair of Object.values(pairs)) await sample(pair, n++); // warm-up
@@ -472,7 +543,12 @@ async function roundTripRows(sizes: Sizes, log: (line: string) => void, keyPair:
     for (const kind of ['secure', 'plain'] as const) {
       for (const p of [50, 99]) {
         const row = compared(
-          { id: `roundtrip.${kind}.p${p}`, section: 'roundtrip', what: `one line A -> server -> B, ${kind}, p${p}`, unit: 'ms' },
+          {
+            id: `roundtrip.${kind}.p${p}`,
+            section: 'roundtrip',
+            what: `one line A -> server -> B, ${kind}, p${p}`,
+            unit: 'ms',
+          },
           perRun.map((r) => ({ value: percentile(r[kind], p), baseline: percentile(r.raw, p) })),
           `bare ws relay, same frame sizes, p${p}`,
         );
@@ -509,7 +585,12 @@ async function burst(
   return { rate: result, cpuPerLine: cpuUs / (senders * lines) };
 }
 
-async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+async function throughputRows(
+  sizes: Sizes,
+  log: (line: string) => void,
+  keyPair: CryptoKeyPair,
+  cpuProfDir?: string,
+): Promise<Row[]> {
   const frames = await secureFrameSizes();
   const rows: Row[] = [];
   for (const { senders, lines } of sizes.throughput) {
@@ -554,7 +635,12 @@ async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair
           TARGETS.throughputRatio,
         ),
         compared(
-          { id: `throughput.${senders}.cpu`, section: 'throughput', what: '  server CPU time per line (user + system, all threads)', unit: 'us' },
+          {
+            id: `throughput.${senders}.cpu`,
+            section: 'throughput',
+            what: '  server CPU time per line (user + system, all threads)',
+            unit: 'us',
+          },
           cpu,
           'bare ws relay: CPU time per line',
         ),
@@ -567,14 +653,21 @@ async function throughputRows(sizes: Sizes, log: (line: string) => void, keyPair
   return rows;
 }
 
-async function fanoutRows(sizes: Sizes, log: (line: string) => void, keyPair: CryptoKeyPair, cpuProfDir?: string): Promise<Row[]> {
+async function fanoutRows(
+  sizes: Sizes,
+  log: (line: string) => void,
+  keyPair: CryptoKeyPair,
+  cpuProfDir?: string,
+): Promise<Row[]> {
   const frames = await secureFrameSizes();
   const tabsCount = sizes.fanout + 1;
   const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
   const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
   try {
     await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
-    log(`fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while) and ${tabsCount} bare ones`);
+    log(
+      `fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while) and ${tabsCount} bare ones`,
+    );
     const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
     await settle(secureTabs, await secure.announced());
     const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
@@ -600,7 +693,12 @@ async function fanoutRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
     return [
       withTarget(
         compared(
-          { id: 'fanout', section: 'fanout', what: `one line to ${sizes.fanout} secure tabs: send -> last arrival`, unit: 'ms' },
+          {
+            id: 'fanout',
+            section: 'fanout',
+            what: `one line to ${sizes.fanout} secure tabs: send -> last arrival`,
+            unit: 'ms',
+          },
           runs,
           `bare ws relay forwarding to ${sizes.fanout}`,
         ),
@@ -618,7 +716,12 @@ async function fanoutRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
 // ---------------------------------------------------------------------------------------------------------------
 // 5. Idle memory
 
-async function perConnection(mode: 'sessions' | 'echo', count: number, publicKey: string, answerBytes: number): Promise<number> {
+async function perConnection(
+  mode: 'sessions' | 'echo',
+  count: number,
+  publicKey: string,
+  answerBytes: number,
+): Promise<number> {
   const server = await ServerChild.start(mode, { maxConnections: count + 100 });
   const sockets: Array<{ terminate(): void }> = [];
   try {
@@ -628,7 +731,9 @@ async function perConnection(mode: 'sessions' | 'echo', count: number, publicKey
     await server.waitForConnections(0);
     const before = await server.request({ cmd: 'memory' });
     for (let i = 0; i < count; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => helloOnly(server.wsUrl, publicKey)));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, count - i) }, () => helloOnly(server.wsUrl, publicKey)),
+      );
       sockets.push(...batch.map((b) => b.ws));
     }
     await server.waitForConnections(count);
@@ -651,7 +756,9 @@ async function memoryRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
   }
   const runs: Array<{ value: number; baseline: number }> = [];
   for (let run = 0; run < sizes.memoryRuns; run++) {
-    log(`memory: run ${run + 1} of ${sizes.memoryRuns}: ${sizes.idleSessions} secure sessions, then ${sizes.idleSessions} bare ws connections`);
+    log(
+      `memory: run ${run + 1} of ${sizes.memoryRuns}: ${sizes.idleSessions} secure sessions, then ${sizes.idleSessions} bare ws connections`,
+    );
     const value = await perConnection('sessions', sizes.idleSessions, publicKey, welcome);
     const baseline = await perConnection('echo', sizes.idleSessions, publicKey, welcome);
     runs.push({ value: value / 1024, baseline: baseline / 1024 });
@@ -659,7 +766,12 @@ async function memoryRows(sizes: Sizes, log: (line: string) => void, keyPair: Cr
   return [
     withTarget(
       compared(
-        { id: 'memory', section: 'memory', what: `server RSS per idle secure session (${sizes.idleSessions} open)`, unit: 'KiB' },
+        {
+          id: 'memory',
+          section: 'memory',
+          what: `server RSS per idle secure session (${sizes.idleSessions} open)`,
+          unit: 'KiB',
+        },
         runs,
         `bare ws server, RSS per connection (${sizes.idleSessions} open, same hello/welcome traffic)`,
       ),
@@ -744,7 +856,9 @@ export const RECORD_RATIO_TARGET = 1.3;
 async function recordRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
   const quick = sizes === QUICK;
   const options = { runs: quick ? 3 : 7, batch: quick ? 100 : 2000, fanout: sizes.fanout };
-  log(`record: RecordChannel seal and open (node:crypto) against their primitives, ${options.runs} batches of ${options.batch}`);
+  log(
+    `record: RecordChannel seal and open (node:crypto) against their primitives, ${options.runs} batches of ${options.batch}`,
+  );
   return (await benchRecord(options)).map((r) =>
     withTarget(
       {
@@ -805,7 +919,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
 function figure(value: number, unit: string): string {
   if (unit === 'us') return value < 100 ? `${value.toFixed(1)} us` : `${Math.round(value).toLocaleString('en-US')} us`;
-  if (unit === 'ms') return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ms`;
+  if (unit === 'ms')
+    return `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} ms`;
   if (unit === 'KiB') return `${value.toFixed(1)} KiB`;
   return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
 }
@@ -819,7 +934,9 @@ export function formatTable(result: BenchResult): string {
     r.baseline ? figure(r.baseline.value, r.unit) : '',
     r.ratio === undefined ? '' : isShare(r) ? `${(r.ratio * 100).toFixed(0)}%` : `${r.ratio.toFixed(2)}x`,
     r.range === undefined ? '' : `${r.range.min.toFixed(2)}-${r.range.max.toFixed(2)}x`,
-    r.target ? `${r.target.kind === 'min' ? '>=' : '<='} ${r.target.on === 'ratio' ? `${r.target.bound}x` : r.target.bound.toLocaleString('en-US')}` : '',
+    r.target
+      ? `${r.target.kind === 'min' ? '>=' : '<='} ${r.target.on === 'ratio' ? `${r.target.bound}x` : r.target.bound.toLocaleString('en-US')}`
+      : '',
     r.target ? (r.target.met ? 'met' : `MISSED: ${r.target.miss}`) : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));

@@ -64,11 +64,15 @@ export class ServerChild {
    * `cpuProfDir`: write a V8 CPU profile of the server there when it stops (`--cpu-prof`), to see where its
    * time goes.
    */
-  static async start(mode: ServerMode, options: { maxConnections?: number; dist?: string; cpuProfDir?: string } = {}): Promise<ServerChild> {
+  static async start(
+    mode: ServerMode,
+    options: { maxConnections?: number; dist?: string; cpuProfDir?: string } = {},
+  ): Promise<ServerChild> {
     const execArgv = ['--import', 'tsx', '--expose-gc'];
     // Node names each profile after the process and thread (tsx's loader thread writes one too: the main
     // thread's is the large one).
-    if (options.cpuProfDir) execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-interval', '100');
+    if (options.cpuProfDir)
+      execArgv.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfDir, '--cpu-prof-interval', '100');
     const args = [mode, String(options.maxConnections ?? 10_000), ...(options.dist ? [options.dist] : [])];
     const child = fork(fileURLToPath(new URL('server.ts', import.meta.url)), args, {
       cwd: ROOT,
@@ -220,7 +224,10 @@ export async function helloOnly(url: string, publicKey: string): Promise<{ ws: W
  */
 function rawHandshake(port: number, publicKey: string): Promise<void> {
   const hello = Buffer.from(helloText(publicKey));
-  const header = hello.length < 126 ? Buffer.from([0x81, 0x80 | hello.length]) : Buffer.from([0x81, 0x80 | 126, hello.length >> 8, hello.length & 0xff]);
+  const header =
+    hello.length < 126
+      ? Buffer.from([0x81, 0x80 | hello.length])
+      : Buffer.from([0x81, 0x80 | 126, hello.length >> 8, hello.length & 0xff]);
   const request = Buffer.concat([
     Buffer.from(
       `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -246,7 +253,14 @@ function rawHandshake(port: number, publicKey: string): Promise<void> {
       const frame = got.subarray(end + 4);
       if (frame.length < 2) return;
       const short = frame[1]! & 0x7f;
-      const length = short === 126 ? (frame.length >= 4 ? frame.readUInt16BE(2) + 4 : Infinity) : short === 127 ? Infinity : short + 2;
+      const length =
+        short === 126
+          ? frame.length >= 4
+            ? frame.readUInt16BE(2) + 4
+            : Infinity
+          : short === 127
+            ? Infinity
+            : short + 2;
       if (frame.length >= length) {
         socket.destroy();
         resolve();
@@ -263,7 +277,12 @@ function randomBytesBase64(): string {
 }
 
 /** Handshakes per second with `inFlight` connections at a time (see rawHandshake), and how many were done. */
-export async function handshakeRate(port: number, publicKey: string, windowMs: number, inFlight: number): Promise<{ rate: number; count: number }> {
+export async function handshakeRate(
+  port: number,
+  publicKey: string,
+  windowMs: number,
+  inFlight: number,
+): Promise<{ rate: number; count: number }> {
   const start = performance.now();
   const end = start + windowMs;
   let done = 0;
@@ -375,7 +394,12 @@ export interface CountingTab {
   close(): void;
 }
 
-export async function secureTab(url: string, keyPair: CryptoKeyPair, name: string, plain = false): Promise<CountingTab> {
+export async function secureTab(
+  url: string,
+  keyPair: CryptoKeyPair,
+  name: string,
+  plain = false,
+): Promise<CountingTab> {
   const client = await ScriptedClient.connect({ url, keyPair, name, acceptPlain: plain, backend: nodeCryptoBackend });
   // From here on frames are only counted; what the session was still opening lands in client.bodies.
   client.ws.removeAllListeners('message');
@@ -422,11 +446,20 @@ export async function rawTab(url: string, frameBytes: number): Promise<CountingT
 }
 
 /** Connects `count` tabs, `batch` at a time. */
-export async function connectTabs(count: number, connect: (i: number) => Promise<CountingTab>, batch = 50): Promise<CountingTab[]> {
+export async function connectTabs(
+  count: number,
+  connect: (i: number) => Promise<CountingTab>,
+  batch = 50,
+): Promise<CountingTab[]> {
   const tabs: CountingTab[] = [];
   for (let i = 0; i < count; i += batch) {
     const n = Math.min(batch, count - i);
-    tabs.push(...(await deadline(Promise.all(Array.from({ length: n }, (_, j) => connect(i + j))), `connecting tabs ${i}..${i + n}`)));
+    tabs.push(
+      ...(await deadline(
+        Promise.all(Array.from({ length: n }, (_, j) => connect(i + j))),
+        `connecting tabs ${i}..${i + n}`,
+      )),
+    );
   }
   return tabs;
 }

@@ -28,7 +28,10 @@ export interface Share {
 
 function label(node: ProfileNode): { name: string; where: string } {
   const { functionName, url, lineNumber } = node.callFrame;
-  const file = url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules\/)/, '$1').replace(/^.*\/work\/[^/]+\//, '');
+  const file = url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*\/(node_modules\/)/, '$1')
+    .replace(/^.*\/work\/[^/]+\//, '');
   return { name: functionName || '(anonymous)', where: file ? `${file}:${lineNumber + 1}` : '' };
 }
 

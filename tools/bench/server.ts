@@ -87,7 +87,8 @@ export function benchServerOptions(plain: boolean, maxConnections: number): Serv
  * The handshake the sessions use: node:crypto as the server runs it, or, with WIRECHAT_BENCH_HANDSHAKE=web, Web
  * Crypto, to compare the two on one machine.
  */
-const handshake: ServerHandshake = process.env.WIRECHAT_BENCH_HANDSHAKE === 'web' ? webCryptoServerHandshake : nodeServerHandshake;
+const handshake: ServerHandshake =
+  process.env.WIRECHAT_BENCH_HANDSHAKE === 'web' ? webCryptoServerHandshake : nodeServerHandshake;
 
 async function main(): Promise<void> {
   const mode = process.argv[2] as ServerMode;
@@ -116,15 +117,21 @@ async function main(): Promise<void> {
     presence = () => ({ pending: server.relay.presence.pending, sent: server.relay.presence.stats.sent });
     stop = () => server.close();
   } else {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: DEFAULTS.maxPayload });
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      perMessageDeflate: false,
+      maxPayload: DEFAULTS.maxPayload,
+    });
     await new Promise<void>((resolve) => wss.once('listening', resolve));
     port = (wss.address() as { port: number }).port;
     const open = new Set<WebSocket>();
     connections = () => open.size;
-    stop = () => new Promise<void>((resolve) => {
-      for (const ws of open) ws.terminate();
-      wss.close(() => resolve());
-    });
+    stop = () =>
+      new Promise<void>((resolve) => {
+        for (const ws of open) ws.terminate();
+        wss.close(() => resolve());
+      });
     if (mode === 'sessions') {
       const options = benchServerOptions(false, maxConnections);
       let names = 0;
@@ -148,7 +155,10 @@ async function main(): Promise<void> {
         ws.on('close', () => open.delete(ws));
         ws.on('message', (data: Buffer) => {
           if (mode === 'raw') {
-            const out = data.length < forwardBytes ? Buffer.concat([data, Buffer.from(forwardPad.slice(0, forwardBytes - data.length))]) : data;
+            const out =
+              data.length < forwardBytes
+                ? Buffer.concat([data, Buffer.from(forwardPad.slice(0, forwardBytes - data.length))])
+                : data;
             for (const other of open) if (other !== ws) other.send(out, { binary: false });
           }
           ws.send(reply);
@@ -199,7 +209,12 @@ async function main(): Promise<void> {
 }
 
 /** The server's share of a handshake, piece by piece, with the implementation server/session.ts calls. */
-async function parts(spki: Uint8Array, count: number, signingKey: CryptoKey, serverKey: Uint8Array): Promise<PartsReport> {
+async function parts(
+  spki: Uint8Array,
+  count: number,
+  signingKey: CryptoKey,
+  serverKey: Uint8Array,
+): Promise<PartsReport> {
   const report: PartsReport = { importMs: [], wrapMs: [], signMs: [] };
   for (let i = 0; i < count; i++) {
     let t = performance.now();

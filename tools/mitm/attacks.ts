@@ -13,7 +13,13 @@ import WebSocket, { type RawData } from 'ws';
 import { concat, fromBase64Url, fromUtf8, toBase64Url, toHex } from '../../shared/bytes.ts';
 import { closeCodeText, closeReason, isWirechatError } from '../../shared/errors.ts';
 import { createFernet, encodeFernetKey, type Fernet } from '../../shared/fernet.ts';
-import { exportSpki, generateClientKeyPair, importClientPublicKey, unwrapSessionSecret, wrapSessionSecret } from '../../shared/handshake.ts';
+import {
+  exportSpki,
+  generateClientKeyPair,
+  importClientPublicKey,
+  unwrapSessionSecret,
+  wrapSessionSecret,
+} from '../../shared/handshake.ts';
 import type { Direction } from '../../shared/record.ts';
 import { printable } from '../../shared/text.ts';
 import { readFrame, type Fields } from '../../shared/wire-read.ts';
@@ -77,7 +83,9 @@ export interface AttackOptions {
 
 /** Close codes ws may send; the others (1005, 1006, 1015) are only ever reported, never sent. */
 export function sendable(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)
+  );
 }
 
 export class Attacks {
@@ -120,7 +128,10 @@ export class Attacks {
     if (last.link.server.readyState !== WebSocket.OPEN) {
       return this.#host.say('attack', `nothing to replay: connection #${last.link.id} has ended`);
     }
-    const said = this.#host.say('attack', `#${last.link.id} REPLAY: record seq ${String(last.seq)} goes to the server a second time:`);
+    const said = this.#host.say(
+      'attack',
+      `#${last.link.id} REPLAY: record seq ${String(last.seq)} goes to the server a second time:`,
+    );
     last.link.server.send(last.data);
     this.#host.passed(last.link, 'up', last.data, 'record');
     return said;
@@ -139,13 +150,19 @@ export class Attacks {
    */
   forgeClose(code = 1000, reason = '', next = 0): string {
     if (!sendable(code)) {
-      return this.#host.say('note', `close takes a code a WebSocket may send (1000-1003, 1007-1014, 3000-4999), not ${code}`);
+      return this.#host.say(
+        'note',
+        `close takes a code a WebSocket may send (1000-1003, 1007-1014, 3000-4999), not ${code}`,
+      );
     }
     this.#forged = { code, reason: closeReason(reason), next };
     const open = this.#host.open();
     for (const link of open) this.#forge(link);
     const later = next > 0 ? `; the next ${next} connection${next === 1 ? '' : 's'} too, as they open` : '';
-    return this.#host.say('attack', `forged close ${closeCodeText(code)} sent to ${open.length} page${open.length === 1 ? '' : 's'}${later}`);
+    return this.#host.say(
+      'attack',
+      `forged close ${closeCodeText(code)} sent to ${open.length} page${open.length === 1 ? '' : 's'}${later}`,
+    );
   }
 
   /** A connection has just opened: it gets the forged close when more are due. */
@@ -161,7 +178,10 @@ export class Attacks {
     if (forged === undefined) return;
     link.ended = true;
     const said = forged.reason ? ` "${printable(forged.reason, 120)}"` : '';
-    this.#host.say('attack', `#${link.id} FORGED CLOSE to the page: ${closeCodeText(forged.code)}${said}; the server's side gets 1001`);
+    this.#host.say(
+      'attack',
+      `#${link.id} FORGED CLOSE to the page: ${closeCodeText(forged.code)}${said}; the server's side gets 1001`,
+    );
     link.page.close(forged.code, forged.reason);
     link.server.close(1001, 'the man in the middle hung up');
     for (const ws of [link.page, link.server]) setTimeout(() => ws.terminate(), 1000).unref();
@@ -173,7 +193,10 @@ export class Attacks {
     link.queue[way] = link.queue[way]
       .then(() => this.#pass(link, way, bytes, isBinary))
       .catch((error: unknown) => {
-        this.#host.say('note', `#${link.id} the proxy failed on a frame: ${(error as Error)?.message ?? String(error)}`);
+        this.#host.say(
+          'note',
+          `#${link.id} the proxy failed on a frame: ${(error as Error)?.message ?? String(error)}`,
+        );
       });
   }
 
@@ -198,7 +221,9 @@ export class Attacks {
       frame.publicKey = own.spki;
       data = JSON.stringify(frame);
       tampered = 'swap';
-      notes.push(`SWAP: the page's public key (sha256 ${shortHash(link.pageKey)}) replaced by the proxy's (sha256 ${shortHash(own.spki)})`);
+      notes.push(
+        `SWAP: the page's public key (sha256 ${shortHash(link.pageKey)}) replaced by the proxy's (sha256 ${shortHash(own.spki)})`,
+      );
     }
 
     if (frame?.type === 'welcome' && way === 'down' && link.pageKey !== undefined) {
@@ -229,7 +254,8 @@ export class Attacks {
 
     this.#host.passed(link, way, original, type, tampered);
     for (const note of notes) this.#host.say('attack', `#${link.id} ${note}`);
-    if (data !== original && tampered !== 'flip') this.#host.say('attack', `#${link.id} passed on instead: ${describeFrame(data).text}`);
+    if (data !== original && tampered !== 'flip')
+      this.#host.say('attack', `#${link.id} passed on instead: ${describeFrame(data).text}`);
     if (to.readyState === WebSocket.OPEN) to.send(data);
   }
 
@@ -241,10 +267,15 @@ export class Attacks {
     }
     const own = await this.#ownKey;
     try {
-      const { fernetKey, macKey } = await unwrapSessionSecret(own.keyPair.privateKey, fromBase64Url(welcome.wrappedKeys));
+      const { fernetKey, macKey } = await unwrapSessionSecret(
+        own.keyPair.privateKey,
+        fromBase64Url(welcome.wrappedKeys),
+      );
       const stolen = { connection: link.id, fernetKey: encodeFernetKey(fernetKey), macKey: toHex(macKey) };
       this.stolen.push(stolen);
-      notes.push(`STOLEN session keys (the server wrapped them for the proxy's key): fernet key ${stolen.fernetKey}  mac key ${stolen.macKey}`);
+      notes.push(
+        `STOLEN session keys (the server wrapped them for the proxy's key): fernet key ${stolen.fernetKey}  mac key ${stolen.macKey}`,
+      );
       link.fernet = await createFernet(fernetKey.slice());
       const pageKey = await importClientPublicKey(fromBase64Url(link.pageKey ?? ''));
       welcome.wrappedKeys = toBase64Url(await wrapSessionSecret(pageKey, concat(fernetKey, macKey)));

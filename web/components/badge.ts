@@ -5,7 +5,13 @@
 import { css, html, type CSSResult, type TemplateResult } from 'lit';
 import type { CheckView } from '../inspect.ts';
 
-const MARK: Record<CheckView['verdict'], string> = { made: '●', verified: '✓', failed: '✗', unchecked: '–', plain: '!' };
+const MARK: Record<CheckView['verdict'], string> = {
+  made: '●',
+  verified: '✓',
+  failed: '✗',
+  unchecked: '–',
+  plain: '!',
+};
 
 /** `kind`: a class for where it stands (a field's `check`, a frame's `verdict`). */
 export function badge(check: CheckView, kind: 'check' | 'verdict'): TemplateResult {

@@ -54,11 +54,13 @@ export class WcApp extends LitElement {
     return html`<header ?inert=${blocked}>
         <div class="brand"><strong>wirechat</strong><span>encrypted chat with the server console</span></div>
         <div class="tools">
-          ${view.stage === 'chat'
-            ? html`<button id="inspector-toggle" aria-expanded=${this.inspecting ? 'true' : 'false'} aria-controls="inspector" @click=${this.#toggleInspector}>
+          ${
+            view.stage === 'chat'
+              ? html`<button id="inspector-toggle" aria-expanded=${this.inspecting ? 'true' : 'false'} aria-controls="inspector" @click=${this.#toggleInspector}>
                 <span class="state" aria-hidden="true">${this.inspecting ? '▾' : '▸'}</span>Wire inspector
               </button>`
-            : nothing}
+              : nothing
+          }
           <wc-status .state=${view.stage === 'insecure' ? { phase: 'unavailable' } : view.state}></wc-status>
         </div>
       </header>

@@ -206,11 +206,16 @@ export class WcChat extends LitElement {
       >
         ${this.entries.length === 0 ? html`<p class="empty">No lines yet. Say hello to the server console.</p>` : nothing}
         <ol>
-          ${repeat(this.entries, (entry) => entry.key, (entry) => this.#entry(entry))}
+          ${repeat(
+            this.entries,
+            (entry) => entry.key,
+            (entry) => this.#entry(entry),
+          )}
         </ol>
       </div>
-      ${this.open
-        ? html`<form @submit=${this.#submit} novalidate>
+      ${
+        this.open
+          ? html`<form @submit=${this.#submit} novalidate>
             <label for="chat-input">Message</label>
             <div class="row">
               <input
@@ -224,12 +229,15 @@ export class WcChat extends LitElement {
             </div>
             ${this.error === '' ? nothing : html`<p class="error" id="chat-error" role="alert">${this.error}</p>`}
             <p class="hint" id="chat-hint">
-              ${this.ready
-                ? html`<kbd>Enter</kbd> sends. Type <kbd>EXIT</kbd> or <kbd>END</kbd> to leave the chat.`
-                : 'Not connected right now: lines wait in the outbox and go out once the chat is secure again.'}
+              ${
+                this.ready
+                  ? html`<kbd>Enter</kbd> sends. Type <kbd>EXIT</kbd> or <kbd>END</kbd> to leave the chat.`
+                  : 'Not connected right now: lines wait in the outbox and go out once the chat is secure again.'
+              }
             </p>
           </form>`
-        : nothing}`;
+          : nothing
+      }`;
   }
 
   override willUpdate(changed: PropertyValues<this>): void {
@@ -288,11 +296,13 @@ export class WcChat extends LitElement {
     }[line.status ?? 'queued'];
     return html`<p class="fate">
       <span class="status-text">${words}${line.resent ? ' (sent again below)' : ''}</span>
-      ${line.resendable
-        ? html`<button class="small" data-testid="resend" @click=${() => fire(this, 'wc-resend', { key: line.key })}>
+      ${
+        line.resendable
+          ? html`<button class="small" data-testid="resend" @click=${() => fire(this, 'wc-resend', { key: line.key })}>
             Resend
           </button>`
-        : nothing}
+          : nothing
+      }
     </p>`;
   }
 

@@ -87,12 +87,14 @@ export class WcFrame extends LitElement {
       </div>
       <p class="inside-kind">${inside.detail}</p>
       ${inside.text === '' ? nothing : html`<p id="inside-text">${inside.text}</p>`}
-      ${inside.json === ''
-        ? nothing
-        : html`<p class="inside-detail">
+      ${
+        inside.json === ''
+          ? nothing
+          : html`<p class="inside-detail">
             <code data-field-value="body-json">${inside.json}</code>
             ${this.#copyButton('body-json', 'the body as JSON', inside.json)}
-          </p>`}
+          </p>`
+      }
     </div>`;
   }
 
@@ -102,13 +104,15 @@ export class WcFrame extends LitElement {
     return html`<section class="group" data-group=${group.key}>
       <h3 id=${titleId}>${group.title}</h3>
       <p class="group-explain">${group.explain}</p>
-      ${group.parts.length === 0
-        ? nothing
-        : html`<div class="parts" role="img" aria-label=${`Token layout: ${group.parts.map((p) => `${p.label} ${p.bytes} bytes`).join(', ')}`}>
+      ${
+        group.parts.length === 0
+          ? nothing
+          : html`<div class="parts" role="img" aria-label=${`Token layout: ${group.parts.map((p) => `${p.label} ${p.bytes} bytes`).join(', ')}`}>
             ${group.parts.map(
               (p) => html`<span class="part" data-part=${p.key} data-bytes=${p.bytes}>${p.label} ${p.bytes}</span>`,
             )}
-          </div>`}
+          </div>`
+      }
       <dl>${group.rows.map((row) => this.#row(view, row))}</dl>
     </section>`;
   }
@@ -126,8 +130,9 @@ export class WcFrame extends LitElement {
         <div class="value-line">
           <code class="value ${row.mono ? 'mono' : 'words'}" id=${id}>${shown}</code>
           <span class="actions">
-            ${row.value.length > cut
-              ? html`<button
+            ${
+              row.value.length > cut
+                ? html`<button
                   class="small"
                   data-testid="show-all"
                   aria-controls=${id}
@@ -137,20 +142,25 @@ export class WcFrame extends LitElement {
                 >
                   ${long ? 'Show all' : 'Show less'}
                 </button>`
-              : nothing}
+                : nothing
+            }
             ${row.copyable ? this.#copyButton(row.key, `${row.label} of ${view.title}`, row.value) : nothing}
           </span>
         </div>
         <p class="explain">${row.explain}</p>
-        ${row.check === undefined && !row.exposed
-          ? nothing
-          : html`<p class="verdicts">
+        ${
+          row.check === undefined && !row.exposed
+            ? nothing
+            : html`<p class="verdicts">
               ${row.exposed ? html`<span class="badge exposed" data-verdict="plain">readable by anyone on the network</span>` : nothing}
-              ${row.check === undefined
-                ? nothing
-                : html`${badge(row.check, 'check')}
-                    <span class="check-detail" data-verdict=${row.check.verdict}>${row.check.detail}</span>`}
-            </p>`}
+              ${
+                row.check === undefined
+                  ? nothing
+                  : html`${badge(row.check, 'check')}
+                    <span class="check-detail" data-verdict=${row.check.verdict}>${row.check.detail}</span>`
+              }
+            </p>`
+        }
       </dd>
     </div>`;
   }
@@ -187,7 +197,9 @@ export class WcFrame extends LitElement {
     } catch {
       if (!this.full.has(key)) this.#showAll(key, true);
       await this.updateComplete;
-      const target = this.renderRoot.querySelector(key === 'body-json' ? '[data-field-value="body-json"]' : `#field-${key}`);
+      const target = this.renderRoot.querySelector(
+        key === 'body-json' ? '[data-field-value="body-json"]' : `#field-${key}`,
+      );
       const selection = document.getSelection();
       if (target !== null && selection !== null) {
         const range = document.createRange();

@@ -82,9 +82,10 @@ export class WcIdentity extends LitElement {
     const identity = this.identity;
     return html`<section class="card panel" aria-labelledby="identity-title">
       <h2 id="identity-title">Server identity</h2>
-      ${identity === undefined
-        ? html`<p class="waiting">Shown once the server's signature checks out.</p>`
-        : html`<dl>
+      ${
+        identity === undefined
+          ? html`<p class="waiting">Shown once the server's signature checks out.</p>`
+          : html`<dl>
               <dt>Fingerprint</dt>
               <dd>
                 <code class="fingerprint" id="fingerprint" data-testid="fingerprint" data-fingerprint=${identity.fingerprint}
@@ -98,7 +99,8 @@ export class WcIdentity extends LitElement {
                 <p class="hint">The console shows the same code for this session.</p>
               </dd>
             </dl>
-            ${this.#note(identity)}`}
+            ${this.#note(identity)}`
+      }
     </section>`;
   }
 

@@ -72,14 +72,20 @@ export class WcInspector extends LitElement {
           >
         </p>
       </div>
-      ${total > shown.length
-        ? html`<p class="limit" id="wire-limit-note">
+      ${
+        total > shown.length
+          ? html`<p class="limit" id="wire-limit-note">
             Showing the newest ${shown.length} of ${total} frames; older ones are not listed.
           </p>`
-        : nothing}
+          : nothing
+      }
       <ol id="wire-frames" aria-label="Frames, oldest first">
         ${shown.length === 0 ? html`<li class="empty">No frames yet.</li>` : nothing}
-        ${repeat(shown, (event) => event.index, (event) => this.#frame(event))}
+        ${repeat(
+          shown,
+          (event) => event.index,
+          (event) => this.#frame(event),
+        )}
       </ol>
     </section>`;
   }

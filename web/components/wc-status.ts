@@ -98,10 +98,12 @@ export class WcStatus extends LitElement {
       data-paused=${state.phase === 'disconnected' && state.paused ? 'true' : nothing}>
       <span class="dot" aria-hidden="true"></span>
       <span role="status" aria-live="polite" id="status-text">${this.#spoken(state)}</span>
-      ${state.phase === 'disconnected'
-        ? html`<span aria-hidden="true" id="status-countdown">${reconnectText(state, this.now)}</span>
+      ${
+        state.phase === 'disconnected'
+          ? html`<span aria-hidden="true" id="status-countdown">${reconnectText(state, this.now)}</span>
             <button class="small" id="retry-now" @click=${this.#retryNow}>Reconnect now</button>`
-        : nothing}
+          : nothing
+      }
     </div>`;
   }
 

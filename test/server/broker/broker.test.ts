@@ -36,7 +36,12 @@ async function withRelays(names: string[], run: (relays: TestRelay[]) => Promise
   }
 }
 
-const line = (text: string, identity: string, lineId: number) => ({ kind: 'line' as const, from: identity, text, origin: { identity, lineId } });
+const line = (text: string, identity: string, lineId: number) => ({
+  kind: 'line' as const,
+  from: identity,
+  text,
+  origin: { identity, lineId },
+});
 const summary = (entries: LogEntry[]) => entries.map((e) => `${e.n}:${e.text}`);
 
 describe('broker: lines', () => {
@@ -44,22 +49,51 @@ describe('broker: lines', () => {
     await withRelays(['a', 'b'], async ([a, b]) => {
       const count = 150;
       // Interleaved in time: each relay appends its lines in bursts while the other does the same.
-      const sent = await Promise.all([a!, b!].map(async (relay) => {
-        const results = [];
-        for (let i = 0; i < count; i += 10) {
-          results.push(...(await Promise.all(Array.from({ length: 10 }, (_, j) => relay.broker.append(line(`${relay.name}-${i + j}`, `tab-${relay.name}`, i + j))))));
-        }
-        return results;
-      }));
-      await until([a!.broker, b!.broker], 'entry', () => a!.received.length === 2 * count && b!.received.length === 2 * count, 'both relays to receive every line');
+      const sent = await Promise.all(
+        [a!, b!].map(async (relay) => {
+          const results = [];
+          for (let i = 0; i < count; i += 10) {
+            results.push(
+              ...(await Promise.all(
+                Array.from({ length: 10 }, (_, j) =>
+                  relay.broker.append(line(`${relay.name}-${i + j}`, `tab-${relay.name}`, i + j)),
+                ),
+              )),
+            );
+          }
+          return results;
+        }),
+      );
+      await until(
+        [a!.broker, b!.broker],
+        'entry',
+        () => a!.received.length === 2 * count && b!.received.length === 2 * count,
+        'both relays to receive every line',
+      );
       assert.deepEqual(summary(a!.received), summary(b!.received), 'the same lines in the same order on both relays');
-      assert.deepEqual(a!.received.map((e) => e.n), Array.from({ length: 2 * count }, (_, i) => i + 1), 'numbers 1..300, no gap, no repeat');
+      assert.deepEqual(
+        a!.received.map((e) => e.n),
+        Array.from({ length: 2 * count }, (_, i) => i + 1),
+        'numbers 1..300, no gap, no repeat',
+      );
       for (const [r, relay] of [a!, b!].entries()) {
         const own = a!.received.filter((e) => e.origin?.identity === `tab-${relay.name}`);
-        assert.deepEqual(own.map((e) => e.text), Array.from({ length: count }, (_, i) => `${relay.name}-${i}`), `relay ${relay.name}'s lines in the order it appended them`);
-        assert.deepEqual(own.map((e) => e.n), sent[r]!.map((s) => s.n), 'each append was answered with the number its line has');
+        assert.deepEqual(
+          own.map((e) => e.text),
+          Array.from({ length: count }, (_, i) => `${relay.name}-${i}`),
+          `relay ${relay.name}'s lines in the order it appended them`,
+        );
+        assert.deepEqual(
+          own.map((e) => e.n),
+          sent[r]!.map((s) => s.n),
+          'each append was answered with the number its line has',
+        );
       }
-      assert.deepEqual(summary(await a!.log.readAfter(0, 1_000)), summary(a!.received), 'what the feeds delivered is what the log holds');
+      assert.deepEqual(
+        summary(await a!.log.readAfter(0, 1_000)),
+        summary(a!.received),
+        'what the feeds delivered is what the log holds',
+      );
     });
   });
 
@@ -73,7 +107,12 @@ describe('broker: lines', () => {
       try {
         await behind.broker.startFeed({ epoch: position.epoch, n: 0 });
         await a!.broker.append(line('two', 'tab-a', 2));
-        await until([late.broker, behind.broker], 'entry', () => late.received.length === 1 && behind.received.length === 2, 'the lines');
+        await until(
+          [late.broker, behind.broker],
+          'entry',
+          () => late.received.length === 1 && behind.received.length === 2,
+          'the lines',
+        );
         assert.deepEqual(summary(late.received), ['2:two']);
         assert.deepEqual(summary(behind.received), ['1:one', '2:two']);
         assert.deepEqual(late.broker.delivered, { epoch: position.epoch, n: 2 });
@@ -90,7 +129,10 @@ describe('broker: lines', () => {
       await until(a!.broker, 'entry', () => a!.received.length === 1, 'the join');
       assert.deepEqual(a!.received[0]!.origin, { identity: `relay:${a!.broker.relay.id}`, lineId: 1 });
       assert.equal(joined.duplicate, false);
-      assert.equal((await a!.log.append({ kind: 'join', from: 'fay', text: '', origin: a!.received[0]!.origin! })).duplicate, true);
+      assert.equal(
+        (await a!.log.append({ kind: 'join', from: 'fay', text: '', origin: a!.received[0]!.origin! })).duplicate,
+        true,
+      );
     });
   });
   it('tells a relay that starts behind what retention kept how many lines it can never get (a gap)', async () => {
@@ -98,7 +140,10 @@ describe('broker: lines', () => {
     const a = await startRelay(redis.url, chat, 'a', { retention: { maxLines: 3, maxAgeMs: 3_600_000 } });
     try {
       for (let i = 1; i <= 8; i++) await a.broker.append(line(`l${i}`, 'tab-a', i));
-      const behind = await startRelay(redis.url, chat, 'behind', { feed: false, retention: { maxLines: 3, maxAgeMs: 3_600_000 } });
+      const behind = await startRelay(redis.url, chat, 'behind', {
+        feed: false,
+        retention: { maxLines: 3, maxAgeMs: 3_600_000 },
+      });
       try {
         const gap = next<[{ after: number; gone: number }]>(behind.broker, 'gap');
         await behind.broker.startFeed({ epoch: a.broker.delivered.epoch, n: 2 });
@@ -121,7 +166,11 @@ describe('broker: names and presence', () => {
       for (const name of ['alice', 'ALICE', 'аlice' /* Cyrillic а */, 'aIice' /* capital i */]) {
         const refused = await b!.broker.join('p-other', name);
         assert.equal(refused.ok, false, name);
-        assert.deepEqual(refused, { ok: false, reason: 'taken', holder: { id: 'p-alice', name: 'alice', relay: a!.broker.relay.id } }, name);
+        assert.deepEqual(
+          refused,
+          { ok: false, reason: 'taken', holder: { id: 'p-alice', name: 'alice', relay: a!.broker.relay.id } },
+          name,
+        );
       }
       assert.deepEqual(await b!.broker.find('Alice'), { id: 'p-alice', name: 'alice', relay: a!.broker.relay.id });
       await a!.broker.leave('p-alice', 'closed the tab');
@@ -133,7 +182,10 @@ describe('broker: names and presence', () => {
   it('gives a name to exactly one of two relays claiming it at the same moment', async () => {
     await withRelays(['a', 'b'], async ([a, b]) => {
       for (let i = 0; i < 20; i++) {
-        const results = await Promise.all([a!.broker.join(`pa-${i}`, `name${i}`), b!.broker.join(`pb-${i}`, `name${i}`)]);
+        const results = await Promise.all([
+          a!.broker.join(`pa-${i}`, `name${i}`),
+          b!.broker.join(`pb-${i}`, `name${i}`),
+        ]);
         assert.equal(results.filter((r) => r.ok).length, 1, `name${i}: ${JSON.stringify(results)}`);
       }
     });
@@ -146,7 +198,10 @@ describe('broker: names and presence', () => {
       assert.deepEqual(await b!.broker.join('p-carol', 'carol'), { ok: true }, 'the same participant, not another one');
       assert.deepEqual((await lost)[0], [{ id: 'p-carol', name: 'carol', relay: a!.broker.relay.id }]);
       const roster = await a!.broker.roster();
-      assert.deepEqual(roster.map((r) => [r.relay.label, r.participants.map((p) => p.name)]).sort(), [['a', []], ['b', ['carol']]]);
+      assert.deepEqual(roster.map((r) => [r.relay.label, r.participants.map((p) => p.name)]).sort(), [
+        ['a', []],
+        ['b', ['carol']],
+      ]);
     });
   });
 
@@ -175,20 +230,34 @@ describe('broker: names and presence', () => {
     try {
       assert.deepEqual(await a.broker.join('p-hal', 'hal'), { ok: true });
       const reaped = next<[Reaped]>(b.broker, 'reaped');
-      const back = new Promise<ChatEvent>((resolve) => b.broker.on('event', (e) => e.type === 'presence' && e.reason === 'back' && resolve(e)));
+      const back = new Promise<ChatEvent>((resolve) =>
+        b.broker.on('event', (e) => e.type === 'presence' && e.reason === 'back' && resolve(e)),
+      );
       // As if a had stalled past its heartbeat's life: the key is gone, b's sweep takes a for dead.
       await raw.sendCommand(['DEL', a.broker.keys.relay(a.broker.relay.id)]);
       assert.deepEqual((await reaped)[0].participants, [{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]);
       assert.equal(await b.broker.find('hal'), null, 'hal is gone for the others');
       // a's next claim finds its heartbeat gone: it beats, writes hal back, and the claim goes through.
       assert.deepEqual(await a.broker.join('p-ivy', 'ivy'), { ok: true });
-      assert.deepEqual(await back, { type: 'presence', change: 'join', participant: { id: 'p-hal', name: 'hal', relay: a.broker.relay.id }, reason: 'back' });
-      assert.deepEqual(a.events.filter((e) => e.name === 'rejoined').map((e) => e.args[0]), [[{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]]);
+      assert.deepEqual(await back, {
+        type: 'presence',
+        change: 'join',
+        participant: { id: 'p-hal', name: 'hal', relay: a.broker.relay.id },
+        reason: 'back',
+      });
+      assert.deepEqual(
+        a.events.filter((e) => e.name === 'rejoined').map((e) => e.args[0]),
+        [[{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]],
+      );
       assert.deepEqual(await b.broker.find('hal'), { id: 'p-hal', name: 'hal', relay: a.broker.relay.id });
       // b told every relay that a was lost, then (after it) this: when a hears this, it has heard that.
       const marker = next<[ChatEvent]>(a.broker, 'event');
       await b.broker.publish({ type: 'end', by: 'test', reason: 'marker' });
-      assert.deepEqual((await marker)[0], { type: 'end', by: 'test', reason: 'marker' }, 'a ignored the news of its own death');
+      assert.deepEqual(
+        (await marker)[0],
+        { type: 'end', by: 'test', reason: 'marker' },
+        'a ignored the news of its own death',
+      );
     } finally {
       raw.destroy();
       await Promise.all([a.close(), b.close()]);
@@ -200,11 +269,20 @@ describe('broker: names and presence', () => {
     const [a, b] = [await startRelay(redis.url, chat, 'a'), await startRelay(redis.url, chat, 'b')];
     try {
       await a.broker.join('p-kim', 'kim');
-      const lost = new Promise<ChatEvent>((resolve) => b.broker.on('event', (e) => e.type === 'relay-lost' && resolve(e)));
+      const lost = new Promise<ChatEvent>((resolve) =>
+        b.broker.on('event', (e) => e.type === 'relay-lost' && resolve(e)),
+      );
       await a.close();
-      assert.deepEqual(await lost, { type: 'relay-lost', relay: a.broker.relay, participants: [{ id: 'p-kim', name: 'kim', relay: a.broker.relay.id }] });
+      assert.deepEqual(await lost, {
+        type: 'relay-lost',
+        relay: a.broker.relay,
+        participants: [{ id: 'p-kim', name: 'kim', relay: a.broker.relay.id }],
+      });
       assert.equal(await b.broker.find('kim'), null);
-      assert.deepEqual((await b.broker.roster()).map((r) => r.relay.label), ['b']);
+      assert.deepEqual(
+        (await b.broker.roster()).map((r) => r.relay.label),
+        ['b'],
+      );
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -212,14 +290,34 @@ describe('broker: names and presence', () => {
 
   it('shows a relay killed with SIGKILL gone once its heartbeat expires: reaped once, its names free again', async () => {
     await withRelays(['a', 'b'], async ([a, b]) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD, redis.url, a!.store.keys.chat, Buffer.from(a!.key).toString('base64url'), String(FAST.heartbeatMs), String(FAST.ttlMs), 'erin'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          CHILD,
+          redis.url,
+          a!.store.keys.chat,
+          Buffer.from(a!.key).toString('base64url'),
+          String(FAST.heartbeatMs),
+          String(FAST.ttlMs),
+          'erin',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       let err = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
       const exited = new Promise((resolve) => child.once('exit', resolve));
       try {
-        await until(child.stdout, 'data', () => /^ready (\S+)$/m.test(out), `the child relay to be ready (${err})`, 30_000);
+        await until(
+          child.stdout,
+          'data',
+          () => /^ready (\S+)$/m.test(out),
+          `the child relay to be ready (${err})`,
+          30_000,
+        );
         const childId = /^ready (\S+)$/m.exec(out)![1]!;
         assert.equal((await a!.broker.find('erin'))?.relay, childId);
         const killedAt = Date.now();
@@ -231,9 +329,17 @@ describe('broker: names and presence', () => {
           relay.broker.on('reaped', (r) => reaped.push(r));
           relay.broker.on('event', (e) => e.type === 'relay-lost' && lostEvents.push(e));
         }
-        await until([a!.broker, b!.broker], ['reaped', 'event'], () => reaped.length === 1 && lostEvents.length === 1, 'the dead relay to be reaped and announced');
+        await until(
+          [a!.broker, b!.broker],
+          ['reaped', 'event'],
+          () => reaped.length === 1 && lostEvents.length === 1,
+          'the dead relay to be reaped and announced',
+        );
         const elapsed = Date.now() - killedAt;
-        assert.deepEqual(reaped[0], { relay: { id: childId, label: 'child' }, participants: [{ id: 'p-erin', name: 'erin', relay: childId }] });
+        assert.deepEqual(reaped[0], {
+          relay: { id: childId, label: 'child' },
+          participants: [{ id: 'p-erin', name: 'erin', relay: childId }],
+        });
         assert.deepEqual(lostEvents[0], { type: 'relay-lost', ...reaped[0] }, 'the other relay is told');
         // The bound: the heartbeat's life, plus one sweep, plus scheduling slack on a loaded machine.
         assert.ok(elapsed < FAST.ttlMs + 5_000, `gone after ${elapsed} ms`);
@@ -258,7 +364,11 @@ describe('broker: requests across relays', () => {
       assert.deepEqual(result.missing, []);
       assert.deepEqual(result.failed, []);
       assert.equal(result.answers[0]!.relay, relays[0]!.broker.relay.id);
-      assert.deepEqual(result.answers.flatMap((a) => a.answer.participants.map((p) => p.name)).sort(), ['user-a', 'user-b', 'user-c']);
+      assert.deepEqual(result.answers.flatMap((a) => a.answer.participants.map((p) => p.name)).sort(), [
+        'user-a',
+        'user-b',
+        'user-c',
+      ]);
     });
   });
 
@@ -269,8 +379,16 @@ describe('broker: requests across relays', () => {
         kicked.push({ body, from });
         return { kicked: body.id === 'p-x' };
       });
-      const result = await a!.broker.request('kick', { id: 'p-x', by: 'console', reason: 'spam' }, { to: [b!.broker.relay.id] });
-      assert.deepEqual(result, { answers: [{ relay: b!.broker.relay.id, answer: { kicked: true } }], failed: [], missing: [] });
+      const result = await a!.broker.request(
+        'kick',
+        { id: 'p-x', by: 'console', reason: 'spam' },
+        { to: [b!.broker.relay.id] },
+      );
+      assert.deepEqual(result, {
+        answers: [{ relay: b!.broker.relay.id, answer: { kicked: true } }],
+        failed: [],
+        missing: [],
+      });
       assert.deepEqual(kicked, [{ body: { id: 'p-x', by: 'console', reason: 'spam' }, from: a!.broker.relay.id }]);
     });
   });
@@ -281,9 +399,17 @@ describe('broker: requests across relays', () => {
       let release = () => {};
       c!.broker.handle('ping', () => new Promise((resolve) => (release = () => resolve({}))));
       const started = Date.now();
-      const result = await a!.broker.request('ping', {}, { to: [b!.broker.relay.id, c!.broker.relay.id], timeoutMs: 300 });
+      const result = await a!.broker.request(
+        'ping',
+        {},
+        { to: [b!.broker.relay.id, c!.broker.relay.id], timeoutMs: 300 },
+      );
       assert.ok(Date.now() - started >= 290, 'it waited for its time');
-      assert.deepEqual(result, { answers: [{ relay: b!.broker.relay.id, answer: {} }], failed: [], missing: [c!.broker.relay.id] });
+      assert.deepEqual(result, {
+        answers: [{ relay: b!.broker.relay.id, answer: {} }],
+        failed: [],
+        missing: [c!.broker.relay.id],
+      });
       release();
     });
   });
@@ -315,7 +441,11 @@ describe('broker: events', () => {
       try {
         const errors = next<[Error]>(b!.broker, 'error');
         const stranger = await createNodeFernet(generateFernetKey());
-        await raw.sendCommand(['PUBLISH', b!.broker.keys.events, await stranger.encrypt(new TextEncoder().encode('{"v":1}'))]);
+        await raw.sendCommand([
+          'PUBLISH',
+          b!.broker.keys.events,
+          await stranger.encrypt(new TextEncoder().encode('{"v":1}')),
+        ]);
         const [error] = await errors;
         assert.equal((error as { code?: string }).code, 'FOREIGN');
         assert.match(error.message, /same chat key/);
@@ -331,7 +461,11 @@ describe('broker: events', () => {
         await raw.sendCommand(['PUBLISH', b!.broker.keys.events, copies[0]!]);
         await a!.broker.publish({ type: 'end', by: 'x', reason: 'second' });
         await until(b!.broker, 'event', () => seen.length === 2, 'the second event');
-        assert.deepEqual(seen.map((e) => (e as { reason: string }).reason), ['first', 'second'], 'the replayed copy was dropped');
+        assert.deepEqual(
+          seen.map((e) => (e as { reason: string }).reason),
+          ['first', 'second'],
+          'the replayed copy was dropped',
+        );
         capture.destroy();
       } finally {
         raw.destroy();

@@ -16,7 +16,12 @@ import { inTempDir } from '../../helpers/temp.ts';
 
 const PASSWORD = 'correct-horse-battery';
 
-async function refused(url: string, code: BrokerErrorCode, says: RegExp, options: Parameters<typeof RedisConnection.open>[1] = {}): Promise<BrokerError> {
+async function refused(
+  url: string,
+  code: BrokerErrorCode,
+  says: RegExp,
+  options: Parameters<typeof RedisConnection.open>[1] = {},
+): Promise<BrokerError> {
   let caught: unknown;
   await assert.rejects(RedisConnection.open(url, options), (error: unknown) => {
     caught = error;
@@ -51,14 +56,23 @@ describe('Redis connection: at the start', () => {
 
   it('refuses at once, in words, a Redis that is not there (and never prints the password)', async () => {
     const port = await freePort();
-    const error = await refused(`redis://:${PASSWORD}@127.0.0.1:${port}`, 'UNREACHABLE',
-      new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: connection refused; is redis-server running there\\?`));
+    const error = await refused(
+      `redis://:${PASSWORD}@127.0.0.1:${port}`,
+      'UNREACHABLE',
+      new RegExp(
+        `cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: connection refused; is redis-server running there\\?`,
+      ),
+    );
     assert.doesNotMatch(error.message, new RegExp(PASSWORD));
   });
 
   it('refuses a wrong password, or none, with AUTH_FAILED and no password in the message', async () => {
     const port = locked.port;
-    const wrong = await refused(`redis://:not-the-password-1@127.0.0.1:${port}`, 'AUTH_FAILED', /refused the user name or password \(WRONGPASS/);
+    const wrong = await refused(
+      `redis://:not-the-password-1@127.0.0.1:${port}`,
+      'AUTH_FAILED',
+      /refused the user name or password \(WRONGPASS/,
+    );
     assert.doesNotMatch(wrong.message, /not-the-password-1/);
     await refused(`redis://127.0.0.1:${port}`, 'AUTH_FAILED', /refused the connection without a password \(NOAUTH/);
     const connection = await RedisConnection.open(locked.url);
@@ -90,9 +104,22 @@ describe('Redis connection: TLS (rediss://)', () => {
         assert.match(tls.url, /^rediss:/);
         assert.equal(await connection.client.sendCommand(['PING']), 'PONG');
         await connection.close();
-        await refused(tls.url, 'TLS_FAILED', /TLS handshake with Redis at rediss:\/\/127\.0\.0\.1:\d+ failed: self-signed certificate; .*NODE_EXTRA_CA_CERTS/);
-        await refused(tls.url.replace('rediss:', 'redis:'), 'REFUSED', /closed the connection before answering.*; if that port speaks TLS, write rediss:\/\//);
-        await refused(plain.url.replace('redis:', 'rediss:'), 'UNREACHABLE', /no answer in 1 s; if that port is not a TLS port, write redis:\/\//, { ca: certPem, connectTimeoutMs: 1_000 });
+        await refused(
+          tls.url,
+          'TLS_FAILED',
+          /TLS handshake with Redis at rediss:\/\/127\.0\.0\.1:\d+ failed: self-signed certificate; .*NODE_EXTRA_CA_CERTS/,
+        );
+        await refused(
+          tls.url.replace('rediss:', 'redis:'),
+          'REFUSED',
+          /closed the connection before answering.*; if that port speaks TLS, write rediss:\/\//,
+        );
+        await refused(
+          plain.url.replace('redis:', 'rediss:'),
+          'UNREACHABLE',
+          /no answer in 1 s; if that port is not a TLS port, write redis:\/\//,
+          { ca: certPem, connectTimeoutMs: 1_000 },
+        );
       } finally {
         await Promise.all([tls.stop(), plain.stop()]);
       }
@@ -113,7 +140,11 @@ describe('Redis connection: lost and back while running', () => {
       assert.equal(error.code, 'DOWN');
       assert.match(error.message, /^lost Redis at redis:\/\/127\.0\.0\.1:\d+ \(.+\); reconnecting$/);
       assert.equal(connection.up, false);
-      await assert.rejects(connection.client.sendCommand(['PING']), /offline|closed/i, 'a command meanwhile fails at once: no hidden queue');
+      await assert.rejects(
+        connection.client.sendCommand(['PING']),
+        /offline|closed/i,
+        'a command meanwhile fails at once: no hidden queue',
+      );
       const up = once(connection, 'up', { signal: AbortSignal.timeout(10_000) }) as Promise<[{ awayMs: number }]>;
       await redis.restart();
       const [{ awayMs }] = await up;

@@ -5,24 +5,45 @@ import { BrokerError } from '../../../server/broker/errors.ts';
 import { parseRedisUrl, redactUrl, scrubPassword } from '../../../server/broker/redis-url.ts';
 
 function refused(text: string, says: RegExp): void {
-  assert.throws(() => parseRedisUrl(text), (error: unknown) => {
-    assert.ok(error instanceof BrokerError, String(error));
-    assert.equal(error.code, 'BAD_URL');
-    assert.match(error.message, says);
-    return true;
-  }, text);
+  assert.throws(
+    () => parseRedisUrl(text),
+    (error: unknown) => {
+      assert.ok(error instanceof BrokerError, String(error));
+      assert.equal(error.code, 'BAD_URL');
+      assert.match(error.message, says);
+      return true;
+    },
+    text,
+  );
 }
 
 describe('--redis URL', () => {
   it('reads host, port, database, user and password, with the defaults', () => {
     const { redacted: _r, ...plain } = parseRedisUrl('redis://localhost');
     assert.deepEqual(plain, { tls: false, host: 'localhost', port: 6379, database: 0 });
-    assert.deepEqual(parseRedisUrl('redis://10.0.0.5:6380/3'), { tls: false, host: '10.0.0.5', port: 6380, database: 3, redacted: 'redis://10.0.0.5:6380/3' });
+    assert.deepEqual(parseRedisUrl('redis://10.0.0.5:6380/3'), {
+      tls: false,
+      host: '10.0.0.5',
+      port: 6380,
+      database: 3,
+      redacted: 'redis://10.0.0.5:6380/3',
+    });
     assert.deepEqual(parseRedisUrl('rediss://:p%40ss%2Fw0rd@cache.example:6390/'), {
-      tls: true, host: 'cache.example', port: 6390, database: 0, password: 'p@ss/w0rd', redacted: 'rediss://:***@cache.example:6390/',
+      tls: true,
+      host: 'cache.example',
+      port: 6390,
+      database: 0,
+      password: 'p@ss/w0rd',
+      redacted: 'rediss://:***@cache.example:6390/',
     });
     assert.deepEqual(parseRedisUrl('redis://alice:secret@[::1]:7000/1'), {
-      tls: false, host: '::1', port: 7000, database: 1, username: 'alice', password: 'secret', redacted: 'redis://alice:***@[::1]:7000/1',
+      tls: false,
+      host: '::1',
+      port: 7000,
+      database: 1,
+      username: 'alice',
+      password: 'secret',
+      redacted: 'redis://alice:***@[::1]:7000/1',
     });
   });
 
@@ -58,24 +79,30 @@ describe('--redis URL', () => {
 
   it('never lets a password through, whatever it holds (property)', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 8, maxLength: 40 }), fc.constantFrom('redis', 'rediss', 'http', ''), fc.boolean(), (password, scheme, encode) => {
-        fc.pre(!password.includes('@') || encode);
-        const given = encode ? encodeURIComponent(password) : password;
-        const text = `${scheme ? `${scheme}://` : ''}:${given}@127.0.0.1:6379/0`;
-        const shown: string[] = [redactUrl(text)];
-        const secrets = [given];
-        try {
-          const target = parseRedisUrl(text);
-          secrets.push(target.password!);
-          // What a library might say: the password as Redis got it (decoded).
-          shown.push(target.redacted, scrubPassword(`AUTH failed for ${target.password}`, target));
-        } catch (error) {
-          shown.push((error as Error).message);
-        }
-        for (const message of shown) {
-          for (const secret of secrets) assert.ok(!message.includes(secret), `${JSON.stringify(message)} shows ${JSON.stringify(secret)}`);
-        }
-      }),
+      fc.property(
+        fc.string({ minLength: 8, maxLength: 40 }),
+        fc.constantFrom('redis', 'rediss', 'http', ''),
+        fc.boolean(),
+        (password, scheme, encode) => {
+          fc.pre(!password.includes('@') || encode);
+          const given = encode ? encodeURIComponent(password) : password;
+          const text = `${scheme ? `${scheme}://` : ''}:${given}@127.0.0.1:6379/0`;
+          const shown: string[] = [redactUrl(text)];
+          const secrets = [given];
+          try {
+            const target = parseRedisUrl(text);
+            secrets.push(target.password!);
+            // What a library might say: the password as Redis got it (decoded).
+            shown.push(target.redacted, scrubPassword(`AUTH failed for ${target.password}`, target));
+          } catch (error) {
+            shown.push((error as Error).message);
+          }
+          for (const message of shown) {
+            for (const secret of secrets)
+              assert.ok(!message.includes(secret), `${JSON.stringify(message)} shows ${JSON.stringify(secret)}`);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

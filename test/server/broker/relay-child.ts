@@ -10,12 +10,26 @@ import { RedisConnection } from '../../../server/broker/connection.ts';
 import { openRedisStore } from '../../../server/log/redis.ts';
 import { createChatLog, createLogSealer } from '../../../server/log/sealed.ts';
 
-const [url, chat, key, heartbeatMs, ttlMs, name] = process.argv.slice(2) as [string, string, string, string, string, string];
+const [url, chat, key, heartbeatMs, ttlMs, name] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const chatKey = new Uint8Array(Buffer.from(key, 'base64url'));
 const connection = await RedisConnection.open(url, { name: 'test-child' });
 const store = await openRedisStore(connection, { chat });
 const log = await createChatLog(store, await createLogSealer(chatKey.slice()));
-const broker = await Broker.create({ connection, store, log, chatKey, label: 'child', timing: { heartbeatMs: Number(heartbeatMs), ttlMs: Number(ttlMs) } });
+const broker = await Broker.create({
+  connection,
+  store,
+  log,
+  chatKey,
+  label: 'child',
+  timing: { heartbeatMs: Number(heartbeatMs), ttlMs: Number(ttlMs) },
+});
 const joined = await broker.join(`p-${name}`, name);
 if (!joined.ok) throw new Error(`could not join as ${name}: ${JSON.stringify(joined)}`);
 process.stdout.write(`ready ${broker.relay.id}\n`);

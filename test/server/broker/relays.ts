@@ -35,14 +35,43 @@ export function newChat(): { chat: string; key: Uint8Array } {
   return { chat: `test-${randomBytes(6).toString('hex')}`, key: ephemeralChatKey() };
 }
 
-export async function startRelay(url: string, chat: { chat: string; key: Uint8Array }, name: string, options: { timing?: PresenceTiming; maxQueued?: number; feed?: boolean; retention?: Retention } = {}): Promise<TestRelay> {
+export async function startRelay(
+  url: string,
+  chat: { chat: string; key: Uint8Array },
+  name: string,
+  options: { timing?: PresenceTiming; maxQueued?: number; feed?: boolean; retention?: Retention } = {},
+): Promise<TestRelay> {
   const connection = await RedisConnection.open(url, { name: 'wirechat', maxReconnectDelayMs: 200 });
-  const store = await openRedisStore(connection, { chat: chat.chat, ...(options.retention ? { retention: options.retention } : {}) });
+  const store = await openRedisStore(connection, {
+    chat: chat.chat,
+    ...(options.retention ? { retention: options.retention } : {}),
+  });
   const log = await createChatLog(store, await createLogSealer(chat.key.slice()));
-  const broker = await Broker.create({ connection, store, log, chatKey: chat.key.slice(), label: name, timing: options.timing ?? FAST, maxQueued: options.maxQueued ?? 1_000, feed: { blockMs: 200 } });
+  const broker = await Broker.create({
+    connection,
+    store,
+    log,
+    chatKey: chat.key.slice(),
+    label: name,
+    timing: options.timing ?? FAST,
+    maxQueued: options.maxQueued ?? 1_000,
+    feed: { blockMs: 200 },
+  });
   const received: LogEntry[] = [];
   const events: TestRelay['events'] = [];
-  for (const event of ['entry', 'epoch', 'gap', 'rewound', 'error', 'event', 'reaped', 'lost', 'rejoined', 'down', 'up'] as const) {
+  for (const event of [
+    'entry',
+    'epoch',
+    'gap',
+    'rewound',
+    'error',
+    'event',
+    'reaped',
+    'lost',
+    'rejoined',
+    'down',
+    'up',
+  ] as const) {
     broker.on(event, (...args: unknown[]) => {
       if (event === 'entry') received.push(args[0] as LogEntry);
       events.push({ name: event, args });
@@ -67,7 +96,13 @@ export async function startRelay(url: string, chat: { chat: string; key: Uint8Ar
 }
 
 /** Resolves once `check()` is true, looked at after each of `emitter`'s `event`s; throws after `ms` with `what`. */
-export async function until(emitters: EventEmitter | EventEmitter[], event: string | string[], check: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function until(
+  emitters: EventEmitter | EventEmitter[],
+  event: string | string[],
+  check: () => boolean,
+  what: string,
+  ms = 10_000,
+): Promise<void> {
   const list = Array.isArray(emitters) ? emitters : [emitters];
   const names = Array.isArray(event) ? event : [event];
   if (check()) return;

@@ -17,13 +17,17 @@ if (mode === 'hold') {
   process.stdout.write('ready\n');
   setInterval(() => {}, 60_000);
 } else if (mode === 'append') {
-  const log = await createChatLog(await openSqliteStore(path!, { synchronous: synchronous as Synchronous }), await createLogSealer((await loadChatKey(keyPath!)).key));
+  const log = await createChatLog(
+    await openSqliteStore(path!, { synchronous: synchronous as Synchronous }),
+    await createLogSealer((await loadChatKey(keyPath!)).key),
+  );
   process.stdout.write(`epoch ${(await log.position()).epoch}\n`);
   let lineId = 0;
   for (;;) {
     const burst = Array.from({ length: 1 + (lineId % 7) }, () => {
       const id = ++lineId;
-      return log.append({ kind: 'line', from: 'crash', text: `line ${id}`, origin: { identity: 'crash-tab', lineId: id } })
+      return log
+        .append({ kind: 'line', from: 'crash', text: `line ${id}`, origin: { identity: 'crash-tab', lineId: id } })
         .then((appended) => process.stdout.write(`ack ${id} ${appended.n}\n`));
     });
     await Promise.all(burst);

@@ -59,19 +59,29 @@ describe('the chat key', () => {
       const path = join(dir, 'chat.key');
       for (const text of ['', 'not a key\n', 'A'.repeat(44) + '\nextra\n', Buffer.alloc(31).toString('base64url')]) {
         await writeFile(path, text, { mode: 0o600 });
-        await assert.rejects(loadChatKey(path), (error: unknown) =>
-          error instanceof SecretFileError && error.code === 'NOT_A_KEY' && error.message.includes(path));
+        await assert.rejects(
+          loadChatKey(path),
+          (error: unknown) =>
+            error instanceof SecretFileError && error.code === 'NOT_A_KEY' && error.message.includes(path),
+        );
         assert.equal(await readFile(path, 'utf8'), text);
       }
     });
   });
 
-  it('follows the secret-file rules: a key others can read is refused', { skip: process.platform === 'win32' && 'no Unix modes' }, async () => {
-    await inTemp(async (dir) => {
-      const path = join(dir, 'chat.key');
-      await loadChatKey(path);
-      await chmod(path, 0o644);
-      await assert.rejects(loadChatKey(path), (error: unknown) => error instanceof SecretFileError && error.code === 'OPEN_TO_OTHERS');
-    });
-  });
+  it(
+    'follows the secret-file rules: a key others can read is refused',
+    { skip: process.platform === 'win32' && 'no Unix modes' },
+    async () => {
+      await inTemp(async (dir) => {
+        const path = join(dir, 'chat.key');
+        await loadChatKey(path);
+        await chmod(path, 0o644);
+        await assert.rejects(
+          loadChatKey(path),
+          (error: unknown) => error instanceof SecretFileError && error.code === 'OPEN_TO_OTHERS',
+        );
+      });
+    },
+  );
 });

@@ -15,23 +15,67 @@ import {
 } from '../../../server/log/log.ts';
 
 const position: Position = { epoch: 'E', first: 5, last: 9 };
-const entry = (n: number, extra: Partial<LogEntry> = {}): LogEntry => ({ n, at: n, kind: 'line', from: 'a', text: 't', ...extra });
+const entry = (n: number, extra: Partial<LogEntry> = {}): LogEntry => ({
+  n,
+  at: n,
+  kind: 'line',
+  from: 'a',
+  text: 't',
+  ...extra,
+});
 
 describe('replayFrom and recovery', () => {
-  const cases: Array<[string, { epoch: string; n: number }, { after: number; reason?: string }, number[], Record<string, unknown>]> = [
+  const cases: Array<
+    [string, { epoch: string; n: number }, { after: number; reason?: string }, number[], Record<string, unknown>]
+  > = [
     ['a tab with every line held after it', { epoch: 'E', n: 6 }, { after: 6 }, [7, 8, 9], { recovered: true }],
-    ['a tab right before the oldest held line', { epoch: 'E', n: 4 }, { after: 4 }, [5, 6, 7, 8, 9], { recovered: true }],
+    [
+      'a tab right before the oldest held line',
+      { epoch: 'E', n: 4 },
+      { after: 4 },
+      [5, 6, 7, 8, 9],
+      { recovered: true },
+    ],
     ['a tab that is up to date', { epoch: 'E', n: 9 }, { after: 9 }, [], { recovered: true }],
-    ['a tab behind what is held', { epoch: 'E', n: 1 }, { after: 1 }, [5, 6, 7, 8, 9], { recovered: false, reason: 'trimmed', gone: 3 }],
-    ['a tab from before the log started holding', { epoch: 'E', n: 0 }, { after: 0 }, [5, 6, 7, 8, 9], { recovered: false, reason: 'trimmed', gone: 4 }],
-    ['a tab of another epoch', { epoch: 'old', n: 3 }, { after: 0, reason: 'epoch' }, [5, 6, 7, 8, 9], { recovered: false, reason: 'epoch', gone: 4 }],
-    ['a tab ahead of the log', { epoch: 'E', n: 12 }, { after: 9, reason: 'ahead' }, [], { recovered: false, reason: 'ahead', gone: 0 }],
+    [
+      'a tab behind what is held',
+      { epoch: 'E', n: 1 },
+      { after: 1 },
+      [5, 6, 7, 8, 9],
+      { recovered: false, reason: 'trimmed', gone: 3 },
+    ],
+    [
+      'a tab from before the log started holding',
+      { epoch: 'E', n: 0 },
+      { after: 0 },
+      [5, 6, 7, 8, 9],
+      { recovered: false, reason: 'trimmed', gone: 4 },
+    ],
+    [
+      'a tab of another epoch',
+      { epoch: 'old', n: 3 },
+      { after: 0, reason: 'epoch' },
+      [5, 6, 7, 8, 9],
+      { recovered: false, reason: 'epoch', gone: 4 },
+    ],
+    [
+      'a tab ahead of the log',
+      { epoch: 'E', n: 12 },
+      { after: 9, reason: 'ahead' },
+      [],
+      { recovered: false, reason: 'ahead', gone: 0 },
+    ],
   ];
   for (const [what, since, plan, numbers, answer] of cases) {
     it(what, () => {
       assert.deepEqual(replayFrom(position, since), plan);
       const entries = numbers.map((n) => entry(n));
-      const { entries: given, position: at, more, ...rest } = recovery(position, replayFrom(position, since), entries, false);
+      const {
+        entries: given,
+        position: at,
+        more,
+        ...rest
+      } = recovery(position, replayFrom(position, since), entries, false);
       assert.deepEqual(rest, answer);
       assert.equal(given, entries);
       assert.equal(at, position);
@@ -42,7 +86,10 @@ describe('replayFrom and recovery', () => {
   it('counts the lines gone from what was actually read, so a trim after the position cannot hide them', () => {
     // The position said line 5 was held; by the time of the read, 5 and 6 had been trimmed.
     const answer = recovery(position, { after: 4 }, [entry(7), entry(8)], false);
-    assert.deepEqual({ recovered: answer.recovered, gone: answer.recovered ? 0 : answer.gone }, { recovered: false, gone: 2 });
+    assert.deepEqual(
+      { recovered: answer.recovered, gone: answer.recovered ? 0 : answer.gone },
+      { recovered: false, gone: 2 },
+    );
   });
 });
 
@@ -61,7 +108,12 @@ describe('retention', () => {
   });
 
   it('refuses bounds that would keep nothing or are not numbers', () => {
-    for (const retention of [{ maxLines: 0, maxAgeMs: 1 }, { maxLines: 1, maxAgeMs: 0 }, { maxLines: 1.5, maxAgeMs: 1 }, { maxLines: 1, maxAgeMs: Number.NaN }]) {
+    for (const retention of [
+      { maxLines: 0, maxAgeMs: 1 },
+      { maxLines: 1, maxAgeMs: 0 },
+      { maxLines: 1.5, maxAgeMs: 1 },
+      { maxLines: 1, maxAgeMs: Number.NaN },
+    ]) {
       assert.throws(() => checkRetention(retention), RangeError, JSON.stringify(retention));
     }
     assert.deepEqual(checkRetention({ maxLines: 1, maxAgeMs: 1 }), { maxLines: 1, maxAgeMs: 1 });

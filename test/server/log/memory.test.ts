@@ -9,5 +9,7 @@ chatLogSuite({
   runs: 300,
   // Each start is a new process's store: a new key too, as main would make.
   create: ({ retention, now }) =>
-    reopening(async () => createChatLog(new MemoryStore({ retention, now }), await createLogSealer(ephemeralChatKey()))),
+    reopening(async () =>
+      createChatLog(new MemoryStore({ retention, now }), await createLogSealer(ephemeralChatKey())),
+    ),
 });

@@ -39,7 +39,11 @@ async function open(url: string, chat: string, key: Uint8Array, retention?: Rete
   let store: RedisStore;
   let log: ChatLog;
   try {
-    store = await openRedisStore(connection, { chat, ...(retention ? { retention } : {}), onEpoch: (epoch, previous) => epochs.push([epoch, previous!]) });
+    store = await openRedisStore(connection, {
+      chat,
+      ...(retention ? { retention } : {}),
+      onEpoch: (epoch, previous) => epochs.push([epoch, previous!]),
+    });
     log = await createChatLog(store, await createLogSealer(key.slice()));
   } catch (error) {
     // The store is let go by the refusal; the connection is ours to close.
@@ -50,7 +54,12 @@ async function open(url: string, chat: string, key: Uint8Array, retention?: Rete
 }
 
 const newChat = () => `store-${randomBytes(6).toString('hex')}`;
-const line = (text: string, identity: string, lineId: number): NewEntry => ({ kind: 'line', from: 'someone', text, origin: { identity, lineId } });
+const line = (text: string, identity: string, lineId: number): NewEntry => ({
+  kind: 'line',
+  from: 'someone',
+  text,
+  origin: { identity, lineId },
+});
 
 describe('Redis store: one history for several relays', () => {
   it('never gives one number twice when two relays append at once, and the stream is in number order', async () => {
@@ -60,20 +69,44 @@ describe('Redis store: one history for several relays', () => {
     try {
       const appendAll = async (relay: Opened, name: string): Promise<Appended[]> => {
         const out: Appended[] = [];
-        for (let i = 0; i < 200; i += 20) out.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => relay.log.append(line(`${name}${i + j}`, name, i + j))))));
+        for (let i = 0; i < 200; i += 20)
+          out.push(
+            ...(await Promise.all(
+              Array.from({ length: 20 }, (_, j) => relay.log.append(line(`${name}${i + j}`, name, i + j))),
+            )),
+          );
         return out;
       };
       const [fromA, fromB] = await Promise.all([appendAll(a, 'a'), appendAll(b, 'b')]);
       const numbers = [...fromA, ...fromB].map((x) => x.n).sort((x, y) => x - y);
-      assert.deepEqual(numbers, Array.from({ length: 400 }, (_, i) => i + 1), 'every number once');
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: 400 }, (_, i) => i + 1),
+        'every number once',
+      );
       for (const results of [fromA, fromB]) {
-        assert.ok(results.every((r, i) => i === 0 || r.n > results[i - 1]!.n), "a relay's own lines in the order it appended them");
+        assert.ok(
+          results.every((r, i) => i === 0 || r.n > results[i - 1]!.n),
+          "a relay's own lines in the order it appended them",
+        );
       }
-      const ids = ((await raw.sendCommand(['XRANGE', a.store.keys.log, '-', '+'])) as Array<[string, string[]]>).map(([id]) => id);
-      assert.deepEqual(ids, numbers.map((n) => `${n}-0`), 'stream ids are the line numbers, in order');
+      const ids = ((await raw.sendCommand(['XRANGE', a.store.keys.log, '-', '+'])) as Array<[string, string[]]>).map(
+        ([id]) => id,
+      );
+      assert.deepEqual(
+        ids,
+        numbers.map((n) => `${n}-0`),
+        'stream ids are the line numbers, in order',
+      );
       const held = await b.log.readAfter(0, 1_000);
-      assert.deepEqual(held.map((e) => e.n), numbers);
-      assert.deepEqual(held.filter((e) => e.origin!.identity === 'a').map((e) => e.n), fromA.map((r) => r.n));
+      assert.deepEqual(
+        held.map((e) => e.n),
+        numbers,
+      );
+      assert.deepEqual(
+        held.filter((e) => e.origin!.identity === 'a').map((e) => e.n),
+        fromA.map((r) => r.n),
+      );
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -85,7 +118,11 @@ describe('Redis store: one history for several relays', () => {
     try {
       await one.log.append(line('in one', 'tab', 1));
       assert.equal((await two.log.position()).last, 0);
-      assert.equal((await two.log.append(line('in two', 'tab', 1))).duplicate, false, 'the same origin in another chat is another line');
+      assert.equal(
+        (await two.log.append(line('in two', 'tab', 1))).duplicate,
+        false,
+        'the same origin in another chat is another line',
+      );
       assert.notEqual((await one.log.position()).epoch, (await two.log.position()).epoch);
     } finally {
       await Promise.all([one.close(), two.close()]);
@@ -97,8 +134,13 @@ describe('Redis store: one history for several relays', () => {
     const a = await open(redis.url, chat, ephemeralChatKey());
     try {
       await a.log.append(line('sealed under the first key', 'tab', 1));
-      await assert.rejects(open(redis.url, chat, ephemeralChatKey()), (error: unknown) =>
-        error instanceof HistoryError && error.code === 'KEY_MISMATCH' && /Redis redis:\/\/127\.0\.0\.1:\d+ chat store-/.test(error.message));
+      await assert.rejects(
+        open(redis.url, chat, ephemeralChatKey()),
+        (error: unknown) =>
+          error instanceof HistoryError &&
+          error.code === 'KEY_MISMATCH' &&
+          /Redis redis:\/\/127\.0\.0\.1:\d+ chat store-/.test(error.message),
+      );
     } finally {
       await a.close();
     }
@@ -123,17 +165,27 @@ describe('Redis store: what it keeps in Redis', () => {
       for (let i = 1; i <= 10; i++) await a.log.append(line(`l${i}`, 'tab', i));
       await a.log.append({ kind: 'join', from: 'bob', text: '' });
       const keys = a.store.keys;
-      assert.deepEqual(((await raw.sendCommand(['KEYS', `${keys.prefix}*`])) as string[]).sort(), [keys.epoch, keys.last, keys.log, keys.tags].sort());
+      assert.deepEqual(
+        ((await raw.sendCommand(['KEYS', `${keys.prefix}*`])) as string[]).sort(),
+        [keys.epoch, keys.last, keys.log, keys.tags].sort(),
+      );
       assert.equal(await raw.sendCommand(['TYPE', keys.log]), 'stream');
       assert.equal(await raw.sendCommand(['XLEN', keys.log]), 3);
-      assert.equal(await raw.sendCommand(['HLEN', keys.tags]), 2, 'the tags of the two tagged lines still held; a join has none');
+      assert.equal(
+        await raw.sendCommand(['HLEN', keys.tags]),
+        2,
+        'the tags of the two tagged lines still held; a join has none',
+      );
       assert.equal(await raw.sendCommand(['GET', keys.last]), '11');
       const entries = (await raw.sendCommand(['XRANGE', keys.log, '-', '+'])) as Array<[string, string[]]>;
-      assert.deepEqual(entries.map(([id, fields]) => [id, fields.filter((_, i) => i % 2 === 0)]), [
-        ['9-0', ['at', 'tag', 'sealed']],
-        ['10-0', ['at', 'tag', 'sealed']],
-        ['11-0', ['at', 'sealed']],
-      ]);
+      assert.deepEqual(
+        entries.map(([id, fields]) => [id, fields.filter((_, i) => i % 2 === 0)]),
+        [
+          ['9-0', ['at', 'tag', 'sealed']],
+          ['10-0', ['at', 'tag', 'sealed']],
+          ['11-0', ['at', 'sealed']],
+        ],
+      );
       assert.match(entries[0]![1][5]!, /^gAAAAA/, 'the entry is a Fernet token');
     } finally {
       await a.close();
@@ -163,7 +215,11 @@ describe('Redis store: a lost history is a new epoch', () => {
         const recovery = await a.log.recover({ epoch: before.epoch, n: 2 });
         assert.equal(recovery.recovered, false);
         assert.equal(!recovery.recovered && recovery.reason, 'epoch');
-        assert.deepEqual(await a.log.append(line('one', 'tab', 1)), { n: 1, at: (await a.log.readAfter(0, 1))[0]?.at ?? NaN, duplicate: false }, 'nothing of the lost epoch is known');
+        assert.deepEqual(
+          await a.log.append(line('one', 'tab', 1)),
+          { n: 1, at: (await a.log.readAfter(0, 1))[0]?.at ?? NaN, duplicate: false },
+          'nothing of the lost epoch is known',
+        );
       } finally {
         await a.close();
       }
@@ -227,12 +283,21 @@ describe('Redis store: what a Redis crash keeps', () => {
           const { epoch: after, first, last } = await b.log.position();
           assert.equal(after, epoch, 'the same history');
           const held = await b.log.readAfter(0, 100_000);
-          assert.deepEqual(held.map((e) => e.n), Array.from({ length: last - first + 1 }, (_, i) => first + i), 'no gap, no repeat');
+          assert.deepEqual(
+            held.map((e) => e.n),
+            Array.from({ length: last - first + 1 }, (_, i) => first + i),
+            'no gap, no repeat',
+          );
           const byLineId = new Map(held.map((e) => [e.origin!.lineId, e]));
-          for (const [lineId, n] of acks) assert.equal(byLineId.get(lineId)?.n, n, `acknowledged line ${lineId} is there as ${n}`);
+          for (const [lineId, n] of acks)
+            assert.equal(byLineId.get(lineId)?.n, n, `acknowledged line ${lineId} is there as ${n}`);
           assert.ok(acks.size >= 300, `${acks.size} acknowledged`);
           const [lastAcked, lastN] = [...acks].at(-1)!;
-          assert.equal((await b.log.append(line(`line ${lastAcked}`, 'tab', lastAcked))).n, lastN, 'a resend after the crash is recognized');
+          assert.equal(
+            (await b.log.append(line(`line ${lastAcked}`, 'tab', lastAcked))).n,
+            lastN,
+            'a resend after the crash is recognized',
+          );
           assert.equal((await b.log.append(line('after', 'tab', 1e6))).n, last + 1, 'the numbers go on');
         } finally {
           await b.close();

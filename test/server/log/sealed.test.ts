@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseToken } from '../../../shared/fernet.ts';
 import { ephemeralChatKey, loadChatKey } from '../../../server/log/chat-key.ts';
-import { HistoryError, type Appended, type LogStore, type NewEntry, type RecordToStore } from '../../../server/log/log.ts';
+import {
+  HistoryError,
+  type Appended,
+  type LogStore,
+  type NewEntry,
+  type RecordToStore,
+} from '../../../server/log/log.ts';
 import { MemoryStore } from '../../../server/log/memory.ts';
 import { createChatLog, createLogSealer, PAYLOAD_VERSION } from '../../../server/log/sealed.ts';
 import { openSqliteStore } from '../../../server/log/sqlite.ts';
@@ -28,12 +34,37 @@ const inTemp = (run: (dir: string) => Promise<void>) => inTempDir('sealed', run)
 
 /** Entries whose every field is a marker that must not be found at rest. */
 const SECRET_ENTRIES: NewEntry[] = [
-  { kind: 'line', from: 'Marker-Name-Alice', text: 'marker text: the exam answers are 42', origin: { identity: 'marker-identity-tab', lineId: 1 } },
-  { kind: 'console', from: 'Marker-Name-Console', text: 'marker console words', origin: { identity: 'marker-identity-console', lineId: 1 } },
-  { kind: 'direct', from: 'Marker-Name-Console', text: 'marker private words', to: 'marker-recipient-id', origin: { identity: 'marker-identity-console', lineId: 2 } },
+  {
+    kind: 'line',
+    from: 'Marker-Name-Alice',
+    text: 'marker text: the exam answers are 42',
+    origin: { identity: 'marker-identity-tab', lineId: 1 },
+  },
+  {
+    kind: 'console',
+    from: 'Marker-Name-Console',
+    text: 'marker console words',
+    origin: { identity: 'marker-identity-console', lineId: 1 },
+  },
+  {
+    kind: 'direct',
+    from: 'Marker-Name-Console',
+    text: 'marker private words',
+    to: 'marker-recipient-id',
+    origin: { identity: 'marker-identity-console', lineId: 2 },
+  },
   { kind: 'leave', from: 'Marker-Name-Bob', text: 'marker leave reason' },
 ];
-const MARKERS = ['Marker-Name', 'marker text', 'exam answers', 'marker console', 'marker private', 'marker-identity', 'marker-recipient', 'marker leave'];
+const MARKERS = [
+  'Marker-Name',
+  'marker text',
+  'exam answers',
+  'marker console',
+  'marker private',
+  'marker-identity',
+  'marker-recipient',
+  'marker leave',
+];
 
 function findMarkers(bytes: Uint8Array): string[] {
   const text = Buffer.from(bytes).toString('latin1').toLowerCase();
@@ -59,7 +90,12 @@ class RecordingStore implements LogStore {
   close = () => this.inner.close();
 }
 
-const line = (text: string, lineId: number): NewEntry => ({ kind: 'line', from: 'alice', text, origin: { identity: 'tab-a', lineId } });
+const line = (text: string, lineId: number): NewEntry => ({
+  kind: 'line',
+  from: 'alice',
+  text,
+  origin: { identity: 'tab-a', lineId },
+});
 
 describe('the chat log at rest', () => {
   it('keeps no name, text, recipient or identity in the clear in the SQLite file or its WAL', async () => {
@@ -84,14 +120,29 @@ describe('the chat log at rest', () => {
     await inTemp(async (dir) => {
       const path = join(dir, 'history.db');
       const keyPath = join(dir, 'chat.key');
-      const log = await createChatLog(await openSqliteStore(path), await createLogSealer((await loadChatKey(keyPath)).key));
+      const log = await createChatLog(
+        await openSqliteStore(path),
+        await createLogSealer((await loadChatKey(keyPath)).key),
+      );
       const appended = await log.appendMany(SECRET_ENTRIES);
       await log.close();
       const db = new Database(path, { readonly: true });
-      const rows = db.prepare('SELECT n, at, tag, sealed FROM lines ORDER BY n').all() as Array<{ n: number; at: number; tag: string | null; sealed: string }>;
+      const rows = db.prepare('SELECT n, at, tag, sealed FROM lines ORDER BY n').all() as Array<{
+        n: number;
+        at: number;
+        tag: string | null;
+        sealed: string;
+      }>;
       db.close();
-      assert.deepEqual(rows.map((r) => [r.n, r.at]), appended.map((a) => [a.n, a.at]));
-      assert.deepEqual(rows.map((r) => r.tag === null), [false, false, false, true], 'a tag only where there is an origin');
+      assert.deepEqual(
+        rows.map((r) => [r.n, r.at]),
+        appended.map((a) => [a.n, a.at]),
+      );
+      assert.deepEqual(
+        rows.map((r) => r.tag === null),
+        [false, false, false, true],
+        'a tag only where there is an origin',
+      );
       // The chat key file, as a person would paste it into Python's Fernet(...).
       const secret = new reference.Secret((await readFile(keyPath, 'utf8')).trim());
       rows.forEach((row, i) => {
@@ -107,7 +158,10 @@ describe('the chat log at rest', () => {
     const log = await createChatLog(store, await createLogSealer(ephemeralChatKey()));
     await log.appendMany(SECRET_ENTRIES);
     assert.deepEqual(findMarkers(Buffer.from(JSON.stringify(store.batches))), []);
-    assert.deepEqual((await log.readAfter(0, 10)).map(({ n: _n, at: _at, ...entry }) => entry), SECRET_ENTRIES);
+    assert.deepEqual(
+      (await log.readAfter(0, 10)).map(({ n: _n, at: _at, ...entry }) => entry),
+      SECRET_ENTRIES,
+    );
   });
 
   it('tags an origin with a keyed hash: the same origin alike, others apart, nothing of the identity in it', async () => {
@@ -117,10 +171,18 @@ describe('the chat log at rest', () => {
     const tag = sealer.tag({ identity: 'tab-a', lineId: 12 });
     assert.match(tag, /^[A-Za-z0-9_-]{22}$/, '128 bits, base64url');
     assert.equal(sealer.tag({ identity: 'tab-a', lineId: 12 }), tag);
-    assert.equal((await createLogSealer(key.slice())).tag({ identity: 'tab-a', lineId: 12 }), tag, 'stable under the same key');
+    assert.equal(
+      (await createLogSealer(key.slice())).tag({ identity: 'tab-a', lineId: 12 }),
+      tag,
+      'stable under the same key',
+    );
     assert.notEqual(sealer.tag({ identity: 'tab-a', lineId: 13 }), tag);
     assert.notEqual(sealer.tag({ identity: 'tab-b', lineId: 12 }), tag);
-    assert.notEqual(sealer.tag({ identity: 'tab-a1', lineId: 2 }), sealer.tag({ identity: 'tab-a', lineId: 12 }), 'no ambiguity between fields');
+    assert.notEqual(
+      sealer.tag({ identity: 'tab-a1', lineId: 2 }),
+      sealer.tag({ identity: 'tab-a', lineId: 12 }),
+      'no ambiguity between fields',
+    );
     assert.notEqual(other.tag({ identity: 'tab-a', lineId: 12 }), tag, 'another chat key, another tag');
   });
 
@@ -139,14 +201,20 @@ describe('opening a history', () => {
       const log = await createChatLog(await openSqliteStore(path), await createLogSealer(right.slice()));
       await log.append(line('sealed under the right key', 1));
       await log.close();
-      await assert.rejects(createChatLog(await openSqliteStore(path), await createLogSealer(ephemeralChatKey())), (error: unknown) => {
-        assert.ok(error instanceof HistoryError, String(error));
-        assert.equal(error.code, 'KEY_MISMATCH');
-        assert.match(error.message, /history\.db was sealed under another chat key/);
-        return true;
-      });
+      await assert.rejects(
+        createChatLog(await openSqliteStore(path), await createLogSealer(ephemeralChatKey())),
+        (error: unknown) => {
+          assert.ok(error instanceof HistoryError, String(error));
+          assert.equal(error.code, 'KEY_MISMATCH');
+          assert.match(error.message, /history\.db was sealed under another chat key/);
+          return true;
+        },
+      );
       const again = await createChatLog(await openSqliteStore(path), await createLogSealer(right.slice()));
-      assert.deepEqual((await again.readAfter(0, 10)).map((e) => e.text), ['sealed under the right key']);
+      assert.deepEqual(
+        (await again.readAfter(0, 10)).map((e) => e.text),
+        ['sealed under the right key'],
+      );
       await again.close();
     });
   });
@@ -163,9 +231,15 @@ describe('opening a history', () => {
       db.prepare('UPDATE lines SET sealed = ? WHERE n = 1').run(foreign);
       db.close();
       const reopened = await createChatLog(await openSqliteStore(path), await createLogSealer(key.slice()));
-      await assert.rejects(reopened.readAfter(0, 10), (error: unknown) =>
-        error instanceof HistoryError && error.code === 'READ_FAILED' && /line 1 of SQLite/.test(error.message));
-      assert.deepEqual((await reopened.readAfter(1, 10)).map((e) => e.text), ['two']);
+      await assert.rejects(
+        reopened.readAfter(0, 10),
+        (error: unknown) =>
+          error instanceof HistoryError && error.code === 'READ_FAILED' && /line 1 of SQLite/.test(error.message),
+      );
+      assert.deepEqual(
+        (await reopened.readAfter(1, 10)).map((e) => e.text),
+        ['two'],
+      );
       await reopened.close();
     });
   });
@@ -176,10 +250,19 @@ describe('write batching', () => {
     const store = new RecordingStore();
     const log = await createChatLog(store, await createLogSealer(ephemeralChatKey()));
     const together = await Promise.all(Array.from({ length: 100 }, (_, i) => log.append(line(`l${i}`, i))));
-    assert.deepEqual(together.map((a) => a.n), Array.from({ length: 100 }, (_, i) => i + 1));
-    assert.deepEqual(store.batches.map((b) => b.length), [100]);
+    assert.deepEqual(
+      together.map((a) => a.n),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      store.batches.map((b) => b.length),
+      [100],
+    );
     for (let i = 100; i < 103; i++) await log.append(line(`l${i}`, i));
-    assert.deepEqual(store.batches.map((b) => b.length), [100, 1, 1, 1]);
+    assert.deepEqual(
+      store.batches.map((b) => b.length),
+      [100, 1, 1, 1],
+    );
   });
 
   it('fails every append of a batch the store could not write, and goes on with the next batch', async () => {
@@ -188,7 +271,10 @@ describe('write batching', () => {
     const failure = new HistoryError('WRITE_FAILED', 'disk full');
     store.failNext = failure;
     const outcomes = await Promise.allSettled([log.append(line('a', 1)), log.appendMany([line('b', 2), line('c', 3)])]);
-    assert.deepEqual(outcomes.map((o) => o.status === 'rejected' && o.reason === failure), [true, true]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status === 'rejected' && o.reason === failure),
+      [true, true],
+    );
     assert.deepEqual((await log.append(line('a', 1))).n, 1, 'nothing of the failed batch took a number');
     assert.deepEqual((await log.position()).last, 1);
   });
@@ -198,7 +284,13 @@ describe('write batching', () => {
     const log = await createChatLog(store, await createLogSealer(ephemeralChatKey()));
     const pending = [log.append(line('a', 1)), log.append(line('b', 2))];
     await log.close();
-    assert.deepEqual((await Promise.all(pending)).map((a) => a.n), [1, 2]);
-    await assert.rejects(log.append(line('c', 3)), (error: unknown) => error instanceof HistoryError && error.code === 'CLOSED');
+    assert.deepEqual(
+      (await Promise.all(pending)).map((a) => a.n),
+      [1, 2],
+    );
+    await assert.rejects(
+      log.append(line('c', 3)),
+      (error: unknown) => error instanceof HistoryError && error.code === 'CLOSED',
+    );
   });
 });

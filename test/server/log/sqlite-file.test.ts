@@ -31,7 +31,12 @@ async function refused(path: string, code: HistoryErrorCode, says: RegExp): Prom
 }
 
 /** A child process and its stdout as lines, with a bounded wait for the next line that matches. */
-function child(args: string[]): { process: ChildProcessWithoutNullStreams; lines: string[]; waitFor(match: RegExp, ms?: number): Promise<string>; exited: Promise<unknown> } {
+function child(args: string[]): {
+  process: ChildProcessWithoutNullStreams;
+  lines: string[];
+  waitFor(match: RegExp, ms?: number): Promise<string>;
+  exited: Promise<unknown>;
+} {
   const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: 'pipe' });
   const lines: string[] = [];
   let partial = '';
@@ -51,7 +56,7 @@ function child(args: string[]): { process: ChildProcessWithoutNullStreams; lines
     exited,
     async waitFor(match, ms = 30_000) {
       const deadline = Date.now() + ms;
-      for (let seen = 0; ; ) {
+      for (let seen = 0; ;) {
         for (; seen < lines.length; seen++) if (match.test(lines[seen]!)) return lines[seen]!;
         if (proc.exitCode !== null) throw new Error(`the child exited (${proc.exitCode}) before ${match}: ${stderr}`);
         if (Date.now() > deadline) throw new Error(`no ${match} from the child in ${ms} ms: ${stderr}`);
@@ -155,11 +160,20 @@ describe('SQLite history file: writing', () => {
     await inTemp(async (dir) => {
       const store = await openSqliteStore(join(dir, 'history.db'));
       // An empty token breaks the table's CHECK: the second record fails after the first was inserted.
-      await assert.rejects(store.appendMany([{ tag: 'a', sealed: 'token-a' }, { tag: 'b', sealed: '' }]), (error: unknown) =>
-        error instanceof HistoryError && error.code === 'WRITE_FAILED');
+      await assert.rejects(
+        store.appendMany([
+          { tag: 'a', sealed: 'token-a' },
+          { tag: 'b', sealed: '' },
+        ]),
+        (error: unknown) => error instanceof HistoryError && error.code === 'WRITE_FAILED',
+      );
       assert.deepEqual(await store.position(), { epoch: (await store.position()).epoch, first: 1, last: 0 });
       assert.deepEqual(await store.readAfter(0, 10), []);
-      assert.deepEqual((await store.appendMany([{ tag: 'a', sealed: 'token-a' }]))[0]!.n, 1, 'tag a is new again: its insert was rolled back');
+      assert.deepEqual(
+        (await store.appendMany([{ tag: 'a', sealed: 'token-a' }]))[0]!.n,
+        1,
+        'tag a is new again: its insert was rolled back',
+      );
       await store.close();
     });
   });
@@ -185,12 +199,19 @@ describe('SQLite history file: writing', () => {
           if (m) acks.set(Number(m[1]), Number(m[2]));
         }
         assert.ok(acks.size >= 300, `${acks.size} acks`);
-        const log = await createChatLog(await openSqliteStore(path), await createLogSealer((await loadChatKey(keyPath)).key));
+        const log = await createChatLog(
+          await openSqliteStore(path),
+          await createLogSealer((await loadChatKey(keyPath)).key),
+        );
         try {
           const { epoch: after, first, last } = await log.position();
           assert.equal(after, epoch, 'the same history, the same epoch');
           const held = await log.readAfter(0, 100_000);
-          assert.deepEqual(held.map((e) => e.n), Array.from({ length: last - first + 1 }, (_, i) => first + i), 'no gap, no repeat');
+          assert.deepEqual(
+            held.map((e) => e.n),
+            Array.from({ length: last - first + 1 }, (_, i) => first + i),
+            'no gap, no repeat',
+          );
           const byLineId = new Map(held.map((e) => [e.origin!.lineId, e]));
           assert.equal(byLineId.size, held.length, 'each line once');
           for (const [lineId, n] of acks) {
@@ -200,9 +221,21 @@ describe('SQLite history file: writing', () => {
           }
           assert.ok(last >= Math.max(...acks.values()), 'nothing acknowledged is beyond the end');
           const [lastAcked] = [...acks].at(-1)!;
-          assert.deepEqual(await log.append({ kind: 'line', from: 'crash', text: `line ${lastAcked}`, origin: { identity: 'crash-tab', lineId: lastAcked } }),
-            { n: acks.get(lastAcked), at: byLineId.get(lastAcked)!.at, duplicate: true }, 'a resend after the crash is still recognized');
-          assert.equal((await log.append({ kind: 'console', from: 'console', text: 'after the crash' })).n, last + 1, 'the numbers go on');
+          assert.deepEqual(
+            await log.append({
+              kind: 'line',
+              from: 'crash',
+              text: `line ${lastAcked}`,
+              origin: { identity: 'crash-tab', lineId: lastAcked },
+            }),
+            { n: acks.get(lastAcked), at: byLineId.get(lastAcked)!.at, duplicate: true },
+            'a resend after the crash is still recognized',
+          );
+          assert.equal(
+            (await log.append({ kind: 'console', from: 'console', text: 'after the crash' })).n,
+            last + 1,
+            'the numbers go on',
+          );
         } finally {
           await log.close();
         }

@@ -29,7 +29,10 @@ export interface Variant {
 }
 
 /** A harness over `open`, which opens the variant's history (again): reopen closes the log and calls it anew. */
-export async function reopening(open: () => Promise<ChatLog>, cleanup: () => Promise<void> = async () => {}): Promise<Harness> {
+export async function reopening(
+  open: () => Promise<ChatLog>,
+  cleanup: () => Promise<void> = async () => {},
+): Promise<Harness> {
   let log = await open();
   return {
     get log() {
@@ -53,7 +56,11 @@ export class Clock {
   readonly now = (): number => this.t;
 }
 
-async function withLog<T>(variant: Variant, retention: Retention, run: (h: Harness, clock: Clock) => Promise<T>): Promise<T> {
+async function withLog<T>(
+  variant: Variant,
+  retention: Retention,
+  run: (h: Harness, clock: Clock) => Promise<T>,
+): Promise<T> {
   const clock = new Clock();
   const harness = await variant.create({ retention, now: clock.now });
   try {
@@ -102,7 +109,10 @@ class Model {
   /** Retention at `now`: the newest maxLines, none older than maxAgeMs. */
   trim(now: number): void {
     const byCount = this.last - this.retention.maxLines + 1;
-    while (this.first <= this.last && (this.first < byCount || this.all[this.first - 1]!.at < now - this.retention.maxAgeMs)) {
+    while (
+      this.first <= this.last &&
+      (this.first < byCount || this.all[this.first - 1]!.at < now - this.retention.maxAgeMs)
+    ) {
       this.first++;
     }
   }
@@ -114,7 +124,10 @@ class Model {
   append(entry: NewEntry, now: number): Appended {
     this.trim(now);
     const key = entry.origin && JSON.stringify([entry.origin.identity, entry.origin.lineId]);
-    const twin = key === undefined ? undefined : this.held().find((e) => e.origin && JSON.stringify([e.origin.identity, e.origin.lineId]) === key);
+    const twin =
+      key === undefined
+        ? undefined
+        : this.held().find((e) => e.origin && JSON.stringify([e.origin.identity, e.origin.lineId]) === key);
     if (twin) return { n: twin.n, at: twin.at, duplicate: true };
     this.lastAt = Math.max(now, this.lastAt);
     this.all.push({ ...entry, n: ++this.last, at: this.lastAt });
@@ -124,7 +137,9 @@ class Model {
 
   readAfter(n: number, limit: number, now: number): LogEntry[] {
     this.trim(now);
-    return this.held().filter((e) => e.n > n).slice(0, limit);
+    return this.held()
+      .filter((e) => e.n > n)
+      .slice(0, limit);
   }
 
   reopen(persistent: boolean, now: number): void {
@@ -143,7 +158,10 @@ class Model {
 
 // ---- commands ---------------------------------------------------------------------------------------------
 
-type Call = { kind: 'append'; entry: NewEntry } | { kind: 'appendMany'; entries: NewEntry[] } | { kind: 'read'; after: number; limit: number };
+type Call =
+  | { kind: 'append'; entry: NewEntry }
+  | { kind: 'appendMany'; entries: NewEntry[] }
+  | { kind: 'read'; after: number; limit: number };
 
 type Command =
   /** Calls made in one turn of the event loop, then all awaited. */
@@ -157,35 +175,71 @@ type Command =
 /** fast-check's records have no prototype; entries as a relay builds them do. */
 const plain = (entry: NewEntry): NewEntry => JSON.parse(JSON.stringify(entry)) as NewEntry;
 
-const arbEntry: fc.Arbitrary<NewEntry> = fc.oneof(
-  fc.record({
-    kind: fc.constantFrom('line' as const, 'console' as const),
-    from: fc.constantFrom('alice', 'bob', 'console'),
-    text: fc.string({ maxLength: 40 }),
-    // A small pool of origins, so resent lines (the same origin again) are common.
-    origin: fc.record({ identity: fc.constantFrom('tab-a', 'tab-b', 'console-1'), lineId: fc.nat({ max: 6 }) }),
-  }),
-  fc.record({
-    kind: fc.constant('direct' as const),
-    from: fc.constant('console'),
-    text: fc.string({ maxLength: 20 }),
-    to: fc.constantFrom('tab-a', 'tab-b'),
-    origin: fc.record({ identity: fc.constant('console-1'), lineId: fc.nat({ max: 6 }) }),
-  }),
-  fc.record({ kind: fc.constantFrom('join' as const, 'leave' as const), from: fc.constantFrom('alice', 'bob'), text: fc.constantFrom('', 'closed the tab') }),
-).map(plain);
+const arbEntry: fc.Arbitrary<NewEntry> = fc
+  .oneof(
+    fc.record({
+      kind: fc.constantFrom('line' as const, 'console' as const),
+      from: fc.constantFrom('alice', 'bob', 'console'),
+      text: fc.string({ maxLength: 40 }),
+      // A small pool of origins, so resent lines (the same origin again) are common.
+      origin: fc.record({ identity: fc.constantFrom('tab-a', 'tab-b', 'console-1'), lineId: fc.nat({ max: 6 }) }),
+    }),
+    fc.record({
+      kind: fc.constant('direct' as const),
+      from: fc.constant('console'),
+      text: fc.string({ maxLength: 20 }),
+      to: fc.constantFrom('tab-a', 'tab-b'),
+      origin: fc.record({ identity: fc.constant('console-1'), lineId: fc.nat({ max: 6 }) }),
+    }),
+    fc.record({
+      kind: fc.constantFrom('join' as const, 'leave' as const),
+      from: fc.constantFrom('alice', 'bob'),
+      text: fc.constantFrom('', 'closed the tab'),
+    }),
+  )
+  .map(plain);
 
 const arbCall: fc.Arbitrary<Call> = fc.oneof(
   { weight: 4, arbitrary: arbEntry.map((entry) => ({ kind: 'append' as const, entry })) },
-  { weight: 2, arbitrary: fc.array(arbEntry, { minLength: 1, maxLength: 5 }).map((entries) => ({ kind: 'appendMany' as const, entries })) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('read' as const), after: fc.nat({ max: 40 }), limit: fc.integer({ min: 1, max: 6 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(arbEntry, { minLength: 1, maxLength: 5 })
+      .map((entries) => ({ kind: 'appendMany' as const, entries })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('read' as const),
+      after: fc.nat({ max: 40 }),
+      limit: fc.integer({ min: 1, max: 6 }),
+    }),
+  },
 );
 
 function arbCommand(persistent: boolean): fc.Arbitrary<Command> {
   return fc.oneof(
-    { weight: 18, arbitrary: fc.array(arbCall, { minLength: 1, maxLength: 6 }).map((calls) => ({ op: 'burst' as const, calls })) },
-    { weight: 6, arbitrary: fc.record({ op: fc.constant('read' as const), after: fc.nat({ max: 40 }), limit: fc.integer({ min: 1, max: 8 }) }) },
-    { weight: 6, arbitrary: fc.record({ op: fc.constant('recover' as const), sameEpoch: fc.boolean(), n: fc.nat({ max: 40 }), limit: fc.integer({ min: 1, max: 8 }) }) },
+    {
+      weight: 18,
+      arbitrary: fc.array(arbCall, { minLength: 1, maxLength: 6 }).map((calls) => ({ op: 'burst' as const, calls })),
+    },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        op: fc.constant('read' as const),
+        after: fc.nat({ max: 40 }),
+        limit: fc.integer({ min: 1, max: 8 }),
+      }),
+    },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        op: fc.constant('recover' as const),
+        sameEpoch: fc.boolean(),
+        n: fc.nat({ max: 40 }),
+        limit: fc.integer({ min: 1, max: 8 }),
+      }),
+    },
     { weight: 6, arbitrary: fc.record({ op: fc.constant('tick' as const), ms: fc.nat({ max: 1_500 }) }) },
     { weight: 3, arbitrary: fc.constant({ op: 'trim' as const }) },
     // A reopen of a memory store is a restart: rarer, or it would keep wiping the history the test builds.
@@ -213,12 +267,21 @@ async function runCommands(variant: Variant, retention: Retention, commands: Com
         case 'burst': {
           // Issued together: the log may batch them as it likes, but numbers follow the order of the calls.
           const pending = command.calls.map((call) =>
-            call.kind === 'append' ? log.append(call.entry) : call.kind === 'appendMany' ? log.appendMany(call.entries) : log.readAfter(call.after, call.limit),
+            call.kind === 'append'
+              ? log.append(call.entry)
+              : call.kind === 'appendMany'
+                ? log.appendMany(call.entries)
+                : log.readAfter(call.after, call.limit),
           );
           const results = await Promise.all(pending);
           command.calls.forEach((call, i) => {
             if (call.kind === 'append') assert.deepEqual(results[i], model.append(call.entry, clock.t), 'append');
-            if (call.kind === 'appendMany') assert.deepEqual(results[i], call.entries.map((e) => model.append(e, clock.t)), 'appendMany');
+            if (call.kind === 'appendMany')
+              assert.deepEqual(
+                results[i],
+                call.entries.map((e) => model.append(e, clock.t)),
+                'appendMany',
+              );
           });
           command.calls.forEach((call, i) => {
             if (call.kind === 'read') checkRacingRead(results[i] as LogEntry[], model, call.after, call.limit);
@@ -226,7 +289,11 @@ async function runCommands(variant: Variant, retention: Retention, commands: Com
           break;
         }
         case 'read':
-          assert.deepEqual(await log.readAfter(command.after, command.limit), model.readAfter(command.after, command.limit, clock.t), 'readAfter');
+          assert.deepEqual(
+            await log.readAfter(command.after, command.limit),
+            model.readAfter(command.after, command.limit, clock.t),
+            'readAfter',
+          );
           break;
         case 'recover': {
           const epoch = command.sameEpoch ? epochs.at(-1)! : 'an-epoch-that-never-was';
@@ -263,7 +330,11 @@ async function runCommands(variant: Variant, retention: Retention, commands: Com
           break;
       }
       model.trim(clock.t);
-      assert.deepEqual(await log.position(), { epoch: epochs.at(-1), first: model.first, last: model.last }, `position after ${command.op}`);
+      assert.deepEqual(
+        await log.position(),
+        { epoch: epochs.at(-1), first: model.first, last: model.last },
+        `position after ${command.op}`,
+      );
     }
     assert.deepEqual(await log.readAfter(0, 10_000), model.held(), 'what the log holds at the end');
   });
@@ -278,8 +349,19 @@ export function chatLogSuite(variant: Variant): void {
         assert.deepEqual(await log.position(), { epoch: (await log.position()).epoch, first: 1, last: 0 });
         const entries: NewEntry[] = [
           line('hello', 'tab-a', 1),
-          { kind: 'console', from: 'console', text: 'welcome, ünïcødé ✓', origin: { identity: 'console-1', lineId: 1 } },
-          { kind: 'direct', from: 'console', text: 'just you', to: 'tab-a', origin: { identity: 'console-1', lineId: 2 } },
+          {
+            kind: 'console',
+            from: 'console',
+            text: 'welcome, ünïcødé ✓',
+            origin: { identity: 'console-1', lineId: 1 },
+          },
+          {
+            kind: 'direct',
+            from: 'console',
+            text: 'just you',
+            to: 'tab-a',
+            origin: { identity: 'console-1', lineId: 2 },
+          },
           { kind: 'join', from: 'bob', text: '' },
           { kind: 'leave', from: 'bob', text: 'closed the tab' },
         ];
@@ -288,13 +370,28 @@ export function chatLogSuite(variant: Variant): void {
           appended.push(await log.append(entry));
           clock.t += 10;
         }
-        assert.deepEqual(appended.map((a) => a.n), [1, 2, 3, 4, 5]);
-        assert.deepEqual(appended.map((a) => a.duplicate), [false, false, false, false, false]);
+        assert.deepEqual(
+          appended.map((a) => a.n),
+          [1, 2, 3, 4, 5],
+        );
+        assert.deepEqual(
+          appended.map((a) => a.duplicate),
+          [false, false, false, false, false],
+        );
         const back = await log.readAfter(0, 100);
         assert.deepEqual(back.map(stripped), entries);
-        assert.deepEqual(back.map((e) => e.at), appended.map((a) => a.at));
-        assert.deepEqual((await log.readAfter(3, 100)).map((e) => e.n), [4, 5]);
-        assert.deepEqual((await log.readAfter(1, 2)).map((e) => e.n), [2, 3]);
+        assert.deepEqual(
+          back.map((e) => e.at),
+          appended.map((a) => a.at),
+        );
+        assert.deepEqual(
+          (await log.readAfter(3, 100)).map((e) => e.n),
+          [4, 5],
+        );
+        assert.deepEqual(
+          (await log.readAfter(1, 2)).map((e) => e.n),
+          [2, 3],
+        );
         assert.deepEqual(await log.readAfter(5, 100), []);
         assert.deepEqual(await log.readAfter(99, 100), []);
       });
@@ -307,20 +404,32 @@ export function chatLogSuite(variant: Variant): void {
           log.appendMany([line('b', 'tab-b', 1), line('c', 'tab-b', 2)]),
           log.append(line('d', 'tab-a', 2)),
         ]);
-        assert.deepEqual(results.flat().map((r) => r.n), [1, 2, 3, 4]);
+        assert.deepEqual(
+          results.flat().map((r) => r.n),
+          [1, 2, 3, 4],
+        );
         assert.deepEqual(await log.appendMany([]), [], 'an empty batch is no transaction');
-        assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.text), ['a', 'b', 'c', 'd']);
+        assert.deepEqual(
+          (await log.readAfter(0, 10)).map((e) => e.text),
+          ['a', 'b', 'c', 'd'],
+        );
       });
     });
 
     it('stores a resent line once and answers the resend with the first number, in one batch or later', async () => {
       await withLog(variant, ROOMY, async ({ log }) => {
-        const [first, again] = await Promise.all([log.append(line('hi', 'tab-a', 7)), log.append(line('hi', 'tab-a', 7))]);
+        const [first, again] = await Promise.all([
+          log.append(line('hi', 'tab-a', 7)),
+          log.append(line('hi', 'tab-a', 7)),
+        ]);
         assert.deepEqual(again, { ...first, duplicate: true });
         assert.equal(first!.duplicate, false);
         await log.append(line('other', 'tab-b', 7)); // the same line id from another tab is another line
         assert.deepEqual(await log.append(line('hi', 'tab-a', 7)), { ...first, duplicate: true });
-        assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.text), ['hi', 'other']);
+        assert.deepEqual(
+          (await log.readAfter(0, 10)).map((e) => e.text),
+          ['hi', 'other'],
+        );
         assert.equal((await log.position()).last, 2, 'a duplicate takes no number');
       });
     });
@@ -330,8 +439,17 @@ export function chatLogSuite(variant: Variant): void {
         for (let i = 1; i <= 5; i++) await log.append(line(`l${i}`, 'tab-a', i));
         const { epoch, first, last } = await log.position();
         assert.deepEqual({ first, last }, { first: 3, last: 5 });
-        assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.n), [3, 4, 5]);
-        assert.deepEqual(summary(await log.recover({ epoch, n: 1 })), { recovered: false, reason: 'trimmed', gone: 1, n: [3, 4, 5], more: false });
+        assert.deepEqual(
+          (await log.readAfter(0, 10)).map((e) => e.n),
+          [3, 4, 5],
+        );
+        assert.deepEqual(summary(await log.recover({ epoch, n: 1 })), {
+          recovered: false,
+          reason: 'trimmed',
+          gone: 1,
+          n: [3, 4, 5],
+          more: false,
+        });
         assert.deepEqual(summary(await log.recover({ epoch, n: 2 })), { recovered: true, n: [3, 4, 5], more: false });
       });
     });
@@ -343,12 +461,21 @@ export function chatLogSuite(variant: Variant): void {
         clock.t += 30_000;
         await log.append(line('newer', 'tab-a', 2));
         clock.t += 30_001;
-        assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.text), ['newer']);
+        assert.deepEqual(
+          (await log.readAfter(0, 10)).map((e) => e.text),
+          ['newer'],
+        );
         assert.deepEqual(await log.position(), { epoch, first: 2, last: 2 });
         clock.t += 30_000;
         await log.trim();
         assert.deepEqual(await log.position(), { epoch, first: 3, last: 2 }, 'all gone; the count goes on');
-        assert.deepEqual(summary(await log.recover({ epoch, n: 0 })), { recovered: false, reason: 'trimmed', gone: 2, n: [], more: false });
+        assert.deepEqual(summary(await log.recover({ epoch, n: 0 })), {
+          recovered: false,
+          reason: 'trimmed',
+          gone: 2,
+          n: [],
+          more: false,
+        });
         assert.equal((await log.append(line('next', 'tab-a', 3))).n, 3);
         assert.equal((await log.append(line('old', 'tab-a', 1))).duplicate, false, 'a trimmed line is no longer known');
       });
@@ -370,37 +497,72 @@ export function chatLogSuite(variant: Variant): void {
         for (let i = 1; i <= 7; i++) await log.append(line(`l${i}`, 'tab-a', i));
         const { epoch } = await log.position();
         assert.deepEqual(summary(await log.recover({ epoch, n: 2 }, 3)), { recovered: true, n: [3, 4, 5], more: true });
-        assert.deepEqual((await log.readAfter(5, 3)).map((e) => e.n), [6, 7], 'the rest, read on from the last one given');
+        assert.deepEqual(
+          (await log.readAfter(5, 3)).map((e) => e.n),
+          [6, 7],
+          'the rest, read on from the last one given',
+        );
         assert.deepEqual(summary(await log.recover({ epoch, n: 7 })), { recovered: true, n: [], more: false });
-        assert.deepEqual(summary(await log.recover({ epoch, n: 9 })), { recovered: false, reason: 'ahead', gone: 0, n: [], more: false });
-        assert.deepEqual(summary(await log.recover({ epoch: 'not-this-one', n: 3 })), { recovered: false, reason: 'epoch', gone: 0, n: [1, 2, 3, 4, 5, 6, 7], more: false },
-          'a tab from another epoch gets every line of this one');
+        assert.deepEqual(summary(await log.recover({ epoch, n: 9 })), {
+          recovered: false,
+          reason: 'ahead',
+          gone: 0,
+          n: [],
+          more: false,
+        });
+        assert.deepEqual(
+          summary(await log.recover({ epoch: 'not-this-one', n: 3 })),
+          { recovered: false, reason: 'epoch', gone: 0, n: [1, 2, 3, 4, 5, 6, 7], more: false },
+          'a tab from another epoch gets every line of this one',
+        );
       });
     });
 
-    it(variant.persistent ? 'keeps its epoch, lines and numbering across a reopen' : 'starts a new epoch, empty, at each start', async () => {
-      await withLog(variant, ROOMY, async (harness) => {
-        await harness.log.append(line('before', 'tab-a', 1));
-        const before = await harness.log.position();
-        const log = await harness.reopen();
-        const after = await log.position();
-        if (variant.persistent) {
-          assert.deepEqual(after, before);
-          assert.deepEqual((await log.readAfter(0, 10)).map((e) => e.text), ['before']);
-          assert.equal((await log.append(line('before', 'tab-a', 1))).duplicate, true, 'resends are still recognized');
-          assert.equal((await log.append(line('after', 'tab-a', 2))).n, 2);
-        } else {
-          assert.notEqual(after.epoch, before.epoch);
-          assert.deepEqual({ first: after.first, last: after.last }, { first: 1, last: 0 });
-          assert.deepEqual(summary(await log.recover({ epoch: before.epoch, n: 1 })), { recovered: false, reason: 'epoch', gone: 0, n: [], more: false });
-        }
-      });
-    });
+    it(
+      variant.persistent
+        ? 'keeps its epoch, lines and numbering across a reopen'
+        : 'starts a new epoch, empty, at each start',
+      async () => {
+        await withLog(variant, ROOMY, async (harness) => {
+          await harness.log.append(line('before', 'tab-a', 1));
+          const before = await harness.log.position();
+          const log = await harness.reopen();
+          const after = await log.position();
+          if (variant.persistent) {
+            assert.deepEqual(after, before);
+            assert.deepEqual(
+              (await log.readAfter(0, 10)).map((e) => e.text),
+              ['before'],
+            );
+            assert.equal(
+              (await log.append(line('before', 'tab-a', 1))).duplicate,
+              true,
+              'resends are still recognized',
+            );
+            assert.equal((await log.append(line('after', 'tab-a', 2))).n, 2);
+          } else {
+            assert.notEqual(after.epoch, before.epoch);
+            assert.deepEqual({ first: after.first, last: after.last }, { first: 1, last: 0 });
+            assert.deepEqual(summary(await log.recover({ epoch: before.epoch, n: 1 })), {
+              recovered: false,
+              reason: 'epoch',
+              gone: 0,
+              n: [],
+              more: false,
+            });
+          }
+        });
+      },
+    );
 
     it('refuses entries a relay should never build, and calls after close', async () => {
       await withLog(variant, ROOMY, async ({ log }) => {
         await assert.rejects(log.append({ kind: 'shout' as never, from: 'a', text: 'b' }), RangeError);
-        await assert.rejects(log.append({ kind: 'direct', from: 'console', text: 'x' }), RangeError, 'a direct line names its recipient');
+        await assert.rejects(
+          log.append({ kind: 'direct', from: 'console', text: 'x' }),
+          RangeError,
+          'a direct line names its recipient',
+        );
         await assert.rejects(log.append({ kind: 'line', from: 'a', text: 'b', to: 'tab-a' }), RangeError);
         await assert.rejects(log.append(line('x', '', 1)), RangeError);
         await assert.rejects(log.append(line('x', 'tab-a', -1)), RangeError);
@@ -432,7 +594,13 @@ export function chatLogSuite(variant: Variant): void {
       await fc.assert(
         fc.asyncProperty(
           // Batches of lines from a few tabs, each line possibly sent again in the same batch or a later one.
-          fc.array(fc.array(fc.record({ identity: fc.constantFrom('tab-a', 'tab-b', 'tab-c'), lineId: fc.nat({ max: 9 }) }), { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 6 }),
+          fc.array(
+            fc.array(fc.record({ identity: fc.constantFrom('tab-a', 'tab-b', 'tab-c'), lineId: fc.nat({ max: 9 }) }), {
+              minLength: 1,
+              maxLength: 8,
+            }),
+            { minLength: 1, maxLength: 6 },
+          ),
           fc.nat({ max: 5 }),
           async (batches, reopenAfter) => {
             await withLog(variant, ROOMY, async (harness) => {
@@ -440,7 +608,9 @@ export function chatLogSuite(variant: Variant): void {
               const firstNumber = new Map<string, number>();
               for (const [b, batch] of batches.entries()) {
                 if (b === reopenAfter && variant.persistent) log = await harness.reopen();
-                const results = await Promise.all(batch.map((o) => log.append(line(`${o.identity}#${o.lineId}`, o.identity, o.lineId))));
+                const results = await Promise.all(
+                  batch.map((o) => log.append(line(`${o.identity}#${o.lineId}`, o.identity, o.lineId))),
+                );
                 batch.forEach((o, i) => {
                   const key = `${o.identity}#${o.lineId}`;
                   const known = firstNumber.get(key);
@@ -450,8 +620,15 @@ export function chatLogSuite(variant: Variant): void {
                 });
               }
               const held = await log.readAfter(0, 10_000);
-              assert.deepEqual(held.map((e) => e.text), [...firstNumber.keys()], 'each line once, in the order first sent');
-              assert.deepEqual(held.map((e) => e.n), [...firstNumber.values()]);
+              assert.deepEqual(
+                held.map((e) => e.text),
+                [...firstNumber.keys()],
+                'each line once, in the order first sent',
+              );
+              assert.deepEqual(
+                held.map((e) => e.n),
+                [...firstNumber.values()],
+              );
             });
           },
         ),
