@@ -24,8 +24,9 @@ const ROWS = [
   'handshake.rate',
   'handshake.rate.cpu',
   ...p('roundtrip', ['secure', 'plain']),
-  ...['1', '10', '100'].flatMap((n) => [`throughput.${n}`, `throughput.${n}.cpu`]),
+  ...['1', '10', '100'].flatMap((n) => [`throughput.${n}`, `throughput.${n}.cpu`, `throughput.${n}.history`]),
   'fanout',
+  'fanout.history',
   'memory',
   ...CODEC_ROWS,
   ...LOG_ROWS,
@@ -46,8 +47,8 @@ const TARGETED = [
 ];
 
 describe('npm run bench', () => {
-  it('prints every row with finite positive figures (--quick --json)', { timeout: 240_000 }, async () => {
-    const { code, stdout, stderr } = await runBench(['--quick', '--json'], 230_000);
+  it('prints every row with finite positive figures (--quick --json)', { timeout: 290_000 }, async () => {
+    const { code, stdout, stderr } = await runBench(['--quick', '--json'], 280_000);
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout) as BenchResult;
     assert.deepEqual(result.rows.map((r) => r.id).sort(), [...ROWS].sort());

@@ -597,27 +597,36 @@ async function throughputRows(
     const tabsCount = senders + 1;
     const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
     const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
+    const durable = await ServerChild.start('history', { maxConnections: tabsCount + 10 });
     try {
       await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
-      log(`throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure and bare ws in turn`);
+      log(
+        `throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure, bare ws and --history in turn`,
+      );
       const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
       await settle(secureTabs, await secure.announced());
       const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
       await raw.waitForConnections(tabsCount);
+      const durableTabs = await connectTabs(tabsCount, (i) => secureTab(durable.wsUrl, keyPair, `tab-${i}`));
+      await settle(durableTabs, await durable.announced());
       let next = 0;
       await burst(secure, secureTabs, senders, Math.ceil(lines / 4), next); // warm-up
       await burst(raw, rawTabs, senders, Math.ceil(lines / 4), next);
+      await burst(durable, durableTabs, senders, Math.ceil(lines / 4), next);
       next += lines;
       const runs: Array<{ value: number; baseline: number }> = [];
       const cpu: Array<{ value: number; baseline: number }> = [];
+      const stored: Array<{ value: number; baseline: number }> = [];
       for (let run = 0; run < sizes.runs; run++) {
         const value = await burst(secure, secureTabs, senders, lines, next);
         const baseline = await burst(raw, rawTabs, senders, lines, next);
+        const onDisk = await burst(durable, durableTabs, senders, lines, next);
         next += lines;
         runs.push({ value: value.rate, baseline: baseline.rate });
         cpu.push({ value: value.cpuPerLine, baseline: baseline.cpuPerLine });
+        stored.push({ value: onDisk.rate, baseline: value.rate });
       }
-      for (const tab of [...secureTabs, ...rawTabs]) tab.close();
+      for (const tab of [...secureTabs, ...rawTabs, ...durableTabs]) tab.close();
       rows.push(
         withTarget(
           compared(
@@ -644,10 +653,21 @@ async function throughputRows(
           cpu,
           'bare ws relay: CPU time per line',
         ),
+        compared(
+          {
+            id: `throughput.${senders}.history`,
+            section: 'throughput',
+            what: '  the same with --history: every line in SQLite (synchronous=FULL) before it is receipted or relayed',
+            unit: 'lines/s',
+          },
+          stored,
+          'the same relay with its log in memory (the default)',
+        ),
       );
     } finally {
       await secure.stop();
       await raw.stop();
+      await durable.stop();
     }
   }
   return rows;
@@ -663,15 +683,18 @@ async function fanoutRows(
   const tabsCount = sizes.fanout + 1;
   const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
   const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
+  const durable = await ServerChild.start('history', { maxConnections: tabsCount + 10 });
   try {
     await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
     log(
-      `fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while) and ${tabsCount} bare ones`,
+      `fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while), ${tabsCount} bare ones and ${tabsCount} with --history`,
     );
     const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
     await settle(secureTabs, await secure.announced());
     const rawTabs = await connectTabs(tabsCount, () => rawTab(raw.wsUrl, frames.sent));
     await raw.waitForConnections(tabsCount);
+    const durableTabs = await connectTabs(tabsCount, (i) => secureTab(durable.wsUrl, keyPair, `tab-${i}`));
+    await settle(durableTabs, await durable.announced());
     const one = async (tabs: CountingTab[], i: number) => {
       const received = allReceived(tabs, () => 1, 'a fan-out');
       const start = performance.now();
@@ -680,16 +703,21 @@ async function fanoutRows(
     };
     await one(secureTabs, 0); // warm-up
     await one(rawTabs, 0);
+    await one(durableTabs, 0);
     log(`fanout: ${sizes.runs} lines to ${sizes.fanout} tabs each way`);
     const runs: Array<{ value: number; baseline: number }> = [];
+    const stored: Array<{ value: number; baseline: number }> = [];
     for (let run = 1; run <= sizes.runs; run++) {
       const value = await one(secureTabs, run);
       await sleep(20);
       const baseline = await one(rawTabs, run);
       await sleep(20);
+      const onDisk = await one(durableTabs, run);
+      await sleep(20);
       runs.push({ value, baseline });
+      stored.push({ value: onDisk, baseline: value });
     }
-    for (const tab of [...secureTabs, ...rawTabs]) tab.close();
+    for (const tab of [...secureTabs, ...rawTabs, ...durableTabs]) tab.close();
     return [
       withTarget(
         compared(
@@ -706,10 +734,21 @@ async function fanoutRows(
         'ratio',
         TARGETS.fanoutRatio,
       ),
+      compared(
+        {
+          id: 'fanout.history',
+          section: 'fanout',
+          what: `  the same with --history: the line in SQLite (synchronous=FULL) before it goes out`,
+          unit: 'ms',
+        },
+        stored,
+        'the same relay with its log in memory (the default)',
+      ),
     ];
   } finally {
     await secure.stop();
     await raw.stop();
+    await durable.stop();
   }
 }
 

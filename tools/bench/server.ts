@@ -31,7 +31,8 @@ import { fromBase64Url, randomBytes } from '../../shared/bytes.ts';
 import { transcript } from '../../shared/handshake.ts';
 import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../../server/node-handshake.ts';
 
-export type ServerMode = 'secure' | 'plain' | 'sessions' | 'raw' | 'echo';
+/** `history`: the secure relay with its log in a SQLite file (--history), against `secure`'s memory log. */
+export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'echo';
 
 export type Request =
   /** Resident set size and heap after two full collections. */
@@ -104,9 +105,12 @@ async function main(): Promise<void> {
   let reply = '';
   let forwardBytes = 0;
 
-  if (mode === 'secure' || mode === 'plain') {
+  if (mode === 'secure' || mode === 'plain' || mode === 'history') {
     const server = await startServer({
-      options: benchServerOptions(mode === 'plain', maxConnections),
+      options: {
+        ...benchServerOptions(mode === 'plain', maxConnections),
+        ...(mode === 'history' ? { history: join(dir, 'history.db'), chatKey: join(dir, 'chat.key') } : {}),
+      },
       identity,
       backend: nodeCryptoBackend,
       events: { line: () => {}, joined: () => {}, left: () => {} },
