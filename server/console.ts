@@ -188,9 +188,11 @@ export class Console implements RelayEvents {
   }
 
   /** /history: the log's lines printed as the chat printed them, each with its number. */
-  #history(entries: readonly LogEntry[], count: number): void {
+  #history(entries: readonly LogEntry[]): void {
     if (entries.length === 0) return this.notice('the chat log holds no lines');
-    this.notice(`the last ${entries.length === count ? count : entries.length} lines of the chat log:`);
+    this.notice(
+      entries.length === 1 ? 'the last line of the chat log:' : `the last ${entries.length} lines of the chat log:`,
+    );
     for (const entry of entries) {
       const to = entry.kind === 'direct' ? ' (direct message)' : '';
       this.print(`[${clock(entry.at)}] #${entry.n} ${shownName(entry.from)}${to}: ${entry.text}`);
@@ -264,7 +266,7 @@ export class Console implements RelayEvents {
         const count = args === '' ? 20 : Number(args);
         if (count === 0) return;
         relay.recent(count).then(
-          (entries) => this.#history(entries, count),
+          (entries) => this.#history(entries),
           (error: unknown) =>
             this.alert(
               `the chat log could not be read: ${printable(error instanceof Error ? error.message : String(error), 200)}`,
