@@ -210,6 +210,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (values[flag] === '') throw new UsageError(`--${flag} takes a file name`);
   }
   const cluster = clusterOptions(values.redis, values.chat, values.workers);
+  if (values.redis !== undefined && values.history !== undefined) {
+    throw new UsageError('--history keeps the log in a file of one server; with --redis the chat log is in Redis');
+  }
   return {
     port: integer(values.port ?? env.PORT, '--port', DEFAULTS.port, 0, 65535),
     host: values.host ?? DEFAULTS.host,

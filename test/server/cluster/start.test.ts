@@ -83,6 +83,10 @@ describe('--redis, --chat, --workers: the options', () => {
     }
     assert.throws(() => parseOptions(['--chat', 'x'], {}), /--chat names a chat in Redis: it needs --redis/);
     assert.throws(() => parseOptions(['--workers', '2'], {}), /--workers needs --redis/);
+    assert.throws(
+      () => parseOptions(['--redis', 'redis://127.0.0.1:6379', '--history', '/tmp/h.db'], {}),
+      /--history keeps the log in a file of one server; with --redis the chat log is in Redis/,
+    );
     for (const bad of ['0', '65', 'two', '1.5'])
       assert.throws(() => parseOptions(['--redis', 'redis://h', '--workers', bad], {}), /--workers/);
   });
