@@ -85,7 +85,8 @@ const line = (n: number): ServerBody => ({
   text: `line ${n}`,
   at: 0,
   direct: false,
-  n,
+  // A line's chat-wide number is 1 or more (shared/protocol.ts).
+  n: n + 1,
   late: false,
 });
 const isLine = (n: number) => (body: ServerBody) => body.kind === 'line' && body.text === `line ${n}`;
