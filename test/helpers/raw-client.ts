@@ -8,7 +8,7 @@
  *   reflect them, and put a valid outer MAC on a broken token, which ScriptedClient (the honest page engine)
  *   never lets anyone do.
  */
-import { pbkdf2 } from 'node:crypto';
+import { createPublicKey, pbkdf2, randomBytes } from 'node:crypto';
 import WebSocket, { type ClientOptions } from 'ws';
 import { toBase64Url } from '../../shared/bytes.ts';
 import type { Mac } from '../../shared/mac.ts';
@@ -272,4 +272,15 @@ export class RawClient extends RawSocket {
     }
     return this.#bodies;
   }
+}
+
+/** SPKI DER of an RSA public key with a random odd modulus of `bits` bits: no key generation, however large. */
+export function rsaSpki(bits: number, e = 'AQAB'): Uint8Array {
+  const n = randomBytes(bits / 8);
+  n[0]! |= 0x80;
+  n[n.length - 1]! |= 1;
+  return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({
+    type: 'spki',
+    format: 'der',
+  });
 }

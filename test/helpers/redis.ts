@@ -6,6 +6,7 @@
  * tests kill it with SIGKILL and start it again on the same port; with an append-only file it keeps what it
  * acknowledged across that, without one a restart is an empty Redis.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -263,4 +264,23 @@ export async function dump(raw: InspectorClient, key: string): Promise<string> {
                 ? await raw.sendCommand(['ZRANGE', key, '0', '-1', 'WITHSCORES'])
                 : `(${type})`;
   return `${key} ${type} ${JSON.stringify(value)}`;
+}
+
+/**
+ * Fails when `seen` (everything read out of Redis: keys, values, messages, commands) holds any of the secrets in
+ * any of four spellings: as given, lower case, base64 and hex.
+ */
+export function assertNoneSeen(seen: string, secrets: Record<string, readonly string[]>): void {
+  for (const [kind, list] of Object.entries(secrets)) {
+    for (const secret of list) {
+      const forms = new Set([
+        secret,
+        secret.toLowerCase(),
+        Buffer.from(secret).toString('base64'),
+        Buffer.from(secret).toString('hex'),
+      ]);
+      for (const form of forms)
+        assert.ok(!seen.includes(form), `Redis saw one of the ${kind}: ${JSON.stringify(form)}`);
+    }
+  }
 }

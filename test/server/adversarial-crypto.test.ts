@@ -5,24 +5,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { fromBase64Url, toBase64Url } from '../../shared/bytes.ts';
 import { Close } from '../../shared/errors.ts';
 import type { RecordFrame } from '../../shared/protocol.ts';
 import { RECORD_TTL_SECONDS } from '../../shared/record.ts';
 import { expectDropped, honestServer } from '../helpers/checks.ts';
-import { helloFrame, RawClient, RawSocket } from '../helpers/raw-client.ts';
-
-/** SPKI DER of an RSA public key with a random odd modulus of `bits` bits: no key generation, however large. */
-function rsaSpki(bits: number, e = 'AQAB'): Uint8Array {
-  const n = randomBytes(bits / 8);
-  n[0]! |= 0x80;
-  n[n.length - 1]! |= 1;
-  return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({
-    type: 'spki',
-    format: 'der',
-  });
-}
+import { helloFrame, RawClient, RawSocket, rsaSpki } from '../helpers/raw-client.ts';
 
 function flipBit(base64url: string, bit: number): string {
   const bytes = fromBase64Url(base64url);

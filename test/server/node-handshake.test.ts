@@ -4,6 +4,7 @@
  * accepts exactly the keys the Web Crypto import accepts (both read them through shared/rsa-spki.ts first).
  */
 import { describe, test } from 'node:test';
+import { rsaSpki } from '../helpers/raw-client.ts';
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -28,17 +29,6 @@ const subtle = globalThis.crypto.subtle;
 
 async function spkiOf(pair: CryptoKeyPair): Promise<Uint8Array> {
   return new Uint8Array(await subtle.exportKey('spki', pair.publicKey));
-}
-
-/** SPKI DER of an RSA key with a random odd modulus of `bits` bits (no key generation). */
-function rsaSpki(bits: number, e = 'AQAB'): Uint8Array {
-  const n = randomBytes(bits / 8);
-  n[0]! |= 0x80;
-  n[n.length - 1]! |= 1;
-  return createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e }, format: 'jwk' }).export({
-    type: 'spki',
-    format: 'der',
-  });
 }
 
 /** A DER tag-length-value, with the shortest length (as DER asks). */
