@@ -115,7 +115,7 @@ export const FULL: Sizes = {
   codecRuns: 5,
   codecWindowMs: 100,
   log: LOG_DEFAULTS,
-  cluster: { runs: 3, clients: 20, lines: 20, workers: [1, 2, 4] },
+  cluster: { runs: 3, clients: 20, lines: 20, workers: [1, 2, 4], fanout: 1000 },
 };
 
 export const QUICK: Sizes = {
@@ -137,7 +137,7 @@ export const QUICK: Sizes = {
   codecRuns: 3,
   codecWindowMs: 20,
   log: { runs: 2, burst: LOG_DEFAULTS.burst, lines: 640 },
-  cluster: { runs: 1, clients: 4, lines: 5, workers: [1, 2] },
+  cluster: { runs: 1, clients: 4, lines: 5, workers: [1, 2], fanout: 20 },
 };
 
 /** The targets of issue 7, on this machine. */
@@ -879,7 +879,7 @@ async function clusterRows(sizes: Sizes, log: (line: string) => void): Promise<R
     what: f.what,
     value: f.value,
     unit: f.unit,
-    baseline: { what: 'one relay process without Redis, same load', value: f.baseline },
+    baseline: { what: f.baselineWhat ?? 'one relay process without Redis, same load', value: f.baseline },
     ratio: f.ratio.median,
     range: { min: f.ratio.min, max: f.ratio.max },
     runs: f.runs,
