@@ -301,10 +301,11 @@ export async function benchCluster(
         const redisCpu = (await cpuSeconds(redis, ticks)) - before.redis;
         // One line at a time between two tabs: the round trip with nothing queued before it.
         const paced = check(config.key, await runLoad({ clients: 2, lines: 20, intervalMs: 25, url: config.url! }));
+        const relayed = load.clients * load.lines;
         rounds.get(config.key)!.push({
           load,
-          cpuPerLine: (relayCpu + redisCpu) / load.lines,
-          redisPerLine: redisCpu / load.lines,
+          cpuPerLine: (relayCpu + redisCpu) / relayed,
+          redisPerLine: redisCpu / relayed,
           rttMs: paced.p50Ms,
           fanoutMs: NaN,
         });
