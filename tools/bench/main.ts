@@ -137,7 +137,7 @@ export const QUICK: Sizes = {
   codecRuns: 3,
   codecWindowMs: 20,
   log: { runs: 2, burst: LOG_DEFAULTS.burst, lines: 640 },
-  cluster: { runs: 1, clients: 4, lines: 5, workers: [1, 2], fanout: 20 },
+  cluster: { runs: 1, clients: 6, lines: 10, workers: [2], fanout: 20 },
 };
 
 /** The targets of issue 7, on this machine. */
