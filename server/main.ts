@@ -227,7 +227,7 @@ async function main(): Promise<number> {
       workers = await startWorkers(
         options,
         url,
-        (text) => operator.alert(text),
+        operator,
         (text) => {
           operator.alert(text);
           stop(Close.GOING_AWAY, 'The server is shutting down (no relay worker is left)', false, 1);

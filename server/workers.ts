@@ -61,6 +61,8 @@ export function reportToPrimary(console: { alert(text: string): void }): void {
 /** How long, and how many lines, of a worker's stdout and stderr the primary shows (a stack is a few dozen). */
 const WORKER_OUTPUT_LINES = 40;
 const LINE_CHARS = 500;
+/** How long the primary waits for the same alert from other workers, to print it once. */
+const REPORT_GATHER_MS = 250;
 
 /**
  * A worker's stdout and stderr, line by line, to `say` (at most WORKER_OUTPUT_LINES of them); `last` keeps the
@@ -110,15 +112,16 @@ export const RETRY_DELAYS_MS = [1_000, 2_000, 4_000];
 
 /**
  * Forks `options.workers` relays running this same command, and resolves once each listens; rejects when one
- * stops before then (with what it said). `alert` tells the operator of a worker that died (it is started again)
- * and of what a worker reports; `allGone` that no worker is left (every one kept failing to start).
+ * stops before then (with what it said). `say` tells the operator of a worker that died (it is started again),
+ * of its replacement, and of what a worker reports; `allGone` that no worker is left (each kept failing to start).
  */
 export async function startWorkers(
   options: ServerOptions,
   url: (port: number) => string,
-  alert: (text: string) => void,
+  say: { alert(text: string): void; notice(text: string): void },
   allGone: (text: string) => void = () => undefined,
 ): Promise<Workers> {
+  const alert = (text: string) => say.alert(text);
   const count = options.workers ?? 1;
   let closing = false;
   const live = new Set<Worker>();
@@ -126,9 +129,21 @@ export async function startWorkers(
   let pending = 0;
   /** Each worker's latest line of output, and when its output has all been read (at most a second after it exits). */
   const outputs = new Map<Worker, { last: { line: string }; read: () => Promise<unknown> }>();
+  // The same alert from several workers at once (Redis lost, seen by each) is printed once, with every pid.
+  const reported = new Map<string, number[]>();
+  const report = (pid: number | undefined, text: string) => {
+    const pids = reported.get(text);
+    if (pids) return void pids.push(pid ?? 0);
+    reported.set(text, [pid ?? 0]);
+    setTimeout(() => {
+      const all = reported.get(text)!;
+      reported.delete(text);
+      alert(`relay worker${all.length > 1 ? 's' : ''} ${all.join(', ')}: ${printable(text, LINE_CHARS)}`);
+    }, REPORT_GATHER_MS).unref();
+  };
   // Piped, not inherited: the primary labels what each worker says and prints it on its console.
   nodeCluster.setupPrimary({ silent: true });
-  const fork = (failures = 0): Worker => {
+  const fork = (failures = 0, replacing?: number): Worker => {
     const worker = nodeCluster.fork({ WIRECHAT_WORKER: '1' });
     const forkedAt = Date.now();
     let listened = false;
@@ -138,9 +153,12 @@ export async function startWorkers(
     outputs.set(worker, { last, read });
     const label = `relay worker ${worker.process.pid}`;
     live.add(worker);
-    worker.on('listening', () => (listened = true));
+    worker.on('listening', () => {
+      listened = true;
+      if (replacing !== undefined) say.notice(`${label} serves in place of ${replacing}`);
+    });
     worker.on('message', (message: unknown) => {
-      if (isReport(message)) alert(`${label}: ${printable(message.text, LINE_CHARS)}`);
+      if (isReport(message)) report(worker.process.pid, message.text);
     });
     readOutput(worker.process.stdout, (line) => alert(`${label}: ${line}`), last);
     readOutput(worker.process.stderr, (line) => alert(`${label}: ${line}`), last);
@@ -175,7 +193,7 @@ export async function startWorkers(
       pending += 1;
       setTimeout(() => {
         pending -= 1;
-        if (!closing) fork(failed);
+        if (!closing) fork(failed, worker.process.pid);
       }, delay).unref();
     };
     return worker;

@@ -84,6 +84,8 @@ describe('npm run server -- --redis URL --workers 2', () => {
     await server.waitForLine(
       `relay worker ${pid} stopped (SIGKILL); its tabs reconnect to the others; starting a new one`,
     );
+    // The console names the new worker once it serves.
+    await server.waitForLine(new RegExp(`\\* relay worker \\d+ serves in place of ${pid}$`), 30_000);
     const back = await ScriptedClient.connect({
       url: `ws://127.0.0.1:${server.port}/ws`,
       name: 'eve',
