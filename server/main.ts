@@ -209,7 +209,10 @@ async function main(): Promise<number> {
     onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
     onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
     ...(manyRelay
-      ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) }
+      ? {
+          command: (command: string, args: string): boolean =>
+            clusterCommand(manyRelay, operator, command, args, options.workers !== undefined && !isWorker()),
+        }
       : {}),
   });
   // A worker's console prints nowhere: its alerts go to the primary's (server/workers.ts).
@@ -224,15 +227,10 @@ async function main(): Promise<number> {
       const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
       const url = (port: number) =>
         `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
-      workers = await startWorkers(
-        options,
-        url,
-        operator,
-        (text) => {
-          operator.alert(text);
-          stop(Close.GOING_AWAY, 'The server is shutting down (no relay worker is left)', false, 1);
-        },
-      );
+      workers = await startWorkers(options, url, operator, (text) => {
+        operator.alert(text);
+        stop(Close.GOING_AWAY, 'The server is shutting down (no relay worker is left)', false, 1);
+      });
     } else
       server = await startServer({
         options,

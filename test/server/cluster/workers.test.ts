@@ -135,6 +135,10 @@ describe("--workers: a worker's own trouble, on the primary's console", () => {
       new RegExp(`! relay worker ${pid}: .*; this relay keeps serving its own tabs, lines wait for Redis$`),
     );
 
+    // /who cannot reach the workers without Redis: the console says so, not "nobody".
+    server.type('/who');
+    await server.waitForLine("the workers' tabs can be listed once Redis is back (this console serves no tab itself)");
+
     // Killed while Redis is away: each new worker cannot reach Redis, says so on stderr, and stops at once.
     process.kill(pid, 'SIGKILL');
     // Within 10 s of its start this stop counts as a failed start too (try 1 of 3); later it is a crash, not a loop.
