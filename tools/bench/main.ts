@@ -157,6 +157,8 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Write V8 CPU profiles of the server children to this folder. */
   cpuProfDir?: string;
+  /** The `--workers` counts the cluster section measures, instead of the sizes'. */
+  clusterWorkers?: number[];
 }
 
 export interface BenchResult {
@@ -872,8 +874,8 @@ async function logRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]
 
 // 8. Many relays over Redis
 
-async function clusterRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
-  return (await benchCluster(sizes.cluster, log)).map((f) => ({
+async function clusterRows(sizes: Sizes, log: (line: string) => void, workers?: number[]): Promise<Row[]> {
+  return (await benchCluster({ ...sizes.cluster, ...(workers ? { workers } : {}) }, log)).map((f) => ({
     id: `cluster.${f.key}`,
     section: 'cluster',
     what: f.what,
@@ -939,7 +941,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     codec: () => codecRows(sizes, log),
     log: () => logRows(sizes, log),
     record: () => recordRows(sizes, log),
-    cluster: () => clusterRows(sizes, log),
+    cluster: () => clusterRows(sizes, log, options.clusterWorkers),
   };
   for (const section of SECTIONS) {
     if (!only.has(section)) continue;
@@ -1009,6 +1011,9 @@ export const HELP = `npm run bench -- [options]: wirechat's costs against baseli
   --only NAME    one section: ${SECTIONS.join(', ')} (repeatable); cluster (relays over a
                  redis-server started here, against one process without Redis) runs only when named
   --json         print the result as JSON instead of the table
+  --cluster-workers N,N,...
+                 the --workers counts the cluster section measures (default ${FULL.cluster.workers.join(',')};
+                 on a machine with more cores, e.g. 1,2,4,8)
   --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
   -h, --help     this text
 
@@ -1022,6 +1027,7 @@ async function main(): Promise<number> {
     only: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
+    'cluster-workers': { type: 'string' },
   });
   if ('exit' in parsed) return parsed.exit;
   const { values } = parsed;
@@ -1031,8 +1037,14 @@ async function main(): Promise<number> {
     console.error(usage('bench', `--only takes one of ${SECTIONS.join(', ')}, not "${unknown}"`));
     return 2;
   }
+  const clusterWorkers = values['cluster-workers']?.split(',').map((n) => Number(n.trim()));
+  if (clusterWorkers?.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    console.error(usage('bench', '--cluster-workers takes worker counts from 1 to 64, comma-separated: 1,2,4,8'));
+    return 2;
+  }
   const result = await runBench({
     sizes: values.quick ? QUICK : FULL,
+    clusterWorkers,
     only: only.length > 0 ? (only as Section[]) : undefined,
     cpuProfDir: values['cpu-prof'],
   });
