@@ -130,6 +130,9 @@ const LIMITS = [
   '250',
   '--max-connections',
   '100000',
+  // 1,001 tabs joining a busy machine: a slow handshake is measured load, not a client to drop.
+  '--handshake-timeout',
+  '120000',
 ];
 
 function median(values: number[]): number {
