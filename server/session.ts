@@ -197,15 +197,32 @@ export class ServerSession {
       return;
     }
     const text = data.toString();
-    this.#pending++;
-    // One frame at a time, in arrival order: sequence numbers and receipts depend on it.
-    this.#processing = this.#processing
-      .then(() => this.#handle(text))
-      .catch((error: unknown) => this.fail(error))
-      .finally(() => this.#pending--);
+    // One frame at a time, in arrival order: sequence numbers and receipts depend on it. With nothing in flight
+    // the frame is handled now, in this event: over node:crypto a record opens without a promise and the line
+    // goes to the relay at once, so no promise is made per frame. Whatever has to wait (the hello's handshake,
+    // a host that answers later) makes the frames behind it wait in the queue, as every frame did before.
+    if (this.#pending === 0) {
+      let result: void | Promise<void>;
+      try {
+        result = this.#handle(text);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      if (result instanceof Promise) this.#queue(result);
+      return;
+    }
+    this.#queue(this.#processing.then(() => this.#handle(text)));
   }
 
-  async #handle(text: string): Promise<void> {
+  /** Holds the frames behind `handling` until it settles; its failure ends the session. */
+  #queue(handling: Promise<void>): void {
+    this.#pending++;
+    this.#processing = handling.catch((error: unknown) => this.fail(error)).finally(() => this.#pending--);
+  }
+
+  /** One frame, checked and handled: a value where nothing had to wait, a promise where something did. */
+  #handle(text: string): void | Promise<void> {
     if (this.#state.phase === 'ended') return;
     const frame: ClientFrame = parseClientFrame(text);
     const state = this.#state;
@@ -219,7 +236,9 @@ export class ServerSession {
         if (state.phase !== 'joined') {
           throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state.phase}`);
         }
-        return this.#body(await state.channel.open(frame));
+        // The sequence number is checked first, inside open, before anything else is looked at.
+        const opened = state.channel.open(frame);
+        return opened instanceof Promise ? opened.then((body) => this.#body(body)) : this.#body(opened);
       }
       default: {
         const unreachable: never = frame;

@@ -6,7 +6,7 @@
  * server/node-fernet.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
  * tokens with the same codes.
  */
-import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, u64be } from './bytes.ts';
+import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, writeU64be } from './bytes.ts';
 import { WirechatError } from './errors.ts';
 import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
@@ -57,13 +57,20 @@ export const FERNET_MIN_TOKEN_LENGTH = HEADER_LENGTH + BLOCK_LENGTH + HMAC_LENGT
 export const DEFAULT_MAX_CLOCK_SKEW = 60;
 
 /**
- * AES-128-CBC with PKCS #7 padding under the encryption key. decrypt throws FERNET_BAD_PADDING when unpadding
- * fails. `synchronous`: both always return values, never promises (node:crypto).
+ * AES-128-CBC with PKCS #7 padding under the encryption key. encrypt writes the ciphertext into `out`, which is
+ * exactly cbcCiphertextLength(plaintext.length) bytes (the token's own ciphertext field, so nothing is made to be
+ * copied again). decrypt throws FERNET_BAD_PADDING when unpadding fails. `synchronous`: both always return
+ * values, never promises (node:crypto).
  */
 export interface CbcCipher {
   readonly synchronous?: boolean;
-  encrypt(iv: Uint8Array, plaintext: Uint8Array): MaybePromise<Uint8Array>;
+  encrypt(iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array): MaybePromise<void>;
   decrypt(iv: Uint8Array, ciphertext: Uint8Array): MaybePromise<Uint8Array>;
+}
+
+/** PKCS #7 always adds 1 to 16 bytes: the ciphertext of `plaintextLength` bytes is the next whole block above it. */
+export function cbcCiphertextLength(plaintextLength: number): number {
+  return (Math.floor(plaintextLength / BLOCK_LENGTH) + 1) * BLOCK_LENGTH;
 }
 
 /**
@@ -191,21 +198,21 @@ export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: 
     // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
     const iv = options.iv ?? randomBytes(IV_LENGTH);
     if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
-    const timestamp = u64be(time); // throws RangeError for a time that is not a u64
-    // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher.
-    return andThen(cipher.encrypt(iv, plaintext), (ciphertext) => {
+    // The token is laid out once and every field written in place: Version ‖ Timestamp ‖ IV ‖ Ciphertext ‖ HMAC.
+    const hmacOffset = HEADER_LENGTH + cbcCiphertextLength(plaintext.length);
+    const token = new Uint8Array(hmacOffset + HMAC_LENGTH);
+    token[0] = FERNET_VERSION;
+    writeU64be(token, 1, time); // throws RangeError for a time that is not a u64
+    token.set(iv, 1 + TIMESTAMP_LENGTH);
+    // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher, straight
+    // into the token's ciphertext field.
+    return andThen(cipher.encrypt(iv, plaintext, token.subarray(HEADER_LENGTH, hmacOffset)), () =>
       // Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim.
-      const token = new Uint8Array(HEADER_LENGTH + ciphertext.length + HMAC_LENGTH);
-      token[0] = FERNET_VERSION;
-      token.set(timestamp, 1);
-      token.set(iv, 1 + TIMESTAMP_LENGTH);
-      token.set(ciphertext, HEADER_LENGTH);
-      const hmacOffset = HEADER_LENGTH + ciphertext.length;
-      return andThen(mac.sign(token.subarray(0, hmacOffset)), (tag) => {
+      andThen(mac.sign(token.subarray(0, hmacOffset)), (tag) => {
         token.set(tag, hmacOffset);
         return token;
-      });
-    });
+      }),
+    );
   };
 
   const openToken = (token: string, options: FernetDecryptOptions = {}): MaybePromise<Uint8Array> => {
@@ -288,11 +295,13 @@ export async function importFernetKeys(raw: Uint8Array): Promise<{ signing: Cryp
 
 function webCryptoCbc(key: CryptoKey): CbcCipher {
   return {
-    async encrypt(iv, plaintext) {
+    async encrypt(iv, plaintext, out) {
       // Web Crypto's AES-CBC applies PKCS #7 (Spec: Generating, step 3.1) itself.
-      return new Uint8Array(
+      const ciphertext = new Uint8Array(
         await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(plaintext)),
       );
+      if (ciphertext.length !== out.length) throw new RangeError(`AES-CBC gave ${ciphertext.length} bytes`);
+      out.set(ciphertext);
     },
     async decrypt(iv, ciphertext) {
       try {

@@ -5,6 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { fromBase64Url, toBase64Url } from '../../shared/bytes.ts';
 import { WirechatError } from '../../shared/errors.ts';
@@ -107,6 +108,44 @@ describe('node:crypto and Web Crypto Fernet backends agree', () => {
         const webResult = await outcome(web, damaged, NOW);
         assert.ok(!webResult.startsWith('plaintext'), `accepted ${damaged}`);
         assert.equal(await outcome(node, damaged, NOW), webResult);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe("node:crypto's own PKCS #7 padding agrees with Web Crypto's and OpenSSL's", () => {
+  // Tokens with a good HMAC over a chosen padded plaintext (AES-CBC without padding, then signed), its tail
+  // padding-like, right or wrong in every way: both backends must answer each with the same plaintext or with
+  // FERNET_BAD_PADDING, and OpenSSL's own unpadding must agree with which.
+  const tail = fc.record({
+    blocks: fc.integer({ min: 1, max: 4 }),
+    padding: fc.integer({ min: 0, max: 18 }),
+    damage: fc.option(fc.tuple(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 255 }))),
+  });
+  test('a padded plaintext of every shape decrypts the same on both, or fails FERNET_BAD_PADDING on both', async () => {
+    await fc.assert(
+      fc.asyncProperty(key, iv, tail, async (raw, ivBytes, { blocks, padding, damage }) => {
+        const padded = new Uint8Array(blocks * 16).fill(0x41);
+        padded.fill(padding, Math.max(0, padded.length - Math.min(padding, 16)));
+        if (damage) padded[padded.length - damage[0]]! ^= damage[1];
+        const encryption = createCipheriv('aes-128-cbc', raw.subarray(16), ivBytes).setAutoPadding(false);
+        const ciphertext = encryption.update(padded);
+        const signed = Buffer.concat([Buffer.from([0x80]), Buffer.alloc(8), ivBytes, ciphertext]);
+        const token = toBase64Url(
+          Buffer.concat([signed, createHmac('sha256', raw.subarray(0, 16)).update(signed).digest()]),
+          true,
+        );
+        let openssl: string;
+        try {
+          const decipher = createDecipheriv('aes-128-cbc', raw.subarray(16), ivBytes);
+          openssl = `plaintext ${toBase64Url(Buffer.concat([decipher.update(ciphertext), decipher.final()]))}`;
+        } catch {
+          openssl = 'FERNET_BAD_PADDING';
+        }
+        const { web, node } = await pair(raw);
+        assert.equal(await outcome(node, token, 0), openssl);
+        assert.equal(await outcome(web, token, 0), openssl);
       }),
       { numRuns: 400 },
     );

@@ -137,6 +137,19 @@ describe('the session sends every receipt itself', () => {
     await amy.bye();
   });
 
+  it('hands a line to its host within the event that brought its frame: no promise per frame over node:crypto', async () => {
+    h = await sessions();
+    const amy = await tab(h, 'amy');
+    // Listeners run in the order they were added: the session's own first, then this one, in the same event.
+    const seen: number[] = [];
+    h.sockets[0]!.on('message', () => seen.push(h.host.lines.length));
+    const ids = [await amy.send('one'), await amy.send('two'), await amy.send('three')];
+    for (const id of ids) await amy.waitFor(receiptFor(id));
+    assert.deepEqual(seen, [1, 2, 3], 'each line was with the host before the next listener of its event ran');
+    assert.deepEqual(h.host.lines, ['one', 'two', 'three']);
+    await amy.bye();
+  });
+
   it('refuses a line over its own limits with a failed receipt, without asking its host', async () => {
     h = await sessions({ maxLine: 10, rate: 1, burst: 1 });
     const amy = await tab(h, 'amy');

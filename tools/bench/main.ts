@@ -600,10 +600,12 @@ async function throughputRows(
     const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
     const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
     const durable = await ServerChild.start('history', { maxConnections: tabsCount + 10 });
+    const floor = await ServerChild.start('floor', { maxConnections: tabsCount + 10 });
     try {
       await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+      await floor.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
       log(
-        `throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure, bare ws and --history in turn`,
+        `throughput: ${senders} sender(s) x ${lines} lines, ${sizes.runs} runs, secure, bare ws, --history and bare ws + primitives in turn`,
       );
       const secureTabs = await connectTabs(tabsCount, (i) => secureTab(secure.wsUrl, keyPair, `tab-${i}`));
       await settle(secureTabs, await secure.announced());
@@ -611,24 +613,32 @@ async function throughputRows(
       await raw.waitForConnections(tabsCount);
       const durableTabs = await connectTabs(tabsCount, (i) => secureTab(durable.wsUrl, keyPair, `tab-${i}`));
       await settle(durableTabs, await durable.announced());
+      const floorTabs = await connectTabs(tabsCount, () => rawTab(floor.wsUrl, frames.sent));
+      await floor.waitForConnections(tabsCount);
       let next = 0;
       await burst(secure, secureTabs, senders, Math.ceil(lines / 4), next); // warm-up
       await burst(raw, rawTabs, senders, Math.ceil(lines / 4), next);
       await burst(durable, durableTabs, senders, Math.ceil(lines / 4), next);
+      await burst(floor, floorTabs, senders, Math.ceil(lines / 4), next);
       next += lines;
       const runs: Array<{ value: number; baseline: number }> = [];
       const cpu: Array<{ value: number; baseline: number }> = [];
       const stored: Array<{ value: number; baseline: number }> = [];
+      const floorRuns: Array<{ value: number; baseline: number }> = [];
+      const floorCpu: Array<{ value: number; baseline: number }> = [];
       for (let run = 0; run < sizes.runs; run++) {
         const value = await burst(secure, secureTabs, senders, lines, next);
         const baseline = await burst(raw, rawTabs, senders, lines, next);
         const onDisk = await burst(durable, durableTabs, senders, lines, next);
+        const primitives = await burst(floor, floorTabs, senders, lines, next);
         next += lines;
         runs.push({ value: value.rate, baseline: baseline.rate });
         cpu.push({ value: value.cpuPerLine, baseline: baseline.cpuPerLine });
         stored.push({ value: onDisk.rate, baseline: value.rate });
+        floorRuns.push({ value: primitives.rate, baseline: baseline.rate });
+        floorCpu.push({ value: primitives.cpuPerLine, baseline: baseline.cpuPerLine });
       }
-      for (const tab of [...secureTabs, ...rawTabs, ...durableTabs]) tab.close();
+      for (const tab of [...secureTabs, ...rawTabs, ...durableTabs, ...floorTabs]) tab.close();
       rows.push(
         withTarget(
           compared(
@@ -665,11 +675,32 @@ async function throughputRows(
           stored,
           'the same relay with its log in memory (the default)',
         ),
+        compared(
+          {
+            id: `throughput.${senders}.floor`,
+            section: 'throughput',
+            what: "  the floor: bare ws + each record's HMACs and AES alone (no session, no record code)",
+            unit: 'lines/s',
+          },
+          floorRuns,
+          'bare ws relay: same frames, sizes, fan-out and pipelining',
+        ),
+        compared(
+          {
+            id: `throughput.${senders}.cpu.floor`,
+            section: 'throughput',
+            what: '  the floor: server CPU time per line',
+            unit: 'us',
+          },
+          floorCpu,
+          'bare ws relay: CPU time per line',
+        ),
       );
     } finally {
       await secure.stop();
       await raw.stop();
       await durable.stop();
+      await floor.stop();
     }
   }
   return rows;
@@ -686,8 +717,10 @@ async function fanoutRows(
   const secure = await ServerChild.start('secure', { cpuProfDir, maxConnections: tabsCount + 10 });
   const raw = await ServerChild.start('raw', { maxConnections: tabsCount + 10 });
   const durable = await ServerChild.start('history', { maxConnections: tabsCount + 10 });
+  const floor = await ServerChild.start('floor', { maxConnections: tabsCount + 10 });
   try {
     await raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+    await floor.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
     log(
       `fanout: connecting ${tabsCount} secure tabs (one key pair for all; the joins take a while), ${tabsCount} bare ones and ${tabsCount} with --history`,
     );
@@ -697,6 +730,8 @@ async function fanoutRows(
     await raw.waitForConnections(tabsCount);
     const durableTabs = await connectTabs(tabsCount, (i) => secureTab(durable.wsUrl, keyPair, `tab-${i}`));
     await settle(durableTabs, await durable.announced());
+    const floorTabs = await connectTabs(tabsCount, () => rawTab(floor.wsUrl, frames.sent));
+    await floor.waitForConnections(tabsCount);
     const one = async (tabs: CountingTab[], i: number) => {
       const received = allReceived(tabs, () => 1, 'a fan-out');
       const start = performance.now();
@@ -706,9 +741,11 @@ async function fanoutRows(
     await one(secureTabs, 0); // warm-up
     await one(rawTabs, 0);
     await one(durableTabs, 0);
+    await one(floorTabs, 0);
     log(`fanout: ${sizes.runs} lines to ${sizes.fanout} tabs each way`);
     const runs: Array<{ value: number; baseline: number }> = [];
     const stored: Array<{ value: number; baseline: number }> = [];
+    const floorRuns: Array<{ value: number; baseline: number }> = [];
     for (let run = 1; run <= sizes.runs; run++) {
       const value = await one(secureTabs, run);
       await sleep(20);
@@ -716,10 +753,13 @@ async function fanoutRows(
       await sleep(20);
       const onDisk = await one(durableTabs, run);
       await sleep(20);
+      const primitives = await one(floorTabs, run);
+      await sleep(20);
       runs.push({ value, baseline });
       stored.push({ value: onDisk, baseline: value });
+      floorRuns.push({ value: primitives, baseline });
     }
-    for (const tab of [...secureTabs, ...rawTabs, ...durableTabs]) tab.close();
+    for (const tab of [...secureTabs, ...rawTabs, ...durableTabs, ...floorTabs]) tab.close();
     return [
       withTarget(
         compared(
@@ -746,11 +786,22 @@ async function fanoutRows(
         stored,
         'the same relay with its log in memory (the default)',
       ),
+      compared(
+        {
+          id: 'fanout.floor',
+          section: 'fanout',
+          what: "  the floor: bare ws + each record's HMACs and AES alone (no session, no record code)",
+          unit: 'ms',
+        },
+        floorRuns,
+        `bare ws relay forwarding to ${sizes.fanout}`,
+      ),
     ];
   } finally {
     await secure.stop();
     await raw.stop();
     await durable.stop();
+    await floor.stop();
   }
 }
 

@@ -11,6 +11,12 @@
  *   raw              the baseline relay: a bare `ws` server that forwards each message to every other
  *                    connection, padded to a configured size, and answers the sender with a configured number
  *                    of bytes (the size of a receipt). No parsing, no crypto.
+ *   floor            raw, plus the cryptography a record needs and nothing else, on inputs of the record's sizes:
+ *                    for each incoming frame the two HMAC-SHA256 and the AES-128-CBC decryption that open it, for
+ *                    each frame out (forwards and the reply) the AES-128-CBC encryption and the two HMAC-SHA256 of a
+ *                    seal (node:crypto, KeyObjects made once, as the backend does). The floor of the relay rows:
+ *                    bare ws plus the primitives alone, measured in the same run (tools/bench/record.ts times the
+ *                    same primitives against one record).
  *   echo             a bare `ws` server that answers each message with a configured number of bytes (the size
  *                    of a welcome), for the handshake and idle-memory baselines.
  *
@@ -18,6 +24,7 @@
  * requests (see `Request`). Started by tools/bench/main.ts with `--expose-gc` so that memory is measured after a
  * full collection.
  */
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +39,7 @@ import { transcript } from '../../shared/handshake.ts';
 import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../../server/node-handshake.ts';
 
 /** `history`: the secure relay with its log in a SQLite file (--history), against `secure`'s memory log. */
-export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'echo';
+export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'floor' | 'echo';
 
 export type Request =
   /** Resident set size and heap after two full collections. */
@@ -90,6 +97,49 @@ export function benchServerOptions(plain: boolean, maxConnections: number): Serv
  */
 const handshake: ServerHandshake =
   process.env.WIRECHAT_BENCH_HANDSHAKE === 'web' ? webCryptoServerHandshake : nodeServerHandshake;
+
+const floorKeys = {
+  signing: createSecretKey(randomBytes(16)),
+  encryption: createSecretKey(randomBytes(16)),
+  record: createSecretKey(randomBytes(32)),
+  iv: randomBytes(16),
+};
+const primitivesBySize = new Map<number, { seal(): void; open(): void }>();
+let primitivesSink = 0;
+
+/**
+ * The primitives of one record whose frame is `frameBytes` long: {"type":"record","seq":N,"token":"…","mac":"…"}
+ * carries a padded base64url token of 25 header bytes, the ciphertext and a 32-byte HMAC, and a 44-character MAC;
+ * the record MAC covers 35 bytes of label, direction, seq and session id, then the token's text. Sizes to within a
+ * block of the real record (the seq's digits vary); the plaintext is the ciphertext less its average padding.
+ */
+function recordPrimitives(frameBytes: number): { seal(): void; open(): void } {
+  let primitives = primitivesBySize.get(frameBytes);
+  if (primitives) return primitives;
+  const tokenText = Math.max(100, frameBytes - '{"type":"record","seq":1,"token":"","mac":""}'.length - 44);
+  const ciphertextBytes = Math.max(16, Math.floor(((tokenText / 4) * 3 - 57) / 16) * 16);
+  const plaintext = new Uint8Array(ciphertextBytes - 8);
+  const signed = new Uint8Array(25 + ciphertextBytes);
+  const macInput = new Uint8Array(35 + tokenText);
+  const ciphertext = new Uint8Array(ciphertextBytes);
+  const { signing, encryption, record, iv } = floorKeys;
+  primitives = {
+    seal() {
+      const cipher = createCipheriv('aes-128-cbc', encryption, iv);
+      primitivesSink += cipher.update(plaintext).length + cipher.final().length;
+      primitivesSink += createHmac('sha256', signing).update(signed).digest()[0]!;
+      primitivesSink += createHmac('sha256', record).update(macInput).digest()[0]!;
+    },
+    open() {
+      primitivesSink += createHmac('sha256', record).update(macInput).digest()[0]!;
+      primitivesSink += createHmac('sha256', signing).update(signed).digest()[0]!;
+      const decipher = createDecipheriv('aes-128-cbc', encryption, iv).setAutoPadding(false);
+      primitivesSink += decipher.update(ciphertext).length + decipher.final().length;
+    },
+  };
+  primitivesBySize.set(frameBytes, primitives);
+  return primitives;
+}
 
 async function main(): Promise<void> {
   const mode = process.argv[2] as ServerMode;
@@ -158,13 +208,19 @@ async function main(): Promise<void> {
         open.add(ws);
         ws.on('close', () => open.delete(ws));
         ws.on('message', (data: Buffer) => {
-          if (mode === 'raw') {
+          if (mode === 'floor') recordPrimitives(data.length).open();
+          if (mode === 'raw' || mode === 'floor') {
             const out =
               data.length < forwardBytes
                 ? Buffer.concat([data, Buffer.from(forwardPad.slice(0, forwardBytes - data.length))])
                 : data;
-            for (const other of open) if (other !== ws) other.send(out, { binary: false });
+            for (const other of open) {
+              if (other === ws) continue;
+              if (mode === 'floor') recordPrimitives(out.length).seal();
+              other.send(out, { binary: false });
+            }
           }
+          if (mode === 'floor') recordPrimitives(reply.length).seal();
           ws.send(reply);
         });
       });
@@ -196,6 +252,8 @@ async function main(): Promise<void> {
       case 'parts':
         return parts(fromBase64Url(request.publicKey), request.count, identity.signingKey, identity.publicKey);
       case 'stop':
+        // Read once, so that the floor's results are used and its work cannot be optimized away.
+        if (primitivesSink < 0) console.error(primitivesSink);
         await stop();
         await rm(dir, { recursive: true, force: true });
         setImmediate(() => process.exit(0));
