@@ -147,9 +147,37 @@ describe('resume across relays of one chat in Redis', () => {
     assert.equal((await dan.resume(wsUrl(a))).recovered, true);
   });
 
-  it('tells a tab that comes while Redis is away to try again later (1013 CHAT_UNAVAILABLE), then takes it', async () => {
+  it('resumes the tab of a relay killed with SIGKILL on another relay at once, before the dead relay is reaped', async () => {
     const [a, b] = relays as [ServerProcess, ServerProcess];
-    const eve = await tab(wsUrl(a), 'eve');
+    const gus = await tab(wsUrl(a), 'gus');
+    const hal = await tab(wsUrl(b), 'hal');
+    clients.push(gus, hal);
+    gus.send('gus before the kill');
+    await gus.settled();
+    await hal.reached(gus.own.get(0)!.n!);
+    a.signalServer('SIGKILL');
+    await a.exited.catch(() => {});
+    gus.cut();
+    hal.send('hal while gus is away');
+    await hal.settled();
+    const typed = gus.send('gus typed while away');
+    // Within the dead relay's heartbeat (5 s): its claim on the name is still in Redis, and moves with gus.
+    const answer = await gus.resume(wsUrl(b));
+    assert.deepEqual(answer, { kind: 'resumed', name: 'gus', recovered: true, reason: '', gone: 0, replayed: 1 });
+    await gus.settled();
+    await hal.reached(gus.own.get(typed)!.n!);
+    assert.deepEqual(texts(gus), ['gus before the kill', 'hal while gus is away', 'gus typed while away']);
+    assert.equal(gus.duplicates + hal.duplicates, 0);
+    // The dead relay is reaped: its other tab (dan) is shown gone, gus is not.
+    await b.waitForLine(/dan was lost with its relay/, 15_000);
+    assert.ok(!b.lines.some((l) => /gus was lost with its relay/.test(l)), 'gus moved before the reap');
+    b.type('/who');
+    await b.waitForLine(/\(this relay\): .*\bgus\b/);
+  });
+
+  it('tells a tab that comes while Redis is away to try again later (1013 CHAT_UNAVAILABLE), then takes it', async () => {
+    const b = relays[1]!;
+    const eve = await tab(wsUrl(b), 'eve');
     clients.push(eve);
     await redis.kill();
     await b.waitForLine(/lost Redis/);
