@@ -74,12 +74,10 @@ export interface Participant {
 }
 
 export interface RelayOptions {
-  /** The chat log and resume secrets (server/history.ts): memory or SQLite. */
+  /** The chat log and resume secrets (server/history.ts): memory or SQLite; with many relays, Redis (server/cluster.ts). */
   history: History;
   /** Plain mode: no resume secret is given (it would cross the network in the clear), nobody is resumed. */
   plain?: boolean;
-  /** False: no resume secrets are given and nobody is resumed (a relay of many, whose log is not this one). */
-  seats?: boolean;
   /** How often joins and leaves are announced (server/presence.ts); 250 ms unless said. */
   presenceIntervalMs?: number;
   clock?: PresenceClock;
@@ -102,7 +100,6 @@ export class Relay implements SessionHost {
   readonly presence: Presence<Member>;
   readonly #history: History;
   readonly #plain: boolean;
-  readonly #seats: boolean;
   readonly #alert: (text: string) => void;
   /** Joined tabs' places, and the tab that holds each participant identity now. */
   readonly #places = new Map<Member, Place>();
@@ -125,7 +122,6 @@ export class Relay implements SessionHost {
     this.presence = new Presence(() => this.#joined, options.presenceIntervalMs ?? 250, options.clock);
     this.#history = options.history;
     this.#plain = options.plain ?? false;
-    this.#seats = options.seats ?? true;
     this.#alert = options.alert ?? (() => undefined);
     // The one place lines go out: in the log's order, once each, only once stored.
     this.#history.hub.on('entry', (entry) => this.#fanOut(entry));
@@ -241,7 +237,7 @@ export class Relay implements SessionHost {
       issuedAfter: place.sent,
       name: session.name,
     };
-    const secret = this.#plain || !this.#seats ? '' : this.#history.seats.issue(seat);
+    const secret = this.#plain ? '' : this.#history.seats.issue(seat);
     void session.send({ kind: 'seat', secret, epoch: hub.epoch, last: place.sent });
     this.#joined.add(session);
     this.presence.joined(session, session.name);
@@ -274,8 +270,7 @@ export class Relay implements SessionHost {
   async resume(session: Member, claim: ClientResume, asked: string): Promise<void> {
     const hub = this.#history.hub;
     const position = await hub.log.position();
-    const seat =
-      this.#plain || !this.#seats || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
+    const seat = this.#plain || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
     let refusal: ServerResumed['reason'] = this.#plain ? 'plain' : (seatProblem(seat, position) ?? '');
     if (refusal === '' && seat !== undefined) {
       // Spending the seat is an append: the log stores its origin once, so of two uses only the first is new.
