@@ -42,7 +42,7 @@ export interface Found {
 const MAX_NAME_TRIES = 16;
 
 /** What a tab is told when this relay cannot reach Redis to give it a name or its place (close 1013). */
-const CUT_OFF = "this relay cannot reach the chat's other relays (Redis is away); try again shortly";
+const CUT_OFF = 'this relay cannot reach Redis just now; try again shortly';
 
 /** The key of an origin in the set of join and leave entries this relay appended itself. */
 function originKey(origin: Origin): string {
