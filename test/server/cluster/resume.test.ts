@@ -3,7 +3,9 @@
  * that do what the page does across drops (tools/resuming-client.ts). A seat given by one relay opens on another
  * relay of the same chat and brings back the tab's name and every line it missed, once; a seat works once
  * chat-wide; a seat of one chat opens no place in another chat of the same Redis, even under the same key; the
- * relay a tab left behind closes its stale connection quietly; while Redis is away a tab is told to come back.
+ * relay a tab left behind closes its stale connection quietly; a name lost while a relay was cut off closes the
+ * tab to come back (1013), never as kicked; a SIGKILLed relay's tab resumes elsewhere before the reap; while Redis
+ * is away a tab is told to come back.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -147,11 +149,37 @@ describe('resume across relays of one chat in Redis', () => {
     assert.equal((await dan.resume(wsUrl(a))).recovered, true);
   });
 
+  it('closes a tab whose name was taken while its relay was cut off with 1013, not as kicked; it resumes', async () => {
+    const [a, b] = relays as [ServerProcess, ServerProcess];
+    const ivy = await tab(wsUrl(a), 'ivy');
+    clients.push(ivy);
+    // Relay A stops (SIGSTOP): its heartbeat expires, B reaps it, and a newcomer on B takes the name.
+    a.signalServer('SIGSTOP');
+    await b.waitForLine(/ivy was lost with its relay/, 15_000);
+    const other = await tab(wsUrl(b), 'ivy');
+    clients.push(other);
+    assert.equal(other.client!.session.identity!.name, 'ivy');
+    other.send('the other ivy speaks');
+    await other.settled();
+    a.signalServer('SIGCONT');
+    // A finds at its next beat that ivy's name is someone else's: the tab is closed to come back, not ended.
+    const closed = await ivy.client!.closed;
+    assert.equal(closed.code, 1013);
+    assert.ok(!ivy.client!.bodies.some((body) => body.kind === 'end'), 'no end body: not kicked');
+    ivy.cut();
+    const answer = await ivy.resume(wsUrl(a));
+    assert.equal(answer.recovered, true, 'its place, under the name it can have now');
+    assert.equal(answer.name, 'ivy-2');
+    assert.ok(texts(ivy).includes('the other ivy speaks'), 'and what it missed');
+  });
+
   it('resumes the tab of a relay killed with SIGKILL on another relay at once, before the dead relay is reaped', async () => {
     const [a, b] = relays as [ServerProcess, ServerProcess];
     const gus = await tab(wsUrl(a), 'gus');
     const hal = await tab(wsUrl(b), 'hal');
-    clients.push(gus, hal);
+    // A tab of relay A that does not come back: its leave shows when the dead relay is reaped.
+    const jo = await tab(wsUrl(a), 'jo');
+    clients.push(gus, hal, jo);
     gus.send('gus before the kill');
     await gus.settled();
     await hal.reached(gus.own.get(0)!.n!);
@@ -168,8 +196,8 @@ describe('resume across relays of one chat in Redis', () => {
     await hal.reached(gus.own.get(typed)!.n!);
     assert.deepEqual(texts(gus), ['gus before the kill', 'hal while gus is away', 'gus typed while away']);
     assert.equal(gus.duplicates + hal.duplicates, 0);
-    // The dead relay is reaped: its other tab (dan) is shown gone, gus is not.
-    await b.waitForLine(/dan was lost with its relay/, 15_000);
+    // The dead relay is reaped: its tab that did not come back (jo) is shown gone, gus is not.
+    await b.waitForLine(/jo was lost with its relay/, 15_000);
     assert.ok(!b.lines.some((l) => /gus was lost with its relay/.test(l)), 'gus moved before the reap');
     b.type('/who');
     await b.waitForLine(/\(this relay\): .*\bgus\b/);
