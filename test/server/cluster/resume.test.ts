@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScriptedClient } from '../../../tools/client.ts';
+import { runResumeLoad } from '../../../tools/load.ts';
 import { ResumingClient } from '../../../tools/resuming-client.ts';
 import { startCutProxy, type CutProxy } from '../../helpers/cut-proxy.ts';
 import { startServerProcess, type ServerProcess } from '../../helpers/process.ts';
@@ -110,6 +111,13 @@ describe('resume across relays of one chat in Redis', () => {
     await ben.settled();
     await ann.reached(ben.own.get(3)!.n!);
     assert.equal(texts(ann).at(-1), 'ben after ann came back');
+  });
+
+  it('passes npm run load --resume over two relays: tabs cut at random come back through either, every line once', async () => {
+    const result = await runResumeLoad({ clients: 8, lines: 12, urls: relays.slice(0, 2).map(wsUrl), cut: 0.2 });
+    assert.deepEqual(result.problems, []);
+    assert.ok(result.cuts > 0, 'some sockets were cut');
+    assert.equal(result.recovered, result.cuts, 'every cut tab resumed its place');
   });
 
   it('refuses a seat used once already, on any relay: the tab joins as a new participant and is told', async () => {
