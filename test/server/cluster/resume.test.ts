@@ -45,7 +45,18 @@ describe('resume across relays of one chat in Redis', () => {
   const relays: ServerProcess[] = [];
   const clients: ResumingClient[] = [];
   const start = (...more: string[]) =>
-    startServerProcess(['--redis', redis.url, '--presence-interval', '0', ...more], { identityDir: dir });
+    startServerProcess(
+      [
+        '--redis',
+        redis.url,
+        '--presence-interval',
+        '0',
+        // The load below opens its tabs at once from one address.
+        ...['--max-pending-per-address', '100', '--handshake-rate', '10000', '--handshake-burst', '10000'],
+        ...more,
+      ],
+      { identityDir: dir },
+    );
 
   before(async () => {
     redis = await startRedis();
@@ -114,7 +125,7 @@ describe('resume across relays of one chat in Redis', () => {
   });
 
   it('passes npm run load --resume over two relays: tabs cut at random come back through either, every line once', async () => {
-    const result = await runResumeLoad({ clients: 8, lines: 12, urls: relays.slice(0, 2).map(wsUrl), cut: 0.2 });
+    const result = await runResumeLoad({ clients: 30, lines: 12, urls: relays.slice(0, 2).map(wsUrl), cut: 0.15 });
     assert.deepEqual(result.problems, []);
     assert.ok(result.cuts > 0, 'some sockets were cut');
     assert.equal(result.recovered, result.cuts, 'every cut tab resumed its place');
