@@ -14,8 +14,17 @@ export interface ConsoleOut {
   alert(text: string): void;
 }
 
-/** Takes `/who` always, and `/msg` or `/kick` whose name means no tab of this relay; false for the rest. */
-export function clusterCommand(relay: ClusterRelay, out: ConsoleOut, command: string, args: string): boolean {
+/**
+ * Takes `/who` always, and `/msg` or `/kick` whose name means no tab of this relay; false for the rest. `primary`:
+ * this console is a `--workers` primary's, which serves no tab itself (server/workers.ts).
+ */
+export function clusterCommand(
+  relay: ClusterRelay,
+  out: ConsoleOut,
+  command: string,
+  args: string,
+  primary = false,
+): boolean {
   const failed = (error: unknown) =>
     out.alert(`${command}: ${printable(error instanceof Error ? error.message : String(error), 200)}`);
   switch (command) {
@@ -24,6 +33,8 @@ export function clusterCommand(relay: ClusterRelay, out: ConsoleOut, command: st
         (who) => out.print(whoText(who)),
         (error: unknown) => {
           failed(error);
+          if (primary)
+            return out.print("the workers' tabs can be listed once Redis is back (this console serves no tab itself)");
           out.print(
             `this relay only:\n${
               relay

@@ -9,7 +9,7 @@ import { Console } from './console.ts';
 import { clusterRelay, ClusterError, relayLabel, startCluster, type Cluster } from './cluster.ts';
 import { clusterCommand } from './cluster-console.ts';
 import type { ClusterRelay } from './cluster-relay.ts';
-import { isWorker, quietConsole, startWorkers, type Workers } from './workers.ts';
+import { isWorker, quietConsole, reportToPrimary, startWorkers, type Workers } from './workers.ts';
 import { IdentityError, loadIdentity, type Identity } from './identity.ts';
 import { nodeCryptoBackend } from './node-fernet.ts';
 import { UsageError } from './command-line.ts';
@@ -175,9 +175,11 @@ async function main(): Promise<number> {
   // --workers: this process forks the relays that serve the tabs, and keeps the console (server/workers.ts).
   let workers: Workers | undefined;
   let stopping = false;
-  const stop = (code: number, reason: string, fromElsewhere = false): void => {
+  let exitStatus = 0;
+  const stop = (code: number, reason: string, fromElsewhere = false, status = 0): void => {
     if (stopping) return;
     stopping = true;
+    exitStatus = status;
     operator.notice(`ending the chat: ${reason}`);
     if (cluster && !fromElsewhere) cluster.end(options.name, reason, code);
     relay.endAll(code, reason);
@@ -193,7 +195,7 @@ async function main(): Promise<number> {
           .then(() => cluster?.hub.close())
           .then(() => history.hub.close())
           .catch(() => undefined)
-          .then(() => process.exit(0));
+          .then(() => process.exit(exitStatus));
       }
     }, 25);
   };
@@ -205,9 +207,14 @@ async function main(): Promise<number> {
     onEnd: (word) => stop(Close.NORMAL, `The server operator ended the chat (${word})`),
     onInterrupt: () => stop(Close.GOING_AWAY, 'The server is shutting down (Ctrl-C)'),
     ...(manyRelay
-      ? { command: (command: string, args: string): boolean => clusterCommand(manyRelay, operator, command, args) }
+      ? {
+          command: (command: string, args: string): boolean =>
+            clusterCommand(manyRelay, operator, command, args, options.workers !== undefined && !isWorker()),
+        }
       : {}),
   });
+  // A worker's console prints nowhere: its alerts go to the primary's (server/workers.ts).
+  if (isWorker()) reportToPrimary(operator);
   relay.listen(operator);
   cluster?.watch(operator, (by, reason) =>
     stop(Close.NORMAL, `${by} ended the chat on another relay: ${reason}`, true),
@@ -218,7 +225,10 @@ async function main(): Promise<number> {
       const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
       const url = (port: number) =>
         `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
-      workers = await startWorkers(options, url, (text) => operator.alert(text));
+      workers = await startWorkers(options, url, operator, (text) => {
+        operator.alert(text);
+        stop(Close.GOING_AWAY, 'The server is shutting down (no relay worker is left)', false, 1);
+      });
     } else
       server = await startServer({
         options,

@@ -132,7 +132,10 @@ usage: npm run server -- [options]
                          redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], or rediss:// for TLS. Every relay of the
                          chat needs the same --identity file and the chat key beside it (chat.key)
   --chat NAME            which chat in that Redis, so that several share one (default "${DEFAULTS.chat}")
-  --workers N            with --redis: start N relay processes sharing this port, one per core
+  --workers N            with --redis: start N relay processes sharing this port, one per core (1 to 64); this
+                         console is the chat's, and shows what each worker reports. A worker that stops is
+                         started again; one that keeps stopping within 10 s of its start is retried after
+                         1, 2 and 4 s, then given up; with no worker left the server exits 1
   --history PATH         keep the chat log in this SQLite file, so that after a crash or restart the tabs get
                          back what they missed (made on first use; without it the log is kept in memory)
   --history-lines N      the log keeps the newest N lines (default ${DEFAULTS.historyLines})

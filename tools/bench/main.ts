@@ -115,7 +115,7 @@ export const FULL: Sizes = {
   codecRuns: 5,
   codecWindowMs: 100,
   log: LOG_DEFAULTS,
-  cluster: { runs: 3, clients: 20, lines: 20, workers: [1, 2, 4] },
+  cluster: { runs: 3, clients: 20, lines: 20, workers: [1, 2, 4], fanout: 1000 },
 };
 
 export const QUICK: Sizes = {
@@ -137,7 +137,7 @@ export const QUICK: Sizes = {
   codecRuns: 3,
   codecWindowMs: 20,
   log: { runs: 2, burst: LOG_DEFAULTS.burst, lines: 640 },
-  cluster: { runs: 1, clients: 4, lines: 5, workers: [1, 2] },
+  cluster: { runs: 1, clients: 6, lines: 10, workers: [2], fanout: 20 },
 };
 
 /** The targets of issue 7, on this machine. */
@@ -157,6 +157,8 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Write V8 CPU profiles of the server children to this folder. */
   cpuProfDir?: string;
+  /** The `--workers` counts the cluster section measures, instead of the sizes'. */
+  clusterWorkers?: number[];
 }
 
 export interface BenchResult {
@@ -872,14 +874,14 @@ async function logRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]
 
 // 8. Many relays over Redis
 
-async function clusterRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
-  return (await benchCluster(sizes.cluster, log)).map((f) => ({
+async function clusterRows(sizes: Sizes, log: (line: string) => void, workers?: number[]): Promise<Row[]> {
+  return (await benchCluster({ ...sizes.cluster, ...(workers ? { workers } : {}) }, log)).map((f) => ({
     id: `cluster.${f.key}`,
     section: 'cluster',
     what: f.what,
     value: f.value,
     unit: f.unit,
-    baseline: { what: 'one relay process without Redis, same load', value: f.baseline },
+    baseline: { what: f.baselineWhat ?? 'one relay process without Redis, same load', value: f.baseline },
     ratio: f.ratio.median,
     range: { min: f.ratio.min, max: f.ratio.max },
     runs: f.runs,
@@ -939,7 +941,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     codec: () => codecRows(sizes, log),
     log: () => logRows(sizes, log),
     record: () => recordRows(sizes, log),
-    cluster: () => clusterRows(sizes, log),
+    cluster: () => clusterRows(sizes, log, options.clusterWorkers),
   };
   for (const section of SECTIONS) {
     if (!only.has(section)) continue;
@@ -1009,6 +1011,9 @@ export const HELP = `npm run bench -- [options]: wirechat's costs against baseli
   --only NAME    one section: ${SECTIONS.join(', ')} (repeatable); cluster (relays over a
                  redis-server started here, against one process without Redis) runs only when named
   --json         print the result as JSON instead of the table
+  --cluster-workers N,N,...
+                 the --workers counts the cluster section measures (default ${FULL.cluster.workers.join(',')};
+                 on a machine with more cores, e.g. 1,2,4,8)
   --cpu-prof DIR write V8 CPU profiles of the server processes to DIR
   -h, --help     this text
 
@@ -1022,6 +1027,7 @@ async function main(): Promise<number> {
     only: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
+    'cluster-workers': { type: 'string' },
   });
   if ('exit' in parsed) return parsed.exit;
   const { values } = parsed;
@@ -1031,8 +1037,14 @@ async function main(): Promise<number> {
     console.error(usage('bench', `--only takes one of ${SECTIONS.join(', ')}, not "${unknown}"`));
     return 2;
   }
+  const clusterWorkers = values['cluster-workers']?.split(',').map((n) => Number(n.trim()));
+  if (clusterWorkers?.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    console.error(usage('bench', '--cluster-workers takes worker counts from 1 to 64, comma-separated: 1,2,4,8'));
+    return 2;
+  }
   const result = await runBench({
     sizes: values.quick ? QUICK : FULL,
+    clusterWorkers,
     only: only.length > 0 ? (only as Section[]) : undefined,
     cpuProfDir: values['cpu-prof'],
   });

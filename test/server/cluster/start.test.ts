@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { UsageError } from '../../../server/command-line.ts';
 import { DEFAULTS, HELP, parseOptions, type ServerOptions } from '../../../server/options.ts';
 import { chatKeyPath } from '../../../server/cluster.ts';
+import { QUICK_EXIT_MS, RETRY_DELAYS_MS } from '../../../server/workers.ts';
 import { freePort, ROOT, startServerProcess, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 
@@ -94,6 +95,11 @@ describe('--redis, --chat, --workers: the options', () => {
   it('lists them in --help', () => {
     for (const flag of ['--redis URL', '--chat NAME', '--workers N', 'rediss://', 'chat.key'])
       assert.ok(HELP.includes(flag), flag);
+    // The restart rule as server/workers.ts applies it.
+    const help = HELP.replace(/\s+/g, ' ');
+    assert.ok(help.includes(`stopping within ${QUICK_EXIT_MS / 1000} s of its start`), help);
+    const delays = RETRY_DELAYS_MS.map((ms) => ms / 1000);
+    assert.ok(help.includes(`retried after ${delays.slice(0, -1).join(', ')} and ${delays.at(-1)} s`), help);
   });
 
   it('keeps the chat key beside the identity key', () => {
