@@ -13,14 +13,15 @@
  * - **Requests**: `/who` (every relay's participants), `/kick` (a participant wherever it is) are answered here
  *   for this relay's tabs.
  */
-import type { History } from './history.ts';
-import { randomBytes } from 'node:crypto';
+import { Close, WirechatError } from '../shared/errors.ts';
+import type { ClientResume } from '../shared/protocol.ts';
 import type { Broker } from './broker/broker.ts';
+import { isBrokerError, isTransient } from './broker/errors.ts';
+import type { BrokerHub } from './broker/hub.ts';
 import type { Participant as BrokerParticipant } from './broker/messages.ts';
-import type { ChatHub } from './hub.ts';
-import type { LogEntry, NewEntry } from './log/log.ts';
+import type { History } from './history.ts';
+import type { LogEntry, NewEntry, Origin } from './log/log.ts';
 import { Relay, type Member } from './relay.ts';
-import type { LineOutcome } from './session.ts';
 
 /** What the console hears of other relays' tabs, and of lines the hub refused. */
 export interface ClusterNotices {
@@ -40,45 +41,60 @@ export interface Found {
 /** How often a name is tried with the next suffix when other relays hold the ones before. */
 const MAX_NAME_TRIES = 16;
 
+/** What a tab is told when this relay cannot reach Redis to give it a name or its place (close 1013). */
+const CUT_OFF = 'this relay cannot reach Redis just now; try again shortly';
+
+/** The key of an origin in the set of join and leave entries this relay appended itself. */
+function originKey(origin: Origin): string {
+  return `${origin.lineId} ${origin.identity}`;
+}
+
 export class ClusterRelay extends Relay {
-  readonly hub: ChatHub;
+  readonly hub: BrokerHub;
   readonly broker: Broker;
   readonly #consoleName: string;
   readonly #notices: ClusterNotices;
-  /** Each joined (or joining) tab's participant id: its identity in the log and in Redis. */
+  /** Each joined (or joining) tab's participant id, as claimed in Redis: its resume identity (Relay). */
   readonly #ids = new Map<Member, string>();
   readonly #byId = new Map<string, Member>();
-  /** Participant ids this relay made: the join and leave entries whose presence it announced itself. */
-  readonly #own = new Set<string>();
+  /** Join and leave entries this relay appended and announced itself: skipped when the feed brings them back. */
+  readonly #mine = new Set<string>();
+  /** Sessions closed because their participant resumed on another relay: their leave is not the chat's news. */
+  readonly #moved = new WeakSet<Member>();
   readonly #gone = new WeakSet<Member>();
   /** Names other relays' tabs hold, as far as this relay knows (Redis's roster at start, then the log's joins and leaves). */
   readonly #elsewhere = new Set<string>();
-  readonly #consoleId: string;
-  #consoleLine = 0;
 
+  /**
+   * `history`: the broker's hub (the chat's log in Redis) and a seat keeper under the chat key every relay of the
+   * chat holds (server/cluster.ts), so that a seat given here opens on any relay of the chat and nowhere else.
+   */
   constructor(
     consoleName: string,
-    hub: ChatHub,
-    broker: Broker,
+    history: History & { hub: BrokerHub },
     notices: ClusterNotices,
-    history: History,
     presenceIntervalMs = 250,
   ) {
-    // The base relay's own log stays empty here (lines go to Redis through `hub`), so it gives no resume secrets:
-    // a seat pointing into it would claim a recovery that replays nothing.
-    super(consoleName, { history, seats: false, presenceIntervalMs });
+    super(consoleName, {
+      history,
+      presenceIntervalMs,
+      alert: (text) => notices.alert(text),
+    });
+    this.hub = history.hub;
+    this.broker = history.hub.broker;
     this.#consoleName = consoleName;
-    this.hub = hub;
-    this.broker = broker;
     this.#notices = notices;
-    this.#consoleId = `console:${broker.relay.id}`;
-    hub.on('entry', (entry) => this.#deliver(entry));
+    const broker = this.broker;
+    this.hub.on('entry', (entry) => this.#deliver(entry));
     broker.handle('who', () => ({ participants: this.#participants() }));
     broker.handle('kick', ({ id, by }) => ({ kicked: this.#kickHere(id, by) }));
     broker.on('reaped', ({ relay, participants }) => {
-      // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them.
+      // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them. Appended
+      // without an origin of this relay's: this relay announces them from the feed like every other.
       for (const p of participants)
-        void this.#append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` });
+        this.hub
+          .append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` })
+          .catch((error: Error) => notices.alert(`not sent to the chat: ${error.message}`));
     });
     broker
       .roster()
@@ -88,31 +104,51 @@ export class ClusterRelay extends Relay {
       })
       .catch(() => {});
     broker.on('lost', (participants) => {
+      // Another participant took the name while this relay was cut off from the others. The tab is closed as
+      // "try again later", not kicked: it comes back, resumes its place under the name it can have now, and gets
+      // what it missed. (A participant that moved to another relay has been closed already, from its resume.)
       for (const p of participants)
         this.#byId
           .get(p.id)
-          ?.end('KICKED', 'your name was taken while this relay was cut off from the others', 'lost its name');
+          ?.close(
+            Close.TRY_AGAIN_LATER,
+            'your name was taken while this relay was cut off; reconnect',
+            'lost its name',
+          );
     });
   }
 
-  /** A name unique chat-wide: the local rules first (normalized, not reserved, not held here), then Redis. */
+  /**
+   * A name unique chat-wide: the local rules first (normalized, not reserved, not held here), then Redis, under
+   * the tab's participant identity (a resuming tab's own, so its name comes along from another relay).
+   */
   override async claimName(session: Member, requested: string): Promise<string> {
-    const id = randomBytes(16).toString('base64url');
+    const id = this.participantFor(session);
     // Names other relays' tabs hold, held here by placeholders meanwhile so the next try is the next suffix.
     const placeholders: object[] = [];
     try {
       for (let attempt = 0; attempt < MAX_NAME_TRIES; attempt++) {
         const name = super.claimName(session, requested) as string;
-        const result = await this.broker.join(id, name);
+        let result;
+        try {
+          result = await this.broker.join(id, name);
+        } catch (error) {
+          super.release(session);
+          // Uniqueness cannot be checked while Redis is away: the page is asked to come back (1013), never
+          // failed as if the server were broken.
+          if (isBrokerError(error, 'DOWN') || isBrokerError(error, 'CLOSED') || isTransient(error))
+            throw new WirechatError('CHAT_UNAVAILABLE', CUT_OFF, { cause: error });
+          throw error;
+        }
         if (this.#gone.has(session)) {
-          // It went away meanwhile (its session will not join): let go of the claim at once.
-          if (result.ok) await this.broker.leave(id, 'left').catch(() => {});
+          // It went away meanwhile (its session will not join): let go of the claim at once, unless a newer
+          // connection of the same participant holds it.
+          if (result.ok && this.#byId.get(id) === undefined) await this.broker.leave(id, 'left').catch(() => {});
           return name;
         }
         if (result.ok) {
           this.#ids.set(session, id);
           this.#byId.set(id, session);
-          this.#own.add(id);
           return name;
         }
         // Taken elsewhere: hold it here under a placeholder, and let the name book give the next one.
@@ -127,21 +163,31 @@ export class ClusterRelay extends Relay {
     }
   }
 
+  /**
+   * A tab resuming here, whichever relay it joined on: the seat opens on every relay of the chat (one chat key),
+   * spending it is an append to the one log (single use chat-wide), and its name moves here with its participant
+   * identity. While Redis is away its place cannot be found: it is told to come back (1013), its seat unspent.
+   */
+  override async resume(session: Member, claim: ClientResume, asked: string): Promise<void> {
+    if (!this.broker.up) return this.#tryLater(session);
+    try {
+      await super.resume(session, claim, asked);
+    } catch (error) {
+      if (
+        (error instanceof WirechatError && error.code === 'CHAT_UNAVAILABLE') ||
+        isBrokerError(error, 'DOWN') ||
+        isTransient(error)
+      )
+        return this.#tryLater(session);
+      throw error;
+    }
+  }
+
   override joined(session: Member): void {
     super.joined(session);
     const id = this.#ids.get(session);
     if (id !== undefined)
-      void this.#append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
-  }
-
-  /** Delivered once the chat's log numbered it (waiting, bounded, while Redis is away); sent from the feed. */
-  override async line(session: Member, lineId: number, text: string): Promise<LineOutcome> {
-    const identity = this.#ids.get(session);
-    if (identity === undefined) return { status: 'failed', reason: 'not sent: not in the chat', n: 0 };
-    return this.hub.append({ kind: 'line', from: session.name, text, origin: { identity, lineId } }).then(
-      (appended): LineOutcome => ({ status: 'delivered', reason: '', n: appended.n }),
-      (error: Error): LineOutcome => ({ status: 'failed', reason: `not sent: ${error.message}`.slice(0, 200), n: 0 }),
-    );
+      void this.append({ kind: 'join', from: session.name, text: '', origin: { identity: `join:${id}`, lineId: 0 } });
   }
 
   override left(session: Member, code: number, reason: string): void {
@@ -151,10 +197,17 @@ export class ClusterRelay extends Relay {
     super.left(session, code, reason);
     if (id === undefined) return;
     this.#ids.delete(session);
+    // A newer connection of the same participant holds the id now (it resumed here): its claim stays.
+    if (this.#byId.get(id) !== session) return;
     this.#byId.delete(id);
+    const moved = this.#moved.has(session);
+    // Replaced by a resume on this relay: the new session's claim in Redis is the same participant's, and the
+    // seat it spent is in the log; nothing to let go, no leave to write.
+    if (this.wasReplaced(session) && !moved) return;
     this.broker.leave(id, session.departure).catch((error: Error) => this.#notices.alert(`Redis: ${error.message}`));
-    if (wasJoined)
-      void this.#append({
+    // Moved to another relay: its resume there is in the log already; a leave after it would say it is gone.
+    if (wasJoined && !moved)
+      void this.append({
         kind: 'leave',
         from: session.name,
         text: session.departure,
@@ -162,38 +215,23 @@ export class ClusterRelay extends Relay {
       });
   }
 
-  /** A console line: into the log, and to every tab of every relay from there. */
-  override async say(text: string): Promise<number | undefined> {
-    return this.#append({
-      kind: 'console',
-      from: this.#consoleName,
-      text,
-      origin: { identity: this.#consoleId, lineId: ++this.#consoleLine },
-    });
-  }
-
-  /** A console line to one participant, on this relay or another. */
-  override direct(name: string, text: string): boolean {
-    const session = this.find(name);
-    const id = session && this.#ids.get(session);
-    if (id === undefined) return false;
-    this.directTo(id, text);
-    return true;
-  }
-
-  directTo(id: string, text: string): void {
-    void this.#append({
-      kind: 'direct',
-      from: this.#consoleName,
-      text,
-      to: id,
-      origin: { identity: this.#consoleId, lineId: ++this.#consoleLine },
-    });
-  }
-
   /** Every name in the chat: this relay's tabs and, as far as it knows, the others' (completion, "nobody else is here"). */
   override names(): string[] {
     return [...super.names(), ...this.#elsewhere];
+  }
+
+  /** Join and leave entries appended here are announced here at once; the feed's copy of them is skipped. */
+  protected override async append(entry: NewEntry): Promise<{ n: number; duplicate: boolean } | undefined> {
+    const key = (entry.kind === 'join' || entry.kind === 'leave') && entry.origin ? originKey(entry.origin) : undefined;
+    if (key !== undefined) this.#mine.add(key);
+    const appended = await super.append(entry);
+    // Stored before (a seat used twice, a retry): the feed does not bring it again.
+    if (key !== undefined && (appended === undefined || appended.duplicate)) this.#mine.delete(key);
+    return appended;
+  }
+
+  #tryLater(session: Member): void {
+    session.close(Close.TRY_AGAIN_LATER, `CHAT_UNAVAILABLE: ${CUT_OFF}`, `not resumed: ${CUT_OFF}`);
   }
 
   /** Who a console command's name means: a tab here, else one on another relay (or null). */
@@ -241,70 +279,39 @@ export class ClusterRelay extends Relay {
   #kickHere(id: string, by: string): boolean {
     const session = this.#byId.get(id);
     if (session === undefined) return false;
-    session.end('KICKED', `${by} removed you from the chat`, 'was removed by the server operator');
+    // As on one relay: its seat is spent first, so the kicked tab cannot resume anywhere.
+    this.expel(session, by);
     return true;
   }
 
-  #append(entry: NewEntry): Promise<number | undefined> {
-    return this.hub.append(entry).then(
-      (appended) => appended.n,
-      (error: Error) => {
-        this.#notices.alert(`not sent to the chat: ${error.message}`);
-        return undefined;
-      },
-    );
-  }
-
-  /** One entry of the chat, from whichever relay: to the tabs here that may see it, and to this console. */
+  /**
+   * One entry of the chat, from whichever relay, for what only a relay of many does with it (the base relay has
+   * sent its lines to the tabs here already): joins and leaves of other relays' tabs, announced here; and a seat
+   * spent elsewhere, which closes this relay's stale connection of that participant.
+   */
   #deliver(entry: LogEntry): void {
-    const identity = entry.origin?.identity;
-    switch (entry.kind) {
-      case 'line':
-      case 'console': {
-        const sender = identity === undefined ? undefined : this.#byId.get(identity);
-        this.sendToMembers(
-          { kind: 'line', from: entry.from, text: entry.text, at: entry.at, direct: false, n: entry.n, late: false },
-          sender,
-        );
-        // The console prints its own lines as it sends them.
-        if (identity !== this.#consoleId) this.tellLine(entry.from, entry.text, entry.at);
-        return;
+    if (entry.kind !== 'join' && entry.kind !== 'leave') return;
+    const origin = entry.origin;
+    if (origin !== undefined && this.#mine.delete(originKey(origin))) return;
+    const [kind, id] = origin?.identity.split(/:(.*)/s) ?? [];
+    if (kind === 'seat' && entry.kind === 'leave') return; // a seat given up (EXIT, kick): its leave comes too
+    if (kind === 'seat' && id !== undefined) {
+      // Resumed on another relay: a connection here of the same participant is a tab that has moved on.
+      // Only one that holds an older seat than the one spent: a newer one is this tab resumed here since.
+      const stale = this.holderOf(id);
+      if (stale !== undefined && (this.serialOf(stale) ?? Infinity) <= origin!.lineId) {
+        this.#moved.add(stale);
+        this.replace(stale);
       }
-      case 'direct': {
-        const to = entry.to === undefined ? undefined : this.#byId.get(entry.to);
-        if (to) {
-          this.flushPresence();
-          to.send({
-            kind: 'line',
-            from: entry.from,
-            text: entry.text,
-            at: entry.at,
-            direct: true,
-            n: entry.n,
-            late: false,
-          });
-        }
-        return;
-      }
-      case 'join':
-      case 'leave': {
-        const [kind, id] = identity?.split(/:(.*)/s) ?? [];
-        if (kind === entry.kind && id !== undefined && this.#own.has(id)) return;
-        if (entry.kind === 'join') this.#elsewhere.add(entry.from);
-        else this.#elsewhere.delete(entry.from);
-        if (entry.kind === 'join') {
-          this.presence.joinedElsewhere(entry.from);
-          this.#notices.notice(`${entry.from} joined on another relay`);
-        } else {
-          this.presence.left(entry.from, entry.text);
-          this.#notices.notice(`${entry.from} ${entry.text} (on another relay)`);
-        }
-        return;
-      }
-      default: {
-        const check: never = entry.kind;
-        return check;
-      }
+    }
+    if (entry.kind === 'join') {
+      this.#elsewhere.add(entry.from);
+      this.presence.joinedElsewhere(entry.from);
+      this.#notices.notice(`${entry.from} ${kind === 'seat' ? 'came back' : 'joined'} on another relay`);
+    } else {
+      this.#elsewhere.delete(entry.from);
+      this.presence.left(entry.from, entry.text);
+      this.#notices.notice(`${entry.from} ${entry.text} (on another relay)`);
     }
   }
 }

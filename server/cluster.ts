@@ -19,6 +19,7 @@ import { HistoryError, type ChatLog } from './log/log.ts';
 import { openRedisStore } from './log/redis.ts';
 import { createChatLog, createLogSealer } from './log/sealed.ts';
 import type { ServerOptions } from './options.ts';
+import { SeatKeeper } from './resume.ts';
 import { SecretFileError } from './secret-file.ts';
 import { ClusterRelay, type ClusterNotices } from './cluster-relay.ts';
 
@@ -35,6 +36,8 @@ export interface ClusterSay {
 
 export interface Cluster {
   hub: BrokerHub;
+  /** The relay's history: the hub, and resume seats under the chat key, so a seat opens on every relay of the chat. */
+  history: History & { hub: BrokerHub };
   broker: Broker;
   log: ChatLog;
   /** Lines for the start banner: where the chat lives, what Redis keeps of it, the chat key. */
@@ -89,6 +92,7 @@ export async function startCluster(options: ServerOptions, label: string): Promi
     const store = await openRedisStore(connection, { chat: options.chat });
     log = await createChatLog(store, await createLogSealer(chatKey.key.slice()));
     const broker = await Broker.create({ connection, store, log, chatKey: chatKey.key.slice(), label });
+    const seats = new SeatKeeper(chatKey.key);
     chatKey.key.fill(0);
     await broker.startFeed();
     const hub = new BrokerHub(broker, log, connection);
@@ -106,6 +110,7 @@ export async function startCluster(options: ServerOptions, label: string): Promi
     }
     return {
       hub,
+      history: { hub, seats, description: log.description, chatKeyPath: keyPath, chatKeyCreated: chatKey.created },
       broker,
       log,
       banner,
@@ -154,11 +159,10 @@ export function clusterRelay(
   cluster: Cluster,
   options: ServerOptions,
   console: () => ClusterNotices | undefined,
-  history: History,
 ): ClusterRelay {
   const notices: ClusterNotices = {
     notice: (text) => console()?.notice(text),
     alert: (text) => (console() ? console()!.alert(text) : process.stderr.write(`wirechat: ${text}\n`)),
   };
-  return new ClusterRelay(options.name, cluster.hub, cluster.broker, notices, history, options.presenceIntervalMs);
+  return new ClusterRelay(options.name, cluster.history, notices, options.presenceIntervalMs);
 }

@@ -153,18 +153,16 @@ async function main(): Promise<number> {
   // next needs it, and the console hears every event from the server's first connection on.
   let history: History;
   try {
-    history = await openHistory(cluster ? { ...options, history: undefined } : options);
+    // With --redis the history is the chat's log in Redis, and its seats open on every relay of the chat.
+    history = cluster ? cluster.history : await openHistory(options);
   } catch (error) {
     if (!(error instanceof HistoryError) && !(error instanceof SecretFileError)) throw error;
     const flag = error instanceof SecretFileError ? '--chat-key' : '--history';
     process.stderr.write(`wirechat: ${flag}: ${error.message}\n`);
     return 1;
   }
-  // With --redis the log lives in Redis and the cluster relay fans out from it; resume over Redis is not wired yet
-  // (docs/cluster.md), so a tab there is given no resume secret and rejoins as a new participant after a drop.
-  const manyRelay: ClusterRelay | undefined = cluster
-    ? clusterRelay(cluster, options, () => operator, history)
-    : undefined;
+  // With --redis the cluster relay fans out from the log in Redis and resumes a tab from any relay of the chat.
+  const manyRelay: ClusterRelay | undefined = cluster ? clusterRelay(cluster, options, () => operator) : undefined;
   const relay: Relay =
     manyRelay ??
     new Relay(options.name, {

@@ -74,12 +74,10 @@ export interface Participant {
 }
 
 export interface RelayOptions {
-  /** The chat log and resume secrets (server/history.ts): memory or SQLite. */
+  /** The chat log and resume secrets (server/history.ts): memory or SQLite; with many relays, Redis (server/cluster.ts). */
   history: History;
   /** Plain mode: no resume secret is given (it would cross the network in the clear), nobody is resumed. */
   plain?: boolean;
-  /** False: no resume secrets are given and nobody is resumed (a relay of many, whose log is not this one). */
-  seats?: boolean;
   /** How often joins and leaves are announced (server/presence.ts); 250 ms unless said. */
   presenceIntervalMs?: number;
   clock?: PresenceClock;
@@ -102,11 +100,17 @@ export class Relay implements SessionHost {
   readonly presence: Presence<Member>;
   readonly #history: History;
   readonly #plain: boolean;
-  readonly #seats: boolean;
   readonly #alert: (text: string) => void;
   /** Joined tabs' places, and the tab that holds each participant identity now. */
   readonly #places = new Map<Member, Place>();
   readonly #byParticipant = new Map<string, Member>();
+  /**
+   * The participant identity each tab in its hello or resume will have: made before its name is claimed (a relay
+   * of many claims the name in Redis under it), the seat's own when it resumes.
+   */
+  readonly #identities = new Map<Member, string>();
+  /** Sessions closed because their participant resumed on a newer connection. */
+  readonly #replaced = new WeakSet<Member>();
   /** The console's identity in the log: new at every start, so its line ids never meet an earlier run's. */
   readonly #consoleIdentity = `console:${randomBytes(12).toString('base64url')}`;
   #consoleLines = 0;
@@ -118,7 +122,6 @@ export class Relay implements SessionHost {
     this.presence = new Presence(() => this.#joined, options.presenceIntervalMs ?? 250, options.clock);
     this.#history = options.history;
     this.#plain = options.plain ?? false;
-    this.#seats = options.seats ?? true;
     this.#alert = options.alert ?? (() => undefined);
     // The one place lines go out: in the log's order, once each, only once stored.
     this.#history.hub.on('entry', (entry) => this.#fanOut(entry));
@@ -155,6 +158,45 @@ export class Relay implements SessionHost {
 
   // ---- for a relay of many (server/cluster-relay.ts) ----
 
+  /**
+   * The participant identity `session` joins or resumes under: its seat's when it is resuming one, else a fresh
+   * one, made once. A relay of many claims the name chat-wide under it, so a tab resuming on another relay takes
+   * its name along (docs/cluster.md).
+   */
+  protected participantFor(session: Member): string {
+    let participant = this.#identities.get(session);
+    if (participant === undefined) {
+      participant = newParticipant();
+      this.#identities.set(session, participant);
+    }
+    return participant;
+  }
+
+  /** The serial of the seat a joined tab here holds (1 at its join, +1 at each resume). */
+  protected serialOf(session: Member): number | undefined {
+    return this.#places.get(session)?.serial;
+  }
+
+  /** The tab here that holds `participant`'s place now, if any. */
+  protected holderOf(participant: string): Member | undefined {
+    return this.#byParticipant.get(participant);
+  }
+
+  /** Whether `session` was closed because its participant resumed on a newer connection (here or elsewhere). */
+  protected wasReplaced(session: Member): boolean {
+    return this.#replaced.has(session);
+  }
+
+  /**
+   * Closes `session` because its participant's place was resumed on a newer connection: quietly, with no `end`
+   * (its tab has moved on; a tab still reading this socket would only reconnect).
+   */
+  protected replace(session: Member): void {
+    this.#replaced.add(session);
+    this.#names.release(session);
+    session.close(Close.NORMAL, 'resumed on another connection', 'its place was resumed on a new connection');
+  }
+
   /** Lets go of the name `session` was given but will not keep (another relay's tab holds it). */
   protected release(session: Member): void {
     this.#names.release(session);
@@ -173,26 +215,9 @@ export class Relay implements SessionHost {
     return this.#joined.has(session);
   }
 
-  /** Joins and leaves waiting for their batch go out first. */
-  protected flushPresence(): void {
-    this.#announcePending();
-  }
-
-  /** One body to every joined tab here but `except`, serialized once for all of them. */
-  protected sendToMembers(body: ServerBody, except?: Member): void {
-    this.#announcePending();
-    const encoded = new EncodedBody(body);
-    for (const session of this.#joined) if (session !== except) session.send(encoded);
-  }
-
-  /** Tells every listener (the console) of a line. */
-  protected tellLine(from: string, text: string, at: number): void {
-    for (const listener of this.#listeners) listener.line(from, text, at);
-  }
-
   /** A new participant joins: a fresh identity and, in secure mode, its first resume secret. */
   joined(session: Member): void {
-    this.#seat(session, { participant: newParticipant(), serial: 1, sent: this.#history.hub.last });
+    this.#seat(session, { participant: this.participantFor(session), serial: 1, sent: this.#history.hub.last });
   }
 
   /**
@@ -212,7 +237,7 @@ export class Relay implements SessionHost {
       issuedAfter: place.sent,
       name: session.name,
     };
-    const secret = this.#plain || !this.#seats ? '' : this.#history.seats.issue(seat);
+    const secret = this.#plain ? '' : this.#history.seats.issue(seat);
     void session.send({ kind: 'seat', secret, epoch: hub.epoch, last: place.sent });
     this.#joined.add(session);
     this.presence.joined(session, session.name);
@@ -227,7 +252,7 @@ export class Relay implements SessionHost {
   async line(session: Member, id: number, text: string): Promise<LineOutcome> {
     const place = this.#places.get(session);
     if (place === undefined) return NOT_STORED;
-    const appended = await this.#append({
+    const appended = await this.append({
       kind: 'line',
       from: session.name,
       text,
@@ -245,16 +270,17 @@ export class Relay implements SessionHost {
   async resume(session: Member, claim: ClientResume, asked: string): Promise<void> {
     const hub = this.#history.hub;
     const position = await hub.log.position();
-    const seat =
-      this.#plain || !this.#seats || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
+    const seat = this.#plain || claim.secret === '' ? undefined : this.#history.seats.open(claim.secret);
     let refusal: ServerResumed['reason'] = this.#plain ? 'plain' : (seatProblem(seat, position) ?? '');
     if (refusal === '' && seat !== undefined) {
       // Spending the seat is an append: the log stores its origin once, so of two uses only the first is new.
-      const spent = await this.#append({ kind: 'join', from: seat.name, text: '', origin: seatOrigin(seat) });
+      const spent = await this.append({ kind: 'join', from: seat.name, text: '', origin: seatOrigin(seat) });
       if (spent === undefined || spent.duplicate) refusal = 'unknown';
     }
     if (session.ended) return;
     if (refusal !== '' || seat === undefined) {
+      // A new participant: a fresh identity, never the one a refused secret names.
+      this.#identities.delete(session);
       const name = await this.claimName(session, asked);
       if (session.ended) return;
       session.seated(name);
@@ -272,11 +298,9 @@ export class Relay implements SessionHost {
     }
     // Its old session may still hold the name (its socket has not noticed the drop): that one is closed as it
     // is replaced, so the name is free for its owner.
+    this.#identities.set(session, seat.participant);
     const previous = this.#byParticipant.get(seat.participant);
-    if (previous !== undefined) {
-      this.#names.release(previous);
-      previous.close(Close.NORMAL, 'resumed on another connection', 'its place was resumed on a new connection');
-    }
+    if (previous !== undefined) this.replace(previous);
     const name = await this.claimName(session, seat.name);
     if (session.ended) return;
     session.seated(name);
@@ -335,6 +359,7 @@ export class Relay implements SessionHost {
   left(session: Member, code: number, reason: string): void {
     this.#connections.delete(session);
     this.#names.release(session);
+    this.#identities.delete(session);
     const place = this.#places.get(session);
     this.#places.delete(session);
     if (place !== undefined && this.#byParticipant.get(place.participant) === session) {
@@ -359,7 +384,7 @@ export class Relay implements SessionHost {
    */
   async say(text: string): Promise<number | undefined> {
     const lineId = ++this.#consoleLines;
-    const appended = await this.#append({
+    const appended = await this.append({
       kind: 'console',
       from: this.#consoleName,
       text,
@@ -373,25 +398,34 @@ export class Relay implements SessionHost {
     const session = this.find(name);
     const place = session === undefined ? undefined : this.#places.get(session);
     if (place === undefined) return false;
+    this.directTo(place.participant, text);
+    return true;
+  }
+
+  /** A line from the console to one participant (here, or with many relays on any relay), kept for it alone. */
+  directTo(participant: string, text: string): void {
     const lineId = ++this.#consoleLines;
-    void this.#append({
+    void this.append({
       kind: 'direct',
       from: this.#consoleName,
       text,
-      to: place.participant,
+      to: participant,
       origin: { identity: this.#consoleIdentity, lineId },
     });
-    return true;
   }
 
   kick(name: string): boolean {
     const session = this.find(name);
     if (!session) return false;
-    // Kicked means out: its resume secret is spent before the tab hears of it.
+    this.expel(session, this.#consoleName);
+    return true;
+  }
+
+  /** Removes a joined tab (`by`: the console that asked): its resume secret is spent before the tab hears of it. */
+  protected expel(session: Member, by: string): void {
     const place = this.#places.get(session);
     if (place !== undefined) void this.#revoke(session.name, place, 'was removed by the server operator');
-    session.end('KICKED', `${this.#consoleName} removed you from the chat`, 'was removed by the server operator');
-    return true;
+    session.end('KICKED', `${by} removed you from the chat`, 'was removed by the server operator');
   }
 
   /** The last `count` lines of the log, oldest first, for the console's /history. */
@@ -464,7 +498,7 @@ export class Relay implements SessionHost {
   }
 
   /** Appends through the hub; undefined (and the console told) when the log fails. */
-  async #append(entry: NewEntry): Promise<{ n: number; duplicate: boolean } | undefined> {
+  protected async append(entry: NewEntry): Promise<{ n: number; duplicate: boolean } | undefined> {
     try {
       return await this.#history.hub.append(entry);
     } catch (error) {
@@ -475,7 +509,7 @@ export class Relay implements SessionHost {
 
   /** Spends the seat `place` holds now, so its secret resumes nobody. */
   async #revoke(name: string, place: Place, why: string): Promise<void> {
-    await this.#append({ kind: 'leave', from: name, text: why, origin: seatOrigin(place) });
+    await this.append({ kind: 'leave', from: name, text: why, origin: seatOrigin(place) });
   }
 
   /**
@@ -505,6 +539,9 @@ export class Relay implements SessionHost {
       if (direct && entry.to !== place.participant) continue;
       void session.send(encoded);
     }
-    if (entry.kind === 'line') for (const listener of this.#listeners) listener.line(entry.from, entry.text, entry.at);
+    // The console prints its own lines as it types them; with many relays, the other relays' consoles' come here.
+    const fromThisConsole = entry.kind === 'console' && entry.origin?.identity === this.#consoleIdentity;
+    if (entry.kind === 'line' || (entry.kind === 'console' && !fromThisConsole))
+      for (const listener of this.#listeners) listener.line(entry.from, entry.text, entry.at);
   }
 }

@@ -121,6 +121,12 @@ export const ERROR_CLOSE = {
   LIMIT_CONNECTIONS: Close.TRY_AGAIN_LATER,
   LIMIT_ADDRESS: Close.TRY_AGAIN_LATER,
   LIMIT_SLOW_READER: Close.POLICY_VIOLATION,
+  /**
+   * The chat cannot take a tab now, through no fault of the page: with many relays (docs/cluster.md), this relay
+   * is cut off from Redis and cannot check a name chat-wide or find a tab's place. The page retries as for a full
+   * server.
+   */
+  CHAT_UNAVAILABLE: Close.TRY_AGAIN_LATER,
 } as const satisfies Record<string, CloseCode>;
 
 export type ErrorCode = keyof typeof ERROR_CLOSE;

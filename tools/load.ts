@@ -49,7 +49,8 @@ export const LOAD_HELP = `npm run load -- [options]: N simulated tabs each send 
   --json          print the result as JSON
   --resume        cut tabs' sockets at random while they send (--cut P: the chance before each line, default
                   0.05); each comes back with its resume secret; checks that every tab ends with every line
-                  exactly once and prints how many lines were replayed (docs/protocol.md 9.1)
+                  exactly once and prints how many lines were replayed (docs/protocol.md 9.1); with --url
+                  repeated, a tab comes back through any of the relays, at random (docs/cluster.md)
   -h, --help      this text
 
 Each tab has its own handshake and keys; RSA key pairs are drawn from a pool of four, because making 200
@@ -171,23 +172,28 @@ export async function runResumeLoad(options: {
   clients: number;
   lines: number;
   url?: string;
+  /** Relays of one chat (--redis, docs/cluster.md): tabs join spread over them and come back to any of them. */
+  urls?: readonly string[];
   cut: number;
 }): Promise<ResumeLoadResult> {
-  const own = options.url
-    ? undefined
-    : await ownServer({
-        ...LOAD_LIMITS,
-        maxConnections: options.clients * 3 + 10,
-        maxPerAddress: options.clients * 3 + 10,
-        maxPendingPerAddress: options.clients * 3 + 10,
-        handshakeRate: 1_000_000,
-        handshakeBurst: 1_000_000,
-        // A cut socket is found by the resume that replaces it, not by a heartbeat.
-        heartbeatMs: 600_000,
-        // Hundreds of handshakes at once on one thread, with the tabs' own crypto: time, not a refusal.
-        handshakeTimeoutMs: 120_000,
-      });
-  const url = own?.url ?? options.url!;
+  const given = options.urls ?? (options.url ? [options.url] : []);
+  const own =
+    given.length > 0
+      ? undefined
+      : await ownServer({
+          ...LOAD_LIMITS,
+          maxConnections: options.clients * 3 + 10,
+          maxPerAddress: options.clients * 3 + 10,
+          maxPendingPerAddress: options.clients * 3 + 10,
+          handshakeRate: 1_000_000,
+          handshakeBurst: 1_000_000,
+          // A cut socket is found by the resume that replaces it, not by a heartbeat.
+          heartbeatMs: 600_000,
+          // Hundreds of handshakes at once on one thread, with the tabs' own crypto: time, not a refusal.
+          handshakeTimeoutMs: 120_000,
+        });
+  const urls = own ? [own.url] : given;
+  const anyUrl = () => urls[Math.floor(Math.random() * urls.length)]!;
   const problems: string[] = [];
   let cuts = 0;
   let recovered = 0;
@@ -197,7 +203,7 @@ export async function runResumeLoad(options: {
     for (let i = 0; i < options.clients; i += 25) {
       const batch = Array.from({ length: Math.min(25, options.clients - i) }, (_, j) =>
         ResumingClient.join({
-          url,
+          url: urls[(i + j) % urls.length]!,
           name: `tab-${i + j}`,
           keyPair: pool[(i + j) % pool.length]!,
           backend: nodeCryptoBackend,
@@ -213,7 +219,7 @@ export async function runResumeLoad(options: {
             tab.cut();
             cuts++;
             await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
-            const answer = await tab.resume();
+            const answer = await tab.resume(anyUrl());
             if (answer.recovered) recovered++;
             else problems.push(`tab-${t}: resume not recovered (${answer.reason})`);
           }
@@ -681,7 +687,7 @@ async function main(): Promise<number> {
       console.error('wirechat load: --cut takes a chance from 0 to 1');
       return 2;
     }
-    const result = await runResumeLoad({ clients, lines, url: values.url?.[0], cut });
+    const result = await runResumeLoad({ clients, lines, urls: values.url, cut });
     if (values.json) console.log(JSON.stringify(result, null, 2));
     else {
       console.log(

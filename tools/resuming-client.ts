@@ -84,11 +84,15 @@ export class ResumingClient {
     this.#client = undefined;
   }
 
-  /** Comes back: a fresh handshake, the resume claim, what was missed, then the outbox again. */
-  async resume(): Promise<ServerResumed> {
+  /**
+   * Comes back: a fresh handshake, the resume claim, what was missed, then the outbox again. `url`: another relay
+   * of the same chat to come back to (docs/cluster.md); the one it joined by default.
+   */
+  async resume(url?: string): Promise<ServerResumed> {
     const before = this.resumes.length;
     this.#client = await ScriptedClient.connect({
       ...this.#options,
+      ...(url === undefined ? {} : { url }),
       name: this.#name,
       resume: () => this.#place.claim(),
       onBody: (body) => this.#body(body),

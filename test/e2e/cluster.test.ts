@@ -1,8 +1,9 @@
 /**
  * Many relays, one chat, in real Chromium tabs: three relay processes on one real Redis (persistence on, as a
  * deployment would have it), a tab on each, and their consoles. Everyone sees everyone in one order; /who, /msg
- * and /kick cross relays; a relay killed with SIGKILL and started again, and Redis killed and started again,
- * each while lines flow: no line lost, none doubled, one order.
+ * and /kick cross relays; a tab whose socket drops comes back through another relay and resumes its place; a
+ * relay killed with SIGKILL and started again, and Redis killed and started again, each while lines flow: no line
+ * lost, none doubled, one order, and the killed relay's tab resumes (it is not a new participant).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,15 +11,55 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
 import { checkA11y } from '../helpers/a11y.ts';
 import { launchBrowser } from '../helpers/browser.ts';
+import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-import { freePort, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, ROOT, startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /** Every line a page shows, as its text, in the order shown. */
 async function shown(page: Page): Promise<string[]> {
   return page.locator('li[data-testid="chat-line"]').evaluateAll((items) => items.map((li) => li.textContent ?? ''));
+}
+
+interface Line {
+  n: number | undefined;
+  text: string;
+  late: boolean;
+}
+
+/** The chat lines a tab shows, top to bottom, with their numbers and whether they came late. */
+async function numbered(page: Page): Promise<Line[]> {
+  return page.locator('li[data-testid="chat-line"]').evaluateAll((items) =>
+    items.map((li) => ({
+      n: li.getAttribute('data-n') === null ? undefined : Number(li.getAttribute('data-n')),
+      text: li.querySelector('.text')?.textContent ?? '',
+      late: li.getAttribute('data-late') === 'true',
+    })),
+  );
+}
+
+/** Each line once, numbered, in number order: "exactly once, in the chat's order" on one tab. */
+function assertChatOrder(lines: Line[], who: string): void {
+  const texts = lines.map((l) => l.text);
+  assert.equal(new Set(texts).size, texts.length, `${who} shows a line twice: ${JSON.stringify(texts)}`);
+  const numbers = lines.map((l) => l.n);
+  assert.ok(
+    numbers.every((n) => n !== undefined),
+    `${who} has a line without its number`,
+  );
+  assert.deepEqual(
+    numbers,
+    [...(numbers as number[])].sort((a, b) => a - b),
+    `${who}: out of order`,
+  );
+}
+
+/** The system line a tab shows when it came back into its place (not as a new participant). */
+function backInTheChat(page: Page, name: string) {
+  return page.locator('li[data-testid="system-line"]').filter({ hasText: `Back in the chat as ${name}.` });
 }
 
 /** The lines of `page` that hold one of `texts`, as those texts, in the order shown. */
@@ -35,14 +76,20 @@ describe('three relays, a tab on each, one Redis', () => {
   const relays: ServerProcess[] = [];
   const names = ['ann', 'ben', 'cat'];
   const pages: Page[] = [];
+  /** Between a tab and relay 0, to cut its socket and send it back to another relay. */
+  let proxy: CutProxy;
 
   const startRelay = (i: number) =>
-    startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir, port: ports[i]! });
+    startServerProcess(
+      ['--redis', redis.url, '--presence-interval', '0', '--allow-origin', `http://127.0.0.1:${proxy.port}`],
+      { identityDir: dir, port: ports[i]! },
+    );
 
   before(async () => {
     redis = await startRedis({ persistence: 'aof-always' });
     dir = await mkdtemp(joinPath(tmpdir(), 'wirechat-cluster-e2e-'));
     for (let i = 0; i < 3; i++) ports.push(await freePort());
+    proxy = await startCutProxy({ host: '127.0.0.1', port: ports[0]! });
     relays.push(await startRelay(0));
     relays.push(...(await Promise.all([startRelay(1), startRelay(2)])));
     browser = await launchBrowser();
@@ -57,6 +104,7 @@ describe('three relays, a tab on each, one Redis', () => {
   after(async () => {
     await browser?.close();
     await Promise.all(relays.map((r) => r.stop()));
+    await proxy?.close();
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -106,6 +154,59 @@ describe('three relays, a tab on each, one Redis', () => {
     for (const page of pages.slice(0, 2)) assert.equal(await chatLine(page, 'only cat reads this').count(), 0);
   });
 
+  it('resumes a tab whose socket dropped on another relay: what it missed once, in order; its resent line once', async () => {
+    const dot = await (await browser.newContext()).newPage();
+    await join(dot, proxy.url, { name: 'dot' });
+    await waitForState(dot, 'secure');
+    await relays[0]!.waitForLine('dot joined (secure');
+    await say(dot, 'dot before the cut');
+    await chatLine(pages[1]!, 'dot before the cut').waitFor({ timeout: 15_000 });
+    // A line on its way as the link dies: relay 0 may or may not have it; the page cannot know.
+    await say(dot, 'dot in flight at the cut');
+    // The link dies (relay 0 does not notice), and the way back leads to relay 1.
+    proxy.retarget({ host: '127.0.0.1', port: ports[1]! });
+    proxy.cut();
+    await dot.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
+    const missed = ['ann while dot is away', 'cat while dot is away', 'console 2 while dot is away'];
+    await say(pages[0]!, missed[0]!);
+    await chatLine(pages[1]!, missed[0]!).waitFor({ timeout: 15_000 });
+    await say(pages[2]!, missed[1]!);
+    await chatLine(pages[1]!, missed[1]!).waitFor({ timeout: 15_000 });
+    relays[2]!.type(missed[2]!);
+    await chatLine(pages[1]!, missed[2]!).waitFor({ timeout: 15_000 });
+    await say(dot, 'dot typed while away');
+
+    await waitForState(dot, 'secure', 30_000);
+    await backInTheChat(dot, 'dot').waitFor({ timeout: 15_000 });
+    for (const text of ['dot in flight at the cut', 'dot typed while away'])
+      await dot.locator('li[data-own][data-status="delivered"]').filter({ hasText: text }).waitFor({ timeout: 15_000 });
+    for (const page of pages)
+      for (const text of ['dot in flight at the cut', 'dot typed while away'])
+        await chatLine(page, text).waitFor({ timeout: 15_000 });
+    const lines = await numbered(dot);
+    assertChatOrder(lines, 'dot');
+    const since = lines.slice(lines.findIndex((l) => l.text === 'dot before the cut'));
+    assert.deepEqual(
+      since.filter((l) => l.late).map((l) => l.text),
+      missed,
+      'the lines said while dot was away, and only they, are marked late, in the chat order',
+    );
+    for (const [i, page] of pages.entries()) {
+      const theirs = (await numbered(page)).map((l) => l.text);
+      for (const text of ['dot before the cut', 'dot in flight at the cut', 'dot typed while away'])
+        assert.equal(theirs.filter((t) => t === text).length, 1, `${names[i]} shows ${text} once`);
+    }
+    // Relay 0 closed its stale connection of dot quietly: dot stays in the chat, on relay 1.
+    await relays[0]!.waitForLine(/dot its place was resumed on a new connection/);
+    relays[0]!.type('/who');
+    await relays[0]!.waitForLine(new RegExp(`:${ports[1]}: .*\\bdot\\b`));
+    await checkA11y(dot, 'a tab resumed on another relay');
+    await mkdir(joinPath(ROOT, 'docs', 'img'), { recursive: true });
+    await dot.setViewportSize({ width: 900, height: 760 });
+    await dot.screenshot({ path: joinPath(ROOT, 'docs', 'img', 'cluster-resume.png') });
+    await dot.close();
+  });
+
   it('loses and doubles nothing when a relay is killed (SIGKILL) and started again while lines flow', async () => {
     const flow: string[] = [];
     const talk = async (from: number, count: number, tag: string) => {
@@ -144,6 +245,26 @@ describe('three relays, a tab on each, one Redis', () => {
       .filter({ hasText: 'cat typed while its relay was down' })
       .waitFor();
     assert.equal(await chatLine(pages[2]!, 'ben after 2').count(), 1, 'the restarted relay delivers to its tab again');
+    // cat resumed its place (it is not a new participant): the lines said while its relay was down came late,
+    // each once, in the chat's order, with everything before them.
+    await backInTheChat(pages[2]!, 'cat').waitFor({ timeout: 15_000 });
+    assert.equal(
+      await pages[2]!.locator('li[data-testid="system-line"]').filter({ hasText: 'new participant' }).count(),
+      0,
+      'cat did not rejoin as a new participant',
+    );
+    for (const text of flow) await chatLine(pages[2]!, text).first().waitFor({ timeout: 15_000 });
+    const catLines = await numbered(pages[2]!);
+    assertChatOrder(catLines, 'cat');
+    const catSeen = await order(pages[2]!, [...flow, 'cat typed while its relay was down']);
+    assert.deepEqual(
+      [...catSeen].sort(),
+      [...flow, 'cat typed while its relay was down'].sort(),
+      'cat: every line once',
+    );
+    const late = catLines.filter((l) => l.late).map((l) => l.text);
+    for (const text of flow.filter((t) => t.includes('meanwhile')))
+      assert.ok(late.includes(text), `cat got "${text}", said while its relay was down, marked late`);
   });
 
   it('loses and doubles nothing when Redis is killed and started again while lines flow', async () => {

@@ -11,12 +11,15 @@ export interface CutProxy {
   url: string;
   /** Connections through it so far. */
   readonly connections: number;
+  /** Where connections from now on go (another relay of the chat, say); those open stay where they are. */
+  retarget(target: { host: string; port: number }): void;
   /** Cuts every open connection (the tab's side reset; the server's side too when `both`). */
   cut(options?: { both?: boolean }): number;
   close(): Promise<void>;
 }
 
-export async function startCutProxy(target: { host: string; port: number }): Promise<CutProxy> {
+export async function startCutProxy(first: { host: string; port: number }): Promise<CutProxy> {
+  let target = first;
   const open = new Set<{ tab: Socket; server: Socket }>();
   /** Server sides left hanging by cut(): let go when the proxy closes. */
   const hanging = new Set<Socket>();
@@ -39,6 +42,9 @@ export async function startCutProxy(target: { host: string; port: number }): Pro
     url: `http://127.0.0.1:${port}/`,
     get connections() {
       return connections;
+    },
+    retarget(next) {
+      target = next;
     },
     cut({ both = false } = {}) {
       const pairs = [...open];

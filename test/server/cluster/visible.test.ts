@@ -2,7 +2,8 @@
  * Everything Redis holds and carries of a chat between real relays (`npm run server -- --redis`), read back
  * after the chat: every key and what is in it, every message published (a subscriber on every channel) and
  * every command the relays sent (MONITOR). None of it holds the chat's text, the tabs' or consoles' names, a
- * direct line, a leave's reason. docs/cluster.md says what is visible instead.
+ * direct line, a leave's reason, a resume secret (a seat) or the participant identity inside one, though a tab
+ * resumed on the other relay in the middle of it. docs/cluster.md says what is visible instead.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,7 +41,8 @@ describe('what Redis sees of a chat between relays', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('holds and carries none of its text and none of its names', async () => {
+  it('holds and carries none of its text, none of its names, no seat and no participant identity', async () => {
+    const secrets: Record<string, readonly string[]> = { ...SECRETS };
     const raw = await inspector(redis);
     const monitor = raw.duplicate();
     const listener = raw.duplicate();
@@ -63,7 +65,7 @@ describe('what Redis sees of a chat between relays', () => {
         name: SECRETS.names[0]!,
         keyPair: testKeyPair(),
       });
-      const pb = await ScriptedClient.connect({
+      let pb = await ScriptedClient.connect({
         url: `ws://127.0.0.1:${b.port}/ws`,
         name: SECRETS.names[1]!,
         keyPair: testKeyPair(),
@@ -81,6 +83,33 @@ describe('what Redis sees of a chat between relays', () => {
         got(pb, SECRETS.texts[0]!),
         got(pb, SECRETS.texts[3]!),
       ]);
+      // Philippa drops and resumes on the other relay with the seat relay b gave her.
+      const seatOf = (client: ScriptedClient) => {
+        const seat = client.bodies.findLast((body) => body.kind === 'seat');
+        assert.ok(seat?.kind === 'seat' && seat.secret !== '');
+        return seat;
+      };
+      const first = seatOf(pb);
+      const last = Math.max(...pb.bodies.map((body) => (body.kind === 'line' ? body.n : 0)));
+      pb.close();
+      await b.waitForLine(`${SECRETS.names[1]} disconnected`);
+      pb = await ScriptedClient.connect({
+        url: `ws://127.0.0.1:${a.port}/ws`,
+        name: SECRETS.names[1]!,
+        keyPair: testKeyPair(),
+        resume: () => ({ secret: first.secret, epoch: first.epoch, last }),
+      });
+      const resumed = pb.bodies.find((body) => body.kind === 'resumed');
+      assert.ok(resumed?.kind === 'resumed' && resumed.recovered, 'resumed on the other relay');
+      const second = seatOf(pb);
+      // A seat is base64url(JSON [version, participant, serial, epoch, after, name, nonce]) "." base64url(MAC).
+      const seats = [first.secret, second.secret];
+      const inside = seats.flatMap((secret) => {
+        const [payload, mac] = secret.split('.') as [string, string];
+        const fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown[];
+        return [payload, mac, fields[1] as string, fields[6] as string];
+      });
+      secrets.seats = [...seats, ...inside];
       b.type('/who');
       await b.waitForLine('2 in the chat, on 2 relays:');
       b.type(`/kick ${SECRETS.names[0]}`);
@@ -97,7 +126,7 @@ describe('what Redis sees of a chat between relays', () => {
         'the chat log is there',
       );
       const seen = [...stored, ...published, ...commands].join('\n');
-      assertNoneSeen(seen, SECRETS);
+      assertNoneSeen(seen, secrets);
       assert.ok(published.length >= 4, `the subscriber heard the relays (${published.length} messages)`);
       assert.ok(
         published.every((m) => /^\S+ gAAAAA[A-Za-z0-9_-]+={0,2}$/.test(m)),
