@@ -11,12 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { mkdir } from 'node:fs/promises';
 import { checkA11y } from '../helpers/a11y.ts';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-import { freePort, ROOT, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 /** Every line a page shows, as its text, in the order shown. */
@@ -201,9 +200,8 @@ describe('three relays, a tab on each, one Redis', () => {
     relays[0]!.type('/who');
     await relays[0]!.waitForLine(new RegExp(`:${ports[1]}: .*\\bdot\\b`));
     await checkA11y(dot, 'a tab resumed on another relay');
-    await mkdir(joinPath(ROOT, 'docs', 'img'), { recursive: true });
     await dot.setViewportSize({ width: 900, height: 760 });
-    await dot.screenshot({ path: joinPath(ROOT, 'docs', 'img', 'cluster-resume.png') });
+    await dot.screenshot({ path: screenshotPath('cluster-resume.png') });
     await dot.close();
   });
 

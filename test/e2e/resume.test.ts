@@ -9,15 +9,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { checkA11y } from '../helpers/a11y.ts';
-import { launchBrowser } from '../helpers/browser.ts';
+import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
 import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-import { freePort, ROOT, startServerProcess, type ServerProcess } from '../helpers/process.ts';
+import { freePort, startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
 interface Shown {
   n: number | undefined;
@@ -126,9 +126,8 @@ describe('a tab whose socket is cut while the server stays up', () => {
     );
     await ann.locator('li[data-testid="system-line"]').filter({ hasText: 'Back in the chat as ann' }).waitFor();
     await checkA11y(ann, 'lines received while you were away');
-    await mkdir(joinPath(ROOT, 'docs', 'img'), { recursive: true });
     await ann.setViewportSize({ width: 900, height: 760 });
-    await ann.screenshot({ path: joinPath(ROOT, 'docs', 'img', 'resume.png') });
+    await ann.screenshot({ path: screenshotPath('resume.png') });
   });
 });
 
