@@ -393,7 +393,7 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
   const echo2 = await ServerChild.start('echo');
   // The same bare server plus the node:crypto calls a secure welcome needs and nothing else (server.ts,
   // handshakeFloor): how close to bare ws the server's handshake could come on this machine.
-  const floor = await ServerChild.start('floor');
+  const floor = await ServerChild.start('welcome-floor');
   try {
     const replyBytes = await welcomeBytes(sessions.wsUrl, publicKey);
     await echo2.request({ cmd: 'sizes', forwardBytes: 0, replyBytes });

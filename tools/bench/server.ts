@@ -13,7 +13,7 @@
  *                    of bytes (the size of a receipt). No parsing, no crypto.
  *   echo             a bare `ws` server that answers each message with a configured number of bytes (the size
  *                    of a welcome), for the handshake and idle-memory baselines.
- *   floor            the echo server plus the cryptography a secure welcome needs and nothing else of ours (see
+ *   welcome-floor    the echo server plus the cryptography a secure welcome needs and nothing else of ours (see
  *                    handshakeFloor): the floor the server's handshake could reach on node:crypto, measured.
  *
  * It talks to the parent over the IPC channel: it sends {ready, port} once listening and answers {id, cmd}
@@ -45,7 +45,7 @@ import { transcript } from '../../shared/handshake.ts';
 import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../../server/node-handshake.ts';
 
 /** `history`: the secure relay with its log in a SQLite file (--history), against `secure`'s memory log. */
-export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'echo' | 'floor';
+export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'echo' | 'welcome-floor';
 
 export type Request =
   /** Resident set size and heap after two full collections. */
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
         open.add(ws);
         ws.on('close', () => open.delete(ws));
         ws.on('message', (data: Buffer) => {
-          if (mode === 'floor') {
+          if (mode === 'welcome-floor') {
             handshakeFloor(data, identity).then(
               () => ws.send(reply),
               () => ws.terminate(),
