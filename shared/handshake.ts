@@ -25,8 +25,8 @@ import {
   randomPublicBytes,
   toBase64Url,
   toHex,
-  u64be,
   utf8,
+  writeU64be,
 } from './bytes.ts';
 import { PROTOCOL_VERSION, type HelloFrame, type Mode, type WelcomeFrame } from './protocol.ts';
 import { readRsaSpki } from './rsa-spki.ts';
@@ -74,11 +74,8 @@ export interface TranscriptFields {
   wrappedKeys: Uint8Array;
 }
 
-function field(bytes: Uint8Array): Uint8Array {
-  const length = new Uint8Array(4);
-  new DataView(length.buffer).setUint32(0, bytes.length);
-  return concat(length, bytes);
-}
+/** A transcript's parts in order: bytes written as they are, `field`s with their length before them, u64s. */
+type Part = { raw: Uint8Array } | { field: Uint8Array } | { u64: number };
 
 /**
  * What the server signs: every value of the handshake, each with a 4-byte big-endian length before it so no two
@@ -86,19 +83,44 @@ function field(bytes: Uint8Array): Uint8Array {
  * means nothing in any other protocol or version.
  */
 export function transcript(f: TranscriptFields): Uint8Array {
-  return concat(
-    TRANSCRIPT_LABEL,
-    u64be(PROTOCOL_VERSION),
-    field(utf8(f.mode)),
-    field(f.clientPublicKey),
-    field(f.clientNonce),
-    field(utf8(f.name)),
-    field(f.serverKey),
-    field(f.serverNonce),
-    field(f.sessionId),
-    u64be(f.time),
-    field(f.wrappedKeys),
-  );
+  const parts: Part[] = [
+    { raw: TRANSCRIPT_LABEL },
+    { u64: PROTOCOL_VERSION },
+    { field: utf8(f.mode) },
+    { field: f.clientPublicKey },
+    { field: f.clientNonce },
+    { field: utf8(f.name) },
+    { field: f.serverKey },
+    { field: f.serverNonce },
+    { field: f.sessionId },
+    { u64: f.time },
+    { field: f.wrappedKeys },
+  ];
+  // Laid out in one buffer (each server handshake builds one, each page one): the same bytes as concatenating
+  // the parts, without an array per length and per part.
+  let length = 0;
+  for (const part of parts) length += 'raw' in part ? part.raw.length : 'field' in part ? 4 + part.field.length : 8;
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const part of parts) {
+    if ('u64' in part) {
+      writeU64be(out, at, part.u64);
+      at += 8;
+      continue;
+    }
+    let bytes: Uint8Array;
+    if ('field' in part) {
+      bytes = part.field;
+      view.setUint32(at, bytes.length);
+      at += 4;
+    } else {
+      bytes = part.raw;
+    }
+    out.set(bytes, at);
+    at += bytes.length;
+  }
+  return out;
 }
 
 /**
@@ -352,8 +374,10 @@ export async function prepareWelcome<K>(
       secret: undefined,
     };
   }
-  const secret = fixed.secret ?? { fernetKey: randomBytes(KEY_BYTES), macKey: randomBytes(KEY_BYTES) };
-  const joined = joinSecret(secret);
+  // Both keys in one draw from the CSPRNG (a draw costs about as much as the copies); each key a copy of its half,
+  // since the drawn bytes are zeroed once wrapped and the keys are zeroed once imported (createChannel).
+  const joined = fixed.secret ? joinSecret(fixed.secret) : randomBytes(SESSION_SECRET_BYTES);
+  const secret = fixed.secret ?? { fernetKey: joined.slice(0, KEY_BYTES), macKey: joined.slice(KEY_BYTES) };
   const wrappedKeys = await handshake.wrap(publicKey, joined);
   joined.fill(0);
   return { mode, clientPublicKey, clientNonce, serverNonce, sessionId, wrappedKeys, secret };
@@ -388,8 +412,11 @@ export async function signWelcome<K>(
     time: server.time,
     wrappedKeys: draft.wrappedKeys,
   });
-  const signature = await handshake.sign(server.signingKey, signed);
-  const code = await handshake.sessionCode(signed);
+  // The session code is worked out while the signature is made (on the thread pool, for node:crypto).
+  const [signature, code] = await Promise.all([
+    handshake.sign(server.signingKey, signed),
+    handshake.sessionCode(signed),
+  ]);
   const frame = {
     type: 'welcome',
     version: PROTOCOL_VERSION,

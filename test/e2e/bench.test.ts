@@ -18,12 +18,15 @@ const ROWS = [
   ...p('handshake.server', ['import', 'wrap', 'sign']),
   'handshake.chromium.p50',
   'handshake.chromium.p99',
+  'handshake.chromium.min',
   ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map(
     (id) => `handshake.chromium.${id}.p50`,
   ),
   'handshake.rate',
   'handshake.rate.cpu',
-  ...p('roundtrip', ['secure', 'plain']),
+  'handshake.rate.floor',
+  'handshake.rate.floor.cpu',
+  ...p('roundtrip', ['secure', 'secure-web', 'plain']),
   ...['1', '10', '100'].flatMap((n) => [
     `throughput.${n}`,
     `throughput.${n}.cpu`,
@@ -40,11 +43,13 @@ const ROWS = [
   ...RECORD_ROWS,
 ];
 
-/** The rows that carry one of issue 7's targets. */
+/** The rows that carry one of issue 7's or issue 14's targets. */
 const TARGETED = [
   'handshake.rate',
+  'handshake.rate.cpu',
   'handshake.chromium.p50',
   'roundtrip.secure.p50',
+  'roundtrip.plain.p50',
   'throughput.1',
   'throughput.10',
   'throughput.100',

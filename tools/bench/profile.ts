@@ -31,7 +31,7 @@ function label(node: ProfileNode): { name: string; where: string } {
   const file = url
     .replace(/^file:\/\//, '')
     .replace(/^.*\/(node_modules\/)/, '$1')
-    .replace(/^.*\/work\/[^/]+\//, '');
+    .replace(/^\/.*?\/((?:shared|server|tools|web)\/)/, '$1');
   return { name: functionName || '(anonymous)', where: file ? `${file}:${lineNumber + 1}` : '' };
 }
 

@@ -19,14 +19,29 @@
  *                    same primitives against one record).
  *   echo             a bare `ws` server that answers each message with a configured number of bytes (the size
  *                    of a welcome), for the handshake and idle-memory baselines.
+ *   welcome-floor    the echo server plus the cryptography a secure welcome needs and nothing else of ours (see
+ *                    handshakeFloor): the floor the server's handshake could reach on node:crypto, measured.
  *
  * It talks to the parent over the IPC channel: it sends {ready, port} once listening and answers {id, cmd}
  * requests (see `Request`). Started by tools/bench/main.ts with `--expose-gc` so that memory is measured after a
  * full collection.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPublicKey,
+  createSecretKey,
+  KeyObject,
+  publicEncrypt,
+  randomBytes as nodeRandomBytes,
+  sign,
+} from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { writeHeapSnapshot } from 'node:v8';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { loadIdentity } from '../../server/identity.ts';
@@ -39,11 +54,13 @@ import { transcript } from '../../shared/handshake.ts';
 import { nodeServerHandshake, webCryptoServerHandshake, type ServerHandshake } from '../../server/node-handshake.ts';
 
 /** `history`: the secure relay with its log in a SQLite file (--history), against `secure`'s memory log. */
-export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'floor' | 'echo';
+export type ServerMode = 'secure' | 'plain' | 'history' | 'sessions' | 'raw' | 'floor' | 'echo' | 'welcome-floor';
 
 export type Request =
   /** Resident set size and heap after two full collections. */
   | { cmd: 'memory' }
+  /** A V8 heap snapshot after two full collections, written to `path` (tools/bench/heap-diff.ts reads two). */
+  | { cmd: 'snapshot'; path: string }
   /** CPU time this process has used, user + system, in microseconds (process.cpuUsage). */
   | { cmd: 'cpu' }
   /** Connections open now (sessions, or sockets for the bare modes). */
@@ -208,6 +225,13 @@ async function main(): Promise<void> {
         open.add(ws);
         ws.on('close', () => open.delete(ws));
         ws.on('message', (data: Buffer) => {
+          if (mode === 'welcome-floor') {
+            handshakeFloor(data, identity).then(
+              () => ws.send(reply),
+              () => ws.terminate(),
+            );
+            return;
+          }
           if (mode === 'floor') recordPrimitives(data.length).open();
           if (mode === 'raw' || mode === 'floor') {
             const out =
@@ -235,6 +259,12 @@ async function main(): Promise<void> {
         gc?.();
         const { rss, heapUsed } = process.memoryUsage();
         return { rss, heapUsed } satisfies MemoryReport;
+      }
+      case 'snapshot': {
+        const gc = (globalThis as { gc?: () => void }).gc;
+        gc?.();
+        gc?.();
+        return writeHeapSnapshot(request.path);
       }
       case 'connections':
         return connections();
@@ -268,6 +298,45 @@ async function main(): Promise<void> {
   });
   process.on('disconnect', () => process.exit(0));
   process.send?.({ ready: true, port });
+}
+
+const FLOOR_LABEL = Buffer.from('wirechat-session-keys-v1');
+/** The DER before the RSAPublicKey in a 3072-bit RSA SPKI (what the bench's key pairs are). */
+const SPKI_3072_HEADER = 24;
+let floorSigningKey: KeyObject | undefined;
+
+/**
+ * What a secure welcome costs in node:crypto calls alone, the way server/node-handshake.ts makes them: the page's
+ * RSA key (the PKCS #1 part of its SPKI) imported, 64 random bytes wrapped with RSA-OAEP, the three session keys
+ * made (two for Fernet, one for the record MAC), the transcript signed with ECDSA P-256 on the thread pool, and
+ * one SHA-256 of it (the session code). Nothing is checked and nothing of ours runs: no parser beyond JSON.parse,
+ * no DER reader, no transcript layout, no session, no channel. It is a floor to measure against, not a server.
+ */
+async function handshakeFloor(data: Buffer, identity: { signingKey: CryptoKey; publicKey: Uint8Array }): Promise<void> {
+  const hello = JSON.parse(data.toString()) as { publicKey: string; nonce: string };
+  const spki = Buffer.from(hello.publicKey, 'base64url');
+  const key = createPublicKey({ key: spki.subarray(SPKI_3072_HEADER), format: 'der', type: 'pkcs1' });
+  const secret = nodeRandomBytes(64);
+  const wrapped = publicEncrypt(
+    { key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: FLOOR_LABEL },
+    secret,
+  );
+  for (const [from, to] of [
+    [0, 16],
+    [16, 32],
+    [32, 64],
+  ] as const) {
+    createSecretKey(secret.subarray(from, to));
+  }
+  const signed = Buffer.concat([spki, Buffer.from(hello.nonce, 'base64url'), identity.publicKey, wrapped]);
+  floorSigningKey ??= KeyObject.from(identity.signingKey);
+  const signingKey = floorSigningKey;
+  await new Promise<Buffer>((resolve, reject) =>
+    sign('sha256', signed, { key: signingKey, dsaEncoding: 'ieee-p1363' }, (error, signature) =>
+      error ? reject(error) : resolve(signature),
+    ),
+  );
+  createHash('sha256').update(signed).digest();
 }
 
 /** The server's share of a handshake, piece by piece, with the implementation server/session.ts calls. */
