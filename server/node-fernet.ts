@@ -64,24 +64,35 @@ function secretKey(raw: Uint8Array): KeyObject {
   }
 }
 
+/**
+ * HMAC-SHA256 under a node:crypto KeyObject. A class, not an object of closures: a session holds several of these
+ * codecs, and methods on a prototype cost nothing per instance (tools/bench/heap-diff.ts).
+ */
+class NodeMac implements Mac {
+  // Answers at once: a record channel over this backend seals and opens without a promise.
+  readonly synchronous = true;
+  readonly #key: KeyObject;
+
+  constructor(key: KeyObject) {
+    this.#key = key;
+  }
+
+  sign(data: Uint8Array): Uint8Array {
+    return plain(createHmac('sha256', this.#key).update(data).digest());
+  }
+
+  verify(data: Uint8Array, candidate: Uint8Array): boolean {
+    // Lengths are public (every honest tag is 32 bytes), and timingSafeEqual throws on unequal lengths.
+    if (candidate.length !== MAC_TAG_LENGTH) return false;
+    // Constant time: an early-exit compare would tell a forger how many leading bytes were right.
+    return timingSafeEqual(this.sign(data), candidate);
+  }
+}
+
 /** HMAC-SHA256 under any non-empty key (RFC 4231's test keys too); createMac narrows it to 32 bytes. */
 export function nodeMacFromKey(raw: Uint8Array): Mac {
   if (raw.length === 0) throw new RangeError('an HMAC key cannot be empty');
-  const key = secretKey(raw);
-  const tag = (data: Uint8Array) => plain(createHmac('sha256', key).update(data).digest());
-  return {
-    // Answers at once: a record channel over this backend seals and opens without a promise.
-    synchronous: true,
-    sign(data) {
-      return tag(data);
-    },
-    verify(data, candidate) {
-      // Lengths are public (every honest tag is 32 bytes), and timingSafeEqual throws on unequal lengths.
-      if (candidate.length !== MAC_TAG_LENGTH) return false;
-      // Constant time: an early-exit compare would tell a forger how many leading bytes were right.
-      return timingSafeEqual(tag(data), candidate);
-    },
-  };
+  return new NodeMac(secretKey(raw));
 }
 
 /**
@@ -90,35 +101,43 @@ export function nodeMacFromKey(raw: Uint8Array): Mac {
  * two outputs joined. The padding rule is the one OpenSSL's applies, held to it and to Web Crypto's by the Fernet
  * vectors and the cross-backend tests.
  */
+class NodeCbc implements CbcCipher {
+  readonly synchronous = true;
+  readonly #key: KeyObject;
+
+  constructor(key: KeyObject) {
+    this.#key = key;
+  }
+
+  encrypt(iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void {
+    const padding = BLOCK - (plaintext.length % BLOCK);
+    if (out.length !== plaintext.length + padding) throw new RangeError(`AES-CBC out is ${out.length} bytes`);
+    // The padded plaintext is laid out where its ciphertext goes, then encrypted over itself.
+    out.set(plaintext);
+    out.fill(padding, plaintext.length);
+    const cipher = createCipheriv('aes-128-cbc', this.#key, iv).setAutoPadding(false);
+    out.set(cipher.update(out));
+  }
+
+  decrypt(iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    // Fernet's parser has already refused a ciphertext that is not whole blocks, at least one.
+    const decipher = createDecipheriv('aes-128-cbc', this.#key, iv).setAutoPadding(false);
+    const padded = decipher.update(ciphertext);
+    if (padded.length < BLOCK) throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong');
+    // This runs only on a token whose HMAC matched (so only on what the key's holder made): no padding oracle.
+    // The check still looks at all 16 last bytes whatever they hold, as OpenSSL's does.
+    const padding = padded[padded.length - 1]!;
+    let bad = padding === 0 || padding > BLOCK ? 1 : 0;
+    for (let i = 1; i <= BLOCK; i++) bad |= (i <= padding ? 1 : 0) & (padded[padded.length - i] !== padding ? 1 : 0);
+    if (bad !== 0) {
+      throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong');
+    }
+    return plain(padded).subarray(0, padded.length - padding);
+  }
+}
+
 function nodeCbc(raw: Uint8Array): CbcCipher {
-  const key = secretKey(raw);
-  return {
-    synchronous: true,
-    encrypt(iv, plaintext, out) {
-      const padding = BLOCK - (plaintext.length % BLOCK);
-      if (out.length !== plaintext.length + padding) throw new RangeError(`AES-CBC out is ${out.length} bytes`);
-      // The padded plaintext is laid out where its ciphertext goes, then encrypted over itself.
-      out.set(plaintext);
-      out.fill(padding, plaintext.length);
-      const cipher = createCipheriv('aes-128-cbc', key, iv).setAutoPadding(false);
-      out.set(cipher.update(out));
-    },
-    decrypt(iv, ciphertext) {
-      // Fernet's parser has already refused a ciphertext that is not whole blocks, at least one.
-      const decipher = createDecipheriv('aes-128-cbc', key, iv).setAutoPadding(false);
-      const padded = decipher.update(ciphertext);
-      if (padded.length < BLOCK) throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong');
-      // This runs only on a token whose HMAC matched (so only on what the key's holder made): no padding oracle.
-      // The check still looks at all 16 last bytes whatever they hold, as OpenSSL's does.
-      const padding = padded[padded.length - 1]!;
-      let bad = padding === 0 || padding > BLOCK ? 1 : 0;
-      for (let i = 1; i <= BLOCK; i++) bad |= (i <= padding ? 1 : 0) & (padded[padded.length - i] !== padding ? 1 : 0);
-      if (bad !== 0) {
-        throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong');
-      }
-      return plain(padded).subarray(0, padded.length - padding);
-    },
-  };
+  return new NodeCbc(secretKey(raw));
 }
 
 /** 32 raw bytes (or the 44-char base64url key), zeroed once imported. */

@@ -192,7 +192,27 @@ function checkTimestamp(timestamp: number, options: { ttl?: number; now?: number
  * checked without a promise, and over Web Crypto's the same steps wait for each answer in the same order.
  */
 export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: FernetPrimitives): Fernet {
-  const sealToken = (plaintext: Uint8Array, options: FernetEncryptOptions = {}): MaybePromise<Uint8Array> => {
+  return new PrimitiveFernet(mac, cipher, base64);
+}
+
+/**
+ * fernetFromPrimitives's codec. A class, not an object of closures: every session holds one, and methods on a
+ * prototype cost nothing per instance (tools/bench/heap-diff.ts).
+ */
+class PrimitiveFernet implements Fernet {
+  readonly synchronous: boolean;
+  readonly #mac: Mac;
+  readonly #cipher: CbcCipher;
+  readonly #base64: Base64Codec;
+
+  constructor(mac: Mac, cipher: CbcCipher, base64: Base64Codec) {
+    this.#mac = mac;
+    this.#cipher = cipher;
+    this.#base64 = base64;
+    this.synchronous = mac.synchronous === true && cipher.synchronous === true;
+  }
+
+  sealToken(plaintext: Uint8Array, options: FernetEncryptOptions = {}): MaybePromise<Uint8Array> {
     // Spec: Generating, step 1. Seconds, whole: the field is an integer.
     const time = options.time ?? Math.floor(Date.now() / 1000);
     // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
@@ -204,42 +224,40 @@ export function fernetFromPrimitives({ mac, cipher, base64 = strictBase64Url }: 
     token[0] = FERNET_VERSION;
     writeU64be(token, 1, time); // throws RangeError for a time that is not a u64
     token.set(iv, 1 + TIMESTAMP_LENGTH);
+    const mac = this.#mac;
     // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher, straight
     // into the token's ciphertext field.
-    return andThen(cipher.encrypt(iv, plaintext, token.subarray(HEADER_LENGTH, hmacOffset)), () =>
+    return andThen(this.#cipher.encrypt(iv, plaintext, token.subarray(HEADER_LENGTH, hmacOffset)), () =>
       // Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim.
       andThen(mac.sign(token.subarray(0, hmacOffset)), (tag) => {
         token.set(tag, hmacOffset);
         return token;
       }),
     );
-  };
+  }
 
-  const openToken = (token: string, options: FernetDecryptOptions = {}): MaybePromise<Uint8Array> => {
-    const parsed = parseTokenBytes(decodeToken(token, base64)); // steps 1-2 and the length checks
+  openToken(token: string, options: FernetDecryptOptions = {}): MaybePromise<Uint8Array> {
+    const parsed = parseTokenBytes(decodeToken(token, this.#base64)); // steps 1-2 and the length checks
     checkTimestamp(parsed.timestamp, options); // step 3
+    const cipher = this.#cipher;
     // Spec: Verifying, steps 4-5: constant-time verify (the backend's), and nothing is decrypted before it
     // passes, so a forged token never reaches the padding check (no padding oracle).
-    return andThen(mac.verify(parsed.signed, parsed.hmac), (verified) => {
+    return andThen(this.#mac.verify(parsed.signed, parsed.hmac), (verified) => {
       if (!verified) throw new WirechatError('FERNET_BAD_MAC', 'the Fernet token HMAC does not match');
       options.macVerified?.();
       // Spec: Verifying, steps 6-7. With a good MAC a padding failure means the sender was broken, not forged.
       return cipher.decrypt(parsed.iv, parsed.ciphertext);
     });
-  };
+  }
 
-  return {
-    synchronous: mac.synchronous === true && cipher.synchronous === true,
-    sealToken,
-    openToken,
-    // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
-    async encrypt(plaintext, options) {
-      return base64.encode(await sealToken(plaintext, options));
-    },
-    async decrypt(token, options) {
-      return openToken(token, options);
-    },
-  };
+  // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
+  async encrypt(plaintext: Uint8Array, options?: FernetEncryptOptions): Promise<string> {
+    return this.#base64.encode(await this.sealToken(plaintext, options));
+  }
+
+  async decrypt(token: string, options?: FernetDecryptOptions): Promise<Uint8Array> {
+    return this.openToken(token, options);
+  }
 }
 
 /**
@@ -293,31 +311,37 @@ export async function importFernetKeys(raw: Uint8Array): Promise<{ signing: Cryp
   }
 }
 
-function webCryptoCbc(key: CryptoKey): CbcCipher {
-  return {
-    async encrypt(iv, plaintext, out) {
-      // Web Crypto's AES-CBC applies PKCS #7 (Spec: Generating, step 3.1) itself.
-      const ciphertext = new Uint8Array(
-        await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(plaintext)),
+/** AES-128-CBC on a Web Crypto key; a class for the same reason as PrimitiveFernet. */
+class WebCryptoCbc implements CbcCipher {
+  readonly #key: CryptoKey;
+
+  constructor(key: CryptoKey) {
+    this.#key = key;
+  }
+
+  async encrypt(iv: Uint8Array, plaintext: Uint8Array, out: Uint8Array): Promise<void> {
+    // Web Crypto's AES-CBC applies PKCS #7 (Spec: Generating, step 3.1) itself.
+    const ciphertext = new Uint8Array(
+      await globalThis.crypto.subtle.encrypt({ name: 'AES-CBC', iv: exact(iv) }, this.#key, exact(plaintext)),
+    );
+    if (ciphertext.length !== out.length) throw new RangeError(`AES-CBC gave ${ciphertext.length} bytes`);
+    out.set(ciphertext);
+  }
+
+  async decrypt(iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(
+        await globalThis.crypto.subtle.decrypt({ name: 'AES-CBC', iv: exact(iv) }, this.#key, exact(ciphertext)),
       );
-      if (ciphertext.length !== out.length) throw new RangeError(`AES-CBC gave ${ciphertext.length} bytes`);
-      out.set(ciphertext);
-    },
-    async decrypt(iv, ciphertext) {
-      try {
-        return new Uint8Array(
-          await globalThis.crypto.subtle.decrypt({ name: 'AES-CBC', iv: exact(iv) }, key, exact(ciphertext)),
-        );
-      } catch (error) {
-        // Spec: Verifying, step 7. Web Crypto reports bad PKCS #7 padding as an OperationError; the key and the
-        // block-aligned length are already known good, so that is the only OperationError left.
-        if ((error as { name?: unknown } | null)?.name === 'OperationError') {
-          throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong', { cause: error });
-        }
-        throw error;
+    } catch (error) {
+      // Spec: Verifying, step 7. Web Crypto reports bad PKCS #7 padding as an OperationError; the key and the
+      // block-aligned length are already known good, so that is the only OperationError left.
+      if ((error as { name?: unknown } | null)?.name === 'OperationError') {
+        throw new WirechatError('FERNET_BAD_PADDING', 'the Fernet plaintext padding is wrong', { cause: error });
       }
-    },
-  };
+      throw error;
+    }
+  }
 }
 
 /**
@@ -326,7 +350,7 @@ function webCryptoCbc(key: CryptoKey): CbcCipher {
  */
 export async function createFernet(key: Uint8Array | string): Promise<Fernet> {
   const { signing, encryption } = await importFernetKeys(fernetKeyBytes(key));
-  return fernetFromPrimitives({ mac: macFromCryptoKey(signing), cipher: webCryptoCbc(encryption) });
+  return fernetFromPrimitives({ mac: macFromCryptoKey(signing), cipher: new WebCryptoCbc(encryption) });
 }
 
 export function generateFernetKey(): Uint8Array {

@@ -50,19 +50,29 @@ export async function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
   }
 }
 
+/** HMAC-SHA256 on a Web Crypto key. A class, not an object of closures: methods on a prototype cost nothing per key. */
+class CryptoKeyMac implements Mac {
+  readonly #key: CryptoKey;
+
+  constructor(key: CryptoKey) {
+    this.#key = key;
+  }
+
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', this.#key, exact(data)));
+  }
+
+  async verify(data: Uint8Array, tag: Uint8Array): Promise<boolean> {
+    // A tag's length is public (every honest tag is 32 bytes), so refusing a wrong length early leaks nothing.
+    if (tag.length !== MAC_TAG_LENGTH) return false;
+    // subtle.verify compares in constant time; comparing our own sign() output with === or a loop that exits
+    // early would tell an attacker how many leading bytes of a forged tag were right.
+    return globalThis.crypto.subtle.verify('HMAC', this.#key, exact(tag), exact(data));
+  }
+}
+
 export function macFromCryptoKey(key: CryptoKey): Mac {
-  return {
-    async sign(data) {
-      return new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', key, exact(data)));
-    },
-    async verify(data, tag) {
-      // A tag's length is public (every honest tag is 32 bytes), so refusing a wrong length early leaks nothing.
-      if (tag.length !== MAC_TAG_LENGTH) return false;
-      // subtle.verify compares in constant time; comparing our own sign() output with === or a loop that exits
-      // early would tell an attacker how many leading bytes of a forged tag were right.
-      return globalThis.crypto.subtle.verify('HMAC', key, exact(tag), exact(data));
-    },
-  };
+  return new CryptoKeyMac(key);
 }
 
 /** `key` is 32 raw bytes; they are zeroed once imported (see importHmacKey). */

@@ -237,6 +237,10 @@ function checkSequence(what: string, seq: number, expected: number): void {
   }
 }
 
+/** The defaults, made once rather than a closure per channel. */
+const wallClock = (): number => Date.now() / 1000;
+const asIs = (value: unknown): unknown => value;
+
 /**
  * Seals outgoing bodies and opens incoming records for one side of one secure session, in call order.
  *
@@ -260,8 +264,9 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
   readonly #synchronous: boolean;
   #sendSeq = 0;
   #receiveSeq = 0;
-  #sealing: Promise<unknown> = Promise.resolve();
-  #opening: Promise<unknown> = Promise.resolve();
+  /** The last seal and open over an asynchronous backend, settled either way; none yet (or ever, when synchronous). */
+  #sealing: Promise<unknown> | undefined;
+  #opening: Promise<unknown> | undefined;
 
   constructor(keys: SessionKeys, sessionId: Uint8Array, send: Direction, ...[given]: OptionsArgument<In>) {
     const options: ChannelOptions<In> = given ?? {};
@@ -269,10 +274,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     this.#sessionId = sessionId;
     this.#send = send;
     this.#receive = send === 'c2s' ? 's2c' : 'c2s';
-    this.#now = options.now ?? (() => Date.now() / 1000);
+    this.#now = options.now ?? wallClock;
     this.#ttl = options.ttl ?? RECORD_TTL_SECONDS;
     // Without a parser `In` is unknown (ParseOption), so the JSON is handed out as the unknown it is.
-    this.#parse = options.parse ?? ((value: unknown) => value as In);
+    this.#parse = options.parse ?? (asIs as BodyParser<In>);
     this.#synchronous = keys.fernet.synchronous && keys.mac.synchronous === true;
   }
 
@@ -370,7 +375,7 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
    */
   #inOrder<T>(kind: 'seal' | 'open', step: () => MaybePromise<T>): MaybePromise<T> {
     if (this.#synchronous) return step();
-    const result = (kind === 'seal' ? this.#sealing : this.#opening).then(step);
+    const result = ((kind === 'seal' ? this.#sealing : this.#opening) ?? Promise.resolve()).then(step);
     const settled = result.catch(() => undefined);
     if (kind === 'seal') this.#sealing = settled;
     else this.#opening = settled;
