@@ -58,7 +58,8 @@ export interface SessionHost {
   resume(session: ServerSession, claim: ClientResume, asked: string): Promise<void>;
   /**
    * A line the session accepted from its tab (`id`: the tab's number for it). The answer may come later (a
-   * promise): the session handles its next frame only once it has it, so receipts keep the order of the lines.
+   * promise); the session goes on with the tab's next frames meanwhile (so the lines of one read share the
+   * log's batch) and sends the receipts in the order of the lines all the same.
    */
   line(session: ServerSession, id: number, text: string): LineOutcome | Promise<LineOutcome>;
   /** The session is over: `code` how it closed, `reason` why, for the console. */
@@ -108,6 +109,13 @@ export class ServerSession {
   /** Set between the welcome and the `resume` body of a page whose hello said `resume`: it has not joined yet. */
   #resuming: { asked: string } | undefined;
   #saidBye = false;
+  /**
+   * Receipts owed, oldest first, each with its outcome once the host has it. A receipt leaves only when every
+   * line before it has had its own: the host may answer a later line first, the tab still hears them in order.
+   */
+  #owed: Array<{ id: number; outcome: LineOutcome | undefined }> = [];
+  /** Called once `#owed` is empty again (a `bye` waits for the receipts of the lines before it). */
+  #whenReceipted: (() => void) | undefined;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
@@ -325,7 +333,7 @@ export class ServerSession {
           if (this.#excess > options.burst) {
             throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
           }
-          return this.#receipt(body.id, {
+          return this.#receiptInTurn(body.id, {
             status: 'failed',
             reason: `not sent: at most ${options.rate} lines a second`,
             n: 0,
@@ -336,21 +344,65 @@ export class ServerSession {
         const bytes = utf8(body.text).length;
         if (bytes > options.maxLine) {
           const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
-          return this.#receipt(body.id, { status: 'failed', reason, n: 0 });
+          return this.#receiptInTurn(body.id, { status: 'failed', reason, n: 0 });
         }
-        const outcome = host.line(this, body.id, body.text);
-        if (outcome instanceof Promise) return outcome.then((answer) => this.#receipt(body.id, answer));
-        return this.#receipt(body.id, outcome);
+        // Not waited for: the next frame is handled now, and the receipt goes out in its turn (#receiptInTurn).
+        return this.#receiptInTurn(body.id, host.line(this, body.id, body.text));
       }
       case 'bye':
-        this.#saidBye = true;
-        // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
-        this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
-        return;
+        // The lines before the bye are receipted first, as they were said.
+        if (this.#owed.length > 0) {
+          return new Promise<void>((resolve) => (this.#whenReceipted = resolve)).then(() => this.#bye());
+        }
+        return this.#bye();
       default: {
         const unreachable: never = body;
         throw new WirechatError('PROTO_BAD_SHAPE', `unknown body ${String(unreachable)}`);
       }
+    }
+  }
+
+  #bye(): void {
+    this.#saidBye = true;
+    // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
+    this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
+  }
+
+  /**
+   * The receipt for line `id`, sent once `outcome` is known and every earlier line has had its receipt. The host's
+   * failure ends the session, as a failure of any frame does.
+   */
+  #receiptInTurn(id: number, outcome: LineOutcome | Promise<LineOutcome>): void {
+    if (!(outcome instanceof Promise) && this.#owed.length === 0) {
+      this.#receipt(id, outcome);
+      return;
+    }
+    const slot = { id, outcome: outcome instanceof Promise ? undefined : outcome };
+    this.#owed.push(slot);
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (answer) => {
+          slot.outcome = answer;
+          this.#sendOwed();
+        },
+        (error: unknown) => this.fail(error),
+      );
+    }
+  }
+
+  /** Sends the receipts at the head of `#owed` whose outcomes are known, stopping at the first still awaited. */
+  #sendOwed(): void {
+    let sent = 0;
+    for (const slot of this.#owed) {
+      if (slot.outcome === undefined) break;
+      this.#receipt(slot.id, slot.outcome);
+      sent++;
+    }
+    this.#owed.splice(0, sent);
+    if (this.#owed.length === 0 && this.#whenReceipted !== undefined) {
+      const resolve = this.#whenReceipted;
+      this.#whenReceipted = undefined;
+      resolve();
     }
   }
 

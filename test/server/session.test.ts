@@ -120,21 +120,67 @@ describe('the session sends every receipt itself', () => {
     await amy.bye();
   });
 
-  it('waits for a host that answers later, and keeps the receipts in the order of the lines', async () => {
+  it('goes on while its host answers a line later, and keeps the receipts in the order of the lines', async () => {
+    h = await sessions();
+    // The host answers the lines in the reverse of their order: the last first.
+    const releases = new Map<string, () => void>();
+    h.host.answer = (text) =>
+      new Promise<LineOutcome>((resolve) => releases.set(text, () => resolve({ ...DELIVERED, n: Number(text) })));
+    const amy = await tab(h, 'amy');
+    const ids = [await amy.send('1'), await amy.send('2'), await amy.send('3')];
+    // Every line reaches the host while the first is still unanswered: the lines of one read share a batch.
+    await until(() => h.host.lines.length === 3, 'the host to be asked about all three lines');
+    assert.equal(amy.bodies.filter((b) => b.kind === 'receipt').length, 0);
+    releases.get('3')!();
+    releases.get('2')!();
+    // Nothing may leave before line 1's receipt: wait for the session to have turned over a few times.
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+    releases.get('1')!();
+    await amy.waitFor(receiptFor(ids[2]!));
+    const receipts = amy.bodies.filter((b): b is ServerReceipt => b.kind === 'receipt').map((b) => [b.id, b.n]);
+    assert.deepEqual(receipts, [
+      [ids[0], 1],
+      [ids[1], 2],
+      [ids[2], 3],
+    ]);
+    await amy.bye();
+  });
+
+  it("receipts a tab's lines before it lets the tab's bye end the session", async () => {
     h = await sessions();
     let release!: () => void;
     const later = new Promise<void>((resolve) => (release = resolve));
-    h.host.answer = (text) => (text === 'slow' ? later.then(() => DELIVERED) : DELIVERED);
+    h.host.answer = () => later.then(() => DELIVERED);
     const amy = await tab(h, 'amy');
-    const slow = await amy.send('slow');
-    const fast = await amy.send('fast');
-    await until(() => h.host.lines.length === 1, 'the host to be asked about the first line');
+    await amy.send('last words');
+    await until(() => h.host.lines.length === 1, 'the host to be asked about the line');
+    // The page stops reading bodies once it said bye, so what reaches it after is counted as frames.
+    const after: string[] = [];
+    amy.ws.on('message', (data) => after.push(String(data)));
+    await amy.session.bye('EXIT');
+    await new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+    assert.equal(h.host.departures.length, 0, 'the bye waits for the receipt of the line before it');
     release();
-    await amy.waitFor(receiptFor(fast));
-    const receipts = amy.bodies.filter((b): b is ServerReceipt => b.kind === 'receipt').map((b) => b.id);
-    assert.deepEqual(receipts, [slow, fast]);
-    assert.deepEqual(h.host.lines, ['slow', 'fast'], 'the next line is handled once the first is answered');
-    await amy.bye();
+    assert.equal((await amy.closed).code, 1000);
+    assert.equal(after.length, 1, 'one frame, the receipt, came before the close');
+    assert.equal(JSON.parse(after[0]!).seq, 0);
+    await until(() => h.host.departures.length === 1, 'the console to hear of it');
+    assert.deepEqual(h.host.departures[0], { label: 'amy', code: 1000, reason: 'left' });
+  });
+
+  it('ends the session when its host fails a line it is still to answer', async () => {
+    h = await sessions();
+    h.host.answer = () => Promise.reject(new Error('the log broke'));
+    const amy = await tab(h, 'amy');
+    await amy.send('doomed');
+    const end = await amy.waitFor((b) => b.kind === 'end');
+    assert.deepEqual(end, {
+      kind: 'end',
+      code: 'SERVER_ERROR',
+      reason: 'the server could not go on with this session',
+    });
+    await until(() => h.host.departures.length === 1, 'the console to hear of it');
+    assert.match(h.host.departures[0]!.reason, /the log broke/);
   });
 
   it('hands a line to its host within the event that brought its frame: no promise per frame over node:crypto', async () => {
