@@ -6,7 +6,7 @@
  * server/node-fernet.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
  * tokens with the same codes.
  */
-import { exact, fromBase64Url, randomBytes, readU64be, toBase64Url, writeU64be } from './bytes.ts';
+import { exact, fromBase64Url, randomBytes, randomPublicBytes, readU64be, toBase64Url, writeU64be } from './bytes.ts';
 import { WirechatError } from './errors.ts';
 import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
@@ -215,8 +215,10 @@ class PrimitiveFernet implements Fernet {
   sealToken(plaintext: Uint8Array, options: FernetEncryptOptions = {}): MaybePromise<Uint8Array> {
     // Spec: Generating, step 1. Seconds, whole: the field is an integer.
     const time = options.time ?? Math.floor(Date.now() / 1000);
-    // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds.
-    const iv = options.iv ?? randomBytes(IV_LENGTH);
+    // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds. It
+    // is in the token in the clear, so it comes from the pool of public random bytes (bytes.ts: one
+    // getRandomValues call per 256 IVs instead of one per token).
+    const iv = options.iv ?? randomPublicBytes(IV_LENGTH);
     if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
     // The token is laid out once and every field written in place: Version ‖ Timestamp ‖ IV ‖ Ciphertext ‖ HMAC.
     const hmacOffset = HEADER_LENGTH + cbcCiphertextLength(plaintext.length);

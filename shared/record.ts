@@ -21,7 +21,6 @@ import {
   fromAscii,
   fromBase64Url,
   fromUtf8,
-  randomPublicBytes,
   utf8,
   writeBase64Url,
   writeU64be,
@@ -45,7 +44,6 @@ export interface SessionKeys {
   mac: Mac;
 }
 
-const IV_BYTES = 16;
 const textEncoder = new TextEncoder();
 
 /** The MAC input's fixed part, label ‖ direction ‖ seq ‖ session id, written at `offset`; returns its end. */
@@ -306,12 +304,8 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     const seq = this.#sendSeq++;
     const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
     return this.#inOrder('seal', () => {
-      // A fresh IV for every token, from the pool of public random bytes (bytes.ts: one getRandomValues call per
-      // 256 IVs instead of one per token).
-      const token = this.#keys.fernet.sealToken(plaintext, {
-        time: Math.floor(this.#now()),
-        iv: randomPublicBytes(IV_BYTES),
-      });
+      // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
+      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()) });
       return andThen(token, (bytes) => {
         const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId);
         return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
