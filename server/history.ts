@@ -13,7 +13,7 @@ import { LocalHub, type ChatHub } from './hub.ts';
 import { ephemeralChatKey, loadChatKey } from './log/chat-key.ts';
 import { DEFAULT_RETENTION, type Retention } from './log/log.ts';
 import { MemoryStore } from './log/memory.ts';
-import { createChatLog, createLogSealer } from './log/sealed.ts';
+import { createChatLog, createLogSealer, inProcessSealer } from './log/sealed.ts';
 import { SeatKeeper } from './resume.ts';
 
 export interface History {
@@ -54,7 +54,8 @@ export async function openHistory(options: HistoryOptions = {}): Promise<History
   if (options.history === undefined) {
     const key = ephemeralChatKey();
     const seats = new SeatKeeper(key);
-    const log = await createChatLog(new MemoryStore({ retention }), await createLogSealer(key));
+    // The key seals the seats, which leave the process in the tabs; the entries stay here and are kept open.
+    const log = await createChatLog(new MemoryStore({ retention }), inProcessSealer());
     return { hub: await LocalHub.open(log), seats, description: log.description };
   }
   const keyPath = options.chatKey ?? join(dirname(options.identity ?? join('.', 'identity.jwk')), 'chat.key');

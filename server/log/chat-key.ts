@@ -1,11 +1,11 @@
 /**
- * The chat key: a Fernet key that seals every entry of the chat log at rest (server/log/sealed.ts), kept beside
+ * The chat key: a Fernet key that seals every entry of an SQLite or Redis chat log at rest (server/log/sealed.ts), kept beside
  * the identity key under the same rules (server/secret-file.ts). Every relay of one chat holds the same key
  * file, as they hold the same identity. The file is the key as Python's `Fernet.generate_key()` writes it (44
  * base64url characters and a newline), so a student can open a history entry by hand (docs/history.md).
  *
- * A memory log dies with its process, so it needs no file: `ephemeralChatKey()` gives it a key that never
- * leaves memory.
+ * A memory log dies with its process, so it needs no file: `ephemeralChatKey()` gives the seats a key that never
+ * leaves memory (the memory log's entries are not sealed at all: server/log/sealed.ts, inProcessSealer).
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';

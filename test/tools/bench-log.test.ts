@@ -14,10 +14,12 @@ describe('the chat log benchmark', () => {
       [
         [1, 'memory store alone'],
         [1, 'memory'],
+        [1, 'memory store'],
         [1, 'SQLite'],
         [1, 'SQLite'],
         [4, 'memory store alone'],
         [4, 'memory'],
+        [4, 'memory store'],
         [4, 'SQLite'],
         [4, 'SQLite'],
       ],

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { ephemeralChatKey } from '../../server/log/chat-key.ts';
 import type { LogStore, NewEntry, Retention } from '../../server/log/log.ts';
 import { MemoryStore } from '../../server/log/memory.ts';
-import { createChatLog, createLogSealer } from '../../server/log/sealed.ts';
+import { createChatLog, createLogSealer, inProcessSealer } from '../../server/log/sealed.ts';
 import { openSqliteStore } from '../../server/log/sqlite.ts';
 import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
 import { median } from './net.ts';
@@ -71,15 +71,19 @@ async function timed(count: number, burst: number, append: (i: number) => Promis
   return (performance.now() - start) / 1000;
 }
 
-/** Through the chat log: sealing, batching and the store. A fresh store (and file) for each measurement. */
-function sealed(key: string, store: string, open: (dir: string) => Promise<LogStore>): Contender {
+/**
+ * Through the chat log: sealing, batching and the store. A fresh store (and file) for each measurement. Sealed
+ * under a chat key, as an SQLite file or Redis is; `inProcess`: kept open, as the memory log is.
+ */
+function sealed(key: string, store: string, open: (dir: string) => Promise<LogStore>, inProcess = false): Contender {
   return {
     key,
     store,
     async measure(count, burst) {
       const dir = await mkdtemp(join(tmpdir(), 'wirechat-bench-log-'));
       try {
-        const log = await createChatLog(await open(dir), await createLogSealer(ephemeralChatKey()));
+        const sealer = inProcess ? inProcessSealer() : await createLogSealer(ephemeralChatKey());
+        const log = await createChatLog(await open(dir), sealer);
         const seconds = await timed(count, burst, (i) => log.append(entry(i)));
         await log.close();
         return seconds;
@@ -115,7 +119,12 @@ export async function benchLog(
 ): Promise<LogRow[]> {
   const contenders: Contender[] = [
     unsealedMemory,
-    sealed('memory', BASELINE, async () => new MemoryStore({ retention: RETENTION })),
+    sealed('memory', BASELINE, async () => new MemoryStore({ retention: RETENTION }), true),
+    sealed(
+      'memory-sealed',
+      "memory store, entries sealed under a key (the default before issue 14's third pass)",
+      async () => new MemoryStore({ retention: RETENTION }),
+    ),
   ];
   // better-sqlite3 is an optional dependency: without it there is no --history, and nothing to measure for it.
   if (

@@ -1,6 +1,6 @@
 import { ephemeralChatKey } from '../../../server/log/chat-key.ts';
 import { MemoryStore } from '../../../server/log/memory.ts';
-import { createChatLog, createLogSealer } from '../../../server/log/sealed.ts';
+import { createChatLog, createLogSealer, inProcessSealer } from '../../../server/log/sealed.ts';
 import { chatLogSuite, reopening } from './suite.ts';
 
 chatLogSuite({
@@ -12,4 +12,13 @@ chatLogSuite({
     reopening(async () =>
       createChatLog(new MemoryStore({ retention, now }), await createLogSealer(ephemeralChatKey())),
     ),
+});
+
+// The memory log as the server opens it (server/history.ts): its entries kept open in this process.
+chatLogSuite({
+  name: 'memory, entries kept open in the process',
+  persistent: false,
+  runs: 300,
+  create: ({ retention, now }) =>
+    reopening(async () => createChatLog(new MemoryStore({ retention, now }), inProcessSealer())),
 });

@@ -20,7 +20,7 @@ import {
   type RecordToStore,
 } from '../../../server/log/log.ts';
 import { MemoryStore } from '../../../server/log/memory.ts';
-import { createChatLog, createLogSealer, PAYLOAD_VERSION } from '../../../server/log/sealed.ts';
+import { createChatLog, createLogSealer, inProcessSealer, PAYLOAD_VERSION } from '../../../server/log/sealed.ts';
 import { openSqliteStore } from '../../../server/log/sqlite.ts';
 import { inTempDir } from '../../helpers/temp.ts';
 
@@ -153,7 +153,7 @@ describe('the chat log at rest', () => {
     });
   });
 
-  it('hands a memory store only sealed records too', async () => {
+  it('hands any store only sealed records under a key, a memory store too', async () => {
     const store = new RecordingStore();
     const log = await createChatLog(store, await createLogSealer(ephemeralChatKey()));
     await log.appendMany(SECRET_ENTRIES);
@@ -184,6 +184,31 @@ describe('the chat log at rest', () => {
       'no ambiguity between fields',
     );
     assert.notEqual(other.tag({ identity: 'tab-a', lineId: 12 }), tag, 'another chat key, another tag');
+  });
+
+  it('keeps the entries of the in-process memory log open, the same payload, tagged by their own origin', async () => {
+    const store = new RecordingStore();
+    const log = await createChatLog(store, inProcessSealer());
+    await log.appendMany(SECRET_ENTRIES);
+    const held = store.batches.flat();
+    assert.deepEqual(
+      held.map((record) => JSON.parse(record.sealed) as unknown),
+      SECRET_ENTRIES.map((entry) => ({ v: PAYLOAD_VERSION, ...entry })),
+    );
+    assert.deepEqual(
+      held.map((record) => record.tag),
+      ['["marker-identity-tab",1]', '["marker-identity-console",1]', '["marker-identity-console",2]', null],
+    );
+    assert.deepEqual(
+      (await log.readAfter(0, 10)).map(({ n: _n, at: _at, ...entry }) => entry),
+      SECRET_ENTRIES,
+    );
+    const sealer = inProcessSealer();
+    assert.notEqual(sealer.tag({ identity: 'tab-a1', lineId: 2 }), sealer.tag({ identity: 'tab-a', lineId: 12 }));
+    // What it opens is checked as a sealed payload is: a payload of another shape is refused, not guessed at.
+    await assert.rejects(sealer.open('{"v":1,"kind":"line","from":"a","text":"b","extra":1}'), RangeError);
+    await assert.rejects(sealer.open('{"v":2,"kind":"line","from":"a","text":"b"}'), RangeError);
+    await assert.rejects(sealer.open('not json'), SyntaxError);
   });
 
   it('zeroes the chat key it was given once imported', async () => {
