@@ -418,14 +418,14 @@ export class ServerSession {
    */
   send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
     const state = this.#state;
-    if (state.phase !== 'joined') return Promise.resolve();
+    if (state.phase !== 'joined') return SETTLED;
     // The frame's bytes, built in one buffer (shared/record.ts); over node:crypto a value at once, no promise.
     let sealed: Uint8Array | Promise<Uint8Array>;
     try {
       sealed = state.channel.sealWire(body);
     } catch (error) {
       this.fail(error);
-      return Promise.resolve();
+      return SETTLED;
     }
     if (sealed instanceof Promise) {
       return sealed.then(
@@ -434,7 +434,7 @@ export class ServerSession {
       );
     }
     this.#sendFrame(sealed);
-    return Promise.resolve();
+    return SETTLED;
   }
 
   /** One frame to the socket: the JSON text as a string, or as its UTF-8 bytes (sent as a text frame all the same). */
@@ -589,6 +589,8 @@ function afterNextPoll(): Promise<void> {
 }
 
 const INTERNAL_MESSAGE = 'the server could not go on with this session';
+/** What send answers when the frame is out at once: one settled promise for all, not one per frame and recipient. */
+const SETTLED: Promise<void> = Promise.resolve();
 const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
 const PLAIN_REFUSED_WHY =
