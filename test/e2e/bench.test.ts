@@ -26,7 +26,7 @@ const ROWS = [
   'handshake.rate.cpu',
   'handshake.rate.floor',
   'handshake.rate.floor.cpu',
-  ...p('roundtrip', ['secure', 'secure-web', 'plain']),
+  ...p('roundtrip', ['secure', 'secure-web', 'plain', 'floor']),
   ...['1', '10', '100'].flatMap((n) => [
     `throughput.${n}`,
     `throughput.${n}.cpu`,

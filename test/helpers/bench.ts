@@ -9,7 +9,7 @@ export const CODEC_ROWS = ['node', 'web'].flatMap((who) =>
   [100, 16384, 65536].flatMap((bytes) => [`codec.${who}.${bytes}.encode`, `codec.${who}.${bytes}.decode`]),
 );
 export const RECORD_ROWS = ['seal', 'seal.fanout', 'open'].map((op) => `record.node.${op}`);
-export const LOG_ROWS = ['floor', 'memory', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [
+export const LOG_ROWS = ['floor', 'memory', 'memory-sealed', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [
   `log.${store}.single`,
   `log.${store}.burst`,
 ]);

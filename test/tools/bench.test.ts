@@ -35,7 +35,7 @@ describe('npm run bench', () => {
         `${row.id}: ${row.ratio} in ${JSON.stringify(row.range)}`,
       );
     }
-    // The log's baseline is the sealed memory store: against itself, exactly 1 in every run.
+    // The log's baseline is the memory log as the server opens it: against itself, exactly 1 in every run.
     for (const id of ['log.memory.single', 'log.memory.burst']) {
       assert.deepEqual(result.rows.find((r) => r.id === id)!.range, { min: 1, max: 1 });
     }

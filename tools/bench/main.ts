@@ -519,9 +519,11 @@ async function roundTripRows(
     web: await ServerChild.start('secure'),
     plain: await ServerChild.start('plain'),
     raw: await ServerChild.start('raw'),
+    floor: await ServerChild.start('floor'),
   };
   try {
     await servers.raw.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
+    await servers.floor.request({ cmd: 'sizes', forwardBytes: frames.forwarded, replyBytes: frames.receipt });
     /**
      * One line from A to B. `arm` is called before the send; it resolves with the time B had the line, and
      * `settled` once A also has its receipt (the next line waits for that, so lines never overlap).
@@ -570,9 +572,10 @@ async function roundTripRows(
         },
       };
     };
-    const raw = async (url: string): Promise<Pair> => {
-      const a = await rawTab(url, frames.sent);
-      const b = await rawTab(url, frames.sent);
+    /** Bare ws tabs; `primitives`: each also runs a record's cryptography, as the floor's server does. */
+    const raw = async (url: string, primitives = false): Promise<Pair> => {
+      const a = await rawTab(url, frames.sent, primitives);
+      const b = await rawTab(url, frames.sent, primitives);
       return {
         arm() {
           const atB = allReceived([b], () => 1, 'a raw round trip');
@@ -590,6 +593,7 @@ async function roundTripRows(
       web: await scripted(servers.web.wsUrl, false, 'web'),
       plain: await scripted(servers.plain.wsUrl, true),
       raw: await raw(servers.raw.wsUrl),
+      floor: await raw(servers.floor.wsUrl, true),
     };
     const sample = async (pair: Pair, i: number) => {
       const { atB, settled } = pair.arm();
@@ -600,14 +604,17 @@ async function roundTripRows(
       return delivered - t;
     };
     log(
-      `roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure (node:crypto tabs, Web Crypto tabs), plain and bare ws in turn`,
+      `roundtrip: ${sizes.runs} runs of ${sizes.rttSamples} lines, A -> server -> B, secure (node:crypto tabs, Web Crypto tabs), plain, the floor and bare ws in turn`,
     );
-    const kinds = ['secure', 'web', 'plain', 'raw'] as const;
+    const kinds = ['secure', 'web', 'plain', 'floor', 'raw'] as const;
     const perRun: Array<Record<(typeof kinds)[number], number[]>> = [];
     let n = 0;
     for (let i = 0; i < 20; i++) for (const pair of Object.values(pairs)) await sample(pair, n++); // warm-up
     for (let run = 0; run < sizes.runs; run++) {
-      const times = { secure: [] as number[], web: [] as number[], plain: [] as number[], raw: [] as number[] };
+      const times = Object.fromEntries(kinds.map((kind) => [kind, [] as number[]])) as Record<
+        (typeof kinds)[number],
+        number[]
+      >;
       for (let i = 0; i < sizes.rttSamples; i++) {
         for (const kind of kinds) times[kind].push(await sample(pairs[kind], n++));
       }
@@ -619,8 +626,13 @@ async function roundTripRows(
       secure: { id: 'secure', what: 'secure (tabs on node:crypto)', target: TARGETS.roundTripRatio },
       web: { id: 'secure-web', what: "secure (tabs on Web Crypto, the page's engine)", target: undefined },
       plain: { id: 'plain', what: 'plain', target: TARGETS.plainRoundTripRatio },
+      floor: {
+        id: 'floor',
+        what: "the floor: bare ws + each record's HMACs and AES alone, at both tabs and the relay",
+        target: undefined,
+      },
     } as const;
-    for (const kind of ['secure', 'web', 'plain'] as const) {
+    for (const kind of ['secure', 'web', 'plain', 'floor'] as const) {
       const { id, what, target: bound } = described[kind];
       for (const p of [50, 99]) {
         const row = compared(

@@ -14,6 +14,7 @@ import { exportSpki } from '../../shared/handshake.ts';
 import { PROTOCOL_VERSION, type HelloFrame } from '../../shared/protocol.ts';
 import { RecordChannel } from '../../shared/record.ts';
 import type { MemoryReport, PartsReport, Request, ServerMode } from './server.ts';
+import { recordPrimitives } from './primitives.ts';
 import { ScriptedClient } from '../client.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -419,7 +420,11 @@ export async function secureTab(
   return tab;
 }
 
-export async function rawTab(url: string, frameBytes: number): Promise<CountingTab> {
+/**
+ * A bare ws tab. `primitives`: it also runs a record's cryptography (tools/bench/primitives.ts) as a secure tab
+ * would, sealing before each send and opening each frame before counting it: a floor tab, for the round trip's floor.
+ */
+export async function rawTab(url: string, frameBytes: number, primitives = false): Promise<CountingTab> {
   const ws = new WebSocket(url, { perMessageDeflate: false });
   await opened(ws);
   let counted = 0;
@@ -434,11 +439,13 @@ export async function rawTab(url: string, frameBytes: number): Promise<CountingT
         frame = text + 'x'.repeat(Math.max(0, frameBytes - text.length));
         frames.set(i, frame);
       }
+      if (primitives) recordPrimitives(frame.length).seal();
       ws.send(frame);
     },
     close: () => ws.terminate(),
   };
-  ws.on('message', () => {
+  ws.on('message', (data: Buffer) => {
+    if (primitives) recordPrimitives(data.length).open();
     counted++;
     tab.onFrame?.();
   });
