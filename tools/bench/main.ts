@@ -203,13 +203,20 @@ function compared(
 const SHARE_OF = 'its share of ';
 
 /**
- * A part of a handshake, in milliseconds, with its share of the whole it is part of (shown indented, as a
+ * A part of a handshake or a round trip, in milliseconds, with its share of the whole it is part of (shown indented, as a
  * percentage, under that whole's row).
  */
-function shareRow(id: string, what: string, value: number, runs: number, whole: { what: string; value: number }): Row {
+function shareRow(
+  id: string,
+  what: string,
+  value: number,
+  runs: number,
+  whole: { what: string; value: number },
+  section: Section = 'handshake',
+): Row {
   return {
     id,
-    section: 'handshake',
+    section,
     what: `  ${what}`,
     value,
     unit: 'ms',
@@ -528,7 +535,11 @@ async function roundTripRows(
      * One line from A to B. `arm` is called before the send; it resolves with the time B had the line, and
      * `settled` once A also has its receipt (the next line waits for that, so lines never overlap).
      */
-    type Pair = { arm(): { atB: Promise<number>; settled: Promise<unknown> }; send(i: number): void; close(): void };
+    type Pair = {
+      arm(): { atB: Promise<number>; settled: Promise<unknown>; atSocket?: () => number };
+      send(i: number): void;
+      close(): void;
+    };
     /**
      * `engine`: the tabs' Fernet and record MAC on node:crypto (the server's own backend, so that the row times
      * the relay and not the client's crypto engine), or on Web Crypto, as the page runs them (in Node every Web
@@ -559,11 +570,14 @@ async function roundTripRows(
         },
       });
       await a.waitForPresence('joined', 'b');
+      // When B's socket had the line's frame, before B's session looked at it: the round trip's split.
+      let socketAt = 0;
+      b.ws.prependListener('message', () => (socketAt = performance.now()));
       return {
         arm() {
           const atB = deadline(new Promise<number>((resolve) => (line = resolve)), 'a round trip');
           const receipted = deadline(new Promise<void>((resolve) => (receipt = resolve)), 'a receipt');
-          return { atB, settled: Promise.all([atB, receipted]) };
+          return { atB, settled: Promise.all([atB, receipted]), atSocket: () => socketAt };
         },
         send: (i) => void a.send(lineText(i)),
         close: () => {
@@ -595,12 +609,15 @@ async function roundTripRows(
       raw: await raw(servers.raw.wsUrl),
       floor: await raw(servers.floor.wsUrl, true),
     };
+    /** The part of the last sample from B's socket having the frame to B's session having the line. */
+    let opening = 0;
     const sample = async (pair: Pair, i: number) => {
-      const { atB, settled } = pair.arm();
+      const { atB, settled, atSocket } = pair.arm();
       const t = performance.now();
       pair.send(i);
       const delivered = await atB;
       await settled;
+      opening = atSocket ? delivered - atSocket() : 0;
       return delivered - t;
     };
     log(
@@ -608,6 +625,7 @@ async function roundTripRows(
     );
     const kinds = ['secure', 'web', 'plain', 'floor', 'raw'] as const;
     const perRun: Array<Record<(typeof kinds)[number], number[]>> = [];
+    const openings: Array<Record<'secure' | 'web' | 'plain', number[]>> = [];
     let n = 0;
     for (let i = 0; i < 20; i++) for (const pair of Object.values(pairs)) await sample(pair, n++); // warm-up
     for (let run = 0; run < sizes.runs; run++) {
@@ -615,10 +633,15 @@ async function roundTripRows(
         (typeof kinds)[number],
         number[]
       >;
+      const opened = { secure: [] as number[], web: [] as number[], plain: [] as number[] };
       for (let i = 0; i < sizes.rttSamples; i++) {
-        for (const kind of kinds) times[kind].push(await sample(pairs[kind], n++));
+        for (const kind of kinds) {
+          times[kind].push(await sample(pairs[kind], n++));
+          if (kind === 'secure' || kind === 'web' || kind === 'plain') opened[kind].push(opening);
+        }
       }
       perRun.push(times);
+      openings.push(opened);
     }
     for (const pair of Object.values(pairs)) pair.close();
     const rows: Row[] = [];
@@ -646,6 +669,19 @@ async function roundTripRows(
           `bare ws relay, same frame sizes, p${p}`,
         );
         rows.push(bound !== undefined && p === 50 ? withTarget(row, 'max', 'ratio', bound) : row);
+        if (p === 50 && kind !== 'floor') {
+          // The tab's own part at the far end: from B's socket having the frame to B's session having the line.
+          rows.push(
+            shareRow(
+              `roundtrip.${id}.opening.p50`,
+              "B's session opening the frame (checks, decryption, parse), p50",
+              median(openings.map((o) => percentile(o[kind], 50))),
+              openings.length,
+              { what: `the round trip, ${what}, p50`, value: row.value },
+              'roundtrip',
+            ),
+          );
+        }
       }
     }
     return rows;
