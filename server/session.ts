@@ -113,7 +113,7 @@ export class ServerSession {
    * Receipts owed, oldest first, each with its outcome once the host has it. A receipt leaves only when every
    * line before it has had its own: the host may answer a later line first, the tab still hears them in order.
    */
-  #owed: Array<{ id: number; outcome: LineOutcome | undefined }> = [];
+  #owed: Array<{ id: number; outcome: LineOutcome | undefined }> | undefined;
   /** Called once `#owed` is empty again (a `bye` waits for the receipts of the lines before it). */
   #whenReceipted: (() => void) | undefined;
 
@@ -351,7 +351,7 @@ export class ServerSession {
       }
       case 'bye':
         // The lines before the bye are receipted first, as they were said.
-        if (this.#owed.length > 0) {
+        if (this.#owed !== undefined) {
           return new Promise<void>((resolve) => (this.#whenReceipted = resolve)).then(() => this.#bye());
         }
         return this.#bye();
@@ -373,12 +373,12 @@ export class ServerSession {
    * failure ends the session, as a failure of any frame does.
    */
   #receiptInTurn(id: number, outcome: LineOutcome | Promise<LineOutcome>): void {
-    if (!(outcome instanceof Promise) && this.#owed.length === 0) {
+    if (!(outcome instanceof Promise) && this.#owed === undefined) {
       this.#receipt(id, outcome);
       return;
     }
     const slot = { id, outcome: outcome instanceof Promise ? undefined : outcome };
-    this.#owed.push(slot);
+    (this.#owed ??= []).push(slot);
     if (outcome instanceof Promise) {
       outcome.then(
         (answer) => {
@@ -392,18 +392,21 @@ export class ServerSession {
 
   /** Sends the receipts at the head of `#owed` whose outcomes are known, stopping at the first still awaited. */
   #sendOwed(): void {
+    const owed = this.#owed;
+    if (owed === undefined) return;
     let sent = 0;
-    for (const slot of this.#owed) {
+    for (const slot of owed) {
       if (slot.outcome === undefined) break;
       this.#receipt(slot.id, slot.outcome);
       sent++;
     }
-    this.#owed.splice(0, sent);
-    if (this.#owed.length === 0 && this.#whenReceipted !== undefined) {
-      const resolve = this.#whenReceipted;
-      this.#whenReceipted = undefined;
-      resolve();
-    }
+    owed.splice(0, sent);
+    if (owed.length > 0) return;
+    // Nothing owed: none held, as for the idle session (most of them) that never had a line in flight.
+    this.#owed = undefined;
+    const resolve = this.#whenReceipted;
+    this.#whenReceipted = undefined;
+    resolve?.();
   }
 
   /** Every receipt goes out here: what became of the tab's line `id`, delivered or failed and why. */
