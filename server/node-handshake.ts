@@ -9,7 +9,8 @@
  * generic decoder (about 0.3 ms of the main thread for a 3072-bit key) and sends every encrypt and sign to the
  * thread pool and back. Here only the RSAPublicKey inside the SPKI goes to OpenSSL (as PKCS #1, about 20 times
  * cheaper to decode; shared/rsa-spki.ts has read the SPKI as strict DER first); the wrap runs in the caller's
- * thread and the signature on the thread pool, one round trip instead of three.
+ * thread, and so does the signature (the thread pool's hand-over cost more than the signing), none of them a round
+ * trip through the thread pool.
  */
 import { constants, createHash, createPublicKey, KeyObject, publicEncrypt, sign } from 'node:crypto';
 import { serverHandshakeFromPrimitives, type HandshakePrimitives, type ServerHandshake } from '../shared/handshake.ts';
@@ -52,17 +53,13 @@ export const nodeHandshakePrimitives: HandshakePrimitives<KeyObject> = {
     );
   },
 
-  ecdsaSign(signingKey, data) {
-    // On libuv's thread pool (node:crypto's callback form), like Web Crypto's: the other core signs while this
-    // thread serves sockets, and a peer that hung up after its hello is seen to be gone before the welcome, so it
-    // never joins (test/server/adversarial-resources.test.ts).
-    const key = nodeSigningKey(signingKey);
-    return new Promise((resolve, reject) => {
-      sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, (error, signature) => {
-        if (error) reject(error);
-        else resolve(plain(signature));
-      });
-    });
+  async ecdsaSign(signingKey, data) {
+    // In this thread, synchronously. node:crypto's callback form (the thread pool) cost more CPU than the signature
+    // itself: issuing the job alone took 25-45 µs of this thread against 30-40 µs for a whole synchronous
+    // signature (docs/benchmarks.md, issue 14's third pass). A peer that hung up after its hello is still seen to
+    // be gone before the welcome: the session waits for the event loop's next I/O poll before it joins
+    // (server/session.ts, afterNextPoll; test/server/adversarial-resources.test.ts).
+    return plain(sign('sha256', data, { key: nodeSigningKey(signingKey), dsaEncoding: 'ieee-p1363' }));
   },
 
   async sha256(data) {

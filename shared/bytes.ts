@@ -103,11 +103,6 @@ export function fromBase64Url(text: string): Uint8Array {
   }
   if (end % 4 === 1) throw new WirechatError('BAD_BASE64', 'base64url length is impossible');
   const out = new Uint8Array(Math.floor((end * 3) / 4));
-  const digit = (i: number): number => {
-    const value = LOOKUP[text.charCodeAt(i)]!;
-    if (value < 0) throw new WirechatError('BAD_BASE64', `not a base64url character at ${i}`);
-    return value;
-  };
   const whole = end - (end % 4);
   let o = 0;
   for (let i = 0; i < whole; i += 4) {
@@ -115,8 +110,8 @@ export function fromBase64Url(text: string): Uint8Array {
     const b = LOOKUP[text.charCodeAt(i + 1)]!;
     const c = LOOKUP[text.charCodeAt(i + 2)]!;
     const d = LOOKUP[text.charCodeAt(i + 3)]!;
-    // A -1 anywhere makes the OR negative: one test per group, and digit() names the bad character.
-    if ((a | b | c | d) < 0) for (let j = i; j < i + 4; j++) digit(j);
+    // A -1 anywhere makes the OR negative: one test per group, and base64Digit names the bad character.
+    if ((a | b | c | d) < 0) for (let j = i; j < i + 4; j++) base64Digit(text, j);
     const n = (a << 18) | (b << 12) | (c << 6) | d;
     out[o++] = n >> 16;
     out[o++] = (n >> 8) & 0xff;
@@ -125,7 +120,10 @@ export function fromBase64Url(text: string): Uint8Array {
   const rest = end - whole;
   if (rest > 0) {
     // 2 characters carry 1 byte (4 spare bits), 3 carry 2 bytes (2 spare bits); the spare bits must be zero.
-    const n = (digit(whole) << 18) | (digit(whole + 1) << 12) | (rest === 3 ? digit(whole + 2) << 6 : 0);
+    const n =
+      (base64Digit(text, whole) << 18) |
+      (base64Digit(text, whole + 1) << 12) |
+      (rest === 3 ? base64Digit(text, whole + 2) << 6 : 0);
     if ((rest === 2 ? n & 0xffff : n & 0xff) !== 0) {
       throw new WirechatError('BAD_BASE64', 'base64url has stray trailing bits');
     }
@@ -133,6 +131,16 @@ export function fromBase64Url(text: string): Uint8Array {
     if (rest === 3) out[o++] = (n >> 8) & 0xff;
   }
   return out;
+}
+
+/**
+ * The value of the base64url character at `i`, or BAD_BASE64 naming where it is. A module function, not a closure
+ * made per decode: under tsx (how the server runs) every function made names itself with a property write.
+ */
+function base64Digit(text: string, i: number): number {
+  const value = LOOKUP[text.charCodeAt(i)]!;
+  if (value < 0) throw new WirechatError('BAD_BASE64', `not a base64url character at ${i}`);
+  return value;
 }
 
 export function toHex(bytes: Uint8Array): string {

@@ -412,7 +412,7 @@ export async function signWelcome<K>(
     time: server.time,
     wrappedKeys: draft.wrappedKeys,
   });
-  // The session code is worked out while the signature is made (on the thread pool, for node:crypto).
+  // The session code is worked out while the signature is made (where a backend signs off this thread: Web Crypto).
   const [signature, code] = await Promise.all([
     handshake.sign(server.signingKey, signed),
     handshake.sessionCode(signed),

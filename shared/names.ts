@@ -63,6 +63,14 @@ function refusedChar(c: string, known = true): string | undefined {
 }
 
 /**
+ * U+0020 to U+007E: refusedChar refuses none of them (none is a control, format, unassigned, private-use or
+ * invisible character, and the one space is U+0020), so the loops below skip its dozen property tests for them.
+ */
+function printableAscii(c: string): boolean {
+  return c >= ' ' && c <= '~';
+}
+
+/**
  * Why `raw` (a name as asked for, before normalization) cannot be a name, or undefined when it can. The same
  * words on the page, in the server's refusal and for `--name`. Reserved names are another question
  * (reservedProblem, and the server's NameBook).
@@ -87,6 +95,7 @@ function problem(raw: string, strict: boolean): string | undefined {
   // First the characters as typed, so that a refusal names the one the person typed (NFKC turns U+3164 into
   // U+1160); every space but U+0020 waits for NFKC, which makes the no-break and typographic ones U+0020.
   for (const c of raw) {
+    if (printableAscii(c)) continue;
     const why = /\p{Zs}/u.test(c) ? undefined : refusedChar(c, strict);
     if (why !== undefined) return `a name cannot contain ${why} (${codePoint(c)})`;
   }
@@ -95,6 +104,7 @@ function problem(raw: string, strict: boolean): string | undefined {
   const chars = [...name];
   if (chars.length > MAX_NAME_CHARS) return `a name has at most ${MAX_NAME_CHARS} characters`;
   for (const c of chars) {
+    if (printableAscii(c)) continue;
     const why = refusedChar(c, strict);
     if (why !== undefined) return `a name cannot contain ${why} (${codePoint(c)})`;
   }

@@ -72,6 +72,18 @@ function derElement(der: Uint8Array, at: number, end: number, strict: boolean): 
   return start + length <= end ? { tag, start, end: start + length } : undefined;
 }
 
+/** Strict: throws HANDSHAKE_BAD_KEY with `message`. Lenient: undefined. */
+function failed(strict: boolean, message = NOT_DER): undefined {
+  if (strict) throw badKey(message);
+  return undefined;
+}
+
+/** The element at `at` (see derElement), when its tag is `tag`. */
+function tagged(der: Uint8Array, at: number, end: number, tag: number, strict: boolean): DerElement | undefined {
+  const found = derElement(der, at, end, strict);
+  return found?.tag === tag ? found : undefined;
+}
+
 /** The key's two INTEGERs (their content bytes, as encoded) and the RSAPublicKey DER around them. */
 interface RsaLayers {
   pkcs1: Uint8Array;
@@ -85,38 +97,30 @@ interface RsaLayers {
  * words. Lenient: the algorithm's OID is enough, trailing bytes are ignored, and any problem gives undefined.
  */
 function walk(spki: Uint8Array, strict: boolean): RsaLayers | undefined {
-  const fail = (message = NOT_DER): undefined => {
-    if (strict) throw badKey(message);
-    return undefined;
-  };
-  const element = (at: number, end: number, tag: number) => {
-    const found = derElement(spki, at, end, strict);
-    return found?.tag === tag ? found : undefined;
-  };
-  const outer = element(0, spki.length, SEQUENCE);
-  if (outer === undefined || (strict && outer.end !== spki.length)) return fail();
+  const outer = tagged(spki, 0, spki.length, SEQUENCE, strict);
+  if (outer === undefined || (strict && outer.end !== spki.length)) return failed(strict);
   // Strict: exactly { rsaEncryption, NULL }, in its one encoding. Lenient: an AlgorithmIdentifier naming rsaEncryption.
-  const algorithm = element(outer.start, outer.end, SEQUENCE);
+  const algorithm = tagged(spki, outer.start, outer.end, SEQUENCE, strict);
   if (
     algorithm === undefined ||
     !(strict ? bytesAt(spki, outer.start, RSA_ENCRYPTION) : bytesAt(spki, algorithm.start, RSA_OID))
   ) {
-    return fail('the public key is not an RSA (rsaEncryption) key');
+    return failed(strict, 'the public key is not an RSA (rsaEncryption) key');
   }
-  const bits = element(algorithm.end, outer.end, BIT_STRING);
+  const bits = tagged(spki, algorithm.end, outer.end, BIT_STRING, strict);
   // No unused bits: the key is whole bytes.
   if (bits === undefined || bits.end - bits.start < 2 || spki[bits.start] !== 0 || (strict && bits.end !== outer.end))
-    return fail();
-  const key = element(bits.start + 1, bits.end, SEQUENCE);
-  if (key === undefined || (strict && key.end !== bits.end)) return fail();
-  const modulus = element(key.start, key.end, INTEGER);
-  if (modulus === undefined) return fail();
+    return failed(strict);
+  const key = tagged(spki, bits.start + 1, bits.end, SEQUENCE, strict);
+  if (key === undefined || (strict && key.end !== bits.end)) return failed(strict);
+  const modulus = tagged(spki, key.start, key.end, INTEGER, strict);
+  if (modulus === undefined) return failed(strict);
   const n = spki.subarray(modulus.start, modulus.end);
   // Strict: a minimal INTEGER, no redundant 0x00 or 0xff in front.
   if (n.length === 0 || (strict && n.length > 1 && ((n[0] === 0 && n[1]! < 0x80) || (n[0] === 0xff && n[1]! >= 0x80))))
-    return fail();
-  const exponent = element(modulus.end, key.end, INTEGER);
-  if (exponent === undefined || (strict && exponent.end !== key.end)) return fail();
+    return failed(strict);
+  const exponent = tagged(spki, modulus.end, key.end, INTEGER, strict);
+  if (exponent === undefined || (strict && exponent.end !== key.end)) return failed(strict);
   return {
     pkcs1: spki.subarray(bits.start + 1, bits.end),
     modulus: n,
@@ -125,7 +129,9 @@ function walk(spki: Uint8Array, strict: boolean): RsaLayers | undefined {
 }
 
 function bytesAt(der: Uint8Array, at: number, expected: readonly number[]): boolean {
-  return at + expected.length <= der.length && expected.every((byte, i) => der[at + i] === byte);
+  if (at + expected.length > der.length) return false;
+  for (let i = 0; i < expected.length; i++) if (der[at + i] !== expected[i]) return false;
+  return true;
 }
 
 /** The size of a positive INTEGER's value in bits, counted from its highest set bit (leading zero bytes skipped). */

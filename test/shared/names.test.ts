@@ -122,6 +122,20 @@ describe('normal form', () => {
     // U+FDFA is one code point that NFKC spells with 18: two of them are too long once normalized.
     assert.match(nameProblem('\ufdfa\ufdfa') ?? '', /at most 24/);
   });
+
+  test('every character from U+0020 to U+007E may be in a name; the controls on either side of them may not', () => {
+    // The character checks skip U+0020..U+007E without their Unicode property tests: none of those would refuse
+    // one, and the neighbours just outside the range must still be caught.
+    for (let code = 0x20; code <= 0x7e; code++) {
+      const c = String.fromCharCode(code);
+      assert.equal(nameProblem(`a${c}b`), undefined, `U+${code.toString(16)}`);
+      assert.equal(receivedNameProblem(`a${c}b`), undefined, `U+${code.toString(16)}`);
+    }
+    for (const c of ['\u001f', '\u007f', '\u0080', '\u00a0\u200b', '\u{e000}', '\ud800']) {
+      assert.match(nameProblem(`a${c}b`) ?? '', /a name cannot contain/, JSON.stringify(c));
+      assert.match(receivedNameProblem(`a${c}b`) ?? '', /a name cannot contain/, JSON.stringify(c));
+    }
+  });
 });
 
 describe('names the server sends', () => {

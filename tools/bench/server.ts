@@ -263,8 +263,8 @@ let floorSigningKey: KeyObject | undefined;
 /**
  * What a secure welcome costs in node:crypto calls alone, the way server/node-handshake.ts makes them: the page's
  * RSA key (the PKCS #1 part of its SPKI) imported, 64 random bytes wrapped with RSA-OAEP, the three session keys
- * made (two for Fernet, one for the record MAC), the transcript signed with ECDSA P-256 on the thread pool, and
- * one SHA-256 of it (the session code). Nothing is checked and nothing of ours runs: no parser beyond JSON.parse,
+ * made (two for Fernet, one for the record MAC), the transcript signed with ECDSA P-256 in this thread, and one
+ * SHA-256 of it (the session code). Nothing is checked and nothing of ours runs: no parser beyond JSON.parse,
  * no DER reader, no transcript layout, no session, no channel. It is a floor to measure against, not a server.
  */
 async function handshakeFloor(data: Buffer, identity: { signingKey: CryptoKey; publicKey: Uint8Array }): Promise<void> {
@@ -286,12 +286,10 @@ async function handshakeFloor(data: Buffer, identity: { signingKey: CryptoKey; p
   const signed = Buffer.concat([spki, Buffer.from(hello.nonce, 'base64url'), identity.publicKey, wrapped]);
   floorSigningKey ??= KeyObject.from(identity.signingKey);
   const signingKey = floorSigningKey;
-  await new Promise<Buffer>((resolve, reject) =>
-    sign('sha256', signed, { key: signingKey, dsaEncoding: 'ieee-p1363' }, (error, signature) =>
-      error ? reject(error) : resolve(signature),
-    ),
-  );
+  sign('sha256', signed, { key: signingKey, dsaEncoding: 'ieee-p1363' });
   createHash('sha256').update(signed).digest();
+  // The server waits for the event loop's next I/O poll before its welcome (server/session.ts); the floor does
+  // not: that wait is the session's, not node:crypto's.
 }
 
 /** The server's share of a handshake, piece by piece, with the implementation server/session.ts calls. */
