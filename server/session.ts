@@ -198,8 +198,9 @@ export class ServerSession {
       return;
     }
     // Nothing may follow the hello until the welcome is out (the page has no keys before it). Refused at once
-    // rather than queued: the hello's handshake waits on the crypto thread pool, and a peer could otherwise pile
-    // up frames of up to maxPayload each in memory for as long as that wait lasts.
+    // rather than queued: the hello's handshake waits (for the event loop's next poll, and for a host that may
+    // answer later, e.g. Redis), and a peer could otherwise pile up frames of up to maxPayload each in memory for as
+    // long as that wait lasts.
     if (this.#pending > 0 && this.#state.phase !== 'joined') {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
