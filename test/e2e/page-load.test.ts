@@ -1,17 +1,22 @@
 /**
+ * The page load to secure, and what must stay out of its way.
+ *
  * The first key pair starts while the document is still being parsed, from index.html's own small classic
  * script, before the page's bundle (Lit, the components) has been run, and the first chat uses that very pair.
  * Ordering, not timing: each generateKey call notes the document's readyState, the script that made it, and
  * whether the bundle had defined its components yet, so this fails if the start moves back into the bundle (a
  * module script runs only after parsing, with readyState past 'loading'). Also that the page stays under its
- * strict CSP: no inline script, no 'unsafe-inline'. Takes test-results/screenshots/early-key-pair.png.
+ * strict CSP: no inline script, no 'unsafe-inline'.
+ *
+ * The chat log, empty while the handshake runs, reads no layout (scrollHeight) until it has lines to follow.
+ * Takes test-results/screenshots/page-load.png.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { checkA11y } from '../helpers/a11y.ts';
 import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
-import { join, waitForState } from '../helpers/page.ts';
+import { chatLine, join, say, waitForState } from '../helpers/page.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
 let browser: Browser;
@@ -33,7 +38,7 @@ interface KeyPairCall {
   bundleRan: boolean;
 }
 
-describe('the early key pair', () => {
+describe('page load to secure', () => {
   it('is asked for from a small classic script while the page is parsed, before the bundle runs', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -90,7 +95,37 @@ describe('the early key pair', () => {
       assert.equal(first!.bundleRan, false, 'before the bundle had run');
 
       await checkA11y(page, 'secure, with the early key pair');
-      await page.screenshot({ path: screenshotPath('early-key-pair.png') });
+      await page.screenshot({ path: screenshotPath('page-load.png') });
+    } finally {
+      await context.close();
+    }
+  });
+  it('lays nothing out for an empty chat log during the handshake, and follows the log once it has lines', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.addInitScript(() => {
+        const reads = { count: 0 };
+        Object.assign(window, { __chatLogLayoutReads: reads });
+        const scrollHeight = Object.getOwnPropertyDescriptor(Element.prototype, 'scrollHeight')!;
+        Object.defineProperty(Element.prototype, 'scrollHeight', {
+          ...scrollHeight,
+          get(this: Element) {
+            if (this.id === 'chat-log') reads.count++;
+            return scrollHeight.get!.call(this);
+          },
+        });
+      });
+      const reads = () =>
+        page.evaluate(
+          () => (window as unknown as { __chatLogLayoutReads: { count: number } }).__chatLogLayoutReads.count,
+        );
+      await join(page, server.url);
+      await waitForState(page, 'secure', 60_000);
+      assert.equal(await reads(), 0, 'the empty log was not laid out to scroll it');
+      await say(page, 'first line');
+      await chatLine(page, 'first line').waitFor();
+      assert.ok((await reads()) > 0, 'a log with lines still follows them to the bottom');
     } finally {
       await context.close();
     }
