@@ -16,8 +16,8 @@ const EARLY_NAME = 'early-key-pair.js';
  * The first key pair starts from a classic script of its own, put before the page's module scripts in
  * index.html: a classic script runs while the document is parsed, as soon as it has arrived, whereas the page's
  * module could run only after the whole bundle (Lit, the components) had been downloaded and parsed, and module
- * scripts wait for the parser and the first rendering besides; that was about 200 ms of a page load on a busy
- * machine (docs/benchmarks.md, issue 14). It is built here as an IIFE with little but the key pair's code (2 KiB),
+ * scripts wait for the parser and the first rendering besides (the pair was asked for about 200 ms into a page
+ * load on the bench machine; docs/benchmarks.md, issue 14's third pass). It is built here as an IIFE with little but the key pair's code (2 KiB),
  * and the bundle keeps early-key-pair.ts too, which takes the pair this script started. A file, not an inline
  * script: the CSP allows scripts from the page's own origin only. Build only: in dev, main.ts starts the pair.
  */
