@@ -160,6 +160,10 @@ export class Controller {
     this.#epoch = undefined;
     this.#set({ stage: 'chat', name: name.trim(), nameError: '', wire: connection.wire });
     connection.connect();
+    // Read the pin now, while the socket opens, and throw the answer away: the browser loads a page's storage on
+    // its first read, synchronously (milliseconds), and that first read would otherwise come in the middle of the
+    // handshake, between the signature check and the unwrap. The trust check itself reads again then.
+    this.#options.trustStore.pinned(this.#options.host);
   }
 
   /**

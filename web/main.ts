@@ -3,7 +3,7 @@
  * with the person typing a name), and wires the components' events to the controller: events go up to it as
  * calls, and its view comes down to wc-app as one property.
  */
-// First, so that the key pair starts before the rest of the page is evaluated (see early-key-pair.ts).
+// First: takes the key pair index.html's own script started, or starts it before the rest is evaluated.
 import { takeKeyPair } from './early-key-pair.ts';
 import type { SendDetail } from './components/wc-chat.ts';
 import type { ConnectDetail } from './components/wc-join.ts';

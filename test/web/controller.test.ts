@@ -90,6 +90,26 @@ test('first contact pins the fingerprint and says so; the next visit finds it th
   assert.equal(again.view().identity?.trust, 'same');
 });
 
+test('the pin is first read as the chat starts, while the socket opens, and again at the welcome', async () => {
+  // The browser loads a page's storage on the first read, synchronously: that must not land mid-handshake.
+  const reads: string[][] = [];
+  class Watched extends MemoryStorage {
+    override getItem(key: string): string | null {
+      reads.push(s.view().steps.map((step) => step.step));
+      return super.getItem(key);
+    }
+  }
+  const s = setup({ storage: new Watched() });
+  s.controller.connect('alice', false);
+  assert.deepEqual(reads.slice(), [[]], 'read once by connect(), before any step of the handshake');
+  await s.phase('secure');
+  assert.equal(reads.length, 2, 'and the trust check reads it afresh');
+  assert.ok(
+    reads[1]!.includes('verified') && !reads[1]!.includes('unwrapped'),
+    'after the signature, before the unwrap',
+  );
+});
+
 test('a line is shown at once as sending and becomes delivered by its receipt', async () => {
   const s = setup();
   s.controller.connect('alice', false);

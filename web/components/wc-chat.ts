@@ -250,7 +250,9 @@ export class WcChat extends LitElement {
   }
 
   override updated(changed: PropertyValues<this>): void {
-    if (changed.has('entries') && this.#stickToBottom) {
+    // Reading scrollHeight lays the page out there and then; an empty log (the chat just shown, its handshake
+    // under way) has nothing to follow, so it is spared that layout.
+    if (changed.has('entries') && this.#stickToBottom && this.entries.length > 0) {
       const log = this.renderRoot.querySelector('#chat-log');
       if (log !== null) log.scrollTop = log.scrollHeight;
     }
