@@ -7,24 +7,14 @@
  * under the page's real CSP, and says so readably.
  * Takes test-results/screenshots/a11y-*.png (focus rings, to look at).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { checkA11y } from '../helpers/a11y.ts';
-import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
+import { browserAndServer, screenshotPath } from '../helpers/browser.ts';
 import { chatLine, waitForState } from '../helpers/page.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
-let browser: Browser;
-let server: ServerProcess;
-before(async () => {
-  browser = await launchBrowser();
-  server = await startServerProcess();
-});
-after(async () => {
-  await browser.close();
-  await server.stop();
-});
+const env = browserAndServer();
 
 interface Focused {
   /** `host#id` or `host tag`: the element with the focus, inside the shadow roots, and the component around it. */
@@ -114,9 +104,9 @@ async function liveRegionOf(context: BrowserContext, page: Page, text: string) {
 
 describe('the axe helper', () => {
   it('finds a nameless button and faint text inside a shadow root under the real CSP, and lists them', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await env.browser.newPage({ viewport: { width: 1280, height: 800 } });
     try {
-      await page.goto(server.url);
+      await page.goto(env.server.url);
       await page.locator('#keypair-state[data-state="ready"]').waitFor();
       await checkA11y(page, 'join form');
 
@@ -166,10 +156,10 @@ describe('the axe helper', () => {
 
 describe('the page by keyboard alone', () => {
   it('join, chat, send, inspector open and closed with Escape, end and start again: focus and live regions', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
     try {
-      await page.goto(server.url);
+      await page.goto(env.server.url);
       // The name field has the focus, its offered name selected: typing replaces it.
       await page.locator('#keypair-state[data-state="ready"]').waitFor();
       await focusIs(page, 'wc-join#name-input');
@@ -227,24 +217,24 @@ describe('the page by keyboard alone', () => {
         relevant: 'additions text',
         atomic: true,
       });
-      await server.waitForLine('kim joined (secure');
+      await env.server.waitForLine('kim joined (secure');
       await checkA11y(page, 'secure chat, reached by keyboard');
 
       // A line sent with Enter, another with the Send button and Space; the focus stays where the person is.
       await page.keyboard.type('typed without a mouse');
       await page.keyboard.press('Enter');
-      await server.waitForLine(/kim: typed without a mouse$/);
+      await env.server.waitForLine(/kim: typed without a mouse$/);
       await focusIs(page, 'wc-chat#chat-input');
       assert.equal(await page.locator('#chat-input').inputValue(), '');
       await page.keyboard.type('sent with the button');
       await press(page, 'Tab', 'wc-chat#send-button');
       await page.keyboard.press('Space');
-      await server.waitForLine(/kim: sent with the button$/);
+      await env.server.waitForLine(/kim: sent with the button$/);
       await page.locator('li[data-own][data-status="delivered"]').filter({ hasText: 'sent with the button' }).waitFor();
       await focusIs(page, 'wc-chat#send-button');
 
       // An incoming line lands in a polite log region, as an addition.
-      server.type('heard by a screen reader');
+      env.server.type('heard by a screen reader');
       await chatLine(page, 'heard by a screen reader').waitFor();
       assert.deepEqual(await liveRegionOf(context, page, 'heard by a screen reader'), {
         role: 'log',

@@ -11,24 +11,13 @@
  * The chat log, empty while the handshake runs, reads no layout (scrollHeight) until it has lines to follow.
  * Takes test-results/screenshots/page-load.png.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
 import { checkA11y } from '../helpers/a11y.ts';
-import { launchBrowser, screenshotPath } from '../helpers/browser.ts';
+import { browserAndServer, screenshotPath } from '../helpers/browser.ts';
 import { chatLine, join, say, waitForState } from '../helpers/page.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 
-let browser: Browser;
-let server: ServerProcess;
-before(async () => {
-  browser = await launchBrowser();
-  server = await startServerProcess();
-});
-after(async () => {
-  await browser.close();
-  await server.stop();
-});
+const env = browserAndServer();
 
 interface KeyPairCall {
   readyState: DocumentReadyState;
@@ -40,7 +29,7 @@ interface KeyPairCall {
 
 describe('page load to secure', () => {
   it('is asked for from a small classic script while the page is parsed, before the bundle runs', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     try {
       await page.addInitScript(() => {
@@ -58,7 +47,7 @@ describe('page load to secure', () => {
           return generateKey(...args);
         };
       });
-      const response = await page.goto(server.url);
+      const response = await page.goto(env.server.url);
       const csp = response?.headers()['content-security-policy'] ?? '';
       assert.match(csp, /script-src 'self'/);
       assert.doesNotMatch(csp, /unsafe-inline/);
@@ -82,10 +71,10 @@ describe('page load to secure', () => {
         rest.some((s) => s.type === 'module'),
         'the bundle follows as a module',
       );
-      const earlyBytes = (await (await fetch(new URL(early.src, server.url))).arrayBuffer()).byteLength;
+      const earlyBytes = (await (await fetch(new URL(early.src, env.server.url))).arrayBuffer()).byteLength;
       assert.ok(earlyBytes < 4096, `the early script stays small (${earlyBytes} bytes): the bundle is not in it`);
 
-      await join(page, server.url);
+      await join(page, env.server.url);
       await waitForState(page, 'secure', 60_000);
       const calls = await page.evaluate(() => (window as unknown as { __keyPairCalls: KeyPairCall[] }).__keyPairCalls);
       assert.equal(calls.length, 1, `one key pair for the first chat, the early one: ${JSON.stringify(calls)}`);
@@ -101,7 +90,7 @@ describe('page load to secure', () => {
     }
   });
   it('lays nothing out for an empty chat log during the handshake, and follows the log once it has lines', async () => {
-    const context = await browser.newContext();
+    const context = await env.browser.newContext();
     const page = await context.newPage();
     try {
       await page.addInitScript(() => {
@@ -120,7 +109,7 @@ describe('page load to secure', () => {
         page.evaluate(
           () => (window as unknown as { __chatLogLayoutReads: { count: number } }).__chatLogLayoutReads.count,
         );
-      await join(page, server.url);
+      await join(page, env.server.url);
       await waitForState(page, 'secure', 60_000);
       assert.equal(await reads(), 0, 'the empty log was not laid out to scroll it');
       await say(page, 'first line');

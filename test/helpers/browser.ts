@@ -5,7 +5,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { startServerProcess, type ServerProcess } from './process.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -42,4 +44,21 @@ export function screenshotPath(name: string): string {
     process.env.WIRECHAT_SCREENSHOTS === 'docs' ? join(ROOT, 'docs', 'img') : join(ROOT, 'test-results', 'screenshots');
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
+}
+
+/**
+ * Chromium and one `npm run server` for a whole test file: both started before its first test and stopped after
+ * its last. Read them from the returned object inside the tests (they exist once the file's `before` has run).
+ */
+export function browserAndServer(): { readonly browser: Browser; readonly server: ServerProcess } {
+  const held = {} as { browser: Browser; server: ServerProcess };
+  before(async () => {
+    held.browser = await launchBrowser();
+    held.server = await startServerProcess();
+  });
+  after(async () => {
+    await held.browser.close();
+    await held.server.stop();
+  });
+  return held;
 }
