@@ -221,3 +221,43 @@ export function randomPublicBytes(length: number): Uint8Array {
 export function exact(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(bytes);
 }
+
+/**
+ * A buffer reused for bytes that are made and dropped within one synchronous call: a record's plaintext and its
+ * Fernet token before the base64, a record MAC's input. In V8 an array of more than 64 bytes lives outside the
+ * heap, and making one (about 1 µs, and the GC's bookkeeping after) costs more than the HMAC over it.
+ *
+ * The rule for a caller: a view from `take` or `utf8` is good until the next call on the same Scratch, so it must
+ * not be kept, returned, or held over an await; only code that runs to completion uses one (the record channel
+ * over node:crypto, never over Web Crypto). The buffer grows to the largest length asked for and is made on first
+ * use, so the page, which never asks, never has one.
+ */
+export class Scratch {
+  #buffer: Uint8Array | undefined;
+
+  /** `length` bytes of the scratch, as they were left. */
+  take(length: number): Uint8Array {
+    return this.#room(length).subarray(0, length);
+  }
+
+  /** `text` as UTF-8 in the scratch, the bytes utf8 would give (a lone surrogate becomes U+FFFD). */
+  utf8(text: string): Uint8Array {
+    let buffer = this.#room(text.length); // enough when the text is ASCII, as most is
+    const first = encoder.encodeInto(text, buffer);
+    let written = first.written;
+    if (first.read !== text.length) {
+      // encodeInto stopped short; UTF-8 takes at most 3 bytes per UTF-16 unit.
+      buffer = this.#room(text.length * 3);
+      ({ written } = encoder.encodeInto(text, buffer));
+    }
+    return buffer.subarray(0, written);
+  }
+
+  /** The whole buffer, at least `length` bytes. */
+  #room(length: number): Uint8Array {
+    if (this.#buffer === undefined || this.#buffer.length < length) {
+      this.#buffer = new Uint8Array(Math.max(length, this.#buffer === undefined ? 4096 : this.#buffer.length * 2));
+    }
+    return this.#buffer;
+  }
+}

@@ -29,8 +29,11 @@ export interface Fernet {
    * return values too, and throw rather than reject.
    */
   readonly synchronous: boolean;
-  /** encrypt without the base64: the token's bytes, a value where the backend is synchronous. */
-  sealToken(plaintext: Uint8Array, options?: FernetEncryptOptions): MaybePromise<Uint8Array>;
+  /**
+   * encrypt without the base64: the token's bytes, a value where the backend is synchronous. Written into `into`
+   * when given, which must be exactly fernetTokenLength(plaintext.length) bytes (a caller's reused buffer).
+   */
+  sealToken(plaintext: Uint8Array, options?: FernetEncryptOptions, into?: Uint8Array): MaybePromise<Uint8Array>;
   /** decrypt, a value (or a throw) where the backend is synchronous. */
   openToken(token: string, options?: FernetDecryptOptions): MaybePromise<Uint8Array>;
   /** time in seconds since epoch (default now), iv 16 bytes (default random). Returns the padded base64url token string. */
@@ -71,6 +74,11 @@ export interface CbcCipher {
 /** PKCS #7 always adds 1 to 16 bytes: the ciphertext of `plaintextLength` bytes is the next whole block above it. */
 export function cbcCiphertextLength(plaintextLength: number): number {
   return (Math.floor(plaintextLength / BLOCK_LENGTH) + 1) * BLOCK_LENGTH;
+}
+
+/** The length of the token, before base64, that carries `plaintextLength` bytes: header, ciphertext, HMAC. */
+export function fernetTokenLength(plaintextLength: number): number {
+  return HEADER_LENGTH + cbcCiphertextLength(plaintextLength) + HMAC_LENGTH;
 }
 
 /**
@@ -212,7 +220,7 @@ class PrimitiveFernet implements Fernet {
     this.synchronous = mac.synchronous === true && cipher.synchronous === true;
   }
 
-  sealToken(plaintext: Uint8Array, options: FernetEncryptOptions = {}): MaybePromise<Uint8Array> {
+  sealToken(plaintext: Uint8Array, options: FernetEncryptOptions = {}, into?: Uint8Array): MaybePromise<Uint8Array> {
     // Spec: Generating, step 1. Seconds, whole: the field is an integer.
     const time = options.time ?? Math.floor(Date.now() / 1000);
     // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds. It
@@ -221,8 +229,11 @@ class PrimitiveFernet implements Fernet {
     const iv = options.iv ?? randomPublicBytes(IV_LENGTH);
     if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
     // The token is laid out once and every field written in place: Version ‖ Timestamp ‖ IV ‖ Ciphertext ‖ HMAC.
-    const hmacOffset = HEADER_LENGTH + cbcCiphertextLength(plaintext.length);
-    const token = new Uint8Array(hmacOffset + HMAC_LENGTH);
+    const length = fernetTokenLength(plaintext.length);
+    if (into !== undefined && into.length !== length)
+      throw new RangeError(`a token of ${length} bytes, not ${into.length}`);
+    const token = into ?? new Uint8Array(length);
+    const hmacOffset = length - HMAC_LENGTH;
     token[0] = FERNET_VERSION;
     writeU64be(token, 1, time); // throws RangeError for a time that is not a u64
     token.set(iv, 1 + TIMESTAMP_LENGTH);

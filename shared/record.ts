@@ -21,12 +21,13 @@ import {
   fromAscii,
   fromBase64Url,
   fromUtf8,
+  Scratch,
   utf8,
   writeBase64Url,
   writeU64be,
 } from './bytes.ts';
 import type { CryptoBackend } from './crypto-backend.ts';
-import type { Fernet } from './fernet.ts';
+import { fernetTokenLength, type Fernet } from './fernet.ts';
 import type { SessionSecret } from './handshake.ts';
 import { MAC_TAG_LENGTH, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
@@ -65,10 +66,17 @@ function writeRecordMacHead(
  * Built in one buffer: every record sealed or opened needs one, and five small arrays concatenated cost more than
  * the HMAC over them. A token is base64url, so ASCII and one byte a character; a token from the wire that is not
  * (refused later by Fernet, but MACed first) takes the general path, so the bytes MACed are always utf8(token).
+ * Laid out in `scratch` when given: a synchronous caller's, which uses the input before anything else takes it.
  */
-export function recordMacInput(direction: Direction, seq: number, sessionId: Uint8Array, token: string): Uint8Array {
+export function recordMacInput(
+  direction: Direction,
+  seq: number,
+  sessionId: Uint8Array,
+  token: string,
+  scratch?: Scratch,
+): Uint8Array {
   const head = LABEL.length + 1 + 8 + sessionId.length;
-  const out = new Uint8Array(head + token.length);
+  const out = scratch ? scratch.take(head + token.length) : new Uint8Array(head + token.length);
   writeRecordMacHead(out, 0, direction, seq, sessionId);
   const { read, written } = textEncoder.encodeInto(token, out.subarray(head));
   if (read === token.length && written === token.length) return out;
@@ -235,6 +243,15 @@ function checkSequence(what: string, seq: number, expected: number): void {
   }
 }
 
+/**
+ * What a synchronous seal or open makes and drops within the call (shared/bytes.ts, Scratch): one channel's call
+ * runs to completion before any other starts, so every channel in the process can share these. Never used over an
+ * asynchronous backend, where a call's bytes must outlive the awaits between its steps.
+ */
+const plaintextScratch = new Scratch();
+const tokenScratch = new Scratch();
+const macInputScratch = new Scratch();
+
 /** The defaults, made once rather than a closure per channel. */
 const wallClock = (): number => Date.now() / 1000;
 const asIs = (value: unknown): unknown => value;
@@ -302,10 +319,19 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
 
   #seal(body: Out | EncodedBody<Out>): MaybePromise<SealedRecord> {
     const seq = this.#sendSeq++;
-    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
+    const synchronous = this.#synchronous;
+    // Over a synchronous backend the plaintext and the token are gone once the frame is laid out, so they are
+    // made in the scratches; the frame itself is new, as it goes to a socket that may hold it.
+    const plaintext =
+      body instanceof EncodedBody
+        ? body.plaintext
+        : synchronous
+          ? plaintextScratch.utf8(JSON.stringify(body))
+          : utf8(JSON.stringify(body));
     return this.#inOrder('seal', () => {
       // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
-      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()) });
+      const into = synchronous ? tokenScratch.take(fernetTokenLength(plaintext.length)) : undefined;
+      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }, into);
       return andThen(token, (bytes) => {
         const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId);
         return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
@@ -336,7 +362,8 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       } catch {
         throw new WirechatError('RECORD_BAD_MAC', 'the record MAC is not base64url');
       }
-      const input = recordMacInput(this.#receive, expected, this.#sessionId, frame.token);
+      const scratch = this.#synchronous ? macInputScratch : undefined;
+      const input = recordMacInput(this.#receive, expected, this.#sessionId, frame.token, scratch);
       return andThen(this.#keys.mac.verify(input, tag), (verified) => {
         if (!verified) {
           throw new WirechatError(

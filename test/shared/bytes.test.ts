@@ -1,6 +1,6 @@
 /**
  * shared/bytes.ts: base64url (RFC 4648 §5) against the RFC's §10 vectors and Node's own codec, its strictness
- * (one spelling per byte string), constantTimeEqual, u64be and strict UTF-8.
+ * (one spelling per byte string), constantTimeEqual, u64be, strict UTF-8 and the reused Scratch.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import {
   fromBase64Url,
   fromUtf8,
   readU64be,
+  Scratch,
   toBase64Url,
   toHex,
   u64be,
@@ -189,5 +190,40 @@ describe('UTF-8', () => {
         toHex(Uint8Array.from(bad)),
       );
     }
+  });
+});
+
+describe('Scratch', () => {
+  test('utf8 gives the bytes utf8 gives, for any text, lone surrogates included, as the buffer grows (property)', () => {
+    const scratch = new Scratch();
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 3000 }),
+          fc.string({ unit: 'grapheme', maxLength: 2000 }),
+          fc.string({ unit: fc.integer({ min: 0xd800, max: 0xdfff }).map((unit) => String.fromCharCode(unit)) }),
+        ),
+        (text) => {
+          assert.deepEqual(scratch.utf8(text), utf8(text));
+        },
+      ),
+      RUNS,
+    );
+    // 3 bytes per unit, past the first 4 KiB: the second pass of encodeInto.
+    const wide = '\u2713'.repeat(5000);
+    assert.deepEqual(scratch.utf8(wide), utf8(wide));
+  });
+
+  test('take gives the length asked for, one buffer reused until a longer one is asked for', () => {
+    const scratch = new Scratch();
+    const first = scratch.take(10);
+    assert.equal(first.length, 10);
+    first.set([1, 2, 3]);
+    const again = scratch.take(3);
+    assert.equal(again.buffer, first.buffer, 'the same buffer');
+    assert.deepEqual([...again], [1, 2, 3], 'as it was left');
+    const longer = scratch.take(100_000);
+    assert.equal(longer.length, 100_000);
+    assert.notEqual(longer.buffer, first.buffer);
   });
 });

@@ -14,6 +14,7 @@ import {
   createFernet,
   encodeFernetKey,
   FERNET_MIN_TOKEN_LENGTH,
+  fernetTokenLength,
   generateFernetKey,
   importFernetKeys,
   parseToken,
@@ -304,6 +305,21 @@ for (const [name, backend] of BACKENDS) {
         const token = await fernet.encrypt(plaintext);
         assert.equal(parseToken(token).ciphertext.length, (Math.floor(n / 16) + 1) * 16, `${n} bytes`);
         assert.deepEqual(await fernet.decrypt(token), plaintext);
+      }
+    });
+
+    test("sealToken writes into the caller's buffer when given one, of exactly the token's length", async () => {
+      const fernet = await backend.createFernet(generateFernetKey());
+      for (const n of [0, 15, 16, 300]) {
+        const options = { time: 1_700_000_000, iv: new Uint8Array(16).fill(7) };
+        const into = new Uint8Array(fernetTokenLength(n)).fill(0xee);
+        const plaintext = new Uint8Array(n).fill(n);
+        const token = await fernet.sealToken(plaintext, options, into);
+        assert.equal(token, into, 'the same array');
+        assert.deepEqual(into, await fernet.sealToken(plaintext, options), `${n} bytes, as a token of its own`);
+        for (const length of [into.length - 1, into.length + 1]) {
+          assert.throws(() => fernet.sealToken(plaintext, options, new Uint8Array(length)), RangeError);
+        }
       }
     });
   });

@@ -349,6 +349,19 @@ describe('records between the backends, and the frame built in one buffer', () =
     }
   });
 
+  test('node:crypto: a sealed frame is its own bytes, not a reused buffer the next seal writes over', async () => {
+    // The synchronous channel lays a record's plaintext, token and MAC input out in shared scratch buffers
+    // (shared/bytes.ts, Scratch); a frame that pointed into one would change under the next call.
+    const { page, server } = await pairOn(nodeCryptoBackend);
+    const bodies = [0, 1, 2, 3].map((i) => ({ ...LINE, id: i, text: String(i).repeat(40 + i * 700) }));
+    const wires = bodies.map((body) => page.sealWire(body) as Uint8Array);
+    const copies = wires.map((wire) => wire.slice());
+    // Opening lays out MAC inputs in a scratch too: all four are opened before any frame is compared.
+    const opened = wires.map((wire) => server.open(JSON.parse(new TextDecoder().decode(wire)) as RecordFrame));
+    assert.deepEqual(wires, copies, 'every frame as it was sealed');
+    assert.deepEqual(opened, bodies);
+  });
+
   test('node:crypto: seal and open answer at once (no promise), and refusals are thrown', async () => {
     const { page, server } = await pairOn(nodeCryptoBackend);
     assert.equal(page.synchronous, true);
