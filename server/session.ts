@@ -15,7 +15,7 @@ import {
   WirechatError,
   type EndCode,
 } from '../shared/errors.ts';
-import { utf8 } from '../shared/bytes.ts';
+import { utf8Length } from '../shared/bytes.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { prepareWelcome, signWelcome, type ServerHandshake } from '../shared/handshake.ts';
 import {
@@ -342,7 +342,7 @@ export class ServerSession {
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
-        const bytes = utf8(body.text).length;
+        const bytes = utf8Length(body.text);
         if (bytes > options.maxLine) {
           const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
           return this.#receiptInTurn(body.id, { status: 'failed', reason, n: 0 });

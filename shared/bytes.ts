@@ -12,6 +12,30 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/**
+ * utf8(text).length without making the bytes: a line's size is checked on every line the relay takes, and an
+ * array of more than 64 bytes costs more to make than the counting. A lone surrogate counts as U+FFFD, 3 bytes,
+ * as utf8 writes it.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length; // one byte per unit, plus what wider characters add
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) {
+      bytes += 1;
+      continue;
+    }
+    // 3 bytes for the rest of the BMP and for a lone surrogate; a pair's two units make one 4-byte character.
+    bytes += 2;
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+  }
+  return bytes;
+}
+
 export function fromUtf8(bytes: Uint8Array): string {
   try {
     return decoder.decode(bytes);

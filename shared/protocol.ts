@@ -8,6 +8,7 @@
  * - bodies: what a `record` carries inside its Fernet token (or a `plain` frame carries in the clear):
  *   chat lines, receipts, who joined and left (`presence`), and the end of the chat.
  */
+import { utf8Length } from './bytes.ts';
 import { WirechatError } from './errors.ts';
 import { CONTROL, printable } from './text.ts';
 import { MAX_NAME_CHARS, nameProblem, normalizeName, receivedNameProblem } from './names.ts';
@@ -336,7 +337,7 @@ function helloName(obj: Obj): string {
 export function checkLine(text: string): string | undefined {
   // A line of spaces says nothing: the console skips one typed there, and no side sends or relays one.
   if (text.trim() === '') return 'an empty line is not sent';
-  const bytes = new TextEncoder().encode(text).length;
+  const bytes = utf8Length(text);
   if (bytes > LIMITS.maxLineBytes)
     return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
   if (CONTROL.test(text)) return 'a line cannot contain control characters';

@@ -16,6 +16,7 @@ import {
   toHex,
   u64be,
   utf8,
+  utf8Length,
 } from '../../shared/bytes.ts';
 import { WirechatError } from '../../shared/errors.ts';
 
@@ -180,6 +181,19 @@ describe('u64be', () => {
 });
 
 describe('UTF-8', () => {
+  test('utf8Length is the length of utf8, for any text, lone surrogates included (property)', () => {
+    for (const text of ['', 'a', '\u00e9', '\u2713', '\u{1f600}', '\ud83d', '\ude00', '\ude00\ud83d', 'a\ud83d']) {
+      assert.equal(utf8Length(text), utf8(text).length, JSON.stringify(text));
+    }
+    const units = fc.integer({ min: 0, max: 0xffff }).map((unit) => String.fromCharCode(unit));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: units }), fc.string()), (text) => {
+        assert.equal(utf8Length(text), utf8(text).length);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   test('encodes and decodes, and refuses invalid UTF-8 as BAD_UTF8 instead of inserting U+FFFD', () => {
     assert.equal(toHex(utf8('gr\u00fc\u00dfe \u2713')), '6772c3bcc39f6520e29c93');
     assert.equal(fromUtf8(utf8('gr\u00fc\u00dfe \u2713')), 'gr\u00fc\u00dfe \u2713');
