@@ -16,7 +16,7 @@ import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:cryp
 import { fromUtf8, utf8 } from '../../shared/bytes.ts';
 import { isWirechatError } from '../../shared/errors.ts';
 import type { Fernet } from '../../shared/fernet.ts';
-import { createNodeFernet } from '../node-fernet.ts';
+import { createNodeFernet, nodeBase64Url } from '../node-fernet.ts';
 import {
   checkEntry,
   checkLimit,
@@ -62,7 +62,8 @@ interface Payload {
 }
 
 export interface LogSealer {
-  seal(entry: NewEntry): Promise<string>;
+  /** At once, not a promise: an append's record is made in the call, so a failure is the append's own. */
+  seal(entry: NewEntry): string;
   /** The entry sealed in `token`; throws WirechatError when the token is not ours, RangeError when it is malformed. */
   open(token: string): Promise<NewEntry>;
   tag(origin: Origin): string;
@@ -78,12 +79,14 @@ export async function createLogSealer(chatKey: Uint8Array): Promise<LogSealer> {
     tagKey = createSecretKey(derived);
     derived.fill(0);
     fernet = await createNodeFernet(chatKey.slice());
+    if (!fernet.synchronous) throw new Error('node:crypto Fernet answers at once');
   } finally {
     chatKey.fill(0);
   }
   return {
-    async seal(entry) {
-      return fernet.encrypt(utf8(JSON.stringify(payloadOf(entry))));
+    seal(entry) {
+      // node:crypto answers at once (Fernet.synchronous), so the token is a value here.
+      return nodeBase64Url.encode(fernet.sealToken(utf8(JSON.stringify(payloadOf(entry)))) as Uint8Array);
     },
     async open(token) {
       return parsePayload(
@@ -108,7 +111,7 @@ export async function createLogSealer(chatKey: Uint8Array): Promise<LogSealer> {
  */
 export function inProcessSealer(): LogSealer {
   return {
-    seal: (entry) => Promise.resolve(JSON.stringify(payloadOf(entry))),
+    seal: (entry) => JSON.stringify(payloadOf(entry)),
     open: (token) => Promise.resolve().then(() => parsePayload(JSON.parse(token) as unknown)),
     tag: (origin) => JSON.stringify([origin.identity, origin.lineId]),
   };
@@ -142,8 +145,7 @@ function parsePayload(value: unknown): NewEntry {
 }
 
 interface Waiting {
-  count: number;
-  records: Promise<RecordToStore[]>;
+  records: RecordToStore[];
   resolve(results: Appended[]): void;
   reject(error: unknown): void;
 }
@@ -214,16 +216,17 @@ class SealedChatLog implements ChatLog {
 
   appendMany(entries: readonly NewEntry[]): Promise<Appended[]> {
     if (this.#closed) return Promise.reject(new HistoryError('CLOSED', 'the chat log is closed'));
+    let records: RecordToStore[];
     try {
       entries.forEach(checkEntry);
+      // Sealed now, in the call; the place in the batch is taken now too, so numbers follow calls.
+      records = entries.map((entry) => this.#record(entry));
     } catch (error) {
       return Promise.reject(error);
     }
-    if (entries.length === 0) return Promise.resolve([]);
-    // Sealing starts now; the batch waits for it. The place in the batch is taken now, so numbers follow calls.
-    const records = Promise.all(entries.map((entry) => this.#record(entry)));
+    if (records.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ count: entries.length, records, resolve, reject });
+      this.#waiting.push({ records, resolve, reject });
       if (!this.#gathering) {
         this.#gathering = true;
         // setImmediate, not a microtask: it runs after every socket read of this turn, so they share the batch.
@@ -269,8 +272,8 @@ class SealedChatLog implements ChatLog {
     await this.#store.close();
   }
 
-  async #record(entry: NewEntry): Promise<RecordToStore> {
-    return { tag: entry.origin ? this.#sealer.tag(entry.origin) : null, sealed: await this.#sealer.seal(entry) };
+  #record(entry: NewEntry): RecordToStore {
+    return { tag: entry.origin ? this.#sealer.tag(entry.origin) : null, sealed: this.#sealer.seal(entry) };
   }
 
   async #open(record: StoredRecord): Promise<LogEntry> {
@@ -292,24 +295,17 @@ class SealedChatLog implements ChatLog {
     const batch = this.#waiting;
     this.#waiting = [];
     if (batch.length === 0) return;
-    const sealed = await Promise.allSettled(batch.map((waiting) => waiting.records));
-    const ready: Array<{ waiting: Waiting; records: RecordToStore[] }> = [];
-    sealed.forEach((outcome, i) => {
-      if (outcome.status === 'fulfilled') ready.push({ waiting: batch[i]!, records: outcome.value });
-      else batch[i]!.reject(outcome.reason);
-    });
-    if (ready.length === 0) return;
     let results: Appended[];
     try {
-      results = await this.#store.appendMany(ready.flatMap((r) => r.records));
+      results = await this.#store.appendMany(batch.flatMap((waiting) => waiting.records));
     } catch (error) {
-      for (const { waiting } of ready) waiting.reject(error);
+      for (const waiting of batch) waiting.reject(error);
       return;
     }
     let offset = 0;
-    for (const { waiting } of ready) {
-      waiting.resolve(results.slice(offset, offset + waiting.count));
-      offset += waiting.count;
+    for (const waiting of batch) {
+      waiting.resolve(results.slice(offset, offset + waiting.records.length));
+      offset += waiting.records.length;
     }
   }
 }

@@ -252,7 +252,7 @@ describe('opening a history', () => {
       await log.appendMany([line('one', 1), line('two', 2)]);
       await log.close();
       const db = new Database(path);
-      const foreign = await (await createLogSealer(ephemeralChatKey())).seal(line('forged', 3));
+      const foreign = (await createLogSealer(ephemeralChatKey())).seal(line('forged', 3));
       db.prepare('UPDATE lines SET sealed = ? WHERE n = 1').run(foreign);
       db.close();
       const reopened = await createChatLog(await openSqliteStore(path), await createLogSealer(key.slice()));

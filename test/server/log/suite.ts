@@ -570,6 +570,17 @@ export function chatLogSuite(variant: Variant): void {
         await assert.rejects(log.readAfter(0, 0), RangeError);
         await assert.rejects(log.recover({ epoch: 'e', n: 1.5 }), RangeError);
         assert.equal((await log.position()).last, 0, 'nothing was stored');
+        // Refused in the same turn as good appends: only the bad one fails, and the batch keeps its order.
+        const turn = [
+          log.append(line('first', 'tab-a', 1)),
+          log.append(line('x', '', 2)),
+          log.append(line('second', 'tab-a', 3)),
+        ];
+        await assert.rejects(turn[1]!, RangeError);
+        assert.deepEqual(
+          (await Promise.all([turn[0]!, turn[2]!])).map((appended) => appended.n),
+          [1, 2],
+        );
       });
       const clock = new Clock();
       const harness = await variant.create({ retention: ROOMY, now: clock.now });
