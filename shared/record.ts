@@ -23,6 +23,7 @@ import {
   fromUtf8,
   Scratch,
   utf8,
+  utf8Length,
   writeBase64Url,
   writeU64be,
 } from './bytes.ts';
@@ -137,13 +138,14 @@ class RecordLayout {
   /** The record MAC's input: label ‖ direction ‖ seq ‖ session id ‖ the token's text, as recordMacInput makes it. */
   readonly macInput: Uint8Array;
 
-  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: Uint8Array) {
+  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: Uint8Array, allocate?: Allocate) {
     this.#seq = seq;
     this.#start = FRAME_START + String(seq) + FRAME_TOKEN; // JSON writes a safe integer as String() does
     const head = LABEL.length + 9 + sessionId.length;
     this.#tokenStart = Math.max(head, this.#start.length);
     this.#tokenEnd = this.#tokenStart + base64UrlLength(token.length, true);
-    this.#out = new Uint8Array(this.#tokenEnd + FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length);
+    const length = this.#tokenEnd + FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length;
+    this.#out = allocate ? allocate(length) : new Uint8Array(length);
     writeRecordMacHead(this.#out, this.#tokenStart - head, direction, seq, sessionId);
     writeBase64Url(token, this.#out, this.#tokenStart, true);
     this.macInput = this.#out.subarray(this.#tokenStart - head, this.#tokenEnd);
@@ -201,6 +203,9 @@ export type FrameCheck = 'sequence' | 'record-mac' | 'fernet-mac' | 'signature';
 /** Told of each check an incoming frame passes, in the order they run. */
 export type CheckListener = (check: FrameCheck) => void;
 
+/** Memory for a frame, exactly `length` bytes, as the caller of sealWire wants it made. */
+export type Allocate = (length: number) => Uint8Array;
+
 /** The frames a channel carries bodies of type `B` in. */
 export type ChannelFrame<B> = RecordFrame | PlainFrame<B>;
 
@@ -214,8 +219,13 @@ export interface Channel<Out, In> {
   readonly mode: Mode;
   /** The frame that carries `body` next. An EncodedBody is one body serialized once for many recipients. */
   seal(body: Out | EncodedBody<Out>): MaybePromise<ChannelFrame<Out>>;
-  /** seal, as the frame's UTF-8 JSON text ready for a text frame on the socket (what the server sends). */
-  sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array>;
+  /**
+   * seal, as the frame's UTF-8 JSON text ready for a text frame on the socket (what the server sends). The
+   * frame's memory comes from `allocate` where the frame is laid out within the call (a synchronous channel;
+   * otherwise it is ignored); the caller chooses where its frames live (server/session.ts). Every byte of the
+   * frame is written, so `allocate` may hand out memory that held something else.
+   */
+  sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): MaybePromise<Uint8Array>;
   /** The body the next incoming frame carries, checked; a frame of the other mode is PROTO_UNEXPECTED. */
   open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In>;
 }
@@ -310,14 +320,15 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
   }
 
   seal(body: Out | EncodedBody<Out>): MaybePromise<RecordFrame> {
-    return andThen(this.#seal(body), (sealed) => sealed.frame());
+    return andThen(this.#seal(body, undefined), (sealed) => sealed.frame());
   }
 
-  sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array> {
-    return andThen(this.#seal(body), (sealed) => sealed.wire);
+  sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): MaybePromise<Uint8Array> {
+    // Over an asynchronous backend the frame is laid out after awaits, when the caller's choice may be stale.
+    return andThen(this.#seal(body, this.#synchronous ? allocate : undefined), (sealed) => sealed.wire);
   }
 
-  #seal(body: Out | EncodedBody<Out>): MaybePromise<SealedRecord> {
+  #seal(body: Out | EncodedBody<Out>, allocate: Allocate | undefined): MaybePromise<SealedRecord> {
     const seq = this.#sendSeq++;
     const synchronous = this.#synchronous;
     // Over a synchronous backend the plaintext and the token are gone once the frame is laid out, so they are
@@ -333,7 +344,7 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       const into = synchronous ? tokenScratch.take(fernetTokenLength(plaintext.length)) : undefined;
       const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }, into);
       return andThen(token, (bytes) => {
-        const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId);
+        const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId, allocate);
         return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
       });
     });
@@ -428,8 +439,12 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
     } satisfies PlainFrame<Out>;
   }
 
-  sealWire(body: Out | EncodedBody<Out>): Uint8Array {
-    return utf8(JSON.stringify(this.seal(body)));
+  sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): Uint8Array {
+    const text = JSON.stringify(this.seal(body));
+    if (allocate === undefined) return utf8(text);
+    const out = allocate(utf8Length(text));
+    textEncoder.encodeInto(text, out);
+    return out;
   }
 
   /** The body of a plain frame, already parsed with the frame (shared/protocol.ts). */

@@ -349,6 +349,33 @@ describe('records between the backends, and the frame built in one buffer', () =
     }
   });
 
+  test("sealWire lays the frame out in the caller's memory where it seals at once, writing every byte of it", async () => {
+    // Memory that held something else, inside a larger buffer: as Buffer.allocUnsafe hands it out of its pool.
+    const given: number[] = [];
+    const allocate = (length: number) => {
+      given.push(length);
+      return new Uint8Array(length + 64).fill(0xaa).subarray(32, 32 + length);
+    };
+    const plain = new PlainChannel<unknown, unknown>();
+    const plainWire = plain.sealWire(LINE, allocate);
+    assert.deepEqual(plainWire, utf8(JSON.stringify({ type: 'plain', seq: 0, body: LINE })));
+    assert.equal(given.length, 1);
+    for (const [name, backend] of BACKENDS) {
+      given.length = 0;
+      const { page, server } = await pairOn(backend);
+      for (let i = 0; i < 6; i++) {
+        const body = { ...LINE, id: i, text: 'x'.repeat(i * 7) };
+        const wire = await page.sealWire(i % 2 ? new EncodedBody(body) : body, allocate);
+        assert.ok(!wire.includes(0xaa), `${name}: no byte of the old memory is left in the frame`);
+        const frame = JSON.parse(new TextDecoder().decode(wire)) as RecordFrame;
+        assert.deepEqual(wire, utf8(JSON.stringify(frame)));
+        assert.deepEqual(await server.open(frame), body);
+      }
+      // Over Web Crypto the frame is laid out after awaits, so the caller's memory is not used.
+      assert.equal(given.length, page.synchronous ? 6 : 0, name);
+    }
+  });
+
   test('node:crypto: a sealed frame is its own bytes, not a reused buffer the next seal writes over', async () => {
     // The synchronous channel lays a record's plaintext, token and MAC input out in shared scratch buffers
     // (shared/bytes.ts, Scratch); a frame that pointed into one would change under the next call.
