@@ -1,7 +1,8 @@
 /**
  * server/session.ts's send path: the frames a session sends in one tick leave its socket in one write (the socket
- * is corked for the tick), each still sealed on its own and in order, and a frame sent alone is not held back.
- * Real loopback sockets; the write count is read from the server-side net.Socket itself.
+ * is corked for the tick), each still sealed on its own and in order, a frame sent alone is not held back, and a
+ * frame lives in Node's pool only while nothing waits on its socket. Real loopback sockets; the write count is
+ * read from the server-side net.Socket itself.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { DEFAULTS } from '../../server/options.ts';
 import { ServerSession, type SessionHost } from '../../server/session.ts';
 import type { ServerBody } from '../../shared/protocol.ts';
 import { ScriptedClient } from '../../tools/client.ts';
+import { until } from '../helpers/raw-client.ts';
 import { testKeyPair } from '../helpers/server.ts';
 
 let identity: Identity;
@@ -39,6 +41,9 @@ async function joined(): Promise<{
   session: ServerSession;
   tab: ScriptedClient;
   writes: number[];
+  /** What the session handed ws to send, frame by frame. */
+  sent: Uint8Array[];
+  ws: WebSocket;
   close(): Promise<void>;
 }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
@@ -66,10 +71,18 @@ async function joined(): Promise<{
     writes.push((chunks as unknown[]).length);
     writev(chunks, callback);
   };
+  const sent: Uint8Array[] = [];
+  const send = ws.send.bind(ws);
+  ws.send = ((data: Uint8Array, ...rest: never[]) => {
+    sent.push(data);
+    return send(data, ...rest);
+  }) as typeof ws.send;
   return {
     session,
     tab,
     writes,
+    sent,
+    ws,
     close: () =>
       new Promise<void>((resolve) => {
         tab.close();
@@ -104,6 +117,28 @@ describe('the send path', () => {
         texts,
         Array.from({ length: 10 }, (_, n) => `line ${n}`),
       );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("a frame lives in Node's pool of small buffers only while nothing waits on its socket", async () => {
+    const h = await joined();
+    // A pooled frame is a view into Buffer's shared pool; a frame of its own is alone in its memory.
+    const pooled = (frame: Uint8Array) => frame.buffer.byteLength === Buffer.poolSize;
+    try {
+      await until(() => h.ws.bufferedAmount === 0, 'the welcome to be written');
+      void h.session.send(line(1)); // nothing waits: from the pool
+      void h.session.send(line(2)); // the first waits behind the cork: memory of its own
+      void h.session.send(line(3));
+      assert.deepEqual(h.sent.map(pooled), [true, false, false], 'at most one pooled frame in the queue');
+      await h.tab.waitFor(isLine(3));
+      await until(() => h.ws.bufferedAmount === 0, 'the three frames to be written');
+      void h.session.send(line(4)); // the queue is empty again
+      assert.deepEqual(h.sent.map(pooled), [true, false, false, true]);
+      await h.tab.waitFor(isLine(4));
+      const texts = h.tab.bodies.flatMap((b) => (b.kind === 'line' ? [b.text] : []));
+      assert.deepEqual(texts, ['line 1', 'line 2', 'line 3', 'line 4'], 'every frame intact, in order');
     } finally {
       await h.close();
     }

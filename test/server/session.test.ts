@@ -238,48 +238,6 @@ describe('the session sends every receipt itself', () => {
   });
 });
 
-describe("where a session's frames live", () => {
-  let h: Harness;
-  afterEach(() => h.close());
-
-  it("in Node's pool of small buffers only while nothing waits on the socket: one pooled frame queued at most", async () => {
-    h = await sessions();
-    const amy = await tab(h, 'amy');
-    await until(() => h.sessions[0]?.phase === 'secure', 'amy to join');
-    const session = h.sessions[0]!;
-    const socket = h.sockets[0]!;
-    const sent: Uint8Array[] = [];
-    const send = socket.send.bind(socket);
-    socket.send = ((data: Uint8Array, ...rest: never[]) => {
-      sent.push(data);
-      return send(data, ...rest);
-    }) as typeof socket.send;
-    const line = (n: number): ServerLine => ({
-      kind: 'line',
-      from: 'bo',
-      text: `line ${n}`,
-      at: 0,
-      direct: false,
-      n,
-      late: false,
-    });
-    // A pooled frame is a view into Buffer's shared pool; a frame of its own is alone in its memory.
-    const pooled = (frame: Uint8Array) => frame.buffer.byteLength === Buffer.poolSize && frame.byteLength < 4096;
-    await until(() => socket.bufferedAmount === 0, 'the welcome and the join to be written');
-    void session.send(line(1)); // nothing waits: the pool
-    void session.send(line(2)); // the first waits behind the cork: its own memory
-    void session.send(line(3));
-    assert.deepEqual(sent.map(pooled), [true, false, false]);
-    await until(() => socket.bufferedAmount === 0, 'the three frames to be written');
-    void session.send(line(4)); // the queue is empty again
-    assert.deepEqual(sent.map(pooled), [true, false, false, true]);
-    for (const n of [1, 2, 3, 4]) {
-      assert.deepEqual(await amy.waitFor((b): b is ServerLine => b.kind === 'line' && b.n === n), line(n));
-    }
-    await amy.bye();
-  });
-});
-
 describe("the heartbeat is the session's", () => {
   let h: Harness;
   afterEach(() => h.close());
