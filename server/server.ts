@@ -24,7 +24,7 @@ import {
 import { originAllowed } from './origin.ts';
 import { openHistory } from './history.ts';
 import { Relay, type RelayEvents } from './relay.ts';
-import { ServerSession } from './session.ts';
+import { ServerSession, type SessionContext } from './session.ts';
 import { staticHandler } from './static.ts';
 import type { TlsMaterial } from './tls.ts';
 
@@ -108,6 +108,9 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     refuseSocket(socket, 400, `bad request: ${error.message}`, { 'Sec-WebSocket-Version': '13' }),
   );
 
+  // One for every session: what it holds is the server's, not the connection's.
+  const sessionContext: SessionContext = { identity, options, backend, host: relay };
+
   // Each refusal tells a page from another site only that it is refused: the Origin is judged before anything
   // about the request it chose (its path), and nothing from the request can throw out of this handler.
   http.on(
@@ -137,7 +140,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
             return;
           }
           ws.once('close', () => ticket.release());
-          const session = new ServerSession(ws, { identity, options, backend, host: relay });
+          const session = new ServerSession(ws, sessionContext);
           ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
           relay.add(session);
         } catch (error) {
