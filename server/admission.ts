@@ -75,10 +75,13 @@ function ipv6Groups(address: string): number[] {
   return [...left, ...zeros, ...right];
 }
 
+/** Until watched, a ticket counts as in its handshake: one function for all tickets, not a closure each. */
+const always = (): boolean => true;
+
 /** One admitted connection's seat: counted until released (when its socket has closed). */
 export class Ticket {
   readonly address: string;
-  #inHandshake: () => boolean = () => true;
+  #inHandshake: () => boolean = always;
   #release: (() => void) | undefined;
 
   constructor(address: string, release: () => void) {

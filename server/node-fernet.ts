@@ -90,8 +90,12 @@ function secretKey(raw: Uint8Array): KeyObject {
  * codecs, and methods on a prototype cost nothing per instance (tools/bench/heap-diff.ts).
  */
 class NodeMac implements Mac {
-  // Answers at once: a record channel over this backend seals and opens without a promise.
-  readonly synchronous = true;
+  // Answers at once: a record channel over this backend seals and opens without a promise. (A getter on the
+  // prototype, not a field on each of a session's codecs.)
+  get synchronous(): true {
+    return true;
+  }
+
   readonly #key: KeyObject;
 
   constructor(key: KeyObject) {
@@ -123,7 +127,10 @@ export function nodeMacFromKey(raw: Uint8Array): Mac {
  * vectors and the cross-backend tests.
  */
 class NodeCbc implements CbcCipher {
-  readonly synchronous = true;
+  get synchronous(): true {
+    return true;
+  }
+
   readonly #key: KeyObject;
 
   constructor(key: KeyObject) {

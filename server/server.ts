@@ -5,7 +5,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { Admission } from './admission.ts';
@@ -24,7 +24,7 @@ import {
 import { originAllowed } from './origin.ts';
 import { openHistory } from './history.ts';
 import { Relay, type RelayEvents } from './relay.ts';
-import { ServerSession } from './session.ts';
+import { ServerSession, type SessionContext } from './session.ts';
 import { staticHandler } from './static.ts';
 import type { TlsMaterial } from './tls.ts';
 
@@ -108,6 +108,9 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     refuseSocket(socket, 400, `bad request: ${error.message}`, { 'Sec-WebSocket-Version': '13' }),
   );
 
+  // One for every session: what it holds is the server's, not the connection's.
+  const sessionContext: SessionContext = { identity, options, backend, host: relay };
+
   // Each refusal tells a page from another site only that it is refused: the Origin is judged before anything
   // about the request it chose (its path), and nothing from the request can throw out of this handler.
   http.on(
@@ -122,31 +125,38 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       if ('problem' in target) return refuseSocket(socket, 400, `bad request: ${target.problem}`);
       if (target.path !== WS_PATH) return refuseSocket(socket, 404, `the chat is at ${WS_PATH}`);
       // Per-address limits (server/admission.ts): the rate of new connections before the upgrade, the seats after.
-      const tooFast = admission.knock(req.socket.remoteAddress);
+      const remote = req.socket.remoteAddress;
+      const tooFast = admission.knock(remote);
       if (tooFast !== undefined) return refuseSocket(socket, 429, tooFast);
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        // From here the socket speaks WebSocket: a failure is a close code, never an HTTP status.
-        try {
-          const ticket = admission.admit(req.socket.remoteAddress);
-          if (ticket instanceof WirechatError) {
-            // ws reports a bad frame from this peer as an 'error' event, which with no listener would be thrown.
-            ws.on('error', () => ws.terminate());
-            // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
-            ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
-            setTimeout(() => ws.terminate(), 2000).unref();
-            return;
-          }
-          ws.once('close', () => ticket.release());
-          const session = new ServerSession(ws, { identity, options, backend, host: relay });
-          ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
-          relay.add(session);
-        } catch (error) {
-          log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);
-          ws.terminate();
-        }
-      });
+      wss.handleUpgrade(req, socket, head, (ws) => startSession(ws, remote));
     }),
   );
+
+  /**
+   * From here the socket speaks WebSocket: a failure is a close code, never an HTTP status. Apart from the upgrade's
+   * handler, so that the closures made here (held for the connection's life) do not hold its request too.
+   */
+  function startSession(ws: WebSocket, remote: string | undefined): void {
+    try {
+      const ticket = admission.admit(remote);
+      if (ticket instanceof WirechatError) {
+        // ws reports a bad frame from this peer as an 'error' event, which with no listener would be thrown.
+        ws.on('error', () => ws.terminate());
+        // Named like every other close reason ("CODE: message"), so a page can tell why without parsing prose.
+        ws.close(ticket.closeCode, closeReason(`${ticket.code}: ${ticket.message}`));
+        setTimeout(() => ws.terminate(), 2000).unref();
+        return;
+      }
+      // ws emits 'close' once: `on`, not `once`, which would wrap the listener in three more objects.
+      ws.on('close', () => ticket.release());
+      const session = new ServerSession(ws, sessionContext);
+      ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+      relay.add(session);
+    } catch (error) {
+      log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);
+      ws.terminate();
+    }
+  }
 
   const heartbeat = setInterval(() => relay.heartbeat(), options.heartbeatMs);
   heartbeat.unref();

@@ -75,14 +75,21 @@ export interface SessionContext {
   handshake?: ServerHandshake;
 }
 
-type State =
-  | { phase: 'hello' }
-  | { phase: 'handshaking' }
-  | { phase: 'refused' }
-  | { phase: 'joined'; channel: Channel<ServerBody, ClientBody> }
-  | { phase: 'ended' };
+/** Where the session is; `joined` (secure or plain) always with its channel, and only then. */
+type State = 'hello' | 'handshaking' | 'refused' | 'joined' | 'ended';
+
+/** #flags: four booleans in one field (every idle session holds them). */
+const FAILED = 1;
+const CORKED = 2;
+const ALIVE = 4;
+const SAID_BYE = 8;
 
 let nextSessionNumber = 1;
+
+/** The session a socket belongs to, set on the socket itself so that its listeners need no closure. */
+const SESSION = Symbol('wirechat.session');
+type SessionSocket = WebSocket & { [SESSION]: ServerSession };
+const sessionOf = (ws: WebSocket): ServerSession => (ws as SessionSocket)[SESSION];
 
 export class ServerSession {
   /** A small number for logs, before the session has a name. */
@@ -90,25 +97,32 @@ export class ServerSession {
   readonly connectedAt = Date.now();
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
-  #state: State = { phase: 'hello' };
-  #processing: Promise<void> = Promise.resolve();
+  #state: State = 'hello';
+  /** The channel while joined (#state is 'joined'), undefined in every other state. */
+  #channel: Channel<ServerBody, ClientBody> | undefined;
+  /** The last frame in flight, settled either way; SETTLED (shared by all sessions) until a frame has to wait. */
+  #processing: Promise<void> = SETTLED;
   /** Frames received and not yet handled. */
   #pending = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
-  readonly #bucket: TokenBucket;
+  /**
+   * Made with the first line: a bucket starts full and stays full until taken from, so one made now behaves as one
+   * made at connection time, and an idle session (most of them) holds none.
+   */
+  #bucket: TokenBucket | undefined;
   /** Lines refused by the rate limit since the last accepted one; too many and the sender is cut off. */
   #excess = 0;
-  #failed = false;
-  /** Whether this socket's writes are held until the end of the tick (#corkUntilNextTick). */
-  #corked = false;
+  /**
+   * FAILED: the server dropped this connection for a failure (as opposed to the peer leaving); CORKED: this
+   * socket's writes are held until the end of the tick (#corkUntilNextTick); ALIVE: the peer answered the last ping
+   * (see heartbeat); SAID_BYE: the tab said goodbye inside the channel.
+   */
+  #flags = ALIVE;
   #departure = '';
   #name = '';
   #code = '';
-  /** Whether the peer answered the last ping (see heartbeat). */
-  #alive = true;
   /** Set between the welcome and the `resume` body of a page whose hello said `resume`: it has not joined yet. */
   #resuming: { asked: string } | undefined;
-  #saidBye = false;
   /**
    * Receipts owed, oldest first, each with its outcome once the host has it. A receipt leaves only when every
    * line before it has had its own: the host may answer a later line first, the tab still hears them in order.
@@ -120,37 +134,54 @@ export class ServerSession {
   constructor(ws: WebSocket, ctx: SessionContext) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.#bucket = new TokenBucket(ctx.options.rate, ctx.options.burst);
-    this.#handshakeTimer = setTimeout(() => {
-      this.fail(new WirechatError('HANDSHAKE_TIMEOUT', `no handshake within ${ctx.options.handshakeTimeoutMs} ms`));
-    }, ctx.options.handshakeTimeoutMs);
+    this.#handshakeTimer = setTimeout(ServerSession.#handshakeTimedOut, ctx.options.handshakeTimeoutMs, this);
     this.#handshakeTimer.unref();
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    ws.on('pong', () => {
-      this.#alive = true;
-    });
-    ws.on('close', (code, reason) => {
-      const why = this.#state.phase === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
+    // The listeners are made once for every session (#socketListeners): ws calls them with the socket as `this`,
+    // and the socket names its session. Closures made here would be held by every idle session for its life.
+    (ws as SessionSocket)[SESSION] = this;
+    const listen = ServerSession.#socketListeners;
+    ws.on('message', listen.message);
+    ws.on('pong', listen.pong);
+    ws.on('close', listen.close);
+    ws.on('error', listen.error);
+  }
+
+  /** What the socket's events do, one function each for all sessions; `this` is the socket (ws calls them so). */
+  static readonly #socketListeners = {
+    message(this: WebSocket, data: RawData, isBinary: boolean): void {
+      sessionOf(this).#onMessage(data, isBinary);
+    },
+    pong(this: WebSocket): void {
+      sessionOf(this).#flags |= ALIVE;
+    },
+    close(this: WebSocket, code: number, reason: Buffer): void {
+      const session = sessionOf(this);
+      const why = session.#state === 'refused' ? PLAIN_REFUSED_WHY : reasonForClose(code, reason.toString());
       // The others hear the code alone: the close's reason text is the tab's own words.
       const departure = isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`;
-      this.#ended(fromBrowserCloseCode(code), why, departure);
-    });
-    ws.on('error', (error: Error & { code?: string }) => {
+      session.#ended(fromBrowserCloseCode(code), why, departure);
+    },
+    error(this: WebSocket, error: Error & { code?: string }): void {
       // ws checks the framing itself (invalid UTF-8, oversize messages, too many fragments) and has already sent
       // the close frame with the status RFC 6455 asks for when it reports the failure here. Ending the session
       // now names the failure on the console at once, instead of "disconnected" whenever the peer answers.
       const { name, status } = framingFailure(error);
-      this.#drop(status, name, error.message);
-    });
+      sessionOf(this).#drop(status, name, error.message);
+    },
+  };
+
+  static #handshakeTimedOut(session: ServerSession): void {
+    const ms = session.#ctx.options.handshakeTimeoutMs;
+    session.fail(new WirechatError('HANDSHAKE_TIMEOUT', `no handshake within ${ms} ms`));
   }
 
   get phase(): SessionPhase {
     const state = this.#state;
-    return state.phase === 'joined' ? state.channel.mode : state.phase;
+    return state === 'joined' ? this.#channel!.mode : state;
   }
 
   get ended(): boolean {
-    return this.#state.phase === 'ended';
+    return this.#state === 'ended';
   }
 
   /** The name the relay gave this tab; empty until it joins. */
@@ -165,7 +196,7 @@ export class ServerSession {
 
   /** Whether the tab said goodbye (EXIT or END) inside the channel. */
   get saidBye(): boolean {
-    return this.#saidBye;
+    return (this.#flags & SAID_BYE) !== 0;
   }
 
   /** The name the relay gives a resuming page (its old one, or a new one), before it joins. */
@@ -188,11 +219,11 @@ export class ServerSession {
 
   /** Whether the server dropped this connection for a failure (as opposed to the peer leaving). */
   get failed(): boolean {
-    return this.#failed;
+    return (this.#flags & FAILED) !== 0;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
-    if (this.#state.phase === 'ended') return;
+    if (this.#state === 'ended') return;
     if (isBinary) {
       this.fail(new WirechatError('PROTO_BINARY', 'binary frames are not part of the protocol'));
       return;
@@ -201,7 +232,7 @@ export class ServerSession {
     // rather than queued: the hello's handshake waits (for the event loop's next poll, and for a host that may
     // answer later, e.g. Redis), and a peer could otherwise pile up frames of up to maxPayload each in memory for as
     // long as that wait lasts.
-    if (this.#pending > 0 && this.#state.phase !== 'joined') {
+    if (this.#pending > 0 && this.#state !== 'joined') {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
@@ -227,26 +258,32 @@ export class ServerSession {
   /** Holds the frames behind `handling` until it settles; its failure ends the session. */
   #queue(handling: Promise<void>): void {
     this.#pending++;
-    this.#processing = handling.catch((error: unknown) => this.fail(error)).finally(() => this.#pending--);
+    this.#processing = handling
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => {
+        // Nothing left in flight: the settled promise is not held for the rest of an idle session's life.
+        if (--this.#pending === 0) this.#processing = SETTLED;
+      });
   }
 
   /** One frame, checked and handled: a value where nothing had to wait, a promise where something did. */
   #handle(text: string): void | Promise<void> {
-    if (this.#state.phase === 'ended') return;
+    if (this.#state === 'ended') return;
     const frame: ClientFrame = parseClientFrame(text);
     const state = this.#state;
     switch (frame.type) {
       case 'hello':
-        if (state.phase !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
+        if (state !== 'hello') throw new WirechatError('PROTO_UNEXPECTED', 'a second hello');
         return this.#hello(frame);
       case 'record':
       case 'plain': {
-        if (state.phase === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        if (state.phase !== 'joined') {
-          throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state.phase}`);
+        if (state === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
+        const channel = this.#channel;
+        if (channel === undefined) {
+          throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state}`);
         }
         // The sequence number is checked first, inside open, before anything else is looked at.
-        const opened = state.channel.open(frame);
+        const opened = channel.open(frame);
         return opened instanceof Promise ? opened.then((body) => this.#body(body)) : this.#body(opened);
       }
       default: {
@@ -259,7 +296,7 @@ export class ServerSession {
   async #hello(hello: HelloFrame): Promise<void> {
     const { options, identity, backend, host } = this.#ctx;
     const handshake = this.#ctx.handshake ?? nodeServerHandshake;
-    this.#state = { phase: 'handshaking' };
+    this.#state = 'handshaking';
     const mode = options.plain ? 'plain' : 'secure';
     // A page that did not allow plain mode still gets the signed plain welcome and refuses it itself: a close
     // frame is not authenticated, so it could only show as a disconnection (and be retried), while the signed
@@ -300,13 +337,14 @@ export class ServerSession {
     if (refusePlain) {
       // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
-      this.#failed = true;
-      this.#state = { phase: 'refused' };
+      this.#flags |= FAILED;
+      this.#state = 'refused';
       this.#sendFrame(JSON.stringify(welcome.frame));
       return;
     }
     this.#code = welcome.sessionCode;
-    this.#state = { phase: 'joined', channel };
+    this.#state = 'joined';
+    this.#channel = channel;
     this.#sendFrame(JSON.stringify(welcome.frame));
     if (hello.resume) {
       this.#resuming = { asked: hello.name };
@@ -329,7 +367,7 @@ export class ServerSession {
         throw new WirechatError('PROTO_UNEXPECTED', 'a resume from a page that did not announce one in its hello');
       case 'line': {
         const { options, host } = this.#ctx;
-        if (!this.#bucket.take()) {
+        if (!(this.#bucket ??= new TokenBucket(options.rate, options.burst)).take()) {
           this.#excess++;
           if (this.#excess > options.burst) {
             throw new WirechatError('LIMIT_RATE', `more than ${options.rate} lines a second, for too long`);
@@ -364,7 +402,7 @@ export class ServerSession {
   }
 
   #bye(): void {
-    this.#saidBye = true;
+    this.#flags |= SAID_BYE;
     // The word is the tab's own (any 16 characters the parser lets through): nobody is shown it.
     this.#finish(Close.NORMAL, `${this.label} left`, 'left', undefined, 'left');
   }
@@ -421,12 +459,12 @@ export class ServerSession {
    * to many tabs comes as an EncodedBody, serialized once for all of them.
    */
   send(body: ServerBody | EncodedBody<ServerBody>): Promise<void> {
-    const state = this.#state;
-    if (state.phase !== 'joined') return SETTLED;
+    const channel = this.#channel;
+    if (channel === undefined) return SETTLED;
     // The frame's bytes, built in one buffer (shared/record.ts); over node:crypto a value at once, no promise.
     let sealed: Uint8Array | Promise<Uint8Array>;
     try {
-      sealed = state.channel.sealWire(body, this.#ws.bufferedAmount === 0 ? pooledFrame : undefined);
+      sealed = channel.sealWire(body, this.#ws.bufferedAmount === 0 ? pooledFrame : undefined);
     } catch (error) {
       this.fail(error);
       return SETTLED;
@@ -462,13 +500,13 @@ export class ServerSession {
    * net.Socket as `_socket` (ws 8); a socket without cork (a test's stand-in) is written to as before.
    */
   #corkUntilNextTick(): void {
-    if (this.#corked) return;
+    if ((this.#flags & CORKED) !== 0) return;
     const socket = (this.#ws as unknown as { _socket?: Partial<Pick<Socket, 'cork' | 'uncork'>> })._socket;
     if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
-    this.#corked = true;
+    this.#flags |= CORKED;
     socket.cork();
     process.nextTick(() => {
-      this.#corked = false;
+      this.#flags &= ~CORKED;
       socket.uncork!();
     });
   }
@@ -481,8 +519,8 @@ export class ServerSession {
    * refused it: a close frame alone is only a disconnection.
    */
   fail(error: unknown): void {
-    if (this.#state.phase === 'ended') return;
-    this.#failed = true;
+    if (this.#state === 'ended') return;
+    this.#flags |= FAILED;
     if (isWirechatError(error)) {
       const { code, message } = error;
       // A slow reader has no room for one more frame; the others are told why.
@@ -497,8 +535,8 @@ export class ServerSession {
 
   /** The framing failures ws reports: it has already sent its close frame, so only the console hears of it. */
   #drop(code: number, cause: string, message: string): void {
-    if (this.#state.phase === 'ended') return;
-    this.#failed = true;
+    if (this.#state === 'ended') return;
+    this.#flags |= FAILED;
     this.#finish(code, `${cause}: ${message}`, `dropped: ${cause}: ${message}`, undefined, `dropped (${cause})`);
   }
 
@@ -527,8 +565,9 @@ export class ServerSession {
     end?: { code: EndCode; reason: string },
     departure?: string,
   ): void {
-    const state = this.#state;
-    if (state.phase === 'ended') return;
+    if (this.#state === 'ended') return;
+    // Read before #ended lets the channel go.
+    const channel = this.#channel;
     this.#ended(code, why, departure);
     const ws = this.#ws;
     const close = () => {
@@ -537,11 +576,11 @@ export class ServerSession {
       // hold the socket open; ws's own close timeout is 30 s.
       if (ws.readyState !== ws.CLOSED) setTimeout(() => ws.terminate(), 2000).unref();
     };
-    if (end === undefined || ws.readyState !== ws.OPEN || state.phase !== 'joined') return close();
+    if (end === undefined || ws.readyState !== ws.OPEN || channel === undefined) return close();
     // Sealed after every body already queued on the channel, so it is the last frame the page reads.
     let sealed;
     try {
-      sealed = state.channel.sealWire({ kind: 'end', code: end.code, reason: end.reason });
+      sealed = channel.sealWire({ kind: 'end', code: end.code, reason: end.reason });
     } catch {
       return close();
     }
@@ -561,22 +600,23 @@ export class ServerSession {
    * so a live page always answers.
    */
   heartbeat(): boolean {
-    if (this.#state.phase === 'ended') return false;
-    if (!this.#alive) {
+    if (this.#state === 'ended') return false;
+    if ((this.#flags & ALIVE) === 0) {
       this.#ended(1006, VANISHED, VANISHED);
       this.#ws.terminate();
       return false;
     }
-    this.#alive = false;
+    this.#flags &= ~ALIVE;
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.ping();
     return true;
   }
 
   #ended(code: number, why: string, departure?: string): void {
-    if (this.#state.phase === 'ended') return;
-    const wasJoined = this.#state.phase === 'joined';
-    const refused = this.#state.phase === 'refused';
-    this.#state = { phase: 'ended' };
+    if (this.#state === 'ended') return;
+    const wasJoined = this.#state === 'joined';
+    const refused = this.#state === 'refused';
+    this.#state = 'ended';
+    this.#channel = undefined;
     // A close from the peer says no more than its code: its reason text is the tab's own words.
     this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);

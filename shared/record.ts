@@ -48,31 +48,47 @@ export interface SessionKeys {
 
 const textEncoder = new TextEncoder();
 
+/**
+ * A session id as a channel keeps it: one character per byte (a one-byte string of 16 characters is about a fifth
+ * of the heap a Uint8Array of 16 bytes and its ArrayBuffer take, and every idle secure session holds one).
+ */
+type SessionIdText = string & { readonly sessionIdText: unique symbol };
+
+function sessionIdText(sessionId: Uint8Array): SessionIdText {
+  // In one call, so the string is one flat sequence (appending a character at a time would build a rope of parts).
+  return String.fromCharCode(...sessionId) as SessionIdText;
+}
+
 /** The MAC input's fixed part, label ‖ direction ‖ seq ‖ session id, written at `offset`; returns its end. */
 function writeRecordMacHead(
   out: Uint8Array,
   offset: number,
   direction: Direction,
   seq: number,
-  sessionId: Uint8Array,
+  sessionId: SessionIdText,
 ): number {
   out.set(LABEL, offset);
   out[offset + LABEL.length] = DIRECTION_BYTE[direction];
   writeU64be(out, offset + LABEL.length + 1, seq);
-  out.set(sessionId, offset + LABEL.length + 9);
-  return offset + LABEL.length + 9 + sessionId.length;
+  const idStart = offset + LABEL.length + 9;
+  for (let i = 0; i < sessionId.length; i++) out[idStart + i] = sessionId.charCodeAt(i);
+  return idStart + sessionId.length;
 }
 
 /**
  * Built in one buffer: every record sealed or opened needs one, and five small arrays concatenated cost more than
  * the HMAC over them. A token is base64url, so ASCII and one byte a character; a token from the wire that is not
  * (refused later by Fernet, but MACed first) takes the general path, so the bytes MACed are always utf8(token).
- * Laid out in `scratch` when given: a synchronous caller's, which uses the input before anything else takes it.
  */
-export function recordMacInput(
+export function recordMacInput(direction: Direction, seq: number, sessionId: Uint8Array, token: string): Uint8Array {
+  return macInput(direction, seq, sessionIdText(sessionId), token);
+}
+
+/** recordMacInput for a channel's own session id; in `scratch` when given (a synchronous open uses it at once). */
+function macInput(
   direction: Direction,
   seq: number,
-  sessionId: Uint8Array,
+  sessionId: SessionIdText,
   token: string,
   scratch?: Scratch,
 ): Uint8Array {
@@ -138,7 +154,7 @@ class RecordLayout {
   /** The record MAC's input: label ‖ direction ‖ seq ‖ session id ‖ the token's text, as recordMacInput makes it. */
   readonly macInput: Uint8Array;
 
-  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: Uint8Array, allocate?: Allocate) {
+  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: SessionIdText, allocate?: Allocate) {
     this.#seq = seq;
     this.#start = FRAME_START + String(seq) + FRAME_TOKEN; // JSON writes a safe integer as String() does
     const head = LABEL.length + 9 + sessionId.length;
@@ -277,11 +293,11 @@ const asIs = (value: unknown): unknown => value;
  * even while earlier frames are still being decrypted.
  */
 export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, In> {
-  readonly mode = 'secure';
-  readonly #keys: SessionKeys;
-  readonly #sessionId: Uint8Array;
+  readonly #fernet: Fernet;
+  readonly #mac: Mac;
+  /** The session id's bytes, one character each (copied: the caller's array may change, this does not). */
+  readonly #sessionId: SessionIdText;
   readonly #send: Direction;
-  readonly #receive: Direction;
   readonly #now: () => number;
   readonly #ttl: number;
   readonly #parse: BodyParser<In>;
@@ -295,15 +311,20 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
 
   constructor(keys: SessionKeys, sessionId: Uint8Array, send: Direction, ...[given]: OptionsArgument<In>) {
     const options: ChannelOptions<In> = given ?? {};
-    this.#keys = keys;
-    this.#sessionId = sessionId;
+    this.#fernet = keys.fernet;
+    this.#mac = keys.mac;
+    this.#sessionId = sessionIdText(sessionId);
     this.#send = send;
-    this.#receive = send === 'c2s' ? 's2c' : 'c2s';
     this.#now = options.now ?? wallClock;
     this.#ttl = options.ttl ?? RECORD_TTL_SECONDS;
     // Without a parser `In` is unknown (ParseOption), so the JSON is handed out as the unknown it is.
     this.#parse = options.parse ?? (asIs as BodyParser<In>);
     this.#synchronous = keys.fernet.synchronous && keys.mac.synchronous === true;
+  }
+
+  /** A getter, not a field: nothing per channel. */
+  get mode(): 'secure' {
+    return 'secure';
   }
 
   /** Whether seal and open return values (and throw) rather than promises. */
@@ -342,10 +363,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     return this.#inOrder('seal', () => {
       // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
       const into = synchronous ? tokenScratch.take(fernetTokenLength(plaintext.length)) : undefined;
-      const token = this.#keys.fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }, into);
+      const token = this.#fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }, into);
       return andThen(token, (bytes) => {
         const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId, allocate);
-        return andThen(this.#keys.mac.sign(layout.macInput), (tag) => layout.finish(tag));
+        return andThen(this.#mac.sign(layout.macInput), (tag) => layout.finish(tag));
       });
     });
   }
@@ -373,9 +394,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       } catch {
         throw new WirechatError('RECORD_BAD_MAC', 'the record MAC is not base64url');
       }
+      const receive = this.#send === 'c2s' ? 's2c' : 'c2s';
       const scratch = this.#synchronous ? macInputScratch : undefined;
-      const input = recordMacInput(this.#receive, expected, this.#sessionId, frame.token, scratch);
-      return andThen(this.#keys.mac.verify(input, tag), (verified) => {
+      const input = macInput(receive, expected, this.#sessionId, frame.token, scratch);
+      return andThen(this.#mac.verify(input, tag), (verified) => {
         if (!verified) {
           throw new WirechatError(
             'RECORD_BAD_MAC',
@@ -383,7 +405,7 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
           );
         }
         checked?.('record-mac');
-        const plaintext = this.#keys.fernet.openToken(frame.token, {
+        const plaintext = this.#fernet.openToken(frame.token, {
           ttl: this.#ttl,
           now: this.#now(),
           macVerified: checked && (() => checked('fernet-mac')),
@@ -427,7 +449,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
  * is replayed or out of order, as a record's would. Synchronous: nothing to wait for.
  */
 export class PlainChannel<Out, In> implements Channel<Out, In> {
-  readonly mode = 'plain';
+  get mode(): 'plain' {
+    return 'plain';
+  }
+
   #sendSeq = 0;
   #receiveSeq = 0;
 

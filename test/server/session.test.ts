@@ -220,6 +220,20 @@ describe('the session sends every receipt itself', () => {
     await amy.bye();
   });
 
+  it("gives a tab's first lines exactly --burst tokens: the bucket made with its first line starts full, no fuller", async () => {
+    h = await sessions({ rate: 1, burst: 2 });
+    const amy = await tab(h, 'amy');
+    const ids = [await amy.send('one'), await amy.send('two'), await amy.send('three')];
+    const receipts = await Promise.all(ids.map((id) => amy.waitFor(receiptFor(id))));
+    assert.deepEqual(
+      receipts.map((r) => r.status),
+      ['delivered', 'delivered', 'failed'],
+    );
+    assert.equal(receipts[2]!.reason, 'not sent: at most 1 lines a second');
+    assert.deepEqual(h.host.lines, ['one', 'two']);
+    await amy.bye();
+  });
+
   it('in plain mode too: receipts in the clear, and a replayed plain frame ends it (RECORD_BAD_SEQUENCE, 1008)', async () => {
     h = await sessions({ plain: true });
     const amy = await tab(h, 'amy', true);
@@ -273,6 +287,29 @@ describe("the heartbeat is the session's", () => {
       await within(ponged, 5000, 'the pong');
     }
     assert.equal(session.ended, false);
+    await amy.bye();
+  });
+
+  it("hears each socket's pong in its own session: the listeners are shared, the sessions are not", async () => {
+    h = await sessions();
+    const amy = await tab(h, 'amy');
+    const silent = new WebSocket(h.url, { autoPong: false });
+    const pinged = new Promise((resolve) => silent.once('ping', resolve));
+    await new Promise((resolve) => silent.once('open', resolve));
+    await until(() => h.sessions.length === 2, 'both sessions');
+    const [answering, quiet] = [h.sessions[0]!, h.sessions[1]!];
+    const ponged = new Promise((resolve) => h.sockets[0]!.once('pong', resolve));
+    assert.equal(answering.heartbeat(), true);
+    assert.equal(quiet.heartbeat(), true);
+    await within(ponged, 5000, "amy's pong");
+    await within(pinged, 5000, 'the ping to the silent peer');
+    assert.equal(quiet.heartbeat(), false, 'no pong came on its socket: dropped');
+    assert.equal(answering.heartbeat(), true, "amy's pong was hers");
+    assert.deepEqual(
+      h.host.departures.map((l) => l.label),
+      ['connection #' + quiet.number],
+    );
+    silent.terminate();
     await amy.bye();
   });
 });

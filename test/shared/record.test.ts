@@ -118,6 +118,21 @@ for (const [label, backend] of BACKENDS) {
       assert.equal(toBase64Url(await mac.sign(input)), frame.mac);
     });
 
+    test('the session id is MACed as its bytes, every byte value, as they were when the channel was made', async () => {
+      // A channel keeps its own copy of the id (one character per byte): the caller's array may change afterwards.
+      const id = Uint8Array.from({ length: 256 }, (_, i) => i);
+      const original = id.slice();
+      const { page, server } = await pair(id);
+      id.fill(0);
+      const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });
+      const mac = await createMac(macKey.slice());
+      assert.equal(toBase64Url(await mac.sign(recordMacInput('c2s', 0, original, frame.token))), frame.mac);
+      assert.deepEqual(recordMacInput('c2s', 0, original, frame.token).subarray(27, 27 + 256), original);
+      assert.deepEqual(await server.open(frame), { kind: 'line', id: 0, text: 'x' });
+      const zeroed = new RecordChannel(await keys(), id, 's2c', { now: () => NOW });
+      await rejectsWith(() => zeroed.open(frame), 'RECORD_BAD_MAC');
+    });
+
     test('a replayed record is refused (RECORD_BAD_SEQUENCE)', async () => {
       const { page, server } = await pair();
       const frame = await page.seal({ kind: 'line', id: 0, text: 'once' });

@@ -5,7 +5,7 @@
  * arrays by kind). Native memory outside V8's heap (OpenSSL's keys, socket buffers) is not in a snapshot: the
  * RSS line says how much the process grew in all.
  *
- *   npx tsx tools/bench/heap-diff.ts [--mode sessions|echo] [--count N] [--top N]
+ *   npx tsx tools/bench/heap-diff.ts [--mode sessions|echo|secure] [--count N] [--top N]
  */
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,15 +64,18 @@ export function perConnectionGrowth(
 
 const COMMAND = 'npx tsx tools/bench/heap-diff.ts';
 
-const HELP = `${COMMAND} [--mode sessions|echo] [--count N] [--top N]: what one idle connection holds on the
+const HELP = `${COMMAND} [--mode sessions|echo|secure] [--count N] [--top N]: what one idle connection holds on the
 bench server's JS heap (a heap snapshot before and after N connections made their handshake), per connection.
 
-  --mode M     sessions (secure ServerSessions, the memory row's server) or echo (its bare ws baseline); sessions
+  --mode M     sessions (secure ServerSessions, the memory row's server), echo (its bare ws baseline) or secure
+               (the whole server: admission, relay, presence; each tab joins the chat); sessions
   --count N    connections to open (default 1000)
   --top N      how many kinds of object to list (default 25)
   -h, --help   this text`;
 
-async function measure(mode: 'sessions' | 'echo', count: number, top: number): Promise<void> {
+type Mode = 'sessions' | 'echo' | 'secure';
+
+async function measure(mode: Mode, count: number, top: number): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wirechat-heap-'));
   const publicKey = await publicKeyText(await generateClientKeyPair());
   const server = await ServerChild.start(mode, { maxConnections: count + 100 });
@@ -118,12 +121,12 @@ async function main(): Promise<number> {
     { positionals: false },
   );
   if ('exit' in parsed) return parsed.exit;
-  let mode: 'sessions' | 'echo';
+  let mode: Mode;
   let count: number;
   let top: number;
   try {
     const m = parsed.values.mode ?? 'sessions';
-    if (m !== 'sessions' && m !== 'echo') throw new UsageError('--mode is sessions or echo');
+    if (m !== 'sessions' && m !== 'echo' && m !== 'secure') throw new UsageError('--mode is sessions, echo or secure');
     mode = m;
     count = wholeNumber(parsed.values.count, '--count', 1000, 1, 20_000);
     top = wholeNumber(parsed.values.top, '--top', 25, 1, 10_000);

@@ -172,8 +172,10 @@ async function main(): Promise<void> {
       };
       const sessions = new Set<ServerSession>();
       connections = () => sessions.size;
+      // One context for every session, as server/server.ts makes it.
+      const context = { identity, options, backend: nodeCryptoBackend, host, handshake };
       wss.on('connection', (ws) => {
-        sessions.add(new ServerSession(ws, { identity, options, backend: nodeCryptoBackend, host, handshake }));
+        sessions.add(new ServerSession(ws, context));
       });
     } else {
       wss.on('connection', (ws) => {
