@@ -102,6 +102,11 @@ class SealedRecord {
     this.macStart = macStart;
   }
 
+  /** The frame's JSON text: its bytes are ASCII (digits, base64url and the JSON around them). */
+  text(): string {
+    return fromAscii(this.wire);
+  }
+
   frame(): RecordFrame {
     const { wire, tokenStart, tokenEnd, macStart } = this;
     return {
@@ -208,6 +213,8 @@ export interface Channel<Out, In> {
   seal(body: Out | EncodedBody<Out>): MaybePromise<ChannelFrame<Out>>;
   /** seal, as the frame's UTF-8 JSON text ready for a text frame on the socket (what the server sends). */
   sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array>;
+  /** seal, as the frame's JSON text, exactly JSON.stringify of seal's frame (what the page sends). */
+  sealText(body: Out | EncodedBody<Out>): MaybePromise<string>;
   /** The body the next incoming frame carries, checked; a frame of the other mode is PROTO_UNEXPECTED. */
   open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In>;
 }
@@ -298,6 +305,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
 
   sealWire(body: Out | EncodedBody<Out>): MaybePromise<Uint8Array> {
     return andThen(this.#seal(body), (sealed) => sealed.wire);
+  }
+
+  sealText(body: Out | EncodedBody<Out>): MaybePromise<string> {
+    return andThen(this.#seal(body), (sealed) => sealed.text());
   }
 
   #seal(body: Out | EncodedBody<Out>): MaybePromise<SealedRecord> {
@@ -402,7 +413,11 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
   }
 
   sealWire(body: Out | EncodedBody<Out>): Uint8Array {
-    return utf8(JSON.stringify(this.seal(body)));
+    return utf8(this.sealText(body));
+  }
+
+  sealText(body: Out | EncodedBody<Out>): string {
+    return JSON.stringify(this.seal(body));
   }
 
   /** The body of a plain frame, already parsed with the frame (shared/protocol.ts). */
