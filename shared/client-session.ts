@@ -28,7 +28,7 @@ import {
   type ServerFrame,
   type WelcomeFrame,
 } from './protocol.ts';
-import { createChannel, type Channel, type FrameCheck } from './record.ts';
+import { createChannel, type Channel, type CheckListener, type FrameCheck } from './record.ts';
 
 export type HandshakeStep = 'keypair' | 'hello' | 'welcome' | 'verified' | 'trusted' | 'unwrapped' | 'ready';
 
@@ -80,6 +80,9 @@ export interface ClientOptions {
 }
 
 /** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
+/** What receive answers when a frame was handled at once: one settled promise, not one per frame. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 export type ClientPhase = 'new' | 'hello' | 'verifying' | Mode | 'ended';
 
 type State =
@@ -99,6 +102,8 @@ export class ClientSession {
 
   constructor(options: ClientOptions) {
     this.#options = options;
+    const events = options.events;
+    this.#checked = events?.checked && ((check) => events.checked?.(check));
   }
 
   get phase(): ClientPhase {
@@ -149,14 +154,38 @@ export class ClientSession {
   /**
    * Feeds one incoming text frame. Frames are processed strictly in arrival order. Rejects with a
    * WirechatError whose `closeCode` the caller closes the socket with; the session is then ended.
+   *
+   * With nothing still being processed, the frame is handled now, in the caller's event: over a synchronous
+   * channel (node:crypto, or plain mode) a record is checked, opened and its body reported before this returns,
+   * with no promise made for it. A frame whose handling has to wait (the welcome's checks, any Web Crypto step)
+   * makes the frames behind it wait in turn, as every frame did before; the checks and their order are the same
+   * code either way.
    */
   receive(data: string): Promise<void> {
-    this.#receiving = this.#receiving.then(() => this.#receive(data));
+    if (this.#pending === 0) {
+      let handled: void | Promise<void>;
+      try {
+        handled = this.#receive(data);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return handled === undefined ? SETTLED : this.#queue(handled);
+    }
+    return this.#queue(this.#receiving.then(() => this.#receive(data)));
+  }
+  /** The last frame's handling that had to wait; the next frame waits for it (and fails with it). */
+  #receiving: Promise<void> = SETTLED;
+  /** Frames whose handling has begun and not finished. */
+  #pending = 0;
+
+  #queue(handling: Promise<void>): Promise<void> {
+    this.#pending++;
+    this.#receiving = handling.finally(() => this.#pending--);
     return this.#receiving;
   }
-  #receiving: Promise<void> = Promise.resolve();
 
-  async #receive(data: string): Promise<void> {
+  /** One frame, checked and handled: nothing returned where nothing had to wait, a promise where something did. */
+  #receive(data: string): void | Promise<void> {
     if (this.#state.phase === 'ended') return;
     let frame: ServerFrame;
     try {
@@ -166,10 +195,16 @@ export class ClientSession {
       throw this.#end(error);
     }
     this.#options.events?.wire?.('in', data, frame);
+    let handled: void | Promise<void>;
     try {
-      await this.#handle(frame);
+      handled = this.#handle(frame);
     } catch (error) {
       throw this.#end(error);
+    }
+    if (handled instanceof Promise) {
+      return handled.catch((error: unknown) => {
+        throw this.#end(error);
+      });
     }
   }
 
@@ -178,7 +213,7 @@ export class ClientSession {
     return error;
   }
 
-  async #handle(frame: ServerFrame): Promise<void> {
+  #handle(frame: ServerFrame): void | Promise<void> {
     const state = this.#state;
     switch (frame.type) {
       case 'welcome':
@@ -188,8 +223,9 @@ export class ClientSession {
       case 'plain': {
         if (state.phase !== 'open')
           throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame before the chat is open`);
-        const body = await state.channel.open(frame, (check) => this.#options.events?.checked?.(check));
-        this.#options.events?.body?.(body);
+        const opened = state.channel.open(frame, this.#checked);
+        if (opened instanceof Promise) return opened.then(this.#body);
+        this.#body(opened);
         return;
       }
       default: {
@@ -198,6 +234,10 @@ export class ClientSession {
       }
     }
   }
+
+  /** Told each check an incoming frame passes (undefined when nobody listens: then no closure per record). */
+  readonly #checked: CheckListener | undefined;
+  readonly #body = (body: ServerBody): void => this.#options.events?.body?.(body);
 
   async #welcome(state: Extract<State, { phase: 'hello' }>, welcome: WelcomeFrame): Promise<void> {
     this.#step('welcome');
@@ -270,9 +310,10 @@ export class ClientSession {
     const state = this.#state;
     if (state.phase !== 'open')
       throw new WirechatError('PROTO_UNEXPECTED', `nothing can be sent while the chat is ${this.phase}`);
-    // A plain frame goes out at once; a record once sealed, in the order the bodies came.
-    const sealed = state.channel.seal(body);
-    this.#send(JSON.stringify(sealed instanceof Promise ? await sealed : sealed), body);
+    // A plain frame goes out at once; a record once sealed, in the order the bodies came. The frame's text is the
+    // record's own bytes (shared/record.ts), not a frame object made from them and serialized again.
+    const sealed = state.channel.sealText(body);
+    this.#send(sealed instanceof Promise ? await sealed : sealed, body);
   }
 
   close(): void {

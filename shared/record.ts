@@ -127,6 +127,11 @@ class SealedRecord {
     this.macStart = macStart;
   }
 
+  /** The frame's JSON text: its bytes are ASCII (digits, base64url and the JSON around them). */
+  text(): string {
+    return fromAscii(this.wire);
+  }
+
   frame(): RecordFrame {
     const { wire, tokenStart, tokenEnd, macStart } = this;
     return {
@@ -242,6 +247,8 @@ export interface Channel<Out, In> {
    * frame is written, so `allocate` may hand out memory that held something else.
    */
   sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): MaybePromise<Uint8Array>;
+  /** seal, as the frame's JSON text, exactly JSON.stringify of seal's frame (what the page sends). */
+  sealText(body: Out | EncodedBody<Out>): MaybePromise<string>;
   /** The body the next incoming frame carries, checked; a frame of the other mode is PROTO_UNEXPECTED. */
   open(frame: ChannelFrame<In>, checked?: CheckListener): MaybePromise<In>;
 }
@@ -347,6 +354,10 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
   sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): MaybePromise<Uint8Array> {
     // Over an asynchronous backend the frame is laid out after awaits, when the caller's choice may be stale.
     return andThen(this.#seal(body, this.#synchronous ? allocate : undefined), (sealed) => sealed.wire);
+  }
+
+  sealText(body: Out | EncodedBody<Out>): MaybePromise<string> {
+    return andThen(this.#seal(body, undefined), (sealed) => sealed.text());
   }
 
   #seal(body: Out | EncodedBody<Out>, allocate: Allocate | undefined): MaybePromise<SealedRecord> {
@@ -465,11 +476,15 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
   }
 
   sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): Uint8Array {
-    const text = JSON.stringify(this.seal(body));
+    const text = this.sealText(body);
     if (allocate === undefined) return utf8(text);
     const out = allocate(utf8Length(text));
     textEncoder.encodeInto(text, out);
     return out;
+  }
+
+  sealText(body: Out | EncodedBody<Out>): string {
+    return JSON.stringify(this.seal(body));
   }
 
   /** The body of a plain frame, already parsed with the frame (shared/protocol.ts). */

@@ -1,8 +1,9 @@
 /**
  * server/session.ts's send path: the frames a session sends in one tick leave its socket in one write (the socket
- * is corked for the tick), each still sealed on its own and in order, a frame sent alone is not held back, and a
- * frame lives in Node's pool only while nothing waits on its socket. Real loopback sockets; the write count is
- * read from the server-side net.Socket itself.
+ * is corked for the tick), each still sealed on its own and in order, a frame sent alone is not held back, a
+ * frame lives in Node's pool only while nothing waits on its socket, and a line's frames to the other tabs leave
+ * before its sender's receipt is sealed. Real loopback sockets; the writes are read from the server-side
+ * net.Socket itself.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS } from '../../server/options.ts';
+import { openHistory } from '../../server/history.ts';
+import { Relay } from '../../server/relay.ts';
 import { ServerSession, type SessionHost } from '../../server/session.ts';
+import type { CryptoBackend } from '../../shared/crypto-backend.ts';
+import type { Fernet } from '../../shared/fernet.ts';
 import type { ServerBody } from '../../shared/protocol.ts';
 import { ScriptedClient } from '../../tools/client.ts';
 import { until } from '../helpers/raw-client.ts';
@@ -35,6 +40,22 @@ const host: SessionHost = {
   left: () => undefined,
   resume: async () => undefined,
 };
+
+/** Calls `noted(chunks)` for each write the server-side socket under `ws` makes (net.Socket's _write and _writev). */
+function watchWrites(ws: WebSocket, noted: (chunks: number) => void): void {
+  type Write = (...args: unknown[]) => void;
+  const socket = (ws as unknown as { _socket: Socket & { _write: Write; _writev: Write } })._socket;
+  const write = socket._write.bind(socket);
+  const writev = socket._writev.bind(socket);
+  socket._write = (...args: unknown[]) => {
+    noted(1);
+    write(...args);
+  };
+  socket._writev = (chunks: unknown, callback: unknown) => {
+    noted((chunks as unknown[]).length);
+    writev(chunks, callback);
+  };
+}
 
 /** One joined session on a real server, and its socket's writes counted (net.Socket's _write and _writev). */
 async function joined(): Promise<{
@@ -59,18 +80,7 @@ async function joined(): Promise<{
   const { ws, session } = await accepted;
   // Each entry: how many chunks one write to the kernel carried.
   const writes: number[] = [];
-  type Write = (...args: unknown[]) => void;
-  const socket = (ws as unknown as { _socket: Socket & { _write: Write; _writev: Write } })._socket;
-  const write = socket._write.bind(socket);
-  const writev = socket._writev.bind(socket);
-  socket._write = (...args: unknown[]) => {
-    writes.push(1);
-    write(...args);
-  };
-  socket._writev = (chunks: unknown, callback: unknown) => {
-    writes.push((chunks as unknown[]).length);
-    writev(chunks, callback);
-  };
+  watchWrites(ws, (chunks) => writes.push(chunks));
   const sent: Uint8Array[] = [];
   const send = ws.send.bind(ws);
   ws.send = ((data: Uint8Array, ...rest: never[]) => {
@@ -156,6 +166,70 @@ describe('the send path', () => {
       assert.equal(h.writes.length, 2, 'one write per tick that sent something');
     } finally {
       await h.close();
+    }
+  });
+});
+
+/** node:crypto, with every Fernet token this backend seals noted as `seal NAME` (the session's tab's name). */
+function notingSeals(name: string, events: string[]): CryptoBackend {
+  return {
+    createMac: (key) => nodeCryptoBackend.createMac(key),
+    async createFernet(key) {
+      const fernet = await nodeCryptoBackend.createFernet(key);
+      return new Proxy(fernet, {
+        get(target, property) {
+          if (property === 'sealToken') {
+            return (...args: Parameters<Fernet['sealToken']>) => {
+              events.push(`seal ${name}`);
+              return target.sealToken(...args);
+            };
+          }
+          const value: unknown = Reflect.get(target, property);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  };
+}
+
+describe('a line through the relay', () => {
+  it("leaves for the other tab before its sender's receipt is sealed", async () => {
+    const history = await openHistory();
+    const relay = new Relay('console', { history, presenceIntervalMs: 10 });
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    // The server-side events of both sessions, in order: each record sealed, each write to a socket.
+    const events: string[] = [];
+    const names = ['amy', 'bob'];
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      const name = names[connections++]!;
+      const options = { ...DEFAULTS, identity: dir };
+      const session = new ServerSession(ws, { identity, options, backend: notingSeals(name, events), host: relay });
+      relay.add(session);
+      watchWrites(ws, () => events.push(`write ${name}`));
+    });
+    const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws`;
+    const amy = await ScriptedClient.connect({ url, name: 'amy', keyPair: testKeyPair() });
+    const bob = await ScriptedClient.connect({ url, name: 'bob', keyPair: testKeyPair() });
+    try {
+      await amy.waitForPresence('joined', 'bob');
+      await bob.waitFor((b) => b.kind === 'seat');
+      events.length = 0;
+      await amy.send('hello bob', 7);
+      await bob.waitFor((b) => b.kind === 'line' && b.text === 'hello bob');
+      await amy.waitFor((b) => b.kind === 'receipt' && b.id === 7);
+      assert.deepEqual(
+        events,
+        ['seal bob', 'write bob', 'seal amy', 'write amy'],
+        "bob's record sealed and written, then amy's receipt sealed and written",
+      );
+    } finally {
+      amy.close();
+      bob.close();
+      await new Promise((resolve) => wss.close(resolve));
+      relay.presence.stop();
+      await history.hub.close();
     }
   });
 });

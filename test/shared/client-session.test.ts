@@ -7,7 +7,8 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
 import { ClientSession, type HandshakeStep, type ServerIdentity } from '../../shared/client-session.ts';
-import { webCryptoBackend } from '../../shared/crypto-backend.ts';
+import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
+import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import type { ErrorCode } from '../../shared/errors.ts';
 import {
   fingerprint,
@@ -141,12 +142,15 @@ interface Harness {
   reports: string[];
 }
 
-async function startClient(options: { acceptPlain?: boolean; trust?: boolean } = {}): Promise<Harness> {
+async function startClient(
+  options: { acceptPlain?: boolean; trust?: boolean; backend?: CryptoBackend } = {},
+): Promise<Harness> {
   const harness: Harness = { session: undefined as never, sent: [], steps: [], bodies: [], trusted: [], reports: [] };
   harness.session = new ClientSession({
     keyPair: pageKeys,
     name: 'alice',
     acceptPlain: options.acceptPlain ?? false,
+    backend: options.backend,
     send: (data) => harness.sent.push(data),
     trust: async (id) => {
       harness.trusted.push(id);
@@ -424,5 +428,45 @@ describe('ClientSession against a played server', () => {
     await plain.session.receive(JSON.stringify(welcome));
     await plain.session.receive(JSON.stringify({ type: 'plain', seq: 0, body: JOINED_BOB }));
     assert.deepEqual(plain.reports, ['in welcome', 'passed signature', 'in plain', 'passed sequence', 'body presence']);
+  });
+
+  test('over node:crypto a record is checked, opened and its body reported before receive returns', async () => {
+    const h = await startClient({ backend: nodeCryptoBackend });
+    const server = await playServer(h.sent[0]!);
+    await h.session.receive(JSON.stringify(server.welcome));
+    const frame = JSON.stringify(await server.channel.seal(JOINED_BOB));
+    h.reports.length = 0;
+    const received = h.session.receive(frame);
+    const opened = ['in record', 'passed sequence', 'passed record-mac', 'passed fernet-mac', 'body presence'];
+    assert.deepEqual(h.reports, opened, 'in the call itself, not in a later microtask');
+    await received;
+    // A refusal is just as immediate: the session has ended by the time the call returns.
+    h.reports.length = 0;
+    const replayed = h.session.receive(frame);
+    assert.deepEqual(h.reports, ['in record']);
+    assert.equal(h.session.phase, 'ended');
+    await rejectsWith(replayed, 'RECORD_BAD_SEQUENCE');
+    // Its line goes out as the record's own text, which the server opens.
+    const plain = await startClient({ backend: nodeCryptoBackend });
+    const other = await playServer(plain.sent[0]!);
+    await plain.session.receive(JSON.stringify(other.welcome));
+    await plain.session.sendLine('hello');
+    const sent = parseClientFrame(plain.sent[1]!);
+    assert.equal(plain.sent[1], JSON.stringify(sent), 'the text JSON.stringify would write');
+    assert.deepEqual(parseClientBody(await other.channel.open(sent as never)), { kind: 'line', id: 0, text: 'hello' });
+  });
+
+  test('on Web Crypto a frame that comes while the one before it is still opening waits for it', async () => {
+    const h = await startClient();
+    const server = await playServer(h.sent[0]!);
+    await h.session.receive(JSON.stringify(server.welcome));
+    const receipt: ServerBody = { kind: 'receipt', id: 0, status: 'delivered', reason: '', n: 1 };
+    const first = JSON.stringify(await server.channel.seal(JOINED_BOB));
+    const second = JSON.stringify(await server.channel.seal(receipt));
+    h.reports.length = 0;
+    await Promise.all([h.session.receive(first), h.session.receive(second)]);
+    const checks = ['passed sequence', 'passed record-mac', 'passed fernet-mac'];
+    assert.deepEqual(h.reports, ['in record', ...checks, 'body presence', 'in record', ...checks, 'body receipt']);
+    assert.deepEqual(h.bodies, [JOINED_BOB, receipt]);
   });
 });

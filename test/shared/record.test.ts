@@ -341,7 +341,7 @@ describe('records between the backends, and the frame built in one buffer', () =
     }
   });
 
-  test('sealWire is the frame exactly as JSON.stringify writes it, byte for byte, on both backends', async () => {
+  test('sealWire and sealText are the frame exactly as JSON.stringify writes it, byte for byte, on both backends', async () => {
     // A session id of 0 bytes makes the MAC input's fixed part (27 bytes) shorter than the JSON's start, the
     // other case of the layout; 16 bytes (every real session) makes it longer.
     for (const id of [sessionId, new Uint8Array(0), randomBytes(40)]) {
@@ -351,7 +351,9 @@ describe('records between the backends, and the frame built in one buffer', () =
         for (let i = 0; i < 12; i++) {
           // Bodies of every length mod 3 and 16: each token padding and each PKCS #7 padding length.
           const body = { ...LINE, id: i, text: 'x'.repeat(i * 5) };
-          const wire = await sender.sealWire(i % 2 ? new EncodedBody(body) : body);
+          const sealed = i % 2 ? new EncodedBody(body) : body;
+          // The page sends the text (sealText), the server the bytes (sealWire): every third frame is text.
+          const wire = i % 3 === 0 ? utf8(await sender.sealText(sealed)) : await sender.sealWire(sealed);
           const frame = JSON.parse(new TextDecoder().decode(wire)) as RecordFrame;
           assert.deepEqual(Object.keys(frame), ['type', 'seq', 'token', 'mac'], 'the wire order of record frames');
           assert.deepEqual(wire, utf8(JSON.stringify(frame)));
@@ -446,6 +448,9 @@ describe('the channel: one interface for secure and plain mode', () => {
     // A body serialized once for many recipients goes out as the body itself.
     const shared = new EncodedBody<ServerBody>({ kind: 'end', code: 'CHAT_ENDED', reason: 'bye' });
     assert.deepEqual(server.seal(shared), { type: 'plain', seq: 0, body: shared.body });
+    // The text and the bytes are the frame's JSON, each taking the next number.
+    assert.equal(page.sealText(LINE), JSON.stringify({ type: 'plain', seq: 2, body: LINE }));
+    assert.deepEqual(page.sealWire(LINE), utf8(JSON.stringify({ type: 'plain', seq: 3, body: LINE })));
   });
 
   test('plain: a replayed, skipped or early frame is refused (RECORD_BAD_SEQUENCE), and nothing is reported passed', () => {
