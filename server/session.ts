@@ -518,10 +518,13 @@ export class ServerSession {
     if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
     this.#flags |= CORKED;
     socket.cork();
-    process.nextTick(() => {
-      this.#flags &= ~CORKED;
-      socket.uncork!();
-    });
+    process.nextTick(ServerSession.#uncork, this, socket);
+  }
+
+  /** The end of #corkUntilNextTick's tick. Static, as the receipts' tick callback: no closure per socket per tick. */
+  static #uncork(session: ServerSession, socket: Pick<Socket, 'uncork'>): void {
+    session.#flags &= ~CORKED;
+    socket.uncork();
   }
 
   /**

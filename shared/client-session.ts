@@ -79,10 +79,10 @@ export interface ClientOptions {
   resume?: () => Omit<ClientResume, 'kind'>;
 }
 
-/** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
 /** What receive answers when a frame was handled at once: one settled promise, not one per frame. */
 const SETTLED: Promise<void> = Promise.resolve();
 
+/** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
 export type ClientPhase = 'new' | 'hello' | 'verifying' | Mode | 'ended';
 
 type State =
