@@ -162,8 +162,9 @@ describe('three relays, a tab on each, one Redis', () => {
     await chatLine(pages[1]!, 'dot before the cut').waitFor({ timeout: 15_000 });
     // A line on its way as the link dies: relay 0 may or may not have it; the page cannot know.
     await say(dot, 'dot in flight at the cut');
-    // The link dies (relay 0 does not notice), and the way back leads to relay 1.
-    proxy.retarget({ host: '127.0.0.1', port: ports[1]! });
+    // The link dies (relay 0 does not notice), and there is no way back until the others have said their lines:
+    // otherwise the page's own retry (0.5 s) could bring dot back before the last of them, live, not missed.
+    proxy.retarget(undefined);
     proxy.cut();
     await dot.locator('#status[data-state="disconnected"], #status[data-state="connecting"]').first().waitFor();
     const missed = ['ann while dot is away', 'cat while dot is away', 'console 2 while dot is away'];
@@ -174,6 +175,8 @@ describe('three relays, a tab on each, one Redis', () => {
     relays[2]!.type(missed[2]!);
     await chatLine(pages[1]!, missed[2]!).waitFor({ timeout: 15_000 });
     await say(dot, 'dot typed while away');
+    // The way back leads to relay 1.
+    proxy.retarget({ host: '127.0.0.1', port: ports[1]! });
 
     await waitForState(dot, 'secure', 30_000);
     await backInTheChat(dot, 'dot').waitFor({ timeout: 15_000 });

@@ -11,21 +11,28 @@ export interface CutProxy {
   url: string;
   /** Connections through it so far. */
   readonly connections: number;
-  /** Where connections from now on go (another relay of the chat, say); those open stay where they are. */
-  retarget(target: { host: string; port: number }): void;
+  /**
+   * Where connections from now on go (another relay of the chat, say); those open stay where they are. Undefined:
+   * nowhere, each new connection is reset at once (the way back is down), until the next retarget.
+   */
+  retarget(target: { host: string; port: number } | undefined): void;
   /** Cuts every open connection (the tab's side reset; the server's side too when `both`). */
   cut(options?: { both?: boolean }): number;
   close(): Promise<void>;
 }
 
 export async function startCutProxy(first: { host: string; port: number }): Promise<CutProxy> {
-  let target = first;
+  let target: { host: string; port: number } | undefined = first;
   const open = new Set<{ tab: Socket; server: Socket }>();
   /** Server sides left hanging by cut(): let go when the proxy closes. */
   const hanging = new Set<Socket>();
   let connections = 0;
   const proxy: Server = createServer((tab) => {
     connections++;
+    if (target === undefined) {
+      tab.resetAndDestroy();
+      return;
+    }
     const server = createConnection(target);
     const pair = { tab, server };
     open.add(pair);
