@@ -258,10 +258,12 @@ export function exact(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
  */
 export class Scratch {
   #buffer: Uint8Array | undefined;
+  /** The last view handed out: a call for the same length gets it again instead of a new view (about 0.1 µs). */
+  #view: Uint8Array | undefined;
 
   /** `length` bytes of the scratch, as they were left. */
   take(length: number): Uint8Array {
-    return this.#room(length).subarray(0, length);
+    return this.#viewOf(this.#room(length), length);
   }
 
   /** `text` as UTF-8 in the scratch, the bytes utf8 would give (a lone surrogate becomes U+FFFD). */
@@ -274,7 +276,17 @@ export class Scratch {
       buffer = this.#room(text.length * 3);
       ({ written } = encoder.encodeInto(text, buffer));
     }
-    return buffer.subarray(0, written);
+    return this.#viewOf(buffer, written);
+  }
+
+  /**
+   * The first `length` bytes of `buffer` (the scratch's own), the last view when it has that length: the buffer
+   * grows only for more bytes than it holds, so a view of the same length is always of the current buffer.
+   */
+  #viewOf(buffer: Uint8Array, length: number): Uint8Array {
+    const last = this.#view;
+    if (last !== undefined && last.length === length) return last;
+    return (this.#view = buffer.subarray(0, length));
   }
 
   /** The whole buffer, at least `length` bytes. */

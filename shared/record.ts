@@ -180,7 +180,9 @@ class RecordLayout {
     const tokenEnd = this.#tokenEnd;
     const frameStart = tokenStart - this.#start.length;
     const macStart = tokenEnd + FRAME_MAC.length;
-    textEncoder.encodeInto(this.#start, out.subarray(frameStart, tokenStart)); // over the MAC input's fixed part
+    // Over the MAC input's fixed part; the start is ASCII, one byte a character.
+    const start = this.#start;
+    for (let i = 0; i < start.length; i++) out[frameStart + i] = start.charCodeAt(i);
     out.set(FRAME_MAC, tokenEnd);
     writeBase64Url(tag, out, macStart);
     out.set(FRAME_END, macStart + MAC_TEXT_LENGTH);

@@ -240,4 +240,18 @@ describe('Scratch', () => {
     assert.equal(longer.length, 100_000);
     assert.notEqual(longer.buffer, first.buffer);
   });
+
+  test('a call for the length of the last view gets that view again, and a longer one a view of the grown buffer', () => {
+    const scratch = new Scratch();
+    const first = scratch.take(32);
+    assert.equal(scratch.take(32), first, 'the same view, not a new one');
+    const ascii = 'a'.repeat(4000);
+    assert.deepEqual(scratch.utf8(ascii), utf8(ascii));
+    // 2,100 two-byte characters overflow the first 4 KiB: encodeInto stops short and the buffer grows.
+    const wide = '\u00e9'.repeat(2100);
+    const grown = scratch.utf8(wide);
+    assert.deepEqual(grown, utf8(wide));
+    assert.notEqual(grown.buffer, first.buffer);
+    assert.equal(scratch.take(4200), grown, 'the same length again: the same view, of the grown buffer');
+  });
 });
