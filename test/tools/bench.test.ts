@@ -44,7 +44,7 @@ describe('npm run bench', () => {
 
   it('times a seal and an open against their primitives (tools/bench/record.ts)', async () => {
     // Every timed open checks what it opens, so a broken channel throws here instead of timing nothing.
-    const rows = await benchRecord({ runs: 2, batch: 20, fanout: 5 });
+    const rows = await benchRecord({ runs: 2, batch: 20, fanout: 5, warmupMs: 5 });
     assert.deepEqual(
       rows.map((r) => r.id),
       ['seal', 'seal.fanout', 'open'],

@@ -1074,7 +1074,7 @@ export const RECORD_RATIO_TARGET = 1.3;
 
 async function recordRows(sizes: Sizes, log: (line: string) => void): Promise<Row[]> {
   const quick = sizes === QUICK;
-  const options = { runs: quick ? 3 : 7, batch: quick ? 100 : 2000, fanout: sizes.fanout };
+  const options = { runs: quick ? 3 : 7, batch: quick ? 100 : 2000, fanout: sizes.fanout, warmupMs: quick ? 20 : 500 };
   log(
     `record: RecordChannel seal and open (node:crypto) against their primitives, ${options.runs} batches of ${options.batch}`,
   );

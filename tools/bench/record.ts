@@ -30,6 +30,8 @@ export interface RecordBenchOptions {
   runs?: number;
   /** Records per batch. */
   batch?: number;
+  /** Milliseconds of each shape (ours and its primitives, alternating) run before any is timed. */
+  warmupMs?: number;
   /** Channels in the fan-out shape. */
   fanout?: number;
   /** Body size in bytes (as JSON). */
@@ -52,6 +54,9 @@ export interface RecordRow {
   range: { min: number; max: number };
   runs: number;
 }
+
+/** Memory for a frame as the server's session takes it while the socket has nothing queued. */
+const pooledFrame = (length: number): Uint8Array => Buffer.allocUnsafe(length);
 
 export const PRIMITIVES = "2 createHmac('sha256') + createCipheriv('aes-128-cbc'), KeyObjects, same sizes, timed alone";
 
@@ -77,6 +82,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   const runs = options.runs ?? 7;
   const batch = options.batch ?? 2000;
   const fanout = options.fanout ?? 1000;
+  const warmupMs = options.warmupMs ?? 500;
   const bodyBytes = options.bodyBytes ?? 300;
   const backend = options.backend ?? nodeCryptoBackend;
   const Channel = options.Channel ?? RecordChannel;
@@ -130,11 +136,13 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     for (let i = 0; i < batch; i++) operation();
     return ((performance.now() - t) * 1000) / batch;
   };
-  // What the server does with a body: seal it into the frame's bytes for the socket (sealWire); a tree from before
-  // sealWire existed seals the frame object and serializes it, as its session did. A value is not awaited: over
+  // What the server does with a body: seal it into the frame's bytes for the socket (sealWire), in memory from
+  // Node's pool as its session asks for a socket with nothing queued (server/session.ts, pooledFrame: a line's
+  // one frame to each recipient, a receipt); a tree from before sealWire existed seals the frame object and
+  // serializes it, as its session did. A value is not awaited: over
   // a synchronous backend there is no promise to wait for.
   const toWire = (channel: RecordChannel, input: unknown): unknown => {
-    if ('sealWire' in channel) return channel.sealWire(input);
+    if ('sealWire' in channel) return channel.sealWire(input, pooledFrame);
     const frame = (channel as RecordChannel).seal(input);
     return frame instanceof Promise ? frame.then((f) => utf8(JSON.stringify(f))) : utf8(JSON.stringify(frame));
   };
@@ -186,9 +194,13 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   ];
   const rows: RecordRow[] = [];
   for (const shape of shapes) {
-    // Warm-up, not counted.
-    await shape.ours();
-    timePrimitives(shape.floor);
+    // Warm-up, not counted, for a time rather than a count: V8 compiles the hot functions on another thread, and
+    // on a busy machine that took longer than one batch (RecordLayout alone 58 ms, `--trace-opt`), so the first
+    // timed batches of the first shape ran unoptimized in some processes and not in others.
+    for (const until = performance.now() + warmupMs; performance.now() < until;) {
+      await shape.ours();
+      timePrimitives(shape.floor);
+    }
     const pairs: Array<{ ours: number; floor: number }> = [];
     for (let run = 0; run < runs; run++) {
       const floor = timePrimitives(shape.floor);
