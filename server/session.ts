@@ -31,6 +31,7 @@ import {
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
+import { slabFrame } from './frame-slab.ts';
 import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
@@ -477,7 +478,7 @@ export class ServerSession {
     // The frame's bytes, built in one buffer (shared/record.ts); over node:crypto a value at once, no promise.
     let sealed: Uint8Array | Promise<Uint8Array>;
     try {
-      sealed = channel.sealWire(body, this.#ws.bufferedAmount === 0 ? pooledFrame : undefined);
+      sealed = channel.sealWire(body, this.#ws.bufferedAmount === 0 ? slabFrame : undefined);
     } catch (error) {
       this.fail(error);
       return SETTLED;
@@ -652,18 +653,6 @@ const INTERNAL_MESSAGE = 'the server could not go on with this session';
 /** What send answers when the frame is out at once: one settled promise for all, not one per frame and recipient. */
 const SETTLED: Promise<void> = Promise.resolve();
 
-/**
- * Where a frame lives when nothing waits to be written on its socket: in Node's shared pool of small buffers
- * (Buffer.allocUnsafe, as ws's own headers and Buffer.from do), which costs a fraction of an array of its own
- * (that is allocated outside V8's heap and swept after: more than an HMAC, docs/benchmarks.md, fourth pass).
- * A pooled frame keeps its whole 8 KiB pool alive for as long as it waits to be written, so send takes one only
- * while the socket's queue is empty: then at most one pooled frame per socket is ever queued (the first of a
- * tick; the cork holds it, and the frames after it see a queue), and a reader that does not keep up holds at
- * most one pool beyond its own bytes, which --max-buffered bounds as before.
- */
-function pooledFrame(length: number): Uint8Array {
-  return Buffer.allocUnsafe(length);
-}
 const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';
 const PLAIN_REFUSED_WHY =

@@ -1,7 +1,7 @@
 /**
  * server/session.ts's send path: the frames a session sends in one tick leave its socket in one write (the socket
  * is corked for the tick), each still sealed on its own and in order, a frame sent alone is not held back, a
- * frame lives in Node's pool only while nothing waits on its socket, and a line's frames to the other tabs leave
+ * frame lives in the server's slab only while nothing waits on its socket, and a line's frames to the other tabs leave
  * before its sender's receipt is sealed. Real loopback sockets; the writes are read from the server-side
  * net.Socket itself.
  */
@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { FRAME_SLAB_BYTES } from '../../server/frame-slab.ts';
 import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { DEFAULTS } from '../../server/options.ts';
@@ -132,16 +133,18 @@ describe('the send path', () => {
     }
   });
 
-  it("a frame lives in Node's pool of small buffers only while nothing waits on its socket", async () => {
+  it("a frame lives in the server's slab only while nothing waits on its socket, never in Node's pool", async () => {
     const h = await joined();
-    // A pooled frame is a view into Buffer's shared pool; a frame of its own is alone in its memory.
-    const pooled = (frame: Uint8Array) => frame.buffer.byteLength === Buffer.poolSize;
+    // A slab frame is a view into a slab (server/frame-slab.ts); a frame of its own is alone in its memory.
+    const pooled = (frame: Uint8Array) => frame.buffer.byteLength === FRAME_SLAB_BYTES;
     try {
       await until(() => h.ws.bufferedAmount === 0, 'the welcome to be written');
-      void h.session.send(line(1)); // nothing waits: from the pool
+      void h.session.send(line(1)); // nothing waits: from the slab
       void h.session.send(line(2)); // the first waits behind the cork: memory of its own
       void h.session.send(line(3));
-      assert.deepEqual(h.sent.map(pooled), [true, false, false], 'at most one pooled frame in the queue');
+      assert.deepEqual(h.sent.map(pooled), [true, false, false], 'at most one slab frame in the queue');
+      // ws takes each frame's header from Node's pool, where a queued header pins its 8 KiB: the frames stay out.
+      assert.ok(h.sent.every((frame) => frame.buffer !== Buffer.allocUnsafe(1).buffer));
       await h.tab.waitFor(isLine(3));
       await until(() => h.ws.bufferedAmount === 0, 'the three frames to be written');
       void h.session.send(line(4)); // the queue is empty again

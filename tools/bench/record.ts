@@ -23,6 +23,7 @@ import { fromBase64Url, randomBytes, utf8 } from '../../shared/bytes.ts';
 import type { CryptoBackend } from '../../shared/crypto-backend.ts';
 import { EncodedBody, RecordChannel, recordMacInput, type SessionKeys } from '../../shared/record.ts';
 import type { RecordFrame } from '../../shared/protocol.ts';
+import { slabFrame } from '../../server/frame-slab.ts';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 export interface RecordBenchOptions {
@@ -54,9 +55,6 @@ export interface RecordRow {
   range: { min: number; max: number };
   runs: number;
 }
-
-/** Memory for a frame as the server's session takes it while the socket has nothing queued. */
-const pooledFrame = (length: number): Uint8Array => Buffer.allocUnsafe(length);
 
 export const PRIMITIVES = "2 createHmac('sha256') + createCipheriv('aes-128-cbc'), KeyObjects, same sizes, timed alone";
 
@@ -136,13 +134,12 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     for (let i = 0; i < batch; i++) operation();
     return ((performance.now() - t) * 1000) / batch;
   };
-  // What the server does with a body: seal it into the frame's bytes for the socket (sealWire), in memory from
-  // Node's pool as its session asks for a socket with nothing queued (server/session.ts, pooledFrame: a line's
-  // one frame to each recipient, a receipt); a tree from before sealWire existed seals the frame object and
-  // serializes it, as its session did. A value is not awaited: over
+  // What the server does with a body: seal it into the frame's bytes for the socket (sealWire), in the memory its
+  // session takes for a socket with nothing queued (server/frame-slab.ts: a line's one frame to each recipient, a
+  // receipt); a tree from before sealWire existed seals the frame object and serializes it, as its session did. A value is not awaited: over
   // a synchronous backend there is no promise to wait for.
   const toWire = (channel: RecordChannel, input: unknown): unknown => {
-    if ('sealWire' in channel) return channel.sealWire(input, pooledFrame);
+    if ('sealWire' in channel) return channel.sealWire(input, slabFrame);
     const frame = (channel as RecordChannel).seal(input);
     return frame instanceof Promise ? frame.then((f) => utf8(JSON.stringify(f))) : utf8(JSON.stringify(frame));
   };
