@@ -59,6 +59,11 @@ function sessionIdText(sessionId: Uint8Array): SessionIdText {
   return String.fromCharCode(...sessionId) as SessionIdText;
 }
 
+/** The length of the MAC input's fixed part: label ‖ direction (1 byte) ‖ seq (8 bytes) ‖ session id. */
+function macHeadLength(sessionId: SessionIdText): number {
+  return LABEL.length + 1 + 8 + sessionId.length;
+}
+
 /** The MAC input's fixed part, label ‖ direction ‖ seq ‖ session id, written at `offset`; returns its end. */
 function writeRecordMacHead(
   out: Uint8Array,
@@ -92,7 +97,7 @@ function macInput(
   token: string,
   scratch?: Scratch,
 ): Uint8Array {
-  const head = LABEL.length + 1 + 8 + sessionId.length;
+  const head = macHeadLength(sessionId);
   const out = scratch ? scratch.take(head + token.length) : new Uint8Array(head + token.length);
   writeRecordMacHead(out, 0, direction, seq, sessionId);
   const { read, written } = textEncoder.encodeInto(token, out.subarray(head));
@@ -162,7 +167,7 @@ class RecordLayout {
   constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: SessionIdText, allocate?: Allocate) {
     this.#seq = seq;
     this.#start = FRAME_START + String(seq) + FRAME_TOKEN; // JSON writes a safe integer as String() does
-    const head = LABEL.length + 9 + sessionId.length;
+    const head = macHeadLength(sessionId);
     this.#tokenStart = Math.max(head, this.#start.length);
     this.#tokenEnd = this.#tokenStart + base64UrlLength(token.length, true);
     const length = this.#tokenEnd + FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length;
@@ -226,7 +231,11 @@ export type FrameCheck = 'sequence' | 'record-mac' | 'fernet-mac' | 'signature';
 /** Told of each check an incoming frame passes, in the order they run. */
 export type CheckListener = (check: FrameCheck) => void;
 
-/** Memory for a frame, exactly `length` bytes, as the caller of sealWire wants it made. */
+/**
+ * Memory for a frame, exactly `length` bytes, as the caller of sealWire wants it made. The frame sealWire returns
+ * may be a view of the end of it (a record's frame is laid out after its MAC input's fixed part, which the frame's
+ * JSON start then covers), and nothing else is kept in it.
+ */
 export type Allocate = (length: number) => Uint8Array;
 
 /** The frames a channel carries bodies of type `B` in. */
@@ -366,7 +375,8 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     const seq = this.#sendSeq++;
     const synchronous = this.#synchronous;
     // Over a synchronous backend the plaintext and the token are gone once the frame is laid out, so they are
-    // made in the scratches; the frame itself is new, as it goes to a socket that may hold it.
+    // made in the scratches; the frame is never a scratch's (it goes to a socket that may hold it): it is the
+    // caller's memory (`allocate`) or new.
     const plaintext =
       body instanceof EncodedBody
         ? body.plaintext
@@ -481,7 +491,10 @@ export class PlainChannel<Out, In> implements Channel<Out, In> {
     const text = this.sealText(body);
     if (allocate === undefined) return utf8(text);
     const out = allocate(utf8Length(text));
-    textEncoder.encodeInto(text, out);
+    // The memory may hold anything (a pool's): every byte of it is written, or nothing is sent.
+    const { read, written } = textEncoder.encodeInto(text, out);
+    if (read !== text.length || written !== out.length)
+      throw new RangeError(`a plain frame of ${out.length} bytes was written ${written}`);
     return out;
   }
 

@@ -377,6 +377,8 @@ describe('records between the backends, and the frame built in one buffer', () =
     const plainWire = plain.sealWire(LINE, allocate);
     assert.deepEqual(plainWire, utf8(JSON.stringify({ type: 'plain', seq: 0, body: LINE })));
     assert.equal(given.length, 1);
+    // Memory that the text would not fill (were the counted length ever wrong) is refused, never sent part-written.
+    assert.throws(() => plain.sealWire(LINE, (length) => new Uint8Array(length + 1)), RangeError);
     for (const [name, backend] of BACKENDS) {
       given.length = 0;
       const { page, server } = await pairOn(backend);
