@@ -31,9 +31,12 @@ export interface Fernet {
   readonly synchronous: boolean;
   /**
    * encrypt without the base64: the token's bytes, a value where the backend is synchronous. Written into `into`
-   * when given, which must be exactly fernetTokenLength(plaintext.length) bytes (a caller's reused buffer).
+   * when given, which must be exactly fernetTokenLength(plaintext.length) bytes (a caller's reused buffer); over
+   * an asynchronous backend the fields are written after awaits, so `into` is the token's until it settles.
    */
   sealToken(plaintext: Uint8Array, options?: FernetEncryptOptions, into?: Uint8Array): MaybePromise<Uint8Array>;
+  /** encrypt, a value (or a throw) where the backend is synchronous: the padded base64url token. */
+  sealText(plaintext: Uint8Array, options?: FernetEncryptOptions): MaybePromise<string>;
   /** decrypt, a value (or a throw) where the backend is synchronous. */
   openToken(token: string, options?: FernetDecryptOptions): MaybePromise<Uint8Array>;
   /** time in seconds since epoch (default now), iv 16 bytes (default random). Returns the padded base64url token string. */
@@ -264,8 +267,13 @@ class PrimitiveFernet implements Fernet {
   }
 
   // Spec: Generating, step 6, padded like every other Fernet implementation's tokens.
+  sealText(plaintext: Uint8Array, options?: FernetEncryptOptions): MaybePromise<string> {
+    const base64 = this.#base64;
+    return andThen(this.sealToken(plaintext, options), (token) => base64.encode(token));
+  }
+
   async encrypt(plaintext: Uint8Array, options?: FernetEncryptOptions): Promise<string> {
-    return this.#base64.encode(await this.sealToken(plaintext, options));
+    return this.sealText(plaintext, options);
   }
 
   async decrypt(token: string, options?: FernetDecryptOptions): Promise<Uint8Array> {

@@ -16,7 +16,7 @@ import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:cryp
 import { fromUtf8, utf8 } from '../../shared/bytes.ts';
 import { isWirechatError } from '../../shared/errors.ts';
 import type { Fernet } from '../../shared/fernet.ts';
-import { createNodeFernet, nodeBase64Url } from '../node-fernet.ts';
+import { createNodeFernet } from '../node-fernet.ts';
 import {
   checkEntry,
   checkLimit,
@@ -79,14 +79,15 @@ export async function createLogSealer(chatKey: Uint8Array): Promise<LogSealer> {
     tagKey = createSecretKey(derived);
     derived.fill(0);
     fernet = await createNodeFernet(chatKey.slice());
-    if (!fernet.synchronous) throw new Error('node:crypto Fernet answers at once');
   } finally {
     chatKey.fill(0);
   }
   return {
     seal(entry) {
-      // node:crypto answers at once (Fernet.synchronous), so the token is a value here.
-      return nodeBase64Url.encode(fernet.sealToken(utf8(JSON.stringify(payloadOf(entry)))) as Uint8Array);
+      const token = fernet.sealText(utf8(JSON.stringify(payloadOf(entry))));
+      // node:crypto answers at once (Fernet.synchronous): the sealer hands back a token, not the promise of one.
+      if (typeof token !== 'string') throw new RangeError('the chat log seals over node:crypto, which answers at once');
+      return token;
     },
     async open(token) {
       return parsePayload(

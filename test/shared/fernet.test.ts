@@ -322,6 +322,16 @@ for (const [name, backend] of BACKENDS) {
         }
       }
     });
+
+    test('sealText is the token encrypt gives, a value exactly where the backend is synchronous', async () => {
+      const fernet = await backend.createFernet(generateFernetKey());
+      const options = { time: 1_700_000_000, iv: new Uint8Array(16).fill(9) };
+      const plaintext = utf8('a line for the log');
+      const text = fernet.sealText(plaintext, options);
+      assert.equal(text instanceof Promise, !fernet.synchronous);
+      assert.equal(await text, await fernet.encrypt(plaintext, options));
+      assert.equal(await text, toBase64Url(await fernet.sealToken(plaintext, options), true));
+    });
   });
 }
 
