@@ -432,11 +432,13 @@ export class ServerSession {
   }
 
   /**
-   * The host answers a line only after it has fanned it out (LocalHub emits the entry, and the relay seals it for
-   * every other tab, before the append resolves), and each of those frames leaves when its socket is uncorked, in
+   * The host usually answers a line only after it has fanned it out (LocalHub, with the entries in order, emits
+   * the entry, and the relay seals it for every other tab, before the append resolves; a duplicate is fanned out
+   * to nobody, and a relay of many fans out from Redis's stream, later), and each of those frames leaves when its socket is uncorked, in
    * a tick callback queued as it was sealed (#corkUntilNextTick). Sending the receipts in a tick callback queued
    * after the answer puts the receipt's seal after those writes: the other tabs, who are waiting for the line,
-   * get it without waiting for the sender's receipt to be sealed first. Static, with the session as argument: no
+   * get it without waiting for the sender's receipt to be sealed first. An ordering for latency only: receipts
+   * leave in line order either way. Static, with the session as argument: no
    * closure per line, and no field in every idle session.
    */
   static #sendOwedAfterFanOut(session: ServerSession): void {

@@ -68,7 +68,7 @@ const HELP = `${COMMAND} [--mode sessions|echo|secure] [--count N] [--top N]: wh
 bench server's JS heap (a heap snapshot before and after N connections made their handshake), per connection.
 
   --mode M     sessions (secure ServerSessions, the memory row's server), echo (its bare ws baseline) or secure
-               (the whole server: admission, relay, presence; each tab joins the chat); sessions
+               (the whole server: admission, relay, presence; each tab joins the chat); default sessions
   --count N    connections to open (default 1000)
   --top N      how many kinds of object to list (default 25)
   -h, --help   this text`;

@@ -136,8 +136,8 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   };
   // What the server does with a body: seal it into the frame's bytes for the socket (sealWire), in the memory its
   // session takes for a socket with nothing queued (server/frame-slab.ts: a line's one frame to each recipient, a
-  // receipt); a tree from before sealWire existed seals the frame object and serializes it, as its session did. A value is not awaited: over
-  // a synchronous backend there is no promise to wait for.
+  // receipt); a tree from before sealWire existed seals the frame object and serializes it, as its session did.
+  // A value is not awaited: over a synchronous backend there is no promise to wait for.
   const toWire = (channel: RecordChannel, input: unknown): unknown => {
     if ('sealWire' in channel) return channel.sealWire(input, slabFrame);
     const frame = (channel as RecordChannel).seal(input);
