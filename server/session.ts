@@ -31,6 +31,7 @@ import {
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
+import { InOrder } from '../shared/in-order.ts';
 import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
@@ -91,7 +92,8 @@ const SESSION = Symbol('wirechat.session');
 type SessionSocket = WebSocket & { [SESSION]: ServerSession };
 const sessionOf = (ws: WebSocket): ServerSession => (ws as SessionSocket)[SESSION];
 
-export class ServerSession {
+/** Its frames are handled one at a time, in arrival order (shared/in-order.ts); a failure of any ends it. */
+export class ServerSession extends InOrder {
   /** A small number for logs, before the session has a name. */
   readonly number = nextSessionNumber++;
   readonly connectedAt = Date.now();
@@ -100,10 +102,6 @@ export class ServerSession {
   #state: State = 'hello';
   /** The channel while joined (#state is 'joined'), undefined in every other state. */
   #channel: Channel<ServerBody, ClientBody> | undefined;
-  /** The last frame in flight, settled either way; SETTLED (shared by all sessions) until a frame has to wait. */
-  #processing: Promise<void> = SETTLED;
-  /** Frames received and not yet handled. */
-  #pending = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
   /**
    * Made with the first line: a bucket starts full and stays full until taken from, so one made now behaves as one
@@ -132,6 +130,7 @@ export class ServerSession {
   #whenReceipted: (() => void) | undefined;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
+    super();
     this.#ws = ws;
     this.#ctx = ctx;
     this.#handshakeTimer = setTimeout(ServerSession.#handshakeTimedOut, ctx.options.handshakeTimeoutMs, this);
@@ -232,38 +231,15 @@ export class ServerSession {
     // rather than queued: the hello's handshake waits (for the event loop's next poll, and for a host that may
     // answer later, e.g. Redis), and a peer could otherwise pile up frames of up to maxPayload each in memory for as
     // long as that wait lasts.
-    if (this.#pending > 0 && this.#state !== 'joined') {
+    if (this.framesPending > 0 && this.#state !== 'joined') {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
-    const text = data.toString();
     // One frame at a time, in arrival order: sequence numbers and receipts depend on it. With nothing in flight
     // the frame is handled now, in this event: over node:crypto a record opens without a promise and the line
     // goes to the relay at once, so no promise is made per frame. Whatever has to wait (the hello's handshake,
-    // a host that answers later) makes the frames behind it wait in the queue, as every frame did before.
-    if (this.#pending === 0) {
-      let result: void | Promise<void>;
-      try {
-        result = this.#handle(text);
-      } catch (error) {
-        this.fail(error);
-        return;
-      }
-      if (result instanceof Promise) this.#queue(result);
-      return;
-    }
-    this.#queue(this.#processing.then(() => this.#handle(text)));
-  }
-
-  /** Holds the frames behind `handling` until it settles; its failure ends the session. */
-  #queue(handling: Promise<void>): void {
-    this.#pending++;
-    this.#processing = handling
-      .catch((error: unknown) => this.fail(error))
-      .finally(() => {
-        // Nothing left in flight: the settled promise is not held for the rest of an idle session's life.
-        if (--this.#pending === 0) this.#processing = SETTLED;
-      });
+    // a host that answers later) makes the frames behind it wait, as every frame did before.
+    void this.inOrder(this.#handle, data.toString(), this.fail);
   }
 
   /** One frame, checked and handled: a value where nothing had to wait, a promise where something did. */
