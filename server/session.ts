@@ -76,8 +76,11 @@ export interface SessionContext {
   handshake?: ServerHandshake;
 }
 
-/** Where the session is; `joined` (secure or plain) always with its channel, and only then. */
-type State = 'hello' | 'handshaking' | 'refused' | 'joined' | 'ended';
+/**
+ * Where the session is. Joined (secure or plain), the state is the channel itself: the session holds a channel
+ * exactly while it is joined, with no second field that could say otherwise.
+ */
+type State = 'hello' | 'handshaking' | 'refused' | 'ended' | Channel<ServerBody, ClientBody>;
 
 /** #flags: four booleans in one field (every idle session holds them). */
 const FAILED = 1;
@@ -100,8 +103,6 @@ export class ServerSession extends InOrder {
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
   #state: State = 'hello';
-  /** The channel while joined (#state is 'joined'), undefined in every other state. */
-  #channel: Channel<ServerBody, ClientBody> | undefined;
   #handshakeTimer: NodeJS.Timeout | undefined;
   /**
    * Made with the first line: a bucket starts full and stays full until taken from, so one made now behaves as one
@@ -176,7 +177,13 @@ export class ServerSession extends InOrder {
 
   get phase(): SessionPhase {
     const state = this.#state;
-    return state === 'joined' ? this.#channel!.mode : state;
+    return typeof state === 'string' ? state : state.mode;
+  }
+
+  /** The channel while joined; undefined in every other state. */
+  get #channel(): Channel<ServerBody, ClientBody> | undefined {
+    const state = this.#state;
+    return typeof state === 'string' ? undefined : state;
   }
 
   get ended(): boolean {
@@ -231,7 +238,7 @@ export class ServerSession extends InOrder {
     // rather than queued: the hello's handshake waits (for the event loop's next poll, and for a host that may
     // answer later, e.g. Redis), and a peer could otherwise pile up frames of up to maxPayload each in memory for as
     // long as that wait lasts.
-    if (this.framesPending > 0 && this.#state !== 'joined') {
+    if (this.framesPending > 0 && this.#channel === undefined) {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
@@ -254,12 +261,11 @@ export class ServerSession extends InOrder {
       case 'record':
       case 'plain': {
         if (state === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        const channel = this.#channel;
-        if (channel === undefined) {
+        if (typeof state === 'string') {
           throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state}`);
         }
-        // The sequence number is checked first, inside open, before anything else is looked at.
-        const opened = channel.open(frame);
+        // Joined: the state is the channel. The sequence number is checked first, inside open, before anything else.
+        const opened = state.open(frame);
         return opened instanceof Promise ? opened.then((body) => this.#body(body)) : this.#body(opened);
       }
       default: {
@@ -319,8 +325,7 @@ export class ServerSession extends InOrder {
       return;
     }
     this.#code = welcome.sessionCode;
-    this.#state = 'joined';
-    this.#channel = channel;
+    this.#state = channel;
     this.#sendFrame(JSON.stringify(welcome.frame));
     if (hello.resume) {
       this.#resuming = { asked: hello.name };
@@ -605,10 +610,9 @@ export class ServerSession extends InOrder {
 
   #ended(code: number, why: string, departure?: string): void {
     if (this.#state === 'ended') return;
-    const wasJoined = this.#state === 'joined';
+    const wasJoined = this.#channel !== undefined;
     const refused = this.#state === 'refused';
     this.#state = 'ended';
-    this.#channel = undefined;
     // A close from the peer says no more than its code: its reason text is the tab's own words.
     this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);
