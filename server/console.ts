@@ -78,6 +78,7 @@ export class Console implements RelayEvents {
   }
 
   close(): void {
+    this.#printWaiting();
     this.#ending = true;
     this.#rl.close();
   }
@@ -92,6 +93,8 @@ export class Console implements RelayEvents {
    * into a row that passes for a line of its own.
    */
   print(text: string, color?: Colour): void {
+    // Whatever came before it is printed before it.
+    if (this.#waiting !== undefined) this.#printWaiting();
     const tag = this.#options.plain ? '[PLAIN] ' : '';
     const columns = this.#options.output.columns;
     const width = typeof columns === 'number' && columns > 0 ? columns - 1 - tag.length : undefined;
@@ -106,9 +109,42 @@ export class Console implements RelayEvents {
     }
   }
 
-  /** A tab's line. Its name is shown so that it cannot be misread (quoted when it holds a space or a colon). */
+  /**
+   * A tab's line. Its name is shown so that it cannot be misread (quoted when it holds a space or a colon).
+   *
+   * The relay calls this as it fans the line out, before the other tabs' frames have left: their sockets are
+   * corked until the end of the tick (server/session.ts), and the sender's receipt goes out in a tick callback
+   * after that. The terminal write (synchronous on a TTY, and a fold and a prompt redraw) is not on that way out:
+   * the line waits here, with the lines of the same read, until setImmediate, after the tick's frames are written.
+   * Anything printed meanwhile (a notice, a close) prints the waiting lines first, so the order is kept.
+   */
   line(from: string, text: string, at: number): void {
-    this.print(`[${clock(at)}] ${shownName(from)}: ${text}`);
+    const waiting = this.#waiting;
+    if (waiting !== undefined) {
+      waiting.push(from, text, at);
+      return;
+    }
+    this.#waiting = [from, text, at];
+    setImmediate(Console.#printWaitingOf, this);
+  }
+
+  /** Tabs' lines not printed yet, flat: from, text, at, from, text, at, ...; undefined when there are none. */
+  #waiting: Array<string | number> | undefined;
+
+  /** Static, with the console as argument: no closure per batch of lines. */
+  static #printWaitingOf(console: Console): void {
+    console.#printWaiting();
+  }
+
+  #printWaiting(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    this.#waiting = undefined;
+    for (let i = 0; i < waiting.length; i += 3) {
+      this.print(
+        `[${clock(waiting[i + 2] as number)}] ${shownName(waiting[i] as string)}: ${waiting[i + 1] as string}`,
+      );
+    }
   }
 
   joined(member: Pick<Member, 'name' | 'code' | 'phase'>): void {

@@ -31,6 +31,7 @@ import {
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
 import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
+import { InOrder } from '../shared/in-order.ts';
 import { slabFrame } from './frame-slab.ts';
 import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
@@ -76,8 +77,11 @@ export interface SessionContext {
   handshake?: ServerHandshake;
 }
 
-/** Where the session is; `joined` (secure or plain) always with its channel, and only then. */
-type State = 'hello' | 'handshaking' | 'refused' | 'joined' | 'ended';
+/**
+ * Where the session is. Joined (secure or plain), the state is the channel itself: the session holds a channel
+ * exactly while it is joined, with no second field that could say otherwise.
+ */
+type State = 'hello' | 'handshaking' | 'refused' | 'ended' | Channel<ServerBody, ClientBody>;
 
 /** #flags: four booleans in one field (every idle session holds them). */
 const FAILED = 1;
@@ -92,19 +96,14 @@ const SESSION = Symbol('wirechat.session');
 type SessionSocket = WebSocket & { [SESSION]: ServerSession };
 const sessionOf = (ws: WebSocket): ServerSession => (ws as SessionSocket)[SESSION];
 
-export class ServerSession {
+/** Its frames are handled one at a time, in arrival order (shared/in-order.ts); a failure of any ends it. */
+export class ServerSession extends InOrder {
   /** A small number for logs, before the session has a name. */
   readonly number = nextSessionNumber++;
   readonly connectedAt = Date.now();
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
   #state: State = 'hello';
-  /** The channel while joined (#state is 'joined'), undefined in every other state. */
-  #channel: Channel<ServerBody, ClientBody> | undefined;
-  /** The last frame in flight, settled either way; SETTLED (shared by all sessions) until a frame has to wait. */
-  #processing: Promise<void> = SETTLED;
-  /** Frames received and not yet handled. */
-  #pending = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
   /**
    * Made with the first line: a bucket starts full and stays full until taken from, so one made now behaves as one
@@ -133,6 +132,7 @@ export class ServerSession {
   #whenReceipted: (() => void) | undefined;
 
   constructor(ws: WebSocket, ctx: SessionContext) {
+    super();
     this.#ws = ws;
     this.#ctx = ctx;
     this.#handshakeTimer = setTimeout(ServerSession.#handshakeTimedOut, ctx.options.handshakeTimeoutMs, this);
@@ -178,7 +178,13 @@ export class ServerSession {
 
   get phase(): SessionPhase {
     const state = this.#state;
-    return state === 'joined' ? this.#channel!.mode : state;
+    return typeof state === 'string' ? state : state.mode;
+  }
+
+  /** The channel while joined; undefined in every other state. */
+  get #channel(): Channel<ServerBody, ClientBody> | undefined {
+    const state = this.#state;
+    return typeof state === 'string' ? undefined : state;
   }
 
   get ended(): boolean {
@@ -233,38 +239,15 @@ export class ServerSession {
     // rather than queued: the hello's handshake waits (for the event loop's next poll, and for a host that may
     // answer later, e.g. Redis), and a peer could otherwise pile up frames of up to maxPayload each in memory for as
     // long as that wait lasts.
-    if (this.#pending > 0 && this.#state !== 'joined') {
+    if (this.framesPending > 0 && this.#channel === undefined) {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
-    const text = data.toString();
     // One frame at a time, in arrival order: sequence numbers and receipts depend on it. With nothing in flight
     // the frame is handled now, in this event: over node:crypto a record opens without a promise and the line
     // goes to the relay at once, so no promise is made per frame. Whatever has to wait (the hello's handshake,
-    // a host that answers later) makes the frames behind it wait in the queue, as every frame did before.
-    if (this.#pending === 0) {
-      let result: void | Promise<void>;
-      try {
-        result = this.#handle(text);
-      } catch (error) {
-        this.fail(error);
-        return;
-      }
-      if (result instanceof Promise) this.#queue(result);
-      return;
-    }
-    this.#queue(this.#processing.then(() => this.#handle(text)));
-  }
-
-  /** Holds the frames behind `handling` until it settles; its failure ends the session. */
-  #queue(handling: Promise<void>): void {
-    this.#pending++;
-    this.#processing = handling
-      .catch((error: unknown) => this.fail(error))
-      .finally(() => {
-        // Nothing left in flight: the settled promise is not held for the rest of an idle session's life.
-        if (--this.#pending === 0) this.#processing = SETTLED;
-      });
+    // a host that answers later) makes the frames behind it wait, as every frame did before.
+    void this.inOrder(this.#handle, data.toString(), this.fail);
   }
 
   /** One frame, checked and handled: a value where nothing had to wait, a promise where something did. */
@@ -279,12 +262,11 @@ export class ServerSession {
       case 'record':
       case 'plain': {
         if (state === 'refused') throw new WirechatError('HANDSHAKE_PLAIN_REFUSED', PLAIN_REFUSED_MESSAGE);
-        const channel = this.#channel;
-        if (channel === undefined) {
+        if (typeof state === 'string') {
           throw new WirechatError('PROTO_UNEXPECTED', `a ${frame.type} frame while the session is ${state}`);
         }
-        // The sequence number is checked first, inside open, before anything else is looked at.
-        const opened = channel.open(frame);
+        // Joined: the state is the channel. The sequence number is checked first, inside open, before anything else.
+        const opened = state.open(frame);
         return opened instanceof Promise ? opened.then((body) => this.#body(body)) : this.#body(opened);
       }
       default: {
@@ -344,8 +326,7 @@ export class ServerSession {
       return;
     }
     this.#code = welcome.sessionCode;
-    this.#state = 'joined';
-    this.#channel = channel;
+    this.#state = channel;
     this.#sendFrame(JSON.stringify(welcome.frame));
     if (hello.resume) {
       this.#resuming = { asked: hello.name };
@@ -632,10 +613,9 @@ export class ServerSession {
 
   #ended(code: number, why: string, departure?: string): void {
     if (this.#state === 'ended') return;
-    const wasJoined = this.#state === 'joined';
+    const wasJoined = this.#channel !== undefined;
     const refused = this.#state === 'refused';
     this.#state = 'ended';
-    this.#channel = undefined;
     // A close from the peer says no more than its code: its reason text is the tab's own words.
     this.#departure = departure ?? (isNormalClose(code) ? 'left' : `disconnected (${closeCodeText(code)})`);
     clearTimeout(this.#handshakeTimer);

@@ -29,6 +29,7 @@ import {
   type WelcomeFrame,
 } from './protocol.ts';
 import { createChannel, type Channel, type CheckListener, type FrameCheck } from './record.ts';
+import { InOrder } from './in-order.ts';
 
 export type HandshakeStep = 'keypair' | 'hello' | 'welcome' | 'verified' | 'trusted' | 'unwrapped' | 'ready';
 
@@ -92,7 +93,8 @@ type State =
   | { phase: 'open'; channel: Channel<ClientBody, ServerBody> }
   | { phase: 'ended' };
 
-export class ClientSession {
+/** Its frames are handled one at a time, in arrival order (shared/in-order.ts); those behind a failed one fail with it. */
+export class ClientSession extends InOrder {
   readonly #options: ClientOptions;
   readonly #started = Date.now();
   #state: State = { phase: 'new' };
@@ -101,6 +103,7 @@ export class ClientSession {
   #identity: ServerIdentity | undefined;
 
   constructor(options: ClientOptions) {
+    super();
     this.#options = options;
     const events = options.events;
     this.#checked = events?.checked && ((check) => events.checked?.(check));
@@ -162,26 +165,11 @@ export class ClientSession {
    * code either way.
    */
   receive(data: string): Promise<void> {
-    if (this.#pending === 0) {
-      let handled: void | Promise<void>;
-      try {
-        handled = this.#receive(data);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return handled === undefined ? SETTLED : this.#queue(handled);
+    try {
+      return this.inOrder(this.#receive, data) ?? SETTLED;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.#queue(this.#receiving.then(() => this.#receive(data)));
-  }
-  /** The last frame's handling that had to wait; the next frame waits for it (and fails with it). */
-  #receiving: Promise<void> = SETTLED;
-  /** Frames whose handling has begun and not finished. */
-  #pending = 0;
-
-  #queue(handling: Promise<void>): Promise<void> {
-    this.#pending++;
-    this.#receiving = handling.finally(() => this.#pending--);
-    return this.#receiving;
   }
 
   /** One frame, checked and handled: nothing returned where nothing had to wait, a promise where something did. */

@@ -167,6 +167,25 @@ export class ScriptedClient {
     return this.closed;
   }
 
+  /**
+   * Leaves as a page does when its person types EXIT (docs/protocol.md: a `bye` body, then a 1000 close) and waits
+   * for the close handshake, at most `timeoutMs`; a session that cannot say it (already ended) or a server that does
+   * not answer in time has its socket cut instead. Never rejects.
+   */
+  async goodbye(timeoutMs = 5000, word = 'EXIT'): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no close within the bound')), timeoutMs);
+    });
+    try {
+      await Promise.race([this.bye(word), late]);
+    } catch {
+      this.close();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   close(): void {
     this.ws.terminate();
   }

@@ -246,7 +246,7 @@ export async function runResumeLoad(options: {
     const seconds = (performance.now() - started) / 1000;
     const replayed = tabs.reduce((sum, tab) => sum + tab.replayed, 0);
     const resent = tabs.reduce((sum, tab) => sum + tab.resent, 0);
-    for (const tab of tabs) tab.close();
+    await Promise.all(tabs.map((tab) => tab.goodbye(GOODBYE_MS)));
     return { clients: options.clients, lines: options.lines, cuts, recovered, replayed, resent, seconds, problems };
   } finally {
     await own?.stop();
@@ -398,9 +398,14 @@ async function honestRound(url: string | readonly string[], options: LoadOptions
       refusedTries,
     };
   } finally {
-    for (const client of clients) client.close();
+    // Each tab leaves as a page does (EXIT, a 1000 close), not as a cut connection: the server's console shows
+    // "left", not "disconnected (1006)". Bounded: a server that does not answer has the socket cut.
+    await Promise.all(clients.map((client) => client.goodbye(GOODBYE_MS)));
   }
 }
+
+/** How long a tab waits for the server's answer to its goodbye before it cuts its socket. */
+const GOODBYE_MS = 5_000;
 
 /**
  * Whether the tabs saw one chat-wide order: every tab's lines, each after the one before it, are edges of one

@@ -127,6 +127,13 @@ export class ResumingClient {
     this.cut();
   }
 
+  /** Leaves for good as a page does (EXIT, a 1000 close; ScriptedClient.goodbye), its secret revoked. */
+  async goodbye(timeoutMs?: number): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.goodbye(timeoutMs);
+  }
+
   #show(n: number, shown: Shown): void {
     if (this.lines.has(n)) this.duplicates++;
     else this.lines.set(n, shown);

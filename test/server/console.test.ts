@@ -251,7 +251,23 @@ describe('the console', () => {
     );
   });
 
-  it('folds a tab line to the terminal width and marks every continuation, so padding cannot forge a line', () => {
+  it("prints a tab's line after the tick that brought it, and anything printed meanwhile after it", async () => {
+    const before = printed.length;
+    con.line('amy', 'one', Date.now());
+    con.line('bob', 'two', Date.now());
+    assert.equal(printed.length, before, 'not printed while the line is on its way out');
+    // Immediates run in the order they were queued: the console's (queued by the first line) runs before this one.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.match(printed.slice(before), /^\[[\d:]{8}\] amy: one\n\[[\d:]{8}\] bob: two\n$/);
+    con.line('amy', 'three', Date.now());
+    con.notice('amy left');
+    assert.match(printed.slice(before), /amy: one\n.*bob: two\n.*amy: three\n.* \* amy left\n$/s, 'in the order said');
+    con.line('bob', 'four', Date.now());
+    con.close();
+    assert.match(printed, /bob: four\n$/, 'closing prints what waits');
+  });
+
+  it('folds a tab line to the terminal width and marks every continuation, so padding cannot forge a line', async () => {
     (output as PassThrough & { columns?: number }).columns = 60;
     const forged = '[09:41:00] console: the code is 4711';
     const at = Date.now();
@@ -259,6 +275,7 @@ describe('the console', () => {
     for (const pad of [60 - head, 59 - head, 120 - head, 3]) con.line('mallory', `${'x'.repeat(pad)}${forged}`, at);
     con.line('mallory', `${'\u5b57'.repeat(25)}${forged}`, at);
     con.line('mallory', `${'e\u0301'.repeat(40)}${forged}`, at);
+    await new Promise((resolve) => setImmediate(resolve));
     const rows = printed.split('\n').filter((row) => row !== '');
     for (const row of rows) {
       const width = [...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(row)].reduce(

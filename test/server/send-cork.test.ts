@@ -1,9 +1,9 @@
 /**
  * server/session.ts's send path: the frames a session sends in one tick leave its socket in one write (the socket
  * is corked for the tick), each still sealed on its own and in order, a frame sent alone is not held back, a
- * frame lives in the server's slab only while nothing waits on its socket, and a line's frames to the other tabs leave
- * before its sender's receipt is sealed. Real loopback sockets; the writes are read from the server-side
- * net.Socket itself.
+ * frame lives in the server's slab only while nothing waits on its socket, and a line's frames to the other tabs
+ * leave before its sender's receipt is sealed, and both before the console's terminal write. Real loopback
+ * sockets; the writes are read from the server-side net.Socket itself.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { Console } from '../../server/console.ts';
 import { FRAME_SLAB_BYTES } from '../../server/frame-slab.ts';
 import { loadIdentity, type Identity } from '../../server/identity.ts';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
@@ -196,13 +198,30 @@ function notingSeals(name: string, events: string[]): CryptoBackend {
 }
 
 describe('a line through the relay', () => {
-  it("leaves for the other tab before its sender's receipt is sealed", async () => {
-    const history = await openHistory();
-    const relay = new Relay('console', { history, presenceIntervalMs: 10 });
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-    await new Promise((resolve) => wss.once('listening', resolve));
+  it("leaves for the other tab before its sender's receipt is sealed, and both before the console prints it", async () => {
     // The server-side events of both sessions, in order: each record sealed, each write to a socket.
     const events: string[] = [];
+    const history = await openHistory();
+    const relay = new Relay('console', { history, presenceIntervalMs: 10 });
+    // The operator's console, as the real server has it, its terminal writes noted with the sockets' writes.
+    const terminal = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        if (chunk.toString().includes('hello bob')) events.push('print');
+        done();
+      },
+    });
+    const operator = new Console({
+      input: new PassThrough(),
+      output: terminal,
+      relay,
+      plain: false,
+      color: false,
+      onEnd: () => undefined,
+      onInterrupt: () => undefined,
+    });
+    relay.listen(operator);
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((resolve) => wss.once('listening', resolve));
     const names = ['amy', 'bob'];
     let connections = 0;
     wss.on('connection', (ws) => {
@@ -222,12 +241,14 @@ describe('a line through the relay', () => {
       await amy.send('hello bob', 7);
       await bob.waitFor((b) => b.kind === 'line' && b.text === 'hello bob');
       await amy.waitFor((b) => b.kind === 'receipt' && b.id === 7);
+      await until(() => events.includes('print'), 'the console to print the line');
       assert.deepEqual(
         events,
-        ['seal bob', 'write bob', 'seal amy', 'write amy'],
-        "bob's record sealed and written, then amy's receipt sealed and written",
+        ['seal bob', 'write bob', 'seal amy', 'write amy', 'print'],
+        "bob's record sealed and written, then amy's receipt sealed and written, then the console's terminal write",
       );
     } finally {
+      operator.close();
       amy.close();
       bob.close();
       await new Promise((resolve) => wss.close(resolve));

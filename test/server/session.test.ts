@@ -18,7 +18,7 @@ import { ServerSession, type LineOutcome, type SessionHost } from '../../server/
 import type { ClientResume, ServerBody, ServerLine, ServerReceipt } from '../../shared/protocol.ts';
 import { ScriptedClient } from '../../tools/client.ts';
 import { expectDropped, honestServer } from '../helpers/checks.ts';
-import { helloFrame, RawClient, until, within } from '../helpers/raw-client.ts';
+import { connectWs, helloFrame, RawClient, until, within } from '../helpers/raw-client.ts';
 import { startTestServer, testKeyPair, type TestServer } from '../helpers/server.ts';
 
 const DELIVERED: LineOutcome = { status: 'delivered', reason: '', n: 1 };
@@ -248,6 +248,102 @@ describe('the session sends every receipt itself', () => {
     assert.deepEqual(
       h.host.departures.map((l) => [l.code, l.reason.split(':')[0]]),
       [[1008, 'dropped']],
+    );
+  });
+});
+
+describe('a session holds a channel exactly while it is joined', () => {
+  let h: Harness;
+  afterEach(() => h.close());
+
+  const NOTE: ServerBody = { kind: 'receipt', id: 99, status: 'delivered', reason: '', n: 1 };
+
+  /**
+   * Has `session` send NOTE, then a ping, and resolves once the ping reached `ws` with the text frames that came
+   * before it: the ping is written after whatever the send wrote, so nothing that was sent is still on its way.
+   */
+  async function sendAndCount(session: ServerSession, ws: WebSocket, frames: string[]): Promise<number> {
+    const pinged = new Promise((resolve) => ws.once('ping', resolve));
+    await session.send(NOTE);
+    assert.equal(session.heartbeat(), true);
+    await within(pinged, 5000, 'the ping');
+    return frames.length;
+  }
+
+  async function connected(h: Harness): Promise<{ ws: WebSocket; frames: string[]; session: ServerSession }> {
+    const ws = await connectWs(h.url);
+    const frames: string[] = [];
+    ws.on('message', (data) => frames.push(String(data)));
+    await until(() => h.sessions.length === h.sockets.length && h.sockets.length > 0, 'the session');
+    return { ws, frames, session: h.sessions.at(-1)! };
+  }
+
+  it('plain: none before the welcome, none once refused, one while joined, none once ended; phase agrees', async () => {
+    h = await sessions({ plain: true });
+    // A page that does not allow plain mode: it is sent the signed plain welcome and is refused, never joined.
+    const refused = await connected(h);
+    assert.equal(refused.session.phase, 'hello');
+    assert.equal(await sendAndCount(refused.session, refused.ws, refused.frames), 0, 'no channel before the welcome');
+    refused.ws.send(JSON.stringify(await helloFrame({ name: 'nora' })));
+    await until(() => refused.frames.length === 1, 'the plain welcome');
+    assert.equal(refused.session.phase, 'refused');
+    assert.equal(await sendAndCount(refused.session, refused.ws, refused.frames), 1, 'no channel once refused');
+    // A page that allows it joins: its channel carries bodies in the clear.
+    const amy = await tab(h, 'amy', true);
+    const session = h.sessions.at(-1)!;
+    assert.equal(session.phase, 'plain');
+    const got = amy.waitFor((b) => b.kind === 'receipt' && b.id === 99);
+    void session.send(NOTE);
+    assert.deepEqual(await got, NOTE, 'joined: the body went out on its channel');
+    session.close(1000, 'done', 'closed by the test');
+    assert.equal(session.phase, 'ended');
+    assert.equal(session.ended, true);
+    await session.send(NOTE);
+    assert.equal((await amy.closed).code, 1000);
+    assert.equal(amy.bodies.filter((b) => b.kind === 'receipt' && b.id === 99).length, 1, 'nothing once it ended');
+    // The host hears whether it had joined: a joined tab's departure carries no "before the handshake" note.
+    refused.ws.close(1000);
+    await until(() => h.host.departures.length === 2, 'both departures');
+    assert.deepEqual(
+      h.host.departures.map((d) => [d.label, /before the handshake finished/.test(d.reason)]),
+      [
+        ['amy', false],
+        ['connection #' + String(refused.session.number), false],
+      ],
+    );
+  });
+
+  it('secure: none before the welcome, one while joined; a frame before it joined is refused', async () => {
+    h = await sessions();
+    const early = await connected(h);
+    assert.equal(early.session.phase, 'hello');
+    assert.equal(await sendAndCount(early.session, early.ws, early.frames), 0, 'no channel before the welcome');
+    early.ws.send(JSON.stringify({ type: 'record', seq: 0, token: 'x', mac: 'y' }));
+    const closed = await within(
+      new Promise<{ code: number; reason: string }>((resolve) =>
+        early.ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+      ),
+      5000,
+      'the close',
+    );
+    assert.match(closed.reason, /^PROTO_UNEXPECTED: a record frame while the session is hello/);
+    assert.equal(early.session.phase, 'ended');
+    const amy = await tab(h, 'amy');
+    const session = h.sessions.at(-1)!;
+    assert.equal(session.phase, 'secure');
+    const got = amy.waitFor((b) => b.kind === 'receipt' && b.id === 99);
+    void session.send(NOTE);
+    assert.deepEqual(await got, NOTE);
+    await amy.bye();
+    assert.equal(session.phase, 'ended');
+    await until(() => h.host.departures.length === 2, 'both departures');
+    assert.deepEqual(
+      h.host.departures.map((d) => [d.label, /before the handshake finished/.test(d.reason)]),
+      [
+        ['connection #' + String(early.session.number), true],
+        ['amy', false],
+      ],
+      'the host hears which of them had joined',
     );
   });
 });

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { DEFAULTS } from '../../server/options.ts';
 import { percentile, runAttackLoad, runLoad } from '../../tools/load.ts';
 import { ROOT } from '../helpers/process.ts';
+import { startTestServer } from '../helpers/server.ts';
 
 describe('npm run load', () => {
   it('delivers every line of 6 tabs x 8 lines to every other tab exactly once, in order', async () => {
@@ -12,6 +13,24 @@ describe('npm run load', () => {
     assert.equal(result.expected, 6 * 8 * 5);
     assert.equal(result.deliveries, result.expected);
     assert.ok(result.p50Ms <= result.p99Ms);
+  });
+
+  it('has its tabs leave as pages do: the server hears each say goodbye and close with 1000, none cut', async () => {
+    const server = await startTestServer({ rate: 1_000_000, burst: 1_000_000 });
+    try {
+      const result = await runLoad({ url: server.wsUrl, clients: 3, lines: 2 });
+      assert.deepEqual(result.problems, []);
+      // runLoad returns once each tab's close handshake is done: the server has heard them all by then.
+      const left = server.events.filter((e) => e.kind === 'left');
+      assert.deepEqual(left.map((e) => [e.name, e.code, e.text]).sort(), [
+        ['load-0', 1000, 'left'],
+        ['load-1', 1000, 'left'],
+        ['load-2', 1000, 'left'],
+      ]);
+      assert.equal(server.relay.size, 0, 'no tab left behind');
+    } finally {
+      await server.stop();
+    }
   });
 
   it('does the same in plain mode', async () => {
