@@ -19,7 +19,7 @@ const ROWS = [
   'handshake.chromium.p50',
   'handshake.chromium.p99',
   'handshake.chromium.min',
-  ...['load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map(
+  ...['load', 'only-load', 'making', 'only-making', 'after', 'keypair', 'socket', 'server', 'verify', 'unwrap'].map(
     (id) => `handshake.chromium.${id}.p50`,
   ),
   'handshake.rate',

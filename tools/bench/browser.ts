@@ -4,8 +4,10 @@
  * make the 3072-bit RSA-OAEP key pair from a page load. Every run uses a fresh browser context (no pinned key, no
  * cache), so each is a first visit.
  */
-import { createHash } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Browser, Page, Response } from 'playwright-core';
 import { SECURITY_HEADERS } from '../../server/http-guard.ts';
 import { launchBrowser } from '../../test/helpers/browser.ts';
 import { RSA_MODULUS_BITS } from '../../shared/handshake.ts';
@@ -15,6 +17,8 @@ export interface BrowserRun {
   loadToSecure: number;
   /** Milliseconds from navigation start to a key pair made, on a page that does only that. */
   loadToKeyPair: number;
+  /** On that page, from navigation start until it asked Web Crypto for the key pair. */
+  keyPairOnlyStart: number;
   /** On that page, how long Web Crypto took to make the key pair. */
   keyPairOnlyMaking: number;
   /** From the socket's creation (the person pressed Enter) until the key pair was there. */
@@ -40,31 +44,57 @@ crypto.subtle.generateKey(
   false, ['encrypt', 'decrypt'],
 ).then(() => { window.__keyPairMade = performance.now(); });
 `;
-const KEYGEN_PAGE = `<!doctype html><meta charset="utf-8"><title>keygen</title><script>${KEYGEN_SCRIPT}</script>`;
+/** Where the key-pair-only page and its script are, next to the page's own files. */
+export const KEY_PAIR_ONLY_PAGE = 'bench-keygen.html';
+const KEY_PAIR_ONLY_SCRIPT = 'assets/bench-keygen.js';
+const KEYGEN_PAGE = `<!doctype html><meta charset="utf-8"><title>keygen</title><script src="/${KEY_PAIR_ONLY_SCRIPT}"></script>`;
 
 /**
- * The key-pair-only page gets the real page's security headers (server/http-guard.ts), its one inline script
- * allowed by its hash: without Cross-Origin-Opener-Policy, Chromium loads it in the blank page's renderer, while
- * the real page, with it, is moved to a new browsing context group (a new renderer process) before anything of it
- * runs, and the ratio counted that swap as the page's own work.
+ * A copy of the built page (`dist`) with the key-pair-only page added, for the bench's server to serve: the
+ * baseline then comes the way the page does, from the same origin through the same server, with the same headers
+ * (server/http-guard.ts) and its script a file of its own under `script-src 'self'`, as the page's first script
+ * is. The headers matter: with Cross-Origin-Opener-Policy, Chromium moves a navigation from the blank page into a
+ * new browsing context group, a new renderer process, before any of the page runs, and the CSP leaves no inline
+ * script, so the page's first script costs a request of its own. A baseline without either counted both as the
+ * page's own work. `remove` deletes the copy.
  */
-const KEYGEN_HEADERS: Record<string, string> = {
-  ...SECURITY_HEADERS,
-  'Content-Security-Policy': SECURITY_HEADERS['Content-Security-Policy']!.replace(
-    "script-src 'self'",
-    `script-src 'self' 'sha256-${createHash('sha256').update(KEYGEN_SCRIPT).digest('base64')}'`,
-  ),
-};
+export async function withKeyPairOnlyPage(dist: string): Promise<{ root: string; remove: () => Promise<void> }> {
+  const root = await mkdtemp(join(tmpdir(), 'wirechat-bench-page-'));
+  const remove = () => rm(root, { recursive: true, force: true });
+  try {
+    await cp(dist, root, { recursive: true });
+    await mkdir(join(root, dirname(KEY_PAIR_ONLY_SCRIPT)), { recursive: true });
+    await writeFile(join(root, KEY_PAIR_ONLY_PAGE), KEYGEN_PAGE);
+    await writeFile(join(root, KEY_PAIR_ONLY_SCRIPT), KEYGEN_SCRIPT);
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  return { root, remove };
+}
 
-async function keyPairOnly(browser: Browser, origin: string): Promise<{ made: number; asked: number }> {
+/**
+ * The headers of `response` that the server sends for security, to check that the two pages came with the same
+ * ones: the comparison is only fair if they did.
+ */
+function securityHeaders(response: Response | null, what: string): string {
+  if (!response?.ok()) throw new Error(`bench: ${what} answered ${response?.status() ?? 'nothing'}`);
+  const headers = response.headers();
+  return JSON.stringify(Object.keys(SECURITY_HEADERS).map((name) => [name, headers[name.toLowerCase()] ?? null]));
+}
+
+async function keyPairOnly(
+  browser: Browser,
+  origin: string,
+  pageHeaders: string,
+): Promise<{ made: number; asked: number }> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
-    // Same origin and same navigation as the real page: only what the page does after loading differs.
-    await page.route(`${origin}bench-keygen`, (route) =>
-      route.fulfill({ contentType: 'text/html', headers: KEYGEN_HEADERS, body: KEYGEN_PAGE }),
-    );
-    await page.goto(`${origin}bench-keygen`);
+    const response = await page.goto(`${origin}${KEY_PAIR_ONLY_PAGE}`);
+    if (securityHeaders(response, 'the key-pair-only page') !== pageHeaders) {
+      throw new Error(`bench: the key-pair-only page did not come with the page's headers (${pageHeaders})`);
+    }
     await page.waitForFunction(() => (window as { __keyPairMade?: number }).__keyPairMade !== undefined, undefined, {
       timeout: 60_000,
       polling: 50,
@@ -88,7 +118,7 @@ async function stepMs(page: Page, step: string): Promise<number> {
 async function realPage(
   browser: Browser,
   origin: string,
-): Promise<Omit<BrowserRun, 'loadToKeyPair' | 'keyPairOnlyMaking'>> {
+): Promise<{ run: Omit<BrowserRun, 'loadToKeyPair' | 'keyPairOnlyStart' | 'keyPairOnlyMaking'>; headers: string }> {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
@@ -115,7 +145,7 @@ async function realPage(
         });
       };
     });
-    await page.goto(origin);
+    const headers = securityHeaders(await page.goto(origin), 'the page');
     await page.locator('#name-input').press('Enter');
     await page.locator('#status[data-state="secure"]').waitFor({ timeout: 60_000 });
     const marks = await page.evaluate(() => {
@@ -126,7 +156,7 @@ async function realPage(
     const [keypair, hello, welcome, verified, trusted, unwrapped, ready] = await Promise.all(
       ['keypair', 'hello', 'welcome', 'verified', 'trusted', 'unwrapped', 'ready'].map((s) => stepMs(page, s)),
     );
-    return {
+    const run = {
       loadToSecure: socketMade + ready!,
       keyPairWait: keypair!,
       keyPairStart: marks.asked,
@@ -137,6 +167,7 @@ async function realPage(
       verify: verified! - welcome!,
       unwrap: unwrapped! - trusted!,
     };
+    return { run, headers };
   } finally {
     await context.close();
   }
@@ -147,15 +178,16 @@ export async function browserHandshakes(origin: string, runs: number): Promise<B
   const browser = await launchBrowser();
   try {
     // One of each first, not counted: the first page load of a browser pays for starting its processes.
-    await keyPairOnly(browser, origin);
-    await realPage(browser, origin);
+    const { headers } = await realPage(browser, origin);
+    await keyPairOnly(browser, origin, headers);
     const out: BrowserRun[] = [];
     for (let i = 0; i < runs; i++) {
-      const only = await keyPairOnly(browser, origin);
+      const only = await keyPairOnly(browser, origin, headers);
       out.push({
         loadToKeyPair: only.made,
+        keyPairOnlyStart: only.asked,
         keyPairOnlyMaking: only.made - only.asked,
-        ...(await realPage(browser, origin)),
+        ...(await realPage(browser, origin)).run,
       });
     }
     return out;

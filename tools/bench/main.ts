@@ -11,7 +11,7 @@ import { commandLine, runAsCommand, usage } from '../../server/command-line.ts';
 import { generateClientKeyPair } from '../../shared/handshake.ts';
 import { benchCodec } from './codec.ts';
 import { benchLog, DEFAULTS as LOG_DEFAULTS, type LogBenchOptions } from './log.ts';
-import { browserHandshakes } from './browser.ts';
+import { browserHandshakes, withKeyPairOnlyPage } from './browser.ts';
 import { benchRecord, PRIMITIVES } from './record.ts';
 import {
   allReceived,
@@ -254,7 +254,9 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
   }
   const publicKey = await publicKeyText(keyPair);
 
-  const secure = await ServerChild.start('secure', { cpuProfDir, dist: await pageDist(log) });
+  // The page and, next to it, the key-pair-only page that is its baseline (tools/bench/browser.ts).
+  const pages = await withKeyPairOnlyPage(await pageDist(log));
+  const secure = await ServerChild.start('secure', { cpuProfDir, dist: pages.root });
   const echo = await ServerChild.start('echo');
   try {
     await echo.request({ cmd: 'sizes', forwardBytes: 0, replyBytes: await welcomeBytes(secure.wsUrl, publicKey) });
@@ -372,6 +374,7 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
     const secure50 = median(browser.map((b) => b.loadToSecure));
     for (const [id, what, pick] of [
       ['load', 'page: navigation -> key pair asked for (loading the page)', (b) => b.keyPairStart],
+      ['only-load', 'key-pair-only page: navigation -> key pair asked for', (b) => b.keyPairOnlyStart],
       ['making', 'page: making the key pair', (b) => b.keyPairMaking],
       ['only-making', 'key-pair-only page: making the key pair', (b) => b.keyPairOnlyMaking],
       ['after', 'page: key pair made -> secure', (b) => b.afterKeyPair],
@@ -393,6 +396,7 @@ async function handshakeRows(sizes: Sizes, log: (line: string) => void, cpuProfD
   } finally {
     await secure.stop();
     await echo.stop();
+    await pages.remove();
   }
 
   log(
