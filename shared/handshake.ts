@@ -253,6 +253,16 @@ export function sessionCode(data: Uint8Array): Promise<string> {
 }
 
 export async function unwrapSessionSecret(privateKey: CryptoKey, wrapped: Uint8Array): Promise<SessionSecret> {
+  // RFC 8017 §7.1.2, step 1: a ciphertext is exactly as long as the modulus. Chromium's Web Crypto refuses any
+  // other length; Node's reads a shorter one as the same number, so one whose leading zero byte was dropped would
+  // open there. Checked here, both refuse it alike.
+  const modulusBytes = (privateKey.algorithm as RsaHashedKeyAlgorithm).modulusLength / 8;
+  if (wrapped.length !== modulusBytes) {
+    throw new WirechatError(
+      'HANDSHAKE_UNWRAP_FAILED',
+      `the wrapped keys are ${wrapped.length} bytes, not the ${modulusBytes} of this page's key`,
+    );
+  }
   let secret: Uint8Array;
   try {
     secret = new Uint8Array(
