@@ -415,12 +415,12 @@ export class ServerSession extends InOrder {
   /**
    * The host usually answers a line only after it has fanned it out (LocalHub, with the entries in order, emits
    * the entry, and the relay seals it for every other tab, before the append resolves; a duplicate is fanned out
-   * to nobody, and a relay of many fans out from Redis's stream, later), and each of those frames leaves when its socket is uncorked, in
-   * a tick callback queued as it was sealed (#corkUntilNextTick). Sending the receipts in a tick callback queued
-   * after the answer puts the receipt's seal after those writes: the other tabs, who are waiting for the line,
-   * get it without waiting for the sender's receipt to be sealed first. An ordering for latency only: receipts
-   * leave in line order either way. Static, with the session as argument: no
-   * closure per line, and no field in every idle session.
+   * to nobody, and a relay of many fans out later, from Redis's stream), and each of those frames leaves when its
+   * socket is uncorked, in a tick callback queued as it was sealed (#corkUntilNextTick). Sending the receipts in
+   * a tick callback queued after the answer puts the receipt's seal after those writes: the other tabs, who are
+   * waiting for the line, get it without waiting for the sender's receipt to be sealed first. An ordering for
+   * latency only: receipts leave in line order either way. Static, with the session as argument: no closure per
+   * line, and no field in every idle session.
    */
   static #sendOwedAfterFanOut(session: ServerSession): void {
     session.#sendOwed();
