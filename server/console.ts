@@ -52,6 +52,8 @@ export class Console implements RelayEvents {
   readonly #options: ConsoleOptions;
   readonly #rl: Interface;
   readonly #interactive: boolean;
+  /** Tabs' lines not printed yet, flat: from, text, at, from, text, at, ...; undefined when there are none. */
+  #waiting: Array<string | number> | undefined;
 
   constructor(options: ConsoleOptions) {
     this.#options = options;
@@ -127,9 +129,6 @@ export class Console implements RelayEvents {
     this.#waiting = [from, text, at];
     setImmediate(Console.#printWaitingOf, this);
   }
-
-  /** Tabs' lines not printed yet, flat: from, text, at, from, text, at, ...; undefined when there are none. */
-  #waiting: Array<string | number> | undefined;
 
   /** Static, with the console as argument: no closure per batch of lines. */
   static #printWaitingOf(console: Console): void {

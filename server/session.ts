@@ -29,6 +29,7 @@ import {
   type ServerReceipt,
 } from '../shared/protocol.ts';
 import { createChannel, whenReady, type Channel, type EncodedBody } from '../shared/record.ts';
+import { SETTLED } from '../shared/maybe-promise.ts';
 import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
 import { InOrder } from '../shared/in-order.ts';
@@ -632,8 +633,6 @@ function afterNextPoll(): Promise<void> {
 }
 
 const INTERNAL_MESSAGE = 'the server could not go on with this session';
-/** What send answers when the frame is out at once: one settled promise for all, not one per frame and recipient. */
-const SETTLED: Promise<void> = Promise.resolve();
 
 const VANISHED = 'vanished (no answer to heartbeats)';
 const PLAIN_REFUSED_MESSAGE = 'this server runs in plain mode, which this page did not allow';

@@ -29,6 +29,7 @@ import {
   type WelcomeFrame,
 } from './protocol.ts';
 import { createChannel, type Channel, type CheckListener, type FrameCheck } from './record.ts';
+import { SETTLED } from './maybe-promise.ts';
 import { InOrder } from './in-order.ts';
 
 export type HandshakeStep = 'keypair' | 'hello' | 'welcome' | 'verified' | 'trusted' | 'unwrapped' | 'ready';
@@ -80,9 +81,6 @@ export interface ClientOptions {
   resume?: () => Omit<ClientResume, 'kind'>;
 }
 
-/** What receive answers when a frame was handled at once: one settled promise, not one per frame. */
-const SETTLED: Promise<void> = Promise.resolve();
-
 /** Where the session is: `secure` and `plain` are the open chat, in the mode its channel speaks. */
 export type ClientPhase = 'new' | 'hello' | 'verifying' | Mode | 'ended';
 
@@ -101,6 +99,9 @@ export class ClientSession extends InOrder {
   #nextLineId = 0;
   #offsetMs = 0;
   #identity: ServerIdentity | undefined;
+  /** Told each check an incoming frame passes (undefined when nobody listens: then no closure per record). */
+  readonly #checked: CheckListener | undefined;
+  readonly #body = (body: ServerBody): void => this.#options.events?.body?.(body);
 
   constructor(options: ClientOptions) {
     super();
@@ -222,10 +223,6 @@ export class ClientSession extends InOrder {
       }
     }
   }
-
-  /** Told each check an incoming frame passes (undefined when nobody listens: then no closure per record). */
-  readonly #checked: CheckListener | undefined;
-  readonly #body = (body: ServerBody): void => this.#options.events?.body?.(body);
 
   async #welcome(state: Extract<State, { phase: 'hello' }>, welcome: WelcomeFrame): Promise<void> {
     this.#step('welcome');

@@ -11,10 +11,7 @@
  * they did before there was a runner, and an idle session (most of them: docs/benchmarks.md, the memory row) holds
  * no extra object for it (a separate one measured 48 bytes of heap per idle server session).
  */
-import type { MaybePromise } from './maybe-promise.ts';
-
-/** The last frame pending when none is: one settled promise for every session. */
-const SETTLED: Promise<void> = Promise.resolve();
+import { SETTLED, type MaybePromise } from './maybe-promise.ts';
 
 export class InOrder {
   /** The last frame's handling that had to wait; the next frame waits for it. SETTLED when nothing is pending. */

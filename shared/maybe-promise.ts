@@ -6,6 +6,12 @@
  */
 export type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * One settled promise for every caller that must answer with a promise when the work is already done (a frame sent
+ * or handled at once): not one made per frame and recipient.
+ */
+export const SETTLED: Promise<void> = Promise.resolve();
+
 /** `next(value)` now when `result` is a value, or once it settles when it is a promise (a rejection passes through). */
 export function andThen<T, U>(result: MaybePromise<T>, next: (value: T) => MaybePromise<U>): MaybePromise<U> {
   return result instanceof Promise ? result.then(next) : next(result);

@@ -30,10 +30,17 @@ import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 
 /**
  * A full collection, now. `gc` is only a global under `--expose-gc`; the flag can be set from here, and a new
- * context then has the function (the bench runs under tsx, which would not pass the flag on).
+ * context then has the function (the bench runs under tsx, which would not pass the flag on). Set on first use,
+ * not on import: a process that only imports this module keeps V8's flags as they were.
  */
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+let gcFunction: (() => void) | undefined;
+function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    setFlagsFromString('--expose-gc');
+    gcFunction = runInNewContext('gc') as () => void;
+  }
+  gcFunction();
+}
 
 export interface RecordBenchOptions {
   /** Batches of each kind; each figure is the median over them. */
