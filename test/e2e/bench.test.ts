@@ -28,6 +28,7 @@ const ROWS = [
   'handshake.rate.floor.cpu',
   ...p('roundtrip', ['secure', 'secure-web', 'plain', 'floor']),
   ...['secure', 'secure-web', 'plain'].map((id) => `roundtrip.${id}.opening.p50`),
+  ...['secure', 'secure-web', 'plain', 'floor'].map((id) => `roundtrip.${id}.cold.p50`),
   ...['1', '10', '100'].flatMap((n) => [
     `throughput.${n}`,
     `throughput.${n}.cpu`,
