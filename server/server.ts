@@ -150,7 +150,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       // ws emits 'close' once: `on`, not `once`, which would wrap the listener in three more objects.
       ws.on('close', () => ticket.release());
       const session = new ServerSession(ws, sessionContext);
-      ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+      ticket.watch(() => session.inHandshake);
       relay.add(session);
     } catch (error) {
       log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);

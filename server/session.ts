@@ -315,9 +315,9 @@ export class ServerSession extends InOrder {
     // before the welcome goes out (the node:crypto handshake can finish before the loop has read it).
     await afterNextPoll();
     if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
-    clearTimeout(this.#handshakeTimer);
-    // Not held for the session's life: the timer and its closure are about 0.3 KiB of every idle session.
-    this.#handshakeTimer = undefined;
+    // A page coming back has not finished until its claim is in (#body): until then it is welcomed but unnamed, out
+    // of /who's and /kick's reach, and the timer is all that keeps it from holding its seat for good.
+    if (!hello.resume || refusePlain) this.#stopHandshakeTimer();
     if (refusePlain) {
       // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
@@ -337,12 +337,28 @@ export class ServerSession extends InOrder {
     host.joined(this);
   }
 
+  #stopHandshakeTimer(): void {
+    clearTimeout(this.#handshakeTimer);
+    // Not held for the session's life: the timer and its closure are about 0.3 KiB of every idle session.
+    this.#handshakeTimer = undefined;
+  }
+
+  /**
+   * Whether the connection is still in its handshake, for the admission's per-address count: before its welcome,
+   * and, for a page coming back, until its resume claim is in.
+   */
+  get inHandshake(): boolean {
+    const state = this.#state;
+    return state === 'hello' || state === 'handshaking' || this.#resuming !== undefined;
+  }
+
   #body(body: ClientBody): void | Promise<void> {
     const resuming = this.#resuming;
     if (resuming !== undefined) {
       if (body.kind !== 'resume')
         throw new WirechatError('PROTO_UNEXPECTED', `a ${body.kind} before the resume this page announced`);
       this.#resuming = undefined;
+      this.#stopHandshakeTimer();
       return this.#ctx.host.resume(this, body, resuming.asked);
     }
     switch (body.kind) {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { Close } from '../../shared/errors.ts';
 import { expectDropped, honestServer } from '../helpers/checks.ts';
-import { connectWs, RawClient, RawSocket, sleep, within } from '../helpers/raw-client.ts';
+import { connectWs, helloFrame, RawClient, RawSocket, sleep, within } from '../helpers/raw-client.ts';
 
 /** The HTTP status a refused upgrade answers with (ws's 'unexpected-response'). */
 function upgradeStatus(url: string, options: WebSocket.ClientOptions): Promise<number> {
@@ -152,6 +152,15 @@ describe('adversarial limits', () => {
     it('closes 1008 HANDSHAKE_TIMEOUT on a hello that never finishes (one fragment, then nothing)', async () => {
       const socket = await RawSocket.open(server());
       socket.send('{"type":"hello",', { fin: false });
+      await expectDropped(server(), socket, { code: Close.POLICY_VIOLATION, error: 'HANDSHAKE_TIMEOUT' });
+    });
+
+    it('closes 1008 HANDSHAKE_TIMEOUT on a page that announces a resume and never presents its claim', async () => {
+      // Welcomed, but not joined until its claim comes: without the timer it would hold its seat for good, unnamed,
+      // unlisted by /who and out of reach of /kick (the heartbeat keeps it, since ws answers pings by itself).
+      const socket = await RawSocket.open(server());
+      socket.sendJson({ ...(await helloFrame({ name: 'silent' })), resume: true });
+      assert.match(await socket.frame(0), /^\{"type":"welcome"/);
       await expectDropped(server(), socket, { code: Close.POLICY_VIOLATION, error: 'HANDSHAKE_TIMEOUT' });
     });
   });

@@ -106,6 +106,15 @@ describe('one address against everyone: 12 seats, 8 per address, 4 of them in th
     await letGo(server(), held);
   });
 
+  it('a welcomed page that announced a resume counts as in its handshake until it presents its claim', async () => {
+    const socket = await RawSocket.open(server(), { localAddress: ATTACKER });
+    socket.sendJson({ ...(await helloFrame({ name: 'resumer' })), resume: true });
+    assert.match(await socket.frame(0), /^\{"type":"welcome"/);
+    // Not joined, not named: as much in its handshake as a socket that never said hello.
+    assert.deepEqual(server().admission.count(ATTACKER), { open: 1, inHandshake: 1 });
+    await letGo(server(), [socket]);
+  });
+
   it('completed hellos from 127.0.0.2, all with one public key, hold 8 seats; a tab from 127.0.0.1 still joins', async () => {
     const { joined, refused } = await helloFlood(server(), 16);
     assert.equal(joined.length, 8);
