@@ -4,6 +4,7 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -84,6 +85,13 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       sendText(res, 404, 'not found');
     }),
   );
+  // Every TCP connection counts against its address from its first moment (server/admission.ts socketsPerAddress):
+  // one over the cap is closed before Node reads a byte of it.
+  http.on('connection', (socket: Socket) => {
+    const closed = admission.connected(socket.remoteAddress);
+    if (closed === undefined) return void socket.destroy();
+    socket.once('close', closed);
+  });
   http.on('clientError', answerClientError);
   // An Expect other than 100-continue (RFC 9110 §10.1.1): Node's own 417 would lack the headers every answer has.
   http.on('checkExpectation', (_req, res) =>
