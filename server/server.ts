@@ -17,6 +17,7 @@ import {
   guardRequest,
   guardUpgrade,
   headerProblem,
+  oneMoreInFlight,
   refuseSocket,
   requestPath,
   sendText,
@@ -79,6 +80,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const http = listener(
     parts.tls,
     guardRequest(log, (req, res) => {
+      if (!oneMoreInFlight(req, res)) return;
       const problem = headerProblem(req);
       if (problem) return sendText(res, 400, `bad request: ${problem}`, { Connection: 'close' });
       if (serveStatic) return serveStatic(req, res);
