@@ -244,6 +244,15 @@ export class ServerSession extends InOrder {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
+    // Joined, a frame waits its turn behind one whose handling waits (a bye for its receipts, a resume, with
+    // --redis for Redis): held in memory meanwhile, so only so many. An honest page sends nothing after its bye or
+    // its claim until answered, and a burst of lines that a slower channel opens one by one is cut at twice --burst
+    // by the rate limit anyway.
+    const waiting = 2 * this.#ctx.options.burst + 2;
+    if (this.framesPending >= waiting) {
+      this.fail(new WirechatError('LIMIT_RATE', `more than ${waiting} frames waiting for their turn`));
+      return;
+    }
     // One frame at a time, in arrival order: sequence numbers and receipts depend on it. With nothing in flight
     // the frame is handled now, in this event: over node:crypto a record opens without a promise and the line
     // goes to the relay at once, so no promise is made per frame. Whatever has to wait (the hello's handshake,
