@@ -353,12 +353,14 @@ export class ServerSession extends InOrder {
   }
 
   /**
-   * Whether the connection is still in its handshake, for the admission's per-address count: before its welcome,
-   * and, for a page coming back, until its resume claim is in.
+   * Whether the connection is still in its handshake, for the admission's per-address count: before its welcome;
+   * for a page coming back, until its resume claim is in; and refused (plain mode it did not allow), until it
+   * closes. None of these is named or joined, so none is in /who or within /kick's reach: an address holds at most
+   * --max-pending-per-address of them.
    */
   get inHandshake(): boolean {
     const state = this.#state;
-    return state === 'hello' || state === 'handshaking' || this.#resuming !== undefined;
+    return state === 'hello' || state === 'handshaking' || state === 'refused' || this.#resuming !== undefined;
   }
 
   #body(body: ClientBody): void | Promise<void> {
