@@ -36,6 +36,18 @@ export interface AdmissionStats {
   refusedRate: number;
   refusedPerAddress: number;
   refusedPending: number;
+  /** TCP connections closed unanswered because their address already held socketsPerAddress. */
+  refusedSockets: number;
+}
+
+/**
+ * TCP connections one address may hold at once, page loads and chats together: every seat's WebSocket and up to
+ * three connections a browser keeps alive for the page's files. Counted from the connection, before a byte of
+ * HTTP is read: Node keeps a connection that sends nothing, or its headers a byte at a time, for up to 90 s, and
+ * without a cap one address could hold every file descriptor the process may open, after which nobody connects.
+ */
+export function socketsPerAddress(limits: Pick<AdmissionLimits, 'maxPerAddress'>): number {
+  return limits.maxPerAddress * 4;
 }
 
 /**
@@ -108,6 +120,8 @@ export class Ticket {
 
 interface AddressState {
   readonly tickets: Set<Ticket>;
+  /** TCP connections open from here (see socketsPerAddress). */
+  sockets: number;
   readonly bucket: TokenBucket;
   /** When a connection from here was last asked for: the bucket is full again `refillMs` later. */
   lastAttempt: number;
@@ -129,6 +143,7 @@ export class Admission {
     refusedRate: 0,
     refusedPerAddress: 0,
     refusedPending: 0,
+    refusedSockets: 0,
   };
 
   constructor(limits: AdmissionLimits, now: () => number = () => performance.now()) {
@@ -152,6 +167,34 @@ export class Admission {
     const state = this.#addresses.get(addressKey(remote));
     if (!state) return { open: 0, inHandshake: 0 };
     return { open: state.tickets.size, inHandshake: countInHandshake(state) };
+  }
+
+  /** TCP connections open from the address `remote` counts under. */
+  sockets(remote: string | undefined): number {
+    return this.#addresses.get(addressKey(remote))?.sockets ?? 0;
+  }
+
+  /**
+   * A TCP connection from `remote` was accepted, before anything is read from it: the function to call once it has
+   * closed, or undefined when its address already holds socketsPerAddress (the caller destroys it unanswered).
+   */
+  connected(remote: string | undefined): (() => void) | undefined {
+    const now = this.#now();
+    this.#sweep(now);
+    const state = this.#state(addressKey(remote), now);
+    if (state.sockets >= socketsPerAddress(this.#limits)) {
+      this.stats.refusedSockets++;
+      return undefined;
+    }
+    state.sockets++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      state.sockets--;
+      // Kept until the sweep finds nothing open: the bucket's refill is measured from the last attempt.
+      state.lastAttempt = Math.max(state.lastAttempt, this.#now());
+    };
   }
 
   /**
@@ -212,6 +255,7 @@ export class Admission {
     if (!state) {
       state = {
         tickets: new Set(),
+        sockets: 0,
         bucket: new TokenBucket(this.#limits.handshakeRate, this.#limits.handshakeBurst, now),
         lastAttempt: now,
       };
@@ -229,7 +273,8 @@ export class Admission {
     if (now - this.#lastSweep < 1000) return;
     this.#lastSweep = now;
     for (const [key, state] of this.#addresses) {
-      if (state.tickets.size === 0 && now - state.lastAttempt >= this.#refillMs) this.#addresses.delete(key);
+      if (state.tickets.size === 0 && state.sockets === 0 && now - state.lastAttempt >= this.#refillMs)
+        this.#addresses.delete(key);
     }
   }
 }

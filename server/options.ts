@@ -112,7 +112,8 @@ usage: npm run server -- [options]
   --max-line BYTES       longest chat line in UTF-8 bytes; longer ones get a "not sent" receipt
                          (default and most ${LIMITS.maxLineBytes}, the protocol's limit)
   --max-per-address N    connections at once from one address (an IPv4 address, or an IPv6 /64); beyond it
-                         new ones close with 1013 (default ${DEFAULTS.maxPerAddress})
+                         new ones close with 1013 (default ${DEFAULTS.maxPerAddress}); TCP connections of any kind
+                         (page loads too) from one address are capped at 4 times N, beyond it closed unanswered
   --max-pending-per-address N
                          of those, connections still in their handshake (default ${DEFAULTS.maxPendingPerAddress})
   --handshake-rate N     new connections per second from one address, on average; beyond it HTTP 429

@@ -4,6 +4,7 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { closeReason, WirechatError } from '../shared/errors.ts';
@@ -16,6 +17,7 @@ import {
   guardRequest,
   guardUpgrade,
   headerProblem,
+  oneMoreInFlight,
   refuseSocket,
   requestPath,
   sendText,
@@ -78,12 +80,20 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const http = listener(
     parts.tls,
     guardRequest(log, (req, res) => {
+      if (!oneMoreInFlight(req, res)) return;
       const problem = headerProblem(req);
       if (problem) return sendText(res, 400, `bad request: ${problem}`, { Connection: 'close' });
       if (serveStatic) return serveStatic(req, res);
       sendText(res, 404, 'not found');
     }),
   );
+  // Every TCP connection counts against its address from its first moment (server/admission.ts socketsPerAddress):
+  // one over the cap is closed before Node reads a byte of it.
+  http.on('connection', (socket: Socket) => {
+    const closed = admission.connected(socket.remoteAddress);
+    if (closed === undefined) return void socket.destroy();
+    socket.once('close', closed);
+  });
   http.on('clientError', answerClientError);
   // An Expect other than 100-continue (RFC 9110 §10.1.1): Node's own 417 would lack the headers every answer has.
   http.on('checkExpectation', (_req, res) =>
@@ -150,7 +160,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       // ws emits 'close' once: `on`, not `once`, which would wrap the listener in three more objects.
       ws.on('close', () => ticket.release());
       const session = new ServerSession(ws, sessionContext);
-      ticket.watch(() => session.phase === 'hello' || session.phase === 'handshaking');
+      ticket.watch(() => session.inHandshake);
       relay.add(session);
     } catch (error) {
       log(`internal error starting a session: ${(error as Error)?.message ?? String(error)}`);

@@ -244,6 +244,15 @@ export class ServerSession extends InOrder {
       this.fail(new WirechatError('PROTO_UNEXPECTED', 'a frame before the welcome'));
       return;
     }
+    // Joined, a frame waits its turn behind one whose handling waits (a bye for its receipts, a resume, with
+    // --redis for Redis): held in memory meanwhile, so only so many. An honest page sends nothing after its bye or
+    // its claim until answered, and a burst of lines that a slower channel opens one by one is cut at twice --burst
+    // by the rate limit anyway.
+    const waiting = 2 * this.#ctx.options.burst + 2;
+    if (this.framesPending >= waiting) {
+      this.fail(new WirechatError('LIMIT_RATE', `more than ${waiting} frames waiting for their turn`));
+      return;
+    }
     // One frame at a time, in arrival order: sequence numbers and receipts depend on it. With nothing in flight
     // the frame is handled now, in this event: over node:crypto a record opens without a promise and the line
     // goes to the relay at once, so no promise is made per frame. Whatever has to wait (the hello's handshake,
@@ -315,9 +324,9 @@ export class ServerSession extends InOrder {
     // before the welcome goes out (the node:crypto handshake can finish before the loop has read it).
     await afterNextPoll();
     if (this.ended || this.#ws.readyState !== this.#ws.OPEN) return;
-    clearTimeout(this.#handshakeTimer);
-    // Not held for the session's life: the timer and its closure are about 0.3 KiB of every idle session.
-    this.#handshakeTimer = undefined;
+    // A page coming back has not finished until its claim is in (#body): until then it is welcomed but unnamed, out
+    // of /who's and /kick's reach, and the timer is all that keeps it from holding its seat for good.
+    if (!hello.resume || refusePlain) this.#stopHandshakeTimer();
     if (refusePlain) {
       // Not joined and never announced: it waits for the page's own close (held like a joined tab meanwhile,
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
@@ -337,12 +346,30 @@ export class ServerSession extends InOrder {
     host.joined(this);
   }
 
+  #stopHandshakeTimer(): void {
+    clearTimeout(this.#handshakeTimer);
+    // Not held for the session's life: the timer and its closure are about 0.3 KiB of every idle session.
+    this.#handshakeTimer = undefined;
+  }
+
+  /**
+   * Whether the connection is still in its handshake, for the admission's per-address count: before its welcome;
+   * for a page coming back, until its resume claim is in; and refused (plain mode it did not allow), until it
+   * closes. None of these is named or joined, so none is in /who or within /kick's reach: an address holds at most
+   * --max-pending-per-address of them.
+   */
+  get inHandshake(): boolean {
+    const state = this.#state;
+    return state === 'hello' || state === 'handshaking' || state === 'refused' || this.#resuming !== undefined;
+  }
+
   #body(body: ClientBody): void | Promise<void> {
     const resuming = this.#resuming;
     if (resuming !== undefined) {
       if (body.kind !== 'resume')
         throw new WirechatError('PROTO_UNEXPECTED', `a ${body.kind} before the resume this page announced`);
       this.#resuming = undefined;
+      this.#stopHandshakeTimer();
       return this.#ctx.host.resume(this, body, resuming.asked);
     }
     switch (body.kind) {

@@ -271,7 +271,11 @@ export class MitmProxy {
         .end('the proxy forwards GET and HEAD only\n');
       return;
     }
-    const url = new URL(req.url ?? '/', this.#target);
+    const url = targetUrl(req.url, this.#target);
+    if (url === undefined) {
+      res.writeHead(400, { 'Content-Type': 'text/plain', Connection: 'close' }).end(BAD_TARGET);
+      return;
+    }
     const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: this.#target.host };
     delete headers.connection;
     delete headers['keep-alive'];
@@ -302,7 +306,14 @@ export class MitmProxy {
    */
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') {
+    const url = targetUrl(req.url, this.#target);
+    if (url === undefined) {
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${BAD_TARGET.length}\r\n\r\n${BAD_TARGET}`,
+      );
+      return;
+    }
+    if (url.pathname !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nthe chat is at /ws\n');
       return;
     }
@@ -407,6 +418,21 @@ export class MitmProxy {
 
   #paint(colour: Colour, text: string): string {
     return paint(this.#options.color === true, colour, text);
+  }
+}
+
+const BAD_TARGET = 'bad request: not a path the proxy can forward\n';
+
+/**
+ * A request target resolved against the server's address, or undefined where it is not one: the target is the
+ * peer's to choose, and `new URL` throws on some (`//[`), which out of a 'request' or 'upgrade' listener would end
+ * the proxy.
+ */
+function targetUrl(target: string | undefined, base: URL): URL | undefined {
+  try {
+    return new URL(target ?? '/', base);
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Admission, addressKey, Ticket, type AdmissionLimits } from '../../server/admission.ts';
+import { Admission, addressKey, socketsPerAddress, Ticket, type AdmissionLimits } from '../../server/admission.ts';
 import { DEFAULTS } from '../../server/options.ts';
 import { WirechatError } from '../../shared/errors.ts';
 
@@ -183,6 +183,24 @@ describe('Admission', () => {
     clock.now = 10_000;
     admitted(connect(a, '127.0.0.3')).release();
     assert.equal(a.addresses, 1, 'the idle addresses were forgotten; the new one is kept');
+  });
+
+  it('caps the TCP connections of one address at 4 per seat, counts each once, and keeps an address that holds one', () => {
+    const { admission: a, clock } = admission({ maxPerAddress: 2 });
+    assert.equal(socketsPerAddress({ maxPerAddress: 2 }), 8);
+    const closes = Array.from({ length: 8 }, () => a.connected('::ffff:192.0.2.1'));
+    assert.ok(closes.every((close) => close !== undefined));
+    assert.equal(a.connected('192.0.2.1'), undefined, 'the ninth, from the same address in another form');
+    assert.equal(a.stats.refusedSockets, 1);
+    assert.ok(a.connected('192.0.2.2') !== undefined, 'another address is not affected');
+    closes[0]!();
+    closes[0]!();
+    assert.equal(a.sockets('192.0.2.1'), 7);
+    clock.now += 3_600_000;
+    a.knock('198.51.100.1');
+    assert.equal(a.sockets('192.0.2.1'), 7, 'an address holding connections is not forgotten');
+    for (const close of closes) close!();
+    assert.equal(a.sockets('192.0.2.1'), 0);
   });
 
   it('keeps an address with a connection open however long it is idle', () => {

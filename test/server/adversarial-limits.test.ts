@@ -4,13 +4,14 @@
  * (Origin, Host). Each group runs on a server whose limit is set low through its option override, with an
  * honest pair on the same server checked after every case.
  */
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { Close } from '../../shared/errors.ts';
 import { expectDropped, honestServer } from '../helpers/checks.ts';
-import { connectWs, RawClient, RawSocket, sleep, within } from '../helpers/raw-client.ts';
+import { connectWs, helloFrame, RawClient, RawSocket, sleep, within } from '../helpers/raw-client.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 /** The HTTP status a refused upgrade answers with (ws's 'unexpected-response'). */
 function upgradeStatus(url: string, options: WebSocket.ClientOptions): Promise<number> {
@@ -153,6 +154,33 @@ describe('adversarial limits', () => {
       const socket = await RawSocket.open(server());
       socket.send('{"type":"hello",', { fin: false });
       await expectDropped(server(), socket, { code: Close.POLICY_VIOLATION, error: 'HANDSHAKE_TIMEOUT' });
+    });
+
+    it('closes 1008 HANDSHAKE_TIMEOUT on a page that announces a resume and never presents its claim', async () => {
+      // Welcomed, but not joined until its claim comes: without the timer it would hold its seat for good, unnamed,
+      // unlisted by /who and out of reach of /kick (the heartbeat keeps it, since ws answers pings by itself).
+      const socket = await RawSocket.open(server());
+      socket.sendJson({ ...(await helloFrame({ name: 'silent' })), resume: true });
+      assert.match(await socket.frame(0), /^\{"type":"welcome"/);
+      await expectDropped(server(), socket, { code: Close.POLICY_VIOLATION, error: 'HANDSHAKE_TIMEOUT' });
+    });
+  });
+
+  describe('a plain server and a page that does not allow plain mode', () => {
+    let plainServer: TestServer;
+    before(async () => (plainServer = await startTestServer({ plain: true })));
+    after(() => plainServer.stop());
+    const server = () => plainServer;
+
+    it('counts the refused page as in its handshake until it closes: unnamed, it holds a pending seat at most', async () => {
+      // Held until the page's own close (its person may be deciding about a changed key), never joined: not in
+      // /who, out of /kick's reach. Counted as pending, one address keeps at most --max-pending-per-address of them.
+      const socket = await RawSocket.open(server());
+      socket.sendJson(await helloFrame({ name: 'no-plain' }));
+      assert.match(await socket.frame(0), /^\{"type":"welcome","version":\d+,"mode":"plain"/);
+      assert.deepEqual(server().admission.count('127.0.0.1'), { open: 1, inHandshake: 1 });
+      socket.terminate();
+      await socket.waitClosed();
     });
   });
 });

@@ -11,6 +11,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { DEFAULTS, type ServerOptions } from '../../server/options.ts';
 import { Close } from '../../shared/errors.ts';
 import type { ServerLine, ServerPresence } from '../../shared/protocol.ts';
@@ -104,6 +105,39 @@ describe('one address against everyone: 12 seats, 8 per address, 4 of them in th
     assert.deepEqual(server().admission.count(ATTACKER), { open: 4, inHandshake: 4 });
     await newcomerChats(server(), honest().a);
     await letGo(server(), held);
+  });
+
+  it('a welcomed page that announced a resume counts as in its handshake until it presents its claim', async () => {
+    const socket = await RawSocket.open(server(), { localAddress: ATTACKER });
+    socket.sendJson({ ...(await helloFrame({ name: 'resumer' })), resume: true });
+    assert.match(await socket.frame(0), /^\{"type":"welcome"/);
+    // Not joined, not named: as much in its handshake as a socket that never said hello.
+    assert.deepEqual(server().admission.count(ATTACKER), { open: 1, inHandshake: 1 });
+    await letGo(server(), [socket]);
+  });
+
+  it('TCP connections from 127.0.0.2 that never send a byte: 32 held (4 per seat), the rest closed at once', async () => {
+    // Node's HTTP server keeps a silent connection for up to 90 s (its headers timeout, checked every 30 s), and
+    // counts none of them: with nothing per address, one address could hold every file descriptor the process
+    // has, and then nobody gets in (seen on loopback: 483 silent sockets against a server limited to 512 files,
+    // and a GET from 127.0.0.1 was reset).
+    const cap = LIMITS.maxPerAddress! * 4;
+    const sockets = Array.from({ length: cap + 8 }, () =>
+      connect({ port: server().port, host: HONEST, localAddress: ATTACKER }),
+    );
+    const closedByServer: Socket[] = [];
+    for (const socket of sockets) {
+      socket.on('error', () => undefined);
+      socket.on('close', () => closedByServer.push(socket));
+    }
+    await until(() => closedByServer.length === 8, 'the 8 sockets over the cap to be closed');
+    assert.equal(server().admission.stats.refusedSockets, 8);
+    // The address's WebSocket seats are counted apart: the held sockets took none of them.
+    assert.deepEqual(server().admission.count(ATTACKER), { open: 0, inHandshake: 0 });
+    await newcomerChats(server(), honest().a);
+    for (const socket of sockets) socket.destroy();
+    await until(() => closedByServer.length === sockets.length, "the attacker's sockets to be let go");
+    await until(() => server().admission.sockets(ATTACKER) === 0, 'the server to count them gone');
   });
 
   it('completed hellos from 127.0.0.2, all with one public key, hold 8 seats; a tab from 127.0.0.1 still joins', async () => {

@@ -168,6 +168,24 @@ describe('the session sends every receipt itself', () => {
     assert.deepEqual(h.host.departures[0], { label: 'amy', code: 1000, reason: 'left' });
   });
 
+  it('drops a tab whose frames pile up behind a bye still waiting for a receipt (1008 LIMIT_RATE)', async () => {
+    // The frames behind a frame whose handling waits are held until their turn. Seen with --redis and Redis
+    // stalled: a tab that said bye and kept sending had its relay hold every frame, 159 -> 535 MB in 8 s.
+    h = await sessions({ burst: 5 });
+    h.host.answer = () => new Promise<LineOutcome>(() => undefined);
+    const amy = await tab(h, 'amy');
+    await amy.send('never answered');
+    await until(() => h.host.lines.length === 1, 'the host to be asked about the line');
+    await amy.session.bye('EXIT');
+    const junk = JSON.stringify({ type: 'record', seq: 99, token: 'A'.repeat(1000), mac: 'A' });
+    for (let i = 0; i < 100 && amy.ws.readyState === WebSocket.OPEN; i++) amy.ws.send(junk);
+    const closed = await within(amy.closed, 5000, 'the session to be dropped');
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /^LIMIT_RATE: more than 12 frames waiting for their turn/);
+    await until(() => h.host.departures.length === 1, 'the console to hear of it');
+    assert.match(h.host.departures[0]!.reason, /LIMIT_RATE/);
+  });
+
   it('ends the session when its host fails a line it is still to answer', async () => {
     h = await sessions();
     h.host.answer = () => Promise.reject(new Error('the log broke'));

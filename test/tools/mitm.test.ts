@@ -16,6 +16,7 @@ import { RecordChannel } from '../../shared/record.ts';
 import { startMitm, type MitmProxy } from '../../tools/mitm.ts';
 import { ScriptedClient } from '../../tools/client.ts';
 import { ROOT, startServerProcess } from '../helpers/process.ts';
+import { exchange, rawRequest, upgradeHeaders } from '../helpers/raw-http.ts';
 import { startTestServer, testKeyPair, type ConsoleEvent, type TestServer } from '../helpers/server.ts';
 
 const isLine = (text: string) => (body: ServerBody) => body.kind === 'line' && body.text === text;
@@ -135,6 +136,20 @@ describe('mitm: flip and replay against the in-process server', () => {
     assert.match(log.at(-1)!, /close takes a code a WebSocket may send .*not 999/);
     mitm.command('close soon');
     assert.match(log.at(-1)!, /close takes a close code first, not "soon"/);
+  });
+
+  it('a request target no URL parser takes is answered 400, for the page and the upgrade alike, and the proxy goes on', async () => {
+    // `new URL('//[', base)` throws: out of a 'request' or 'upgrade' listener, that would end the proxy.
+    for (const headers of [
+      [['Host', `127.0.0.1:${mitm.port}`]] as Array<[string, string]>,
+      upgradeHeaders(mitm.port),
+    ]) {
+      const answer = await exchange(mitm.port, rawRequest('GET', '//[', headers));
+      assert.equal(answer.status, 400);
+      assert.match(answer.body.toString(), /not a path the proxy can forward/);
+    }
+    const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'after-bad-target', keyPair: testKeyPair() });
+    await tab.bye();
   });
 
   it('unknown commands and a replay with nothing to replay only say so', async () => {
