@@ -421,8 +421,12 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       const synchronous = this.#synchronous;
       let tag: Uint8Array;
       try {
-        // Over a synchronous backend the tag is checked within this call, so it is decoded into a scratch.
-        tag = synchronous ? tagScratch.base64Url(frame.mac) : fromBase64Url(frame.mac);
+        // Over a synchronous backend the tag is checked within this call, so it is decoded into a scratch; only
+        // a tag's length of text, so that no text off the wire makes a scratch grow and stay grown.
+        tag =
+          synchronous && frame.mac.length === MAC_TEXT_LENGTH
+            ? tagScratch.base64Url(frame.mac)
+            : fromBase64Url(frame.mac);
       } catch {
         throw new WirechatError('RECORD_BAD_MAC', 'the record MAC is not base64url');
       }
