@@ -13,7 +13,8 @@
  * Three shapes: one record at a time (each awaited before the next, as a round trip does); a fan-out (one body,
  * `fanout` channels, every seal started before any is awaited, as the relay sends one line to every tab); and
  * opening one at a time. Batches of each alternate with batches of the primitives; the ratio is the median of
- * the per-batch ratios.
+ * the per-batch ratios. Each batch starts from a collected heap, its inputs (the frames an open batch opens) made
+ * before that collection, so it pays for the scavenges of its own garbage and of nothing else.
  *
  *   npx tsx tools/bench/record.ts [--runs N] [--batch N]
  */
