@@ -281,7 +281,7 @@ export class Scratch {
   #buffer: Uint8Array | undefined;
   /** The last view handed out: a call for the same length gets it again instead of a new view (about 0.1 µs). */
   #view: Uint8Array | undefined;
-  /** The last view of the buffer from an offset on (utf8 after a caller's bytes). */
+  /** The last view of the buffer from an offset on (utf8After). */
   #tailView: Uint8Array | undefined;
   #tailBase: Uint8Array | undefined;
   #tailOffset = 0;
@@ -291,18 +291,30 @@ export class Scratch {
     return this.#viewOf(this.#room(length), length);
   }
 
-  /**
-   * `text` as UTF-8 in the scratch, the bytes utf8 would give (a lone surrogate becomes U+FFFD), after `offset`
-   * bytes left for the caller to write (a record MAC's input is its fixed part and then the token's text).
-   */
-  utf8(text: string, offset = 0): Uint8Array {
-    let buffer = this.#room(offset + text.length); // enough when the text is ASCII, as most is
-    const first = encoder.encodeInto(text, this.#tail(buffer, offset));
+  /** `text` as UTF-8 in the scratch, the bytes utf8 would give (a lone surrogate becomes U+FFFD). */
+  utf8(text: string): Uint8Array {
+    let buffer = this.#room(text.length); // enough when the text is ASCII, as most is
+    const first = encoder.encodeInto(text, buffer);
     let written = first.written;
     if (first.read !== text.length) {
       // encodeInto stopped short; UTF-8 takes at most 3 bytes per UTF-16 unit.
+      buffer = this.#room(text.length * 3);
+      ({ written } = encoder.encodeInto(text, buffer));
+    }
+    return this.#viewOf(buffer, written);
+  }
+
+  /**
+   * utf8, after `offset` bytes left for the caller to write (a record MAC's input: its fixed part, then the token's
+   * text). A method of its own, not a parameter of utf8, so that the seal's path (utf8 of the plaintext) stays as
+   * it was while the open's changes.
+   */
+  utf8After(offset: number, text: string): Uint8Array {
+    let buffer = this.#room(offset + text.length);
+    let { read, written } = encoder.encodeInto(text, this.#tail(buffer, offset));
+    if (read !== text.length) {
       buffer = this.#room(offset + text.length * 3);
-      ({ written } = encoder.encodeInto(text, this.#tail(buffer, offset)));
+      ({ read, written } = encoder.encodeInto(text, this.#tail(buffer, offset)));
     }
     return this.#viewOf(buffer, offset + written);
   }

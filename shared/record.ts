@@ -100,7 +100,7 @@ function macInput(
   const head = macHeadLength(sessionId);
   if (scratch) {
     // The token's bytes after room for the fixed part, in one call and no view of our own.
-    const out = scratch.utf8(token, head);
+    const out = scratch.utf8After(head, token);
     writeRecordMacHead(out, 0, direction, seq, sessionId);
     return out;
   }

@@ -251,7 +251,7 @@ describe('Scratch', () => {
     assert.deepEqual(scratch.utf8(wide), utf8(wide));
   });
 
-  test('utf8 after an offset: the bytes utf8 gives, after as many bytes left for the caller (property)', () => {
+  test('utf8After: the bytes utf8 gives, after as many bytes left for the caller (property)', () => {
     const scratch = new Scratch();
     fc.assert(
       fc.property(
@@ -259,7 +259,7 @@ describe('Scratch', () => {
         fc.oneof(fc.string({ maxLength: 3000 }), fc.string({ unit: 'grapheme', maxLength: 2000 })),
         fc.uint8Array({ maxLength: 64 }),
         (offset, text, head) => {
-          const view = scratch.utf8(text, offset);
+          const view = scratch.utf8After(offset, text);
           assert.equal(view.length, offset + utf8Length(text));
           assert.deepEqual(view.subarray(offset), utf8(text));
           // The caller writes its part into the view, as a record MAC's input is made, and it stays put.
@@ -271,10 +271,10 @@ describe('Scratch', () => {
       RUNS,
     );
     // The same offset across a growth: the text lands in the grown buffer, not the old one.
-    const small = scratch.utf8('a', 43);
-    const grown = scratch.utf8('\u2713'.repeat(4000), 43);
+    const small = scratch.utf8After(43, 'a');
+    const grown = scratch.utf8After(43, '\u2713'.repeat(4000));
     assert.deepEqual(grown.subarray(43), utf8('\u2713'.repeat(4000)));
-    assert.deepEqual(scratch.utf8('b', 43).subarray(43), utf8('b'));
+    assert.deepEqual(scratch.utf8After(43, 'b').subarray(43), utf8('b'));
     assert.equal(small.length, 44);
   });
 
