@@ -119,6 +119,14 @@ export function fromAscii(bytes: Uint8Array): string {
  * is never silently ignored).
  */
 export function fromBase64Url(text: string): Uint8Array {
+  const end = base64UrlDigits(text);
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  decodeBase64Url(text, end, out);
+  return out;
+}
+
+/** How many digits `text` has before its padding, which must be right: fromBase64Url's first check. */
+function base64UrlDigits(text: string): number {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
   const padding = text.length - end;
@@ -126,7 +134,11 @@ export function fromBase64Url(text: string): Uint8Array {
     throw new WirechatError('BAD_BASE64', 'base64url padding is wrong');
   }
   if (end % 4 === 1) throw new WirechatError('BAD_BASE64', 'base64url length is impossible');
-  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  return end;
+}
+
+/** fromBase64Url's decoding of the `end` digits of `text` into `out`, exactly floor(end * 3 / 4) bytes. */
+function decodeBase64Url(text: string, end: number, out: Uint8Array): void {
   const whole = end - (end % 4);
   let o = 0;
   for (let i = 0; i < whole; i += 4) {
@@ -154,7 +166,6 @@ export function fromBase64Url(text: string): Uint8Array {
     out[o++] = n >> 16;
     if (rest === 3) out[o++] = (n >> 8) & 0xff;
   }
-  return out;
 }
 
 /**
@@ -209,9 +220,19 @@ export function writeU64be(out: Uint8Array, offset: number, value: number): void
   out[offset + 7] = low & 0xff;
 }
 
+/**
+ * Reads 8 big-endian bytes at `offset` (exact up to 2^53). From the bytes, not through a DataView: a view made per
+ * call (every record opened reads a Fernet timestamp) cost more than the arithmetic, and `.buffer` of a small
+ * array makes V8 give it an ArrayBuffer of its own.
+ */
 export function readU64be(bytes: Uint8Array, offset: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.getUint32(offset) * 2 ** 32 + view.getUint32(offset + 4);
+  if (!Number.isInteger(offset) || offset < 0 || offset + 8 > bytes.length)
+    throw new RangeError(`no 8 bytes at ${offset} of ${bytes.length}`);
+  const high =
+    ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+  const low =
+    ((bytes[offset + 4]! << 24) | (bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!) >>> 0;
+  return high * 2 ** 32 + low;
 }
 
 export function randomBytes(length: number): Uint8Array {
@@ -260,6 +281,10 @@ export class Scratch {
   #buffer: Uint8Array | undefined;
   /** The last view handed out: a call for the same length gets it again instead of a new view (about 0.1 µs). */
   #view: Uint8Array | undefined;
+  /** The last view of the buffer from an offset on (utf8After). */
+  #tailView: Uint8Array | undefined;
+  #tailBase: Uint8Array | undefined;
+  #tailOffset = 0;
 
   /** `length` bytes of the scratch, as they were left. */
   take(length: number): Uint8Array {
@@ -277,6 +302,40 @@ export class Scratch {
       ({ written } = encoder.encodeInto(text, buffer));
     }
     return this.#viewOf(buffer, written);
+  }
+
+  /**
+   * utf8, after `offset` bytes left for the caller to write (a record MAC's input: its fixed part, then the token's
+   * text). A method of its own, not a parameter of utf8, so that the seal's path (utf8 of the plaintext) stays as
+   * it was while the open's changes.
+   */
+  utf8After(offset: number, text: string): Uint8Array {
+    let buffer = this.#room(offset + text.length);
+    let { read, written } = encoder.encodeInto(text, this.#tail(buffer, offset));
+    if (read !== text.length) {
+      buffer = this.#room(offset + text.length * 3);
+      ({ read, written } = encoder.encodeInto(text, this.#tail(buffer, offset)));
+    }
+    return this.#viewOf(buffer, offset + written);
+  }
+
+  /** The bytes of a base64url `text` (strict, as fromBase64Url decodes it) in the scratch. */
+  base64Url(text: string): Uint8Array {
+    const end = base64UrlDigits(text);
+    const length = Math.floor((end * 3) / 4);
+    const out = this.#viewOf(this.#room(length), length);
+    decodeBase64Url(text, end, out);
+    return out;
+  }
+
+  /** The buffer from `offset` on, the last such view when it is of this buffer at this offset. */
+  #tail(buffer: Uint8Array, offset: number): Uint8Array {
+    if (offset === 0) return buffer;
+    const last = this.#tailView;
+    if (last !== undefined && this.#tailBase === buffer && this.#tailOffset === offset) return last;
+    this.#tailBase = buffer;
+    this.#tailOffset = offset;
+    return (this.#tailView = buffer.subarray(offset));
   }
 
   /**

@@ -168,6 +168,29 @@ describe('u64be', () => {
     }
   });
 
+  test('readU64be reads any safe integer at any offset, and refuses to read past the end (RangeError)', () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), fc.uint8Array({ maxLength: 9 }), (n, before) => {
+        const bytes = concat(before, u64be(n), Uint8Array.of(0xff));
+        assert.equal(readU64be(bytes, before.length), n);
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        assert.equal(readU64be(bytes, before.length), Number(view.getBigUint64(before.length)));
+      }),
+      RUNS,
+    );
+    // Above 2^53 the value is the nearest double, as the DataView's sum of two words gave it.
+    assert.equal(readU64be(new Uint8Array(8).fill(0xff), 0), 2 ** 64);
+    for (const [length, offset] of [
+      [8, 1],
+      [7, 0],
+      [16, -1],
+      [16, 0.5],
+      [0, 0],
+    ] as const) {
+      assert.throws(() => readU64be(new Uint8Array(length), offset), RangeError, `${offset} of ${length}`);
+    }
+  });
+
   test('agrees with BigInt (property)', () => {
     fc.assert(
       fc.property(fc.maxSafeNat(), (n) => {
@@ -226,6 +249,67 @@ describe('Scratch', () => {
     // 3 bytes per unit, past the first 4 KiB: the second pass of encodeInto.
     const wide = '\u2713'.repeat(5000);
     assert.deepEqual(scratch.utf8(wide), utf8(wide));
+  });
+
+  test('utf8After: the bytes utf8 gives, after as many bytes left for the caller (property)', () => {
+    const scratch = new Scratch();
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 5000 }),
+        fc.oneof(fc.string({ maxLength: 3000 }), fc.string({ unit: 'grapheme', maxLength: 2000 })),
+        fc.uint8Array({ maxLength: 64 }),
+        (offset, text, head) => {
+          const view = scratch.utf8After(offset, text);
+          assert.equal(view.length, offset + utf8Length(text));
+          assert.deepEqual(view.subarray(offset), utf8(text));
+          // The caller writes its part into the view, as a record MAC's input is made, and it stays put.
+          view.set(head.subarray(0, offset));
+          assert.deepEqual(view.subarray(0, Math.min(offset, head.length)), head.subarray(0, offset));
+          assert.deepEqual(view.subarray(offset), utf8(text));
+        },
+      ),
+      RUNS,
+    );
+    // The same offset across a growth: the text lands in the grown buffer, not the old one.
+    const small = scratch.utf8After(43, 'a');
+    const grown = scratch.utf8After(43, '\u2713'.repeat(4000));
+    assert.deepEqual(grown.subarray(43), utf8('\u2713'.repeat(4000)));
+    assert.deepEqual(scratch.utf8After(43, 'b').subarray(43), utf8('b'));
+    assert.equal(small.length, 44);
+  });
+
+  test('base64Url decodes as fromBase64Url does, and refuses what it refuses, with the same code (property)', () => {
+    const scratch = new Scratch();
+    const answer = (decode: () => Uint8Array): string => {
+      try {
+        return `bytes ${toHex(decode())}`;
+      } catch (error) {
+        assert.ok(isBadBase64(error), String(error));
+        return 'BAD_BASE64';
+      }
+    };
+    const digits = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ .\u00e9');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 400 }).map((bytes) => toBase64Url(bytes, true)),
+          fc.uint8Array({ maxLength: 400 }).map((bytes) => toBase64Url(bytes)),
+          fc.string({ unit: digits, maxLength: 60 }),
+        ),
+        (text) => {
+          assert.equal(
+            answer(() => scratch.base64Url(text)),
+            answer(() => fromBase64Url(text)),
+            JSON.stringify(text),
+          );
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    const tag = new Uint8Array(32).fill(0xab);
+    const again = scratch.base64Url(toBase64Url(tag));
+    assert.deepEqual(again, tag);
+    assert.equal(scratch.base64Url(toBase64Url(tag)), again, 'the same length: the same view');
   });
 
   test('take gives the length asked for, one buffer reused until a longer one is asked for', () => {

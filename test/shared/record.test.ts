@@ -243,6 +243,27 @@ for (const [label, backend] of BACKENDS) {
       }
     });
 
+    test('a token that is not base64url, MACed over its UTF-8, passes the record MAC and is refused by Fernet', async () => {
+      // The record MAC covers utf8(token) whatever the token holds (the synchronous open writes it after the MAC
+      // input's fixed part in a reused buffer, which must grow for a long or wide token), so a MAC-key holder's
+      // frame gets past it and Fernet names the token: FERNET_BAD_BASE64, never RECORD_BAD_MAC.
+      const good = await (await pair()).page.seal({ kind: 'line', id: 0, text: 'x' });
+      for (const token of [
+        `${good.token.slice(0, 8)}\u00e9${good.token.slice(9)}`,
+        `${good.token}\u2713`,
+        '\u2713'.repeat(3000),
+        `\ud83d${good.token.slice(1)}`,
+        `${good.token.slice(0, -4)}+/==`,
+        '*'.repeat(9000),
+      ]) {
+        const server = new RecordChannel(await keys(), sessionId, 's2c', { now: () => NOW });
+        const forged = await macced('c2s', 0, token);
+        const checks: string[] = [];
+        await rejectsWith(() => server.open(forged, (check) => checks.push(check)), 'FERNET_BAD_BASE64');
+        assert.deepEqual(checks, ['sequence', 'record-mac'], JSON.stringify(token.slice(0, 12)));
+      }
+    });
+
     test('a replay is caught at once, even while the first copy is still being decrypted', async () => {
       const { page, server } = await pair();
       const frame = await page.seal({ kind: 'line', id: 0, text: 'x' });

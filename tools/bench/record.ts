@@ -13,7 +13,8 @@
  * Three shapes: one record at a time (each awaited before the next, as a round trip does); a fan-out (one body,
  * `fanout` channels, every seal started before any is awaited, as the relay sends one line to every tab); and
  * opening one at a time. Batches of each alternate with batches of the primitives; the ratio is the median of
- * the per-batch ratios.
+ * the per-batch ratios. Each batch starts from a collected heap, its inputs (the frames an open batch opens) made
+ * before that collection, so it pays for the scavenges of its own garbage and of nothing else.
  *
  *   npx tsx tools/bench/record.ts [--runs N] [--batch N]
  */
@@ -183,21 +184,36 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     }
     return ((performance.now() - t) * 1000) / (rounds * fanout);
   };
-  const timeOpen = async (): Promise<number> => {
-    // The peer's frames for this batch, made before the clock starts.
+  // The peer's frames for the next open batch and the channel that opens them, made by prepareOpen before the
+  // batch's collection (shapes' `prepare`), so the batch pays for no garbage of their making.
+  let opener: RecordChannel | undefined;
+  let frames: RecordFrame[] = [];
+  const prepareOpen = async (): Promise<void> => {
     const peer = new Channel(await keys(backend, fernetKey, macKey), sessionId, 'c2s');
-    const opener = new Channel(await keys(backend, fernetKey, macKey), sessionId, 's2c');
-    const frames: RecordFrame[] = [];
+    opener = new Channel(await keys(backend, fernetKey, macKey), sessionId, 's2c');
+    frames = [];
     for (let i = 0; i < batch; i++) frames.push((await peer.seal(body)) as RecordFrame);
+  };
+  const timeOpen = async (): Promise<number> => {
+    if (opener === undefined || frames.length !== batch) throw new Error('the open batch was not prepared');
     const t = performance.now();
     for (const frame of frames) {
       const body = opener.open(frame);
       if (body instanceof Promise) await body;
     }
-    return ((performance.now() - t) * 1000) / batch;
+    const us = ((performance.now() - t) * 1000) / batch;
+    opener = undefined; // each batch opens the frames of its own peer once
+    return us;
   };
 
-  const shapes: Array<{ id: RecordRow['id']; what: string; ours: () => Promise<number>; floor: () => void }> = [
+  const shapes: Array<{
+    id: RecordRow['id'];
+    what: string;
+    /** Made before each batch of ours and its collection: its inputs, not timed and not its garbage. */
+    prepare?: () => Promise<void>;
+    ours: () => Promise<number>;
+    floor: () => void;
+  }> = [
     {
       id: 'seal',
       what: `seal a ${bodyBytes}-byte body into its frame's bytes, one at a time`,
@@ -210,7 +226,13 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       ours: timeFanout,
       floor: sealPrimitives,
     },
-    { id: 'open', what: `open a ${bodyBytes}-byte record, one at a time`, ours: timeOpen, floor: openPrimitives },
+    {
+      id: 'open',
+      what: `open a ${bodyBytes}-byte record, one at a time`,
+      prepare: prepareOpen,
+      ours: timeOpen,
+      floor: openPrimitives,
+    },
   ];
   const rows: RecordRow[] = [];
   for (const shape of shapes) {
@@ -218,6 +240,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     // on a busy machine that took longer than one batch (RecordLayout alone 58 ms, `--trace-opt`), so the first
     // timed batches of the first shape ran unoptimized in some processes and not in others.
     for (const until = performance.now() + warmupMs; performance.now() < until;) {
+      await shape.prepare?.();
       await shape.ours();
       timePrimitives(shape.floor);
     }
@@ -226,6 +249,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       // Each batch starts from a collected heap and pays for the scavenges its own garbage causes: without this a
       // collection made due by one batch's garbage often landed in the next, the other side's, and the per-batch
       // ratios alternated high and low (0.5x-4.4x for the seal in one process, fifth pass).
+      await shape.prepare?.();
       collectGarbage();
       const floor = timePrimitives(shape.floor);
       collectGarbage();
