@@ -104,7 +104,8 @@ usage: npm run server -- [options]
                          same origin is always accepted)
   --max-connections N    connections at once; beyond it new ones close with 1013 (default ${DEFAULTS.maxConnections})
   --max-payload BYTES    largest WebSocket message accepted; larger closes with 1009 (default ${DEFAULTS.maxPayload})
-  --handshake-timeout MS time a connection has to finish the handshake (default ${DEFAULTS.handshakeTimeoutMs})
+  --handshake-timeout MS time a connection has to finish the handshake, and an HTTP request to arrive
+                         whole, else 408 (default ${DEFAULTS.handshakeTimeoutMs})
   --rate N               chat lines per second per connection, on average (default ${DEFAULTS.rate})
   --burst N              chat lines a connection may send at once (default ${DEFAULTS.burst})
   --heartbeat MS         ping interval; a peer silent for two intervals is dropped (default ${DEFAULTS.heartbeatMs})

@@ -79,6 +79,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // A missing Host is refused by headerProblem, with the headers every answer carries, not by Node's bare 400.
   const http = listener(
     parts.tls,
+    options.handshakeTimeoutMs,
     guardRequest(log, (req, res) => {
       if (!oneMoreInFlight(req, res)) return;
       const problem = headerProblem(req);
@@ -200,11 +201,22 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   };
 }
 
-/** The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says. */
-function listener(tls: TlsMaterial | undefined, handle: RequestListener): Server {
-  if (tls === undefined) return createServer({ requireHostHeader: false }, handle);
+/**
+ * The listening server: HTTP, or HTTPS on the same handlers, whose 'keylog' lines go where TLS material says.
+ * `requestMs`: the time a request has to arrive whole, its headers included (--handshake-timeout, the time a
+ * WebSocket has for its handshake: the upgrade request is its first step). Node's defaults held a connection
+ * that sends its headers a byte at a time, or half of them and then nothing, for 60 s and checked only every
+ * 30 s; then Node answers 408 through 'clientError'. An idle keep-alive connection is keepAliveTimeout's (5 s).
+ */
+function listener(tls: TlsMaterial | undefined, requestMs: number, handle: RequestListener): Server {
+  const timeouts = {
+    headersTimeout: requestMs,
+    requestTimeout: requestMs,
+    connectionsCheckingInterval: Math.min(1000, requestMs),
+  };
+  if (tls === undefined) return createServer({ requireHostHeader: false, ...timeouts }, handle);
   const https = createHttpsServer(
-    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false },
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false, ...timeouts },
     handle,
   );
   if (tls.keylog) https.on('keylog', tls.keylog);

@@ -14,7 +14,9 @@ import { assertServesFreshTabs } from '../helpers/checks.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/process.ts';
 import { exchange, rawRequest, upgradeHeaders, type HttpAnswer } from '../helpers/raw-http.ts';
 import { until } from '../helpers/raw-client.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, testKeyPair, type TestServer } from '../helpers/server.ts';
+import { ScriptedClient } from '../../tools/client.ts';
+import type { ServerLine } from '../../shared/protocol.ts';
 
 const EVIL = 'http://evil.example';
 
@@ -275,6 +277,50 @@ describe('the guards around the handlers', () => {
     const ok = await exchange(port, upgrade(port, '/ok'));
     assert.equal(ok.status, 418);
     assert.equal(ok.reason, "I'm a Teapot", 'the reason phrase comes from http.STATUS_CODES');
+  });
+});
+
+describe('a request that never arrives whole: --handshake-timeout bounds it (Node alone waited 60-90 s)', () => {
+  const TIMEOUT_MS = 1000;
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ handshakeTimeoutMs: TIMEOUT_MS });
+  });
+  after(() => server.stop());
+
+  it('answers half a request with 408 and our headers, and a dripping one too; a chat joined before lives on', async () => {
+    // A tab joined before the slow requests: the bound is the request's, never the WebSocket's after its upgrade.
+    const a = await ScriptedClient.connect({ url: server.wsUrl, keyPair: testKeyPair(), name: 'before' });
+    const started = performance.now();
+    // Bounded well below Node's own 60 s (checked every 30 s): a hang here fails as exchange's timeout.
+    const half = exchange(server.port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n', { timeoutMs: 15_000 });
+    const drip = new Promise<string>((resolve, reject) => {
+      const socket = connect(server.port, '127.0.0.1');
+      const request = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ' + 'z'.repeat(4000);
+      let sent = 0;
+      let answer = '';
+      // One byte per 50 ms: 20 a second, each one a sign of life Node's old defaults would have waited 60 s on.
+      const timer = setInterval(() => socket.write(request[sent++ % request.length]!), 50);
+      const giveUp = setTimeout(() => socket.destroy(new Error('the dripping request was never cut')), 15_000);
+      socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        clearInterval(timer);
+        clearTimeout(giveUp);
+        resolve(answer);
+      });
+    });
+    const [halfAnswer, dripAnswer] = await Promise.all([half, drip]);
+    assert.equal(halfAnswer.status, 408);
+    assert.deepEqual(halfAnswer.headers.get('connection'), ['close']);
+    assert.ok(halfAnswer.headers.has('content-security-policy'), 'our headers on the 408');
+    assert.match(dripAnswer, /^HTTP\/1\.1 408 /);
+    assert.ok(performance.now() - started >= TIMEOUT_MS, 'not cut before its time');
+    // The tab joined before is still there, past the time any request had.
+    const b = await ScriptedClient.connect({ url: server.wsUrl, keyPair: testKeyPair(), name: 'after' });
+    await a.send('still here');
+    await b.waitFor((body): body is ServerLine => body.kind === 'line' && body.text === 'still here');
+    await Promise.all([a.bye(), b.bye()]);
   });
 });
 
