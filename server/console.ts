@@ -7,7 +7,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { Close } from '../shared/errors.ts';
 import { checkLine, isEndWord } from '../shared/protocol.ts';
-import { printable } from '../shared/text.ts';
+import { printable, shownLine } from '../shared/text.ts';
 import { completeName, fold, readings, shownName } from './console-text.ts';
 import type { LogEntry } from './log/log.ts';
 import type { Member, Relay, RelayEvents } from './relay.ts';
@@ -141,7 +141,7 @@ export class Console implements RelayEvents {
     this.#waiting = undefined;
     for (let i = 0; i < waiting.length; i += 3) {
       this.print(
-        `[${clock(waiting[i + 2] as number)}] ${shownName(waiting[i] as string)}: ${waiting[i + 1] as string}`,
+        `[${clock(waiting[i + 2] as number)}] ${shownName(waiting[i] as string)}: ${shownLine(waiting[i + 1] as string)}`,
       );
     }
   }

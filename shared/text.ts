@@ -4,7 +4,8 @@
  *
  * - CONTROL: what a chat line, a name or a bye word may not contain at all (the protocol refuses it);
  * - printable(): how any wire text that is shown anyway (a close reason, a field named in an error, a frame in
- *   the capture) is made harmless: every invisible or reordering character escaped, and the length capped.
+ *   the capture) is made harmless: every invisible or reordering character escaped, and the length capped;
+ * - shownLine(): how a chat line is shown, on the console and the page alike: the same, less what writing needs.
  *
  * Nothing here imports anything: shared/protocol.ts, the page and the console all call it.
  */
@@ -40,4 +41,26 @@ export function printable(text: string, max = 64): string {
   const chars = [...text];
   const cut = chars.length > max ? chars.slice(0, max).join('') + '...' : text;
   return cut.replace(UNSAFE, escape);
+}
+
+/**
+ * Invisible characters that real writing needs, left as they are in a chat line: the zero-width non-joiner and
+ * joiner (Persian and Indic text; emoji sequences such as 👨‍👩‍👧) and the text and emoji presentation selectors (❤️).
+ */
+const WRITING = new Set(['\u200c', '\u200d', '\ufe0e', '\ufe0f']);
+
+/** A combining mark with four before it on one character: UTS #39's limit (names refuse a fifth, shared/names.ts). */
+const TOWER = /(?<=[\p{Mn}\p{Me}]{4})[\p{Mn}\p{Me}]/gu;
+
+/**
+ * A chat line as the console and the page show it. The protocol refuses controls and bidi characters in lines
+ * (CONTROL); the rest of what printable() escapes is let through the wire (a line is the sender's own text) but
+ * shown escaped, so that nothing in a line is there unseen: zero-width spaces, the soft hyphen, U+FEFF, fillers
+ * that draw as nothing, and the tag characters U+E0020..U+E007F, which can carry a whole hidden sentence ("ASCII
+ * smuggling"; a subdivision flag such as England's is shown as 🏴 and its escaped tags, the price of that). Marks
+ * past the fourth on one character are escaped too: a tower of them draws over the lines above and below.
+ * Not cut: a line's length is the protocol's (--max-line).
+ */
+export function shownLine(text: string): string {
+  return text.replace(UNSAFE, (c) => (WRITING.has(c) ? c : escape(c))).replace(TOWER, escape);
 }

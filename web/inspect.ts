@@ -14,7 +14,7 @@ import { toBase64Url, toHex } from '../shared/bytes.ts';
 import type { ErrorCode } from '../shared/errors.ts';
 import type { ClientBody, ServerBody } from '../shared/protocol.ts';
 import { rsaKeyInfo } from '../shared/rsa-spki.ts';
-import { printable } from '../shared/text.ts';
+import { printable, shownLine } from '../shared/text.ts';
 import {
   isP256Spki,
   looseBytes,
@@ -354,9 +354,9 @@ export function bodyText(body: ClientBody | ServerBody): { text: string; detail:
     case 'line':
       if ('from' in body) {
         const how = `${body.direct ? ', direct message' : ''}${body.late ? ', said while you were away' : ''}`;
-        return { text: body.text, detail: `line #${body.n} of the chat, from ${body.from}${how}` };
+        return { text: shownLine(body.text), detail: `line #${body.n} of the chat, from ${body.from}${how}` };
       }
-      return { text: body.text, detail: `line #${body.id}` };
+      return { text: shownLine(body.text), detail: `line #${body.id}` };
     case 'bye':
       return { text: body.word, detail: 'bye: you left the chat' };
     case 'receipt':

@@ -72,6 +72,11 @@ describe('secure chat between a tab and the console', () => {
     assert.equal(await page.locator('li[data-testid="chat-line"] img').count(), 0);
     assert.equal(dialogs, 0);
 
+    // What a line hides is shown, on the console and the page alike: "AB" in tag characters, a zero-width space.
+    await say(page, 'hidden\u{e0041}\u{e0042} zero\u200bwidth');
+    await server.waitForLine(/^\[\d\d:\d\d:\d\d\] alice: hidden\\u\{e0041\}\\u\{e0042\} zero\\u200bwidth$/);
+    await chatLine(page, 'hidden\\u{e0041}\\u{e0042} zero\\u200bwidth').waitFor();
+
     await page.screenshot({ path: screenshotPath('chat.png') });
     await checkA11y(page, 'secure chat, lines both ways');
 

@@ -251,6 +251,21 @@ describe('the console', () => {
     );
   });
 
+  it("shows what a tab's line hides, escaped: tag characters, zero-width spaces, a tower of marks", async () => {
+    const before = printed.length;
+    // "AB" in tag characters draws as nothing ("ASCII smuggling"); the emoji's joiner and selector are writing.
+    con.line(
+      'mallory',
+      'hi\u{e0041}\u{e0042} zero\u200bwidth a' + '\u0301'.repeat(5) + ' 👨\u200d👩 ❤\ufe0f',
+      Date.now(),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(
+      printed.slice(before).replace(/^\[[\d:]{8}\] /, ''),
+      'mallory: hi\\u{e0041}\\u{e0042} zero\\u200bwidth a' + '\u0301'.repeat(4) + '\\u0301 👨\u200d👩 ❤\ufe0f\n',
+    );
+  });
+
   it("prints a tab's line after the tick that brought it, and anything printed meanwhile after it", async () => {
     const before = printed.length;
     con.line('amy', 'one', Date.now());

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CONTROL, printable } from '../../shared/text.ts';
+import { CONTROL, printable, shownLine } from '../../shared/text.ts';
 
 test('CONTROL refuses C0/C1 controls, the line and paragraph separators and every bidi control, marks included', () => {
   const refused = [
@@ -67,5 +67,42 @@ test('whatever comes in, printable leaves nothing that is invisible or reorders 
       assert.doesNotMatch(printable(text, 100), /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/u);
     }),
     { numRuns: 2000 },
+  );
+});
+
+test('shownLine shows every hidden character of a line escaped, but the joiners and selectors writing needs', () => {
+  const cases: [string, string][] = [
+    // Tag characters hide a sentence in plain sight ("ASCII smuggling"): here "AB".
+    ['tag\u{e0041}\u{e0042}chars', 'tag\\u{e0041}\\u{e0042}chars'],
+    ['zero\u200bwidth', 'zero\\u200bwidth'],
+    ['soft\u00adhyphen', 'soft\\u00adhyphen'],
+    ['feff\ufeffx', 'feff\\ufeffx'],
+    ['\u3164\u115f', '\\u3164\\u115f'],
+    // What writing needs stays: emoji sequences, presentation selectors, Persian's non-joiner, a few marks.
+    ['👨\u200d👩\u200d👧', '👨\u200d👩\u200d👧'],
+    ['❤\ufe0f and ☺\ufe0e', '❤\ufe0f and ☺\ufe0e'],
+    ['می\u200cخواهم', 'می\u200cخواهم'],
+    ['e\u0301 and a\u0301\u0302\u0303\u0304', 'e\u0301 and a\u0301\u0302\u0303\u0304'],
+    // A tower: the fifth mark on and every one after is escaped, then the next letter starts afresh.
+    ['a' + '\u0301'.repeat(6) + 'b\u0301', 'a' + '\u0301'.repeat(4) + '\\u0301\\u0301b\u0301'],
+    ['plain text, "quoted" & <b>', 'plain text, "quoted" & <b>'],
+    ['שלום', 'שלום'],
+  ];
+  for (const [input, shown] of cases) assert.equal(shownLine(input), shown, JSON.stringify(input));
+});
+
+test('shownLine leaves nothing invisible but the four writing needs, and never more than 4 marks in a row', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (line) => {
+      const shown = shownLine(line);
+      for (const c of shown) {
+        if (/[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cs}\p{Cc}]/u.test(c))
+          assert.ok(['\u200c', '\u200d', '\ufe0e', '\ufe0f'].includes(c), `U+${c.codePointAt(0)!.toString(16)}`);
+      }
+      assert.ok(!/[\p{Mn}\p{Me}]{5}/u.test(shown));
+      // What needs no escaping is shown as it is.
+      if (!/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}\p{Mn}\p{Me}]/u.test(line))
+        assert.equal(shown, line);
+    }),
   );
 });

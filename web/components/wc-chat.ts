@@ -2,6 +2,7 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 import type { ChatEntry, ChatLine } from '../chat-log.ts';
 import { controls, fire } from './styles.ts';
+import { shownLine } from '../../shared/text.ts';
 
 export interface SendDetail {
   /** The field's text as typed; web/controller.ts checks it. */
@@ -283,7 +284,7 @@ export class WcChat extends LitElement {
         ${entry.late ? html`<span class="tag late">while you were away</span>` : nothing}
         ${entry.n === undefined ? nothing : html`<span class="number" title="line number in this chat">#${entry.n}</span>`}
       </div>
-      <p class="text">${entry.text}</p>
+      <p class="text">${shownLine(entry.text)}</p>
       ${entry.own ? this.#fate(entry) : nothing}
     </li>`;
   }
