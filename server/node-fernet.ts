@@ -2,7 +2,8 @@
  * The same Fernet codec and outer MAC on node:crypto, for the server. Web Crypto in Node hands every call to the
  * libuv thread pool and back; createHmac and createCipheriv run synchronously in the caller's thread, far cheaper
  * for chat-sized messages. Only the primitives are here: the token format, check order and error codes are
- * shared/fernet.ts's fernetFromPrimitives, the same code the Web Crypto backend runs.
+ * shared/fernet.ts's fernetFromPrimitives, the same code the Web Crypto backend runs, with bytes.ts's base64url
+ * (Node's own codec on Node, held to the one canonical spelling).
  */
 import {
   createCipheriv,
@@ -14,14 +15,7 @@ import {
 } from 'node:crypto';
 import type { CryptoBackend } from '../shared/crypto-backend.ts';
 import { WirechatError } from '../shared/errors.ts';
-import {
-  fernetFromPrimitives,
-  fernetKeyBytes,
-  splitFernetKey,
-  type Base64Codec,
-  type CbcCipher,
-  type Fernet,
-} from '../shared/fernet.ts';
+import { fernetFromPrimitives, fernetKeyBytes, splitFernetKey, type CbcCipher, type Fernet } from '../shared/fernet.ts';
 import { checkMacKeyLength, MAC_TAG_LENGTH, type Mac } from '../shared/mac.ts';
 
 /** AES's block size in bytes. */
@@ -31,46 +25,6 @@ const BLOCK = 16;
 function plain(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
-
-/** The base64url digits whose value has its low 2 (or 4) bits clear: what may stand before 1 (or 2) '='. */
-const LOW_2_CLEAR = 'AEIMQUYcgkosw048';
-const LOW_4_CLEAR = 'AQgw';
-
-/**
- * Buffer's native base64url: at 64 KiB bytes.ts's pure JS codec costs ten times the HMAC and AES together.
- * Exported so a test can hold it to the same accept/reject answers as bytes.ts's strict decoder.
- */
-export const nodeBase64Url: Base64Codec = {
-  encode(bytes) {
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-    return text + '='.repeat((4 - (text.length % 4)) % 4);
-  },
-  decode(text) {
-    const bytes = Buffer.from(text, 'base64url');
-    // Buffer's decoder is lenient: it skips characters outside the alphabet, takes '+' and '/' too, stops at a
-    // stray '=', drops leftover bits, and reads a character above U+00FF by its low byte. So the text is held to
-    // the one canonical spelling of those bytes, as bytes.ts's strict decoder holds it, without spelling the
-    // bytes again (that cost more than the HMAC of a chat line):
-    let end = text.length;
-    while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
-    const padding = text.length - end;
-    if (
-      text.length % 4 !== 0 ||
-      padding > 2 ||
-      // every character before the padding was taken as a digit: one skipped, or an '=' inside, makes it shorter
-      bytes.length !== Math.floor((end * 3) / 4) ||
-      // one byte per character: nothing above U+007F (Buffer's UTF-8 length counts those as more)
-      Buffer.byteLength(text, 'utf8') !== text.length ||
-      text.includes('+') ||
-      text.includes('/') ||
-      // no stray bits: the last digit before 1 '=' has its low 2 bits clear, before 2 its low 4
-      (padding > 0 && !(padding === 1 ? LOW_2_CLEAR : LOW_4_CLEAR).includes(text[end - 1]!))
-    ) {
-      throw new WirechatError('BAD_BASE64', 'not canonical padded base64url');
-    }
-    return plain(bytes);
-  },
-};
 
 /**
  * createSecretKey copies the bytes into a KeyObject, so the caller's copy is zeroed straight after: the raw key
@@ -175,7 +129,7 @@ export async function createNodeFernet(key: Uint8Array | string): Promise<Fernet
   const raw = fernetKeyBytes(key);
   try {
     const { signing, encryption } = splitFernetKey(raw);
-    return fernetFromPrimitives({ mac: nodeMacFromKey(signing), cipher: nodeCbc(encryption), base64: nodeBase64Url });
+    return fernetFromPrimitives({ mac: nodeMacFromKey(signing), cipher: nodeCbc(encryption) });
   } finally {
     raw.fill(0);
   }

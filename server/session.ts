@@ -332,12 +332,12 @@ export class ServerSession extends InOrder {
       // since the page may first ask its person about a changed key), and refuses any frame the page sends.
       this.#flags |= FAILED;
       this.#state = 'refused';
-      this.#sendFrame(JSON.stringify(welcome.frame));
+      this.#sendFrame(welcome.text);
       return;
     }
     this.#code = welcome.sessionCode;
     this.#state = channel;
-    this.#sendFrame(JSON.stringify(welcome.frame));
+    this.#sendFrame(welcome.text);
     if (hello.resume) {
       this.#resuming = { asked: hello.name };
       return;

@@ -98,11 +98,48 @@ export function writeBase64Url(bytes: Uint8Array, out: Uint8Array, offset: numbe
 }
 
 /**
- * RFC 4648 §5 base64url, with '=' padding when `pad` is set (Fernet tokens and keys are padded). Writes
- * character codes into one buffer and decodes it once: building the string with += is quadratic-ish in V8 for
- * 64 KiB tokens and was the codec's bottleneck.
+ * Node's own base64 codec, where there is one (the server, the tools, the tests); undefined on the page, which
+ * runs the codec in JS below. A handshake carries about 1.2 KiB of base64url (the page's key in its hello; the
+ * wrapped keys, the signature and the server's key in the welcome), and the JS codec cost the server about 50
+ * instructions a byte against a few for Node's (docs/benchmarks.md, issue 14's sixth pass). Both give the same
+ * strings and accept the same spellings: test/shared/bytes.test.ts runs the same vectors through each.
+ */
+const nodeBuffer = (globalThis as { Buffer?: NodeBuffer }).Buffer;
+
+/** What is used here of Node's Buffer, written out: the page's tsconfig has no Node types. */
+interface NodeBuffer {
+  from(buffer: ArrayBufferLike, byteOffset: number, length: number): NodeBufferView;
+  prototype: NodeBufferView;
+}
+interface NodeBufferView {
+  toString(encoding: 'base64url'): string;
+  write(text: string, offset: number, length: number, encoding: 'base64url'): number;
+}
+
+/**
+ * Buffer's methods, looked up once rather than on every call: in the server those lookups missed V8's inline
+ * caches, about 1,000 instructions each under callgrind, as much as the encoding of a key.
+ */
+const bufferView = nodeBuffer?.from.bind(nodeBuffer);
+const bufferToString = nodeBuffer?.prototype.toString;
+const bufferWrite = nodeBuffer?.prototype.write;
+
+/**
+ * RFC 4648 §5 base64url, with '=' padding when `pad` is set (Fernet tokens and keys are padded): Node's codec
+ * where there is one, toBase64UrlJs elsewhere.
  */
 export function toBase64Url(bytes: Uint8Array, pad = false): string {
+  if (bufferView === undefined || bufferToString === undefined) return toBase64UrlJs(bytes, pad);
+  const text = bufferToString.call(bufferView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'base64url');
+  // Node never pads base64url: 2 characters for the last byte ('=='), 3 for the last two ('=').
+  return !pad || text.length % 4 === 0 ? text : text + (text.length % 4 === 2 ? '==' : '=');
+}
+
+/**
+ * toBase64Url in JS, as the page runs it. Writes character codes into one buffer and decodes it once: building
+ * the string with += is quadratic-ish in V8 for 64 KiB tokens and was the codec's bottleneck.
+ */
+export function toBase64UrlJs(bytes: Uint8Array, pad = false): string {
   const out = new Uint8Array(base64UrlLength(bytes.length, pad));
   writeBase64Url(bytes, out, 0, pad);
   return ascii.decode(out);
@@ -116,9 +153,33 @@ export function fromAscii(bytes: Uint8Array): string {
 /**
  * Strict RFC 4648 §5 decoding: only the URL-safe alphabet, '=' only as trailing padding, and no stray bits in
  * the last character, so that every byte string has exactly one accepted spelling (a bit flipped in the text
- * is never silently ignored).
+ * is never silently ignored). Node's codec where there is one, for the text it can show is canonical; the JS
+ * decoder for the rest (and on the page).
  */
 export function fromBase64Url(text: string): Uint8Array {
+  return (bufferView !== undefined && fromCanonicalBase64UrlNode(text)) || fromBase64UrlJs(text);
+}
+
+/**
+ * fromBase64Url with Node's codec, for text that is the canonical spelling of its bytes; undefined for any other
+ * (then fromBase64UrlJs refuses it, naming what is wrong). Node's decoder is lenient (it skips characters outside
+ * its alphabets, takes base64's '+' and '/' too, and drops stray bits), so what it decodes is encoded again and
+ * must give back the text: every accepted text is then the one spelling of its bytes, as with the JS decoder.
+ */
+function fromCanonicalBase64UrlNode(text: string): Uint8Array | undefined {
+  if (bufferView === undefined || bufferToString === undefined || bufferWrite === undefined) return undefined;
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  const padding = text.length - end;
+  if (padding > 2 || (padding > 0 && text.length % 4 !== 0) || end % 4 === 1) return undefined;
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  const view = bufferView(out.buffer, 0, out.length);
+  if (bufferWrite.call(view, text, 0, out.length, 'base64url') !== out.length) return undefined;
+  return bufferToString.call(view, 'base64url') === (padding === 0 ? text : text.slice(0, end)) ? out : undefined;
+}
+
+/** fromBase64Url in JS, as the page runs it. */
+export function fromBase64UrlJs(text: string): Uint8Array {
   const end = base64UrlDigits(text);
   const out = new Uint8Array(Math.floor((end * 3) / 4));
   decodeBase64Url(text, end, out);

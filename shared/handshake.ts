@@ -401,6 +401,8 @@ export interface ServerKeys {
 
 export interface SignedWelcome {
   frame: WelcomeFrame;
+  /** The frame as JSON text, exactly as JSON.stringify(frame) writes it: what goes on the wire. */
+  text: string;
   transcript: Uint8Array;
   sessionCode: string;
 }
@@ -439,7 +441,23 @@ export async function signWelcome<K>(
     wrappedKeys: toBase64Url(draft.wrappedKeys),
     signature: toBase64Url(signature),
   } satisfies WelcomeFrame;
-  return { frame, transcript: signed, sessionCode: code };
+  return { frame, text: welcomeText(frame), transcript: signed, sessionCode: code };
+}
+
+/**
+ * JSON.stringify(frame), written out. Every string in it but the mode and the name is base64url made just above
+ * by toBase64Url, which JSON writes as it is: only the mode, the name and the numbers go through JSON.stringify,
+ * and the welcome's 900-odd characters of base64url skip JSON's escape checks, one character at a time, which
+ * cost the server about 20,000 instructions a handshake (docs/benchmarks.md, issue 14's sixth pass). The keys
+ * are in the frame's order, as JSON.stringify writes them; test/shared/handshake.test.ts holds the two equal.
+ */
+function welcomeText(f: WelcomeFrame): string {
+  return (
+    `{"type":"welcome","version":${JSON.stringify(f.version)},"mode":${JSON.stringify(f.mode)},` +
+    `"name":${JSON.stringify(f.name)},"sessionId":"${f.sessionId}","nonce":"${f.nonce}",` +
+    `"time":${JSON.stringify(f.time)},"serverKey":"${f.serverKey}","wrappedKeys":"${f.wrappedKeys}",` +
+    `"signature":"${f.signature}"}`
+  );
 }
 
 /** A welcome whose signature has verified over the transcript the page rebuilt from its own hello. */

@@ -56,7 +56,9 @@ type SessionIdText = string & { readonly sessionIdText: unique symbol };
 
 function sessionIdText(sessionId: Uint8Array): SessionIdText {
   // In one call, so the string is one flat sequence (appending a character at a time would build a rope of parts).
-  return String.fromCharCode(...sessionId) as SessionIdText;
+  // Applied, not spread: spreading a Uint8Array walks it with the iterator protocol, about 7,000 instructions for
+  // 16 bytes under callgrind (one per secure handshake on the server), several times what apply costs.
+  return Reflect.apply(String.fromCharCode, null, sessionId) as SessionIdText;
 }
 
 /** The length of the MAC input's fixed part: label ‖ direction (1 byte) ‖ seq (8 bytes) ‖ session id. */

@@ -9,10 +9,12 @@ import {
   concat,
   constantTimeEqual,
   fromBase64Url,
+  fromBase64UrlJs,
   fromUtf8,
   readU64be,
   Scratch,
   toBase64Url,
+  toBase64UrlJs,
   toHex,
   u64be,
   utf8,
@@ -23,94 +25,148 @@ import { WirechatError } from '../../shared/errors.ts';
 const RUNS = { numRuns: 300 };
 const isBadBase64 = (error: unknown) => error instanceof WirechatError && error.code === 'BAD_BASE64';
 
-describe('base64url', () => {
-  // RFC 4648 §10. None of these uses characters 62 or 63, so base64 and base64url spell them alike.
-  const RFC_VECTORS: [string, string][] = [
-    ['', ''],
-    ['f', 'Zg=='],
-    ['fo', 'Zm8='],
-    ['foo', 'Zm9v'],
-    ['foob', 'Zm9vYg=='],
-    ['fooba', 'Zm9vYmE='],
-    ['foobar', 'Zm9vYmFy'],
-  ];
+/**
+ * The same vectors for both codecs: on Node, toBase64Url and fromBase64Url use Node's own codec (fromBase64Url only
+ * for text it shows is canonical), and the page runs the JS one.
+ */
+const CODECS = [
+  { codec: "Node's codec (the server's)", toBase64Url, fromBase64Url },
+  { codec: "the JS codec (the page's)", toBase64Url: toBase64UrlJs, fromBase64Url: fromBase64UrlJs },
+];
 
-  for (const [plain, encoded] of RFC_VECTORS) {
-    test(`RFC 4648 §10: "${plain}" is "${encoded}" padded, "${encoded.replace(/=/g, '')}" unpadded`, () => {
-      assert.equal(toBase64Url(utf8(plain), true), encoded);
-      assert.equal(toBase64Url(utf8(plain)), encoded.replace(/=/g, ''));
-      assert.equal(fromUtf8(fromBase64Url(encoded)), plain);
-      assert.equal(fromUtf8(fromBase64Url(encoded.replace(/=/g, ''))), plain);
+for (const { codec, toBase64Url, fromBase64Url } of CODECS)
+  describe(`base64url, ${codec}`, () => {
+    // RFC 4648 §10. None of these uses characters 62 or 63, so base64 and base64url spell them alike.
+    const RFC_VECTORS: [string, string][] = [
+      ['', ''],
+      ['f', 'Zg=='],
+      ['fo', 'Zm8='],
+      ['foo', 'Zm9v'],
+      ['foob', 'Zm9vYg=='],
+      ['fooba', 'Zm9vYmE='],
+      ['foobar', 'Zm9vYmFy'],
+    ];
+
+    for (const [plain, encoded] of RFC_VECTORS) {
+      test(`RFC 4648 §10: "${plain}" is "${encoded}" padded, "${encoded.replace(/=/g, '')}" unpadded`, () => {
+        assert.equal(toBase64Url(utf8(plain), true), encoded);
+        assert.equal(toBase64Url(utf8(plain)), encoded.replace(/=/g, ''));
+        assert.equal(fromUtf8(fromBase64Url(encoded)), plain);
+        assert.equal(fromUtf8(fromBase64Url(encoded.replace(/=/g, ''))), plain);
+      });
+    }
+
+    test('characters 62 and 63 are "-" and "_" (base64\'s "+" and "/" are refused)', () => {
+      // Standard base64: fb ff bf = "+/+/" would be refused; fb ef be = "++++", ff ff ff = "////".
+      assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xef, 0xbe)), '----');
+      assert.equal(toBase64Url(Uint8Array.of(0xff, 0xff, 0xff)), '____');
+      assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xff), true), '-_8=');
+      assert.deepEqual(fromBase64Url('-_8='), Uint8Array.of(0xfb, 0xff));
+      assert.deepEqual(fromBase64Url('-_8'), Uint8Array.of(0xfb, 0xff));
+      assert.throws(() => fromBase64Url('+/8='), isBadBase64);
+      assert.throws(() => fromBase64Url('++++'), isBadBase64);
+      assert.throws(() => fromBase64Url('////'), isBadBase64);
     });
-  }
 
-  test('characters 62 and 63 are "-" and "_" (base64\'s "+" and "/" are refused)', () => {
-    // Standard base64: fb ff bf = "+/+/" would be refused; fb ef be = "++++", ff ff ff = "////".
-    assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xef, 0xbe)), '----');
-    assert.equal(toBase64Url(Uint8Array.of(0xff, 0xff, 0xff)), '____');
-    assert.equal(toBase64Url(Uint8Array.of(0xfb, 0xff), true), '-_8=');
-    assert.deepEqual(fromBase64Url('-_8='), Uint8Array.of(0xfb, 0xff));
-    assert.deepEqual(fromBase64Url('-_8'), Uint8Array.of(0xfb, 0xff));
-    assert.throws(() => fromBase64Url('+/8='), isBadBase64);
-    assert.throws(() => fromBase64Url('++++'), isBadBase64);
-    assert.throws(() => fromBase64Url('////'), isBadBase64);
+    test("encodes as Node's base64url does, padded only on request, and decodes back (property)", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+          const unpadded = toBase64Url(bytes);
+          const padded = toBase64Url(bytes, true);
+          assert.equal(unpadded, Buffer.from(bytes).toString('base64url'));
+          assert.ok(!unpadded.includes('='));
+          assert.equal(padded.length % 4, 0);
+          assert.equal(padded.replace(/=+$/, ''), unpadded);
+          assert.deepEqual(fromBase64Url(unpadded), bytes);
+          assert.deepEqual(fromBase64Url(padded), bytes);
+        }),
+        RUNS,
+      );
+    });
+
+    test('refuses characters outside the URL-safe alphabet', () => {
+      for (const bad of ['Zm9v!', 'Zm 9v', 'Zm9v\n', 'Zm.v', 'Zm9vYé==', 'Zm\u00009v', 'Zm9v\uff21', 'Zm9+', 'Zm9/']) {
+        assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
+      }
+    });
+
+    test('refuses wrong padding: inside, too much, or on a length that is not a multiple of 4', () => {
+      for (const bad of ['Zg==Zg==', 'Z=g=', 'Zg===', 'Zg=', 'Zm8==', 'Zm9v=', '=', '==', '====', 'Zm9vYg=']) {
+        assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
+      }
+    });
+
+    test('refuses an impossible length (one character over a multiple of 4)', () => {
+      for (const bad of ['Z', 'Zm9vY', 'Zm9vYmFyZ']) assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
+    });
+
+    test('refuses stray bits in the last character, so one byte string has one spelling', () => {
+      // "f" is Zg: Z = 011001, g = 10|0000. Zh, Zi, ..., Zv set one of the four spare bits.
+      assert.deepEqual(fromBase64Url('Zg'), utf8('f'));
+      for (const bad of ['Zh', 'Zp', 'Zv', 'Zh==', 'Zm9', 'Zm-', 'Zm9=']) {
+        assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
+      }
+    });
+
+    test('whatever it accepts is the canonical spelling of what it returns (property)', () => {
+      const alphabet = fc.constantFrom(...'AZaz09-_=+/ g!Q'.split(''));
+      fc.assert(
+        fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 12 }), fc.string({ maxLength: 12 })), (text) => {
+          let bytes: Uint8Array;
+          try {
+            bytes = fromBase64Url(text);
+          } catch (error) {
+            assert.ok(isBadBase64(error), `not BAD_BASE64: ${String(error)}`);
+            return;
+          }
+          assert.equal(toBase64Url(bytes, text.includes('=')), text);
+        }),
+        { numRuns: 500 },
+      );
+    });
   });
 
-  test("encodes as Node's base64url does, padded only on request, and decodes back (property)", () => {
+describe('base64url: the two codecs', () => {
+  const outcome = (decode: (text: string) => Uint8Array, text: string) => {
+    try {
+      return { bytes: [...decode(text)] };
+    } catch (error) {
+      return { error: error instanceof WirechatError ? `${error.code}: ${error.message}` : String(error) };
+    }
+  };
+
+  test('accept and refuse the same texts, with the same bytes and the same errors (property)', () => {
+    const alphabet = fc.constantFrom(...'AZaz09-_=+/ g!Qé\u0000'.split(''));
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
-        const unpadded = toBase64Url(bytes);
-        const padded = toBase64Url(bytes, true);
-        assert.equal(unpadded, Buffer.from(bytes).toString('base64url'));
-        assert.ok(!unpadded.includes('='));
-        assert.equal(padded.length % 4, 0);
-        assert.equal(padded.replace(/=+$/, ''), unpadded);
-        assert.deepEqual(fromBase64Url(unpadded), bytes);
-        assert.deepEqual(fromBase64Url(padded), bytes);
+      fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 24 }), fc.string({ maxLength: 24 })), (text) => {
+        assert.deepEqual(outcome(fromBase64Url, text), outcome(fromBase64UrlJs, text), JSON.stringify(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('encode alike, padded or not, and decode a key-sized value alike (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.boolean(), (bytes, pad) => {
+        const text = toBase64Url(bytes, pad);
+        assert.equal(text, toBase64UrlJs(bytes, pad));
+        assert.deepEqual(fromBase64Url(text), fromBase64UrlJs(text));
       }),
       RUNS,
     );
   });
 
-  test('refuses characters outside the URL-safe alphabet', () => {
-    for (const bad of ['Zm9v!', 'Zm 9v', 'Zm9v\n', 'Zm.v', 'Zm9vYé==', 'Zm\u00009v', 'Zm9v\uff21', 'Zm9+', 'Zm9/']) {
-      assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
-    }
+  test('encode a view into a larger buffer as its own bytes only', () => {
+    const whole = Uint8Array.of(1, 2, 3, 4, 5, 6, 7);
+    const view = whole.subarray(2, 6);
+    assert.equal(toBase64Url(view), toBase64UrlJs(Uint8Array.of(3, 4, 5, 6)));
   });
 
-  test('refuses wrong padding: inside, too much, or on a length that is not a multiple of 4', () => {
-    for (const bad of ['Zg==Zg==', 'Z=g=', 'Zg===', 'Zg=', 'Zm8==', 'Zm9v=', '=', '==', '====', 'Zm9vYg=']) {
-      assert.throws(() => fromBase64Url(bad), isBadBase64, JSON.stringify(bad));
-    }
-  });
-
-  test('refuses an impossible length (one character over a multiple of 4)', () => {
-    for (const bad of ['Z', 'Zm9vY', 'Zm9vYmFyZ']) assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
-  });
-
-  test('refuses stray bits in the last character, so one byte string has one spelling', () => {
-    // "f" is Zg: Z = 011001, g = 10|0000. Zh, Zi, ..., Zv set one of the four spare bits.
-    assert.deepEqual(fromBase64Url('Zg'), utf8('f'));
-    for (const bad of ['Zh', 'Zp', 'Zv', 'Zh==', 'Zm9', 'Zm-', 'Zm9=']) {
-      assert.throws(() => fromBase64Url(bad), isBadBase64, bad);
-    }
-  });
-
-  test('whatever it accepts is the canonical spelling of what it returns (property)', () => {
-    const alphabet = fc.constantFrom(...'AZaz09-_=+/ g!Q'.split(''));
-    fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 12 }), fc.string({ maxLength: 12 })), (text) => {
-        let bytes: Uint8Array;
-        try {
-          bytes = fromBase64Url(text);
-        } catch (error) {
-          assert.ok(isBadBase64(error), `not BAD_BASE64: ${String(error)}`);
-          return;
-        }
-        assert.equal(toBase64Url(bytes, text.includes('=')), text);
-      }),
-      { numRuns: 500 },
-    );
+  test('decode into a Uint8Array of its own, as the JS codec does', () => {
+    const bytes = fromBase64Url('Zm9vYmFy');
+    assert.equal(bytes.constructor, Uint8Array);
+    assert.equal(bytes.byteOffset, 0);
+    assert.equal(bytes.buffer.byteLength, 6);
   });
 });
 

@@ -517,6 +517,29 @@ describe('the handshake steps, server and page', () => {
     assert.deepEqual(secret, draft.secret);
   });
 
+  test("the welcome's text is JSON.stringify of its frame, whatever the name, mode and time (a u64) (property)", async () => {
+    const h = await hello();
+    for (const mode of ['secure', 'plain'] as const) {
+      const draft = await prepareWelcome(webCryptoServerHandshake, h, mode);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })),
+          fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+          async (name, time) => {
+            const signed = await signWelcome(webCryptoServerHandshake, draft, {
+              publicKey: identitySpki,
+              signingKey: identity.privateKey,
+              name,
+              time,
+            });
+            assert.equal(signed.text, JSON.stringify(signed.frame));
+          },
+        ),
+        { numRuns: 100 },
+      );
+    }
+  });
+
   test("plain: no wrapped keys and no secret, and still signed over the page's key", async () => {
     const h = await hello({ acceptPlain: true });
     const { draft, signed } = await welcomeFor(h, 'plain');
