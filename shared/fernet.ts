@@ -6,7 +6,16 @@
  * server/node-fernet.ts plugs node:crypto into the same fernetFromPrimitives, so both backends reject the same
  * tokens with the same codes.
  */
-import { exact, fromBase64Url, randomBytes, randomPublicBytes, readU64be, toBase64Url, writeU64be } from './bytes.ts';
+import {
+  exact,
+  fromBase64Url,
+  fromBase64UrlPooled,
+  randomBytes,
+  randomPublicBytes,
+  readU64be,
+  toBase64Url,
+  writeU64be,
+} from './bytes.ts';
 import { WirechatError } from './errors.ts';
 import { importHmacKey, macFromCryptoKey, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
@@ -96,7 +105,8 @@ export interface Base64Codec {
 /** shared/bytes.ts's strict codec, the one the page uses. */
 export const strictBase64Url: Base64Codec = {
   encode: (bytes) => toBase64Url(bytes, true),
-  decode: fromBase64Url,
+  // A token's bytes are read and dropped while it is opened (parseTokenBytes' views included): pooled on Node.
+  decode: fromBase64UrlPooled,
 };
 
 /**

@@ -10,6 +10,7 @@ import {
   constantTimeEqual,
   fromBase64Url,
   fromBase64UrlJs,
+  fromBase64UrlPooled,
   fromUtf8,
   readU64be,
   Scratch,
@@ -31,6 +32,7 @@ const isBadBase64 = (error: unknown) => error instanceof WirechatError && error.
  */
 const CODECS = [
   { codec: "Node's codec (the server's)", toBase64Url, fromBase64Url },
+  { codec: "Node's codec into its pool (the server's Fernet)", toBase64Url, fromBase64Url: fromBase64UrlPooled },
   { codec: "the JS codec (the page's)", toBase64Url: toBase64UrlJs, fromBase64Url: fromBase64UrlJs },
 ];
 
@@ -140,6 +142,7 @@ describe('base64url: the two codecs', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string({ unit: alphabet, maxLength: 24 }), fc.string({ maxLength: 24 })), (text) => {
         assert.deepEqual(outcome(fromBase64Url, text), outcome(fromBase64UrlJs, text), JSON.stringify(text));
+        assert.deepEqual(outcome(fromBase64UrlPooled, text), outcome(fromBase64UrlJs, text), JSON.stringify(text));
       }),
       { numRuns: 2000 },
     );
@@ -151,6 +154,7 @@ describe('base64url: the two codecs', () => {
         const text = toBase64Url(bytes, pad);
         assert.equal(text, toBase64UrlJs(bytes, pad));
         assert.deepEqual(fromBase64Url(text), fromBase64UrlJs(text));
+        assert.deepEqual([...fromBase64UrlPooled(text)], [...fromBase64UrlJs(text)]);
       }),
       RUNS,
     );
@@ -393,5 +397,21 @@ describe('Scratch', () => {
     assert.deepEqual(grown, utf8(wide));
     assert.notEqual(grown.buffer, first.buffer);
     assert.equal(scratch.take(4200), grown, 'the same length again: the same view, of the grown buffer');
+  });
+});
+
+describe('base64url into memory of its own or into the pool', () => {
+  test("fromBase64Url's bytes own their memory; fromBase64UrlPooled's share Node's pool, for bytes not kept", () => {
+    const text = toBase64Url(
+      Uint8Array.from({ length: 363 }, (_, i) => i & 0xff),
+      true,
+    );
+    const own = fromBase64Url(text);
+    // A buffer of exactly its bytes: keeping them keeps nothing else.
+    assert.equal(own.byteOffset, 0);
+    assert.equal(own.buffer.byteLength, own.byteLength);
+    const pooled = fromBase64UrlPooled(text);
+    assert.deepEqual([...pooled], [...own]);
+    assert.equal(pooled.buffer.byteLength, Buffer.poolSize, "a view of Node's shared pool");
   });
 });
