@@ -154,6 +154,38 @@ describe('the axe helper', () => {
   });
 });
 
+describe('the status dot', () => {
+  it('pulses only after a second of connecting or securing, and never under reduced motion', async () => {
+    for (const reducedMotion of ['no-preference', 'reduce'] as const) {
+      const context = await env.browser.newContext({ reducedMotion });
+      try {
+        const page = await context.newPage();
+        await page.goto(env.server.url);
+        await page.locator('#keypair-state[data-state="ready"]').waitFor();
+        for (const phase of ['connecting', 'securing', 'idle'] as const) {
+          // The component's own CSS, in each phase it can be put in (the state is what web/connection.ts hands it).
+          const dot = await page.evaluate((phase) => {
+            const status = document.querySelector('wc-app')!.shadowRoot!.querySelector('wc-status')!;
+            (status as unknown as { state: unknown }).state = { phase };
+            return (status as unknown as { updateComplete: Promise<boolean> }).updateComplete.then(() => {
+              const style = getComputedStyle(status.shadowRoot!.querySelector('.dot')!);
+              return { name: style.animationName, delay: style.animationDelay };
+            });
+          }, phase);
+          const pulses = reducedMotion === 'no-preference' && phase !== 'idle';
+          assert.deepEqual(
+            dot,
+            pulses ? { name: 'pulse', delay: '1s' } : { name: 'none', delay: dot.delay },
+            `${phase}, ${reducedMotion}`,
+          );
+        }
+      } finally {
+        await context.close();
+      }
+    }
+  });
+});
+
 describe('the page by keyboard alone', () => {
   it('join, chat, send, inspector open and closed with Escape, end and start again: focus and live regions', async () => {
     const context = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
