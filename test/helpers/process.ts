@@ -195,3 +195,37 @@ export async function startServerProcess(
     },
   };
 }
+
+/** Stops every server at once, each even when another fails to stop; throws the first failure once all are done. */
+export async function stopAll(servers: readonly ServerProcess[]): Promise<void> {
+  const failed = (await Promise.allSettled(servers.map((server) => server.stop()))).find(
+    (result) => result.status === 'rejected',
+  );
+  if (failed) throw failed.reason;
+}
+
+/** Starts servers at once; when one fails, stops those that started and throws its error. */
+export async function startAll(starts: ReadonlyArray<() => Promise<ServerProcess>>): Promise<ServerProcess[]> {
+  const results = await Promise.allSettled(starts.map((start) => start()));
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (!failed) return started;
+  await stopAll(started).catch(() => undefined);
+  throw failed.reason;
+}
+
+/**
+ * A teardown's steps in order, each run even when one before it failed (a server that did not stop must not leave
+ * Redis running behind it, which would hold the test process), then the first failure thrown.
+ */
+export async function teardown(...steps: Array<() => unknown>): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+}
