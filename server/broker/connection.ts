@@ -128,20 +128,47 @@ class Link extends EventEmitter {
     });
   }
 
-  /** `graceful`: let the replies in flight arrive first; not for a client blocked in XREAD, nor a Redis away. */
+  /**
+   * `graceful`: let the replies in flight arrive first (at most CLOSE_MS); not for a client blocked in XREAD, nor
+   * a Redis away.
+   */
   async close(graceful = true): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     this.#up = false;
     this.emit('closed');
     try {
-      if (graceful && this.client.isReady) await this.client.close();
-      else this.client.destroy();
+      if (!(graceful && this.client.isReady && (await this.#drained()))) this.client.destroy();
     } catch {
       this.client.destroy();
     }
   }
+
+  /**
+   * @redis/client's close(): true once the replies in flight are in. It waits for them and for nothing else: a
+   * connection lost meanwhile (Redis stopped or gone during a relay's shutdown) left it pending for good, and the
+   * relay's shutdown with it. False when the connection fails first, or after CLOSE_MS.
+   */
+  #drained(): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const done = (drained: boolean) => {
+        clearTimeout(timer);
+        this.client.off('error', failed);
+        resolve(drained);
+      };
+      const failed = () => done(false);
+      const timer = setTimeout(failed, CLOSE_MS);
+      this.client.on('error', failed);
+      this.client.close().then(
+        () => done(true),
+        () => done(false),
+      );
+    });
+  }
 }
+
+/** The longest a graceful close waits for the replies in flight. */
+const CLOSE_MS = 2_000;
 
 /** The first failure of a connection at the start, in words, as one of BrokerError's codes. */
 function startError(error: unknown, target: RedisTarget, options: ConnectOptions): BrokerError {

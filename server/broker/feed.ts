@@ -59,6 +59,8 @@ export class Feed extends EventEmitter<FeedEvents> {
   #n = 0;
   #running: Promise<void> | null = null;
   #stopped = false;
+  /** Ends the loop's current wait (for Redis, or before a retry) when the feed is stopped. */
+  #wake: (() => void) | undefined;
   /** Set after Redis was away: the next turn checks that Redis did not come back with less than it had. */
   #checkRewind = false;
 
@@ -97,9 +99,25 @@ export class Feed extends EventEmitter<FeedEvents> {
     this.#running = this.#loop();
   }
 
+  /**
+   * Stops the loop and resolves once it has ended. It never waits for Redis: a loop waiting for the command
+   * connection to come back is woken, since that connection is closed only after the feed (Broker.close).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#wake?.();
     await this.#running;
+  }
+
+  /** Waits for `what`, or until the feed is stopped: false then. A rejection of `what` is thrown. */
+  async #until(what: Promise<unknown>): Promise<boolean> {
+    if (this.#stopped) return false;
+    const stopped = new Promise<false>((resolve) => (this.#wake = () => resolve(false)));
+    try {
+      return await Promise.race([what.then(() => true), stopped]);
+    } finally {
+      this.#wake = undefined;
+    }
   }
 
   async #loop(): Promise<void> {
@@ -150,15 +168,19 @@ export class Feed extends EventEmitter<FeedEvents> {
         const transient = isTransient(error);
         if (transient) this.#checkRewind = true;
         if (transient && !(this.#link.up && this.#commands.up)) {
+          // Both: the link may be up while the command connection is not (it noticed the loss first, or came
+          // back later), and that one is closed only after this loop has ended.
           try {
-            await Promise.all([this.#link.whenUp(), this.#commands.whenUp()]);
+            if (!(await this.#until(Promise.all([this.#link.whenUp(), this.#commands.whenUp()])))) return;
           } catch {
             return; // closed meanwhile
           }
           continue;
         }
         if (!transient) this.emit('error', error as Error);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        let timer: NodeJS.Timeout | undefined;
+        await this.#until(new Promise((resolve) => (timer = setTimeout(resolve, delay))));
+        clearTimeout(timer);
         delay = Math.min(5_000, delay * 2);
       }
     }

@@ -39,7 +39,12 @@ export async function startCutProxy(first: { host: string; port: number }): Prom
     tab.pipe(server);
     server.pipe(tab);
     const done = () => open.delete(pair);
-    tab.on('error', done).on('close', done);
+    // A tab's side that failed (reset) ends no pipe: its server side goes with it, unless cut() left that hanging
+    // on purpose (close() lets those go); else it would outlive close() and hold the test process.
+    const failed = () => {
+      if (done()) server.destroy();
+    };
+    tab.on('error', failed).on('close', done);
     server.on('error', () => tab.destroy()).on('close', () => tab.destroy());
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));

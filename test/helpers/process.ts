@@ -30,13 +30,22 @@ export interface ServerProcess {
   lines: string[];
   type(line: string): void;
   waitForLine(match: RegExp | string, timeoutMs?: number): Promise<string>;
+  /** npm's own exit: the server (under sh and tsx) may still be running then. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Sends a signal to the whole process group (npm, tsx and the server). */
   signal(name: NodeJS.Signals): void;
   /** Sends a signal to the server's own Node process only, as `kill PID` or a service manager would. */
   signalServer(name: NodeJS.Signals): void;
+  /**
+   * SIGTERM to the group, and resolves once every process of it is gone (its output pipes closed), whether npm
+   * already exited or not. A group still there after STOP_MS is killed (SIGKILL), and stop() then throws: a server
+   * that does not exit on SIGTERM is a bug to see, not a test process kept alive by its pipes.
+   */
   stop(): Promise<void>;
 }
+
+/** How long a stopped server has to exit, every process of it, before it is killed and stop() fails. */
+export const STOP_MS = 10_000;
 
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
@@ -101,6 +110,11 @@ export async function startServerProcess(
   });
   let exitedFlag = false;
   void exited.then(() => (exitedFlag = true));
+  // 'close': npm exited and its stdout and stderr closed, so every process that held them (sh, tsx, the server,
+  // tsx's esbuild) is gone too. npm exits on SIGTERM before the server has finished closing.
+  let closedFlag = false;
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  void closed.then(() => (closedFlag = true));
 
   async function waitForLine(match: RegExp | string, timeoutMs = 15_000): Promise<string> {
     const test = (line: string) => (typeof match === 'string' ? line.includes(match) : match.test(line));
@@ -131,9 +145,19 @@ export async function startServerProcess(
     }
   }
 
-  const open = await waitForLine(/^\s+open\s+https?:\/\//, 60_000);
-  const url = open.trim().split(/\s+/)[1]!;
-  const fingerprint = (await waitForLine(/^\s+fingerprint\s/)).trim().replace(/^fingerprint\s+/, '');
+  let url: string;
+  let fingerprint: string;
+  try {
+    const open = await waitForLine(/^\s+open\s+https?:\/\//, 60_000);
+    url = open.trim().split(/\s+/)[1]!;
+    fingerprint = (await waitForLine(/^\s+fingerprint\s/)).trim().replace(/^fingerprint\s+/, '');
+  } catch (error) {
+    // Not started in time (or it exited): nothing of it may outlive the failure.
+    signal('SIGKILL');
+    await closed;
+    if (!options.identityDir) await rm(identityDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     child,
     url,
@@ -153,13 +177,55 @@ export async function startServerProcess(
       process.kill(Number(line.trim().split(/\s+/)[0]), name);
     },
     async stop() {
-      if (!exitedFlag) {
+      let killed = false;
+      if (!closedFlag) {
         signal('SIGTERM');
-        const timer = setTimeout(() => signal('SIGKILL'), 5000);
-        await exited;
+        const timer = setTimeout(() => {
+          killed = true;
+          signal('SIGKILL');
+        }, STOP_MS);
+        await closed;
         clearTimeout(timer);
       }
       if (!options.identityDir) await rm(identityDir, { recursive: true, force: true });
+      if (killed)
+        throw new Error(
+          `the server had not exited ${STOP_MS} ms after SIGTERM (killed); stdout:\n${lines.slice(-20).join('\n')}\nstderr:\n${stderr}`,
+        );
     },
   };
+}
+
+/** Stops every server at once, each even when another fails to stop; throws the first failure once all are done. */
+export async function stopAll(servers: readonly ServerProcess[]): Promise<void> {
+  const failed = (await Promise.allSettled(servers.map((server) => server.stop()))).find(
+    (result) => result.status === 'rejected',
+  );
+  if (failed) throw failed.reason;
+}
+
+/** Starts servers at once; when one fails, stops those that started and throws its error. */
+export async function startAll(starts: ReadonlyArray<() => Promise<ServerProcess>>): Promise<ServerProcess[]> {
+  const results = await Promise.allSettled(starts.map((start) => start()));
+  const started = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (!failed) return started;
+  await stopAll(started).catch(() => undefined);
+  throw failed.reason;
+}
+
+/**
+ * A teardown's steps in order, each run even when one before it failed (a server that did not stop must not leave
+ * Redis running behind it, which would hold the test process), then the first failure thrown.
+ */
+export async function teardown(...steps: Array<() => unknown>): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
 }

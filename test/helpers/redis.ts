@@ -142,7 +142,14 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     });
     await spawned;
     child = proc;
-    await waitReady(proc, output);
+    try {
+      await waitReady(proc, output);
+    } catch (error) {
+      // Not ready in time: nothing of it may outlive the failure (it would hold the test process).
+      proc.kill('SIGKILL');
+      await exited(proc);
+      throw error;
+    }
   }
 
   // A port that was free a moment ago may be taken by the time the server binds it: a few tries, each new port.

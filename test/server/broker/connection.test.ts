@@ -157,3 +157,28 @@ describe('Redis connection: lost and back while running', () => {
     }
   });
 });
+
+describe('Redis connection: closed while Redis goes away', () => {
+  // @redis/client's graceful close() waits for the replies in flight and for nothing else: Redis gone meanwhile
+  // (stopped, or killed) left it pending for good, and a relay's shutdown with it.
+  for (const how of ['killed (SIGKILL)', 'stopped (SIGTERM)'] as const) {
+    it(`settles close() with a reply in flight when Redis is ${how} meanwhile`, { timeout: 20_000 }, async () => {
+      const redis = await startRedis();
+      const connection = await RedisConnection.open(redis.url);
+      try {
+        const link = await connection.open('test');
+        // A reply that is not coming: what close() waits for.
+        const blocked = link.client.sendCommand(['BLPOP', 'nothing', '0']).catch(() => undefined);
+        // Until Redis has it (that connection is blocked: ask on the other).
+        while (!/name=wirechat-test .*cmd=blpop/.test(String(await connection.client.sendCommand(['CLIENT', 'LIST']))));
+        const closing = connection.close();
+        await (how === 'killed (SIGKILL)' ? redis.kill() : redis.stop());
+        await closing;
+        await blocked;
+      } finally {
+        await connection.close();
+        await redis.stop();
+      }
+    });
+  }
+});

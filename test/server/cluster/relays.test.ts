@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { ServerBody } from '../../../shared/protocol.ts';
 import { ScriptedClient } from '../../../tools/client.ts';
 import { runLoad } from '../../../tools/load.ts';
-import { startServerProcess, type ServerProcess } from '../../helpers/process.ts';
+import { startAll, startServerProcess, stopAll, teardown, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { testKeyPair } from '../../helpers/server.ts';
 
@@ -60,17 +60,21 @@ describe('three relays on one Redis', () => {
     // One identity file (and the chat key beside it) for every relay of the chat.
     relays.push(await startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir }));
     relays.push(
-      ...(await Promise.all(
-        [1, 2].map(() => startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir })),
+      ...(await startAll(
+        [1, 2].map(
+          () => () => startServerProcess(['--redis', redis.url, '--presence-interval', '0'], { identityDir: dir }),
+        ),
       )),
     );
   });
-  after(async () => {
-    for (const client of clients) client.close();
-    await Promise.all(relays.map((r) => r.stop()));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => clients.forEach((client) => client.close()),
+      () => stopAll(relays),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('shows one fingerprint on every relay', () => {
     assert.equal(new Set(relays.map((r) => r.fingerprint)).size, 1);

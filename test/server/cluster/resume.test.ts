@@ -16,7 +16,7 @@ import { ScriptedClient } from '../../../tools/client.ts';
 import { runResumeLoad } from '../../../tools/load.ts';
 import { ResumingClient } from '../../../tools/resuming-client.ts';
 import { startCutProxy, type CutProxy } from '../../helpers/cut-proxy.ts';
-import { startServerProcess, type ServerProcess } from '../../helpers/process.ts';
+import { startAll, startServerProcess, stopAll, teardown, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { testKeyPair } from '../../helpers/server.ts';
 
@@ -62,17 +62,19 @@ describe('resume across relays of one chat in Redis', () => {
     redis = await startRedis();
     dir = await mkdtemp(join(tmpdir(), 'wirechat-cluster-resume-'));
     relays.push(await start());
-    relays.push(...(await Promise.all([start(), start('--chat', 'another')])));
+    relays.push(...(await startAll([() => start(), () => start('--chat', 'another')])));
     // Tabs reach relay A through a proxy that can cut them the way a dead link does (the relay does not notice).
     proxy = await startCutProxy({ host: '127.0.0.1', port: relays[0]!.port });
   });
-  after(async () => {
-    for (const client of clients) client.close();
-    await proxy.close();
-    await Promise.all(relays.map((r) => r.stop()));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => clients.forEach((client) => client.close()),
+      () => proxy?.close(),
+      () => stopAll(relays),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('resumes on relay B with the seat relay A gave: same name, every missed line once, in order, resent once', async () => {
     const [a, b] = relays as [ServerProcess, ServerProcess];

@@ -14,7 +14,7 @@ import { UsageError } from '../../../server/command-line.ts';
 import { DEFAULTS, HELP, parseOptions, type ServerOptions } from '../../../server/options.ts';
 import { chatKeyPath } from '../../../server/cluster.ts';
 import { QUICK_EXIT_MS, RETRY_DELAYS_MS } from '../../../server/workers.ts';
-import { freePort, ROOT, startServerProcess, type ServerProcess } from '../../helpers/process.ts';
+import { freePort, ROOT, startServerProcess, stopAll, teardown, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 
 function parse(argv: string[]): ServerOptions {
@@ -116,11 +116,13 @@ describe('a relay started with --redis', () => {
     redis = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lru'] });
     dir = await mkdtemp(join(tmpdir(), 'wirechat-cluster-start-'));
   });
-  after(async () => {
-    await Promise.all(relays.map((r) => r.stop()));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => stopAll(relays),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('says at once that Redis is unreachable, without the password, and exits 1', async () => {
     const port = await freePort();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerBody } from '../../../shared/protocol.ts';
 import { ScriptedClient } from '../../../tools/client.ts';
-import { startServerProcess, type ServerProcess } from '../../helpers/process.ts';
+import { startServerProcess, stopAll, teardown, type ServerProcess } from '../../helpers/process.ts';
 import { assertNoneSeen, dump, everyKey, inspector, startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { testKeyPair } from '../../helpers/server.ts';
 
@@ -35,11 +35,13 @@ describe('what Redis sees of a chat between relays', () => {
     redis = await startRedis();
     dir = await mkdtemp(join(tmpdir(), 'wirechat-cluster-visible-'));
   });
-  after(async () => {
-    await Promise.all(relays.map((r) => r.stop()));
-    await redis.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => stopAll(relays),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('holds and carries none of its text, none of its names, no seat and no participant identity', async () => {
     const secrets: Record<string, readonly string[]> = { ...SECRETS };

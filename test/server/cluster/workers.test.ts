@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerBody } from '../../../shared/protocol.ts';
 import { ScriptedClient } from '../../../tools/client.ts';
-import { ROOT, startServerProcess, type ServerProcess } from '../../helpers/process.ts';
+import { ROOT, startServerProcess, teardown, type ServerProcess } from '../../helpers/process.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { testKeyPair } from '../../helpers/server.ts';
 
@@ -31,12 +31,14 @@ describe('npm run server -- --redis URL --workers 2', () => {
       identityDir: dir,
     });
   });
-  after(async () => {
-    for (const client of clients) client.close();
-    await server?.stop();
-    await redis?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => clients.forEach((client) => client.close()),
+      () => server?.stop(),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('serves the tabs from two processes on one port, as one chat', async () => {
     const banner = await server.waitForLine(/^\s+workers\s+2 relay processes share port \d+ \(pids \d+, \d+\)/);
@@ -116,11 +118,13 @@ describe("--workers: a worker's own trouble, on the primary's console", () => {
     redis = await startRedis();
     dir = await mkdtemp(join(tmpdir(), 'wirechat-workers-trouble-'));
   });
-  after(async () => {
-    await server?.stop();
-    await redis?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() =>
+    teardown(
+      () => server?.stop(),
+      () => redis?.stop(),
+      () => dir && rm(dir, { recursive: true, force: true }),
+    ),
+  );
 
   it('shows what a worker says, labelled; gives up a worker that keeps failing, and exits 1 with none left', async () => {
     server = await startServerProcess(['--redis', redis.url, '--workers', '1', '--presence-interval', '0'], {
