@@ -106,7 +106,7 @@ export class ClusterRelay extends Relay {
     broker.on('lost', (participants) => {
       // Another participant took the name while this relay was cut off from the others. The tab is closed as
       // "try again later", not kicked: it comes back, resumes its place under the name it can have now, and gets
-      // what it missed. (A participant that moved to another relay has been closed already, from its resume.)
+      // what it missed. (A participant that moved to another relay is not lost: 'moved', below.)
       for (const p of participants)
         this.#byId
           .get(p.id)
@@ -115,6 +115,14 @@ export class ClusterRelay extends Relay {
             'your name was taken while this relay was cut off; reconnect',
             'lost its name',
           );
+    });
+    // Resumed on another relay, as this relay's heartbeat found before the seat's entry came by the feed: the
+    // connection here is a tab that has moved on, closed quietly as the feed's entry would (#deliver).
+    broker.on('moved', (participants) => {
+      for (const p of participants) {
+        const stale = this.#byId.get(p.id);
+        if (stale !== undefined) this.#movedOn(stale);
+      }
     });
   }
 
@@ -230,6 +238,12 @@ export class ClusterRelay extends Relay {
     return appended;
   }
 
+  /** Closes `stale`, whose participant resumed on another relay: quietly, and no leave of its is written. */
+  #movedOn(stale: Member): void {
+    this.#moved.add(stale);
+    this.replace(stale);
+  }
+
   #tryLater(session: Member): void {
     session.close(Close.TRY_AGAIN_LATER, `CHAT_UNAVAILABLE: ${CUT_OFF}`, `not resumed: ${CUT_OFF}`);
   }
@@ -299,10 +313,7 @@ export class ClusterRelay extends Relay {
       // Resumed on another relay: a connection here of the same participant is a tab that has moved on.
       // Only one that holds an older seat than the one spent: a newer one is this tab resumed here since.
       const stale = this.holderOf(id);
-      if (stale !== undefined && (this.serialOf(stale) ?? Infinity) <= origin!.lineId) {
-        this.#moved.add(stale);
-        this.replace(stale);
-      }
+      if (stale !== undefined && (this.serialOf(stale) ?? Infinity) <= origin!.lineId) this.#movedOn(stale);
     }
     if (entry.kind === 'join') {
       this.#elsewhere.add(entry.from);

@@ -55,8 +55,13 @@ export interface BrokerEvents extends FeedEvents {
   event: [ChatEvent, { from: string }];
   /** This relay found another dead and took it out (once chat-wide): write its participants' leaves to the log. */
   reaped: [Reaped];
-  /** Participants of this relay who lost their name meanwhile (another took it while this relay was away) or moved to another relay. */
+  /** Participants of this relay who lost their name meanwhile (another took it while this relay was away). */
   lost: [Participant[]];
+  /**
+   * Participants of this relay who moved to another relay (they resumed there), as its heartbeat found: this relay
+   * may learn it so before the seat's entry comes by the feed. Emitted after `lost` of the same beat.
+   */
+  moved: [Participant[]];
   /** This relay's heartbeat had expired (cut off too long, or Redis restarted empty): its participants were written back. */
   rejoined: [Participant[]];
   /** Redis was lost: the console should say so. The broker reconnects by itself. */
@@ -429,8 +434,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   async #beat(): Promise<void> {
-    const { fresh, lost } = await this.presence.beat();
+    const { fresh, lost, moved } = await this.presence.beat();
     if (lost.length > 0) this.emit('lost', lost);
+    if (moved.length > 0) this.emit('moved', moved);
     if (fresh) {
       const back = this.presence.participants;
       if (back.length > 0) this.emit('rejoined', back);

@@ -51,7 +51,7 @@ local function release(prefix, value, mine)
     if redis.call('GET', key) == mine then redis.call('DEL', key) end
   end
 end
--- Whether every claim is free, ours, or held by the same participant elsewhere (it moved here); the holder if not.
+-- Whether every claim is free, ours, or held by participant \`field\` elsewhere (it moved here); the holder if not.
 local function claimable(prefix, value, mine, field)
   for _, h in ipairs(claimsOf(value)) do
     local cur = redis.call('GET', prefix .. 'name:' .. h)
@@ -92,6 +92,21 @@ local value = redis.call('HGET', KEYS[1], field)
 if not value then return 0 end
 release(prefix, value, me .. ' ' .. field)
 return redis.call('HDEL', KEYS[1], field)
+`);
+
+/**
+ * KEYS: the first claim key of each participant a beat found gone. ARGV: me, then their fields. The fields whose
+ * claim the same participant holds on another relay: it resumed there (JOIN's take removed it from here).
+ */
+const MOVED = new LuaScript(`
+local me = ARGV[1]
+local moved = {}
+for i = 1, #KEYS do
+  local field = ARGV[i + 1]
+  local cur = redis.call('GET', KEYS[i])
+  if cur and cur ~= me .. ' ' .. field and string.match(cur, ' (%S+)$') == field then moved[#moved + 1] = field end
+end
+return moved
 `);
 
 /**
@@ -137,7 +152,8 @@ local lost = {}
 for i = 4, #ARGV, 2 do
   local field, value = ARGV[i], ARGV[i + 1]
   local mine = me .. ' ' .. field
-  if claimable(prefix, value, mine, field) then
+  -- No field: a claim the same participant holds on another relay is not taken back (it resumed there meanwhile).
+  if claimable(prefix, value, mine, nil) then
     take(prefix, value, mine, ttl)
     redis.call('HSET', KEYS[3], field, value)
   else
@@ -224,8 +240,10 @@ export interface Reaped {
 export interface Beat {
   /** The heartbeat had expired: the relay was reaped, or Redis restarted empty; its participants were written back. */
   fresh: boolean;
-  /** Participants whose name another took, or who moved to another relay, meanwhile. */
+  /** Participants whose name another took meanwhile (while this relay was cut off). */
   lost: Participant[];
+  /** Participants who moved to another relay meanwhile (they resumed there): not lost, gone from here. */
+  moved: Participant[];
 }
 
 interface Local {
@@ -286,9 +304,25 @@ export class Presence {
       ])) as string[];
     }
     const gone = new Set(lost);
-    const lostParticipants = local.filter((l) => gone.has(l.field)).map((l) => l.participant);
-    for (const l of local) if (gone.has(l.field)) this.#local.delete(l.participant.id);
-    return { fresh: fresh === 1, lost: lostParticipants };
+    const goneLocal = local.filter((l) => gone.has(l.field));
+    for (const l of goneLocal) this.#local.delete(l.participant.id);
+    // Which of them resumed on another relay: this relay may hear it here before the seat's entry comes by the feed.
+    const moved = new Set(
+      goneLocal.length === 0
+        ? []
+        : ((await MOVED.run(
+            this.#client,
+            goneLocal.map((l) => this.#keys.name(l.value.slice(0, l.value.indexOf(' ')))),
+            [this.relay.id, ...goneLocal.map((l) => l.field)],
+          )) as string[]),
+    );
+    // One that joined here again meanwhile (it came back to this relay) is this relay's again: neither.
+    const still = goneLocal.filter((l) => !this.#local.has(l.participant.id));
+    return {
+      fresh: fresh === 1,
+      lost: still.filter((l) => !moved.has(l.field)).map((l) => l.participant),
+      moved: still.filter((l) => moved.has(l.field)).map((l) => l.participant),
+    };
   }
 
   /**

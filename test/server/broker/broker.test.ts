@@ -159,6 +159,32 @@ describe('broker: lines', () => {
   });
 });
 
+/**
+ * Relays a and b, a with hal; a taken for dead (as if it had stalled past its heartbeat's life: the key is gone,
+ * b's sweep reaps it). a beats only when it must (its start, a join that finds it gone): what happens when is then
+ * in the test's hands. `back` resolves when b hears that a participant of a's came back.
+ */
+async function withHalTakenForDead(
+  run: (a: TestRelay, b: TestRelay, reaped: Reaped, back: Promise<ChatEvent>) => Promise<void>,
+): Promise<void> {
+  const chat = newChat();
+  const a = await startRelay(redis.url, chat, 'a', { timing: { heartbeatMs: 60_000, ttlMs: 120_000 } });
+  const b = await startRelay(redis.url, chat, 'b');
+  const raw = await inspector(redis);
+  try {
+    assert.deepEqual(await a.broker.join('p-hal', 'hal'), { ok: true });
+    const reaped = next<[Reaped]>(b.broker, 'reaped');
+    const back = new Promise<ChatEvent>((resolve) =>
+      b.broker.on('event', (e) => e.type === 'presence' && e.reason === 'back' && resolve(e)),
+    );
+    await raw.sendCommand(['DEL', a.broker.keys.relay(a.broker.relay.id)]);
+    await run(a, b, (await reaped)[0], back);
+  } finally {
+    raw.destroy();
+    await Promise.all([a.close(), b.close()]);
+  }
+}
+
 describe('broker: names and presence', () => {
   it('holds a name chat-wide: another relay cannot take it, nor a confusable one, until it is let go', async () => {
     await withRelays(['a', 'b'], async ([a, b]) => {
@@ -191,12 +217,17 @@ describe('broker: names and presence', () => {
     });
   });
 
-  it('lets a participant that moves to another relay (a resume) take its name along; the old relay is told', async () => {
+  it('lets a participant that moves to another relay (a resume) take its name along; the old relay is told it moved', async () => {
     await withRelays(['a', 'b'], async ([a, b]) => {
       assert.deepEqual(await a!.broker.join('p-carol', 'carol'), { ok: true });
-      const lost = next<[Participant[]]>(a!.broker, 'lost');
+      const moved = next<[Participant[]]>(a!.broker, 'moved');
       assert.deepEqual(await b!.broker.join('p-carol', 'carol'), { ok: true }, 'the same participant, not another one');
-      assert.deepEqual((await lost)[0], [{ id: 'p-carol', name: 'carol', relay: a!.broker.relay.id }]);
+      assert.deepEqual((await moved)[0], [{ id: 'p-carol', name: 'carol', relay: a!.broker.relay.id }]);
+      // 'lost' of the same beat comes first: none, so the relay does not tell the chat carol lost her name.
+      assert.deepEqual(
+        a!.events.filter((e) => e.name === 'lost'),
+        [],
+      );
       const roster = await a!.broker.roster();
       assert.deepEqual(roster.map((r) => [r.relay.label, r.participants.map((p) => p.name)]).sort(), [
         ['a', []],
@@ -222,20 +253,8 @@ describe('broker: names and presence', () => {
   });
 
   it('writes a relay back when it finds it was taken for dead (its heartbeat expired): the others see its participants come back', async () => {
-    const chat = newChat();
-    // a beats only when it must (its start, a join that finds it gone): what happens when is then in the test's hands.
-    const a = await startRelay(redis.url, chat, 'a', { timing: { heartbeatMs: 60_000, ttlMs: 120_000 } });
-    const b = await startRelay(redis.url, chat, 'b');
-    const raw = await inspector(redis);
-    try {
-      assert.deepEqual(await a.broker.join('p-hal', 'hal'), { ok: true });
-      const reaped = next<[Reaped]>(b.broker, 'reaped');
-      const back = new Promise<ChatEvent>((resolve) =>
-        b.broker.on('event', (e) => e.type === 'presence' && e.reason === 'back' && resolve(e)),
-      );
-      // As if a had stalled past its heartbeat's life: the key is gone, b's sweep takes a for dead.
-      await raw.sendCommand(['DEL', a.broker.keys.relay(a.broker.relay.id)]);
-      assert.deepEqual((await reaped)[0].participants, [{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]);
+    await withHalTakenForDead(async (a, b, reaped, back) => {
+      assert.deepEqual(reaped.participants, [{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]);
       assert.equal(await b.broker.find('hal'), null, 'hal is gone for the others');
       // a's next claim finds its heartbeat gone: it beats, writes hal back, and the claim goes through.
       assert.deepEqual(await a.broker.join('p-ivy', 'ivy'), { ok: true });
@@ -258,10 +277,24 @@ describe('broker: names and presence', () => {
         { type: 'end', by: 'test', reason: 'marker' },
         'a ignored the news of its own death',
       );
-    } finally {
-      raw.destroy();
-      await Promise.all([a.close(), b.close()]);
-    }
+    });
+  });
+
+  it('does not take back, when it writes itself back, a participant that resumed on another relay meanwhile: it moved', async () => {
+    await withHalTakenForDead(async (a, b) => {
+      // hal's tab, cut off with a, resumed on b.
+      assert.deepEqual(await b.broker.join('p-hal', 'hal'), { ok: true });
+      const moved = next<[Participant[]]>(a.broker, 'moved');
+      // a's next claim finds its heartbeat gone: it writes back what it still has, which is not hal any more.
+      assert.deepEqual(await a.broker.join('p-ivy', 'ivy'), { ok: true });
+      assert.deepEqual((await moved)[0], [{ id: 'p-hal', name: 'hal', relay: a.broker.relay.id }]);
+      assert.deepEqual(
+        a.events.filter((e) => e.name === 'lost'),
+        [],
+      );
+      assert.deepEqual(await b.broker.find('hal'), { id: 'p-hal', name: 'hal', relay: b.broker.relay.id });
+      assert.deepEqual(await a.broker.find('hal'), { id: 'p-hal', name: 'hal', relay: b.broker.relay.id });
+    });
   });
 
   it('tells the others, when a relay stops, that its participants are gone, and frees their names', async () => {

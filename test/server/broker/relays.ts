@@ -68,6 +68,7 @@ export async function startRelay(
     'event',
     'reaped',
     'lost',
+    'moved',
     'rejoined',
     'down',
     'up',
