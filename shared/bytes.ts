@@ -78,7 +78,7 @@ export function base64UrlLength(byteLength: number, pad = false): number {
  */
 export function writeBase64Url(bytes: Uint8Array, out: Uint8Array, offset: number, pad = false): number {
   // The table in a local: a module binding is loaded again at every use in the loop (issue 14's seventh pass: a
-  // third fewer instructions a token this way).
+  // quarter fewer instructions a token this way).
   const codes = ALPHABET_CODES;
   const whole = bytes.length - (bytes.length % 3);
   const rest = bytes.length - whole;
@@ -90,13 +90,26 @@ export function writeBase64Url(bytes: Uint8Array, out: Uint8Array, offset: numbe
     out[o + 2] = codes[(n >>> 6) & 63]!;
     out[o + 3] = codes[n & 63]!;
   }
-  if (rest > 0) {
-    const n = (bytes[whole]! << 16) | (rest === 2 ? bytes[whole + 1]! << 8 : 0);
-    out[o++] = codes[n >>> 18]!;
-    out[o++] = codes[(n >>> 12) & 63]!;
-    if (rest === 2) out[o++] = codes[(n >>> 6) & 63]!;
-    if (pad) while ((o - offset) % 4 !== 0) out[o++] = 61; // '='
-  }
+  return rest > 0 ? writeBase64UrlRest(bytes, whole, out, o, offset, pad) : o;
+}
+
+/** The last 1 or 2 bytes of `bytes` (from `whole` on) as 2 or 3 digits at `o`, padded to a group of 4 when `pad`. */
+function writeBase64UrlRest(
+  bytes: Uint8Array,
+  whole: number,
+  out: Uint8Array,
+  at: number,
+  offset: number,
+  pad: boolean,
+): number {
+  const codes = ALPHABET_CODES;
+  const rest = bytes.length - whole;
+  const n = (bytes[whole]! << 16) | (rest === 2 ? bytes[whole + 1]! << 8 : 0);
+  let o = at;
+  out[o++] = codes[n >>> 18]!;
+  out[o++] = codes[(n >>> 12) & 63]!;
+  if (rest === 2) out[o++] = codes[(n >>> 6) & 63]!;
+  if (pad) while ((o - offset) % 4 !== 0) out[o++] = 61; // '='
   return o;
 }
 
@@ -137,8 +150,8 @@ function writeBase64UrlWide(
     wide[w] = pairs[n >>> 12]!;
     wide[w + 1] = pairs[n & 4095]!;
   }
-  if (whole === bytes.length) return offset + (whole / 3) * 4;
-  return writeBase64Url(bytes.subarray(whole), out, offset + (whole / 3) * 4, pad);
+  const o = offset + (whole / 3) * 4;
+  return whole < bytes.length ? writeBase64UrlRest(bytes, whole, out, o, offset, pad) : o;
 }
 
 /**
