@@ -60,6 +60,12 @@ class NodeMac implements Mac {
     return plain(createHmac('sha256', this.#key).update(data).digest());
   }
 
+  signInto(data: Uint8Array, out: Uint8Array, offset: number): void {
+    // The digest's bytes copied where they go, without sign's plain view of them (an array, and three property
+    // loads V8 does not inline on a Buffer: about 700 instructions a tag).
+    out.set(createHmac('sha256', this.#key).update(data).digest(), offset);
+  }
+
   verify(data: Uint8Array, candidate: Uint8Array): boolean {
     // Lengths are public (every honest tag is 32 bytes), and timingSafeEqual throws on unequal lengths.
     if (candidate.length !== MAC_TAG_LENGTH) return false;

@@ -10,10 +10,11 @@ import {
   exact,
   fromBase64Url,
   fromBase64UrlPooled,
+  PartView,
   randomBytes,
-  randomPublicBytes,
   readU64be,
   toBase64Url,
+  writeRandomPublicBytes,
   writeU64be,
 } from './bytes.ts';
 import { WirechatError } from './errors.ts';
@@ -67,6 +68,7 @@ const BLOCK_LENGTH = 16;
 const HMAC_LENGTH = 32;
 /** Version ‖ Timestamp ‖ IV */
 const HEADER_LENGTH = 1 + TIMESTAMP_LENGTH + IV_LENGTH;
+const IV_OFFSET = 1 + TIMESTAMP_LENGTH;
 /** Spec: Token Format. PKCS #7 always adds at least one byte, so the ciphertext is at least one block. */
 export const FERNET_MIN_TOKEN_LENGTH = HEADER_LENGTH + BLOCK_LENGTH + HMAC_LENGTH;
 export const DEFAULT_MAX_CLOCK_SKEW = 60;
@@ -208,6 +210,14 @@ function checkTimestamp(timestamp: number, options: { ttl?: number; now?: number
 }
 
 /**
+ * The views of a token's IV, ciphertext and signed part when it is laid out in a caller's reused buffer (a
+ * synchronous record channel's scratch): made once for that buffer, not once per token (three arrays a record).
+ */
+const ivField = new PartView();
+const ciphertextField = new PartView();
+const signedPart = new PartView();
+
+/**
  * The token format and the checks, over whatever HMAC and AES the backend gives. Written once for both kinds of
  * backend: each step goes on with andThen, so over node:crypto's synchronous primitives a token is made and
  * checked without a promise, and over Web Crypto's the same steps wait for each answer in the same order.
@@ -236,11 +246,9 @@ class PrimitiveFernet implements Fernet {
   sealToken(plaintext: Uint8Array, options: FernetEncryptOptions = {}, into?: Uint8Array): MaybePromise<Uint8Array> {
     // Spec: Generating, step 1. Seconds, whole: the field is an integer.
     const time = options.time ?? Math.floor(Date.now() / 1000);
-    // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds. It
-    // is in the token in the clear, so it comes from the pool of public random bytes (bytes.ts: one
-    // getRandomValues call per 256 IVs instead of one per token).
-    const iv = options.iv ?? randomPublicBytes(IV_LENGTH);
-    if (iv.length !== IV_LENGTH) throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${iv.length}`);
+    const given = options.iv;
+    if (given !== undefined && given.length !== IV_LENGTH)
+      throw new RangeError(`a Fernet IV is ${IV_LENGTH} bytes, not ${given.length}`);
     // The token is laid out once and every field written in place: Version ‖ Timestamp ‖ IV ‖ Ciphertext ‖ HMAC.
     const length = fernetTokenLength(plaintext.length);
     if (into !== undefined && into.length !== length)
@@ -249,17 +257,36 @@ class PrimitiveFernet implements Fernet {
     const hmacOffset = length - HMAC_LENGTH;
     token[0] = FERNET_VERSION;
     writeU64be(token, 1, time); // throws RangeError for a time that is not a u64
-    token.set(iv, 1 + TIMESTAMP_LENGTH);
-    const mac = this.#mac;
+    // Spec: Generating, step 2: the IV must be unique per token; 128 random bits are, with overwhelming odds. It
+    // is in the token in the clear, so it comes from the pool of public random bytes (bytes.ts: one
+    // getRandomValues call per 256 IVs instead of one per token), written straight into the token's field.
+    if (given === undefined) writeRandomPublicBytes(token, IV_OFFSET, IV_LENGTH);
+    else token.set(given, IV_OFFSET);
+    // The fields' views; of a caller's reused buffer (`into`, a scratch), the ones made for it last time.
+    const reused = into !== undefined;
+    const iv = reused ? ivField.of(token, IV_OFFSET, HEADER_LENGTH) : token.subarray(IV_OFFSET, HEADER_LENGTH);
+    const ciphertext = reused
+      ? ciphertextField.of(token, HEADER_LENGTH, hmacOffset)
+      : token.subarray(HEADER_LENGTH, hmacOffset);
+    const signed = reused ? signedPart.of(token, 0, hmacOffset) : token.subarray(0, hmacOffset);
     // Spec: Generating, step 3: PKCS #7 padding and AES-128-CBC, both done by the backend's cipher, straight
-    // into the token's ciphertext field.
-    return andThen(this.#cipher.encrypt(iv, plaintext, token.subarray(HEADER_LENGTH, hmacOffset)), () =>
-      // Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim.
-      andThen(mac.sign(token.subarray(0, hmacOffset)), (tag) => {
-        token.set(tag, hmacOffset);
-        return token;
-      }),
-    );
+    // into the token's ciphertext field. Then steps 4-5 (#sign); over a synchronous backend no closure is made.
+    const encrypted = this.#cipher.encrypt(iv, plaintext, ciphertext);
+    if (encrypted instanceof Promise) return encrypted.then(() => this.#sign(token, signed, hmacOffset));
+    return this.#sign(token, signed, hmacOffset);
+  }
+
+  /** Spec: Generating, steps 4-5: the HMAC covers Version ‖ Timestamp ‖ IV ‖ Ciphertext verbatim (`signed`). */
+  #sign(token: Uint8Array, signed: Uint8Array, hmacOffset: number): MaybePromise<Uint8Array> {
+    const mac = this.#mac;
+    if (mac.signInto !== undefined) {
+      mac.signInto(signed, token, hmacOffset);
+      return token;
+    }
+    return andThen(mac.sign(signed), (tag) => {
+      token.set(tag, hmacOffset);
+      return token;
+    });
   }
 
   openToken(token: string, options: FernetDecryptOptions = {}): MaybePromise<Uint8Array> {

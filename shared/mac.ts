@@ -14,6 +14,12 @@ export interface Mac {
   /** True where sign and verify always return values, never promises. */
   readonly synchronous?: boolean;
   sign(data: Uint8Array): MaybePromise<Uint8Array>;
+  /**
+   * sign, the tag written into `out` at `offset` instead of returned: only where the backend is synchronous
+   * (node:crypto), for a tag that is copied or encoded at once (a Fernet token's HMAC field, a record's MAC), so
+   * that no array is made around it.
+   */
+  signInto?(data: Uint8Array, out: Uint8Array, offset: number): void;
   verify(data: Uint8Array, tag: Uint8Array): MaybePromise<boolean>;
 }
 

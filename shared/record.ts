@@ -21,6 +21,7 @@ import {
   fromAscii,
   fromBase64Url,
   fromUtf8,
+  PartView,
   Scratch,
   utf8,
   utf8Length,
@@ -114,99 +115,115 @@ function macInput(
 }
 
 // A record frame's JSON text, as JSON.stringify writes a RecordFrame: {"type":"record","seq":N,"token":"…","mac":"…"}
-const FRAME_START = '{"type":"record","seq":';
-const FRAME_TOKEN = ',"token":"';
+const FRAME_START = utf8('{"type":"record","seq":');
+const FRAME_TOKEN = utf8(',"token":"');
 const FRAME_MAC = utf8('","mac":"');
 const FRAME_END = utf8('"}');
 const MAC_TEXT_LENGTH = base64UrlLength(MAC_TAG_LENGTH);
+/** The frame's bytes after the token's text: `","mac":"`, the MAC's text, `"}`. */
+const FRAME_TAIL_LENGTH = FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length;
+
+/** How many decimal digits `seq` has, as String() writes a safe integer (and JSON with it). */
+function decimalLength(seq: number): number {
+  let digits = 1;
+  for (let power = 10; power <= seq; power *= 10) digits++;
+  return digits;
+}
+
+/** The length of a record frame's JSON start, {"type":"record","seq":N,"token":" */
+function frameStartLength(seq: number): number {
+  return FRAME_START.length + decimalLength(seq) + FRAME_TOKEN.length;
+}
+
+/** `bytes` written into `out` at `offset` (a few constant bytes: a loop, not a call into the runtime); the end. */
+function writeBytes(out: Uint8Array, offset: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) out[offset + i] = bytes[i]!;
+  return offset + bytes.length;
+}
 
 /**
- * One sealed record, built in one buffer: the frame's JSON text exactly as JSON.stringify writes the RecordFrame
- * (test/shared/record.test.ts holds the two to each other byte for byte), ready for the socket. The frame object
- * is derived from those bytes only when someone asks for it (the page, tests, tools).
+ * A sealed record laid out in one buffer, around its token's text, written once as base64url where both the MAC
+ * input and the frame carry it:
+ *
+ *   [the MAC input's fixed part | the token's text]            the record MAC's input, one contiguous slice
+ *   [the frame's JSON start     | the token's text | the tail] the frame, once the MAC is made
+ *
+ * The token's text starts after the longer of the fixed part and the frame's start; once the MAC is made,
+ * writeRecordFrame writes the frame's start over the fixed part and `","mac":"…"}` after the token. A synchronous
+ * seal lays it out in a scratch and copies the frame out in one call; an asynchronous one in memory of its own,
+ * whose end is the frame.
  */
-class SealedRecord {
-  readonly wire: Uint8Array;
-  readonly seq: number;
+class RecordLayout {
+  /** Where the token's text starts and ends. */
   readonly tokenStart: number;
   readonly tokenEnd: number;
-  readonly macStart: number;
+  /** The layout's whole length: the frame ends there. */
+  readonly length: number;
 
-  constructor(wire: Uint8Array, seq: number, tokenStart: number, tokenEnd: number, macStart: number) {
-    this.wire = wire;
-    this.seq = seq;
-    this.tokenStart = tokenStart;
-    this.tokenEnd = tokenEnd;
-    this.macStart = macStart;
-  }
-
-  /** The frame's JSON text: its bytes are ASCII (digits, base64url and the JSON around them). */
-  text(): string {
-    return fromAscii(this.wire);
-  }
-
-  frame(): RecordFrame {
-    const { wire, tokenStart, tokenEnd, macStart } = this;
-    return {
-      type: 'record',
-      seq: this.seq,
-      token: fromAscii(wire.subarray(tokenStart, tokenEnd)),
-      mac: fromAscii(wire.subarray(macStart, macStart + MAC_TEXT_LENGTH)),
-    };
+  constructor(tokenLength: number, seq: number, sessionId: SessionIdText) {
+    const start = Math.max(macHeadLength(sessionId), frameStartLength(seq));
+    // Even, so that a scratch writes the text two digits at a time (Scratch.writeBase64Url).
+    this.tokenStart = start + (start % 2);
+    this.tokenEnd = this.tokenStart + base64UrlLength(tokenLength, true);
+    this.length = this.tokenEnd + FRAME_TAIL_LENGTH;
   }
 }
 
 /**
- * Lays out a record's frame around its token, base64 done once, straight into the frame: the token's text goes
- * where the frame carries it, and the MAC input's fixed part (label ‖ direction ‖ seq ‖ session id) just before
- * it, so that the MAC input is one contiguous slice of the same buffer; once the MAC is made, finish writes the
- * frame's JSON start over that fixed part, and the MAC's text after the token. (A class, not a closure: the
- * server makes one per record per recipient.)
+ * The MAC input's fixed part and the token's text written into `out` (a RecordLayout's length, the view `scratch`
+ * handed out last when given); where the input starts.
  */
-class RecordLayout {
-  readonly #out: Uint8Array;
-  readonly #seq: number;
-  readonly #start: string;
-  readonly #tokenStart: number;
-  readonly #tokenEnd: number;
-  /** The record MAC's input: label ‖ direction ‖ seq ‖ session id ‖ the token's text, as recordMacInput makes it. */
-  readonly macInput: Uint8Array;
+function writeMacInput(
+  out: Uint8Array,
+  at: RecordLayout,
+  token: Uint8Array,
+  direction: Direction,
+  seq: number,
+  sessionId: SessionIdText,
+  scratch?: Scratch,
+): number {
+  const inputStart = at.tokenStart - macHeadLength(sessionId);
+  writeRecordMacHead(out, inputStart, direction, seq, sessionId);
+  if (scratch) scratch.writeBase64Url(out, at.tokenStart, token, true);
+  else writeBase64Url(token, out, at.tokenStart, true);
+  return inputStart;
+}
 
-  constructor(token: Uint8Array, direction: Direction, seq: number, sessionId: SessionIdText, allocate?: Allocate) {
-    this.#seq = seq;
-    this.#start = FRAME_START + String(seq) + FRAME_TOKEN; // JSON writes a safe integer as String() does
-    const head = macHeadLength(sessionId);
-    this.#tokenStart = Math.max(head, this.#start.length);
-    this.#tokenEnd = this.#tokenStart + base64UrlLength(token.length, true);
-    const length = this.#tokenEnd + FRAME_MAC.length + MAC_TEXT_LENGTH + FRAME_END.length;
-    this.#out = allocate ? allocate(length) : new Uint8Array(length);
-    writeRecordMacHead(this.#out, this.#tokenStart - head, direction, seq, sessionId);
-    writeBase64Url(token, this.#out, this.#tokenStart, true);
-    this.macInput = this.#out.subarray(this.#tokenStart - head, this.#tokenEnd);
+/**
+ * The frame's start written over the MAC input's fixed part, and the MAC's text after the token: the frame's JSON
+ * text exactly as JSON.stringify writes the RecordFrame (test/shared/record.test.ts holds the two to each other byte
+ * for byte). Returns where the frame starts; it ends at the layout's end.
+ */
+function writeRecordFrame(out: Uint8Array, at: RecordLayout, tag: Uint8Array, seq: number): number {
+  if (tag.length !== MAC_TAG_LENGTH) throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
+  const frameStart = at.tokenStart - frameStartLength(seq);
+  const digitsEnd = writeBytes(out, frameStart, FRAME_START) + decimalLength(seq);
+  // The sequence number's digits, last first; JSON writes a safe integer as String() does.
+  let rest = seq;
+  for (let i = digitsEnd - 1; ; i--) {
+    out[i] = 48 + (rest % 10);
+    rest = Math.floor(rest / 10);
+    if (rest === 0) break;
   }
+  writeBytes(out, digitsEnd, FRAME_TOKEN);
+  const macStart = writeBytes(out, at.tokenEnd, FRAME_MAC);
+  writeBytes(out, writeBase64Url(tag, out, macStart), FRAME_END);
+  return frameStart;
+}
 
-  finish(tag: Uint8Array): SealedRecord {
-    if (tag.length !== MAC_TAG_LENGTH)
-      throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
-    const out = this.#out;
-    const tokenStart = this.#tokenStart;
-    const tokenEnd = this.#tokenEnd;
-    const frameStart = tokenStart - this.#start.length;
-    const macStart = tokenEnd + FRAME_MAC.length;
-    // Over the MAC input's fixed part; the start is ASCII, one byte a character.
-    const start = this.#start;
-    for (let i = 0; i < start.length; i++) out[frameStart + i] = start.charCodeAt(i);
-    out.set(FRAME_MAC, tokenEnd);
-    writeBase64Url(tag, out, macStart);
-    out.set(FRAME_END, macStart + MAC_TEXT_LENGTH);
-    return new SealedRecord(
-      out.subarray(frameStart),
-      this.#seq,
-      tokenStart - frameStart,
-      tokenEnd - frameStart,
-      macStart - frameStart,
-    );
-  }
+/** The MAC input and the frame within a synchronous seal's layout (a scratch's view): views made once per length. */
+const sealedMacInput = new PartView();
+const sealedFrame = new PartView();
+
+/** The frame object a record frame's bytes carry, for the sequence number `seq` they were sealed at. */
+function frameOf(wire: Uint8Array, seq: number): RecordFrame {
+  const macStart = wire.length - FRAME_END.length - MAC_TEXT_LENGTH;
+  return {
+    type: 'record',
+    seq,
+    token: fromAscii(wire.subarray(frameStartLength(seq), macStart - FRAME_MAC.length)),
+    mac: fromAscii(wire.subarray(macStart, macStart + MAC_TEXT_LENGTH)),
+  };
 }
 
 /**
@@ -241,8 +258,7 @@ export type CheckListener = (check: FrameCheck) => void;
 
 /**
  * Memory for a frame, exactly `length` bytes, as the caller of sealWire wants it made. The frame sealWire returns
- * may be a view of the end of it (a record's frame is laid out after its MAC input's fixed part, which the frame's
- * JSON start then covers), and nothing else is kept in it.
+ * is that memory, every byte of it written, and nothing else is kept in it.
  */
 export type Allocate = (length: number) => Uint8Array;
 
@@ -304,6 +320,7 @@ const plaintextScratch = new Scratch();
 const tokenScratch = new Scratch();
 const macInputScratch = new Scratch();
 const tagScratch = new Scratch();
+const layoutScratch = new Scratch();
 
 /** The defaults, made once rather than a closure per channel. */
 const wallClock = (): number => Date.now() / 1000;
@@ -368,39 +385,76 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
   }
 
   seal(body: Out | EncodedBody<Out>): MaybePromise<RecordFrame> {
-    return andThen(this.#seal(body, undefined), (sealed) => sealed.frame());
+    const seq = this.#sendSeq;
+    return andThen(this.#seal(body, undefined), (wire) => frameOf(wire, seq));
   }
 
   sealWire(body: Out | EncodedBody<Out>, allocate?: Allocate): MaybePromise<Uint8Array> {
     // Over an asynchronous backend the frame is laid out after awaits, when the caller's choice may be stale.
-    return andThen(this.#seal(body, this.#synchronous ? allocate : undefined), (sealed) => sealed.wire);
+    return this.#seal(body, this.#synchronous ? allocate : undefined);
   }
 
   sealText(body: Out | EncodedBody<Out>): MaybePromise<string> {
-    return andThen(this.#seal(body, undefined), (sealed) => sealed.text());
+    return andThen(this.#seal(body, undefined), fromAscii); // the frame's bytes are ASCII
   }
 
-  #seal(body: Out | EncodedBody<Out>, allocate: Allocate | undefined): MaybePromise<SealedRecord> {
+  /** The frame's bytes for `body`, the next in sequence (RecordLayout). */
+  #seal(body: Out | EncodedBody<Out>, allocate: Allocate | undefined): MaybePromise<Uint8Array> {
     const seq = this.#sendSeq++;
-    const synchronous = this.#synchronous;
-    // Over a synchronous backend the plaintext and the token are gone once the frame is laid out, so they are
-    // made in the scratches; the frame is never a scratch's (it goes to a socket that may hold it): it is the
-    // caller's memory (`allocate`) or new.
-    const plaintext =
-      body instanceof EncodedBody
-        ? body.plaintext
-        : synchronous
-          ? plaintextScratch.utf8(JSON.stringify(body))
-          : utf8(JSON.stringify(body));
-    return this.#inOrder('seal', () => {
+    if (this.#synchronous) {
+      // The plaintext, the token and the MAC input are gone once the frame is laid out, so they are made in the
+      // scratches; the frame never is (it goes to a socket that may hold it): it is the caller's memory
+      // (`allocate`) or new.
+      return this.#sealNow(
+        body instanceof EncodedBody ? body.plaintext : plaintextScratch.utf8(JSON.stringify(body)),
+        seq,
+        allocate,
+      );
+    }
+    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
+    return this.#inOrder('seal', () =>
       // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
-      const into = synchronous ? tokenScratch.take(fernetTokenLength(plaintext.length)) : undefined;
-      const token = this.#fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }, into);
-      return andThen(token, (bytes) => {
-        const layout = new RecordLayout(bytes, this.#send, seq, this.#sessionId, allocate);
-        return andThen(this.#mac.sign(layout.macInput), (tag) => layout.finish(tag));
-      });
-    });
+      andThen(this.#fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }), (token) => {
+        const at = new RecordLayout(token.length, seq, this.#sessionId);
+        const out = new Uint8Array(at.length);
+        const input = out.subarray(writeMacInput(out, at, token, this.#send, seq, this.#sessionId), at.tokenEnd);
+        return andThen(this.#mac.sign(input), (tag) => out.subarray(writeRecordFrame(out, at, tag, seq)));
+      }),
+    );
+  }
+
+  /**
+   * #seal over a synchronous backend: the same steps in the same order (the token, its MAC input, the MAC, the
+   * frame), each answered at once, so no closure and no promise is made for them. Everything made and dropped
+   * within the call is a scratch's; the frame is copied out of its layout in one call into the caller's memory
+   * (`allocate`) or new, never a scratch (it goes to a socket that may hold it).
+   */
+  #sealNow(plaintext: Uint8Array, seq: number, allocate: Allocate | undefined): Uint8Array {
+    // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
+    const token = this.#fernet.sealToken(
+      plaintext,
+      { time: Math.floor(this.#now()) },
+      tokenScratch.take(fernetTokenLength(plaintext.length)),
+    ) as Uint8Array;
+    const sessionId = this.#sessionId;
+    const at = new RecordLayout(token.length, seq, sessionId);
+    const layout = layoutScratch.take(at.length);
+    const inputStart = writeMacInput(layout, at, token, this.#send, seq, sessionId, layoutScratch);
+    const input = sealedMacInput.of(layout, inputStart, at.tokenEnd);
+    const mac = this.#mac;
+    let tag: Uint8Array;
+    if (mac.signInto !== undefined) {
+      tag = tagScratch.take(MAC_TAG_LENGTH);
+      mac.signInto(input, tag, 0);
+    } else {
+      tag = mac.sign(input) as Uint8Array;
+    }
+    const frameStart = writeRecordFrame(layout, at, tag, seq);
+    const length = at.length - frameStart;
+    const frame = allocate ? allocate(length) : new Uint8Array(length);
+    if (frame.length !== length) throw new RangeError(`a record frame of ${length} bytes, not ${frame.length}`);
+    frame.set(sealedFrame.of(layout, frameStart, at.length));
+    return frame;
   }
 
   /**

@@ -10,16 +10,21 @@ import {
   constantTimeEqual,
   fromBase64Url,
   fromBase64UrlJs,
+  fromAscii,
   fromBase64UrlPooled,
   fromUtf8,
+  randomPublicBytes,
   readU64be,
   Scratch,
+  SCRATCH_LIMIT,
   toBase64Url,
   toBase64UrlJs,
   toHex,
   u64be,
   utf8,
   utf8Length,
+  writeBase64Url,
+  writeRandomPublicBytes,
 } from '../../shared/bytes.ts';
 import { WirechatError } from '../../shared/errors.ts';
 
@@ -397,6 +402,79 @@ describe('Scratch', () => {
     assert.deepEqual(grown, utf8(wide));
     assert.notEqual(grown.buffer, first.buffer);
     assert.equal(scratch.take(4200), grown, 'the same length again: the same view, of the grown buffer');
+  });
+});
+
+describe('Scratch, seventh pass: base64url two digits at a time, and a limit on what it keeps', () => {
+  test('writeBase64Url writes what writeBase64Url writes, at any offset, into its last view or not (property)', () => {
+    const scratch = new Scratch();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 600 }),
+        fc.nat({ max: 80 }),
+        fc.nat({ max: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        (bytes, offset, slack, pad, last) => {
+          const length = offset + toBase64Url(bytes, pad).length + slack;
+          // The scratch's own last view, or memory that is not the scratch's (then it writes as writeBase64Url).
+          const into = last ? scratch.take(length) : new Uint8Array(length);
+          into.fill(0xaa);
+          const expected = new Uint8Array(length).fill(0xaa);
+          const end = writeBase64Url(bytes, expected, offset, pad);
+          assert.equal(scratch.writeBase64Url(into, offset, bytes, pad), end);
+          assert.deepEqual(into, expected, 'the text where it goes, and nothing written around it');
+          assert.equal(fromAscii(into.subarray(offset, end)), toBase64Url(bytes, pad));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('writeBase64Url refuses a view without room for the text, rather than dropping what does not fit', () => {
+    const scratch = new Scratch();
+    const into = scratch.take(10);
+    assert.throws(() => scratch.writeBase64Url(into, 2, new Uint8Array(9), true), RangeError);
+  });
+
+  test('a call for more than SCRATCH_LIMIT gets memory of its own, and the scratch keeps no more than the limit', () => {
+    const scratch = new Scratch();
+    const small = scratch.take(100);
+    const large = scratch.take(SCRATCH_LIMIT + 1);
+    assert.equal(large.length, SCRATCH_LIMIT + 1);
+    assert.notEqual(large.buffer, small.buffer);
+    assert.equal(scratch.take(100), small, 'the scratch as it was: its own buffer and last view');
+    // Text off the wire at any size: the bytes are right, and the buffer kept is never above the limit.
+    for (const text of ['\u2713'.repeat(SCRATCH_LIMIT), 'a'.repeat(SCRATCH_LIMIT + 7), 'b'.repeat(SCRATCH_LIMIT)]) {
+      assert.deepEqual(scratch.utf8(text), utf8(text));
+      assert.deepEqual(scratch.utf8After(43, text).subarray(43), utf8(text));
+      assert.ok(scratch.take(8).buffer.byteLength <= SCRATCH_LIMIT);
+    }
+    const base64 = toBase64Url(new Uint8Array(SCRATCH_LIMIT + 3).fill(7));
+    assert.deepEqual(scratch.base64Url(base64), new Uint8Array(SCRATCH_LIMIT + 3).fill(7));
+    assert.ok(scratch.take(8).buffer.byteLength <= SCRATCH_LIMIT);
+  });
+});
+
+describe('public random bytes', () => {
+  test('writeRandomPublicBytes writes fresh bytes in place and nothing around them', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 600; i++) {
+      // 600 x 16 bytes: more than two of the pool's 4 KiB fills.
+      const out = new Uint8Array(20).fill(0xaa);
+      writeRandomPublicBytes(out, 2, 16);
+      assert.deepEqual([out[0], out[1], out[18], out[19]], [0xaa, 0xaa, 0xaa, 0xaa]);
+      const value = toHex(out.subarray(2, 18));
+      assert.ok(!seen.has(value), 'never the same 16 bytes twice');
+      seen.add(value);
+    }
+    assert.notEqual(toHex(randomPublicBytes(16)), toHex(randomPublicBytes(16)));
+  });
+
+  test('writeRandomPublicBytes refuses a place outside the array, or more than 256 bytes', () => {
+    assert.throws(() => writeRandomPublicBytes(new Uint8Array(16), 1, 16), RangeError);
+    assert.throws(() => writeRandomPublicBytes(new Uint8Array(16), -1, 4), RangeError);
+    assert.throws(() => writeRandomPublicBytes(new Uint8Array(300), 0, 257), RangeError);
   });
 });
 

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { concat, fromBase64Url, fromUtf8, readU64be, toBase64Url, utf8 } from '../../shared/bytes.ts';
+import { concat, fromBase64Url, fromUtf8, readU64be, toBase64Url, toHex, utf8 } from '../../shared/bytes.ts';
 import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
 import { WirechatError, type ErrorCode } from '../../shared/errors.ts';
 import {
@@ -320,6 +320,24 @@ for (const [name, backend] of BACKENDS) {
         for (const length of [into.length - 1, into.length + 1]) {
           assert.throws(() => fernet.sealToken(plaintext, options, new Uint8Array(length)), RangeError);
         }
+      }
+    });
+
+    test('sealToken into one reused buffer, token after token and length after length: each its own IV, each opens', async () => {
+      const fernet = await backend.createFernet(generateFernetKey());
+      const buffers = new Map<number, Uint8Array>();
+      const ivs = new Set<string>();
+      for (const n of [300, 300, 17, 300, 17, 0, 0, 300]) {
+        // The same array again for the same length, as a scratch hands it out (its fields' views are reused).
+        const into = buffers.get(n) ?? new Uint8Array(fernetTokenLength(n));
+        buffers.set(n, into);
+        const plaintext = new Uint8Array(n).fill(n + ivs.size);
+        await fernet.sealToken(plaintext, { time: 1_700_000_000 }, into);
+        const token = toBase64Url(into, true);
+        const iv = toHex(parseToken(token).iv);
+        assert.ok(!ivs.has(iv), 'a fresh IV');
+        ivs.add(iv);
+        assert.deepEqual(await fernet.decrypt(token, { now: 1_700_000_000 }), plaintext);
       }
     });
 

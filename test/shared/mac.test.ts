@@ -146,6 +146,29 @@ describe('both backends', () => {
   });
 });
 
+describe('node:crypto: signInto', () => {
+  test('writes the tag sign gives where it is asked to, and nothing around it (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 2048 }),
+        fc.nat({ max: 40 }),
+        async (key, data, offset) => {
+          const mac = await nodeCryptoBackend.createMac(key.slice());
+          const out = new Uint8Array(offset + 32 + 3).fill(0xaa);
+          mac.signInto!(data, out, offset);
+          const expected = new Uint8Array(out.length).fill(0xaa);
+          expected.set(mac.sign(data) as Uint8Array, offset);
+          assert.deepEqual(out, expected);
+        },
+      ),
+      { numRuns: 100 },
+    );
+    const mac = await nodeCryptoBackend.createMac(generateMacKey());
+    assert.throws(() => mac.signInto!(utf8('x'), new Uint8Array(40), 9), RangeError, 'no room: refused, not cut');
+  });
+});
+
 describe('Web Crypto MAC key', () => {
   test('is non-extractable, HMAC SHA-256, sign and verify only', async () => {
     const raw = generateMacKey();

@@ -4,8 +4,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromBase64Url, randomBytes, toBase64Url, utf8 } from '../../shared/bytes.ts';
-import { createFernet, type Fernet } from '../../shared/fernet.ts';
+import fc from 'fast-check';
+import { fromBase64Url, fromUtf8, randomBytes, toBase64Url, toHex, utf8 } from '../../shared/bytes.ts';
+import { createFernet, parseToken, type Fernet } from '../../shared/fernet.ts';
 import { createMac } from '../../shared/mac.ts';
 import { webCryptoBackend, type CryptoBackend } from '../../shared/crypto-backend.ts';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
@@ -444,6 +445,101 @@ describe('records between the backends, and the frame built in one buffer', () =
     const web = await pairOn(webCryptoBackend);
     assert.equal(web.page.synchronous, false);
     assert.ok(web.page.seal(LINE) instanceof Promise);
+  });
+});
+
+describe('the seal laid out in one buffer (seventh pass) against the reference, built piece by piece', () => {
+  /**
+   * What a record frame must be, built the long way from its token with none of the seal's code: the MAC by Web
+   * Crypto over recordMacInput, the frame by JSON.stringify; the token opened by Web Crypto's Fernet.
+   */
+  async function checkAgainstReference(
+    wire: Uint8Array,
+    seq: number,
+    id: Uint8Array,
+    body: unknown,
+    ivs: Set<string>,
+  ): Promise<void> {
+    const frame = JSON.parse(new TextDecoder().decode(wire)) as RecordFrame;
+    const mac = await createMac(macKey.slice());
+    const reference = {
+      type: 'record',
+      seq,
+      token: frame.token,
+      mac: toBase64Url(await mac.sign(recordMacInput('s2c', seq, id, frame.token))),
+    };
+    assert.deepEqual(wire, utf8(JSON.stringify(reference)), 'byte for byte the reference frame');
+    const fernet = await createFernet(fernetKey.slice());
+    assert.equal(fromUtf8(await fernet.decrypt(frame.token)), JSON.stringify(body));
+    const iv = toHex(parseToken(frame.token).iv);
+    assert.ok(!ivs.has(iv), 'a fresh IV for every token');
+    ivs.add(iv);
+  }
+
+  const bodies = fc.record({
+    kind: fc.constant('line'),
+    id: fc.nat(),
+    text: fc.oneof(fc.string({ maxLength: 700 }), fc.string({ unit: 'grapheme', maxLength: 300 })),
+  });
+
+  for (const [name, backend] of BACKENDS) {
+    test(`${name}: every frame sealed equals the reference, for any body, session id and memory (property)`, async () => {
+      const ivs = new Set<string>();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(bodies, fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 12 }),
+          // 16 bytes is every real session; 0 and 40 put the MAC input's fixed part shorter and longer.
+          fc.constantFrom(16, 0, 1, 40),
+          async (records, idLength) => {
+            const id = randomBytes(idLength);
+            const channel = new RecordChannel(await keysOn(backend), id, 's2c', { now: () => NOW });
+            for (const [seq, [body, encoded, slab]] of records.entries()) {
+              // Memory that held something else, as a slab hands it out; or the channel's own.
+              const allocate = slab
+                ? (length: number) => new Uint8Array(length + 9).fill(0xaa).subarray(5, 5 + length)
+                : undefined;
+              const wire = await channel.sealWire(encoded ? new EncodedBody(body) : body, allocate);
+              await checkAgainstReference(wire, seq, id, body, ivs);
+            }
+          },
+        ),
+        { numRuns: name === 'node:crypto' ? 150 : 40 },
+      );
+    });
+  }
+
+  test('node:crypto: the sequence number as JSON writes it, from 1 digit to 4 (every carry from 9 to 1,000)', async () => {
+    const channel = new RecordChannel(await keysOn(nodeCryptoBackend), sessionId, 's2c', { now: () => NOW });
+    const ivs = new Set<string>();
+    const body = { kind: 'line', id: 1, text: 'x'.repeat(40) };
+    for (let seq = 0; seq < 1100; seq++) {
+      const wire = channel.sealWire(seq % 2 ? new EncodedBody(body) : body) as Uint8Array;
+      if (seq < 12 || (seq > 95 && seq < 102) || seq > 995)
+        await checkAgainstReference(wire, seq, sessionId, body, ivs);
+      else assert.equal((JSON.parse(new TextDecoder().decode(wire)) as RecordFrame).seq, seq);
+    }
+  });
+
+  test('node:crypto: a fan-out seals one body for many channels, each frame its own keys, IV and MAC', async () => {
+    const body = { kind: 'line', id: 3, text: 'to everyone' };
+    const encoded = new EncodedBody(body);
+    const otherMacKey = randomBytes(32);
+    const channels = [];
+    for (let i = 0; i < 20; i++) {
+      const keys = {
+        fernet: await nodeCryptoBackend.createFernet(fernetKey.slice()),
+        mac: await nodeCryptoBackend.createMac((i % 2 ? otherMacKey : macKey).slice()),
+      };
+      channels.push(new RecordChannel(keys, sessionId, 's2c', { now: () => NOW }));
+    }
+    const wires = channels.map((channel) => channel.sealWire(encoded) as Uint8Array);
+    const tokens = new Set(wires.map((wire) => (JSON.parse(new TextDecoder().decode(wire)) as RecordFrame).token));
+    assert.equal(tokens.size, channels.length, 'every token its own (a fresh IV each)');
+    for (const [i, wire] of wires.entries()) {
+      const frame = JSON.parse(new TextDecoder().decode(wire)) as RecordFrame;
+      const mac = await createMac((i % 2 ? otherMacKey : macKey).slice());
+      assert.equal(frame.mac, toBase64Url(await mac.sign(recordMacInput('s2c', 0, sessionId, frame.token))));
+    }
   });
 });
 
