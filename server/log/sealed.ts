@@ -116,7 +116,8 @@ export function inProcessSealer(): LogSealer {
   return {
     seal: (entry) => JSON.stringify(payloadOf(entry)),
     open: (token) => Promise.resolve().then(() => parsePayload(JSON.parse(token) as unknown)),
-    tag: (origin) => JSON.stringify([origin.identity, origin.lineId]),
+    // The number, a space, the identity: a number's text has no space, so no two origins share a tag.
+    tag: (origin) => `${origin.lineId} ${origin.identity}`,
   };
 }
 

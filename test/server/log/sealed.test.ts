@@ -197,7 +197,7 @@ describe('the chat log at rest', () => {
     );
     assert.deepEqual(
       held.map((record) => record.tag),
-      ['["marker-identity-tab",1]', '["marker-identity-console",1]', '["marker-identity-console",2]', null],
+      ['1 marker-identity-tab', '1 marker-identity-console', '2 marker-identity-console', null],
     );
     assert.deepEqual(
       (await log.readAfter(0, 10)).map(({ n: _n, at: _at, ...entry }) => entry),
@@ -205,6 +205,7 @@ describe('the chat log at rest', () => {
     );
     const sealer = inProcessSealer();
     assert.notEqual(sealer.tag({ identity: 'tab-a1', lineId: 2 }), sealer.tag({ identity: 'tab-a', lineId: 12 }));
+    assert.notEqual(sealer.tag({ identity: '2 tab', lineId: 1 }), sealer.tag({ identity: 'tab', lineId: 12 }));
     // What it opens is checked as a sealed payload is: a payload of another shape is refused, not guessed at.
     await assert.rejects(sealer.open('{"v":1,"kind":"line","from":"a","text":"b","extra":1}'), RangeError);
     await assert.rejects(sealer.open('{"v":2,"kind":"line","from":"a","text":"b"}'), RangeError);
