@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { Close, WirechatError, type EndCode } from '../shared/errors.ts';
 import { NameBook } from '../shared/names.ts';
 import type { ClientResume, ServerBody, ServerLine, ServerResumed } from '../shared/protocol.ts';
+import type { MaybePromise } from '../shared/maybe-promise.ts';
 import { EncodedBody } from '../shared/record.ts';
 import type { History } from './history.ts';
 import { visibleTo, type LogEntry, type NewEntry } from './log/log.ts';
@@ -87,6 +88,11 @@ export interface RelayOptions {
 
 /** A line that the log could not take: the sender is told, nothing was shown to anyone. */
 const NOT_STORED: LineOutcome = { status: 'failed', reason: 'not sent: the server could not store it', n: 0 };
+
+/** What the sender's receipt says of a line the log took, or could not (undefined). */
+function outcomeOf(appended: { n: number } | undefined): LineOutcome {
+  return appended === undefined ? NOT_STORED : { status: 'delivered', reason: '', n: appended.n };
+}
 
 export class Relay implements SessionHost {
   readonly #consoleName: string;
@@ -249,16 +255,17 @@ export class Relay implements SessionHost {
    * (participant, id), so that the same line sent again after a resume is stored once. Every other tab and the
    * console get it from the hub's `entry` event; the sender's session sends the receipt with this answer.
    */
-  async line(session: Member, id: number, text: string): Promise<LineOutcome> {
+  line(session: Member, id: number, text: string): MaybePromise<LineOutcome> {
     const place = this.#places.get(session);
     if (place === undefined) return NOT_STORED;
-    const appended = await this.append({
+    const appended = this.append({
       kind: 'line',
       from: session.name,
       text,
       origin: { identity: place.participant, lineId: id },
     });
-    return appended === undefined ? NOT_STORED : { status: 'delivered', reason: '', n: appended.n };
+    // The memory log answers in the call (the line is stored and fanned out already): the receipt goes at once.
+    return appended instanceof Promise ? appended.then(outcomeOf) : outcomeOf(appended);
   }
 
   /**
@@ -497,14 +504,23 @@ export class Relay implements SessionHost {
     if (this.presence.pending) this.presence.flush();
   }
 
-  /** Appends through the hub; undefined (and the console told) when the log fails. */
-  protected async append(entry: NewEntry): Promise<{ n: number; duplicate: boolean } | undefined> {
+  /**
+   * Appends through the hub; undefined (and the console told) when the log fails. A value where the log stores in
+   * the call (memory), a promise otherwise.
+   */
+  protected append(entry: NewEntry): MaybePromise<{ n: number; duplicate: boolean } | undefined> {
+    let appended: MaybePromise<{ n: number; duplicate: boolean }>;
     try {
-      return await this.#history.hub.append(entry);
+      appended = this.#history.hub.append(entry);
     } catch (error) {
-      this.#alert(`chat log: ${error instanceof Error ? error.message : String(error)}`);
-      return undefined;
+      return this.#logFailed(error);
     }
+    return appended instanceof Promise ? appended.catch((error: unknown) => this.#logFailed(error)) : appended;
+  }
+
+  #logFailed(error: unknown): undefined {
+    this.#alert(`chat log: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
   }
 
   /** Spends the seat `place` holds now, so its secret resumes nobody. */

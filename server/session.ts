@@ -390,13 +390,15 @@ export class ServerSession extends InOrder {
         }
         this.#excess = 0;
         // Within the protocol's limit (longer lines never parse) but over this server's: the sender is told why.
-        const bytes = utf8Length(body.text);
+        // A UTF-16 code unit is at most 3 bytes of UTF-8, so a line of up to a third of the limit is not counted.
+        const bytes = body.text.length * 3 <= options.maxLine ? 0 : utf8Length(body.text);
         if (bytes > options.maxLine) {
           const reason = `not sent: this server takes lines of at most ${options.maxLine} bytes (this one has ${bytes})`;
           return this.#receiptInTurn(body.id, { status: 'failed', reason, n: 0 });
         }
-        // Not waited for: the next frame is handled now, and the receipt goes out in its turn (#receiptInTurn).
-        return this.#receiptInTurn(body.id, host.line(this, body.id, body.text));
+        // Not waited for: the next frame is handled now, and the receipt goes out in its turn (#receiptInTurn),
+        // after the line's own frames to the other tabs, even when the host answers at once (the memory log).
+        return this.#receiptInTurn(body.id, host.line(this, body.id, body.text), true);
       }
       case 'bye':
         // The lines before the bye are receipted first, as they were said.
@@ -419,16 +421,20 @@ export class ServerSession extends InOrder {
 
   /**
    * The receipt for line `id`, sent once `outcome` is known and every earlier line has had its receipt. The host's
-   * failure ends the session, as a failure of any frame does.
+   * failure ends the session, as a failure of any frame does. `afterFanOut`: the host's answer is the line's
+   * (stored, and fanned out to the other tabs if it was new): the receipt is sealed only after those frames have
+   * left (#sendOwedAfterFanOut), even when the answer came at once.
    */
-  #receiptInTurn(id: number, outcome: LineOutcome | Promise<LineOutcome>): void {
-    if (!(outcome instanceof Promise) && this.#owed === undefined) {
+  #receiptInTurn(id: number, outcome: LineOutcome | Promise<LineOutcome>, afterFanOut = false): void {
+    if (!(outcome instanceof Promise) && this.#owed === undefined && !afterFanOut) {
       this.#receipt(id, outcome);
       return;
     }
     const slot = { id, outcome: outcome instanceof Promise ? undefined : outcome };
     (this.#owed ??= []).push(slot);
-    if (outcome instanceof Promise) {
+    if (!(outcome instanceof Promise)) {
+      if (afterFanOut) process.nextTick(ServerSession.#sendOwedAfterFanOut, this);
+    } else {
       outcome.then(
         (answer) => {
           slot.outcome = answer;

@@ -320,10 +320,20 @@ function describe(value: unknown): string {
  * the person's own typing: see helloName.
  */
 export function checkName(name: string): string | undefined {
+  // A chat's lines come from a few names, again and again: one that passed is not judged again. The answer is a
+  // function of the string alone, so remembering it changes no answer; the set is bounded, whatever a peer sends.
+  if (namesPassed.has(name)) return undefined;
   const problem = receivedNameProblem(name);
   if (problem !== undefined) return problem;
-  return normalizeName(name) === name ? undefined : 'a name is sent in its normal form (see shared/names.ts)';
+  if (normalizeName(name) !== name) return 'a name is sent in its normal form (see shared/names.ts)';
+  if (namesPassed.size >= NAMES_REMEMBERED) namesPassed.clear();
+  namesPassed.add(name);
+  return undefined;
 }
+
+/** Names checkName passed (a name is at most 64 characters): at most this many, then forgotten all at once. */
+const NAMES_REMEMBERED = 256;
+const namesPassed = new Set<string>();
 
 /** The name a hello asks for, as typed (the server normalizes it). Refused with NAME_REFUSED, for the name field. */
 function helloName(obj: Obj): string {
@@ -337,9 +347,12 @@ function helloName(obj: Obj): string {
 export function checkLine(text: string): string | undefined {
   // A line of spaces says nothing: the console skips one typed there, and no side sends or relays one.
   if (text.trim() === '') return 'an empty line is not sent';
-  const bytes = utf8Length(text);
-  if (bytes > LIMITS.maxLineBytes)
-    return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: a line of up to a third of the limit in units is not counted.
+  if (text.length > LIMITS.maxLineBytes / 3) {
+    const bytes = utf8Length(text);
+    if (bytes > LIMITS.maxLineBytes)
+      return `a line has at most ${LIMITS.maxLineBytes} bytes of UTF-8 (this one has ${bytes})`;
+  }
   if (CONTROL.test(text)) return 'a line cannot contain control characters';
   return undefined;
 }

@@ -125,6 +125,12 @@ export const DEFAULT_READ_LIMIT = 500;
 export interface ChatLog {
   /** Resolves once the entry is durable in the store (durable before acknowledged), with its number. */
   append(entry: NewEntry): Promise<Appended>;
+  /**
+   * Over a store that keeps its records in this process (the memory log, `LogStore.appendManyInCall`): appends in
+   * the call and returns the entry's number, stored, with no promise and no batch to wait for; throws what append
+   * would reject with. Absent over a store that writes elsewhere (SQLite, Redis): use append.
+   */
+  readonly appendInCall?: (entry: NewEntry) => Appended;
   /** Several entries in one store transaction, numbered in order. */
   appendMany(entries: readonly NewEntry[]): Promise<Appended[]>;
   /** Entries with numbers above `n` that the log still holds, oldest first, at most `limit`. */
@@ -164,6 +170,12 @@ export interface LogStore {
   readonly description: string;
   readonly retention: Retention;
   appendMany(records: readonly RecordToStore[]): Promise<Appended[]>;
+  /**
+   * appendMany, done in the call, by a store whose records live in this process's memory: when it returns they are
+   * as durable as that store makes anything. The chat log then appends every entry this way (sealed.ts), so
+   * there is no batch to gather and numbers still follow calls.
+   */
+  appendManyInCall?(records: readonly RecordToStore[]): Appended[];
   readAfter(n: number, limit: number): Promise<StoredRecord[]>;
   position(): Promise<Position>;
   trim(): Promise<void>;

@@ -39,20 +39,30 @@ export class MemoryStore implements LogStore {
   }
 
   async appendMany(records: readonly RecordToStore[]): Promise<Appended[]> {
+    return this.appendManyInCall(records);
+  }
+
+  /** Nothing to wait for: the records are held when this returns (the chat log appends this way, sealed.ts). */
+  appendManyInCall(records: readonly RecordToStore[]): Appended[] {
     this.#open();
     if (records.length === 0) return [];
     const now = this.#now();
     this.#trim(now);
-    return records.map(({ tag, sealed }) => {
+    const results: Appended[] = [];
+    for (const { tag, sealed } of records) {
       const held = tag === null ? undefined : this.#byTag.get(tag);
-      if (held) return { n: held.n, at: held.at, duplicate: true };
+      if (held) {
+        results.push({ n: held.n, at: held.at, duplicate: true });
+        continue;
+      }
       const record = { n: ++this.#last, at: (this.#lastAt = Math.max(now, this.#lastAt)), tag, sealed };
       this.#records.push(record);
       if (tag !== null) this.#byTag.set(tag, record);
       // Trimmed after each record, so a batch answers exactly as its appends one by one would.
       this.#trim(now);
-      return { n: record.n, at: record.at, duplicate: false };
-    });
+      results.push({ n: record.n, at: record.at, duplicate: false });
+    }
+    return results;
   }
 
   async readAfter(n: number, limit: number): Promise<StoredRecord[]> {
@@ -87,7 +97,7 @@ export class MemoryStore implements LogStore {
   }
 
   #trim(now: number): void {
-    const first = firstKept(this.#last, this.retention, (cutoff) => this.#firstAtOrAfter(cutoff), now);
+    const first = firstKept(this.#last, this.retention, this.#firstAtOrAfterCutoff, now);
     while (this.#head < this.#records.length && this.#records[this.#head]!.n < first) {
       const dropped = this.#records[this.#head++]!;
       if (dropped.tag !== null) this.#byTag.delete(dropped.tag);
@@ -97,6 +107,9 @@ export class MemoryStore implements LogStore {
       this.#head = 0;
     }
   }
+
+  /** #firstAtOrAfter as one function made once, not a closure per append. */
+  readonly #firstAtOrAfterCutoff = (cutoff: number): number => this.#firstAtOrAfter(cutoff);
 
   /** Numbers are consecutive from `#head`, and times never go down, so a binary search finds the cutoff. */
   #firstAtOrAfter(cutoff: number): number {

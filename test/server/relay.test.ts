@@ -118,6 +118,57 @@ describe('the relay', () => {
     assert.deepEqual(events.slice(-1), ['line amy: hello']);
   });
 
+  it('over the memory log, stores a line, fans it out and answers in the call that hands it over, in that order', async () => {
+    const history = await openHistory();
+    const relay = new Relay('console', { history });
+    const [amy, bo] = [join(relay, 'amy'), join(relay, 'bo')];
+    relay.presence.flush();
+    bo.received.length = 0;
+    // What the log held when bo's session was handed the line: it is stored before anyone is shown it.
+    const heldWhenShown: number[] = [];
+    const position = history.hub.log.position.bind(history.hub.log);
+    const send = bo.send.bind(bo);
+    let positionAsked: Promise<void> | undefined;
+    bo.send = (body) => {
+      positionAsked = position().then((p) => void heldWhenShown.push(p.last));
+      send(body);
+    };
+    const outcome = relay.line(amy, 1, 'at once');
+    assert.ok(!(outcome instanceof Promise), 'answered in the call, no promise and no batch to wait for');
+    assert.deepEqual(outcome, { status: 'delivered', reason: '', n: 1 });
+    assert.equal(bo.received.length, 1, 'fanned out before the answer');
+    await positionAsked;
+    assert.deepEqual(heldWhenShown, [1], 'line 1 was in the log when bo was handed it');
+    assert.deepEqual(
+      (await history.hub.log.readAfter(0)).map((e) => e.text),
+      ['at once'],
+      'and it is there for a resume to replay',
+    );
+    // Sent again (a tab that resumed before its receipt): its first number, shown to nobody again, still in the call.
+    assert.deepEqual(relay.line(amy, 1, 'at once'), { status: 'delivered', reason: '', n: 1 });
+    assert.equal(bo.received.length, 1);
+    relay.presence.stop();
+    await history.hub.close();
+  });
+
+  it('answers a line the log could not take failed, in the call over the memory log, and shows it to nobody', async () => {
+    const history = await openHistory();
+    const alerts: string[] = [];
+    const relay = new Relay('console', { history, alert: (text) => alerts.push(text) });
+    const [amy, bo] = [join(relay, 'amy'), join(relay, 'bo')];
+    relay.presence.flush();
+    bo.received.length = 0;
+    await history.hub.log.close();
+    assert.deepEqual(relay.line(amy, 1, 'lost'), {
+      status: 'failed',
+      reason: 'not sent: the server could not store it',
+      n: 0,
+    });
+    assert.deepEqual(bo.received, []);
+    assert.match(alerts.join('\n'), /chat log: the chat log is closed/);
+    relay.presence.stop();
+  });
+
   it("names: unique by skeleton, the console's own reserved, freed when their holder leaves", async () => {
     const relay = await newRelay('teacher');
     const first = join(relay, 'copse');

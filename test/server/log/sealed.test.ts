@@ -197,7 +197,7 @@ describe('the chat log at rest', () => {
     );
     assert.deepEqual(
       held.map((record) => record.tag),
-      ['["marker-identity-tab",1]', '["marker-identity-console",1]', '["marker-identity-console",2]', null],
+      ['1 marker-identity-tab', '1 marker-identity-console', '2 marker-identity-console', null],
     );
     assert.deepEqual(
       (await log.readAfter(0, 10)).map(({ n: _n, at: _at, ...entry }) => entry),
@@ -205,6 +205,7 @@ describe('the chat log at rest', () => {
     );
     const sealer = inProcessSealer();
     assert.notEqual(sealer.tag({ identity: 'tab-a1', lineId: 2 }), sealer.tag({ identity: 'tab-a', lineId: 12 }));
+    assert.notEqual(sealer.tag({ identity: '2 tab', lineId: 1 }), sealer.tag({ identity: 'tab', lineId: 12 }));
     // What it opens is checked as a sealed payload is: a payload of another shape is refused, not guessed at.
     await assert.rejects(sealer.open('{"v":1,"kind":"line","from":"a","text":"b","extra":1}'), RangeError);
     await assert.rejects(sealer.open('{"v":2,"kind":"line","from":"a","text":"b"}'), RangeError);
@@ -288,6 +289,37 @@ describe('write batching', () => {
       store.batches.map((b) => b.length),
       [100, 1, 1, 1],
     );
+  });
+
+  it('over a store in this process (memory), stores every append in the call, numbered in call order', async () => {
+    const log = await createChatLog(new MemoryStore(), inProcessSealer());
+    assert.ok(log.appendInCall !== undefined, 'the memory log appends in the call');
+    const first = log.append(line('a', 1));
+    // Held by the store when the call returns, before the first append's promise is even looked at.
+    const second = log.appendInCall(line('b', 2));
+    assert.deepEqual([second.n, second.duplicate], [2, false]);
+    const again = log.appendInCall(line('a', 1));
+    assert.deepEqual([again.n, again.duplicate], [1, true], 'the first append was stored in its own call');
+    assert.equal((await first).n, 1);
+    assert.deepEqual(
+      (await log.appendMany([line('c', 3), line('b', 2)])).map((a) => [a.n, a.duplicate]),
+      [
+        [3, false],
+        [2, true],
+      ],
+    );
+    assert.deepEqual(
+      (await log.readAfter(0)).map((e) => e.text),
+      ['a', 'b', 'c'],
+    );
+    await log.close();
+    assert.throws(() => log.appendInCall!(line('d', 4)), /closed/);
+    await assert.rejects(log.append(line('d', 4)), /closed/);
+  });
+
+  it('over a store that writes elsewhere (SQLite, Redis), has no in-call append: appends wait for their batch', async () => {
+    const log = await createChatLog(new RecordingStore(), inProcessSealer());
+    assert.equal(log.appendInCall, undefined);
   });
 
   it('fails every append of a batch the store could not write, and goes on with the next batch', async () => {
