@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { Close, WirechatError, type EndCode } from '../shared/errors.ts';
 import { NameBook } from '../shared/names.ts';
 import type { ClientResume, ServerBody, ServerLine, ServerResumed } from '../shared/protocol.ts';
-import type { MaybePromise } from '../shared/maybe-promise.ts';
+import { andThen, type MaybePromise } from '../shared/maybe-promise.ts';
 import { EncodedBody } from '../shared/record.ts';
 import type { History } from './history.ts';
 import { visibleTo, type LogEntry, type NewEntry } from './log/log.ts';
@@ -265,7 +265,7 @@ export class Relay implements SessionHost {
       origin: { identity: place.participant, lineId: id },
     });
     // The memory log answers in the call (the line is stored and fanned out already): the receipt goes at once.
-    return appended instanceof Promise ? appended.then(outcomeOf) : outcomeOf(appended);
+    return andThen(appended, outcomeOf);
   }
 
   /**
