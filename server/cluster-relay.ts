@@ -212,14 +212,22 @@ export class ClusterRelay extends Relay {
     // Replaced by a resume on this relay: the new session's claim in Redis is the same participant's, and the
     // seat it spent is in the log; nothing to let go, no leave to write.
     if (this.wasReplaced(session) && !moved) return;
-    this.broker.leave(id, session.departure).catch((error: Error) => this.#notices.alert(`Redis: ${error.message}`));
-    // Moved to another relay: its resume there is in the log already; a leave after it would say it is gone.
+    // Moved to another relay: its resume there is in the log already; a leave after it would say it is gone. So is
+    // one whose connection here this relay heard drop only after it resumed elsewhere (this relay was stopped, say):
+    // letting go of its name finds another relay holding it, and no leave is written.
+    const leaving = this.broker.leave(id, session.departure).catch((error: Error) => {
+      this.#notices.alert(`Redis: ${error.message}`);
+      return true;
+    });
     if (wasJoined && !moved)
-      void this.append({
-        kind: 'leave',
-        from: session.name,
-        text: session.departure,
-        origin: { identity: `leave:${id}`, lineId: 0 },
+      void leaving.then((left) => {
+        if (left)
+          void this.append({
+            kind: 'leave',
+            from: session.name,
+            text: session.departure,
+            origin: { identity: `leave:${id}`, lineId: 0 },
+          });
       });
   }
 

@@ -237,17 +237,21 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return result;
   }
 
-  /** Lets go of participant `id`'s name and tells the other relays; while Redis is away, done once it is back. */
-  async leave(id: string, reason: string): Promise<void> {
+  /**
+   * Lets go of participant `id`'s name and tells the other relays; while Redis is away, done once it is back. False
+   * when it had resumed on another relay, which holds its name now: it did not leave, and nobody is told it did.
+   */
+  async leave(id: string, reason: string): Promise<boolean> {
     const participant = this.presence.participants.find((p) => p.id === id);
     try {
-      await this.presence.leave(id);
+      if ((await this.presence.leave(id)) === 'moved') return false;
       this.#leaving.delete(id);
     } catch (error) {
       if (!isTransient(error)) throw this.#wrap(error, 'cannot let go of a name');
       this.#leaving.add(id);
     }
     if (participant) this.#announce({ type: 'presence', change: 'leave', participant, reason });
+    return true;
   }
 
   /** Who holds `name` (or one confusable with it) on a live relay, or null. */

@@ -86,10 +86,20 @@ return {'ok'}
 `);
 
 /** KEYS: tabs:ME. ARGV: prefix, me, field. */
+/**
+ * KEYS: this relay's tabs. ARGV: prefix, me, the participant's field, and its entry as this relay last wrote it ('' if
+ * none). 1: let go; 0: not listed here; -1: not listed here because the same participant holds its name on another
+ * relay (it resumed there: JOIN's take removed it from here), so it did not leave.
+ */
 const LEAVE = new LuaScript(`${RELEASE_LUA}
-local prefix, me, field = ARGV[1], ARGV[2], ARGV[3]
+local prefix, me, field, known = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local value = redis.call('HGET', KEYS[1], field)
-if not value then return 0 end
+if not value then
+  local h = claimsOf(known)[1]
+  local cur = h and redis.call('GET', prefix .. 'name:' .. h)
+  if cur and cur ~= me .. ' ' .. field and string.match(cur, ' (%S+)$') == field then return -1 end
+  return 0
+end
 release(prefix, value, me .. ' ' .. field)
 return redis.call('HDEL', KEYS[1], field)
 `);
@@ -347,15 +357,20 @@ export class Presence {
     return { ok: true };
   }
 
-  /** Lets go of participant `id`'s name and entry; false when this relay did not list it. */
-  async leave(id: string): Promise<boolean> {
-    const had = this.#local.delete(id);
-    const removed = (await LEAVE.run(
+  /**
+   * Lets go of participant `id`'s name and entry. 'unknown': this relay did not list it; 'moved': it resumed on
+   * another relay, which holds its name now (left alone there).
+   */
+  async leave(id: string): Promise<'left' | 'moved' | 'unknown'> {
+    const local = this.#local.get(id);
+    this.#local.delete(id);
+    const reply = (await LEAVE.run(
       this.#client,
       [this.#keys.tabs(this.relay.id)],
-      [this.#keys.prefix, this.relay.id, this.#field(id)],
+      [this.#keys.prefix, this.relay.id, this.#field(id), local?.value ?? ''],
     )) as number;
-    return had || removed === 1;
+    if (reply === -1) return 'moved';
+    return local !== undefined || reply === 1 ? 'left' : 'unknown';
   }
 
   /** Who holds `name` (or a name confusable with it) on a live relay, or null. */

@@ -297,6 +297,36 @@ describe('broker: names and presence', () => {
     });
   });
 
+  it('does not let go of, nor announce the leave of, a participant that resumed on another relay: it moved', async () => {
+    await withRelays(['a', 'b', 'c'], async ([a, b, c]) => {
+      const seen: ChatEvent[] = [];
+      c!.broker.on('event', (event) => seen.push(event));
+      assert.deepEqual(await a!.broker.join('p-max', 'max'), { ok: true });
+      // max's tab resumed on b before a heard its connection drop; then a hears it.
+      assert.deepEqual(await b!.broker.join('p-max', 'max'), { ok: true });
+      assert.equal(await a!.broker.leave('p-max', 'disconnected'), false);
+      assert.deepEqual(await c!.broker.find('max'), { id: 'p-max', name: 'max', relay: b!.broker.relay.id });
+      // One it never listed is not taken for moved.
+      assert.equal(await a!.broker.leave('p-nobody', 'never here'), true);
+      // Events from one relay arrive in order: when c hears a's marker, it has heard anything a said before it.
+      await a!.broker.join('p-marker', 'marker');
+      await until(
+        c!.broker,
+        'event',
+        () => seen.some((e) => e.type === 'presence' && e.participant.id === 'p-marker'),
+        'marker',
+      );
+      assert.deepEqual(
+        seen.filter((e) => e.type === 'presence' && e.change === 'leave'),
+        [],
+        'nobody was told max left',
+      );
+      // A participant that did not move is let go as before.
+      assert.equal(await b!.broker.leave('p-max', 'left'), true);
+      assert.equal(await c!.broker.find('max'), null);
+    });
+  });
+
   it('tells the others, when a relay stops, that its participants are gone, and frees their names', async () => {
     const chat = newChat();
     const [a, b] = [await startRelay(redis.url, chat, 'a'), await startRelay(redis.url, chat, 'b')];

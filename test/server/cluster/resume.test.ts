@@ -194,6 +194,64 @@ describe('resume across relays of one chat in Redis', () => {
     assert.ok(texts(ivy).includes('the other ivy speaks'), 'and what it missed');
   });
 
+  /**
+   * Relay A stops (SIGSTOP) with `name`'s tab on it; the tab resumes on B, and B reaps A. When A runs again it must
+   * not take the tab's name back from B (its session there would lose it at B's next beat, 1013), nor tell the
+   * chat it left. `through`: how the tab reaches A, which decides what A hears first of its old connection.
+   */
+  async function movedWhileStopped(name: string, through: 'proxy' | 'direct'): Promise<ServerProcess> {
+    const [a, b] = relays as [ServerProcess, ServerProcess];
+    const moving = await tab(wsUrl(through === 'proxy' ? proxy : a), name);
+    const stays = await tab(wsUrl(b), `${name}-friend`);
+    // A tab of relay A that does not come back: its leave shows when B reaps the stopped relay.
+    const left = await tab(wsUrl(a), `${name}-left`);
+    clients.push(moving, stays, left);
+    a.signalServer('SIGSTOP');
+    if (through === 'proxy') proxy.cut();
+    else moving.cut();
+    const answer = await moving.resume(wsUrl(b));
+    assert.equal(answer.recovered, true);
+    assert.equal(answer.name, name);
+    await b.waitForLine(new RegExp(`${name}-left was lost with its relay`), 15_000);
+    assert.ok(!b.lines.some((l) => l.includes(`${name} was lost with its relay`)), 'it moved before the reap');
+    a.signalServer('SIGCONT');
+    await a.waitForLine(
+      through === 'proxy'
+        ? `${name} its place was resumed on a new connection`
+        : `${name} disconnected (1006 connection lost without a close frame)`,
+    );
+    const stillOpen = await Promise.race([
+      moving.client!.closed.then((c) => `closed ${c.code} ${c.reason}`),
+      // Two heartbeats of each relay (1 s each): where a claim taken back would have closed the session on B.
+      new Promise<string>((resolve) => setTimeout(() => resolve('open'), 2_500)),
+    ]);
+    assert.equal(stillOpen, 'open');
+    assert.ok(!a.lines.some((l) => l.includes(`${name} lost its name`)));
+    const after = moving.send(`${name} after A came back`);
+    await moving.settled();
+    await stays.reached(moving.own.get(after)!.n!);
+    const told = stays.client!.bodies.some(
+      (body) => body.kind === 'presence' && body.changes.some((c) => c.change === 'left' && c.name === name),
+    );
+    assert.equal(told, false, `nobody was told ${name} left`);
+    assert.ok(
+      !b.lines.some((l) => new RegExp(`\\* ${name} (left|disconnected)`).test(l)),
+      `B shows no leave of ${name}`,
+    );
+    b.type('/who');
+    await b.waitForLine(new RegExp(`\\(this relay\\): .*\\b${name}\\b`));
+    return a;
+  }
+
+  it('closes quietly, once it runs again, the connection of a tab that moved to another relay while it was stopped', async () => {
+    const a = await movedWhileStopped('kim', 'proxy');
+    assert.ok(!a.lines.some((l) => /kim was removed/.test(l)));
+  });
+
+  it('writes no leave when it hears, once it runs again, that the connection of a tab that moved meanwhile dropped', async () => {
+    await movedWhileStopped('nia', 'direct');
+  });
+
   it('resumes the tab of a relay killed with SIGKILL on another relay at once, before the dead relay is reaped', async () => {
     const [a, b] = relays as [ServerProcess, ServerProcess];
     const gus = await tab(wsUrl(a), 'gus');
