@@ -41,6 +41,10 @@ export interface ChatHub extends EventEmitter<HubEvents> {
   close(): Promise<void>;
 }
 
+/** The fields LocalHub copies from a NewEntry into what it emits: the type check fails if NewEntry gains one. */
+const COPIED = { kind: true, from: true, text: true, to: true, origin: true } satisfies Record<keyof NewEntry, true>;
+void COPIED;
+
 export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
   /** Appended entries whose numbers are above the next one to emit, waiting for the ones below. */
   readonly #waiting = new Map<number, LogEntry>();
@@ -75,7 +79,8 @@ export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
   /** An entry the log has: emitted in its turn unless the log had it already (a duplicate goes to nobody). */
   #stored(entry: NewEntry, appended: Appended): Appended {
     if (appended.duplicate) return appended;
-    // Field by field, not a spread: a spread of the entry was the hub's largest cost per line (a profile).
+    // Field by field, not a spread: a spread of the entry was the hub's largest cost per line (a profile). Every
+    // field of NewEntry is copied (COPIED, below, stops the build when one is added and not copied here).
     const stored: LogEntry = { kind: entry.kind, from: entry.from, text: entry.text, n: appended.n, at: appended.at };
     if (entry.to !== undefined) stored.to = entry.to;
     if (entry.origin !== undefined) stored.origin = entry.origin;
