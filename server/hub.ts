@@ -80,7 +80,7 @@ export class LocalHub extends EventEmitter<HubEvents> implements ChatHub {
   #stored(entry: NewEntry, appended: Appended): Appended {
     if (appended.duplicate) return appended;
     // Field by field, not a spread: a spread of the entry was the hub's largest cost per line (a profile). Every
-    // field of NewEntry is copied (COPIED, below, stops the build when one is added and not copied here).
+    // field of NewEntry is copied (COPIED, above the class, stops the build when one is added and not copied here).
     const stored: LogEntry = { kind: entry.kind, from: entry.from, text: entry.text, n: appended.n, at: appended.at };
     if (entry.to !== undefined) stored.to = entry.to;
     if (entry.origin !== undefined) stored.origin = entry.origin;

@@ -88,7 +88,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
   readonly #subLink: RedisLink;
   readonly #maxAgeS: number;
   readonly #seen = new Set<string>();
-  readonly #leaving = new Set<string>();
+  /** Participants whose name Redis could not let go of (it was away): let go at the next tick, then answered. */
+  readonly #leaving = new Map<
+    string,
+    { participant: Participant | undefined; reason: string; answer: Array<(left: boolean) => void> }
+  >();
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
   #lineId = 0;
@@ -238,17 +242,21 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   /**
-   * Lets go of participant `id`'s name and tells the other relays; while Redis is away, done once it is back. False
+   * Lets go of participant `id`'s name and tells the other relays; while Redis is away, done (and answered) once it is back. False
    * when it had resumed on another relay, which holds its name now: it did not leave, and nobody is told it did.
    */
   async leave(id: string, reason: string): Promise<boolean> {
     const participant = this.presence.participants.find((p) => p.id === id);
     try {
       if ((await this.presence.leave(id)) === 'moved') return false;
-      this.#leaving.delete(id);
     } catch (error) {
       if (!isTransient(error)) throw this.#wrap(error, 'cannot let go of a name');
-      this.#leaving.add(id);
+      // Whether it moved (resumed on another relay) only Redis can tell: answered once it is back (#tick).
+      return new Promise((resolve) => {
+        const pending = this.#leaving.get(id) ?? { participant, reason, answer: [] };
+        pending.answer.push(resolve);
+        this.#leaving.set(id, pending);
+      });
     }
     if (participant) this.#announce({ type: 'presence', change: 'leave', participant, reason });
     return true;
@@ -328,6 +336,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
         .catch(() => {});
     await this.#outbox.close(drainMs);
     await this.#ticking;
+    // Leaves Redis never took: stopping lets go of every name here (STOP), and the others take them as gone.
+    for (const { answer } of this.#leaving.values()) for (const resolve of answer) resolve(true);
+    this.#leaving.clear();
     if (this.#connection.up) await this.presence.stop().catch(() => {});
     const feedStopped = this.#feed.stop();
     await Promise.all([this.#feedLink.close(false), this.#subLink.close()]);
@@ -420,9 +431,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#ticking = (async () => {
       try {
         await this.#beat();
-        for (const id of [...this.#leaving]) {
-          await this.presence.leave(id);
+        for (const [id, { participant, reason, answer }] of [...this.#leaving]) {
+          const left = (await this.presence.leave(id)) !== 'moved';
           this.#leaving.delete(id);
+          if (left && participant) this.#announce({ type: 'presence', change: 'leave', participant, reason });
+          for (const resolve of answer) resolve(left);
         }
         for (const reaped of await this.presence.sweep()) {
           this.emit('reaped', reaped);

@@ -85,7 +85,6 @@ redis.call('PEXPIRE', KEYS[3], ttl * 2)
 return {'ok'}
 `);
 
-/** KEYS: tabs:ME. ARGV: prefix, me, field. */
 /**
  * KEYS: this relay's tabs. ARGV: prefix, me, the participant's field, and its entry as this relay last wrote it ('' if
  * none). 1: let go; 0: not listed here; -1: not listed here because the same participant holds its name on another
@@ -270,6 +269,10 @@ export class Presence {
   readonly #keys: ChatKeys;
   readonly #sealer: BrokerSealer;
   readonly #local = new Map<string, Local>();
+  /** Participants a beat found gone from here, while it asks Redis whether they moved: a leave meanwhile needs their claims. */
+  readonly #going = new Map<string, Local>();
+  /** Participants whose LEAVE failed (Redis away): the broker tries again, and their claims still tell whether they moved. */
+  readonly #letting = new Map<string, Local>();
   #label = '';
 
   constructor(client: RedisClient, keys: ChatKeys, sealer: BrokerSealer, relay: RelayInfo, timing: PresenceTiming) {
@@ -315,17 +318,25 @@ export class Presence {
     }
     const gone = new Set(lost);
     const goneLocal = local.filter((l) => gone.has(l.field));
-    for (const l of goneLocal) this.#local.delete(l.participant.id);
+    for (const l of goneLocal) {
+      this.#local.delete(l.participant.id);
+      this.#going.set(l.participant.id, l);
+    }
     // Which of them resumed on another relay: this relay may hear it here before the seat's entry comes by the feed.
-    const moved = new Set(
-      goneLocal.length === 0
-        ? []
-        : ((await MOVED.run(
-            this.#client,
-            goneLocal.map((l) => this.#keys.name(l.value.slice(0, l.value.indexOf(' ')))),
-            [this.relay.id, ...goneLocal.map((l) => l.field)],
-          )) as string[]),
-    );
+    let moved: Set<string>;
+    try {
+      moved = new Set(
+        goneLocal.length === 0
+          ? []
+          : ((await MOVED.run(
+              this.#client,
+              goneLocal.map((l) => this.#keys.name(l.value.slice(0, l.value.indexOf(' ')))),
+              [this.relay.id, ...goneLocal.map((l) => l.field)],
+            )) as string[]),
+      );
+    } finally {
+      for (const l of goneLocal) if (this.#going.get(l.participant.id) === l) this.#going.delete(l.participant.id);
+    }
     // One that joined here again meanwhile (it came back to this relay) is this relay's again: neither.
     const still = goneLocal.filter((l) => !this.#local.has(l.participant.id));
     return {
@@ -364,11 +375,20 @@ export class Presence {
   async leave(id: string): Promise<'left' | 'moved' | 'unknown'> {
     const local = this.#local.get(id);
     this.#local.delete(id);
-    const reply = (await LEAVE.run(
-      this.#client,
-      [this.#keys.tabs(this.relay.id)],
-      [this.#keys.prefix, this.relay.id, this.#field(id), local?.value ?? ''],
-    )) as number;
+    // One a beat is finding gone (moved or lost) is no longer listed, but its claims still tell whether it moved.
+    const known = local ?? this.#going.get(id) ?? this.#letting.get(id);
+    let reply: number;
+    try {
+      reply = (await LEAVE.run(
+        this.#client,
+        [this.#keys.tabs(this.relay.id)],
+        [this.#keys.prefix, this.relay.id, this.#field(id), known?.value ?? ''],
+      )) as number;
+    } catch (error) {
+      if (known !== undefined) this.#letting.set(id, known);
+      throw error;
+    }
+    this.#letting.delete(id);
     if (reply === -1) return 'moved';
     return local !== undefined || reply === 1 ? 'left' : 'unknown';
   }
@@ -426,6 +446,7 @@ export class Presence {
   /** Takes this relay out: its names, participants and heartbeat. */
   async stop(): Promise<void> {
     this.#local.clear();
+    this.#letting.clear();
     await STOP.run(this.#client, this.#relayKeys(), [this.#keys.prefix, this.relay.id]);
   }
 

@@ -327,6 +327,53 @@ describe('broker: names and presence', () => {
     });
   });
 
+  it('finds moved, too, a participant whose leave comes while its beat asks Redis whether it moved', async () => {
+    await withHalTakenForDead(async (a, b) => {
+      // hal's tab, cut off with a, resumed on b.
+      assert.deepEqual(await b.broker.join('p-hal', 'hal'), { ok: true });
+      const moved = next<[Participant[]]>(a.broker, 'moved');
+      // a's beat has found hal gone from its tabs and asks (MOVED) whether hal moved; a hears hal's old
+      // connection drop just then. The script MOVED runs is the one whose first argument is this relay's id.
+      const client = a.connection.client;
+      const send = client.sendCommand.bind(client);
+      let leaving: Promise<boolean> | undefined;
+      client.sendCommand = ((args: string[], ...rest: unknown[]) => {
+        const sent = (send as (...all: unknown[]) => Promise<unknown>)(args, ...rest);
+        if (leaving === undefined && args[0] === 'EVALSHA' && args[3 + Number(args[2])] === a.broker.relay.id)
+          leaving = a.broker.leave('p-hal', 'disconnected');
+        return sent;
+      }) as typeof client.sendCommand;
+      // a's next claim finds its heartbeat gone: it beats, and finds hal moved.
+      assert.deepEqual(await a.broker.join('p-ivy', 'ivy'), { ok: true });
+      await moved;
+      assert.ok(leaving !== undefined, 'the leave came while MOVED was asked');
+      assert.equal(await leaving, false, 'hal moved: no leave to write');
+      assert.deepEqual(await b.broker.find('hal'), { id: 'p-hal', name: 'hal', relay: b.broker.relay.id });
+    });
+  });
+
+  it('writes no leave for a participant that moved, when Redis failed the letting go of its name (retried later)', async () => {
+    await withRelays(['a', 'b'], async ([a, b]) => {
+      assert.deepEqual(await a!.broker.join('p-max', 'max'), { ok: true });
+      // max's tab resumed on b while a was cut off from Redis (a partition); a hears its connection drop, and
+      // its LEAVE fails as Redis is away (here: that one command, as a reset socket fails it).
+      assert.deepEqual(await b!.broker.join('p-max', 'max'), { ok: true });
+      const client = a!.connection.client;
+      const send = client.sendCommand.bind(client);
+      const tabs = a!.broker.keys.tabs(a!.broker.relay.id);
+      let failed = false;
+      client.sendCommand = ((args: string[], ...rest: unknown[]) => {
+        if (!failed && args[0] === 'EVALSHA' && args[2] === '1' && args[3] === tabs) {
+          failed = true;
+          return Promise.reject(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        }
+        return (send as (...all: unknown[]) => Promise<unknown>)(args, ...rest);
+      }) as typeof client.sendCommand;
+      assert.equal(await a!.broker.leave('p-max', 'disconnected'), false, 'it moved: no leave to append');
+      assert.ok(failed);
+    });
+  });
+
   it('tells the others, when a relay stops, that its participants are gone, and frees their names', async () => {
     const chat = newChat();
     const [a, b] = [await startRelay(redis.url, chat, 'a'), await startRelay(redis.url, chat, 'b')];
