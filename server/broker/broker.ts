@@ -242,8 +242,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   /**
-   * Lets go of participant `id`'s name and tells the other relays; while Redis is away, done (and answered) once it is back. False
-   * when it had resumed on another relay, which holds its name now: it did not leave, and nobody is told it did.
+   * Lets go of participant `id`'s name and tells the other relays; while Redis is away, done (and answered) once it
+   * is back. False when it had resumed on another relay, which holds its name now: it did not leave, and nobody is
+   * told it did.
    */
   async leave(id: string, reason: string): Promise<boolean> {
     const participant = this.presence.participants.find((p) => p.id === id);
