@@ -97,7 +97,14 @@ export class MemoryStore implements LogStore {
   }
 
   #trim(now: number): void {
-    const first = firstKept(this.#last, this.retention, this.#firstAtOrAfterCutoff, now);
+    const head = this.#records[this.#head];
+    if (head === undefined) return;
+    // Every append trims: while the oldest record held is within the age bound (the usual case), only the count
+    // can drop any, and firstKept's search would find the head; the answer is the same without it.
+    const first =
+      head.at >= now - this.retention.maxAgeMs
+        ? Math.max(head.n, this.#last - this.retention.maxLines + 1)
+        : firstKept(this.#last, this.retention, this.#firstAtOrAfterCutoff, now);
     while (this.#head < this.#records.length && this.#records[this.#head]!.n < first) {
       const dropped = this.#records[this.#head++]!;
       if (dropped.tag !== null) this.#byTag.delete(dropped.tag);
