@@ -31,6 +31,7 @@ import {
 import type { CryptoBackend } from './crypto-backend.ts';
 import { fernetTokenLength, type Fernet } from './fernet.ts';
 import type { SessionSecret } from './handshake.ts';
+import { bodyJson } from './json-text.ts';
 import { MAC_TAG_LENGTH, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
 import type { Mode, PlainFrame, RecordFrame } from './protocol.ts';
@@ -251,7 +252,7 @@ export class EncodedBody<T = unknown> {
   }
 
   get plaintext(): Uint8Array {
-    return (this.#plaintext ??= utf8(JSON.stringify(this.body)));
+    return (this.#plaintext ??= utf8(bodyJson(this.body)));
   }
 }
 
@@ -406,12 +407,12 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       // scratches; the frame never is (it goes to a socket that may hold it): it is the caller's memory
       // (`allocate`) or new.
       return this.#sealNow(
-        body instanceof EncodedBody ? body.plaintext : plaintextScratch.utf8(JSON.stringify(body)),
+        body instanceof EncodedBody ? body.plaintext : plaintextScratch.utf8(bodyJson(body)),
         seq,
         allocate,
       );
     }
-    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
+    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(bodyJson(body));
     return this.#inOrder('seal', () =>
       // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
       andThen(this.#fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }), (token) => {
