@@ -31,6 +31,7 @@ import {
 import type { CryptoBackend } from './crypto-backend.ts';
 import { fernetTokenLength, type Fernet } from './fernet.ts';
 import type { SessionSecret } from './handshake.ts';
+import { bodyJson } from './json-text.ts';
 import { MAC_TAG_LENGTH, type Mac } from './mac.ts';
 import { andThen, type MaybePromise } from './maybe-promise.ts';
 import type { Mode, PlainFrame, RecordFrame } from './protocol.ts';
@@ -142,6 +143,17 @@ function writeBytes(out: Uint8Array, offset: number, bytes: Uint8Array): number 
 }
 
 /**
+ * What a synchronous seal or open makes and drops within the call (shared/bytes.ts, Scratch): one channel's call
+ * runs to completion before any other starts, so every channel in the process can share these. Never used over an
+ * asynchronous backend, where a call's bytes must outlive the awaits between its steps.
+ */
+const plaintextScratch = new Scratch();
+const tokenScratch = new Scratch();
+const macInputScratch = new Scratch();
+const tagScratch = new Scratch();
+const layoutScratch = new Scratch();
+
+/**
  * A sealed record laid out in one buffer, around its token's text, written once as base64url where both the MAC
  * input and the frame carry it:
  *
@@ -161,17 +173,15 @@ class RecordLayout {
   readonly length: number;
 
   constructor(tokenLength: number, seq: number, sessionId: SessionIdText) {
-    const start = Math.max(macHeadLength(sessionId), frameStartLength(seq));
-    // Even, so that a scratch writes the text two digits at a time (Scratch.writeBase64Url).
-    this.tokenStart = start + (start % 2);
+    this.tokenStart = Math.max(macHeadLength(sessionId), frameStartLength(seq));
     this.tokenEnd = this.tokenStart + base64UrlLength(tokenLength, true);
     this.length = this.tokenEnd + FRAME_TAIL_LENGTH;
   }
 }
 
 /**
- * The MAC input's fixed part and the token's text written into `out` (a RecordLayout's length, the view `scratch`
- * handed out last when given); where the input starts.
+ * The MAC input's fixed part and the token's text written into `out` (a RecordLayout's length; when `scratch` is
+ * given, the view it handed out last, and `token` the one `tokenScratch` did); where the input starts.
  */
 function writeMacInput(
   out: Uint8Array,
@@ -184,7 +194,7 @@ function writeMacInput(
 ): number {
   const inputStart = at.tokenStart - macHeadLength(sessionId);
   writeRecordMacHead(out, inputStart, direction, seq, sessionId);
-  if (scratch) scratch.writeBase64Url(out, at.tokenStart, token, true);
+  if (scratch) scratch.writeBase64Url(out, at.tokenStart, tokenScratch, token, true);
   else writeBase64Url(token, out, at.tokenStart, true);
   return inputStart;
 }
@@ -192,9 +202,10 @@ function writeMacInput(
 /**
  * The frame's start written over the MAC input's fixed part, and the MAC's text after the token: the frame's JSON
  * text exactly as JSON.stringify writes the RecordFrame (test/shared/record.test.ts holds the two to each other byte
- * for byte). Returns where the frame starts; it ends at the layout's end.
+ * for byte). `scratch`, when given, is the one `out` is the last view of (the tag then written through it, as the
+ * token's text). Returns where the frame starts; it ends at the layout's end.
  */
-function writeRecordFrame(out: Uint8Array, at: RecordLayout, tag: Uint8Array, seq: number): number {
+function writeRecordFrame(out: Uint8Array, at: RecordLayout, tag: Uint8Array, seq: number, scratch?: Scratch): number {
   if (tag.length !== MAC_TAG_LENGTH) throw new RangeError(`a record MAC is ${MAC_TAG_LENGTH} bytes, not ${tag.length}`);
   const frameStart = at.tokenStart - frameStartLength(seq);
   const digitsEnd = writeBytes(out, frameStart, FRAME_START) + decimalLength(seq);
@@ -207,7 +218,8 @@ function writeRecordFrame(out: Uint8Array, at: RecordLayout, tag: Uint8Array, se
   }
   writeBytes(out, digitsEnd, FRAME_TOKEN);
   const macStart = writeBytes(out, at.tokenEnd, FRAME_MAC);
-  writeBytes(out, writeBase64Url(tag, out, macStart), FRAME_END);
+  const macEnd = scratch ? scratch.writeBase64Url(out, macStart, tagScratch, tag) : writeBase64Url(tag, out, macStart);
+  writeBytes(out, macEnd, FRAME_END);
   return frameStart;
 }
 
@@ -240,7 +252,7 @@ export class EncodedBody<T = unknown> {
   }
 
   get plaintext(): Uint8Array {
-    return (this.#plaintext ??= utf8(JSON.stringify(this.body)));
+    return (this.#plaintext ??= utf8(bodyJson(this.body)));
   }
 }
 
@@ -310,17 +322,6 @@ function checkSequence(what: string, seq: number, expected: number): void {
     throw new WirechatError('RECORD_BAD_SEQUENCE', `${what} ${seq} is ${why}: expected ${expected}`);
   }
 }
-
-/**
- * What a synchronous seal or open makes and drops within the call (shared/bytes.ts, Scratch): one channel's call
- * runs to completion before any other starts, so every channel in the process can share these. Never used over an
- * asynchronous backend, where a call's bytes must outlive the awaits between its steps.
- */
-const plaintextScratch = new Scratch();
-const tokenScratch = new Scratch();
-const macInputScratch = new Scratch();
-const tagScratch = new Scratch();
-const layoutScratch = new Scratch();
 
 /** The defaults, made once rather than a closure per channel. */
 const wallClock = (): number => Date.now() / 1000;
@@ -406,12 +407,12 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
       // scratches; the frame never is (it goes to a socket that may hold it): it is the caller's memory
       // (`allocate`) or new.
       return this.#sealNow(
-        body instanceof EncodedBody ? body.plaintext : plaintextScratch.utf8(JSON.stringify(body)),
+        body instanceof EncodedBody ? body.plaintext : plaintextScratch.utf8(bodyJson(body)),
         seq,
         allocate,
       );
     }
-    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(JSON.stringify(body));
+    const plaintext = body instanceof EncodedBody ? body.plaintext : utf8(bodyJson(body));
     return this.#inOrder('seal', () =>
       // A fresh IV for every token: sealToken draws it (shared/fernet.ts).
       andThen(this.#fernet.sealToken(plaintext, { time: Math.floor(this.#now()) }), (token) => {
@@ -449,7 +450,7 @@ export class RecordChannel<Out = unknown, In = unknown> implements Channel<Out, 
     } else {
       tag = mac.sign(input) as Uint8Array;
     }
-    const frameStart = writeRecordFrame(layout, at, tag, seq);
+    const frameStart = writeRecordFrame(layout, at, tag, seq, layoutScratch);
     const length = at.length - frameStart;
     const frame = allocate ? allocate(length) : new Uint8Array(length);
     if (frame.length !== length) throw new RangeError(`a record frame of ${length} bytes, not ${frame.length}`);

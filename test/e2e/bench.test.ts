@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BenchResult } from '../../tools/bench/main.ts';
-import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ROWS, runBench } from '../helpers/bench.ts';
+import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ONE_KEY_ROW, RECORD_ROWS, runBench } from '../helpers/bench.ts';
 
 const p = (prefix: string, ids: string[]) => ids.flatMap((id) => [`${prefix}.${id}.p50`, `${prefix}.${id}.p99`]);
 
@@ -43,6 +43,7 @@ const ROWS = [
   ...CODEC_ROWS,
   ...LOG_ROWS,
   ...RECORD_ROWS,
+  RECORD_ONE_KEY_ROW,
 ];
 
 /** The rows that carry one of issue 14's targets, with the bound its table sets (a ratio against the baseline). */

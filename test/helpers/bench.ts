@@ -9,6 +9,8 @@ export const CODEC_ROWS = ['node', 'web'].flatMap((who) =>
   [100, 16384, 65536].flatMap((bytes) => [`codec.${who}.${bytes}.encode`, `codec.${who}.${bytes}.decode`]),
 );
 export const RECORD_ROWS = ['seal', 'seal.fanout', 'open'].map((op) => `record.node.${op}`);
+/** The fan-out against its primitives under one key set, beside its row (the floor before the eighth pass): no target. */
+export const RECORD_ONE_KEY_ROW = 'record.node.seal.fanout.one-key';
 export const LOG_ROWS = ['floor', 'memory', 'memory-sealed', 'sqlite-normal', 'sqlite-full'].flatMap((store) => [
   `log.${store}.single`,
   `log.${store}.burst`,

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  base64UrlLength,
   concat,
   constantTimeEqual,
   fromBase64Url,
@@ -13,6 +14,7 @@ import {
   fromAscii,
   fromBase64UrlPooled,
   fromUtf8,
+  randomBytes,
   randomPublicBytes,
   readU64be,
   Scratch,
@@ -405,9 +407,42 @@ describe('Scratch', () => {
   });
 });
 
-describe('Scratch, seventh pass: base64url two digits at a time, and a limit on what it keeps', () => {
-  test('writeBase64Url writes what writeBase64Url writes, at any offset, into its last view or not (property)', () => {
-    const scratch = new Scratch();
+describe('Scratch, seventh and eighth passes: base64url twelve bytes at a time, and a limit on what it keeps', () => {
+  /** Node's base64url of `bytes`, '='-padded to a group of 4 when `pad`: the reference every writer is held to. */
+  const nodeBase64Url = (bytes: Uint8Array, pad: boolean): string => {
+    const text = Buffer.from(bytes).toString('base64url');
+    return pad ? text.padEnd(Math.ceil(text.length / 4) * 4, '=') : text;
+  };
+
+  test("writes Node's base64url for every length 0-300 at offsets 0-7, from and into scratches' last views", () => {
+    const source = new Scratch();
+    const target = new Scratch();
+    for (let length = 0; length <= 300; length++) {
+      const bytes = source.take(length);
+      bytes.set(randomBytes(length));
+      for (let offset = 0; offset < 8; offset++)
+        for (const pad of [false, true]) {
+          const text = nodeBase64Url(bytes, pad);
+          const into = target.take(offset + text.length + 3);
+          into.fill(0xaa);
+          const end = target.writeBase64Url(into, offset, source, bytes, pad);
+          assert.equal(end, offset + text.length);
+          assert.equal(fromAscii(into.subarray(offset, end)), text, `${length} bytes at ${offset}`);
+          assert.ok(
+            into.subarray(0, offset).every((b) => b === 0xaa),
+            'nothing written before the text',
+          );
+          assert.ok(
+            into.subarray(end).every((b) => b === 0xaa),
+            'nothing written after the text',
+          );
+        }
+    }
+  });
+
+  test("writes what writeBase64Url and Node write, at any offset, through scratches' last views or not (property)", () => {
+    const source = new Scratch();
+    const target = new Scratch();
     fc.assert(
       fc.property(
         fc.uint8Array({ maxLength: 600 }),
@@ -415,26 +450,55 @@ describe('Scratch, seventh pass: base64url two digits at a time, and a limit on 
         fc.nat({ max: 40 }),
         fc.boolean(),
         fc.boolean(),
-        (bytes, offset, slack, pad, last) => {
-          const length = offset + toBase64Url(bytes, pad).length + slack;
-          // The scratch's own last view, or memory that is not the scratch's (then it writes as writeBase64Url).
-          const into = last ? scratch.take(length) : new Uint8Array(length);
+        fc.boolean(),
+        (given, offset, slack, pad, lastInto, lastSource) => {
+          const length = offset + base64UrlLength(given.length, pad) + slack;
+          // The scratches' own last views (twelve bytes at a time), or memory that is not theirs (writeBase64Url).
+          let bytes: Uint8Array = given;
+          if (lastSource) {
+            bytes = source.take(given.length);
+            bytes.set(given);
+          }
+          const into = lastInto ? target.take(length) : new Uint8Array(length);
           into.fill(0xaa);
           const expected = new Uint8Array(length).fill(0xaa);
-          const end = writeBase64Url(bytes, expected, offset, pad);
-          assert.equal(scratch.writeBase64Url(into, offset, bytes, pad), end);
+          const end = writeBase64Url(given, expected, offset, pad);
+          assert.equal(target.writeBase64Url(into, offset, source, bytes, pad), end);
           assert.deepEqual(into, expected, 'the text where it goes, and nothing written around it');
-          assert.equal(fromAscii(into.subarray(offset, end)), toBase64Url(bytes, pad));
+          assert.equal(fromAscii(into.subarray(offset, end)), nodeBase64Url(given, pad));
         },
       ),
       { numRuns: 1000 },
     );
   });
 
+  test('writes through the grown buffer once a scratch grows, not a view of the memory it had', () => {
+    const source = new Scratch();
+    const target = new Scratch();
+    for (const length of [30, 5000, 30, 9000, 20000]) {
+      const bytes = source.take(length);
+      bytes.set(randomBytes(length));
+      const text = nodeBase64Url(bytes, true);
+      const into = target.take(text.length + length); // grows with the source, at other sizes
+      assert.equal(target.writeBase64Url(into, length, source, bytes, true), length + text.length);
+      assert.equal(fromAscii(into.subarray(length, length + text.length)), text);
+    }
+  });
+
   test('writeBase64Url refuses a view without room for the text, rather than dropping what does not fit', () => {
     const scratch = new Scratch();
+    const source = new Scratch();
     const into = scratch.take(10);
-    assert.throws(() => scratch.writeBase64Url(into, 2, new Uint8Array(9), true), RangeError);
+    // The scratch's buffer has room past the view, which must not be written: 12 bytes of text at 2, 32 at 0.
+    assert.throws(() => scratch.writeBase64Url(into, 2, source, source.take(9), true), RangeError);
+    assert.throws(() => scratch.writeBase64Url(into, 0, source, source.take(24)), RangeError);
+    assert.ok(
+      scratch
+        .take(4096)
+        .subarray(10)
+        .every((b) => b === 0),
+      'nothing written past the view',
+    );
   });
 
   test('a call for more than SCRATCH_LIMIT gets memory of its own, and the scratch keeps no more than the limit', () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { BenchResult } from '../../tools/bench/main.ts';
 import { benchRecord } from '../../tools/bench/record.ts';
-import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ROWS, runBench } from '../helpers/bench.ts';
+import { CODEC_ROWS, LOG_ROWS, positive, RECORD_ONE_KEY_ROW, RECORD_ROWS, runBench } from '../helpers/bench.ts';
 import { ROOT } from '../helpers/process.ts';
 
 describe('npm run bench', () => {
@@ -20,7 +20,11 @@ describe('npm run bench', () => {
     );
     assert.equal(code, 0, stderr);
     const result = JSON.parse(stdout) as BenchResult;
-    assert.deepEqual(result.rows.map((r) => r.id).sort(), [...CODEC_ROWS, ...LOG_ROWS, ...RECORD_ROWS].sort());
+    assert.deepEqual(
+      result.rows.map((r) => r.id).sort(),
+      [...CODEC_ROWS, ...LOG_ROWS, ...RECORD_ROWS, RECORD_ONE_KEY_ROW].sort(),
+    );
+    assert.equal(result.rows.find((r) => r.id === RECORD_ONE_KEY_ROW)!.target, undefined, 'beside its row, no target');
     for (const id of RECORD_ROWS) {
       const row = result.rows.find((r) => r.id === id)!;
       assert.ok(
@@ -57,6 +61,11 @@ describe('npm run bench', () => {
       assert.ok(row.range.min <= row.ratio && row.ratio <= row.range.max, row.id);
       assert.equal(row.runs, 2);
     }
+    // The fan-out's floor is under each recipient's keys; the floor under one key set is reported beside it.
+    const fanout = rows.find((r) => r.id === 'seal.fanout')!;
+    assert.ok(fanout.oneKey && positive(fanout.oneKey.primitivesUs) && positive(fanout.oneKey.ratio));
+    assert.ok(fanout.oneKey.range.min <= fanout.oneKey.ratio && fanout.oneKey.ratio <= fanout.oneKey.range.max);
+    assert.equal(rows.find((r) => r.id === 'seal')!.oneKey, undefined);
   });
 
   it('answers --help and refuses unknown options and sections', () => {

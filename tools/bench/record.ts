@@ -12,7 +12,11 @@
  *
  * Three shapes: one record at a time (each awaited before the next, as a round trip does); a fan-out (one body,
  * `fanout` channels, every seal started before any is awaited, as the relay sends one line to every tab); and
- * opening one at a time. Batches of each alternate with batches of the primitives; the ratio is the median of
+ * opening one at a time. The fan-out's primitives run under one key set per channel, used in turn as the fan-out
+ * uses them: every recipient's session has keys of its own (the protocol's, never shared), so its seal's own
+ * cryptography is 1,000 KeyObjects' worth, not one (docs/benchmarks.md, issue 14's eighth pass). The same
+ * batches are also timed against the primitives under one key set, the floor before that pass, and reported
+ * beside it (`oneKey`). Batches of each alternate with batches of the primitives; the ratio is the median of
  * the per-batch ratios. Each batch starts from a collected heap, its inputs (the frames an open batch opens) made
  * before that collection, so it pays for the scavenges of its own garbage and of nothing else.
  *
@@ -71,9 +75,13 @@ export interface RecordRow {
   /** The lowest and highest per-batch ratio. */
   range: { min: number; max: number };
   runs: number;
+  /** The fan-out against its primitives under one key set (the floor before the eighth pass), beside the row. */
+  oneKey?: { primitivesUs: number; ratio: number; range: { min: number; max: number } };
 }
 
 export const PRIMITIVES = "2 createHmac('sha256') + createCipheriv('aes-128-cbc'), KeyObjects, same sizes, timed alone";
+/** The fan-out row's floor: the same, under each channel's own KeyObjects in turn. */
+export const RECIPIENT_PRIMITIVES = `${PRIMITIVES}, a key set per recipient`;
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -132,6 +140,22 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     sink += cipher.update(plaintext).length + cipher.final().length;
     sink += createHmac('sha256', signingKey).update(signed).digest()[0]!;
     sink += createHmac('sha256', recordKey).update(macInput).digest()[0]!;
+  };
+  // The fan-out's: a key set for each of its channels, as each recipient's session has (random keys of their own,
+  // made as the backend makes them), taken in turn as the fan-out takes its channels.
+  const recipientKeys = Array.from({ length: fanout }, () => ({
+    signing: createSecretKey(randomBytes(16)),
+    encryption: createSecretKey(randomBytes(16)),
+    record: createSecretKey(randomBytes(32)),
+  }));
+  let recipient = 0;
+  const recipientPrimitives = () => {
+    const keys = recipientKeys[recipient]!;
+    recipient = recipient + 1 === fanout ? 0 : recipient + 1;
+    const cipher = createCipheriv('aes-128-cbc', keys.encryption, iv);
+    sink += cipher.update(plaintext).length + cipher.final().length;
+    sink += createHmac('sha256', keys.signing).update(signed).digest()[0]!;
+    sink += createHmac('sha256', keys.record).update(macInput).digest()[0]!;
   };
   {
     const cipher = createCipheriv('aes-128-cbc', encryptionKey, iv);
@@ -213,6 +237,8 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     prepare?: () => Promise<void>;
     ours: () => Promise<number>;
     floor: () => void;
+    /** A second floor timed beside the first, each batch, for the row's `oneKey`. */
+    oneKeyFloor?: () => void;
   }> = [
     {
       id: 'seal',
@@ -224,7 +250,8 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       id: 'seal.fanout',
       what: `seal one ${bodyBytes}-byte body for ${fanout} channels (fan-out)`,
       ours: timeFanout,
-      floor: sealPrimitives,
+      floor: recipientPrimitives,
+      oneKeyFloor: sealPrimitives,
     },
     {
       id: 'open',
@@ -243,8 +270,9 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       await shape.prepare?.();
       await shape.ours();
       timePrimitives(shape.floor);
+      if (shape.oneKeyFloor) timePrimitives(shape.oneKeyFloor);
     }
-    const pairs: Array<{ ours: number; floor: number }> = [];
+    const pairs: Array<{ ours: number; floor: number; oneKey: number }> = [];
     for (let run = 0; run < runs; run++) {
       // Each batch starts from a collected heap and pays for the scavenges its own garbage causes: without this a
       // collection made due by one batch's garbage often landed in the next, the other side's, and the per-batch
@@ -252,9 +280,14 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       await shape.prepare?.();
       collectGarbage();
       const floor = timePrimitives(shape.floor);
+      let oneKey = floor;
+      if (shape.oneKeyFloor) {
+        collectGarbage();
+        oneKey = timePrimitives(shape.oneKeyFloor);
+      }
       collectGarbage();
       const ours = await shape.ours();
-      pairs.push({ ours, floor });
+      pairs.push({ ours, floor, oneKey });
     }
     rows.push({
       id: shape.id,
@@ -267,6 +300,16 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
         max: Math.max(...pairs.map((p) => p.ours / p.floor)),
       },
       runs,
+      ...(shape.oneKeyFloor && {
+        oneKey: {
+          primitivesUs: median(pairs.map((p) => p.oneKey)),
+          ratio: median(pairs.map((p) => p.ours / p.oneKey)),
+          range: {
+            min: Math.min(...pairs.map((p) => p.ours / p.oneKey)),
+            max: Math.max(...pairs.map((p) => p.ours / p.oneKey)),
+          },
+        },
+      }),
     });
   }
   if (sink === -1) console.log(sink);
@@ -277,7 +320,8 @@ export function formatRecordRows(rows: RecordRow[]): string {
   return rows
     .map(
       (r) =>
-        `${r.what.padEnd(64)} ${r.us.toFixed(2).padStart(7)} us  primitives ${r.primitivesUs.toFixed(2).padStart(6)} us  ${r.ratio.toFixed(2)}x`,
+        `${r.what.padEnd(64)} ${r.us.toFixed(2).padStart(7)} us  primitives ${r.primitivesUs.toFixed(2).padStart(6)} us  ${r.ratio.toFixed(2)}x` +
+        (r.oneKey ? `  (one key set: ${r.oneKey.primitivesUs.toFixed(2)} us, ${r.oneKey.ratio.toFixed(2)}x)` : ''),
     )
     .join('\n');
 }
