@@ -14,11 +14,6 @@
  * queue is empty: a socket then holds at most one slab frame in its queue (the first of a tick; the cork holds it,
  * and the frames after it see a queue), and a reader that does not keep up pins at most one slab beyond its own
  * bytes.
- *
- * The frames after the first that one socket is sent in the same tick (a burst: the lines of a pipelined read fanned
- * out, their receipts) come from a FrameRun of that socket's own, memory no other socket's frame shares: so they
- * pin nothing beyond their own bytes and the run's unused end, and a burst makes one allocation per run instead of
- * one per frame (in a profile of the relay at 10 senders, 98% of the frames had memory of their own).
  */
 
 /** The size of a slab. Not Node's pool size (8 KiB), so a test can tell the two apart. */
@@ -42,31 +37,4 @@ export function slabFrame(length: number): Uint8Array {
   const frame = slab.subarray(used, used + length);
   used += length;
   return frame;
-}
-
-/** A run's first memory: about five chat frames; later ones, when a tick sends more, a slab's size. */
-export const FRAME_RUN_FIRST_BYTES = 2 * 1024;
-
-/**
- * Memory for the frames one socket is sent after the first in one tick, side by side, shared with no other socket.
- * Made when a tick sends a socket its second frame and dropped at the end of the tick: a frame still queued then
- * keeps only its own run alive.
- */
-export class FrameRun {
-  #memory: Buffer | undefined;
-  #used = 0;
-
-  /** `length` bytes, not zeroed (the caller writes every byte). */
-  take(length: number): Uint8Array {
-    if (length > LARGEST) return Buffer.allocUnsafeSlow(length);
-    let memory = this.#memory;
-    if (memory === undefined || this.#used + length > memory.length) {
-      memory = Buffer.allocUnsafeSlow(memory === undefined ? FRAME_RUN_FIRST_BYTES : FRAME_SLAB_BYTES);
-      this.#memory = memory;
-      this.#used = 0;
-    }
-    const frame = memory.subarray(this.#used, this.#used + length);
-    this.#used += length;
-    return frame;
-  }
 }

@@ -33,7 +33,7 @@ import { SETTLED } from '../shared/maybe-promise.ts';
 import { normalizeName } from '../shared/names.ts';
 import { printable } from '../shared/text.ts';
 import { InOrder } from '../shared/in-order.ts';
-import { FrameRun, slabFrame } from './frame-slab.ts';
+import { slabFrame } from './frame-slab.ts';
 import { nodeServerHandshake } from './node-handshake.ts';
 import type { Identity } from './identity.ts';
 import { TokenBucket } from './limits.ts';
@@ -89,16 +89,6 @@ const FAILED = 1;
 const CORKED = 2;
 const ALIVE = 4;
 const SAID_BYE = 8;
-const QUEUE_OF_TICK = 16;
-
-/**
- * The frame runs (server/frame-slab.ts) of the sessions whose sockets have more than one frame this tick, each
- * dropped at the end of its session's tick (#uncork): here, not in a field, as most sessions never need one.
- */
-const runs = new Map<ServerSession, FrameRun>();
-/** The run sealWire takes the frame from in the call (fromRun): set just before it. */
-let currentRun: FrameRun | undefined;
-const fromRun = (length: number): Uint8Array => currentRun!.take(length);
 
 let nextSessionNumber = 1;
 
@@ -126,8 +116,7 @@ export class ServerSession extends InOrder {
   /**
    * FAILED: the server dropped this connection for a failure (as opposed to the peer leaving); CORKED: this
    * socket's writes are held until the end of the tick (#corkUntilNextTick); ALIVE: the peer answered the last ping
-   * (see heartbeat); SAID_BYE: the tab said goodbye inside the channel; QUEUE_OF_TICK: corked while its queue was
-   * empty, so everything queued on the socket was sent this tick (frames then come from a FrameRun).
+   * (see heartbeat); SAID_BYE: the tab said goodbye inside the channel.
    */
   #flags = ALIVE;
   #departure = '';
@@ -506,7 +495,7 @@ export class ServerSession extends InOrder {
     // The frame's bytes, built in one buffer (shared/record.ts); over node:crypto a value at once, no promise.
     let sealed: Uint8Array | Promise<Uint8Array>;
     try {
-      sealed = channel.sealWire(body, this.#frameMemory());
+      sealed = channel.sealWire(body, this.#ws.bufferedAmount === 0 ? slabFrame : undefined);
     } catch (error) {
       this.fail(error);
       return SETTLED;
@@ -519,20 +508,6 @@ export class ServerSession extends InOrder {
     }
     this.#sendFrame(sealed);
     return SETTLED;
-  }
-
-  /**
-   * Where the next frame's memory comes from: the server's slab while nothing waits on the socket (the first frame
-   * of a tick); this socket's own run while only this tick's frames wait (the cork holds them); else memory of its
-   * own, for a socket with a queue from earlier ticks (a slow reader), so that its frames pin nothing else.
-   */
-  #frameMemory(): ((length: number) => Uint8Array) | undefined {
-    if (this.#ws.bufferedAmount === 0) return slabFrame;
-    if ((this.#flags & QUEUE_OF_TICK) === 0) return undefined;
-    let run = runs.get(this);
-    if (run === undefined) runs.set(this, (run = new FrameRun()));
-    currentRun = run;
-    return fromRun;
   }
 
   /** One frame to the socket: the JSON text as a string, or as its UTF-8 bytes (sent as a text frame all the same). */
@@ -559,15 +534,14 @@ export class ServerSession extends InOrder {
     if ((this.#flags & CORKED) !== 0) return;
     const socket = (this.#ws as unknown as { _socket?: Partial<Pick<Socket, 'cork' | 'uncork'>> })._socket;
     if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return;
-    this.#flags |= this.#ws.bufferedAmount === 0 ? CORKED | QUEUE_OF_TICK : CORKED;
+    this.#flags |= CORKED;
     socket.cork();
     process.nextTick(ServerSession.#uncork, this, socket);
   }
 
   /** The end of #corkUntilNextTick's tick. Static, as the receipts' tick callback: no closure per socket per tick. */
   static #uncork(session: ServerSession, socket: Pick<Socket, 'uncork'>): void {
-    session.#flags &= ~(CORKED | QUEUE_OF_TICK);
-    runs.delete(session);
+    session.#flags &= ~CORKED;
     socket.uncork();
   }
 
