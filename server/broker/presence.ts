@@ -51,11 +51,15 @@ local function release(prefix, value, mine)
     if redis.call('GET', key) == mine then redis.call('DEL', key) end
   end
 end
+-- The participant field a claim's value names (its last word).
+local function fieldOf(claim) return string.match(claim, ' (%S+)$') end
+-- Whether \`claim\` (a GET's answer) is participant \`field\`'s on another relay than \`mine\`'s: it resumed there.
+local function heldElsewhere(claim, mine, field) return claim and claim ~= mine and fieldOf(claim) == field end
 -- Whether every claim is free, ours, or held by participant \`field\` elsewhere (it moved here); the holder if not.
 local function claimable(prefix, value, mine, field)
   for _, h in ipairs(claimsOf(value)) do
     local cur = redis.call('GET', prefix .. 'name:' .. h)
-    if cur and cur ~= mine and string.match(cur, ' (%S+)$') ~= field then return false, cur end
+    if cur and cur ~= mine and not heldElsewhere(cur, mine, field) then return false, cur end
   end
   return true, nil
 end
@@ -64,7 +68,7 @@ local function take(prefix, value, mine, ttl)
     local key = prefix .. 'name:' .. h
     local cur = redis.call('GET', key)
     -- The same participant on another relay (a resume that landed here): it is no longer there.
-    if cur and cur ~= mine then redis.call('HDEL', prefix .. 'tabs:' .. string.match(cur, '^(%S+) '), string.match(cur, ' (%S+)$')) end
+    if cur and cur ~= mine then redis.call('HDEL', prefix .. 'tabs:' .. string.match(cur, '^(%S+) '), fieldOf(cur)) end
     redis.call('SET', key, mine, 'PX', ttl)
   end
 end
@@ -95,8 +99,7 @@ local prefix, me, field, known = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local value = redis.call('HGET', KEYS[1], field)
 if not value then
   local h = claimsOf(known)[1]
-  local cur = h and redis.call('GET', prefix .. 'name:' .. h)
-  if cur and cur ~= me .. ' ' .. field and string.match(cur, ' (%S+)$') == field then return -1 end
+  if h and heldElsewhere(redis.call('GET', prefix .. 'name:' .. h), me .. ' ' .. field, field) then return -1 end
   return 0
 end
 release(prefix, value, me .. ' ' .. field)
@@ -107,13 +110,12 @@ return redis.call('HDEL', KEYS[1], field)
  * KEYS: the first claim key of each participant a beat found gone. ARGV: me, then their fields. The fields whose
  * claim the same participant holds on another relay: it resumed there (JOIN's take removed it from here).
  */
-const MOVED = new LuaScript(`
+const MOVED = new LuaScript(`${RELEASE_LUA}
 local me = ARGV[1]
 local moved = {}
 for i = 1, #KEYS do
   local field = ARGV[i + 1]
-  local cur = redis.call('GET', KEYS[i])
-  if cur and cur ~= me .. ' ' .. field and string.match(cur, ' (%S+)$') == field then moved[#moved + 1] = field end
+  if heldElsewhere(redis.call('GET', KEYS[i]), me .. ' ' .. field, field) then moved[#moved + 1] = field end
 end
 return moved
 `);

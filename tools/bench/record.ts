@@ -22,7 +22,14 @@
  *
  *   npx tsx tools/bench/record.ts [--runs N] [--batch N]
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomFillSync } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  randomFillSync,
+  type KeyObject,
+} from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -135,15 +142,18 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   const iv = new Uint8Array(16);
   randomFillSync(iv);
   let sink = 0;
-  const sealPrimitives = () => {
-    const cipher = createCipheriv('aes-128-cbc', encryptionKey, iv);
+  type KeySet = { signing: KeyObject; encryption: KeyObject; record: KeyObject };
+  const sealUnder = (keys: KeySet) => {
+    const cipher = createCipheriv('aes-128-cbc', keys.encryption, iv);
     sink += cipher.update(plaintext).length + cipher.final().length;
-    sink += createHmac('sha256', signingKey).update(signed).digest()[0]!;
-    sink += createHmac('sha256', recordKey).update(macInput).digest()[0]!;
+    sink += createHmac('sha256', keys.signing).update(signed).digest()[0]!;
+    sink += createHmac('sha256', keys.record).update(macInput).digest()[0]!;
   };
+  const oneKeySet: KeySet = { signing: signingKey, encryption: encryptionKey, record: recordKey };
+  const sealPrimitives = () => sealUnder(oneKeySet);
   // The fan-out's: a key set for each of its channels, as each recipient's session has (random keys of their own,
   // made as the backend makes them), taken in turn as the fan-out takes its channels.
-  const recipientKeys = Array.from({ length: fanout }, () => ({
+  const recipientKeys: KeySet[] = Array.from({ length: fanout }, () => ({
     signing: createSecretKey(randomBytes(16)),
     encryption: createSecretKey(randomBytes(16)),
     record: createSecretKey(randomBytes(32)),
@@ -152,10 +162,7 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   const recipientPrimitives = () => {
     const keys = recipientKeys[recipient]!;
     recipient = recipient + 1 === fanout ? 0 : recipient + 1;
-    const cipher = createCipheriv('aes-128-cbc', keys.encryption, iv);
-    sink += cipher.update(plaintext).length + cipher.final().length;
-    sink += createHmac('sha256', keys.signing).update(signed).digest()[0]!;
-    sink += createHmac('sha256', keys.record).update(macInput).digest()[0]!;
+    sealUnder(keys);
   };
   {
     const cipher = createCipheriv('aes-128-cbc', encryptionKey, iv);
