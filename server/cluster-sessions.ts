@@ -44,6 +44,7 @@ export class Sessions {
     const origin = entry.origin;
     if (origin === undefined || (entry.kind !== 'join' && entry.kind !== 'leave')) return true;
     const colon = origin.identity.indexOf(':');
+    if (colon < 0) return true;
     const kind = origin.identity.slice(0, colon);
     const id = origin.identity.slice(colon + 1);
     const known = this.#newest.get(id);
