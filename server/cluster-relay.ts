@@ -19,6 +19,7 @@ import type { Broker } from './broker/broker.ts';
 import { isBrokerError, isTransient } from './broker/errors.ts';
 import type { BrokerHub } from './broker/hub.ts';
 import type { Participant as BrokerParticipant } from './broker/messages.ts';
+import { leaveOrigin, Sessions } from './cluster-sessions.ts';
 import type { History } from './history.ts';
 import type { LogEntry, NewEntry, Origin } from './log/log.ts';
 import { Relay, type Member } from './relay.ts';
@@ -64,6 +65,8 @@ export class ClusterRelay extends Relay {
   readonly #gone = new WeakSet<Member>();
   /** Names other relays' tabs hold, as far as this relay knows (Redis's roster at start, then the log's joins and leaves). */
   readonly #elsewhere = new Set<string>();
+  /** Each participant's newest session as the log says: whether a leave entry is news (server/cluster-sessions.ts). */
+  readonly #sessions = new Sessions();
 
   /**
    * `history`: the broker's hub (the chat's log in Redis) and a seat keeper under the chat key every relay of the
@@ -89,11 +92,17 @@ export class ClusterRelay extends Relay {
     broker.handle('who', () => ({ participants: this.#participants() }));
     broker.handle('kick', ({ id, by }) => ({ kicked: this.#kickHere(id, by) }));
     broker.on('reaped', ({ relay, participants }) => {
-      // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them. Appended
-      // without an origin of this relay's: this relay announces them from the feed like every other.
+      // Exactly one relay is told a dead relay was reaped: it writes the leaves, every relay shows them. Not in
+      // #mine: this relay announces them from the feed like every other. Each ends the session the log says is the
+      // participant's newest, so the dead relay's own leave of it, if it ever writes one, is the same entry.
       for (const p of participants)
         this.hub
-          .append({ kind: 'leave', from: p.name, text: `was lost with its relay (${relay.label})` })
+          .append({
+            kind: 'leave',
+            from: p.name,
+            text: `was lost with its relay (${relay.label})`,
+            origin: leaveOrigin(p.id, this.#sessions.serial(p.id)),
+          })
           .catch((error: Error) => notices.alert(`not sent to the chat: ${error.message}`));
     });
     broker
@@ -202,6 +211,7 @@ export class ClusterRelay extends Relay {
     this.#gone.add(session);
     const id = this.#ids.get(session);
     const wasJoined = this.isJoined(session);
+    const serial = this.serialOf(session) ?? 0;
     super.left(session, code, reason);
     if (id === undefined) return;
     this.#ids.delete(session);
@@ -226,7 +236,8 @@ export class ClusterRelay extends Relay {
             kind: 'leave',
             from: session.name,
             text: session.departure,
-            origin: { identity: `leave:${id}`, lineId: 0 },
+            // The session it ends: a relay that knows of a later one (a resume) or of its end already skips it.
+            origin: leaveOrigin(id, serial),
           });
       });
   }
@@ -313,6 +324,8 @@ export class ClusterRelay extends Relay {
    */
   #deliver(entry: LogEntry): void {
     if (entry.kind !== 'join' && entry.kind !== 'leave') return;
+    // Read before anything is skipped: this relay's own entries tell it of its participants' sessions too.
+    const news = this.#sessions.read(entry);
     const origin = entry.origin;
     if (origin !== undefined && this.#mine.delete(originKey(origin))) return;
     const [kind, id] = origin?.identity.split(/:(.*)/s) ?? [];
@@ -323,6 +336,7 @@ export class ClusterRelay extends Relay {
       const stale = this.holderOf(id);
       if (stale !== undefined && (this.serialOf(stale) ?? Infinity) <= origin!.lineId) this.#movedOn(stale);
     }
+    if (!news) return;
     if (entry.kind === 'join') {
       this.#elsewhere.add(entry.from);
       this.presence.joinedElsewhere(entry.from);

@@ -226,6 +226,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * is away (uniqueness cannot be checked then).
    */
   async join(id: string, name: string): Promise<JoinResult> {
+    // A leave of the same participant that Redis has not taken yet (it was away) is not retried while it joins
+    // again here: the retry would let go of the claim this makes. Joined, it did not leave; refused, it still does.
+    const pending = this.#leaving.get(id);
+    this.#leaving.delete(id);
     let result: JoinResult;
     try {
       result = await this.presence.join(id, name);
@@ -234,10 +238,15 @@ export class Broker extends EventEmitter<BrokerEvents> {
         result = await this.presence.join(id, name);
       }
     } catch (error) {
+      if (pending) this.#leaving.set(id, pending);
       throw this.#wrap(error, `cannot claim the name ${JSON.stringify(name)} chat-wide`);
     }
-    if (result.ok)
-      this.#announce({ type: 'presence', change: 'join', participant: { id, name, relay: this.relay.id }, reason: '' });
+    if (!result.ok) {
+      if (pending) this.#leaving.set(id, pending);
+      return result;
+    }
+    for (const resolve of pending?.answer ?? []) resolve(false);
+    this.#announce({ type: 'presence', change: 'join', participant: { id, name, relay: this.relay.id }, reason: '' });
     return result;
   }
 
@@ -432,8 +441,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.#ticking = (async () => {
       try {
         await this.#beat();
-        for (const [id, { participant, reason, answer }] of [...this.#leaving]) {
+        for (const [id, pending] of [...this.#leaving]) {
+          // Joining here again (join, above): nothing to let go of.
+          if (this.#leaving.get(id) !== pending) continue;
+          const { participant, reason, answer } = pending;
           const left = (await this.presence.leave(id)) !== 'moved';
+          // It began to join again while the LEAVE was on its way (Redis ran the LEAVE first): answered there.
+          if (this.#leaving.get(id) !== pending) continue;
           this.#leaving.delete(id);
           if (left && participant) this.#announce({ type: 'presence', change: 'leave', participant, reason });
           for (const resolve of answer) resolve(left);

@@ -5,59 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Close, type EndCode } from '../../shared/errors.ts';
-import type { ServerBody } from '../../shared/protocol.ts';
+import { Close } from '../../shared/errors.ts';
 import { EncodedBody } from '../../shared/record.ts';
 import { openHistory } from '../../server/history.ts';
-import { Relay, type Member, type RelayEvents, type RelayOptions } from '../../server/relay.ts';
+import { Relay, type RelayEvents, type RelayOptions } from '../../server/relay.ts';
+import { FakeMember } from '../helpers/fake-member.ts';
 import { expectDropped } from '../helpers/checks.ts';
 import { helloFrame, RawSocket } from '../helpers/raw-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-
-/** A session as the relay sees it: everything it is handed is recorded, nothing is sealed or sent. */
-class FakeMember implements Member {
-  name = '';
-  code = 'ABCD-2345';
-  phase = 'secure';
-  readonly connectedAt = Date.now();
-  failed = false;
-  departure = '';
-  readonly received: Array<ServerBody | EncodedBody<ServerBody>> = [];
-  endedWith: { code: EndCode; reason: string } | undefined;
-  closed: { code: number; reason: string } | undefined;
-  beats = 0;
-  saidBye = false;
-  get ended(): boolean {
-    return this.endedWith !== undefined || this.closed !== undefined;
-  }
-  seated(name: string): void {
-    this.name = name;
-  }
-  readonly number: number;
-  constructor(number: number) {
-    this.number = number;
-  }
-  get label(): string {
-    return this.name || `connection #${this.number}`;
-  }
-  send(body: ServerBody | EncodedBody<ServerBody>): void {
-    this.received.push(body);
-  }
-  end(code: EndCode, reason: string): void {
-    this.endedWith = { code, reason };
-  }
-  close(code: number, reason: string): void {
-    this.closed = { code, reason };
-  }
-  heartbeat(): boolean {
-    this.beats++;
-    return true;
-  }
-  /** The bodies, as each recipient's session would seal them. */
-  get bodies(): ServerBody[] {
-    return this.received.map((b) => (b instanceof EncodedBody ? b.body : b));
-  }
-}
 
 /** Every event, as text, in order. */
 function recorder(): { events: string[]; listener: RelayEvents } {

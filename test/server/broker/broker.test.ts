@@ -374,6 +374,47 @@ describe('broker: names and presence', () => {
     });
   });
 
+  it('lets go of no claim, and answers no leave, of a participant that joined again here before the retry', async () => {
+    const chat = newChat();
+    // a beats only when told (Redis back): no beat of its own retries the leave behind the test's back.
+    const a = await startRelay(redis.url, chat, 'a', { timing: { heartbeatMs: 60_000, ttlMs: 120_000 } });
+    const b = await startRelay(redis.url, chat, 'b');
+    try {
+      assert.deepEqual(await a.broker.join('p-ned', 'ned'), { ok: true });
+      // ned's connection drops while Redis is away: its LEAVE fails, to be tried again once Redis is back.
+      const client = a.connection.client;
+      const send = client.sendCommand.bind(client);
+      const tabs = a.broker.keys.tabs(a.broker.relay.id);
+      let failed: (() => void) | undefined;
+      const failedOnce = new Promise<void>((resolve) => (failed = resolve));
+      client.sendCommand = ((args: string[], ...rest: unknown[]) => {
+        if (failed && args[0] === 'EVALSHA' && args[2] === '1' && args[3] === tabs) {
+          failed();
+          failed = undefined;
+          return Promise.reject(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        }
+        return (send as (...all: unknown[]) => Promise<unknown>)(args, ...rest);
+      }) as typeof client.sendCommand;
+      const leaving = a.broker.leave('p-ned', 'disconnected');
+      await failedOnce;
+      // Its rejection reaches the broker (the leave waits for Redis) within this turn's microtasks.
+      await new Promise((resolve) => setImmediate(resolve));
+      // Redis is back, and ned's tab resumes here before the retry.
+      assert.deepEqual(await a.broker.join('p-ned', 'ned'), { ok: true });
+      a.connection.emit('up', { awayMs: 0 });
+      assert.equal(await leaving, false, 'ned came back: no leave to write');
+      await a.broker.presence.beat();
+      assert.deepEqual(await b.broker.find('ned'), { id: 'p-ned', name: 'ned', relay: a.broker.relay.id });
+      assert.deepEqual(await b.broker.join('p-other', 'ned'), {
+        ok: false,
+        reason: 'taken',
+        holder: { id: 'p-ned', name: 'ned', relay: a.broker.relay.id },
+      });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('tells the others, when a relay stops, that its participants are gone, and frees their names', async () => {
     const chat = newChat();
     const [a, b] = [await startRelay(redis.url, chat, 'a'), await startRelay(redis.url, chat, 'b')];
