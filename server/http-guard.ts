@@ -58,6 +58,16 @@ export function oneMoreInFlight(req: IncomingMessage, res: ServerResponse): bool
   return true;
 }
 
+/**
+ * Whether `socket` still owes an answer to a request read before this one. An upgrade pipelined behind a request
+ * whose answer is not yet out (the page's file is opened first) would have its 101 written ahead of that answer,
+ * and the answer then written into the WebSocket as if the server had sent it: such a connection is closed
+ * instead (browsers do not pipeline, and a keep-alive connection whose answers are out upgrades as ever).
+ */
+export function answerOwed(socket: Duplex): boolean {
+  return ((socket as CountedSocket)[IN_FLIGHT] ?? 0) > 0;
+}
+
 /** A short text answer on a response Node is still managing (the 'request' path). */
 export function sendText(
   res: ServerResponse,

@@ -14,6 +14,7 @@ import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import {
   answerClientError,
+  answerOwed,
   guardRequest,
   guardUpgrade,
   headerProblem,
@@ -127,6 +128,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   http.on(
     'upgrade',
     guardUpgrade(log, (req, socket, head) => {
+      if (answerOwed(socket)) return void socket.destroy();
       const problem = headerProblem(req);
       if (problem) return refuseSocket(socket, 400, `bad request: ${problem}`);
       if (req.method !== 'GET') return refuseSocket(socket, 405, 'a WebSocket upgrade is a GET', { Allow: 'GET' });
