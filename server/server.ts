@@ -112,6 +112,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     // memory sink for a hostile peer; the chat is small anyway.
     perMessageDeflate: false,
     clientTracking: false,
+    // The chat is no subprotocol of anyone's: ws alone would answer with the first one a client offers.
+    handleProtocols: () => false,
   });
   // ws judges the handshake's own headers (Upgrade, Sec-WebSocket-Key, -Version, -Protocol); the answer is ours,
   // with the headers every answer carries. Every such refusal is a 400 (the method, ws's one 405, is checked
