@@ -111,12 +111,16 @@ export function refuseSocket(socket: Duplex, status: number, text: string, heade
 /**
  * The server's 'clientError' listener: a request Node's parser refused (bad bytes, headers over --max-http-header-size,
  * too slow). Node picks the status as its own default handler would (431, 408, 400); the answer gets our headers.
+ * Anything else Node reports here is no request to answer and ends the connection: the socket's own errors, and
+ * with --tls a handshake that failed or ran out of time (https passes 'tlsClientError' on as 'clientError'), where
+ * an answer would wait for a handshake that never comes, holding the connection open for ever.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const request = error.code?.startsWith('HPE_') === true || error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
   // A response already under way on this connection (pipelining) must not have a status line spliced into it.
   // `_httpMessage` is the in-flight response; Node's own default handler makes the same check.
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (error.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
+  if (!request || inFlight?.headersSent) return void socket.destroy();
   const status =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? 431

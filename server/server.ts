@@ -219,8 +219,17 @@ function listener(tls: TlsMaterial | undefined, requestMs: number, handle: Reque
     connectionsCheckingInterval: Math.min(1000, requestMs),
   };
   if (tls === undefined) return createServer({ requireHostHeader: false, ...timeouts }, handle);
+  // The TLS handshake comes before the request and the same bound covers it (tls's own default is 120 s): a
+  // connection that sends nothing, or half a ClientHello, is closed after requestMs.
   const https = createHttpsServer(
-    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false, ...timeouts },
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      requireHostHeader: false,
+      handshakeTimeout: requestMs,
+      ...timeouts,
+    },
     handle,
   );
   if (tls.keylog) https.on('keylog', tls.keylog);
