@@ -58,6 +58,16 @@ export function oneMoreInFlight(req: IncomingMessage, res: ServerResponse): bool
   return true;
 }
 
+/**
+ * Whether `socket` still owes an answer to a request read before this one. An upgrade pipelined behind a request
+ * whose answer is not yet out (the page's file is opened first) would have its 101 written ahead of that answer,
+ * and the answer then written into the WebSocket as if the server had sent it: such a connection is closed
+ * instead (browsers do not pipeline, and a keep-alive connection whose answers are out upgrades as ever).
+ */
+export function answerOwed(socket: Duplex): boolean {
+  return ((socket as CountedSocket)[IN_FLIGHT] ?? 0) > 0;
+}
+
 /** A short text answer on a response Node is still managing (the 'request' path). */
 export function sendText(
   res: ServerResponse,
@@ -101,12 +111,16 @@ export function refuseSocket(socket: Duplex, status: number, text: string, heade
 /**
  * The server's 'clientError' listener: a request Node's parser refused (bad bytes, headers over --max-http-header-size,
  * too slow). Node picks the status as its own default handler would (431, 408, 400); the answer gets our headers.
+ * Anything else Node reports here is no request to answer and ends the connection: the socket's own errors, and
+ * with --tls a handshake that failed or ran out of time (https passes 'tlsClientError' on as 'clientError'), where
+ * an answer would wait for a handshake that never comes, holding the connection open for ever.
  */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const request = error.code?.startsWith('HPE_') === true || error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
   // A response already under way on this connection (pipelining) must not have a status line spliced into it.
   // `_httpMessage` is the in-flight response; Node's own default handler makes the same check.
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (error.code === 'ECONNRESET' || inFlight?.headersSent) return void socket.destroy();
+  if (!request || inFlight?.headersSent) return void socket.destroy();
   const status =
     error.code === 'HPE_HEADER_OVERFLOW'
       ? 431

@@ -14,6 +14,7 @@ import type { Identity } from './identity.ts';
 import type { ServerOptions } from './options.ts';
 import {
   answerClientError,
+  answerOwed,
   guardRequest,
   guardUpgrade,
   headerProblem,
@@ -111,6 +112,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     // memory sink for a hostile peer; the chat is small anyway.
     perMessageDeflate: false,
     clientTracking: false,
+    // The chat is no subprotocol of anyone's: ws alone would answer with the first one a client offers.
+    handleProtocols: () => false,
   });
   // ws judges the handshake's own headers (Upgrade, Sec-WebSocket-Key, -Version, -Protocol); the answer is ours,
   // with the headers every answer carries. Every such refusal is a 400 (the method, ws's one 405, is checked
@@ -127,6 +130,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   http.on(
     'upgrade',
     guardUpgrade(log, (req, socket, head) => {
+      if (answerOwed(socket)) return void socket.destroy();
       const problem = headerProblem(req);
       if (problem) return refuseSocket(socket, 400, `bad request: ${problem}`);
       if (req.method !== 'GET') return refuseSocket(socket, 405, 'a WebSocket upgrade is a GET', { Allow: 'GET' });
@@ -215,8 +219,17 @@ function listener(tls: TlsMaterial | undefined, requestMs: number, handle: Reque
     connectionsCheckingInterval: Math.min(1000, requestMs),
   };
   if (tls === undefined) return createServer({ requireHostHeader: false, ...timeouts }, handle);
+  // The TLS handshake comes before the request and the same bound covers it (tls's own default is 120 s): a
+  // connection that sends nothing, or half a ClientHello, is closed after requestMs.
   const https = createHttpsServer(
-    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', requireHostHeader: false, ...timeouts },
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      requireHostHeader: false,
+      handshakeTimeout: requestMs,
+      ...timeouts,
+    },
     handle,
   );
   if (tls.keylog) https.on('keylog', tls.keylog);

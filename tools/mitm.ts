@@ -426,14 +426,17 @@ const BAD_TARGET = 'bad request: not a path the proxy can forward\n';
 /**
  * A request target resolved against the server's address, or undefined where it is not one: the target is the
  * peer's to choose, and `new URL` throws on some (`//[`), which out of a 'request' or 'upgrade' listener would end
- * the proxy.
+ * the proxy. A target that resolves to another origin (absolute-form `http://elsewhere/`, or `//elsewhere/` read as
+ * a host) is not one either: the proxy would fetch it for whoever asked, any page in the browser included.
  */
 function targetUrl(target: string | undefined, base: URL): URL | undefined {
+  let url: URL;
   try {
-    return new URL(target ?? '/', base);
+    url = new URL(target ?? '/', base);
   } catch {
     return undefined;
   }
+  return url.origin === base.origin ? url : undefined;
 }
 
 /** A proxy listening and ready to relay. */

@@ -198,6 +198,15 @@ describe('requests that once killed the server, or could', () => {
     }
     await assertServesFreshTabs(server.wsUrl);
   });
+
+  it('upgrades a request that offers subprotocols without choosing one: it speaks none of them', async () => {
+    // ws alone answers with the first one offered, telling a client the server speaks whatever it named.
+    const answer = await send(
+      rawRequest('GET', '/ws', [...upgradeHeaders(port()), ['Sec-WebSocket-Protocol', 'chat.superuser, wirechat']]),
+    );
+    assert.equal(answer.status, 101);
+    assert.equal(answer.headers.get('sec-websocket-protocol'), undefined);
+  });
 });
 
 describe('a tab refused because the server is full (--max-connections 1)', () => {

@@ -180,6 +180,21 @@ describe('resume', () => {
     forged.close();
     ben.close();
   });
+
+  test('a real secret claiming a line far beyond the log gets its place, told ahead, and the next lines once', async () => {
+    const ben = await tab(server, 'ben6');
+    const ann = await tab(server, 'ann6');
+    const epoch = ann.epoch!;
+    ann.cut();
+    const back = await presenting(server, 'ann6', ann.secret!, epoch, Number.MAX_SAFE_INTEGER);
+    const answer = await back.waitFor((b) => b.kind === 'resumed');
+    assert.deepEqual(answer, { kind: 'resumed', name: 'ann6', recovered: true, reason: 'ahead', gone: 0, replayed: 0 });
+    ben.send('after the claim');
+    const got = await back.waitFor((b) => b.kind === 'line' && b.text === 'after the claim');
+    assert.equal(got.kind === 'line' && got.late, false);
+    back.close();
+    ben.close();
+  });
 });
 
 describe('resume beyond retention, and in plain mode', () => {

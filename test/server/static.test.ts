@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_IN_FLIGHT, SECURITY_HEADERS } from '../../server/http-guard.ts';
-import { exchange, rawRequest, type HttpAnswer } from '../helpers/raw-http.ts';
+import { exchange, rawRequest, upgradeHeaders, type HttpAnswer } from '../helpers/raw-http.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const INDEX = '<!doctype html><title>wirechat</title><script type="module" src="/assets/app-1a2b.js"></script>\n';
@@ -44,6 +44,28 @@ describe('the static file server', () => {
     exchange(server.port, rawRequest(method, target, [['Host', `127.0.0.1:${server.port}`], ...headers]), {
       head: method === 'HEAD',
     });
+
+  /** Writes `bytes` on a fresh connection and reads until the server closes it (the test fails after 10 s). */
+  async function closedAfter(bytes: string | Buffer): Promise<string> {
+    const socket = connect({ port: server.port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    let answered = '';
+    socket.on('data', (chunk: Buffer) => (answered += chunk.toString('latin1')));
+    const closedByServer = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    socket.write(bytes);
+    try {
+      assert.ok(await closedByServer, 'the server kept the connection open');
+    } finally {
+      socket.destroy();
+    }
+    return answered;
+  }
 
   before(async () => {
     ({ dir, dist } = await makeDist());
@@ -299,30 +321,48 @@ describe('the static file server', () => {
     // anything was written, so Node's own pipelining backpressure (on bytes queued) never engaged. Seen on
     // loopback: one connection that wrote 88,000 GETs and read nothing had the server hold 8,141 open files and
     // grow by about 300 MB.
-    const socket = connect({ port: server.port, host: '127.0.0.1' });
-    socket.on('error', () => undefined);
-    let answered = '';
-    socket.on('data', (chunk: Buffer) => (answered += chunk.toString('latin1')));
-    const closedByServer = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    socket.write(
+    const answered = await closedAfter(
       rawRequest('GET', '/', [['Host', 'localhost']])
         .toString()
         .repeat(1000),
     );
-    try {
-      assert.ok(await closedByServer, 'the server kept the pipelining connection open');
-    } finally {
-      socket.destroy();
-    }
     const statuses = answered.match(/^HTTP\/1\.1 \d{3}/gm) ?? [];
     assert.ok(statuses.length <= MAX_IN_FLIGHT, `${statuses.length} answers to one pipelining connection`);
     assert.equal((await get('/')).status, 200);
+  });
+
+  it('closes a connection that pipelines an upgrade behind a request still being answered, without a 101', async () => {
+    // Node hands the upgrade over at once while the page's file is still being opened: the 101 went out ahead of
+    // the earlier request's 200, and the 200 and the file's bytes then went into the WebSocket as the server's.
+    const answered = await closedAfter(
+      Buffer.concat([
+        rawRequest('GET', '/assets/app-1a2b.js', [['Host', `127.0.0.1:${server.port}`]]),
+        rawRequest('GET', '/ws', upgradeHeaders(server.port)),
+      ]),
+    );
+    assert.doesNotMatch(answered, /101 Switching Protocols/);
+    assert.deepEqual(server.logs, []);
+    // One request, its answer read, then the upgrade on the same keep-alive connection: upgraded as ever.
+    const kept = connect({ port: server.port, host: '127.0.0.1' });
+    kept.on('error', () => undefined);
+    let seen = '';
+    const upgraded = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      kept.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1');
+        if (seen.includes(APP)) kept.write(rawRequest('GET', '/ws', upgradeHeaders(server.port)));
+        if (seen.includes('101 Switching Protocols')) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+    });
+    kept.write(rawRequest('GET', '/assets/app-1a2b.js', [['Host', `127.0.0.1:${server.port}`]]));
+    try {
+      assert.ok(await upgraded, `no 101 after the answer was read: ${seen.slice(-200)}`);
+    } finally {
+      kept.destroy();
+    }
   });
 
   it('lets a client walk away mid-download without a word on the console', async () => {

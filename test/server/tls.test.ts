@@ -397,6 +397,33 @@ describe('the server over TLS', () => {
     alice.close();
   });
 
+  it("closes a connection that never finishes its TLS handshake within --handshake-timeout, not tls's 120 s", async () => {
+    const made = await loadSelfSigned(fresh(), ['127.0.0.1']);
+    const quick = await startTestServer({ handshakeTimeoutMs: 1000 }, { tls: { cert: made.cert, key: made.key } });
+    try {
+      const port = Number(new URL(quick.url).port);
+      // Nothing at all, and a ClientHello's first bytes: both closed by the server, far within tls's own 120 s.
+      for (const bytes of [Buffer.alloc(0), Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 1])]) {
+        const socket = netConnect(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.resume();
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        if (bytes.length > 0) socket.write(bytes);
+        const closed = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 15_000);
+          socket.once('close', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        socket.destroy();
+        assert.ok(closed, `a half-open TLS connection (${bytes.length} bytes) was held past 15 s`);
+      }
+    } finally {
+      await quick.stop();
+    }
+  });
+
   it("refuses an http:// Origin on the https server: it is not this server's page", async () => {
     const port = new URL(server.url).port;
     const status = await new Promise<number>((resolve) => {

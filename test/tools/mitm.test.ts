@@ -6,6 +6,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { nodeCryptoBackend } from '../../server/node-fernet.ts';
 import { fromBase64Url, randomBytes, toBase64Url } from '../../shared/bytes.ts';
@@ -150,6 +152,27 @@ describe('mitm: flip and replay against the in-process server', () => {
     }
     const tab = await ScriptedClient.connect({ url: mitm.wsUrl, name: 'after-bad-target', keyPair: testKeyPair() });
     await tab.bye();
+  });
+
+  it('forwards only to the server: a target naming another origin is answered 400 and fetched from nowhere', async () => {
+    // new URL('//host:port/x', server) is http://host:port/x: the proxy fetched it, for any page in the browser.
+    const elsewhere = createServer((_req, res) => res.end('fetched from elsewhere\n'));
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    const { port } = elsewhere.address() as AddressInfo;
+    let asked = 0;
+    elsewhere.on('request', () => asked++);
+    try {
+      for (const target of [`http://127.0.0.1:${port}/x`, `//127.0.0.1:${port}/x`, `https://127.0.0.1:${port}/x`]) {
+        const answer = await exchange(mitm.port, rawRequest('GET', target, [['Host', `127.0.0.1:${mitm.port}`]]));
+        assert.equal(answer.status, 400, target);
+        assert.match(answer.body.toString(), /not a path the proxy can forward/);
+      }
+      assert.equal(asked, 0, 'the proxy fetched another origin');
+      const own = await exchange(mitm.port, rawRequest('GET', `${server.url}x`, [['Host', `127.0.0.1:${mitm.port}`]]));
+      assert.equal(own.status, 404, "the server's own origin in absolute-form is forwarded");
+    } finally {
+      await new Promise((resolve) => elsewhere.close(resolve));
+    }
   });
 
   it('unknown commands and a replay with nothing to replay only say so', async () => {
