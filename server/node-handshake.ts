@@ -62,13 +62,10 @@ export const nodeHandshakePrimitives: HandshakePrimitives<KeyObject> = {
     return plain(sign('sha256', data, { key: nodeSigningKey(signingKey), dsaEncoding: 'ieee-p1363' }));
   },
 
-  async sha256(...parts) {
+  async sha256(data) {
     // A Web Crypto digest cost the server more than the wrap and the signature together (its argument checks and
-    // the thread-pool round trip, for 1 KiB of hashing). Fed part by part: the session code's label and transcript
-    // are not copied into one array first.
-    const hash = createHash('sha256');
-    for (const part of parts) hash.update(part);
-    return plain(hash.digest());
+    // the thread-pool round trip, for 1 KiB of hashing).
+    return plain(createHash('sha256').update(data).digest());
   },
 };
 

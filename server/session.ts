@@ -657,33 +657,12 @@ export class ServerSession extends InOrder {
   }
 }
 
-/** The sessions waiting for the next I/O poll whose first setImmediate has not run yet (see afterNextPoll). */
-let pollWaiters: Array<() => void> | undefined;
-
 /**
  * Resolves once the event loop has been through a whole I/O poll phase: setImmediate callbacks run just after the
- * poll phase, so the second one runs after the next poll has read whatever sockets had waiting. Every session that
- * asks before the first one runs shares the pair: each asked before it, so each is answered after a whole poll that
- * began after it asked, as with a pair of its own (a handshake storm asks many times a turn).
+ * poll phase, so the second one runs after the next poll has read whatever sockets had waiting.
  */
 function afterNextPoll(): Promise<void> {
-  return new Promise((resolve) => {
-    if (pollWaiters === undefined) {
-      pollWaiters = [];
-      setImmediate(pollTurned);
-    }
-    pollWaiters.push(resolve);
-  });
-}
-
-function pollTurned(): void {
-  const waiters = pollWaiters!;
-  pollWaiters = undefined;
-  setImmediate(resolveAll, waiters);
-}
-
-function resolveAll(waiters: Array<() => void>): void {
-  for (const resolve of waiters) resolve();
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
 
 const INTERNAL_MESSAGE = 'the server could not go on with this session';

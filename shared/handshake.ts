@@ -129,8 +129,8 @@ export function transcript(f: TranscriptFields): Uint8Array {
  * signatures are malleable ((r, s) and (r, n - s) both verify), so anyone on the path could change a code that
  * depended on it without breaking anything; the transcript is unique per session (nonces, session id) and fixed.
  */
-async function sessionCodeWith(sha256: HandshakePrimitives<unknown>['sha256'], data: Uint8Array): Promise<string> {
-  const digest = await sha256(SESSION_CODE_LABEL, data);
+async function sessionCodeWith(sha256: (data: Uint8Array) => Promise<Uint8Array>, data: Uint8Array): Promise<string> {
+  const digest = await sha256(concat(SESSION_CODE_LABEL, data));
   let out = '';
   for (let i = 0; i < 8; i++) out += SESSION_CODE_ALPHABET[digest[i]! % SESSION_CODE_ALPHABET.length];
   return `${out.slice(0, 4)}-${out.slice(4)}`;
@@ -156,11 +156,7 @@ export interface HandshakePrimitives<K> {
   rsaOaepEncrypt(key: K, label: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
   /** ECDSA P-256 with SHA-256, the signature in IEEE P1363 form (r || s, 64 bytes). */
   ecdsaSign(signingKey: CryptoKey, data: Uint8Array): Promise<Uint8Array>;
-  /**
-   * SHA-256 of `parts` one after the other, as of their concatenation. In parts so that a backend that hashes
-   * incrementally need not copy the 1 KiB transcript behind the session code's label.
-   */
-  sha256(...parts: Uint8Array[]): Promise<Uint8Array>;
+  sha256(data: Uint8Array): Promise<Uint8Array>;
 }
 
 /** What the server does with keys during a handshake. `K` is the backend's imported page key. */
@@ -213,7 +209,7 @@ export const webCryptoHandshakePrimitives: HandshakePrimitives<CryptoKey> = {
   async ecdsaSign(signingKey, data) {
     return new Uint8Array(await subtle().sign(ECDSA_SIGN, signingKey, exact(data)));
   },
-  sha256: (...parts) => sha256(parts.length === 1 ? parts[0]! : concat(...parts)),
+  sha256,
 };
 
 export const webCryptoServerHandshake: ServerHandshake<CryptoKey> =

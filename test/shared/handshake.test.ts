@@ -433,7 +433,7 @@ describe('serverHandshakeFromPrimitives: the rules are applied whatever the prim
           web.rsaOaepEncrypt(key, label, data)
         ),
         ecdsaSign: (key, data) => (calls.push('sign'), web.ecdsaSign(key, data)),
-        sha256: (...parts) => (calls.push('sha256'), web.sha256(...parts)),
+        sha256: (data) => (calls.push('sha256'), web.sha256(data)),
       },
     };
   }
