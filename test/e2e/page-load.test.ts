@@ -8,10 +8,8 @@
  * module script runs only after parsing, with readyState past 'loading'). Also that the page stays under its
  * strict CSP: no inline script, no 'unsafe-inline'.
  *
- * The chat log, empty while the handshake runs, reads no layout (scrollHeight) until it has lines to follow. The
- * wire inspector's code is a chunk of its own that nothing fetches or runs until the handshake is over (or the
- * person opens the inspector): not defined when the hello goes out, defined once secure, and the inspector then
- * shows every frame of the handshake. Takes test-results/screenshots/page-load.png and page-load-inspector.png.
+ * The chat log, empty while the handshake runs, reads no layout (scrollHeight) until it has lines to follow.
+ * Takes test-results/screenshots/page-load.png.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,54 +115,6 @@ describe('page load to secure', () => {
       await say(page, 'first line');
       await chatLine(page, 'first line').waitFor();
       assert.ok((await reads()) > 0, 'a log with lines still follows them to the bottom');
-    } finally {
-      await context.close();
-    }
-  });
-  it("fetches the wire inspector's code only once the handshake is over, and the inspector then has every frame", async () => {
-    const context = await env.browser.newContext();
-    const page = await context.newPage();
-    try {
-      // At the page's first send (its hello), whether the inspector's element had been defined by then.
-      await page.addInitScript(() => {
-        const seen: { atHello?: boolean } = {};
-        Object.assign(window, { __inspectorAtHello: seen });
-        const send = WebSocket.prototype.send;
-        WebSocket.prototype.send = function (this: WebSocket, data) {
-          seen.atHello ??= customElements.get('wc-inspector') !== undefined;
-          send.call(this, data);
-        };
-      });
-      const requested: string[] = [];
-      page.on('request', (request) => requested.push(new URL(request.url()).pathname));
-      await page.goto(env.server.url);
-      const bundle = requested.filter((path) => path.startsWith('/assets/') && path.endsWith('.js'));
-      assert.ok(
-        !bundle.some((path) => path.includes('inspector')),
-        `the page's load fetches no inspector code: ${bundle.join(', ')}`,
-      );
-      await join(page, env.server.url);
-      await waitForState(page, 'secure', 60_000);
-      const atHello = await page.evaluate(
-        () => (window as unknown as { __inspectorAtHello: { atHello?: boolean } }).__inspectorAtHello.atHello,
-      );
-      assert.equal(atHello, false, 'the hello went out before the inspector was defined');
-      await page.evaluate(() => customElements.whenDefined('wc-inspector'));
-      assert.ok(
-        requested.some((path) => /^\/assets\/wc-inspector-[\w-]+\.js$/.test(path)),
-        'its chunk, once secure',
-      );
-
-      await page.locator('#inspector-toggle').click();
-      const frames = page.locator('[data-testid="wire-frame"]');
-      await frames.nth(1).waitFor();
-      assert.deepEqual(
-        await frames.evaluateAll((items) => items.slice(0, 2).map((item) => item.getAttribute('data-type'))),
-        ['hello', 'welcome'],
-        'the frames sent before it was defined are listed',
-      );
-      await checkA11y(page, 'secure, the inspector loaded after the handshake and opened');
-      await page.screenshot({ path: screenshotPath('page-load-inspector.png'), fullPage: true });
     } finally {
       await context.close();
     }

@@ -7,25 +7,13 @@ import './wc-chat.ts';
 import './wc-ended.ts';
 import './wc-handshake.ts';
 import './wc-identity.ts';
+import './wc-inspector.ts';
 import './wc-join.ts';
 import './wc-plain-banner.ts';
 import './wc-status.ts';
 import './wc-trust-warning.ts';
 import type { WcChat } from './wc-chat.ts';
 import type { WcJoin } from './wc-join.ts';
-
-/**
- * The wire inspector's code (wc-inspector, wc-frame, web/inspect.ts: a fifth of the page's script) is a chunk of
- * its own, fetched and run once the handshake is over or when the person opens the inspector, whichever comes
- * first: none of it is compiled or run on the way to secure, where the page shares the machine with the key pair's
- * prime search (docs/benchmarks.md, issue 14's ninth pass). Until then `<wc-inspector>` is an element still to be
- * upgraded; Lit keeps the properties set on it meanwhile and the inspector reads the whole wire log when it comes.
- */
-let inspectorCode: Promise<unknown> | undefined;
-function loadInspector(): Promise<unknown> {
-  inspectorCode ??= import('./wc-inspector.ts');
-  return inspectorCode;
-}
 
 /**
  * The page: header with the status, the plain-mode banner, then either the reason the page cannot work here,
@@ -37,9 +25,6 @@ function loadInspector(): Promise<unknown> {
  * `#inspector-toggle[aria-expanded]` (during a chat), `wc-inspector#inspector` (Escape inside it closes it), and
  * those of the components (see each file).
  */
-/** The phases before the handshake is over, during which the inspector's code waits unless the inspector is open. */
-const HANDSHAKING: ReadonlySet<string> = new Set(['idle', 'connecting', 'securing']);
-
 export class WcApp extends LitElement {
   static override styles = [tokens, controls, appStyles];
 
@@ -89,7 +74,6 @@ export class WcApp extends LitElement {
     const view = this.view;
     if (view === undefined || !changed.has('view')) return;
     const ready = (v: AppView | undefined) => v?.state.phase === 'secure' || v?.state.phase === 'plain';
-    if (view.stage === 'chat' && (this.inspecting || !HANDSHAKING.has(view.state.phase))) void loadInspector();
     if (ready(view) && !ready(before) && view.trustPrompt === undefined) {
       void this.#child<WcChat>('wc-chat')?.updateComplete.then(() => this.#child<WcChat>('wc-chat')?.focusInput());
     }
@@ -145,8 +129,7 @@ export class WcApp extends LitElement {
     this.inspecting = !this.inspecting;
     rememberOpen(this.inspecting);
     if (!this.inspecting) return;
-    // Below the chat (narrow screens) it would open out of sight: bring its top into view (once it is drawn).
-    await loadInspector();
+    // Below the chat (narrow screens) it would open out of sight: bring its top into view.
     await this.updateComplete;
     const inspector = this.#child<HTMLElement>('#inspector');
     if (inspector !== null && inspector.getBoundingClientRect().top > window.innerHeight * 0.75) {
