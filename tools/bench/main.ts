@@ -12,7 +12,7 @@ import { generateClientKeyPair } from '../../shared/handshake.ts';
 import { benchCodec } from './codec.ts';
 import { benchLog, DEFAULTS as LOG_DEFAULTS, type LogBenchOptions } from './log.ts';
 import { browserHandshakes, withKeyPairOnlyPage } from './browser.ts';
-import { benchRecord, collectGarbage, collectYoung, PRIMITIVES, RECIPIENT_PRIMITIVES } from './record.ts';
+import { benchRecord, PRIMITIVES, RECIPIENT_PRIMITIVES } from './record.ts';
 import {
   allReceived,
   connectTabs,
@@ -910,21 +910,11 @@ async function fanoutRows(
     const floorTabs = await connectTabs(tabsCount, () => rawTab(floor.wsUrl, frames.sent));
     await floor.waitForConnections(tabsCount);
     const one = async (tabs: CountingTab[], i: number) => {
-      // The tabs' process scavenges before each line, untimed: its garbage is the harness's, not a relay's (the
-      // relays' own collections are theirs and stay in).
-      collectYoung();
       const received = allReceived(tabs, () => 1, 'a fan-out');
       const start = performance.now();
       tabs[0]!.send(i);
       return (await received) - start;
     };
-    // What connecting left to collect (a thousand handshakes' garbage, the tabs' 4,000 sockets') is not a line's:
-    // each relay and the tabs' process collect it now, untimed, before the warm-up. A collection of it landing in
-    // one line's timing (10-160 ms on this machine, in any of the four relays' lines or the tabs') made the runs
-    // disagree (issue 14's ninth pass). Before the warm-up: a full collection deoptimizes code, which the warm-up
-    // compiles again.
-    await Promise.all([secure, raw, durable, floor].map((server) => server.request({ cmd: 'gc' })));
-    collectGarbage();
     await one(secureTabs, 0); // warm-up
     await one(rawTabs, 0);
     await one(durableTabs, 0);

@@ -61,8 +61,6 @@ export type Request =
   | { cmd: 'snapshot'; path: string }
   /** CPU time this process has used, user + system, in microseconds (process.cpuUsage). */
   | { cmd: 'cpu' }
-  /** A full collection, now: what setting up a section left to collect is not paid for inside its timings. */
-  | { cmd: 'gc' }
   /** Connections open now (sessions, or sockets for the bare modes). */
   | { cmd: 'connections' }
   /** The relay's join and leave announcements: whether some wait for their batch, and how many bodies went out. */
@@ -229,9 +227,6 @@ async function main(): Promise<void> {
         return connections();
       case 'presence':
         return presence();
-      case 'gc':
-        (globalThis as { gc?: () => void }).gc?.();
-        return true;
       case 'cpu': {
         const { user, system } = process.cpuUsage();
         return user + system;
