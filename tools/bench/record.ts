@@ -17,10 +17,8 @@
  * cryptography is 1,000 KeyObjects' worth, not one (docs/benchmarks.md, issue 14's eighth pass). The same
  * batches are also timed against the primitives under one key set, the floor before that pass, and reported
  * beside it (`oneKey`). Batches of each alternate with batches of the primitives; the ratio is the median of
- * the per-batch ratios. Each batch starts from a scavenged heap, its inputs (the frames an open batch opens) made
- * before that scavenge, and ends with a scavenge inside its timing, so it pays for the collection of its own
- * garbage (node:crypto's objects are freed by the collector: the primitives' too) and of nothing else. A full
- * collection runs once per shape, before its warm-up: between batches it would deoptimize the code they time.
+ * the per-batch ratios. Each batch starts from a collected heap, its inputs (the frames an open batch opens) made
+ * before that collection, so it pays for the scavenges of its own garbage and of nothing else.
  *
  *   npx tsx tools/bench/record.ts [--runs N] [--batch N]
  */
@@ -47,28 +45,13 @@ import { nodeCryptoBackend } from '../../server/node-fernet.ts';
  * context then has the function (the bench runs under tsx, which would not pass the flag on). Set on first use,
  * not on import: a process that only imports this module keeps V8's flags as they were.
  */
-let gcFunction: ((options?: { type: 'minor' }) => void) | undefined;
-function gcNow(options?: { type: 'minor' }): void {
+let gcFunction: (() => void) | undefined;
+function collectGarbage(): void {
   if (gcFunction === undefined) {
     setFlagsFromString('--expose-gc');
-    gcFunction = runInNewContext('gc') as (options?: { type: 'minor' }) => void;
+    gcFunction = runInNewContext('gc') as () => void;
   }
-  gcFunction(options);
-}
-export function collectGarbage(): void {
-  gcNow();
-}
-
-/**
- * A collection of the young generation (a scavenge), now: what a batch has just made and dropped, collected inside
- * that batch's timing. Every batch here makes garbage (node:crypto's cipher and HMAC objects, each freed by a weak
- * callback when collected, and the Buffers they return), and each must pay for its own: from a collected heap, a
- * batch whose garbage filled the young generation paid a scavenge in its timing while one whose garbage did not
- * left it to the untimed collection before the next batch. The primitives' 2,000 seals (1.2 KB each) did not;
- * the seal's (2.3 KB each) did, once, about 2 us a record on this machine (issue 14's ninth pass).
- */
-export function collectYoung(): void {
-  gcNow({ type: 'minor' });
+  gcFunction();
 }
 
 export interface RecordBenchOptions {
@@ -197,7 +180,6 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   const timePrimitives = (operation: () => void): number => {
     const t = performance.now();
     for (let i = 0; i < batch; i++) operation();
-    collectYoung();
     return ((performance.now() - t) * 1000) / batch;
   };
   // What the server does with a body: seal it into the frame's bytes for the socket (sealWire), in the memory its
@@ -215,7 +197,6 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       const wire = toWire(sender, body);
       if (wire instanceof Promise) await wire;
     }
-    collectYoung();
     return ((performance.now() - t) * 1000) / batch;
   };
   const timeFanout = async (): Promise<number> => {
@@ -232,7 +213,6 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       }
       if (pending) await Promise.all(pending);
     }
-    collectYoung();
     return ((performance.now() - t) * 1000) / (rounds * fanout);
   };
   // The peer's frames for the next open batch and the channel that opens them, made by prepareOpen before the
@@ -252,7 +232,6 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
       const body = opener.open(frame);
       if (body instanceof Promise) await body;
     }
-    collectYoung();
     const us = ((performance.now() - t) * 1000) / batch;
     opener = undefined; // each batch opens the frames of its own peer once
     return us;
@@ -291,12 +270,6 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
   ];
   const rows: RecordRow[] = [];
   for (const shape of shapes) {
-    // A full collection before the warm-up, none between batches: a full collection deoptimizes compiled code that
-    // holds an object it found dead ("weak objects" under --trace-deopt: node:crypto's createHmac, update, digest
-    // and our sealToken, #sealNow, writeRecordFrame, at every one), so every batch after one ran code being compiled
-    // again on another thread, the seal's far more JavaScript than its primitives (issue 14's ninth pass). The
-    // warm-up compiles it once more; the batches then start from scavenges, which deoptimize nothing.
-    collectGarbage();
     // Warm-up, not counted, for a time rather than a count: V8 compiles the hot functions on another thread, and
     // on a busy machine that took longer than one batch (RecordLayout alone 58 ms, `--trace-opt`), so the first
     // timed batches of the first shape ran unoptimized in some processes and not in others.
@@ -308,23 +281,18 @@ export async function benchRecord(options: RecordBenchOptions = {}): Promise<Rec
     }
     const pairs: Array<{ ours: number; floor: number; oneKey: number }> = [];
     for (let run = 0; run < runs; run++) {
-      // Each batch starts from an empty young generation and ends with its own garbage collected (collectYoung,
-      // inside its timing): without this a collection made due by one batch's garbage often landed in the next,
-      // the other side's, and the per-batch ratios alternated high and low (0.5x-4.4x for the seal in one process,
-      // fifth pass).
-      // Two scavenges, not one: what is still alive (an open batch's 2,000 frames, made by prepare) survives the
-      // first within the young generation and the second promotes it, so the floor's closing scavenge does not
-      // copy ours' inputs (it did: the open's floor read 1.2x-1.7x the seal's).
+      // Each batch starts from a collected heap and pays for the scavenges its own garbage causes: without this a
+      // collection made due by one batch's garbage often landed in the next, the other side's, and the per-batch
+      // ratios alternated high and low (0.5x-4.4x for the seal in one process, fifth pass).
       await shape.prepare?.();
-      collectYoung();
-      collectYoung();
+      collectGarbage();
       const floor = timePrimitives(shape.floor);
       let oneKey = floor;
       if (shape.oneKeyFloor) {
-        collectYoung();
+        collectGarbage();
         oneKey = timePrimitives(shape.oneKeyFloor);
       }
-      collectYoung();
+      collectGarbage();
       const ours = await shape.ours();
       pairs.push({ ours, floor, oneKey });
     }
