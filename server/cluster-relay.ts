@@ -19,7 +19,7 @@ import type { Broker } from './broker/broker.ts';
 import { isBrokerError, isTransient } from './broker/errors.ts';
 import type { BrokerHub } from './broker/hub.ts';
 import type { Participant as BrokerParticipant } from './broker/messages.ts';
-import { leaveOrigin, Sessions } from './cluster-sessions.ts';
+import { leaveOrigin, originParts, Sessions } from './cluster-sessions.ts';
 import type { History } from './history.ts';
 import type { LogEntry, NewEntry, Origin } from './log/log.ts';
 import { Relay, type Member } from './relay.ts';
@@ -328,7 +328,7 @@ export class ClusterRelay extends Relay {
     const news = this.#sessions.read(entry);
     const origin = entry.origin;
     if (origin !== undefined && this.#mine.delete(originKey(origin))) return;
-    const [kind, id] = origin?.identity.split(/:(.*)/s) ?? [];
+    const { kind, id } = originParts(origin) ?? {};
     if (kind === 'seat' && entry.kind === 'leave') return; // a seat given up (EXIT, kick): its leave comes too
     if (kind === 'seat' && id !== undefined) {
       // Resumed on another relay: a connection here of the same participant is a tab that has moved on.

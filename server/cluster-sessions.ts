@@ -28,6 +28,17 @@ interface Newest {
   ended: boolean;
 }
 
+/**
+ * What a join or leave entry's origin says: its kind (`join`, `seat`, `leave`) and the participant's id, from
+ * `KIND:ID`; undefined for an origin of no such shape. The one reader of that shape (the writers: the relays'
+ * appends, and leaveOrigin below).
+ */
+export function originParts(origin: Origin | undefined): { kind: string; id: string; lineId: number } | undefined {
+  const colon = origin?.identity.indexOf(':') ?? -1;
+  if (origin === undefined || colon < 0) return undefined;
+  return { kind: origin.identity.slice(0, colon), id: origin.identity.slice(colon + 1), lineId: origin.lineId };
+}
+
 /** The origin of a leave entry that ends participant `id`'s session `serial` (0: not known). */
 export function leaveOrigin(id: string, serial: number): Origin {
   return { identity: `leave:${id}`, lineId: serial };
@@ -41,20 +52,17 @@ export class Sessions {
    * a leave of a session that is not the participant's newest, or has ended, is not.
    */
   read(entry: LogEntry): boolean {
-    const origin = entry.origin;
-    if (origin === undefined || (entry.kind !== 'join' && entry.kind !== 'leave')) return true;
-    const colon = origin.identity.indexOf(':');
-    if (colon < 0) return true;
-    const kind = origin.identity.slice(0, colon);
-    const id = origin.identity.slice(colon + 1);
+    const parts = originParts(entry.origin);
+    if (parts === undefined || (entry.kind !== 'join' && entry.kind !== 'leave')) return true;
+    const { kind, id, lineId } = parts;
     const known = this.#newest.get(id);
     if (entry.kind === 'join') {
-      const serial = kind === 'join' ? 1 : kind === 'seat' ? origin.lineId + 1 : 0;
+      const serial = kind === 'join' ? 1 : kind === 'seat' ? lineId + 1 : 0;
       if (serial > (known?.serial ?? 0)) this.#note(id, { serial, ended: false });
       return true;
     }
     if (kind !== 'leave') return true;
-    const serial = origin.lineId;
+    const serial = lineId;
     // Past the newest this relay read (it missed the entry that began it): news. Not past one only a leave without
     // a serial told of: that leave ended the session this one names (a reaper that knew no serial, then the relay).
     if (known === undefined || (known.serial !== 0 && serial > known.serial)) {
